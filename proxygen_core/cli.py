@@ -1,0 +1,101 @@
+"""The ``proxygen`` command. Exit code is non-zero when any source failed."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .probe import probe
+from .process import process_file
+from .settings import load_settings
+
+
+def _render(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config).with_render(
+        ocio_config=args.ocio_config, view=args.view, source_colorspace=args.source_colorspace,
+        thumb_display=args.thumb_display or args.display, proxy_display=args.proxy_display or args.display,
+        preview_enabled=True if args.preview else None,
+    )
+    sources = list(args.sources)
+    failed = 0
+    started = time.perf_counter()
+    for index, source in enumerate(sources, 1):
+        report = process_file(source, args.out, settings.render)
+        if report.status != "ok":
+            failed += 1
+            print(f"error: {source}: {report.error['cause'] if report.error else 'failed'}", file=sys.stderr, flush=True)
+        if len(sources) > 1 and not args.quiet:
+            elapsed = time.perf_counter() - started
+            eta = elapsed / index * (len(sources) - index)
+            print(f"[{index}/{len(sources)}] {report.status:6s} {source} ({report.timings.get('total', 0):.2f} s, "
+                  f"eta {eta:.0f} s)", flush=True)
+    if len(sources) > 1 and not args.quiet:
+        print(f"{len(sources) - failed} ok, {failed} failed in {time.perf_counter() - started:.1f} s", flush=True)
+    return 1 if failed else 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    failed = 0
+    for source in args.sources:
+        try:
+            print(json.dumps(probe(source).to_dict(), default=str))
+        except Exception as exc:
+            failed += 1
+            print(f"error: {source}: {getattr(exc, 'cause', exc)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from .samples import write_sequence
+
+    for path in write_sequence(args.out, frames=args.frames, width=args.width, height=args.height):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="proxygen", description="Colour-managed review media from VFX frames.")
+    parser.add_argument("--version", action="version", version=f"proxygen {__version__}")
+    parser.add_argument("--config", help="YAML settings file (default: $PROXYGEN_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="render thumbnails and H.264 proxies for local files")
+    render.add_argument("sources", nargs="+", metavar="SRC")
+    render.add_argument("--out", required=True, help="output folder")
+    render.add_argument("--ocio-config", help="OCIO config path or ocio:// name (default pinned studio config; $OCIO honoured)")
+    render.add_argument("--display", help="display for both outputs (overrides the per-output defaults)")
+    render.add_argument("--thumb-display", help="display for the JPEG thumbnail (default 'sRGB - Display')")
+    render.add_argument("--proxy-display", help="display for the MP4 proxy (default 'Rec.1886 Rec.709 - Display')")
+    render.add_argument("--view", help="view (default 'ACES 2.0 - SDR 100 nits (Rec.709)')")
+    render.add_argument("--source-colorspace", help="force the source colour space instead of detecting it")
+    render.add_argument("--preview", action="store_true", help="also write a full-resolution JPEG preview")
+    render.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    render.set_defaults(func=_render)
+
+    pr = sub.add_parser("probe", help="print the header record of files as JSON lines")
+    pr.add_argument("sources", nargs="+", metavar="SRC")
+    pr.set_defaults(func=_probe)
+
+    samples = sub.add_parser("samples", help="write the synthetic demo sequence (ACEScg EXR)")
+    samples.add_argument("--out", required=True)
+    samples.add_argument("--frames", type=int, default=12)
+    samples.add_argument("--width", type=int, default=2048)
+    samples.add_argument("--height", type=int, default=1080)
+    samples.set_defaults(func=_samples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:  # configuration problems: one clear line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""One exception family for everything that can go wrong with one source.
+
+Every error names the file and the cause, so a batch can record it as a failure
+row / JSON and carry on with the next frame. ``str(err)`` is always one line.
+"""
+from __future__ import annotations
+
+
+class ProxygenError(Exception):
+    """Base class: a problem with one source (or one output) that should fail only that item."""
+
+    kind = "error"
+
+    def __init__(self, path: str, cause: str) -> None:
+        self.path = str(path)
+        self.cause = " ".join(str(cause).split()) or self.kind
+        super().__init__(f"{self.path}: {self.cause}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "type": type(self).__name__, "path": self.path, "cause": self.cause}
+
+
+class UnreadableSourceError(ProxygenError):
+    """The file cannot be opened or its pixels cannot be decoded (corrupt, truncated, not an image)."""
+
+    kind = "unreadable"
+
+
+class UnsupportedSourceError(ProxygenError):
+    """The file is readable but holds something we do not render (no image channels, unknown layout)."""
+
+    kind = "unsupported"
+
+
+class SourceTooLargeError(ProxygenError):
+    """The header claims more pixels than the configured limit: refused before any allocation."""
+
+    kind = "too_large"
+
+
+class ColorError(ProxygenError):
+    """The OCIO config, a colour space, display or view cannot be resolved or applied."""
+
+    kind = "color"
+
+
+class EncodeError(ProxygenError):
+    """Writing the JPEG or the H.264 MP4 failed."""
+
+    kind = "encode"
+
+
+class StorageError(ProxygenError):
+    """Object storage refused a read or a write."""
+
+    kind = "storage"
+
+
+class InternalError(ProxygenError):
+    """An unexpected exception while processing one source, wrapped so the batch goes on."""
+
+    kind = "internal"
+
+
+def as_proxygen_error(path: str, exc: BaseException) -> ProxygenError:
+    """Wrap any exception so that callers can record it uniformly; typed errors pass through."""
+    if isinstance(exc, ProxygenError):
+        return exc
+    return InternalError(path, f"{type(exc).__name__}: {exc}")

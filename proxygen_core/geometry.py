@@ -1,0 +1,24 @@
+"""Output sizes. Shared by the renderer and the QC checks so both agree on what is correct."""
+from __future__ import annotations
+
+
+def fit_within(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """Largest size with the source aspect ratio inside the box, never larger than the source."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"invalid size {width}x{height}")
+    scale = min(max_width / width, max_height / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def even_fit_within(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """As ``fit_within`` but rounded down to even numbers: libx264 with yuv420p needs them.
+
+    Rounding down (never up) keeps the "never upscale" promise; the aspect error is under 1 px.
+    A 1-pixel-wide source still yields 2 pixels, the smallest frame H.264 4:2:0 allows.
+    """
+    w, h = fit_within(width, height, max_width, max_height)
+    return max(2, w - w % 2), max(2, h - h % 2)
+
+
+def resolution(width: int, height: int) -> str:
+    return f"{width}x{height}"

@@ -1,0 +1,160 @@
+"""Header inspection: what a source is, before any pixel is decoded."""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import OpenImageIO as oiio
+
+from .errors import SourceTooLargeError, UnreadableSourceError
+from .keys import frame_number
+
+_EXR_CORE_LOCK = threading.Lock()
+_COLOUR_ATTRS = ("oiio:ColorSpace", "chromaticities", "acesImageContainerFlag", "oiio:Gamma", "dpx:Transfer",
+                 "dpx:Colorimetric", "tiff:ColorSpace", "Exif:ColorSpace", "whiteLuminance", "adoptedNeutral")
+
+
+def oiio_error(obj: Any = None) -> str:
+    """OIIO's pending error text; never raises (it can hold undecodable bytes on corrupt files)."""
+    try:
+        text = obj.geterror() if obj is not None else oiio.geterror()
+    except UnicodeDecodeError as exc:
+        text = f"(undecodable error text: {exc.object[:120]!r})"
+    except Exception as exc:  # the binding itself failed: report that rather than nothing
+        text = f"(error text unavailable: {type(exc).__name__})"
+    return " ".join(str(text).split())
+
+
+def _classify_open_failure(path: str, message: str) -> Exception:
+    if "claims" in message and "image" in message:
+        return SourceTooLargeError(path, message)
+    return UnreadableSourceError(path, message or "cannot be opened by OpenImageIO")
+
+
+def open_input(path: str) -> oiio.ImageInput:
+    """Open an image; Y/RY/BY (subsampled) EXRs are retried with the OpenEXR C++ reader.
+
+    OIIO 3.2's default OpenEXRCore reader refuses subsampled channels; the classic reader
+    converts them to RGB. The switch is process-global, so it is flipped under a lock and
+    only for that one open.
+    """
+    if not os.path.exists(path):
+        raise UnreadableSourceError(path, "file does not exist")
+    inp = oiio.ImageInput.open(path)
+    if inp:
+        return inp
+    message = oiio_error()
+    if "Subsampled" in message:
+        with _EXR_CORE_LOCK:
+            previous = oiio.get_int_attribute("openexr:core")
+            oiio.attribute("openexr:core", 0)
+            try:
+                inp = oiio.ImageInput.open(path)
+                if inp:
+                    return inp
+                message = oiio_error()
+            finally:
+                oiio.attribute("openexr:core", previous)
+    raise _classify_open_failure(path, message)
+
+
+@dataclass(frozen=True)
+class Window:
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    path: str
+    format: str
+    width: int
+    height: int
+    data_window: Window
+    display_window: Window
+    channels: tuple[str, ...]
+    pixel_type: str
+    is_float: bool
+    subimages: int
+    deep: bool
+    tiled: bool
+    orientation: int
+    frame_number: int | None
+    size_bytes: int
+    colour_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _attr(spec: oiio.ImageSpec, name: str) -> Any:
+    try:
+        value = spec.getattribute(name)
+    except Exception:
+        return None
+    if isinstance(value, tuple):
+        return [float(v) for v in value]
+    return value
+
+
+def colour_metadata(spec: oiio.ImageSpec) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for name in _COLOUR_ATTRS:
+        value = _attr(spec, name)
+        if value is not None:
+            meta[name] = value
+    for attrib in spec.extra_attribs:
+        lowered = attrib.name.lower()
+        if ("colorspace" in lowered or "colourspace" in lowered) and attrib.name not in meta:
+            meta[attrib.name] = _attr(spec, attrib.name)
+    if spec.getattribute("ICCProfile") is not None:
+        meta["ICCProfile"] = True
+    return meta
+
+
+def check_pixel_limit(path: str, spec: oiio.ImageSpec, max_pixels: int) -> None:
+    for label, pixels in (("data window", spec.width * spec.height), ("display window", spec.full_width * spec.full_height)):
+        if pixels > max_pixels:
+            raise SourceTooLargeError(path, f"{label} of {pixels} pixels exceeds the limit of {max_pixels} (max_pixels)")
+
+
+def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord:
+    spec = inp.spec()
+    check_pixel_limit(path, spec, max_pixels)
+    subimages = 1
+    while subimages < 1024 and inp.seek_subimage(subimages, 0):
+        subimages += 1
+    inp.seek_subimage(0, 0)
+    spec = inp.spec()
+    orientation = spec.get_int_attribute("Orientation", 1)
+    return ProbeRecord(
+        path=str(path),
+        format=inp.format_name(),
+        width=spec.full_width,
+        height=spec.full_height,
+        data_window=Window(spec.x, spec.y, spec.width, spec.height),
+        display_window=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+        channels=tuple(spec.channelnames),
+        pixel_type=str(spec.format),
+        is_float=spec.format.basetype in (oiio.HALF, oiio.FLOAT, oiio.DOUBLE),
+        subimages=subimages,
+        deep=bool(spec.deep),
+        tiled=spec.tile_width > 0,
+        orientation=orientation if 1 <= orientation <= 8 else 1,
+        frame_number=frame_number(str(path)),
+        size_bytes=os.path.getsize(path),
+        colour_metadata=colour_metadata(spec),
+    )
+
+
+def probe(path: str | os.PathLike[str], max_pixels: int = 16384 * 16384) -> ProbeRecord:
+    path = str(path)
+    inp = open_input(path)
+    try:
+        return probe_input(path, inp, max_pixels)
+    finally:
+        inp.close()

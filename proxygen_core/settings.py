@@ -1,0 +1,127 @@
+"""The one source of truth for configuration: typed sections read from YAML and the environment.
+
+Precedence: defaults < YAML file (``PROXYGEN_CONFIG`` or an explicit path) < environment variables
+(``PROXYGEN_<FIELD>``) < explicit overrides (CLI flags). ``$OCIO`` is honoured when
+``PROXYGEN_OCIO_CONFIG`` is not set, as every OCIO-aware tool does. Every field is listed in
+docs/configuration.md; the Dagster layer reads this same object instead of keeping its own constants.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
+GENERATOR = "proxygen"
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Everything that changes the pixels of an output (hashed into the render-settings hash)."""
+
+    ocio_config: str = DEFAULT_OCIO_CONFIG
+    working_colorspace: str = "ACEScg"
+    thumb_display: str = "sRGB - Display"
+    proxy_display: str = "Rec.1886 Rec.709 - Display"
+    view: str = "ACES 2.0 - SDR 100 nits (Rec.709)"
+    display_referred_view: str = "Un-tone-mapped"
+    source_colorspace: str | None = None
+    default_float_colorspace: str = "ACEScg"
+    default_integer_colorspace: str = "sRGB Encoded Rec.709 (sRGB)"
+    thumb_size: int = 256
+    proxy_max_width: int = 1920
+    proxy_max_height: int = 1080
+    resize_filter: str = "box"
+    jpeg_quality: int = 90
+    x264_preset: str = "veryfast"
+    x264_crf: int = 18
+    fps: int = 24
+    preview_enabled: bool = False
+    preview_quality: int = 90
+    max_pixels: int = 16384 * 16384
+
+    def settings_hash(self) -> str:
+        """Short stable hash; a change marks outputs stale (Dagster code version, catalog column)."""
+        payload = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Settings:
+    render: RenderSettings = field(default_factory=RenderSettings)
+
+    def with_render(self, **overrides: Any) -> "Settings":
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, render=replace(self.render, **clean))
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """Turn YAML/env text into the field's declared type (bool, int, float, str, optional)."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, {"types": types}, {})  # annotations are postponed strings
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return _coerce(value, args[0])
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"not a boolean: {value!r}")
+    if annotation in (int, float, str):
+        return annotation(value)
+    return value
+
+
+def _section(cls: type, yaml_values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        env_name = f"PROXYGEN_{f.name.upper()}"
+        if env_name in env:
+            raw: Any = env[env_name]
+        elif f.name in yaml_values:
+            raw = yaml_values[f.name]
+        else:
+            continue
+        try:
+            kwargs[f.name] = _coerce(raw, f.type)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"configuration {f.name} ({env_name}): {exc}") from exc
+    unknown = set(yaml_values) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown configuration keys in section {cls.__name__}: {sorted(unknown)}")
+    return cls(**kwargs)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    path = path or env.get("PROXYGEN_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    env = dict(env)
+    if "PROXYGEN_OCIO_CONFIG" not in env and env.get("OCIO") and "ocio_config" not in data.get("render", {}):
+        env["PROXYGEN_OCIO_CONFIG"] = env["OCIO"]
+    sections = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    hints = typing.get_type_hints(Settings)
+    for name in sections:
+        values[name] = _section(hints[name], data.get(name) or {}, env)
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise ValueError(f"unknown configuration sections: {sorted(unknown)}")
+    return Settings(**values)
