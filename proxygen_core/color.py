@@ -48,8 +48,9 @@ class ColourDecision:
 
 
 def _rgb_to_xyz(prim: tuple[float, ...]) -> np.ndarray:
+    """Primaries as unnormalised xyz columns, so a primary with y = 0 (XYZ's blue) still works."""
     xr, yr, xg, yg, xb, yb, xw, yw = prim
-    cols = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in ((xr, yr), (xg, yg), (xb, yb))]).T
+    cols = np.array([[x, y, 1 - x - y] for x, y in ((xr, yr), (xg, yg), (xb, yb))]).T
     white = np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
     return cols * np.linalg.solve(cols, white)
 
@@ -127,10 +128,8 @@ class ColourEngine:
             label = "Linear (file chromaticities " + ",".join(f"{c:.4g}" for c in chroma_t) + ")"
             return label, "metadata:chromaticities", chroma_t
         if not self.config.filepathOnlyMatchesDefaultRule(probe.path):
-            name = self.config.getColorSpaceFromFilepath(probe.path)
-            rules = self.config.getFileRules()
-            idx = rules.getMatchingRuleIndex(probe.path)
-            return name, f"file-rules:{rules.getName(idx)}", None
+            name, idx = self.config.getColorSpaceFromFilepath(probe.path)
+            return name, f"file-rules:{self.config.getFileRules().getName(idx)}", None
         default = settings.default_float_colorspace if probe.is_float else settings.default_integer_colorspace
         resolved = self.resolve_name(default)
         if resolved is None:

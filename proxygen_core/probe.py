@@ -125,10 +125,16 @@ def check_pixel_limit(path: str, spec: oiio.ImageSpec, max_pixels: int) -> None:
 def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord:
     spec = inp.spec()
     check_pixel_limit(path, spec, max_pixels)
-    subimages = 1
-    while subimages < 1024 and inp.seek_subimage(subimages, 0):
-        subimages += 1
-    inp.seek_subimage(0, 0)
+    pending = oiio_error(inp) if inp.has_error else ""
+    if pending:  # e.g. libjpeg decodes on open and reports a truncated file there
+        raise UnreadableSourceError(path, pending)
+    subimages = spec.get_int_attribute("oiio:subimages", 0)
+    if subimages <= 0:
+        subimages = 1
+        while subimages < 1024 and inp.seek_subimage(subimages, 0):
+            subimages += 1
+        inp.seek_subimage(0, 0)
+        oiio_error(inp)  # counting ends on a failed seek; clear it so it is not read as a decode error
     spec = inp.spec()
     orientation = spec.get_int_attribute("Orientation", 1)
     return ProbeRecord(

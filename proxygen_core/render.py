@@ -82,8 +82,15 @@ def _read_flat(path: str, inp: oiio.ImageInput, probe: ProbeRecord) -> np.ndarra
         data = flat.get_pixels(oiio.FLOAT)
         return np.ascontiguousarray(data[..., chans], dtype=np.float32)
     lo, hi = min(chans), max(chans) + 1
+    alpha = inp.spec().alpha_channel
+    if alpha >= 0 and probe.format != "openexr":
+        # Formats with unassociated alpha (TIFF, PNG) are premultiplied by the reader only when the
+        # alpha channel is part of the read: include it so transparent areas come out black, as in EXR.
+        lo, hi = min(lo, alpha), max(hi, alpha + 1)
     data = inp.read_image(0, 0, lo, hi, oiio.FLOAT)
-    if data is None:
+    if data is None or inp.has_error:
+        # A truncated file can still return pixels with a pending error: refuse it rather than
+        # publish a half-grey proxy of an upload that did not finish.
         raise UnreadableSourceError(path, f"pixels cannot be decoded: {oiio_error(inp) or 'read failed'}")
     data = data.reshape(probe.data_window.height, probe.data_window.width, hi - lo)
     if [c - lo for c in chans] == [0, 1, 2] and hi - lo == 3:

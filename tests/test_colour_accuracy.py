@@ -1,0 +1,101 @@
+"""CIEDE2000 of proxygen's JPEG and decoded MP4 against the PyOpenColorIO reference."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from proxygen_core.process import process_file
+from proxygen_core.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.settings import RenderSettings
+
+from .colorimetry import block_means, bt1886_eotf, ciede2000, lab, srgb_eotf
+from .conftest import manifest_cases
+from .media import read_jpeg, read_mp4_rgb
+from .reference import read_full, reference
+
+S = RenderSettings()
+
+
+def _patch_means(img: np.ndarray, centres, src_size, radius=3):
+    sy, sx = img.shape[0] / src_size[1], img.shape[1] / src_size[0]
+    vals = []
+    for cx, cy in centres:
+        x, y = int(cx * sx), int(cy * sy)
+        vals.append(img[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1].reshape(-1, 3).mean(0))
+    return np.array(vals)
+
+
+@pytest.mark.parametrize("space", ["ACEScg", "Linear Rec.709 (sRGB)"])
+def test_chart_patches_within_1_de2000(tmp_path, space):
+    w, h = 1280, 720
+    img, centres = chart(w, h)
+    src = tmp_path / "chart.exr"
+    write_exr(src, img, CHROMATICITIES[space], pixel_type="float")
+    report = process_file(src, tmp_path / "out", S)
+    assert report.status == "ok", report.error
+    assert report.source_colorspace == space
+    full = read_full(str(src))
+    for kind, eotf, display in (("proxy", bt1886_eotf, S.proxy_display), ("thumbnail", srgb_eotf, S.thumb_display)):
+        media = getattr(report, kind)
+        ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
+        ref = reference(full, space, (media.width, media.height), display, S.view, S)
+        radius = 3 if kind == "proxy" else 1
+        de = ciede2000(lab(_patch_means(ours, centres, (w, h), radius), eotf),
+                       lab(_patch_means(ref, centres, (w, h), radius), eotf))
+        print(f"{space} {kind}: max dE2000 {de.max():.3f} mean {de.mean():.3f}")
+        assert de.max() < 1.0, f"{kind} patch dE2000 {np.round(de, 2).tolist()}"
+
+
+def test_wrong_matrix_would_be_caught(tmp_path):
+    """Guard on the guard: decoding our MP4 with BT.601 must exceed the 1.0 budget on saturated patches."""
+    img, centres = chart(640, 360)
+    src = tmp_path / "chart.exr"
+    write_exr(src, img, CHROMATICITIES["ACEScg"], pixel_type="float")
+    report = process_file(src, tmp_path / "out", S)
+    from .media import read_mp4_rgb as good_reader
+    import proxygen_core.encode as enc
+
+    ours = good_reader(report.proxy.path)
+    # Re-derive R'G'B' with BT.601 coefficients from the same Y'CbCr.
+    y = (0.2126 * ours[..., 0] + 0.7152 * ours[..., 1] + 0.0722 * ours[..., 2])
+    pb = (ours[..., 2] - y) / 1.8556
+    pr = (ours[..., 0] - y) / 1.5748
+    r = y + 1.402 * pr
+    b = y + 1.772 * pb
+    g = (y - 0.299 * r - 0.114 * b) / 0.587
+    wrong = np.stack([r, g, b], -1)
+    de = ciede2000(lab(_patch_means(wrong, centres, (640, 360)), bt1886_eotf),
+                   lab(_patch_means(ours, centres, (640, 360)), bt1886_eotf))
+    assert de.max() > 1.0
+    assert enc.KR == 0.2126
+
+
+@pytest.mark.parametrize("row", manifest_cases(broken=False))
+def test_real_images_block_de2000(tmp_path, row, testdata):
+    src = str(testdata / row["relpath"])
+    report = process_file(src, tmp_path, S)
+    assert report.status == "ok", report.error
+    try:
+        full = read_full(src)
+    except Exception as exc:  # OIIO's generic reader path cannot open it (e.g. Y/RY/BY): no reference
+        pytest.skip(f"reference reader cannot read {row['relpath']}: {exc}")
+    if full.shape[:2] != tuple(int(v) for v in report.source_resolution.split("x")[::-1]):
+        pytest.skip("reference reader frames this file differently")
+    chroma = None
+    if report.source_colorspace.startswith("Linear (file chromaticities"):
+        chroma = tuple(float(v) for v in report.source_colorspace.split("chromaticities ")[1].rstrip(")").split(","))
+        pytest.skip("custom-primaries matrix is checked in test_color_detect")
+    results = {}
+    for kind, eotf, display, limit in (("proxy", bt1886_eotf, S.proxy_display, 1.5),
+                                       ("thumbnail", srgb_eotf, S.thumb_display, 1.0)):
+        media = getattr(report, kind)
+        ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
+        ref = reference(full, report.source_colorspace, (media.width, media.height), display, report.view, S, chroma)
+        block = ciede2000(lab(block_means(ours), eotf), lab(block_means(ref), eotf)).mean()
+        pixel = ciede2000(lab(ours, eotf), lab(ref, eotf))
+        results[kind] = {"block_mean": round(float(block), 3), "pixel_mean": round(float(pixel.mean()), 3),
+                         "pixel_p99": round(float(np.percentile(pixel, 99)), 3)}
+        assert block < limit, f"{kind}: mean 8x8-block dE2000 {block:.3f} >= {limit}"
+    print(json.dumps({row["relpath"]: results}))
