@@ -192,21 +192,33 @@ def to_uint8(display_rgb: np.ndarray) -> np.ndarray:
     return (display_rgb * 255.0 + 0.5).astype(np.uint8)
 
 
+def thumbnail_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
+    """uint8 sRGB-display thumbnail, sized from the source (not the even-rounded proxy) to keep its aspect."""
+    tw, th = fit_within(frame.source_width, frame.source_height, settings.thumb_size, settings.thumb_size)
+    small = resize(frame.pixels, tw, th, settings.resize_filter)
+    return to_uint8(_display(small, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
+                             settings.ocio_config))
+
+
+def proxy_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
+    """float32 Rec.1886 display code values in [0, 1] at proxy size (even, within the proxy box)."""
+    return _display(frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view,
+                    settings.ocio_config)
+
+
+def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray | None:
+    if not settings.preview_enabled or frame.full_res is None:
+        return None
+    return to_uint8(_display(frame.full_res, frame.working_colorspace, settings.thumb_display,
+                             frame.colour.thumb_view, settings.ocio_config))
+
+
 def render_outputs(frame: WorkingFrame, settings: RenderSettings) -> Outputs:
     """Display-encode the working frame for each output (thumbnail, proxy, optional preview)."""
     t0 = time.perf_counter()
-    # Sized from the source, not from the even-rounded proxy, so the thumbnail keeps the exact aspect.
-    tw, th = fit_within(frame.source_width, frame.source_height, settings.thumb_size, settings.thumb_size)
-    thumb_lin = resize(frame.pixels, tw, th, settings.resize_filter)
-    thumb = to_uint8(_display(thumb_lin, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
-                              settings.ocio_config))
-    proxy = _display(frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view,
-                     settings.ocio_config)
-    preview = None
-    if settings.preview_enabled and frame.full_res is not None:
-        preview = to_uint8(_display(frame.full_res, frame.working_colorspace, settings.thumb_display,
-                                    frame.colour.thumb_view, settings.ocio_config))
-    return Outputs(thumb, proxy, preview, {"display": time.perf_counter() - t0})
+    outputs = Outputs(thumbnail_pixels(frame, settings), proxy_pixels(frame, settings), preview_pixels(frame, settings))
+    outputs.timings["display"] = time.perf_counter() - t0
+    return outputs
 
 
 def render(path: str, settings: RenderSettings, source_colorspace: str | None = None) -> tuple[WorkingFrame, Outputs]:

@@ -53,8 +53,34 @@ class RenderSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Object storage. Credentials come from the standard AWS variables (boto3 reads them too)."""
+
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "frames"
+    s3_region: str = "us-east-1"
+    cache_dir: str = "var/cache"
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """How new keys are found and batched into runs."""
+
+    extensions: str = ".exr,.dpx,.tif,.tiff,.png,.jpg,.jpeg"
+    prefix: str = ""
+    batch_size: int = 8
+    max_keys_per_tick: int = 5000
+    sensor_interval_seconds: int = 5
+
+    def extension_set(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.extensions.split(",") if e.strip())
+
+
+@dataclass(frozen=True)
 class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
 
     def with_render(self, **overrides: Any) -> "Settings":
         clean = {k: v for k, v in overrides.items() if v is not None}
@@ -85,12 +111,17 @@ def _coerce(value: Any, annotation: Any) -> Any:
     return value
 
 
+def env_name(field_name: str) -> str:
+    """The environment variable of a settings field; the Dagster layer's EnvVars use these names."""
+    return f"PROXYGEN_{field_name.upper()}"
+
+
 def _section(cls: type, yaml_values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
-        env_name = f"PROXYGEN_{f.name.upper()}"
-        if env_name in env:
-            raw: Any = env[env_name]
+        var = env_name(f.name)
+        if var in env:
+            raw: Any = env[var]
         elif f.name in yaml_values:
             raw = yaml_values[f.name]
         else:
@@ -98,7 +129,7 @@ def _section(cls: type, yaml_values: Mapping[str, Any], env: Mapping[str, str]) 
         try:
             kwargs[f.name] = _coerce(raw, f.type)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"configuration {f.name} ({env_name}): {exc}") from exc
+            raise ValueError(f"configuration {f.name} ({var}): {exc}") from exc
     unknown = set(yaml_values) - {f.name for f in fields(cls)}
     if unknown:
         raise ValueError(f"unknown configuration keys in section {cls.__name__}: {sorted(unknown)}")

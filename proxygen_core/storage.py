@@ -1,0 +1,173 @@
+"""S3 object access for sources and outputs (boto3; any S3-compatible endpoint)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import StorageError
+from .keys import format_mtime
+
+CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".mp4": "video/mp4", ".exr": "image/x-exr",
+                 ".json": "application/json"}
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+    @property
+    def mtime(self) -> str:
+        return format_mtime(self.last_modified)
+
+
+def s3_client(endpoint_url: str | None, region: str = "us-east-1", access_key_id: str | None = None,
+              secret_access_key: str | None = None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key_id,
+                        aws_secret_access_key=secret_access_key,
+                        config=Config(retries={"max_attempts": 5, "mode": "adaptive"}, max_pool_connections=25,
+                                      s3={"addressing_style": "path"}))
+
+
+class ObjectStore:
+    """One bucket. Every failure is a StorageError naming the key."""
+
+    def __init__(self, client: Any, bucket: str, cache_dir: str | os.PathLike[str] = "var/cache") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.cache_dir = Path(cache_dir)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _fail(self, key: str, action: str, exc: Exception) -> StorageError:
+        return StorageError(self.uri(key), f"{action} failed: {type(exc).__name__}: {exc}")
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception:
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except Exception as exc:
+                raise self._fail("", "create bucket", exc) from exc
+
+    def head(self, key: str) -> ObjectInfo:
+        try:
+            r = self.client.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise self._fail(key, "head", exc) from exc
+        return ObjectInfo(key, int(r["ContentLength"]), r["ETag"].strip('"'), r["LastModified"])
+
+    def head_metadata(self, key: str) -> dict[str, str]:
+        try:
+            return dict(self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}))
+        except Exception as exc:
+            raise self._fail(key, "head", exc) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._fail(key, "head", exc) from exc
+
+    def cache_path(self, info: ObjectInfo) -> Path:
+        digest = hashlib.sha256(f"{self.bucket}/{info.key}@{info.etag}".encode()).hexdigest()[:24]
+        suffix = Path(info.key).suffix
+        return self.cache_dir / f"{digest}{suffix}"
+
+    def fetch(self, info: ObjectInfo) -> Path:
+        """Download once per (key, etag); later steps of the same run reuse the local copy."""
+        path = self.cache_path(info)
+        if path.exists() and path.stat().st_size == info.size:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.part")
+        try:
+            self.client.download_file(self.bucket, info.key, str(tmp))
+            os.replace(tmp, path)
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._fail(info.key, "download", exc) from exc
+        return path
+
+    def evict(self, info: ObjectInfo) -> None:
+        self.cache_path(info).unlink(missing_ok=True)
+
+    def upload_file(self, path: str | os.PathLike[str], key: str, tags: dict[str, str] | None = None,
+                    metadata: dict[str, str] | None = None, content_type: str | None = None) -> ObjectInfo:
+        extra: dict[str, Any] = {"ContentType": content_type or CONTENT_TYPES.get(Path(key).suffix.lower(),
+                                                                                  "application/octet-stream")}
+        if tags:
+            extra["Tagging"] = urllib.parse.urlencode(tags)
+        if metadata:
+            extra["Metadata"] = {k: str(v) for k, v in metadata.items()}
+        try:
+            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+        except Exception as exc:
+            raise self._fail(key, "upload", exc) from exc
+        return self.head(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except Exception as exc:
+            raise self._fail(key, "put", exc) from exc
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise self._fail(key, "get", exc) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise self._fail(key, "delete", exc) from exc
+
+    def tags(self, key: str) -> dict[str, str]:
+        try:
+            tagset = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        except Exception as exc:
+            raise self._fail(key, "get tags", exc) from exc
+        return {t["Key"]: t["Value"] for t in tagset}
+
+    def list_page(self, prefix: str = "", start_after: str = "", max_keys: int = 1000,
+                  continuation: str | None = None) -> tuple[list[ObjectInfo], str | None, str | None]:
+        """One ListObjectsV2 page: objects, the next continuation token, and the server's Date header."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "MaxKeys": max_keys, "Prefix": prefix}
+        if continuation:
+            kwargs["ContinuationToken"] = continuation
+        elif start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            r = self.client.list_objects_v2(**kwargs)
+        except Exception as exc:
+            raise self._fail(prefix, "list", exc) from exc
+        objects = [ObjectInfo(o["Key"], int(o["Size"]), o["ETag"].strip('"'), o["LastModified"])
+                   for o in r.get("Contents", [])]
+        server_date = r.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        return objects, r.get("NextContinuationToken") if r.get("IsTruncated") else None, server_date
+
+    def iter_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        token = None
+        while True:
+            objects, token, _ = self.list_page(prefix, continuation=token)
+            yield from objects
+            if not token:
+                return

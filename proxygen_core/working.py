@@ -1,0 +1,64 @@
+"""The working frame on disk: a half-float EXR carrying its colour decision and probe as metadata.
+
+This is the intermediate the Dagster pipeline stores between decode and the display transforms, so
+thumbnail and proxy can be re-rendered (new view, new display) without decoding the 8K source again.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+
+import numpy as np
+import OpenImageIO as oiio
+
+from .color import ColourDecision
+from .errors import UnreadableSourceError
+from .probe import ProbeRecord, Window, oiio_error
+from .render import WorkingFrame
+
+_ATTR = "proxygen:frame"
+
+
+def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str]) -> int:
+    path = str(path)
+    spec = oiio.ImageSpec(frame.width, frame.height, 3, oiio.HALF)
+    spec.attribute("compression", "zip")
+    meta = {"colour": asdict(frame.colour), "probe": frame.probe.to_dict(), "working": frame.working_colorspace,
+            "source_width": frame.source_width, "source_height": frame.source_height,
+            "nonfinite_pixels": frame.nonfinite_pixels, "timings": frame.timings}
+    spec.attribute(_ATTR, json.dumps(meta, default=str))
+    out = oiio.ImageOutput.create(path)
+    if out is None or not out.open(path, spec):
+        raise OSError(f"cannot write {path}: {oiio_error()}")
+    # Half-float keeps scene-linear values above 1.0 (and the +-65504 clamp of non-finite pixels).
+    ok = out.write_image(np.clip(frame.pixels, -65504.0, 65504.0))
+    out.close()
+    if not ok:
+        raise OSError(f"cannot write {path}: {oiio_error(out)}")
+    return os.path.getsize(path)
+
+
+def read_working_exr(path: str | os.PathLike[str]) -> WorkingFrame:
+    path = str(path)
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise UnreadableSourceError(path, f"working frame unreadable: {oiio_error()}")
+    try:
+        spec = inp.spec()
+        meta = json.loads(spec.get_string_attribute(_ATTR))
+        pixels = inp.read_image(0, 0, 0, 3, oiio.FLOAT)
+        if pixels is None:
+            raise UnreadableSourceError(path, f"working frame unreadable: {oiio_error(inp)}")
+    finally:
+        inp.close()
+    probe_d = dict(meta["probe"])
+    probe_d["data_window"] = Window(**probe_d["data_window"])
+    probe_d["display_window"] = Window(**probe_d["display_window"])
+    probe_d["channels"] = tuple(probe_d["channels"])
+    colour_d = dict(meta["colour"])
+    if colour_d.get("chromaticities") is not None:
+        colour_d["chromaticities"] = tuple(colour_d["chromaticities"])
+    return WorkingFrame(np.ascontiguousarray(pixels, dtype=np.float32), ProbeRecord(**probe_d),
+                        ColourDecision(**colour_d), meta["working"], meta["source_width"], meta["source_height"],
+                        meta["nonfinite_pixels"], None, meta.get("timings", {}))
