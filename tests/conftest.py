@@ -34,3 +34,62 @@ def testdata() -> Path:
     if not (TESTDATA / "MANIFEST.tsv").exists():
         pytest.skip(f"third-party test images not found at {TESTDATA}")
     return TESTDATA
+
+
+# --- real services -------------------------------------------------------------------------------
+import os  # noqa: E402
+import time  # noqa: E402
+
+S3_ACCESS, S3_SECRET = "AKIDPROXYGENTEST", "proxygen-test-secret-key"
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A real SeaweedFS S3 server on loopback with random ports, stopped by PID at the end."""
+    from proxygen_core.services import start_seaweedfs
+
+    service = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), S3_ACCESS, S3_SECRET)
+    try:
+        yield service
+    finally:
+        service.stop()
+        assert service.proc.poll() is not None
+
+
+@pytest.fixture(scope="session")
+def s3_env(seaweedfs, tmp_path_factory):
+    """Environment for the Dagster layer; set before proxygen_dagster is imported."""
+    values = {
+        "PROXYGEN_S3_ENDPOINT_URL": f"http://127.0.0.1:{seaweedfs.ports['s3.port']}",
+        "PROXYGEN_S3_BUCKET": "frames-test",
+        "AWS_ACCESS_KEY_ID": S3_ACCESS,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "PROXYGEN_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+        "PROXYGEN_BATCH_SIZE": "4",
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    yield values
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def bucket_store(s3_env):
+    from proxygen_core.storage import ObjectStore, s3_client
+
+    store = ObjectStore(s3_client(s3_env["PROXYGEN_S3_ENDPOINT_URL"], access_key_id=S3_ACCESS,
+                                  secret_access_key=S3_SECRET), s3_env["PROXYGEN_S3_BUCKET"])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            store.ensure_bucket()
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    return store

@@ -1,0 +1,74 @@
+"""Finding new and re-uploaded source objects without re-listing a large bucket on every poll.
+
+The bucket is swept in bounded slices (``max_keys`` per call, resuming after the last key seen).
+An object counts as new when its LastModified is at or after the start of the previous sweep and its
+etag differs from the one already requested. So each poll costs at most one slice; every object is
+seen once per sweep; a re-upload (new etag, newer LastModified) is found by the next pass over it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from posixpath import splitext
+
+from .keys import is_proxy_key
+from .storage import ObjectInfo, ObjectStore
+
+EPOCH = "1970-01-01T00:00:00+00:00"
+SKEW = timedelta(seconds=2)  # S3 LastModified has 1 s resolution; allow for it
+
+
+@dataclass
+class Cursor:
+    after: str = ""  # resume the current sweep after this key
+    since: str = EPOCH  # objects modified at/after this are candidates
+    sweep_started: str = ""  # server time when the current sweep began
+    recent: dict[str, list[str]] = field(default_factory=dict)  # key -> [etag, last_modified] already requested
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str | None) -> "Cursor":
+        return cls(**json.loads(text)) if text else cls()
+
+
+def wanted(key: str, extensions: frozenset[str]) -> bool:
+    return not is_proxy_key(key) and splitext(key.lower())[1] in extensions
+
+
+def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix: str = "",
+         max_keys: int = 5000, page_size: int = 1000) -> tuple[list[ObjectInfo], Cursor]:
+    """One bounded slice of the sweep: the new objects found, and the cursor to store."""
+    since = datetime.fromisoformat(cursor.since)
+    found: list[ObjectInfo] = []
+    seen = 0
+    after, started = cursor.after, cursor.sweep_started
+    recent = dict(cursor.recent)
+    token = None
+    finished = False
+    while seen < max_keys:
+        objects, token, server_date = store.list_page(prefix, start_after=after, max_keys=min(page_size, max_keys - seen),
+                                                      continuation=token)
+        if not started:
+            now = parsedate_to_datetime(server_date) if server_date else datetime.now(timezone.utc)
+            started = now.astimezone(timezone.utc).isoformat()
+        for obj in objects:
+            seen += 1
+            after = obj.key
+            if not wanted(obj.key, extensions) or obj.last_modified < since:
+                continue
+            if recent.get(obj.key, [None])[0] == obj.etag:
+                continue
+            recent[obj.key] = [obj.etag, obj.last_modified.isoformat()]
+            found.append(obj)
+        if not token:
+            finished = True
+            break
+    if finished:
+        new_since = datetime.fromisoformat(started) - SKEW
+        recent = {k: v for k, v in recent.items() if datetime.fromisoformat(v[1]) >= new_since}
+        return found, Cursor("", new_since.isoformat(), "", recent)
+    return found, Cursor(after, cursor.since, started, recent)

@@ -1,0 +1,188 @@
+"""The per-key steps of the S3 pipeline: inspect a source, decode it, publish its media, build its record.
+
+Plain functions over an ObjectStore, so the Dagster assets stay thin and a script can run the same
+steps without Dagster. Each raises a ProxygenError naming the key when that one key fails.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .encode import write_jpeg, write_mp4
+from .errors import ProxygenError, UnreadableSourceError, as_proxygen_error
+from .geometry import resolution
+from .keys import asset_id, file_id, output_keys
+from .probe import ProbeRecord, probe
+from .render import WorkingFrame, decode_working, proxy_pixels, thumbnail_pixels
+from .settings import GENERATOR, RenderSettings
+from .storage import ObjectInfo, ObjectStore
+
+
+@dataclass
+class SourceFrame:
+    key: str
+    bucket: str
+    size_bytes: int
+    etag: str
+    mtime: str
+    file_id: str
+    asset_id: str
+    probe: dict[str, Any]
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def object_info(self) -> ObjectInfo:
+        return ObjectInfo(self.key, self.size_bytes, self.etag, datetime.fromisoformat(self.mtime))
+
+
+@dataclass
+class Media:
+    """A published output: where it is and what it is."""
+
+    kind: str  # "thumbnail" | "proxy"
+    key: str
+    uri: str
+    size_bytes: int
+    width: int
+    height: int
+    colorspace: str
+    seconds: float = 0.0
+
+    @property
+    def resolution(self) -> str:
+        return resolution(self.width, self.height)
+
+
+@dataclass
+class Failed:
+    """A key that failed at some step; carried downstream so later steps skip it and the record says why."""
+
+    key: str
+    step: str
+    error: dict[str, str]
+
+    @classmethod
+    def of(cls, key: str, step: str, exc: BaseException) -> "Failed":
+        return cls(key, step, as_proxygen_error(key, exc).to_dict())
+
+    @property
+    def message(self) -> str:
+        return f"{self.error.get('type', 'Error')} at {self.step}: {self.error.get('cause', '')}"
+
+
+def inspect_source(store: ObjectStore, key: str, max_pixels: int) -> SourceFrame:
+    info = store.head(key)
+    local = store.fetch(info)
+    try:
+        record: ProbeRecord = probe(local, max_pixels)
+    except ProxygenError as exc:
+        raise type(exc)(store.uri(key), exc.cause.replace(str(local), store.uri(key))) from exc
+    return SourceFrame(key, store.bucket, info.size, info.etag, info.mtime, file_id(key, info.last_modified),
+                       asset_id(key), record.to_dict())
+
+
+def decode_source(store: ObjectStore, source: SourceFrame, settings: RenderSettings) -> WorkingFrame:
+    local = store.fetch(source.object_info())
+    try:
+        return decode_working(str(local), settings)
+    except Exception as exc:
+        err = as_proxygen_error(source.uri, exc)
+        raise type(err)(source.uri, err.cause.replace(str(local), source.uri)) from exc
+
+
+def media_tags(kind: str) -> dict[str, str]:
+    return {"media_type": kind, "generator": GENERATOR, "version": __version__}
+
+
+def publish(store: ObjectStore, kind: str, key: str, local: Path, width: int, height: int, colorspace: str,
+            seconds: float) -> Media:
+    info = store.upload_file(local, key, tags=media_tags(kind),
+                             metadata={"width": str(width), "height": str(height), "colorspace": colorspace})
+    return Media(kind, key, store.uri(key), info.size, width, height, colorspace, round(seconds, 4))
+
+
+def render_thumbnail(frame: WorkingFrame, source_key: str, settings: RenderSettings, folder: Path) -> tuple[Path, Media]:
+    t0 = time.perf_counter()
+    pixels = thumbnail_pixels(frame, settings)
+    key = output_keys(source_key).thumbnail
+    path = folder / f"{asset_id(source_key)}_thumb.jpg"
+    size = write_jpeg(pixels, path, settings.jpeg_quality)
+    h, w = pixels.shape[:2]
+    return path, Media("thumbnail", key, "", size, w, h, settings.thumb_display, time.perf_counter() - t0)
+
+
+def render_proxy(frame: WorkingFrame, source_key: str, settings: RenderSettings, folder: Path) -> tuple[Path, Media]:
+    t0 = time.perf_counter()
+    pixels = proxy_pixels(frame, settings)
+    key = output_keys(source_key).proxy
+    path = folder / f"{asset_id(source_key)}_proxy.mp4"
+    size = write_mp4(pixels, path, settings)
+    h, w = pixels.shape[:2]
+    return path, Media("proxy", key, "", size, w, h, settings.proxy_display, time.perf_counter() - t0)
+
+
+def scratch_dir(base: str | os.PathLike[str] | None = None) -> Path:
+    root = Path(base) if base else Path(tempfile.gettempdir())
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="proxygen-", dir=root))
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def build_record(source: SourceFrame | None, key: str, bucket: str, settings: RenderSettings,
+                 frame_info: dict[str, Any] | None = None, thumb: Media | None = None, proxy: Media | None = None,
+                 failed: Failed | None = None, processing_seconds: float = 0.0) -> dict[str, Any]:
+    """The catalog row for one source (superset of the original function's columns)."""
+    outs = output_keys(key)
+    info = frame_info or {}
+    return {
+        "file_id": source.file_id if source else None,
+        "s3_key": key,
+        "s3_bucket": bucket,
+        "asset_id": asset_id(key),
+        "status": "failed" if failed else "ok",
+        "error": failed.message if failed else None,
+        "thumbnail_s3_key": thumb.key if thumb else outs.thumbnail,
+        "proxy_s3_key": proxy.key if proxy else outs.proxy,
+        "preview_s3_key": None,
+        "thumbnail_size_bytes": thumb.size_bytes if thumb else None,
+        "proxy_size_bytes": proxy.size_bytes if proxy else None,
+        "source_size_bytes": source.size_bytes if source else None,
+        "source_colorspace": info.get("source_colorspace"),
+        "colorspace_rule": info.get("colorspace_rule"),
+        "thumb_colorspace": settings.thumb_display,
+        "proxy_colorspace": settings.proxy_display,
+        "thumb_resolution": thumb.resolution if thumb else None,
+        "proxy_resolution": proxy.resolution if proxy else None,
+        "source_resolution": info.get("source_resolution"),
+        "processing_time_seconds": round(processing_seconds, 4),
+        "generated_timestamp": utc_now_iso(),
+        "generator_version": f"{GENERATOR} {__version__}",
+        "etag": source.etag if source else None,
+        "mtime": source.mtime if source else None,
+        "ocio_config": settings.ocio_config,
+        "ocio_view": info.get("view", settings.view),
+        "render_settings_hash": settings.settings_hash(),
+    }
+
+
+def frame_info(frame: WorkingFrame) -> dict[str, Any]:
+    return {"source_colorspace": frame.colour.source_colorspace, "colorspace_rule": frame.colour.rule,
+            "view": frame.colour.proxy_view, "display_referred": frame.colour.display_referred,
+            "source_resolution": resolution(frame.source_width, frame.source_height),
+            "working_resolution": resolution(frame.width, frame.height),
+            "nonfinite_pixels": frame.nonfinite_pixels}
+
+
+__all__ = ["SourceFrame", "Media", "Failed", "inspect_source", "decode_source", "publish", "render_thumbnail",
+           "render_proxy", "build_record", "frame_info", "scratch_dir", "UnreadableSourceError", "asdict"]

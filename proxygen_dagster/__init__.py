@@ -1,0 +1,1 @@
+"""Dagster orchestration over proxygen_core: assets, IO managers, checks, sensors, definitions."""

@@ -1,0 +1,48 @@
+"""The code location: assets, checks, job, sensors and resources per environment.
+
+``PROXYGEN_ENV=local`` (default) talks to the SeaweedFS started by ``proxygen local``;
+``production`` to the configured S3 endpoint (AWS, VAST). Both read endpoint, credentials and bucket
+from the environment (EnvVar), with the variable names defined once in proxygen_core.settings.
+"""
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar
+from dagster_aws.s3 import S3Resource
+
+from proxygen_core.settings import env_name
+
+from .assets import SETTINGS, proxy, proxy_record, source_frame, thumbnail, working_frame
+from .io_managers import MediaIOManager, SourceFrameIOManager, WorkingFrameIOManager
+from .jobs import frames_job
+from .resources import MediaStorage, ProxygenSettings
+from .sensors import s3_new_frames
+
+
+def _resources(env: str) -> dict:
+    s3 = S3Resource(
+        endpoint_url=EnvVar(env_name("s3_endpoint_url")) if env == "local" or os.environ.get(env_name("s3_endpoint_url")) else None,
+        region_name=SETTINGS.storage.s3_region,
+        aws_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
+        max_attempts=5,
+    )
+    storage = MediaStorage(s3=s3, bucket=EnvVar(env_name("s3_bucket")), cache_dir=SETTINGS.storage.cache_dir)
+    return {
+        "storage": storage,
+        "settings": ProxygenSettings(config_path=os.environ.get("PROXYGEN_CONFIG")),
+        "source_io": SourceFrameIOManager(storage=storage),
+        "working_io": WorkingFrameIOManager(storage=storage),
+        "media_io": MediaIOManager(storage=storage),
+    }
+
+
+ENVIRONMENTS = {"local": _resources("local"), "production": _resources("production")}
+
+defs = Definitions(
+    assets=[source_frame, working_frame, thumbnail, proxy, proxy_record],
+    jobs=[frames_job],
+    sensors=[s3_new_frames],
+    resources=ENVIRONMENTS[os.environ.get("PROXYGEN_ENV", "local")],
+)
