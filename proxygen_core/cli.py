@@ -56,21 +56,6 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local(args: argparse.Namespace) -> int:
-    """Render the generated sample sequence locally (no services): the smallest end-to-end run."""
-    from .samples import write_sequence
-
-    root = Path(args.var)
-    sources = [str(p) for p in write_sequence(root / "samples" / "shot_010", frames=args.frames)]
-    out = root / "local-output"
-    ns = argparse.Namespace(config=args.config, sources=sources, out=str(out), ocio_config=None, view=None,
-                            source_colorspace=None, thumb_display=None, proxy_display=None, display=None,
-                            preview=False, quiet=False)
-    code = _render(ns)
-    print(f"outputs in {out}")
-    return code
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="proxygen", description="Colour-managed review media from VFX frames.")
     parser.add_argument("--version", action="version", version=f"proxygen {__version__}")
@@ -100,15 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("--width", type=int, default=2048)
     samples.add_argument("--height", type=int, default=1080)
     samples.set_defaults(func=_samples)
-    local = sub.add_parser("local", help="run the main job locally on embedded defaults")
-    local.add_argument("--var", default="var", help="folder for samples, outputs and service data")
-    local.add_argument("--frames", type=int, default=12)
-    local.set_defaults(func=_local)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    args = (parser or build_parser()).parse_args(argv)
     try:
         return int(args.func(args))
     except ValueError as exc:  # configuration problems: one clear line, no traceback

@@ -30,6 +30,14 @@ def state_key(asset: str, key: str) -> str:
     return f"{STATE_PREFIX}/{asset}/{key}.json"
 
 
+def last_processed_etag(store, key: str) -> str | None:
+    """The etag the pipeline last inspected for this key (None if never, or if it failed)."""
+    if not store.exists(state_key("source_frame", key)):
+        return None
+    state = json.loads(store.get_bytes(state_key("source_frame", key)))
+    return state.get("value", {}).get("etag") if state.get("status") == "ok" else None
+
+
 class _BatchIOManager(ConfigurableIOManager):
     storage: MediaStorage
     _memo: dict = PrivateAttr(default_factory=dict)

@@ -15,6 +15,7 @@ from proxygen_core.discovery import Cursor, scan
 from proxygen_core.storage import ObjectInfo
 
 from .assets import SETTINGS
+from .io_managers import last_processed_etag
 from .jobs import frames_job
 from .partitions import frames
 from .resources import MediaStorage
@@ -60,6 +61,11 @@ def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> Se
     objects = {o.key: o for o in found}
     keys = list(dict.fromkeys(o.key for o in found))
     known = set(context.instance.get_dynamic_partitions(frames.name))
+    # A known key is re-processed only if its etag differs from the one last inspected (a re-upload).
+    keys = [k for k in keys if k not in known or last_processed_etag(store, k) != objects[k].etag]
+    if not keys:
+        context.update_cursor(cursor.dumps())
+        return SkipReason("only already-processed objects")
     requests = batch_requests(keys, known, objects, SETTINGS.pipeline.batch_size, "s3poll")
     to_add = [k for k in keys if k not in known]
     return SensorResult(run_requests=requests, cursor=cursor.dumps(),

@@ -1,0 +1,38 @@
+"""The ``proxygen`` command: the core's commands plus the ones that need the pipeline."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from proxygen_core.cli import build_parser as core_parser
+from proxygen_core.cli import main as core_main
+
+
+def _local(args: argparse.Namespace) -> int:
+    from .local import run_local
+
+    return run_local(args.var, once=args.once, frames=args.frames, port=args.port, s3_port=args.s3_port,
+                     bucket=args.bucket, samples=not args.no_samples)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = core_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    local = sub.add_parser("local", help="run the main job locally: SeaweedFS + Dagster UI + daemon (Ctrl-C stops)")
+    local.add_argument("--var", default="var", help="folder for service data, Dagster home, samples and cache")
+    local.add_argument("--once", action="store_true", help="headless: process what is in the bucket once and exit")
+    local.add_argument("--frames", type=int, default=12, help="sample frames to generate and upload")
+    local.add_argument("--no-samples", action="store_true", help="do not upload the sample sequence")
+    local.add_argument("--port", type=int, default=3000, help="Dagster UI port (127.0.0.1)")
+    local.add_argument("--s3-port", type=int, default=8333, help="SeaweedFS S3 port (127.0.0.1)")
+    local.add_argument("--bucket", default="frames")
+    local.set_defaults(func=_local)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return core_main(argv, parser=build_parser())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
