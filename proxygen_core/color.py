@@ -18,6 +18,7 @@ import PyOpenColorIO as ocio
 from .errors import ColorError
 from .probe import ProbeRecord
 from .settings import RenderSettings
+from .simd import clear_upper_state
 
 # Known primaries -> colour interop IDs (aliases every OCIO 2.5 built-in config carries).
 _ACES_WHITE = (0.32168, 0.33767)
@@ -192,7 +193,11 @@ def apply(cpu: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
     workers = _POOL._max_workers if h * w >= 262_144 else 1
     bounds = np.linspace(0, h, workers + 1).astype(int)
     chunks = [rgb[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    list(_POOL.map(lambda c: cpu.apply(ocio.PackedImageDesc(c, w, c.shape[0], 3)), chunks))
+    def run(chunk: np.ndarray) -> None:
+        clear_upper_state()  # see simd.py: otherwise OCIO can run 7x slower after an EXR decode
+        cpu.apply(ocio.PackedImageDesc(chunk, w, chunk.shape[0], 3))
+
+    list(_POOL.map(run, chunks))
     return rgb
 
 

@@ -1,10 +1,11 @@
 """Header inspection: what a source is, before any pixel is decoded."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import OpenImageIO as oiio
 
@@ -33,30 +34,38 @@ def _classify_open_failure(path: str, message: str) -> Exception:
     return UnreadableSourceError(path, message or "cannot be opened by OpenImageIO")
 
 
-def open_input(path: str) -> oiio.ImageInput:
-    """Open an image; Y/RY/BY (subsampled) EXRs are retried with the OpenEXR C++ reader.
+@contextlib.contextmanager
+def classic_exr_reader() -> Iterator[None]:
+    """Use the OpenEXR C++ reader for the duration: OIIO 3.2's default OpenEXRCore reader refuses
+    subsampled (Y/RY/BY) channels, the classic one converts them to RGB. The switch is process-global,
+    so it is flipped under a lock and only around one open or read."""
+    with _EXR_CORE_LOCK:
+        previous = oiio.get_int_attribute("openexr:core")
+        oiio.attribute("openexr:core", 0)
+        try:
+            yield
+        finally:
+            oiio.attribute("openexr:core", previous)
 
-    OIIO 3.2's default OpenEXRCore reader refuses subsampled channels; the classic reader
-    converts them to RGB. The switch is process-global, so it is flipped under a lock and
-    only for that one open.
-    """
+
+def needs_classic_reader(message: str) -> bool:
+    return "Subsampled" in message
+
+
+def open_input(path: str) -> oiio.ImageInput:
+    """Open an image; Y/RY/BY EXRs are retried with the classic OpenEXR reader."""
     if not os.path.exists(path):
         raise UnreadableSourceError(path, "file does not exist")
     inp = oiio.ImageInput.open(path)
     if inp:
         return inp
     message = oiio_error()
-    if "Subsampled" in message:
-        with _EXR_CORE_LOCK:
-            previous = oiio.get_int_attribute("openexr:core")
-            oiio.attribute("openexr:core", 0)
-            try:
-                inp = oiio.ImageInput.open(path)
-                if inp:
-                    return inp
-                message = oiio_error()
-            finally:
-                oiio.attribute("openexr:core", previous)
+    if needs_classic_reader(message):
+        with classic_exr_reader():
+            inp = oiio.ImageInput.open(path)
+            if inp:
+                return inp
+            message = oiio_error()
     raise _classify_open_failure(path, message)
 
 

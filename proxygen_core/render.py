@@ -12,9 +12,9 @@ import numpy as np
 import OpenImageIO as oiio
 
 from .color import ColourDecision, apply, engine
-from .errors import ProxygenError, UnreadableSourceError, UnsupportedSourceError, as_proxygen_error
+from .errors import UnreadableSourceError, UnsupportedSourceError, as_proxygen_error
 from .geometry import even_fit_within, fit_within
-from .probe import ProbeRecord, oiio_error, open_input, probe_input
+from .probe import ProbeRecord, classic_exr_reader, needs_classic_reader, oiio_error, open_input, probe_input
 from .settings import RenderSettings
 
 HALF_MAX = 65504.0
@@ -67,115 +67,119 @@ def select_channels(names: tuple[str, ...]) -> list[int]:
     raise ValueError("no channels")
 
 
-def _read_flat(path: str, inp: oiio.ImageInput, probe: ProbeRecord) -> np.ndarray:
-    """Pixels of subimage 0 as float32 (h, w, C) with only the needed channel range read."""
-    names = probe.channels
-    try:
-        chans = select_channels(names)
-    except ValueError:
-        raise UnsupportedSourceError(path, "no image channels") from None
-    if probe.deep:
-        buf = oiio.ImageBuf(path)
-        flat = oiio.ImageBufAlgo.flatten(buf)
-        if flat.has_error or buf.has_error:
-            raise UnreadableSourceError(path, f"deep image cannot be flattened: {oiio_error(flat) or oiio_error(buf)}")
-        data = flat.get_pixels(oiio.FLOAT)
-        return np.ascontiguousarray(data[..., chans], dtype=np.float32)
+def _open_buf(path: str, probe: ProbeRecord, chans: list[int]) -> oiio.ImageBuf:
+    """Read subimage 0 into an ImageBuf (float, only the needed channel range; deep images flattened)."""
     lo, hi = min(chans), max(chans) + 1
-    alpha = inp.spec().alpha_channel
-    if alpha >= 0 and probe.format != "openexr":
-        # Formats with unassociated alpha (TIFF, PNG) are premultiplied by the reader only when the
-        # alpha channel is part of the read: include it so transparent areas come out black, as in EXR.
-        lo, hi = min(lo, alpha), max(hi, alpha + 1)
-    data = inp.read_image(0, 0, lo, hi, oiio.FLOAT)
-    if data is None or inp.has_error:
-        # A truncated file can still return pixels with a pending error: refuse it rather than
-        # publish a half-grey proxy of an upload that did not finish.
-        raise UnreadableSourceError(path, f"pixels cannot be decoded: {oiio_error(inp) or 'read failed'}")
-    data = data.reshape(probe.data_window.height, probe.data_window.width, hi - lo)
-    if [c - lo for c in chans] == [0, 1, 2] and hi - lo == 3:
-        return data
-    return np.ascontiguousarray(data[..., [c - lo for c in chans]])
+    if probe.deep:
+        lo, hi = 0, len(probe.channels)  # flattening needs alpha
+    elif probe.format != "openexr" and "A" in probe.channels:
+        # Unassociated alpha (TIFF, PNG) is premultiplied by the reader only when alpha is read too:
+        # include it so transparent areas come out black, as in EXR.
+        a = probe.channels.index("A")
+        lo, hi = min(lo, a), max(hi, a + 1)
+
+    def read() -> tuple[oiio.ImageBuf, str]:
+        buf = oiio.ImageBuf(path)
+        ok = buf.read(0, 0, lo, hi, True, oiio.FLOAT)
+        return buf, "" if ok and not buf.has_error else oiio_error(buf) or "read failed"
+
+    buf, message = read()
+    if message and needs_classic_reader(message):
+        with classic_exr_reader():
+            buf, message = read()
+    if message:
+        raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
+    if probe.deep:
+        flat = oiio.ImageBufAlgo.flatten(buf)
+        if flat.has_error:
+            raise UnreadableSourceError(path, f"deep image cannot be flattened: {oiio_error(flat)}")
+        buf = flat
+    names = list(buf.spec().channelnames)
+    wanted = [names.index(probe.channels[c]) if probe.channels[c] in names else c - lo for c in chans]
+    if wanted != [0, 1, 2] or buf.nchannels != 3:
+        buf = oiio.ImageBufAlgo.channels(buf, tuple(wanted))
+    return buf
 
 
-def _to_display_window(rgb: np.ndarray, probe: ProbeRecord) -> np.ndarray:
-    """Crop or extend to the display window: what the artist framed is what the proxy shows."""
+def _frame_up(buf: oiio.ImageBuf, probe: ProbeRecord) -> oiio.ImageBuf:
+    """Crop/extend to the display window (what the artist framed) and apply the EXIF orientation."""
     dw, disp = probe.data_window, probe.display_window
-    if (dw.x, dw.y, dw.width, dw.height) == (disp.x, disp.y, disp.width, disp.height):
-        return rgb
-    out = np.zeros((disp.height, disp.width, 3), dtype=np.float32)
-    x0, y0 = max(dw.x, disp.x), max(dw.y, disp.y)
-    x1, y1 = min(dw.x + dw.width, disp.x + disp.width), min(dw.y + dw.height, disp.y + disp.height)
-    if x1 > x0 and y1 > y0:
-        out[y0 - disp.y:y1 - disp.y, x0 - disp.x:x1 - disp.x] = rgb[y0 - dw.y:y1 - dw.y, x0 - dw.x:x1 - dw.x]
-    return out
+    if (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height):
+        buf = oiio.ImageBufAlgo.crop(buf, buf.roi_full)
+    if probe.orientation != 1:
+        buf = oiio.ImageBufAlgo.reorient(buf)
+    return buf
 
 
-def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply the EXIF orientation so phone/camera JPEGs come out upright."""
-    ops = {
-        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-        5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
-        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1),
-    }
-    return np.ascontiguousarray(ops[orientation](rgb)) if orientation in ops else rgb
+def _fix_nonfinite(buf: oiio.ImageBuf) -> int:
+    """NaN/Inf -> 0 in place, so one bad pixel cannot poison a filter; returns how many were found."""
+    stats = oiio.ImageBufAlgo.computePixelStats(buf)
+    bad = max(n + i for n, i in zip(stats.nancount, stats.infcount)) if stats.nancount else 0
+    if bad:
+        oiio.ImageBufAlgo.fixNonFinite(buf, buf, oiio.NONFINITE_BLACK)
+    return int(bad)
+
+
+def to_buf(rgb: np.ndarray) -> oiio.ImageBuf:
+    buf = oiio.ImageBuf(oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.FLOAT))
+    buf.set_pixels(oiio.ROI(), np.ascontiguousarray(rgb, dtype=np.float32))
+    return buf
+
+
+def resize_buf(src: oiio.ImageBuf, width: int, height: int, filtername: str) -> np.ndarray:
+    """Filtered resize (OIIO, multithreaded; the filter widens with the shrink factor) to a numpy array."""
+    spec = src.spec()
+    if spec.width == width and spec.height == height and spec.x == 0 and spec.y == 0:
+        out = src
+    else:
+        out = oiio.ImageBufAlgo.resize(src, filtername=filtername, roi=oiio.ROI(0, width, 0, height, 0, 1, 0, 3))
+        if out.has_error:
+            raise RuntimeError(f"resize failed: {oiio_error(out)}")
+    return np.ascontiguousarray(out.get_pixels(oiio.FLOAT), dtype=np.float32)
 
 
 def resize(rgb: np.ndarray, width: int, height: int, filtername: str) -> np.ndarray:
-    """Filtered resize (OIIO, multithreaded); the filter widens with the shrink factor (area-correct)."""
     if rgb.shape[1] == width and rgb.shape[0] == height:
         return rgb
-    src = oiio.ImageBuf(oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.FLOAT))
-    src.set_pixels(oiio.ROI(), rgb)
-    dst = oiio.ImageBufAlgo.resize(src, filtername=filtername, roi=oiio.ROI(0, width, 0, height, 0, 1, 0, 3))
-    if dst.has_error:
-        raise RuntimeError(f"resize failed: {oiio_error(dst)}")
-    return np.ascontiguousarray(dst.get_pixels(oiio.FLOAT), dtype=np.float32)
-
-
-def _sanitize(rgb: np.ndarray) -> int:
-    """Replace NaN with 0 and +-Inf with +-half-max in place, so one bad pixel cannot poison a filter."""
-    finite = np.isfinite(rgb)
-    if finite.all():
-        return 0
-    bad = int((~finite).any(axis=-1).sum())
-    np.nan_to_num(rgb, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
-    return bad
+    return resize_buf(to_buf(rgb), width, height, filtername)
 
 
 def decode_working(path: str, settings: RenderSettings, source_colorspace: str | None = None) -> WorkingFrame:
-    """Source file -> WorkingFrame (probe, colour decision, scene-linear pixels at proxy size)."""
+    """Source file -> WorkingFrame (probe, colour decision, scene-linear pixels at proxy size).
+
+    Full-resolution pixels stay inside OIIO (read, crop, orient, NaN fix, resize are multithreaded C++);
+    only the proxy-size image comes to numpy, unless the source needs a non-linear conversion first.
+    """
     path = str(path)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     inp = open_input(path)
     try:
         probe = probe_input(path, inp, settings.max_pixels)
-        eng = engine(settings.ocio_config)
-        colour = eng.detect(probe, settings, source_colorspace)
-        try:
-            rgb = _read_flat(path, inp, probe)
-        except ProxygenError:
-            raise
-        except Exception as exc:
-            raise UnreadableSourceError(path, f"pixels cannot be decoded: {exc}") from exc
     finally:
         inp.close()
+    eng = engine(settings.ocio_config)
+    colour = eng.detect(probe, settings, source_colorspace)
+    try:
+        chans = select_channels(probe.channels)
+    except ValueError:
+        raise UnsupportedSourceError(path, "no image channels") from None
+    buf = _frame_up(_open_buf(path, probe, chans), probe)
     timings["decode"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    rgb = _orient(_to_display_window(rgb, probe), probe.orientation)
-    bad = _sanitize(rgb)
-    h, w = rgb.shape[:2]
+    bad = _fix_nonfinite(buf)
+    w, h = buf.spec().width, buf.spec().height
     pw, ph = even_fit_within(w, h, settings.proxy_max_width, settings.proxy_max_height)
     to_work, linear = eng.to_working(colour, settings.working_colorspace)
+    full = None
     if linear and not settings.preview_enabled:
         # A matrix commutes with a (linear) filter: shrink first, convert the small image.
-        small = resize(rgb, pw, ph, settings.resize_filter)
+        small = resize_buf(buf, pw, ph, settings.resize_filter)
         apply(to_work, small)
-        full = None
     else:
+        rgb = np.ascontiguousarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32)
         apply(to_work, rgb)
-        _sanitize(rgb)
+        np.nan_to_num(rgb, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
         small = resize(rgb, pw, ph, settings.resize_filter)
         full = rgb if settings.preview_enabled else None
     timings["to_working_and_resize"] = time.perf_counter() - t1

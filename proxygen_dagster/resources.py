@@ -1,12 +1,12 @@
 """Resources: settings, and the bucket (built on dagster-aws S3Resource)."""
 from __future__ import annotations
 
-from functools import cached_property
-
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 
 from proxygen_core.settings import Settings, load_settings
+from pydantic import PrivateAttr
+
 from proxygen_core.storage import ObjectStore
 
 
@@ -26,5 +26,10 @@ class MediaStorage(ConfigurableResource):
     bucket: str
     cache_dir: str = "var/cache"
 
+    _store: ObjectStore | None = PrivateAttr(default=None)
+
     def store(self) -> ObjectStore:
-        return ObjectStore(self.s3.get_client(), self.bucket, self.cache_dir)
+        """One client per resource instance: building a boto3 client costs ~150 ms."""
+        if self._store is None:
+            self._store = ObjectStore(self.s3.get_client(), self.bucket, self.cache_dir)
+        return self._store

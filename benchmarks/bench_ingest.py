@@ -1,0 +1,104 @@
+"""End-to-end ingest: upload N synthetic 2K EXRs to a local SeaweedFS and let the real sensor, daemon and
+run launcher process them. Prints files/minute, wall time (first upload -> last record), the pure render
+time of the same frames in one process, and orchestration overhead = 1 - pure / wall.
+Usage: python benchmarks/bench_ingest.py [--frames 240] [--batch 16]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from proxygen_core.process import process_file
+from proxygen_core.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.services import free_port, start_seaweedfs, stop_process
+from proxygen_core.settings import RenderSettings
+
+
+def make_frames(folder: Path, count: int, width: int = 2048, height: int = 1080) -> list[Path]:
+    base, _ = chart(width, height)
+    rng = np.random.default_rng(7)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        img = base + rng.normal(0, 0.01, base.shape).astype(np.float32)
+        path = folder / f"ingest.{1001 + i:04d}.exr"
+        write_exr(path, img, CHROMATICITIES["ACEScg"], alpha=True)
+        paths.append(path)
+    return paths
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=240)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    from dagster import AssetKey, DagsterInstance
+
+    from proxygen_dagster.local import local_env, prepare_home, connect
+
+    with tempfile.TemporaryDirectory() as tmp:
+        var = Path(tmp)
+        frames = make_frames(var / "frames", args.frames)
+        t = time.perf_counter()
+        for f in frames:
+            process_file(f, var / "pure", RenderSettings())
+        pure = time.perf_counter() - t
+
+        s3_port = free_port()
+        env = local_env(var, s3_port, "ingest")
+        env.update({"PROXYGEN_BATCH_SIZE": str(args.batch), "PROXYGEN_SENSOR_INTERVAL_SECONDS": "2"})
+        os.environ.update(env)
+        weed = start_seaweedfs(var / "seaweedfs", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], s3_port)
+        daemon = None
+        try:
+            prepare_home(Path(env["DAGSTER_HOME"]))
+            store = connect(env)
+            daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m",
+                                       "proxygen_dagster.definitions"], env={**os.environ},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            time.sleep(5)  # let the daemon load the code location before the clock starts
+            t0 = time.time()
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda p: store.upload_file(p, f"bench/shot_100/{p.name}"), frames))
+            uploaded = time.time() - t0
+            instance = DagsterInstance.get()
+            deadline = time.monotonic() + args.timeout
+            done = 0
+            while time.monotonic() < deadline and daemon.poll() is None:
+                done = len(instance.get_materialized_partitions(AssetKey("proxy_record")))
+                if done >= args.frames:
+                    break
+                time.sleep(1)
+            event = instance.get_latest_materialization_event(AssetKey("proxy_record"))
+            wall = (event.timestamp if event else time.time()) - t0
+            records = instance.get_run_records()
+            runs = len(records)
+            for r in sorted(records, key=lambda r: r.create_timestamp.timestamp()):
+                created = r.create_timestamp.timestamp()
+                start, end = r.start_time or created, r.end_time or created
+                print(f"run {r.dagster_run.run_id[:8]} {r.dagster_run.tags.get('proxygen/keys', '1'):>3} keys: "
+                      f"created +{created - t0:6.1f} s, queued {start - created:5.1f} s, ran {end - start:5.1f} s, "
+                      f"{r.dagster_run.status.value}")
+        finally:
+            if daemon is not None:
+                stop_process(daemon)
+            weed.stop()
+    print(f"frames {args.frames} (2048x1080 half RGBA), batch {args.batch}, runs {runs}, processed {done}")
+    print(f"upload {uploaded:.1f} s; wall first upload -> last record {wall:.1f} s; "
+          f"{done / wall * 60:.1f} files/min")
+    print(f"pure render in one process {pure:.1f} s ({pure / args.frames:.2f} s/frame)")
+    print(f"orchestration overhead 1 - pure/wall = {1 - pure / wall:.1%}")
+    return 0 if done >= args.frames else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
