@@ -8,7 +8,6 @@ which is what the UI shows as failed partitions (retry them alone with a single-
 
 import base64
 import shutil
-import time
 from typing import Any, Callable, Iterator
 
 from dagster import (
@@ -26,6 +25,7 @@ from dagster import (
 )
 
 from proxygen_core import __version__, qc
+from proxygen_core.errors import ProxygenError
 from proxygen_core.render import WorkingFrame
 from proxygen_core.steps import (
     Failed,
@@ -215,8 +215,13 @@ def proxy_record(context: AssetExecutionContext, storage: MediaStorage,
         if fail is None and isinstance(frame, WorkingFrame):
             seconds = sum(frame.timings.values()) + th.seconds + px.seconds
             for media in (th, px):
-                if not store.exists(media.key) or store.head(media.key).size != media.size_bytes:
-                    missing[key] = f"{media.key} missing or size differs from {media.size_bytes}"
+                try:
+                    size = store.head(media.key).size
+                except ProxygenError as exc:
+                    missing[key] = f"{media.key} not readable in S3: {exc.cause}"
+                    continue
+                if size != media.size_bytes:
+                    missing[key] = f"{media.key} is {size} bytes in S3, {media.size_bytes} recorded"
         records[key] = build_record(
             src if isinstance(src, SourceFrame) else None, key, store.bucket, SETTINGS.render,
             frame_info(frame) if isinstance(frame, WorkingFrame) else None,

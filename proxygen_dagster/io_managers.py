@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -58,16 +59,21 @@ class _BatchIOManager(ConfigurableIOManager):
             return
         store = self.storage.store()
         asset = self._asset(context)
-        for key in context.asset_partition_keys:
+
+        def save(key: str) -> None:
             item = obj.get(key)
             if item is None:
-                continue
+                return
             if isinstance(item, Failed):
                 state = {"status": "failed", **asdict(item)}
             else:
                 state = {"status": "ok", "value": self._store_item(store, asset, key, item)}
             store.put_bytes(state_key(asset, key), json.dumps(state, default=str).encode(), "application/json")
             self._memo[(asset, key)] = item if isinstance(item, Failed) else self._memo_value(item, state)
+
+        # Encoding and uploads release the GIL: overlap them across the keys of the batch.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(save, context.asset_partition_keys))
 
     def _memo_value(self, item: Any, state: dict) -> Any:
         return item
