@@ -77,10 +77,41 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class CatalogSettings:
+    """Where rows go. VAST credentials are read from the environment, never from YAML in a repo."""
+
+    catalog_backend: str = "sqlite"  # sqlite | vast
+    sqlite_path: str = "var/catalog.db"
+    vast_db_endpoint: str | None = None
+    vast_db_access: str | None = None
+    vast_db_secret: str | None = None
+    vast_db_bucket: str | None = None
+    vast_db_schema: str = "exr_metadata"
+    catalog_table: str = "proxy_outputs"
+    outbox_table: str = "proxy_events"
+    output_profile: str = "review"
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """Kafka. With no bootstrap servers, events wait in the outbox (see ``proxygen events``)."""
+
+    kafka_bootstrap: str | None = None
+    event_topic: str = "spaceharbor.proxy"
+    idempotent_producer: bool = True  # set false for brokers without InitProducerId (VAST event broker)
+    publish_timeout_seconds: float = 10.0
+    notifications_topic: str | None = None  # S3 bucket notifications ({"Records": [...]}) to trigger on
+    notifications_group: str = "proxygen-notifications"
+    notifications_max_messages: int = 1000
+
+
+@dataclass(frozen=True)
 class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    events: EventSettings = field(default_factory=EventSettings)
 
     def with_render(self, **overrides: Any) -> "Settings":
         clean = {k: v for k, v in overrides.items() if v is not None}

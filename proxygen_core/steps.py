@@ -17,6 +17,7 @@ from . import __version__
 from .encode import write_jpeg, write_mp4
 from .errors import ProxygenError, UnreadableSourceError, as_proxygen_error
 from .geometry import resolution
+from .catalog import proxy_id
 from .keys import asset_id, file_id, output_keys
 from .probe import ProbeRecord, probe
 from .render import WorkingFrame, decode_working, proxy_pixels, thumbnail_pixels
@@ -139,14 +140,17 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def build_record(source: SourceFrame | None, key: str, bucket: str, settings: RenderSettings,
+def build_record(source: SourceFrame | None, key: str, bucket: str, settings: RenderSettings, profile: str,
                  frame_info: dict[str, Any] | None = None, thumb: Media | None = None, proxy: Media | None = None,
                  failed: Failed | None = None, processing_seconds: float = 0.0) -> dict[str, Any]:
     """The catalog row for one source (superset of the original function's columns)."""
     outs = output_keys(key)
     info = frame_info or {}
+    fid = source.file_id if source else None
     return {
-        "file_id": source.file_id if source else None,
+        "proxy_id": proxy_id(fid, bucket, key, profile),
+        "output_profile": profile,
+        "file_id": fid,
         "s3_key": key,
         "s3_bucket": bucket,
         "asset_id": asset_id(key),

@@ -26,6 +26,7 @@ from dagster import (
 
 from proxygen_core import __version__, qc
 from proxygen_core.errors import ProxygenError
+from proxygen_core.events import build_event, publish_pending
 from proxygen_core.render import WorkingFrame
 from proxygen_core.steps import (
     Failed,
@@ -41,7 +42,7 @@ from proxygen_core.steps import (
 )
 
 from .partitions import frames
-from .resources import MediaStorage, ProxygenSettings
+from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
 
 SETTINGS = ProxygenSettings().load()
 # A change of any render setting (or of the generator) changes the code version: outputs go stale.
@@ -197,13 +198,13 @@ def proxy(context: AssetExecutionContext, working_frame: dict) -> Iterator[Any]:
                            metadata={"failed_keys": MetadataValue.json(problems)})
 
 
-@asset(**COMMON, kinds={"sqlite"}, pool="proxygen_io",
+@asset(**COMMON, kinds={"sqlite", "kafka"}, pool="proxygen_io",
        check_specs=[AssetCheckSpec("outputs_in_s3", asset="proxy_record",
                                    description="Both outputs exist in S3 with the sizes recorded.")],
-       description="One catalog row per source (ok or failed) for review/MAM systems.")
-def proxy_record(context: AssetExecutionContext, storage: MediaStorage,
-                 source_frame: dict, working_frame: dict,
-                 thumbnail: dict, proxy: dict) -> Iterator[Any]:
+       description="One catalog row per source (ok or failed) plus its proxy.generated / proxy.failed event, "
+                   "written together (transactional outbox) and published to Kafka.")
+def proxy_record(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource, events: EventBus,
+                 source_frame: dict, working_frame: dict, thumbnail: dict, proxy: dict) -> Iterator[Any]:
     store = storage.store()
     records: dict[str, dict] = {}
     failed: dict[str, str] = {}
@@ -222,29 +223,39 @@ def proxy_record(context: AssetExecutionContext, storage: MediaStorage,
                     continue
                 if size != media.size_bytes:
                     missing[key] = f"{media.key} is {size} bytes in S3, {media.size_bytes} recorded"
+        if fail is None and key in missing:
+            fail = Failed(key, "proxy_record", {"type": "StorageError", "cause": missing[key]})
         records[key] = build_record(
-            src if isinstance(src, SourceFrame) else None, key, store.bucket, SETTINGS.render,
+            src if isinstance(src, SourceFrame) else None, key, store.bucket, SETTINGS.render, catalog.output_profile,
             frame_info(frame) if isinstance(frame, WorkingFrame) else None,
-            th if isinstance(th, Media) else None, px if isinstance(px, Media) else None, fail, seconds)
+            th if isinstance(th, Media) and fail is None else None, px if isinstance(px, Media) and fail is None else None,
+            fail, seconds)
         if fail is not None:
             failed[key] = fail.message
-        elif key in missing:
-            failed[key] = missing[key]
-    context.log.info(f"{len(records) - len(failed)} records ok, {len(failed)} failed")
+    # Rows and their events in one transaction: an event can never be lost between the two.
+    db = catalog.open()
+    db.write(list(records.values()), [build_event(r, events.topic) for r in records.values()])
+    published = publish_pending(db, events.producer_config(), events.timeout_seconds) if events.enabled else None
+    context.log.info(f"{len(records) - len(failed)} records ok, {len(failed)} failed; events "
+                     + (f"sent {published.sent}, pending {published.pending}" if published else "kept in the outbox"))
     yield AssetCheckResult(check_name="outputs_in_s3", passed=not missing,
                            metadata={"failed_keys": MetadataValue.json(missing)})
     good = [k for k in context.partition_keys if k not in failed]
+    event_meta = {"events_sent": published.sent if published else 0,
+                  "events_pending": published.pending if published else len(records)}
     if not failed:
-        yield MaterializeResult(metadata=batch_metadata(records, lambda k, r: {
-            "status": r["status"], "thumbnail_uri": f"s3://{r['s3_bucket']}/{r['thumbnail_s3_key']}",
-            "proxy_uri": f"s3://{r['s3_bucket']}/{r['proxy_s3_key']}", "file_id": r["file_id"],
-            "source_colorspace": r["source_colorspace"], "processing_time_seconds": r["processing_time_seconds"]}))
+        yield MaterializeResult(metadata={**event_meta, **batch_metadata(records, lambda k, r: {
+            "status": r["status"], "proxy_id": r["proxy_id"], "file_id": r["file_id"],
+            "thumbnail_uri": f"s3://{r['s3_bucket']}/{r['thumbnail_s3_key']}",
+            "proxy_uri": f"s3://{r['s3_bucket']}/{r['proxy_s3_key']}",
+            "source_colorspace": r["source_colorspace"], "processing_time_seconds": r["processing_time_seconds"]})})
         return
     for key in good:
         yield AssetMaterialization(asset_key=context.asset_key, partition=key,
-                                   metadata={"status": "ok", "file_id": records[key]["file_id"]})
+                                   metadata={"status": "ok", "proxy_id": records[key]["proxy_id"],
+                                             "file_id": records[key]["file_id"]})
     raise Failure(
         description=f"{len(failed)} of {len(records)} frames failed: "
                     + "; ".join(f"{k}: {m}" for k, m in list(failed.items())[:5]),
-        metadata={"failed_keys": MetadataValue.json(failed), "ok_keys": len(good)},
+        metadata={"failed_keys": MetadataValue.json(failed), "ok_keys": len(good), **event_meta},
     )

@@ -16,8 +16,8 @@ from proxygen_core.settings import env_name
 from .assets import SETTINGS, proxy, proxy_record, source_frame, thumbnail, working_frame
 from .io_managers import MediaIOManager, SourceFrameIOManager, WorkingFrameIOManager
 from .jobs import frames_job
-from .resources import MediaStorage, ProxygenSettings
-from .sensors import s3_new_frames
+from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
+from .sensors import outbox_publisher, s3_new_frames, s3_notifications
 
 
 def _resources(env: str) -> dict:
@@ -29,8 +29,22 @@ def _resources(env: str) -> dict:
         max_attempts=5,
     )
     storage = MediaStorage(s3=s3, bucket=EnvVar(env_name("s3_bucket")), cache_dir=SETTINGS.storage.cache_dir)
+    cat = SETTINGS.catalog
+    if env == "production" and cat.catalog_backend == "vast":
+        catalog = CatalogResource(backend="vast", vast_db_endpoint=EnvVar(env_name("vast_db_endpoint")),
+                                  vast_db_access=EnvVar(env_name("vast_db_access")),
+                                  vast_db_secret=EnvVar(env_name("vast_db_secret")),
+                                  vast_db_bucket=EnvVar(env_name("vast_db_bucket")), vast_db_schema=cat.vast_db_schema,
+                                  output_profile=cat.output_profile)
+    else:
+        catalog = CatalogResource(backend="sqlite", sqlite_path=cat.sqlite_path, output_profile=cat.output_profile)
+    ev = SETTINGS.events
+    events = EventBus(bootstrap=ev.kafka_bootstrap, topic=ev.event_topic, idempotent=ev.idempotent_producer,
+                      timeout_seconds=ev.publish_timeout_seconds)
     return {
         "storage": storage,
+        "catalog": catalog,
+        "events": events,
         "settings": ProxygenSettings(config_path=os.environ.get("PROXYGEN_CONFIG")),
         "source_io": SourceFrameIOManager(storage=storage),
         "working_io": WorkingFrameIOManager(storage=storage),
@@ -43,6 +57,6 @@ ENVIRONMENTS = {"local": _resources("local"), "production": _resources("producti
 defs = Definitions(
     assets=[source_frame, working_frame, thumbnail, proxy, proxy_record],
     jobs=[frames_job],
-    sensors=[s3_new_frames],
+    sensors=[s3_new_frames, s3_notifications, outbox_publisher],
     resources=ENVIRONMENTS[os.environ.get("PROXYGEN_ENV", "local")],
 )

@@ -33,3 +33,45 @@ class MediaStorage(ConfigurableResource):
         if self._store is None:
             self._store = ObjectStore(self.s3.get_client(), self.bucket, self.cache_dir)
         return self._store
+
+
+class CatalogResource(ConfigurableResource):
+    """The proxy_outputs catalog (SQLite by default, VAST DataBase in production)."""
+
+    backend: str = "sqlite"
+    sqlite_path: str = "var/catalog.db"
+    vast_db_endpoint: str | None = None
+    vast_db_access: str | None = None
+    vast_db_secret: str | None = None
+    vast_db_bucket: str | None = None
+    vast_db_schema: str = "exr_metadata"
+    output_profile: str = "review"
+
+    def open(self):
+        from dataclasses import replace
+
+        from proxygen_core.catalog import open_catalog
+
+        base = load_settings().catalog
+        return open_catalog(replace(base, catalog_backend=self.backend, sqlite_path=self.sqlite_path,
+                                    vast_db_endpoint=self.vast_db_endpoint, vast_db_access=self.vast_db_access,
+                                    vast_db_secret=self.vast_db_secret, vast_db_bucket=self.vast_db_bucket,
+                                    vast_db_schema=self.vast_db_schema, output_profile=self.output_profile))
+
+
+class EventBus(ConfigurableResource):
+    """Kafka for proxy events (and S3 notifications). No bootstrap: events wait in the outbox."""
+
+    bootstrap: str | None = None
+    topic: str = "spaceharbor.proxy"
+    idempotent: bool = True
+    timeout_seconds: float = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bootstrap)
+
+    def producer_config(self) -> dict:
+        from proxygen_core.events import producer_config
+
+        return producer_config(self.bootstrap or "", self.idempotent, int(self.timeout_seconds * 1000))

@@ -1,0 +1,128 @@
+"""``proxy.generated`` / ``proxy.failed`` events: a versioned JSON schema, and the outbox publisher.
+
+Event ids are deterministic (row + outcome + source version + render settings), so re-processing
+the same file yields the same event id and consumers can de-duplicate on it. Publishing uses an
+idempotent producer with acks=all; an event is marked sent only when its delivery report says the
+broker has it. If the broker is down, events simply stay in the outbox until the next drain.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .catalog import Catalog, OutboxEvent
+
+SCHEMA_VERSION = "proxygen.event/1"
+GENERATED, FAILED = "proxy.generated", "proxy.failed"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def event_id(row: dict[str, Any], kind: str) -> str:
+    basis = "|".join(str(row.get(k) or "") for k in ("proxy_id", "etag", "render_settings_hash"))
+    digest = hashlib.sha256(f"{basis}|{kind}".encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
+    """The event for one catalog row (a superset of the original ProxyGeneratedEvent fields)."""
+    kind = GENERATED if row["status"] == "ok" else FAILED
+    bucket = row["s3_bucket"]
+    uri = (lambda key: f"s3://{bucket}/{key}" if key else None)
+    body = {
+        "schema": SCHEMA_VERSION,
+        "event_id": event_id(row, kind),
+        "type": kind,
+        "asset_id": row["asset_id"],
+        "file_id": row["file_id"],
+        "proxy_id": row["proxy_id"],
+        "source_uri": uri(row["s3_key"]),
+        "thumbnail_uri": uri(row["thumbnail_s3_key"]) if kind == GENERATED else None,
+        "proxy_uri": uri(row["proxy_s3_key"]) if kind == GENERATED else None,
+        "thumbnail_size_bytes": row.get("thumbnail_size_bytes"),
+        "proxy_size_bytes": row.get("proxy_size_bytes"),
+        "source_size_bytes": row.get("source_size_bytes"),
+        "thumb_resolution": row.get("thumb_resolution"),
+        "proxy_resolution": row.get("proxy_resolution"),
+        "source_colorspace": row.get("source_colorspace"),
+        "colorspace_rule": row.get("colorspace_rule"),
+        "thumb_colorspace": row.get("thumb_colorspace"),
+        "proxy_colorspace": row.get("proxy_colorspace"),
+        "ocio_config": row.get("ocio_config"),
+        "ocio_view": row.get("ocio_view"),
+        "etag": row.get("etag"),
+        "mtime": row.get("mtime"),
+        "error": row.get("error"),
+        "project_id": row.get("project_id"),
+        "shot_id": row.get("shot_id"),
+        "generator_version": row.get("generator_version"),
+        "timestamp": row.get("generated_timestamp") or now_iso(),
+    }
+    return OutboxEvent(body["event_id"], row["proxy_id"], topic, row["asset_id"], json.dumps(body, sort_keys=True),
+                       now_iso())
+
+
+@dataclass
+class PublishReport:
+    attempted: int = 0
+    sent: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> int:
+        return self.attempted - self.sent
+
+
+def producer_config(bootstrap: str, idempotent: bool = True, timeout_ms: int = 10000) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": idempotent,
+        "acks": "all",
+        "message.timeout.ms": timeout_ms,
+        "socket.timeout.ms": min(timeout_ms, 10000),
+        "compression.type": "none",  # the VAST broker speaks Kafka without compression
+        "linger.ms": 5,
+    }
+
+
+def publish_pending(catalog: Catalog, config: dict[str, Any], timeout: float = 15.0, limit: int = 500) -> PublishReport:
+    """Drain the outbox once. Only broker-acknowledged events are marked sent; the rest stay pending."""
+    from confluent_kafka import KafkaException, Producer
+
+    report = PublishReport()
+    pending = catalog.pending_events(limit)
+    if not pending:
+        return report
+    acked: list[str] = []
+
+    def on_delivery(err: Any, msg: Any, event_id: str) -> None:
+        if err is None:
+            acked.append(event_id)
+        else:
+            report.errors[event_id] = str(err)
+
+    producer = Producer(config)
+    try:
+        for ev in pending:
+            try:
+                producer.produce(ev.topic, key=ev.message_key.encode(), value=ev.payload.encode(),
+                                 headers=[("event_id", ev.event_id.encode()), ("schema", SCHEMA_VERSION.encode())],
+                                 on_delivery=lambda err, msg, i=ev.event_id: on_delivery(err, msg, i))
+                report.attempted += 1
+            except (BufferError, KafkaException) as exc:
+                report.errors[ev.event_id] = f"{type(exc).__name__}: {exc}"
+            producer.poll(0)
+        producer.flush(timeout)
+    finally:
+        # Anything still queued after the timeout is unacknowledged: it stays pending in the outbox.
+        producer.purge() if hasattr(producer, "purge") else None
+        producer.flush(0)
+    catalog.mark_attempted(e.event_id for e in pending)
+    catalog.mark_sent(acked, now_iso())
+    report.sent = len(acked)
+    return report

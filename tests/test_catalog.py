@@ -1,0 +1,190 @@
+"""One contract for every catalog backend: SQLite, VAST (fake with the SDK's surface), VAST live (opt-in)."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import uuid
+
+import pyarrow as pa
+import pytest
+
+from proxygen_core.catalog import OUTBOX, PROXY_OUTPUTS, SQLiteCatalog, conform, proxy_id, sql_ddl
+from proxygen_core.events import FAILED, GENERATED, build_event
+
+from . import fake_vastdb
+
+LIVE = all(os.environ.get(v) for v in ("VAST_DB_ENDPOINT", "VAST_DB_ACCESS", "VAST_DB_SECRET", "VAST_DB_BUCKET"))
+
+
+def _sqlite(tmp_path):
+    c = SQLiteCatalog(tmp_path / "catalog.db")
+    c.ensure()
+    return c
+
+
+def _vast_fake(tmp_path):
+    from proxygen_core.vast_catalog import VastCatalog
+
+    server = fake_vastdb.Server(buckets=["proxygen-db"])
+    c = VastCatalog("http://vast.example", "access", "secret", "proxygen-db", connect=fake_vastdb.connector(server))
+    c.ensure()
+    return c
+
+
+def _vast_live(tmp_path):
+    from proxygen_core.vast_catalog import VastCatalog
+
+    c = VastCatalog(os.environ["VAST_DB_ENDPOINT"], os.environ["VAST_DB_ACCESS"], os.environ["VAST_DB_SECRET"],
+                    os.environ["VAST_DB_BUCKET"], schema=f"proxygen_test_{uuid.uuid4().hex[:8]}")
+    c.ensure()
+    return c
+
+
+BACKENDS = [pytest.param(_sqlite, id="sqlite"), pytest.param(_vast_fake, id="vast-fake"),
+            pytest.param(_vast_live, id="vast-live", marks=pytest.mark.skipif(
+                not LIVE, reason="live VAST DataBase test: set VAST_DB_ENDPOINT, VAST_DB_ACCESS, VAST_DB_SECRET, "
+                                 "VAST_DB_BUCKET to run it"))]
+
+
+def row(key: str, status: str = "ok", file_id: str | None = "f" * 16, etag: str = "e1", ts: str = "2026-11-21T10:00:00+00:00"):
+    return conform({
+        "proxy_id": proxy_id(file_id, "frames", key, "review"), "file_id": file_id, "s3_key": key,
+        "s3_bucket": "frames", "asset_id": key[:16], "status": status, "output_profile": "review",
+        "error": "UnreadableSourceError at source_frame: bad" if status == "failed" else None,
+        "thumbnail_s3_key": "x/.proxies/a_thumb.jpg", "proxy_s3_key": "x/.proxies/a_proxy.mp4",
+        "thumbnail_size_bytes": 10 if status == "ok" else None, "proxy_size_bytes": 20 if status == "ok" else None,
+        "generated_timestamp": ts, "etag": etag, "render_settings_hash": "abc",
+    })
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_upsert_never_duplicates(make, tmp_path):
+    c = make(tmp_path)
+    r = row("shot/a.0001.exr")
+    ev = build_event(r, "t")
+    c.write([r], [ev])
+    c.write([r], [build_event(r, "t")])  # re-processing: same row, same event id
+    assert len(c.rows()) == 1
+    assert [e.event_id for e in c.events()] == [ev.event_id]
+    c.ensure()  # idempotent
+    assert len(c.rows()) == 1
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_failed_row_is_replaced_by_success(make, tmp_path):
+    c = make(tmp_path)
+    bad = row("shot/b.0001.exr", status="failed", file_id=None)
+    c.write([bad], [build_event(bad, "t")])
+    assert [r["status"] for r in c.rows()] == ["failed"]
+    assert c.rows(status="failed")[0]["error"].startswith("UnreadableSourceError")
+    good = row("shot/b.0001.exr", ts="2026-11-21T11:00:00+00:00")
+    c.write([good], [build_event(good, "t")])
+    rows = c.rows()
+    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["proxy_id"] == good["proxy_id"]
+    kinds = sorted(e.body["type"] for e in c.events())
+    assert kinds == sorted([FAILED, GENERATED])
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_outbox_pending_and_sent(make, tmp_path):
+    c = make(tmp_path)
+    rows = [row(f"s/{i}.exr", file_id=f"{i:016d}") for i in range(3)]
+    events = [build_event(r, "topic") for r in rows]
+    c.write(rows, events)
+    assert {e.event_id for e in c.pending_events()} == {e.event_id for e in events}
+    c.mark_attempted([events[0].event_id])
+    c.mark_sent([events[0].event_id, events[1].event_id], "2026-11-21T12:00:00+00:00")
+    assert [e.event_id for e in c.pending_events()] == [events[2].event_id]
+    c.mark_sent([events[0].event_id], "2030-01-01T00:00:00+00:00")  # first ack time is kept
+    first = next(e for e in c.events() if e.event_id == events[0].event_id)
+    assert first.sent_at == "2026-11-21T12:00:00+00:00" and first.attempts == 1
+
+
+def test_event_schema_is_a_superset_of_the_original():
+    body = build_event(row("renders/shot_010/beauty.0001.exr"), "spaceharbor.proxy").body
+    for field in ("type", "asset_id", "thumbnail_uri", "proxy_uri", "thumbnail_size_bytes", "proxy_size_bytes",
+                  "source_size_bytes", "timestamp", "project_id", "shot_id"):
+        assert field in body
+    assert body["schema"] == "proxygen.event/1" and body["type"] == GENERATED
+    assert body["thumbnail_uri"] == "s3://frames/x/.proxies/a_thumb.jpg"
+    assert build_event(row("k", status="failed"), "t").body["type"] == FAILED
+
+
+def test_sqlite_additive_column_evolution(tmp_path):
+    path = tmp_path / "old.db"
+    old = pa.schema([f for f in PROXY_OUTPUTS if f.name not in ("render_settings_hash", "preview_s3_key")])
+    with sqlite3.connect(path) as conn:
+        conn.execute(sql_ddl("proxy_outputs", old, "proxy_id"))
+        conn.execute(sql_ddl("proxy_events", OUTBOX, "event_id"))
+        conn.execute("INSERT INTO proxy_outputs (proxy_id, s3_key, status) VALUES ('p', 'k', 'ok')")
+    c = SQLiteCatalog(path)
+    c.ensure()
+    rows = c.rows()
+    assert rows[0]["proxy_id"] == "p" and "render_settings_hash" in rows[0] and "preview_s3_key" in rows[0]
+
+
+def test_vast_additive_column_evolution_and_missing_bucket(tmp_path):
+    from proxygen_core.vast_catalog import CatalogError, VastCatalog
+
+    server = fake_vastdb.Server(buckets=["db"])
+    with fake_vastdb.Session(server, "a", "s", "http://x").transaction() as tx:
+        old = pa.schema([f for f in PROXY_OUTPUTS if f.name != "error"])
+        tx.bucket("db").create_schema("exr_metadata").create_table("proxy_outputs", old)
+    c = VastCatalog("http://x", "a", "s", "db", connect=fake_vastdb.connector(server))
+    c.ensure()
+    with fake_vastdb.Session(server, "a", "s", "http://x").transaction() as tx:
+        names = tx.bucket("db").schema("exr_metadata").table("proxy_outputs").arrow_schema.names
+    assert "error" in names
+    nobucket = VastCatalog("http://x", "a", "s", "missing-bucket", connect=fake_vastdb.connector(server))
+    with pytest.raises(CatalogError, match="does not exist"):
+        nobucket.ensure()
+
+
+def test_vast_write_is_one_transaction(tmp_path):
+    """A failure half-way (event insert refused) leaves neither the row nor the event."""
+    from proxygen_core.vast_catalog import CatalogError
+
+    c = _vast_fake(tmp_path)
+    r = row("t/x.exr")
+    ev = build_event(r, "t")
+    original = fake_vastdb.Table.insert
+
+    def failing_insert(self, rows, by_columns=True):
+        if self.name == "proxy_events":
+            from vastdb import errors
+
+            raise errors.ServiceUnavailable(code="SlowDown", message="busy", method="POST", url="fake", status=503, headers={})
+        return original(self, rows, by_columns)
+
+    fake_vastdb.Table.insert = failing_insert
+    try:
+        with pytest.raises(CatalogError, match="ServiceUnavailable"):
+            c.write([r], [ev])
+    finally:
+        fake_vastdb.Table.insert = original
+    assert c.rows() == [] and c.events() == []
+
+
+def test_sqlite_is_safe_with_concurrent_writers(tmp_path):
+    path = tmp_path / "c.db"
+    SQLiteCatalog(path).ensure()
+    errors: list[Exception] = []
+
+    def writer(n: int) -> None:
+        c = SQLiteCatalog(path)
+        try:
+            for i in range(25):
+                r = row(f"w{n}/{i}.exr", file_id=f"{n:08d}{i:08d}")
+                c.write([r], [build_event(r, "t")])
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    c = SQLiteCatalog(path)
+    assert len(c.rows(limit=1000)) == 100 and len(c.pending_events(1000)) == 100
