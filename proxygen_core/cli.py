@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .probe import probe
 from .process import process_file
+from .report import add_commands
 from .settings import load_settings
 
 
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("--width", type=int, default=2048)
     samples.add_argument("--height", type=int, default=1080)
     samples.set_defaults(func=_samples)
+    add_commands(sub)
     return parser
 
 

@@ -12,7 +12,7 @@ def _local(args: argparse.Namespace) -> int:
     from .local import run_local
 
     return run_local(args.var, once=args.once, frames=args.frames, port=args.port, s3_port=args.s3_port,
-                     bucket=args.bucket, samples=not args.no_samples)
+                     bucket=args.bucket, samples=not args.no_samples, kafka_port=args.kafka_port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--no-samples", action="store_true", help="do not upload the sample sequence")
     local.add_argument("--port", type=int, default=3000, help="Dagster UI port (127.0.0.1)")
     local.add_argument("--s3-port", type=int, default=8333, help="SeaweedFS S3 port (127.0.0.1)")
+    local.add_argument("--kafka-port", type=int, default=9092, help="Tansu Kafka port (127.0.0.1)")
     local.add_argument("--bucket", default="frames")
     local.set_defaults(func=_local)
     return parser

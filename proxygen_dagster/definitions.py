@@ -40,7 +40,8 @@ def _resources(env: str) -> dict:
         catalog = CatalogResource(backend="sqlite", sqlite_path=cat.sqlite_path, output_profile=cat.output_profile)
     ev = SETTINGS.events
     events = EventBus(bootstrap=ev.kafka_bootstrap, topic=ev.event_topic, idempotent=ev.idempotent_producer,
-                      timeout_seconds=ev.publish_timeout_seconds)
+                      timeout_seconds=ev.publish_timeout_seconds, notifications_topic=ev.notifications_topic,
+                      notifications_group=ev.notifications_group)
     return {
         "storage": storage,
         "catalog": catalog,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from proxygen_core.samples import write_sequence
-from proxygen_core.services import Service, start_seaweedfs, stop_process, wait_for_port
+from proxygen_core.services import Service, start_seaweedfs, start_tansu, stop_process, wait_for_port
 from proxygen_core.settings import env_name
 from proxygen_core.storage import ObjectStore, s3_client
 
@@ -38,8 +38,8 @@ def prepare_home(home: Path) -> None:
         pass
 
 
-def local_env(var: Path, s3_port: int, bucket: str) -> dict[str, str]:
-    return {
+def local_env(var: Path, s3_port: int, bucket: str, kafka_port: int | None = None) -> dict[str, str]:
+    env = {
         env_name("s3_endpoint_url"): f"http://127.0.0.1:{s3_port}",
         env_name("s3_bucket"): bucket,
         env_name("cache_dir"): str(var / "cache"),
@@ -47,7 +47,11 @@ def local_env(var: Path, s3_port: int, bucket: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET),
         "DAGSTER_HOME": str(var / "dagster"),
         "PROXYGEN_ENV": "local",
+        env_name("sqlite_path"): str(var / "catalog.db"),
     }
+    if kafka_port:
+        env[env_name("kafka_bootstrap")] = f"127.0.0.1:{kafka_port}"
+    return env
 
 
 def connect(env: dict[str, str], timeout: float = 30.0) -> ObjectStore:
@@ -109,12 +113,16 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
 
 
 def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int = 3000, s3_port: int = 8333,
-              bucket: str = "frames", samples: bool = True) -> int:
+              bucket: str = "frames", samples: bool = True, kafka_port: int = 9092) -> int:
     root = Path(var).resolve()
-    env = local_env(root, s3_port, bucket)
-    os.environ.update(env)
     services: list[Service | subprocess.Popen] = []
     try:
+        broker = start_tansu(root / "tansu", kafka_port)
+        services.append(broker)
+        env = local_env(root, s3_port, bucket, kafka_port)
+        os.environ.update(env)
+        print(f"Tansu Kafka on 127.0.0.1:{kafka_port} (events topic {os.environ.get(env_name('event_topic'), 'spaceharbor.proxy')})",
+              flush=True)
         weed = start_seaweedfs(root / "seaweedfs", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], s3_port)
         services.append(weed)
         print(f"SeaweedFS S3 on http://127.0.0.1:{s3_port} (bucket {bucket}, data in {root / 'seaweedfs'})", flush=True)
@@ -125,7 +133,14 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
             print(f"uploaded {len(keys)} sample frames to s3://{bucket}/renders/shot_010/", flush=True)
         if once:
             ok, failed = process_once()
-            print(f"{ok} runs ok, {failed} failed", flush=True)
+            from proxygen_core.catalog import open_catalog
+            from proxygen_core.events import publish_pending, producer_config
+            from proxygen_core.settings import load_settings
+
+            settings = load_settings()
+            report = publish_pending(open_catalog(settings.catalog), producer_config(settings.events.kafka_bootstrap))
+            print(f"{ok} runs ok, {failed} failed; catalog {settings.catalog.sqlite_path}; "
+                  f"{report.sent} waiting events published", flush=True)
             return 1 if failed else 0
         bin_dir = Path(sys.executable).parent
         module = ["-m", "proxygen_dagster.definitions"]

@@ -66,6 +66,8 @@ class EventBus(ConfigurableResource):
     topic: str = "spaceharbor.proxy"
     idempotent: bool = True
     timeout_seconds: float = 10.0
+    notifications_topic: str | None = None
+    notifications_group: str = "proxygen-notifications"
 
     @property
     def enabled(self) -> bool:

@@ -89,11 +89,11 @@ def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, ev
 
     from .notifications import commit, consume, relevant
 
-    topic = SETTINGS.events.notifications_topic
+    topic = events.notifications_topic
     if not events.bootstrap or not topic:
         return SkipReason("no Kafka bootstrap or notifications topic configured")
     state = _json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
-    consumer = Consumer({"bootstrap.servers": events.bootstrap, "group.id": SETTINGS.events.notifications_group,
+    consumer = Consumer({"bootstrap.servers": events.bootstrap, "group.id": events.notifications_group,
                          "enable.auto.commit": False, "group.protocol": "classic", "session.timeout.ms": 6000,
                          "auto.offset.reset": "earliest"})
     try:

@@ -66,6 +66,7 @@ def s3_env(seaweedfs, tmp_path_factory):
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "PROXYGEN_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "PROXYGEN_BATCH_SIZE": "4",
+        "PROXYGEN_SQLITE_PATH": str(tmp_path_factory.mktemp("catalog") / "catalog.db"),
     }
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -93,3 +94,16 @@ def bucket_store(s3_env):
                 raise
             time.sleep(0.2)
     return store
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory):
+    """A real Kafka-protocol broker (Tansu, sha256-verified) on loopback, stopped by PID at the end."""
+    from proxygen_core.services import start_tansu
+
+    service = start_tansu(tmp_path_factory.mktemp("tansu"))
+    try:
+        yield service
+    finally:
+        service.stop()
+        assert service.proc.poll() is not None

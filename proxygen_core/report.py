@@ -1,0 +1,50 @@
+"""``proxygen records`` and ``proxygen events``: what is in the catalog and its outbox."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .catalog import open_catalog
+from .settings import load_settings
+
+RECORD_COLUMNS = ("generated_timestamp", "status", "s3_key", "proxy_resolution", "source_colorspace", "error")
+
+
+def records(args: argparse.Namespace) -> int:
+    catalog = open_catalog(load_settings(args.config).catalog)
+    rows = catalog.rows(args.limit, args.status)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    for row in rows:
+        print("  ".join(str(row.get(c) or "-") for c in RECORD_COLUMNS))
+    print(f"{len(rows)} rows")
+    return 0
+
+
+def events(args: argparse.Namespace) -> int:
+    catalog = open_catalog(load_settings(args.config).catalog)
+    listed = catalog.pending_events(args.limit) if args.pending else catalog.events(args.limit)
+    for ev in listed:
+        if args.json:
+            print(ev.payload)
+        else:
+            body = ev.body
+            print(f"{ev.created_at}  {'sent ' + ev.sent_at if ev.sent_at else 'PENDING':<34} {body['type']:<16} "
+                  f"{ev.event_id}  {body['source_uri']}")
+    print(f"{len(listed)} events, {len(catalog.pending_events(100000))} pending in the outbox")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    rec = sub.add_parser("records", help="list recent catalog rows (proxy_outputs)")
+    rec.add_argument("--limit", type=int, default=20)
+    rec.add_argument("--status", choices=["ok", "failed"])
+    rec.add_argument("--json", action="store_true")
+    rec.set_defaults(func=records)
+    ev = sub.add_parser("events", help="list events in the outbox (sent and pending)")
+    ev.add_argument("--limit", type=int, default=20)
+    ev.add_argument("--pending", action="store_true", help="only events not yet acknowledged by Kafka")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=events)
