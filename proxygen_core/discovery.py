@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from posixpath import splitext
 
-from .keys import is_proxy_key
+from .keys import PROXY_DIR, is_proxy_key
 from .storage import ObjectInfo, ObjectStore
 
 EPOCH = "1970-01-01T00:00:00+00:00"
@@ -55,15 +55,24 @@ def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix:
         if not started:
             now = parsedate_to_datetime(server_date) if server_date else datetime.now(timezone.utc)
             started = now.astimezone(timezone.utc).isoformat()
+        skip_to = None
         for obj in objects:
             seen += 1
             after = obj.key
+            marker = obj.key.find(f"{PROXY_DIR}/")
+            if marker >= 0 and (marker == 0 or obj.key[marker - 1] == "/"):
+                # Our own outputs: jump past this whole .proxies/ subtree instead of listing it.
+                skip_to = obj.key[:marker + len(PROXY_DIR) + 1] + "\U0010ffff"
+                break
             if not wanted(obj.key, extensions) or obj.last_modified < since:
                 continue
             if recent.get(obj.key, [None])[0] == obj.etag:
                 continue
             recent[obj.key] = [obj.etag, obj.last_modified.isoformat()]
             found.append(obj)
+        if skip_to is not None:
+            after, token = skip_to, None
+            continue
         if not token:
             finished = True
             break

@@ -39,15 +39,16 @@ def top_level_atoms(path: str | Path) -> list[str]:
     return atoms
 
 
-def mp4_info(path: str | Path) -> dict[str, Any]:
+def mp4_info(path: str | Path, count_frames: bool = False) -> dict[str, Any]:
+    """Stream parameters from the container (no decode unless frames are to be counted)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         cc = stream.codec_context
         info = {"codec": cc.name, "pix_fmt": cc.pix_fmt, "width": cc.width, "height": cc.height,
                 "color_primaries": int(cc.color_primaries), "color_trc": int(cc.color_trc),
-                "colorspace": int(cc.colorspace), "color_range": int(cc.color_range), "frames": 0}
-        for _ in container.decode(stream):
-            info["frames"] += 1
+                "colorspace": int(cc.colorspace), "color_range": int(cc.color_range), "frames": None}
+        if count_frames:
+            info["frames"] = sum(1 for _ in container.decode(stream))
     info["atoms"] = top_level_atoms(path)
     return info
 
@@ -99,5 +100,5 @@ def check_exposure(display_rgb_uint8: np.ndarray, limit: float = 0.98) -> QCResu
 
 
 def check_finite(pixels: np.ndarray) -> QCResult:
-    bad = int((~np.isfinite(pixels)).any(axis=-1).sum())
+    bad = 0 if np.isfinite(pixels).all() else int((~np.isfinite(pixels)).any(axis=-1).sum())
     return QCResult(bad == 0, [f"{bad} non-finite pixels"] if bad else [], {"nonfinite_pixels": bad})

@@ -110,14 +110,16 @@ def publish(store: ObjectStore, kind: str, key: str, local: Path, width: int, he
     return Media(kind, key, store.uri(key), info.size, width, height, colorspace, round(seconds, 4))
 
 
-def render_thumbnail(frame: WorkingFrame, source_key: str, settings: RenderSettings, folder: Path) -> tuple[Path, Media]:
+def render_thumbnail(frame: WorkingFrame, source_key: str, settings: RenderSettings,
+                     folder: Path) -> tuple[Path, Media, Any]:
+    """Write the JPEG; returns its path, its Media record and the 8-bit pixels (for QC without a re-read)."""
     t0 = time.perf_counter()
     pixels = thumbnail_pixels(frame, settings)
     key = output_keys(source_key).thumbnail
     path = folder / f"{asset_id(source_key)}_thumb.jpg"
     size = write_jpeg(pixels, path, settings.jpeg_quality)
     h, w = pixels.shape[:2]
-    return path, Media("thumbnail", key, "", size, w, h, settings.thumb_display, time.perf_counter() - t0)
+    return path, Media("thumbnail", key, "", size, w, h, settings.thumb_display, time.perf_counter() - t0), pixels
 
 
 def render_proxy(frame: WorkingFrame, source_key: str, settings: RenderSettings, folder: Path) -> tuple[Path, Media]:

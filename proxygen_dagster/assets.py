@@ -141,15 +141,12 @@ def thumbnail(context: AssetExecutionContext, working_frame: dict) -> Iterator[A
     exposure_bad: dict[str, str] = {}
 
     def work(key: str, frame: WorkingFrame) -> tuple[str, Media]:
-        path, media = render_thumbnail(frame, key, SETTINGS.render, folder)
+        path, media, pixels = render_thumbnail(frame, key, SETTINGS.render, folder)
         check = qc.check_thumbnail(media.width, media.height, frame.source_width, frame.source_height,
                                    SETTINGS.render.thumb_size)
         if not check.passed:
             size_problems[key] = "; ".join(check.problems)
             raise ValueError(size_problems[key])
-        import OpenImageIO as oiio
-
-        pixels = oiio.ImageBuf(str(path)).get_pixels(oiio.UINT8)
         ex = qc.check_exposure(pixels)
         exposure[key] = ex.metrics
         if not ex.passed:

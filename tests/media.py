@@ -8,7 +8,12 @@ import numpy as np
 import OpenImageIO as oiio
 
 from proxygen_core.encode import yuv420_bt709_to_rgb
-from proxygen_core.qc import mp4_info, top_level_atoms  # noqa: F401  (re-exported for tests)
+from proxygen_core.qc import mp4_info as _mp4_info
+from proxygen_core.qc import top_level_atoms  # noqa: F401  (re-exported for tests)
+
+
+def mp4_info(path):
+    return _mp4_info(path, count_frames=True)
 
 
 def read_jpeg(path: str | Path) -> np.ndarray:
