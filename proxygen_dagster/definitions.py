@@ -29,15 +29,13 @@ def _resources(env: str) -> dict:
         max_attempts=5,
     )
     storage = MediaStorage(s3=s3, bucket=EnvVar(env_name("s3_bucket")), cache_dir=SETTINGS.storage.cache_dir)
-    cat = SETTINGS.catalog
-    if env == "production" and cat.catalog_backend == "vast":
+    if env == "production" and SETTINGS.catalog.catalog_backend == "vast":
         catalog = CatalogResource(backend="vast", vast_db_endpoint=EnvVar(env_name("vast_db_endpoint")),
                                   vast_db_access=EnvVar(env_name("vast_db_access")),
                                   vast_db_secret=EnvVar(env_name("vast_db_secret")),
-                                  vast_db_bucket=EnvVar(env_name("vast_db_bucket")), vast_db_schema=cat.vast_db_schema,
-                                  output_profile=cat.output_profile)
+                                  vast_db_bucket=EnvVar(env_name("vast_db_bucket")))
     else:
-        catalog = CatalogResource(backend="sqlite", sqlite_path=cat.sqlite_path, output_profile=cat.output_profile)
+        catalog = CatalogResource()
     ev = SETTINGS.events
     events = EventBus(bootstrap=ev.kafka_bootstrap, topic=ev.event_topic, idempotent=ev.idempotent_producer,
                       timeout_seconds=ev.publish_timeout_seconds, notifications_topic=ev.notifications_topic,

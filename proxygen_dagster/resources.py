@@ -36,27 +36,29 @@ class MediaStorage(ConfigurableResource):
 
 
 class CatalogResource(ConfigurableResource):
-    """The proxy_outputs catalog (SQLite by default, VAST DataBase in production)."""
+    """The proxy_outputs catalog. Unset fields fall back to the typed settings (one source of truth);
+    the production environment binds the VAST connection fields to EnvVars."""
 
-    backend: str = "sqlite"
-    sqlite_path: str = "var/catalog.db"
+    backend: str | None = None
+    sqlite_path: str | None = None
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None
     vast_db_bucket: str | None = None
-    vast_db_schema: str = "exr_metadata"
-    output_profile: str = "review"
+
+    @property
+    def output_profile(self) -> str:
+        return load_settings().catalog.output_profile
 
     def open(self):
         from dataclasses import replace
 
         from proxygen_core.catalog import open_catalog
 
-        base = load_settings().catalog
-        return open_catalog(replace(base, catalog_backend=self.backend, sqlite_path=self.sqlite_path,
-                                    vast_db_endpoint=self.vast_db_endpoint, vast_db_access=self.vast_db_access,
-                                    vast_db_secret=self.vast_db_secret, vast_db_bucket=self.vast_db_bucket,
-                                    vast_db_schema=self.vast_db_schema, output_profile=self.output_profile))
+        overrides = {"catalog_backend": self.backend, "sqlite_path": self.sqlite_path,
+                     "vast_db_endpoint": self.vast_db_endpoint, "vast_db_access": self.vast_db_access,
+                     "vast_db_secret": self.vast_db_secret, "vast_db_bucket": self.vast_db_bucket}
+        return open_catalog(replace(load_settings().catalog, **{k: v for k, v in overrides.items() if v is not None}))
 
 
 class EventBus(ConfigurableResource):

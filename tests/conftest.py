@@ -107,3 +107,19 @@ def tansu(tmp_path_factory):
     finally:
         service.stop()
         assert service.proc.poll() is not None
+
+
+@pytest.fixture(scope="session")
+def dagster_defs(s3_env):
+    """The code location, imported only once the S3 environment is set (settings are read at import)."""
+    from proxygen_dagster.definitions import defs
+
+    return defs
+
+
+@pytest.fixture()
+def instance():
+    from dagster import DagsterInstance
+
+    with DagsterInstance.ephemeral() as inst:
+        yield inst

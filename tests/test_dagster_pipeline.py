@@ -12,21 +12,6 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-@pytest.fixture(scope="module")
-def dagster_defs(s3_env):
-    from proxygen_dagster.definitions import defs
-
-    return defs
-
-
-@pytest.fixture()
-def instance():
-    from dagster import DagsterInstance
-
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
-
-
 def _frame(tmp_path, name, value=None, size=(320, 180)):
     path = tmp_path / name
     img = chart(*size)[0] if value is None else np.full((size[1], size[0], 3), value, np.float32)

@@ -18,21 +18,6 @@ from .test_dagster_pipeline import _frame, _upload
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
-@pytest.fixture(scope="module")
-def defs(s3_env):
-    from proxygen_dagster.definitions import defs
-
-    return defs
-
-
-@pytest.fixture()
-def instance():
-    from dagster import DagsterInstance
-
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
-
-
 def resources(defs, db_path, bootstrap, topic, timeout=3.0, notifications=None):
     from proxygen_dagster.resources import CatalogResource, EventBus
 
@@ -54,10 +39,11 @@ def run(defs, res, instance, keys):
     return materialize(assets, resources=res, instance=instance, raise_on_error=False, **kwargs)
 
 
-def test_rows_and_events_once_per_file(defs, instance, bucket_store, tansu, tmp_path):
+def test_rows_and_events_once_per_file(dagster_defs, instance, bucket_store, tansu, tmp_path):
     bootstrap = f"127.0.0.1:{tansu.ports['kafka']}"
     topic = f"proxy-{uuid.uuid4().hex[:6]}"
     db = tmp_path / "catalog.db"
+    defs = dagster_defs
     res = resources(defs, db, bootstrap, topic)
     prefix = f"ev/{uuid.uuid4().hex[:6]}"
     keys = _upload(bucket_store, tmp_path, prefix, ["a.0001.exr", "a.0002.exr"], bad=["a.0003.exr"])
@@ -90,12 +76,13 @@ def test_rows_and_events_once_per_file(defs, instance, bucket_store, tansu, tmp_
     assert len(rows) == 3 and rows[keys[2]]["status"] == "ok"
 
 
-def test_broker_outage_loses_nothing(defs, instance, bucket_store, tmp_path):
+def test_broker_outage_loses_nothing(dagster_defs, instance, bucket_store, tmp_path):
     broker = start_tansu(tmp_path / "tansu")
     port = broker.ports["kafka"]
     bootstrap = f"127.0.0.1:{port}"
     topic = "spaceharbor.proxy"
     db = tmp_path / "catalog.db"
+    defs = dagster_defs
     res = resources(defs, db, bootstrap, topic, timeout=3.0)
     prefix = f"outage/{uuid.uuid4().hex[:6]}"
     try:
@@ -125,7 +112,7 @@ def vast_record(bucket: str, key: str, name: str = "ObjectCreated:Put", etag: st
                                                           "eTag": etag, "sequencer": "0001"}}}
 
 
-def test_notification_sensor(defs, instance, bucket_store, tansu, tmp_path):
+def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_path):
     from dagster import SensorResult, build_sensor_context
 
     from proxygen_dagster.sensors import s3_notifications
@@ -146,6 +133,7 @@ def test_notification_sensor(defs, instance, bucket_store, tansu, tmp_path):
         json.dumps({"no": "records"}).encode(),
     ]
     produce(bootstrap, topic, messages)
+    defs = dagster_defs
     res = resources(defs, tmp_path / "c.db", bootstrap, "unused", notifications=topic)
 
     def tick(cursor):
