@@ -43,17 +43,21 @@ import time  # noqa: E402
 S3_ACCESS, S3_SECRET = "AKIDPROXYGENTEST", "proxygen-test-secret-key"
 
 
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory):
-    """A real SeaweedFS S3 server on loopback with random ports, stopped by PID at the end."""
-    from proxygen_core.services import start_seaweedfs
-
-    service = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), S3_ACCESS, S3_SECRET)
+def _running(service):
+    """Yield a started service; stop it by PID afterwards and make sure it is gone."""
     try:
         yield service
     finally:
         service.stop()
         assert service.proc.poll() is not None
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A real SeaweedFS S3 server on loopback with random ports."""
+    from proxygen_core.services import start_seaweedfs
+
+    yield from _running(start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), S3_ACCESS, S3_SECRET))
 
 
 @pytest.fixture(scope="session")
@@ -98,15 +102,10 @@ def bucket_store(s3_env):
 
 @pytest.fixture(scope="session")
 def tansu(tmp_path_factory):
-    """A real Kafka-protocol broker (Tansu, sha256-verified) on loopback, stopped by PID at the end."""
+    """A real Kafka-protocol broker (Tansu, sha256-verified) on loopback."""
     from proxygen_core.services import start_tansu
 
-    service = start_tansu(tmp_path_factory.mktemp("tansu"))
-    try:
-        yield service
-    finally:
-        service.stop()
-        assert service.proc.poll() is not None
+    yield from _running(start_tansu(tmp_path_factory.mktemp("tansu")))
 
 
 @pytest.fixture(scope="session")
