@@ -16,6 +16,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetMaterialization,
+    AutomationCondition,
     BackfillPolicy,
     Failure,
     MaterializeResult,
@@ -52,6 +53,10 @@ OWNERS = ["team:pipeline"]
 BATCH_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=max(1, SETTINGS.pipeline.batch_size))
 COMMON: dict[str, Any] = dict(partitions_def=frames, group_name=GROUP, owners=OWNERS, code_version=CODE_VERSION,
                               backfill_policy=BATCH_POLICY)
+# Downstream assets follow their inputs: materialize source_frame or working_frame alone (UI, CLI) and
+# the automation sensor requests the rest of the chain for those partitions only. Full-chain batch runs
+# update every asset in one run, so eager() has nothing left to request for them (tested).
+DOWNSTREAM: dict[str, Any] = dict(COMMON, automation_condition=AutomationCondition.eager())
 
 
 def each_key(context: AssetExecutionContext, step: str, upstream: dict[str, Any] | None,
@@ -101,7 +106,7 @@ def source_frame(context: AssetExecutionContext, storage: MediaStorage) -> Outpu
         "pixel_type": s.probe["pixel_type"]}))
 
 
-@asset(**COMMON, io_manager_key="working_io", kinds={"openexr", "opencolorio"}, pool="proxygen_render",
+@asset(**DOWNSTREAM, io_manager_key="working_io", kinds={"openexr", "opencolorio"}, pool="proxygen_render",
        check_specs=[AssetCheckSpec("finite_pixels", asset="working_frame",
                                    description="No NaN/Inf in the working frame.")],
        description="Scene-linear working-space intermediate at proxy resolution (half-float EXR), carrying the "
@@ -129,7 +134,7 @@ def _inline_thumbnail(path: str) -> str:
     return f"![thumbnail](data:image/jpeg;base64,{data})"
 
 
-@asset(**COMMON, io_manager_key="media_io", kinds={"s3", "jpeg"}, pool="proxygen_render",
+@asset(**DOWNSTREAM, io_manager_key="media_io", kinds={"s3", "jpeg"}, pool="proxygen_render",
        check_specs=[AssetCheckSpec("fits_box_with_aspect", asset="thumbnail"),
                     AssetCheckSpec("exposure", asset="thumbnail",
                                    description="Not an all-black or clipped-white frame; reports the fractions.")],
@@ -168,7 +173,7 @@ def thumbnail(context: AssetExecutionContext, working_frame: dict) -> Iterator[A
                                      "flagged_keys": MetadataValue.json(exposure_bad)})
 
 
-@asset(**COMMON, io_manager_key="media_io", kinds={"s3", "h264"}, pool="proxygen_render",
+@asset(**DOWNSTREAM, io_manager_key="media_io", kinds={"s3", "h264"}, pool="proxygen_render",
        check_specs=[AssetCheckSpec("playable_rec709", asset="proxy",
                                    description="h264, yuv420p, BT.709 tags, tv range, faststart, even dims within "
                                                "1920x1080, never upscaled.")],
@@ -195,7 +200,7 @@ def proxy(context: AssetExecutionContext, working_frame: dict) -> Iterator[Any]:
                            metadata={"failed_keys": MetadataValue.json(problems)})
 
 
-@asset(**COMMON, kinds={"sqlite", "kafka"}, pool="proxygen_io",
+@asset(**DOWNSTREAM, kinds={"sqlite", "kafka"}, pool="proxygen_io",
        check_specs=[AssetCheckSpec("outputs_in_s3", asset="proxy_record",
                                    description="Both outputs exist in S3 with the sizes recorded.")],
        description="One catalog row per source (ok or failed) plus its proxy.generated / proxy.failed event, "

@@ -162,3 +162,28 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     reupload = [r for r in third.run_requests if r.partition_key == "shot/a.0002.exr"]
     assert len(reupload) == 1 and reupload[0].tags["proxygen/trigger"] == "s3poll-reupload"
     assert cursor is not None
+
+
+def test_automation_completes_partial_materializations_only(dagster_defs, instance, bucket_store, tmp_path):
+    """eager(): nothing to request after a full-chain batch; the rest of the chain after source_frame alone."""
+    import dagster as dg
+
+    from proxygen_dagster import assets as a
+
+    prefix = f"auto/{uuid.uuid4().hex[:6]}"
+    keys = _upload(bucket_store, tmp_path, prefix, ["c.0001.exr", "c.0002.exr"])
+    before = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance)
+    assert run_keys(dagster_defs, instance, keys).success
+    after_full = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=before.cursor)
+    assert after_full.total_requested == 0  # the batch run left nothing behind
+
+    lone = _upload(bucket_store, tmp_path, prefix, ["c.0003.exr"])[0]
+    instance.add_dynamic_partitions("frames", [lone])
+    res = dict(dagster_defs.resources)
+    assert dg.materialize([a.source_frame], resources={k: res[k] for k in ("storage", "source_io")},
+                          instance=instance, partition_key=lone).success
+    partial = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=after_full.cursor)
+    # The rest of the chain, for that partition only, in one request (eager counts deps requested together).
+    for asset in ("working_frame", "thumbnail", "proxy", "proxy_record"):
+        assert partial.get_requested_partitions(dg.AssetKey(asset)) == {lone}
+    assert partial.total_requested == 4
