@@ -13,21 +13,9 @@ from .encode import write_jpeg, write_mp4
 from .errors import ProxygenError, as_proxygen_error
 from .geometry import resolution
 from .keys import stem
+from .media import Media
 from .render import Outputs, WorkingFrame, render
 from .settings import GENERATOR, RenderSettings
-
-
-@dataclass
-class MediaFile:
-    path: str
-    width: int
-    height: int
-    size_bytes: int
-    colorspace: str
-
-    @property
-    def resolution(self) -> str:
-        return resolution(self.width, self.height)
 
 
 @dataclass
@@ -42,9 +30,9 @@ class Report:
     source_resolution: str | None = None
     source_size_bytes: int | None = None
     nonfinite_pixels: int | None = None
-    thumbnail: MediaFile | None = None
-    proxy: MediaFile | None = None
-    preview: MediaFile | None = None
+    thumbnail: Media | None = None
+    proxy: Media | None = None
+    preview: Media | None = None
     timings: dict[str, float] = field(default_factory=dict)
     error: dict[str, str] | None = None
 
@@ -70,20 +58,20 @@ def describe(frame: WorkingFrame, source: str) -> Report:
 
 
 def write_outputs(outputs: Outputs, thumb_path: str, proxy_path: str, preview_path: str | None,
-                  settings: RenderSettings) -> tuple[MediaFile, MediaFile, MediaFile | None, dict[str, float]]:
+                  settings: RenderSettings) -> tuple[Media, Media, Media | None, dict[str, float]]:
     t0 = time.perf_counter()
     th, tw = outputs.thumbnail.shape[:2]
-    thumb = MediaFile(thumb_path, tw, th, write_jpeg(outputs.thumbnail, thumb_path, settings.jpeg_quality),
-                      settings.thumb_display)
+    thumb = Media("thumbnail", thumb_path, tw, th, write_jpeg(outputs.thumbnail, thumb_path, settings.jpeg_quality),
+                  settings.thumb_display)
     t1 = time.perf_counter()
     ph, pw = outputs.proxy.shape[:2]
-    proxy = MediaFile(proxy_path, pw, ph, write_mp4(outputs.proxy, proxy_path, settings), settings.proxy_display)
+    proxy = Media("proxy", proxy_path, pw, ph, write_mp4(outputs.proxy, proxy_path, settings), settings.proxy_display)
     t2 = time.perf_counter()
     preview = None
     if outputs.preview is not None and preview_path:
         vh, vw = outputs.preview.shape[:2]
-        preview = MediaFile(preview_path, vw, vh, write_jpeg(outputs.preview, preview_path, settings.preview_quality),
-                            settings.thumb_display)
+        preview = Media("preview", preview_path, vw, vh,
+                        write_jpeg(outputs.preview, preview_path, settings.preview_quality), settings.thumb_display)
     return thumb, proxy, preview, {"encode_jpeg": t1 - t0, "encode_h264": t2 - t1}
 
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .encode import write_jpeg, write_mp4
-from .errors import ProxygenError, UnreadableSourceError, as_proxygen_error
+from .errors import ProxygenError, as_proxygen_error
 from .geometry import resolution
 from .catalog import proxy_id
 from .keys import asset_id, file_id, output_keys
+from .media import Media
 from .probe import ProbeRecord, probe
 from .render import WorkingFrame, decode_working, proxy_pixels, thumbnail_pixels
 from .settings import GENERATOR, RenderSettings
@@ -42,24 +43,6 @@ class SourceFrame:
 
     def object_info(self) -> ObjectInfo:
         return ObjectInfo(self.key, self.size_bytes, self.etag, datetime.fromisoformat(self.mtime))
-
-
-@dataclass
-class Media:
-    """A published output: where it is and what it is."""
-
-    kind: str  # "thumbnail" | "proxy"
-    key: str
-    uri: str
-    size_bytes: int
-    width: int
-    height: int
-    colorspace: str
-    seconds: float = 0.0
-
-    @property
-    def resolution(self) -> str:
-        return resolution(self.width, self.height)
 
 
 @dataclass
@@ -107,7 +90,7 @@ def publish(store: ObjectStore, kind: str, key: str, local: Path, width: int, he
             seconds: float) -> Media:
     info = store.upload_file(local, key, tags=media_tags(kind),
                              metadata={"width": str(width), "height": str(height), "colorspace": colorspace})
-    return Media(kind, key, store.uri(key), info.size, width, height, colorspace, round(seconds, 4))
+    return Media(kind, key, width, height, info.size, colorspace, round(seconds, 4), store.uri(key))
 
 
 def render_thumbnail(frame: WorkingFrame, source_key: str, settings: RenderSettings,
@@ -119,7 +102,7 @@ def render_thumbnail(frame: WorkingFrame, source_key: str, settings: RenderSetti
     path = folder / f"{asset_id(source_key)}_thumb.jpg"
     size = write_jpeg(pixels, path, settings.jpeg_quality)
     h, w = pixels.shape[:2]
-    return path, Media("thumbnail", key, "", size, w, h, settings.thumb_display, time.perf_counter() - t0), pixels
+    return path, Media("thumbnail", key, w, h, size, settings.thumb_display, time.perf_counter() - t0), pixels
 
 
 def render_proxy(frame: WorkingFrame, source_key: str, settings: RenderSettings, folder: Path) -> tuple[Path, Media]:
@@ -129,7 +112,7 @@ def render_proxy(frame: WorkingFrame, source_key: str, settings: RenderSettings,
     path = folder / f"{asset_id(source_key)}_proxy.mp4"
     size = write_mp4(pixels, path, settings)
     h, w = pixels.shape[:2]
-    return path, Media("proxy", key, "", size, w, h, settings.proxy_display, time.perf_counter() - t0)
+    return path, Media("proxy", key, w, h, size, settings.proxy_display, time.perf_counter() - t0)
 
 
 def scratch_dir(base: str | os.PathLike[str] | None = None) -> Path:
@@ -158,8 +141,8 @@ def build_record(source: SourceFrame | None, key: str, bucket: str, settings: Re
         "asset_id": asset_id(key),
         "status": "failed" if failed else "ok",
         "error": failed.message if failed else None,
-        "thumbnail_s3_key": thumb.key if thumb else outs.thumbnail,
-        "proxy_s3_key": proxy.key if proxy else outs.proxy,
+        "thumbnail_s3_key": thumb.path if thumb else outs.thumbnail,
+        "proxy_s3_key": proxy.path if proxy else outs.proxy,
         "preview_s3_key": None,
         "thumbnail_size_bytes": thumb.size_bytes if thumb else None,
         "proxy_size_bytes": proxy.size_bytes if proxy else None,
@@ -190,5 +173,3 @@ def frame_info(frame: WorkingFrame) -> dict[str, Any]:
             "nonfinite_pixels": frame.nonfinite_pixels}
 
 
-__all__ = ["SourceFrame", "Media", "Failed", "inspect_source", "decode_source", "publish", "render_thumbnail",
-           "render_proxy", "build_record", "frame_info", "scratch_dir", "UnreadableSourceError", "asdict"]

@@ -29,9 +29,9 @@ from proxygen_core import __version__, qc
 from proxygen_core.errors import ProxygenError
 from proxygen_core.events import build_event, publish_pending
 from proxygen_core.render import WorkingFrame
+from proxygen_core.media import Media
 from proxygen_core.steps import (
     Failed,
-    Media,
     SourceFrame,
     build_record,
     decode_source,
@@ -159,7 +159,7 @@ def thumbnail(context: AssetExecutionContext, working_frame: dict) -> Iterator[A
         return str(path), media
 
     results = each_key(context, "thumbnail", working_frame, work)
-    meta = batch_metadata(results, lambda k, v: {"uri": f"s3://{SETTINGS.storage.s3_bucket}/{v[1].key}",
+    meta = batch_metadata(results, lambda k, v: {"uri": f"s3://{SETTINGS.storage.s3_bucket}/{v[1].path}",
                                                  "resolution": v[1].resolution, "size_bytes": v[1].size_bytes})
     previews = [k for k, v in results.items() if not isinstance(v, Failed)][:4]
     if previews:
@@ -193,7 +193,7 @@ def proxy(context: AssetExecutionContext, working_frame: dict) -> Iterator[Any]:
 
     results = each_key(context, "proxy", working_frame, work)
     yield Output(results, metadata=batch_metadata(results, lambda k, v: {
-        "uri": f"s3://{SETTINGS.storage.s3_bucket}/{v[1].key}", "resolution": v[1].resolution,
+        "uri": f"s3://{SETTINGS.storage.s3_bucket}/{v[1].path}", "resolution": v[1].resolution,
         "size_bytes": v[1].size_bytes, "seconds_encode": v[1].seconds}))
     shutil.rmtree(folder, ignore_errors=True)
     yield AssetCheckResult(check_name="playable_rec709", passed=not problems,
@@ -219,12 +219,12 @@ def proxy_record(context: AssetExecutionContext, storage: MediaStorage, catalog:
             seconds = sum(frame.timings.values()) + th.seconds + px.seconds
             for media in (th, px):
                 try:
-                    size = store.head(media.key).size
+                    size = store.head(media.path).size
                 except ProxygenError as exc:
-                    missing[key] = f"{media.key} not readable in S3: {exc.cause}"
+                    missing[key] = f"{media.path} not readable in S3: {exc.cause}"
                     continue
                 if size != media.size_bytes:
-                    missing[key] = f"{media.key} is {size} bytes in S3, {media.size_bytes} recorded"
+                    missing[key] = f"{media.path} is {size} bytes in S3, {media.size_bytes} recorded"
         if fail is None and key in missing:
             fail = Failed(key, "proxy_record", {"type": "StorageError", "cause": missing[key]})
         records[key] = build_record(

@@ -19,7 +19,8 @@ from typing import Any
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import PrivateAttr
 
-from proxygen_core.steps import Failed, Media, SourceFrame, publish
+from proxygen_core.media import Media
+from proxygen_core.steps import Failed, SourceFrame, publish
 from proxygen_core.working import read_working_exr, write_working_exr
 
 from .resources import MediaStorage
@@ -134,7 +135,7 @@ class MediaIOManager(_BatchIOManager):
     def _store_item(self, store, asset: str, key: str, item: Any) -> dict:
         path, media = item
         try:
-            published = publish(store, media.kind, media.key, Path(path), media.width, media.height,
+            published = publish(store, media.kind, media.path, Path(path), media.width, media.height,
                                 media.colorspace, media.seconds)
         finally:
             Path(path).unlink(missing_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
-import pytest
 
 from proxygen_core.samples import CHROMATICITIES, chart, write_exr
 

@@ -6,7 +6,6 @@ import urllib.parse
 import uuid
 from collections import Counter
 
-import pytest
 
 from proxygen_core.catalog import SQLiteCatalog
 from proxygen_core.events import publish_pending, producer_config
