@@ -134,6 +134,16 @@ class ObjectStore:
         except Exception as exc:
             raise self._fail(key, "get", exc) from exc
 
+    def get_bytes_if_exists(self, key: str) -> bytes | None:
+        """One GET; None when the key does not exist (no separate HEAD)."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(key, "get", exc) from exc
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)

@@ -34,9 +34,10 @@ def state_key(asset: str, key: str) -> str:
 
 def last_processed_etag(store, key: str) -> str | None:
     """The etag the pipeline last inspected for this key (None if never, or if it failed)."""
-    if not store.exists(state_key("source_frame", key)):
+    data = store.get_bytes_if_exists(state_key("source_frame", key))
+    if data is None:
         return None
-    state = json.loads(store.get_bytes(state_key("source_frame", key)))
+    state = json.loads(data)
     return state.get("value", {}).get("etag") if state.get("status") == "ok" else None
 
 

@@ -1,6 +1,8 @@
 """Resources: settings, and the bucket (built on dagster-aws S3Resource)."""
 from __future__ import annotations
 
+from typing import Any
+
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 
@@ -46,19 +48,26 @@ class CatalogResource(ConfigurableResource):
     vast_db_secret: str | None = None
     vast_db_bucket: str | None = None
 
+    _catalog: Any = PrivateAttr(default=None)
+
     @property
     def output_profile(self) -> str:
-        return load_settings().catalog.output_profile
+        return self.open().profile
 
-    def open(self):
-        from dataclasses import replace
+    def open(self) -> Any:
+        """The catalog, opened (and its tables ensured) once per resource instance, not once per call."""
+        if self._catalog is None:
+            from dataclasses import replace
 
-        from proxygen_core.catalog import open_catalog
+            from proxygen_core.catalog import open_catalog
 
-        overrides = {"catalog_backend": self.backend, "sqlite_path": self.sqlite_path,
-                     "vast_db_endpoint": self.vast_db_endpoint, "vast_db_access": self.vast_db_access,
-                     "vast_db_secret": self.vast_db_secret, "vast_db_bucket": self.vast_db_bucket}
-        return open_catalog(replace(load_settings().catalog, **{k: v for k, v in overrides.items() if v is not None}))
+            overrides = {"catalog_backend": self.backend, "sqlite_path": self.sqlite_path,
+                         "vast_db_endpoint": self.vast_db_endpoint, "vast_db_access": self.vast_db_access,
+                         "vast_db_secret": self.vast_db_secret, "vast_db_bucket": self.vast_db_bucket}
+            settings = replace(load_settings().catalog, **{k: v for k, v in overrides.items() if v is not None})
+            self._catalog = open_catalog(settings)
+            self._catalog.profile = settings.output_profile
+        return self._catalog
 
 
 class EventBus(ConfigurableResource):
