@@ -5,19 +5,43 @@ row / JSON and carry on with the next frame. ``str(err)`` is always one line.
 """
 from __future__ import annotations
 
+MAX_CAUSE_CHARS = 300
+
+
+def clean_text(text: object, limit: int = MAX_CAUSE_CHARS) -> str:
+    """One line, repeated lines and sentences said once, undecodable bytes replaced, at most ``limit`` chars.
+
+    OIIO accumulates the same message once per failed scanline or retry, sometimes as raw bytes.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", errors="replace")
+    parts: list[str] = []
+    for line in str(text).replace("\r", "\n").splitlines():
+        line = " ".join(line.split())
+        if line and line not in parts:
+            parts.append(line)
+    out = "; ".join(parts)
+    return out if len(out) <= limit else out[: limit - 1].rstrip() + "…"
+
+
 
 class ProxygenError(Exception):
     """Base class: a problem with one source (or one output) that should fail only that item."""
 
     kind = "error"
 
-    def __init__(self, path: str, cause: str) -> None:
+    def __init__(self, path: str, cause: str, transient: bool = False) -> None:
         self.path = str(path)
-        self.cause = " ".join(str(cause).split()) or self.kind
+        self.cause = clean_text(cause) or self.kind
+        # Infrastructure trouble (S3 unreachable, timeouts, 5xx): worth retrying, unlike bad content.
+        self.transient = transient
         super().__init__(f"{self.path}: {self.cause}")
 
     def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "type": type(self).__name__, "path": self.path, "cause": self.cause}
+        out = {"kind": self.kind, "type": type(self).__name__, "path": self.path, "cause": self.cause}
+        if self.transient:
+            out["transient"] = "true"
+        return out
 
 
 class UnreadableSourceError(ProxygenError):

@@ -1,14 +1,18 @@
 """``proxy.generated`` / ``proxy.failed`` events: a versioned JSON schema, and the outbox publisher.
 
-Event ids are deterministic (row + outcome + source version + render settings), so re-processing
-the same file yields the same event id and consumers can de-duplicate on it. Publishing uses an
-idempotent producer with acks=all; an event is marked sent only when its delivery report says the
-broker has it. If the broker is down, events simply stay in the outbox until the next drain.
+Event ids are deterministic from what the event says (source URI, etag, render-settings hash,
+status), so re-processing unchanged content yields the same id, which the outbox keeps once.
+A drain first claims outbox rows (a lease), so two drains at once never send one event twice; it
+publishes with an idempotent acks=all producer and marks an event sent only when its delivery report
+says the broker has it. If the broker is down, events stay in the outbox until the next drain.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -23,9 +27,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def event_id(row: dict[str, Any], kind: str) -> str:
-    basis = "|".join(str(row.get(k) or "") for k in ("proxy_id", "etag", "render_settings_hash"))
-    digest = hashlib.sha256(f"{basis}|{kind}".encode()).hexdigest()
+def event_id(row: dict[str, Any]) -> str:
+    """A UUID-shaped digest of (source URI, etag, render-settings hash, status, output profile)."""
+    basis = "|".join(str(row.get(k) or "") for k in ("s3_bucket", "s3_key", "etag", "render_settings_hash", "status",
+                                                      "output_profile"))
+    digest = hashlib.sha256(basis.encode()).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
@@ -36,7 +42,7 @@ def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
     uri = (lambda key: f"s3://{bucket}/{key}" if key else None)
     body = {
         "schema": SCHEMA_VERSION,
-        "event_id": event_id(row, kind),
+        "event_id": row.get("event_id") or event_id(row),
         "type": kind,
         "asset_id": row["asset_id"],
         "file_id": row["file_id"],
@@ -90,12 +96,22 @@ def producer_config(bootstrap: str, idempotent: bool = True, timeout_ms: int = 1
     }
 
 
-def publish_pending(catalog: Catalog, config: dict[str, Any], timeout: float = 15.0, limit: int = 500) -> PublishReport:
-    """Drain the outbox once. Only broker-acknowledged events are marked sent; the rest stay pending."""
+def drain_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def publish_pending(catalog: Catalog, config: dict[str, Any], timeout: float = 15.0, limit: int = 500,
+                    lease_seconds: float | None = None) -> PublishReport:
+    """Drain the outbox once. Only broker-acknowledged events are marked sent; the rest stay pending.
+
+    Events are claimed for ``lease_seconds`` (default: the delivery timeout plus a margin) before they
+    are produced; a drain that dies leaves its claim to expire, and another drain takes the events then.
+    """
     from confluent_kafka import KafkaException, Producer
 
     report = PublishReport()
-    pending = catalog.pending_events(limit)
+    owner = drain_owner()
+    pending = catalog.claim_events(owner, limit, lease_seconds or timeout + 30.0)
     if not pending:
         return report
     acked: list[str] = []
@@ -122,7 +138,8 @@ def publish_pending(catalog: Catalog, config: dict[str, Any], timeout: float = 1
         # Anything still queued after the timeout is unacknowledged: it stays pending in the outbox.
         producer.purge() if hasattr(producer, "purge") else None
         producer.flush(0)
-    catalog.mark_attempted(e.event_id for e in pending)
-    catalog.mark_sent(acked, now_iso())
+        catalog.mark_attempted(e.event_id for e in pending)
+        catalog.mark_sent(acked, now_iso())
+        catalog.release([e.event_id for e in pending if e.event_id not in set(acked)], owner)
     report.sent = len(acked)
     return report

@@ -2,6 +2,10 @@
 
 file_id must match exr-inspector's byte for byte, or the catalog JOIN silently returns nothing,
 which is why the mtime text form is pinned here and by a test.
+
+Every key we derive (outputs, pipeline state) stays within S3's 1024-byte limit for any legal source
+key: state keys are hashed, and an output key that would be too long keeps its folder and the start
+of its stem and ends in a hash of the source key (documented in docs/pipeline.md, "Output keys").
 """
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 PROXY_DIR = ".proxies"
+PIPELINE_DIR = f"{PROXY_DIR}/.pipeline"
+MAX_KEY_BYTES = 1024
 _FRAME_RE = re.compile(r"(?:^|[._-])(\d+)$")
+_SUFFIXES = {"thumbnail": "_thumb.jpg", "proxy": "_proxy.mp4", "preview": "_preview.jpg"}
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,7 @@ class OutputKeys:
     thumbnail: str
     proxy: str
     preview: str
+    qualified: bool = False  # the name carries the source's extension (a sibling owns the plain name)
 
 
 def is_proxy_key(key: str) -> bool:
@@ -34,10 +42,37 @@ def stem(key: str) -> str:
     return root if root and ext else name
 
 
-def output_keys(source_key: str) -> OutputKeys:
+def key_digest(source_key: str, length: int = 40) -> str:
+    return hashlib.sha256(source_key.encode()).hexdigest()[:length]
+
+
+def _fit(directory: str, name: str, suffix: str, source_key: str) -> str:
+    """``<dir>/.proxies/<name><suffix>``, shortened (never past 1024 UTF-8 bytes) when it would not fit."""
+    folder = posixpath.join(directory, PROXY_DIR) if directory else PROXY_DIR
+    key = f"{folder}/{name}{suffix}"
+    if len(key.encode()) <= MAX_KEY_BYTES:
+        return key
+    tag = f"~{key_digest(source_key, 16)}"
+    room = MAX_KEY_BYTES - len(f"{folder}/{tag}{suffix}".encode())
+    if room >= 0:
+        cut = name.encode()[:room].decode(errors="ignore")
+        return f"{folder}/{cut}{tag}{suffix}"
+    # The folder alone is too deep: outputs go to the bucket's top-level .proxies/long/ under the hash.
+    return f"{PROXY_DIR}/long/{key_digest(source_key, 32)}{suffix}"
+
+
+def output_keys(source_key: str, qualified: bool = False) -> OutputKeys:
+    """Output keys of one source. ``qualified`` keeps the extension in the name (``frame.0001.tif_thumb.jpg``),
+    used when a same-stem sibling (``frame.0001.exr``) already owns the plain ``frame.0001_thumb.jpg``."""
     directory = posixpath.dirname(source_key)
-    base = posixpath.join(directory, PROXY_DIR, stem(source_key)) if directory else posixpath.join(PROXY_DIR, stem(source_key))
-    return OutputKeys(thumbnail=f"{base}_thumb.jpg", proxy=f"{base}_proxy.mp4", preview=f"{base}_preview.jpg")
+    name = posixpath.basename(source_key) if qualified else stem(source_key)
+    return OutputKeys(**{kind: _fit(directory, name, suffix, source_key) for kind, suffix in _SUFFIXES.items()},
+                      qualified=qualified)
+
+
+def state_key(source_key: str, name: str) -> str:
+    """Where the pipeline keeps one source's state objects (hashed: short for any source key)."""
+    return f"{PIPELINE_DIR}/{key_digest(source_key)}/{name}"
 
 
 def asset_id(source_key: str) -> str:
@@ -56,6 +91,11 @@ def file_id(source_key: str, mtime: datetime | str) -> str:
     mtime_text = mtime if isinstance(mtime, str) else format_mtime(mtime)
     md5 = hashlib.md5(source_key.encode()).hexdigest()
     return hashlib.sha256(f"{source_key}{mtime_text}{md5}".encode()).hexdigest()[:16]
+
+
+def proxy_id(s3_bucket: str, s3_key: str, profile: str) -> str:
+    """Row id: one current row per source object and output profile, whatever its versions and re-runs."""
+    return hashlib.sha256(f"{s3_bucket}/{s3_key}|{profile}".encode()).hexdigest()[:32]
 
 
 def frame_number(path: str) -> int | None:

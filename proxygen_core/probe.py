@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import OpenImageIO as oiio
 
-from .errors import SourceTooLargeError, UnreadableSourceError
+from .errors import SourceTooLargeError, UnreadableSourceError, clean_text
 from .keys import frame_number
 
 _EXR_CORE_LOCK = threading.Lock()
@@ -22,10 +22,28 @@ def oiio_error(obj: Any = None) -> str:
     try:
         text = obj.geterror() if obj is not None else oiio.geterror()
     except UnicodeDecodeError as exc:
-        text = f"(undecodable error text: {exc.object[:120]!r})"
+        text = exc.object  # the raw bytes, decoded with replacement characters below
     except Exception as exc:  # the binding itself failed: report that rather than nothing
         text = f"(error text unavailable: {type(exc).__name__})"
-    return " ".join(str(text).split())
+    return clean_text(text)
+
+
+# Formats whose files end with a fixed marker: a file that lacks it was cut short, even when the
+# decoder only warns (libjpeg fills the rest with grey and reports success).
+_END_MARKERS = {".jpg": (b"\xff\xd9",), ".jpeg": (b"\xff\xd9",), ".png": (b"IEND\xaeB`\x82",)}
+
+
+def check_complete(path: str) -> None:
+    markers = _END_MARKERS.get(os.path.splitext(path.lower())[1])
+    if not markers:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 64))
+        tail = fh.read().rstrip(b"\x00")
+    if not any(tail.endswith(m) for m in markers):
+        raise UnreadableSourceError(path, "truncated file: no end-of-image marker (the upload was cut short)")
 
 
 def _classify_open_failure(path: str, message: str) -> Exception:
@@ -132,6 +150,7 @@ def check_pixel_limit(path: str, spec: oiio.ImageSpec, max_pixels: int) -> None:
 
 
 def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord:
+    check_complete(path)
     spec = inp.spec()
     check_pixel_limit(path, spec, max_pixels)
     pending = oiio_error(inp) if inp.has_error else ""

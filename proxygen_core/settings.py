@@ -71,6 +71,10 @@ class PipelineSettings:
     batch_size: int = 24  # measured: 24 beats 16 by 5 points of overhead on a 240-frame ingest
     max_keys_per_tick: int = 5000
     sensor_interval_seconds: int = 5
+    keep_working_frames: bool = True  # keep each source's latest working EXR (re-render without a re-decode)
+    transient_retry_seconds: float = 90.0  # per key: how long S3 outages are retried inside a step
+    step_retries: int = 3  # then the step is retried this many times (Dagster RetryRequested)
+    step_retry_wait_seconds: float = 20.0
 
     def extension_set(self) -> frozenset[str]:
         return frozenset(e.strip().lower() for e in self.extensions.split(",") if e.strip())

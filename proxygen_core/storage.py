@@ -16,6 +16,35 @@ CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".mp4": "video/mp4
                  ".json": "application/json"}
 
 
+# Error codes of a server that is overloaded or restarting, and botocore's connection failures.
+_TRANSIENT_CODES = {"500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+                    "RequestTimeTooSkewed", "Throttling"}
+_TRANSIENT_TYPES = ("EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
+                    "ConnectionError", "ProxyConnectionError", "ResponseStreamingError", "IncompleteReadError")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures of the storage service itself (worth retrying), false for answers about the object."""
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    if code in _TRANSIENT_CODES:
+        return True
+    chain: BaseException | None = exc
+    while chain is not None:
+        if any(t in type(chain).__name__ for t in _TRANSIENT_TYPES) or isinstance(chain, (ConnectionError, TimeoutError)):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+def source_metadata(key: str, etag: str) -> dict[str, str]:
+    """Object metadata tying an output to the source it was made from (ASCII: S3 metadata must be)."""
+    quoted = urllib.parse.quote(key, safe="/")
+    meta = {"source-key-sha256": hashlib.sha256(key.encode()).hexdigest(), "source-etag": etag}
+    if len(quoted) <= 1024:  # user metadata is limited to 2 KB per object
+        meta["source-key"] = quoted
+    return meta
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -39,6 +68,10 @@ def s3_client(endpoint_url: str | None, region: str = "us-east-1", access_key_id
                                       s3={"addressing_style": "path"}))
 
 
+def _not_found(exc: BaseException) -> bool:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound")
+
+
 class ObjectStore:
     """One bucket. Every failure is a StorageError naming the key."""
 
@@ -51,7 +84,7 @@ class ObjectStore:
         return f"s3://{self.bucket}/{key}"
 
     def _fail(self, key: str, action: str, exc: Exception) -> StorageError:
-        return StorageError(self.uri(key), f"{action} failed: {type(exc).__name__}: {exc}")
+        return StorageError(self.uri(key), f"{action} failed: {type(exc).__name__}: {exc}", transient=is_transient(exc))
 
     def ensure_bucket(self) -> None:
         try:
@@ -75,13 +108,20 @@ class ObjectStore:
         except Exception as exc:
             raise self._fail(key, "head", exc) from exc
 
+    def metadata_if_exists(self, key: str) -> dict[str, str] | None:
+        try:
+            return dict(self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}))
+        except Exception as exc:
+            if _not_found(exc):
+                return None
+            raise self._fail(key, "head", exc) from exc
+
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
             return True
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code in ("404", "NoSuchKey", "NotFound"):
+            if _not_found(exc):
                 return False
             raise self._fail(key, "head", exc) from exc
 
@@ -106,7 +146,11 @@ class ObjectStore:
         return path
 
     def evict(self, info: ObjectInfo) -> None:
+        """Drop the local copy: called when a key's chain is done, so the cache holds in-flight keys only."""
         self.cache_path(info).unlink(missing_ok=True)
+
+    def cache_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.cache_dir.glob("*") if p.is_file()) if self.cache_dir.exists() else 0
 
     def upload_file(self, path: str | os.PathLike[str], key: str, tags: dict[str, str] | None = None,
                     metadata: dict[str, str] | None = None, content_type: str | None = None) -> ObjectInfo:
@@ -139,8 +183,7 @@ class ObjectStore:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code in ("404", "NoSuchKey", "NotFound"):
+            if _not_found(exc):
                 return None
             raise self._fail(key, "get", exc) from exc
 

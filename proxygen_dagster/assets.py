@@ -1,46 +1,37 @@
-"""The asset chain, one dynamic partition per source key, run in batches (ranged runs).
+"""The frame assets: one dynamic partition per source key, run in batches (ranged runs).
 
-Each step works key by key: a key that failed upstream, or fails here, is carried on as ``Failed``
-and skipped by later steps, so one bad frame never stops the others of its batch. The last step,
-``proxy_record``, reports every good key as materialized and then fails the step for the bad ones,
-which is what the UI shows as failed partitions (retry them alone with a single-partition run).
+One step defines all five assets (``frame_chain``), so lineage shows source -> working -> thumbnail /
+proxy -> record while a batch pays the orchestration cost once. Each key runs the core chain on its
+own; the step reports every (asset, key) that key passed as its own materialization with its own
+metadata, then, if any key failed, fails the step naming them. Dagster marks exactly the partitions
+that were not materialized as failed: a broken frame is failed at the stage it broke and below, and
+stays materialized above it, and the other keys of the batch are untouched.
 """
 
 import base64
-import shutil
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     AssetMaterialization,
+    AssetSpec,
     AutomationCondition,
     BackfillPolicy,
     Failure,
-    MaterializeResult,
     MetadataValue,
-    Output,
-    asset,
+    RetryRequested,
+    multi_asset,
 )
 
-from proxygen_core import __version__, qc
-from proxygen_core.errors import ProxygenError
+from proxygen_core import __version__
+from proxygen_core.errors import StorageError
 from proxygen_core.events import build_event, publish_pending
-from proxygen_core.render import WorkingFrame
-from proxygen_core.media import Media
-from proxygen_core.steps import (
-    Failed,
-    SourceFrame,
-    build_record,
-    decode_source,
-    frame_info,
-    inspect_source,
-    render_proxy,
-    render_thumbnail,
-    scratch_dir,
-)
+from proxygen_core.pipeline.chain import PROXY, RECORD, SOURCE, STAGES, THUMBNAIL, WORKING, KeyResult, run_chain
+from proxygen_core.pipeline.steps import build_record
 
 from .partitions import frames
 from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
@@ -51,213 +42,143 @@ CODE_VERSION = f"{__version__}-{SETTINGS.render.settings_hash()}"
 GROUP = "proxygen"
 OWNERS = ["team:pipeline"]
 BATCH_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=max(1, SETTINGS.pipeline.batch_size))
-COMMON: dict[str, Any] = dict(partitions_def=frames, group_name=GROUP, owners=OWNERS, code_version=CODE_VERSION,
-                              backfill_policy=BATCH_POLICY)
-# Downstream assets follow their inputs: materialize source_frame or working_frame alone (UI, CLI) and
-# the automation sensor requests the rest of the chain for those partitions only. Full-chain batch runs
-# update every asset in one run, so eager() has nothing left to request for them (tested).
-DOWNSTREAM: dict[str, Any] = dict(COMMON, automation_condition=AutomationCondition.eager())
 
 
-def each_key(context: AssetExecutionContext, step: str, upstream: dict[str, Any] | None,
-             work: Callable[[str, Any], Any]) -> dict[str, Any]:
-    """Run ``work`` per key of the batch; failures (here or upstream) become ``Failed`` entries."""
-    results: dict[str, Any] = {}
-    for key in context.partition_keys:
-        item = upstream.get(key) if upstream is not None else None
-        if isinstance(item, Failed):
-            results[key] = item
+def _spec(name: str, deps: list[str], kinds: set[str], description: str) -> AssetSpec:
+    # Downstream assets follow their inputs: materialize source_frame alone (UI, CLI) and the automation
+    # sensor requests the rest of the chain for those partitions only. Full-chain batch runs update
+    # every asset in one run, so eager() has nothing left to request for them (tested).
+    return AssetSpec(name, deps=deps, kinds=kinds, description=description, group_name=GROUP, owners=OWNERS,
+                     code_version=CODE_VERSION, partitions_def=frames, skippable=True,
+                     automation_condition=AutomationCondition.eager() if deps else None)
+
+
+SPECS = [
+    _spec(SOURCE, [], {"s3", "openimageio"}, "The source object in S3: probe record (size, windows, channels, "
+          "colour metadata), etag, mtime, file_id. No copy of the pixels is stored."),
+    _spec(WORKING, [SOURCE], {"openexr", "opencolorio"}, "Scene-linear working-space intermediate at proxy "
+          "resolution (half-float EXR under .proxies/.pipeline/), with the detected source colour space and rule."),
+    _spec(THUMBNAIL, [WORKING], {"s3", "jpeg"}, "JPEG thumbnail (fits 256x256, sRGB display) at "
+          "<dir>/.proxies/<stem>_thumb.jpg."),
+    _spec(PROXY, [WORKING], {"s3", "h264"}, "H.264 MP4 proxy (at most 1920x1080, Rec.709) at "
+          "<dir>/.proxies/<stem>_proxy.mp4."),
+    _spec(RECORD, [THUMBNAIL, PROXY], {"sqlite", "kafka"}, "One catalog row per source (ok or failed) plus its "
+          "proxy.generated / proxy.failed event, written together (transactional outbox) and published to Kafka."),
+]
+CHECKS = [
+    AssetCheckSpec("finite_pixels", asset=WORKING, description="No NaN/Inf in the working frame."),
+    AssetCheckSpec("fits_box_with_aspect", asset=THUMBNAIL, description="Fits the box, keeps the source aspect."),
+    AssetCheckSpec("exposure", asset=THUMBNAIL,
+                   description="Not an all-black or clipped-white frame; reports the fractions."),
+    AssetCheckSpec("playable_rec709", asset=PROXY, description="h264, yuv420p, BT.709 tags, tv range, faststart, "
+                                                                "even dims within 1920x1080, never upscaled."),
+    AssetCheckSpec("outputs_in_s3", asset=RECORD, description="Both outputs exist in S3 with the sizes recorded."),
+]
+# The stage whose failure a check reports (the chain fails a key at the stage whose QC it missed).
+CHECK_STAGE = {"finite_pixels": WORKING, "fits_box_with_aspect": THUMBNAIL, "playable_rec709": PROXY,
+               "outputs_in_s3": PROXY}
+
+
+def _inline_jpeg(data: bytes) -> str:
+    return f"![thumbnail](data:image/jpeg;base64,{base64.b64encode(data).decode()})"
+
+
+def stage_metadata(stage: str, r: KeyResult, bucket: str) -> dict[str, Any]:
+    """What the partition page of ``stage`` shows for this key: its own values, nothing of other keys."""
+    if stage == SOURCE:
+        s = r.source
+        return {"uri": MetadataValue.url(s.uri), "size_bytes": s.size_bytes, "etag": s.etag, "mtime": s.mtime,
+                "file_id": s.file_id, "format": s.probe.get("format"),
+                "resolution": f"{s.probe['width']}x{s.probe['height']}",
+                "channels": ",".join(s.probe["channels"]), "pixel_type": s.probe["pixel_type"]}
+    if stage == WORKING:
+        return {**{k: v for k, v in (r.frame_info or {}).items() if v is not None}, **r.timings}
+    if stage in (THUMBNAIL, PROXY):
+        media = r.thumbnail if stage == THUMBNAIL else r.proxy
+        meta: dict[str, Any] = {"uri": MetadataValue.url(f"s3://{bucket}/{media.path}"),
+                                "resolution": media.resolution, "size_bytes": media.size_bytes,
+                                "seconds": media.seconds}
+        if stage == THUMBNAIL and r.thumbnail_jpeg:
+            meta["thumbnail"] = MetadataValue.md(_inline_jpeg(r.thumbnail_jpeg))
+        if stage == THUMBNAIL and r.exposure:
+            meta.update(r.exposure)
+        return meta
+    return {}
+
+
+def _record_metadata(row: dict[str, Any]) -> dict[str, Any]:
+    return {"status": row["status"], "proxy_id": row["proxy_id"], "file_id": row["file_id"],
+            "event_id": row["event_id"], "source_colorspace": row["source_colorspace"] or "",
+            "thumbnail_uri": MetadataValue.url(f"s3://{row['s3_bucket']}/{row['thumbnail_s3_key']}"),
+            "proxy_uri": MetadataValue.url(f"s3://{row['s3_bucket']}/{row['proxy_s3_key']}"),
+            "processing_time_seconds": row["processing_time_seconds"]}
+
+
+def _checks(context: AssetExecutionContext, results: dict[str, KeyResult]) -> Iterator[AssetCheckResult]:
+    selected = {k.name for k in context.selected_asset_check_keys}
+    for spec in CHECKS:
+        if spec.name not in selected:
             continue
-        try:
-            results[key] = work(key, item)
-        except Exception as exc:  # recorded per key and surfaced by proxy_record's Failure, never dropped
-            results[key] = Failed.of(key, step, exc)
-            context.log.error(f"{key}: {results[key].message}")
-    return results
+        if spec.name == "exposure":
+            flagged = {k: r.warnings["exposure"] for k, r in results.items() if "exposure" in r.warnings}
+            yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=not flagged,
+                                   severity=AssetCheckSeverity.WARN,
+                                   metadata={"flagged_keys": MetadataValue.json(flagged),
+                                             "fractions": MetadataValue.json({k: r.exposure for k, r in results.items()
+                                                                              if r.exposure})})
+            continue
+        stage = CHECK_STAGE[spec.name]
+        bad = {k: r.failed.message for k, r in results.items()
+               if r.failed and r.failed.step == stage and r.failed.error.get("kind") in ("qc", "storage")}
+        yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=not bad,
+                               metadata={"failed_keys": MetadataValue.json(bad)})
 
 
-def batch_metadata(results: dict[str, Any], extra: Callable[[str, Any], dict] | None = None) -> dict[str, Any]:
-    ok = [k for k, v in results.items() if not isinstance(v, Failed)]
-    failed = {k: v.message for k, v in results.items() if isinstance(v, Failed)}
-    meta: dict[str, Any] = {"keys": len(results), "ok": len(ok), "failed": len(failed)}
-    if failed:
-        meta["failed_keys"] = MetadataValue.json(failed)
-    if extra and len(results) == 1 and ok:
-        meta.update(extra(ok[0], results[ok[0]]))
-    elif extra and ok:
-        rows = [extra(k, results[k]) for k in ok[:50]]
-        cols = list(rows[0].keys())
-        table = "| key | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n"
-        table += "\n".join(f"| {k} | " + " | ".join(str(r[c]) for c in cols) + " |" for k, r in zip(ok, rows))
-        meta["per_key"] = MetadataValue.md(table)
-    return meta
-
-
-@asset(**COMMON, io_manager_key="source_io", kinds={"s3", "openimageio"}, pool="proxygen_io",
-       description="The source object in S3: probe record (size, windows, channels, colour metadata), etag, mtime, "
-                   "file_id. No copy of the pixels is stored.")
-def source_frame(context: AssetExecutionContext, storage: MediaStorage) -> Output:
+@multi_asset(name="frame_chain", specs=SPECS, check_specs=CHECKS, can_subset=True, partitions_def=frames,
+             backfill_policy=BATCH_POLICY, pool="proxygen_render",
+             description="The frame chain for a batch of source keys, key by key.")
+def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource,
+                events: EventBus) -> Iterator[Any]:
     store = storage.store()
-    results = each_key(context, "source_frame", None,
-                       lambda key, _: inspect_source(store, key, SETTINGS.render.max_pixels))
-    return Output(results, metadata=batch_metadata(results, lambda k, s: {
-        "uri": s.uri, "size_bytes": s.size_bytes, "etag": s.etag, "mtime": s.mtime, "file_id": s.file_id,
-        "resolution": f"{s.probe['width']}x{s.probe['height']}", "channels": ",".join(s.probe["channels"]),
-        "pixel_type": s.probe["pixel_type"]}))
-
-
-@asset(**DOWNSTREAM, io_manager_key="working_io", kinds={"openexr", "opencolorio"}, pool="proxygen_render",
-       check_specs=[AssetCheckSpec("finite_pixels", asset="working_frame",
-                                   description="No NaN/Inf in the working frame.")],
-       description="Scene-linear working-space intermediate at proxy resolution (half-float EXR), carrying the "
-                   "detected source colour space and the rule that chose it.")
-def working_frame(context: AssetExecutionContext, storage: MediaStorage,
-                  source_frame: dict) -> Iterator[Any]:
-    store = storage.store()
-
-    def work(key: str, source: SourceFrame) -> WorkingFrame:
-        frame = decode_source(store, source, SETTINGS.render)
-        check = qc.check_finite(frame.pixels)
-        if not check.passed:
-            raise ValueError("; ".join(check.problems))
-        return frame
-
-    results = each_key(context, "working_frame", source_frame, work)
-    yield Output(results, metadata=batch_metadata(results, lambda k, f: {
-        **{kk: vv for kk, vv in frame_info(f).items()}, **{f"seconds_{n}": round(v, 3) for n, v in f.timings.items()}}))
-    bad = {k: v.message for k, v in results.items() if isinstance(v, Failed) and v.step == "working_frame"}
-    yield AssetCheckResult(check_name="finite_pixels", passed=not bad, metadata={"failed_keys": MetadataValue.json(bad)})
-
-
-def _inline_thumbnail(path: str) -> str:
-    data = base64.b64encode(open(path, "rb").read()).decode()
-    return f"![thumbnail](data:image/jpeg;base64,{data})"
-
-
-@asset(**DOWNSTREAM, io_manager_key="media_io", kinds={"s3", "jpeg"}, pool="proxygen_render",
-       check_specs=[AssetCheckSpec("fits_box_with_aspect", asset="thumbnail"),
-                    AssetCheckSpec("exposure", asset="thumbnail",
-                                   description="Not an all-black or clipped-white frame; reports the fractions.")],
-       description="JPEG thumbnail (fits 256x256, sRGB display) at <dir>/.proxies/<stem>_thumb.jpg.")
-def thumbnail(context: AssetExecutionContext, working_frame: dict) -> Iterator[Any]:
-    folder = scratch_dir(SETTINGS.storage.cache_dir)
-    size_problems: dict[str, str] = {}
-    exposure: dict[str, dict] = {}
-    exposure_bad: dict[str, str] = {}
-
-    def work(key: str, frame: WorkingFrame) -> tuple[str, Media]:
-        path, media, pixels = render_thumbnail(frame, key, SETTINGS.render, folder)
-        check = qc.check_thumbnail(media.width, media.height, frame.source_width, frame.source_height,
-                                   SETTINGS.render.thumb_size)
-        if not check.passed:
-            size_problems[key] = "; ".join(check.problems)
-            raise ValueError(size_problems[key])
-        ex = qc.check_exposure(pixels)
-        exposure[key] = ex.metrics
-        if not ex.passed:
-            exposure_bad[key] = "; ".join(ex.problems)
-        return str(path), media
-
-    results = each_key(context, "thumbnail", working_frame, work)
-    meta = batch_metadata(results, lambda k, v: {"uri": f"s3://{SETTINGS.storage.s3_bucket}/{v[1].path}",
-                                                 "resolution": v[1].resolution, "size_bytes": v[1].size_bytes})
-    previews = [k for k, v in results.items() if not isinstance(v, Failed)][:4]
-    if previews:
-        meta["preview"] = MetadataValue.md("\n\n".join(f"**{k}**\n\n{_inline_thumbnail(results[k][0])}" for k in previews))
-    yield Output(results, metadata=meta)
-    shutil.rmtree(folder, ignore_errors=True)
-    yield AssetCheckResult(check_name="fits_box_with_aspect", passed=not size_problems,
-                           metadata={"failed_keys": MetadataValue.json(size_problems)})
-    yield AssetCheckResult(check_name="exposure", passed=not exposure_bad, severity=AssetCheckSeverity.WARN,
-                           metadata={"fractions": MetadataValue.json(exposure),
-                                     "flagged_keys": MetadataValue.json(exposure_bad)})
-
-
-@asset(**DOWNSTREAM, io_manager_key="media_io", kinds={"s3", "h264"}, pool="proxygen_render",
-       check_specs=[AssetCheckSpec("playable_rec709", asset="proxy",
-                                   description="h264, yuv420p, BT.709 tags, tv range, faststart, even dims within "
-                                               "1920x1080, never upscaled.")],
-       description="H.264 MP4 proxy (at most 1920x1080, Rec.709) at <dir>/.proxies/<stem>_proxy.mp4.")
-def proxy(context: AssetExecutionContext, working_frame: dict) -> Iterator[Any]:
-    folder = scratch_dir(SETTINGS.storage.cache_dir)
-    problems: dict[str, str] = {}
-
-    def work(key: str, frame: WorkingFrame) -> tuple[str, Media]:
-        path, media = render_proxy(frame, key, SETTINGS.render, folder)
-        check = qc.check_proxy(qc.mp4_info(path), frame.source_width, frame.source_height,
-                               SETTINGS.render.proxy_max_width, SETTINGS.render.proxy_max_height)
-        if not check.passed:
-            problems[key] = "; ".join(check.problems)
-            raise ValueError(problems[key])
-        return str(path), media
-
-    results = each_key(context, "proxy", working_frame, work)
-    yield Output(results, metadata=batch_metadata(results, lambda k, v: {
-        "uri": f"s3://{SETTINGS.storage.s3_bucket}/{v[1].path}", "resolution": v[1].resolution,
-        "size_bytes": v[1].size_bytes, "seconds_encode": v[1].seconds}))
-    shutil.rmtree(folder, ignore_errors=True)
-    yield AssetCheckResult(check_name="playable_rec709", passed=not problems,
-                           metadata={"failed_keys": MetadataValue.json(problems)})
-
-
-@asset(**DOWNSTREAM, kinds={"sqlite", "kafka"}, pool="proxygen_io",
-       check_specs=[AssetCheckSpec("outputs_in_s3", asset="proxy_record",
-                                   description="Both outputs exist in S3 with the sizes recorded.")],
-       description="One catalog row per source (ok or failed) plus its proxy.generated / proxy.failed event, "
-                   "written together (transactional outbox) and published to Kafka.")
-def proxy_record(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource, events: EventBus,
-                 source_frame: dict, working_frame: dict, thumbnail: dict, proxy: dict) -> Iterator[Any]:
-    store = storage.store()
-    records: dict[str, dict] = {}
-    failed: dict[str, str] = {}
-    missing: dict[str, str] = {}
+    stages = frozenset(k.to_user_string() for k in context.selected_asset_keys)
+    last_attempt = context.retry_number >= SETTINGS.pipeline.step_retries
+    results: dict[str, KeyResult] = {}
     for key in context.partition_keys:
-        src, frame, th, px = source_frame.get(key), working_frame.get(key), thumbnail.get(key), proxy.get(key)
-        fail = next((v for v in (src, frame, th, px) if isinstance(v, Failed)), None)
-        seconds = 0.0
-        if fail is None and isinstance(frame, WorkingFrame):
-            seconds = sum(frame.timings.values()) + th.seconds + px.seconds
-            for media in (th, px):
-                try:
-                    size = store.head(media.path).size
-                except ProxygenError as exc:
-                    missing[key] = f"{media.path} not readable in S3: {exc.cause}"
-                    continue
-                if size != media.size_bytes:
-                    missing[key] = f"{media.path} is {size} bytes in S3, {media.size_bytes} recorded"
-        if fail is None and key in missing:
-            fail = Failed(key, "proxy_record", {"type": "StorageError", "cause": missing[key]})
-        records[key] = build_record(
-            src if isinstance(src, SourceFrame) else None, key, store.bucket, SETTINGS.render, catalog.output_profile,
-            frame_info(frame) if isinstance(frame, WorkingFrame) else None,
-            th if isinstance(th, Media) and fail is None else None, px if isinstance(px, Media) and fail is None else None,
-            fail, seconds)
-        if fail is not None:
-            failed[key] = fail.message
-    # Rows and their events in one transaction: an event can never be lost between the two.
-    db = catalog.open()
-    db.write(list(records.values()), [build_event(r, events.topic) for r in records.values()])
-    published = publish_pending(db, events.producer_config(), events.timeout_seconds) if events.enabled else None
-    context.log.info(f"{len(records) - len(failed)} records ok, {len(failed)} failed; events "
-                     + (f"sent {published.sent}, pending {published.pending}" if published else "kept in the outbox"))
-    yield AssetCheckResult(check_name="outputs_in_s3", passed=not missing,
-                           metadata={"failed_keys": MetadataValue.json(missing)})
-    good = [k for k in context.partition_keys if k not in failed]
-    event_meta = {"events_sent": published.sent if published else 0,
-                  "events_pending": published.pending if published else len(records)}
-    if not failed:
-        yield MaterializeResult(metadata={**event_meta, **batch_metadata(records, lambda k, r: {
-            "status": r["status"], "proxy_id": r["proxy_id"], "file_id": r["file_id"],
-            "thumbnail_uri": f"s3://{r['s3_bucket']}/{r['thumbnail_s3_key']}",
-            "proxy_uri": f"s3://{r['s3_bucket']}/{r['proxy_s3_key']}",
-            "source_colorspace": r["source_colorspace"], "processing_time_seconds": r["processing_time_seconds"]})})
-        return
-    for key in good:
-        yield AssetMaterialization(asset_key=context.asset_key, partition=key,
-                                   metadata={"status": "ok", "proxy_id": records[key]["proxy_id"],
-                                             "file_id": records[key]["file_id"]})
-    raise Failure(
-        description=f"{len(failed)} of {len(records)} frames failed: "
-                    + "; ".join(f"{k}: {m}" for k, m in list(failed.items())[:5]),
-        metadata={"failed_keys": MetadataValue.json(failed), "ok_keys": len(good), **event_meta},
-    )
+        r = results[key] = run_chain(store, key, SETTINGS, stages)
+        for stage in r.passed:
+            if stage in stages and stage != RECORD:
+                yield AssetMaterialization(asset_key=AssetKey(stage), partition=key,
+                                           metadata=stage_metadata(stage, r, store.bucket))
+        if r.failed:
+            context.log.error(f"{key}: {r.failed.message}" + (f" (after {r.attempts} attempts)" if r.attempts > 1 else ""))
+    # Keys that S3 kept failing are retried with the step; they get a row only if that never succeeds.
+    waiting = {k: r for k, r in results.items() if r.failed and r.failed.transient and not last_attempt}
+    done = {k: r for k, r in results.items() if k not in waiting}
+    if RECORD in stages and done:
+        db = catalog.open()
+        rows = {k: build_record(r.source, k, store.bucket, SETTINGS.render, db.profile, r.frame_info, r.thumbnail,
+                                r.proxy, r.failed, r.seconds, r.info) for k, r in done.items()}
+        # Rows and their events in one transaction: an event can never be lost between the two.
+        db.write(list(rows.values()), [build_event(row, events.topic) for row in rows.values()])
+        report = publish_pending(db, events.producer_config(), events.timeout_seconds) if events.enabled else None
+        context.log.info(f"{sum(r.ok for r in done.values())} records ok, {sum(not r.ok for r in done.values())} "
+                         "failed; events " + (f"sent {report.sent}, pending {report.pending}" if report
+                                               else "kept in the outbox"))
+        for key, row in rows.items():
+            if row["status"] == "ok":
+                yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key, metadata=_record_metadata(row))
+    yield from _checks(context, results)
+    if waiting:
+        first = next(iter(waiting.values())).failed
+        cause = StorageError(first.error.get("path", first.key), first.error.get("cause", ""), transient=True)
+        context.log.warning(f"{len(waiting)} keys hit storage failures; retrying the step in "
+                            f"{SETTINGS.pipeline.step_retry_wait_seconds:.0f} s: {cause}")
+        raise RetryRequested(max_retries=SETTINGS.pipeline.step_retries,
+                             seconds_to_wait=SETTINGS.pipeline.step_retry_wait_seconds) from cause
+    failed = {k: r.failed.message for k, r in results.items() if r.failed}
+    if failed:
+        raise Failure(
+            description=f"{len(failed)} of {len(results)} frames failed: "
+                        + "; ".join(f"{k}: {m}" for k, m in list(failed.items())[:5]),
+            metadata={"failed_keys": MetadataValue.json(failed), "ok_keys": len(results) - len(failed)},
+        )

@@ -13,8 +13,7 @@ from dagster_aws.s3 import S3Resource
 
 from proxygen_core.settings import env_name
 
-from .assets import SETTINGS, proxy, proxy_record, source_frame, thumbnail, working_frame
-from .io_managers import MediaIOManager, SourceFrameIOManager, WorkingFrameIOManager
+from .assets import SETTINGS, frame_chain
 from .jobs import frames_job
 from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
 from .sensors import outbox_publisher, s3_new_frames, s3_notifications
@@ -45,16 +44,13 @@ def _resources(env: str) -> dict:
         "catalog": catalog,
         "events": events,
         "settings": ProxygenSettings(config_path=os.environ.get("PROXYGEN_CONFIG")),
-        "source_io": SourceFrameIOManager(storage=storage),
-        "working_io": WorkingFrameIOManager(storage=storage),
-        "media_io": MediaIOManager(storage=storage),
     }
 
 
 ENVIRONMENTS = {"local": _resources("local"), "production": _resources("production")}
 
 defs = Definitions(
-    assets=[source_frame, working_frame, thumbnail, proxy, proxy_record],
+    assets=[frame_chain],
     jobs=[frames_job],
     sensors=[s3_new_frames, s3_notifications, outbox_publisher],
     resources=ENVIRONMENTS[os.environ.get("PROXYGEN_ENV", "local")],

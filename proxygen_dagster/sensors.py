@@ -14,7 +14,7 @@ from dagster import (
 from proxygen_core.discovery import Cursor, scan
 
 from .assets import SETTINGS
-from .io_managers import last_processed_etag
+from proxygen_core.pipeline.state import last_processed_etag
 from .jobs import frames_job
 from .partitions import frames
 from .resources import CatalogResource, EventBus, MediaStorage

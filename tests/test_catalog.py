@@ -24,7 +24,7 @@ def _sqlite(tmp_path):
 
 
 def _vast_fake(tmp_path):
-    from proxygen_core.vast_catalog import VastCatalog
+    from proxygen_core.catalog.vast import VastCatalog
 
     server = fake_vastdb.Server(buckets=["proxygen-db"])
     c = VastCatalog("http://vast.example", "access", "secret", "proxygen-db", connect=fake_vastdb.connector(server))
@@ -33,7 +33,7 @@ def _vast_fake(tmp_path):
 
 
 def _vast_live(tmp_path):
-    from proxygen_core.vast_catalog import VastCatalog
+    from proxygen_core.catalog.vast import VastCatalog
 
     c = VastCatalog(os.environ["VAST_DB_ENDPOINT"], os.environ["VAST_DB_ACCESS"], os.environ["VAST_DB_SECRET"],
                     os.environ["VAST_DB_BUCKET"], schema=f"proxygen_test_{uuid.uuid4().hex[:8]}")
@@ -49,7 +49,7 @@ BACKENDS = [pytest.param(_sqlite, id="sqlite"), pytest.param(_vast_fake, id="vas
 
 def row(key: str, status: str = "ok", file_id: str | None = "f" * 16, etag: str = "e1", ts: str = "2026-11-21T10:00:00+00:00"):
     return conform({
-        "proxy_id": proxy_id(file_id, "frames", key, "review"), "file_id": file_id, "s3_key": key,
+        "proxy_id": proxy_id("frames", key, "review"), "file_id": file_id, "s3_key": key,
         "s3_bucket": "frames", "asset_id": key[:16], "status": status, "output_profile": "review",
         "error": "UnreadableSourceError at source_frame: bad" if status == "failed" else None,
         "thumbnail_s3_key": "x/.proxies/a_thumb.jpg", "proxy_s3_key": "x/.proxies/a_proxy.mp4",
@@ -84,6 +84,41 @@ def test_failed_row_is_replaced_by_success(make, tmp_path):
     assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["proxy_id"] == good["proxy_id"]
     kinds = sorted(e.body["type"] for e in c.events())
     assert kinds == sorted([FAILED, GENERATED])
+    assert [h["status"] for h in c.history()] == ["failed"]  # the replaced version is kept in the history
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_one_current_row_per_source_whatever_its_versions(make, tmp_path):
+    """Re-uploads (new mtime, same bytes) and new content replace the row; only changes go to history."""
+    c = make(tmp_path)
+    v1 = row("shot/c.0001.exr", file_id="a" * 16, etag="e1")
+    c.write([v1], [build_event(v1, "t")])
+    same_bytes = row("shot/c.0001.exr", file_id="b" * 16, etag="e1", ts="2026-11-21T12:00:00+00:00")
+    c.write([same_bytes], [build_event(same_bytes, "t")])
+    assert build_event(same_bytes, "t").event_id == build_event(v1, "t").event_id  # same content, same event
+    v2 = row("shot/c.0001.exr", file_id="c" * 16, etag="e2", ts="2026-11-21T13:00:00+00:00")
+    c.write([v2], [build_event(v2, "t")])
+    rows = c.rows()
+    assert len(rows) == 1 and rows[0]["etag"] == "e2" and rows[0]["file_id"] == "c" * 16
+    assert len(c.events()) == 2  # e1 once, e2 once
+    assert sorted(h["file_id"] for h in c.history()) == ["a" * 16, "b" * 16]
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_concurrent_drains_claim_before_sending(make, tmp_path):
+    c = make(tmp_path)
+    rows = [row(f"d/{i}.exr", file_id=f"{i:016d}") for i in range(5)]
+    c.write(rows, [build_event(r, "t") for r in rows])
+    first = c.claim_events("drain-1", 3, 60)
+    second = c.claim_events("drain-2", 10, 60)
+    assert len(first) == 3 and len(second) == 2
+    assert not {e.event_id for e in first} & {e.event_id for e in second}
+    assert c.claim_events("drain-3", 10, 60) == []  # everything is held
+    c.release([first[0].event_id], "drain-1")
+    assert [e.event_id for e in c.claim_events("drain-3", 10, 60)] == [first[0].event_id]
+    c.mark_sent([e.event_id for e in second], "2026-11-21T12:00:00+00:00")
+    expired = c.claim_events("drain-4", 10, -1)  # nothing free: the others' leases still run
+    assert expired == []
 
 
 @pytest.mark.parametrize("make", BACKENDS)
@@ -125,7 +160,7 @@ def test_sqlite_additive_column_evolution(tmp_path):
 
 
 def test_vast_additive_column_evolution_and_missing_bucket(tmp_path):
-    from proxygen_core.vast_catalog import CatalogError, VastCatalog
+    from proxygen_core.catalog.vast import CatalogError, VastCatalog
 
     server = fake_vastdb.Server(buckets=["db"])
     with fake_vastdb.Session(server, "a", "s", "http://x").transaction() as tx:
@@ -143,7 +178,7 @@ def test_vast_additive_column_evolution_and_missing_bucket(tmp_path):
 
 def test_vast_write_is_one_transaction(tmp_path):
     """A failure half-way (event insert refused) leaves neither the row nor the event."""
-    from proxygen_core.vast_catalog import CatalogError
+    from proxygen_core.catalog.vast import CatalogError
 
     c = _vast_fake(tmp_path)
     r = row("t/x.exr")

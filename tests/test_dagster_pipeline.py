@@ -41,9 +41,26 @@ def run_keys(defs, instance, keys):
                                   raise_on_error=False)
 
 
+ASSETS = ("source_frame", "working_frame", "thumbnail", "proxy", "proxy_record")
+
+
 def materialized(result, asset):
     return sorted(e.event_specific_data.materialization.partition for e in result.all_events
-                  if e.event_type_value == "ASSET_MATERIALIZATION" and e.step_key == asset)
+                  if e.event_type_value == "ASSET_MATERIALIZATION"
+                  and e.event_specific_data.materialization.asset_key.to_user_string() == asset)
+
+
+def partition_status(instance, keys):
+    """What the UI shows: the instance's per-partition status of every frame asset."""
+    from dagster import AssetKey
+
+    from proxygen_dagster.partitions import frames
+
+    out = {}
+    for asset in ASSETS:
+        status = instance.get_status_by_partition(AssetKey(asset), keys, frames) or {}
+        out[asset] = {k: (status.get(k).value if status.get(k) else None) for k in keys}
+    return out
 
 
 def checks(result):
@@ -60,9 +77,25 @@ def test_batch_with_a_corrupt_frame_fails_only_that_frame(dagster_defs, instance
     good, bad = keys[:3], keys[3]
     assert materialized(result, "proxy_record") == sorted(good)
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert [f.step_key for f in failures] == ["proxy_record"]
+    assert [f.step_key for f in failures] == ["frame_chain"]
     message = failures[0].event_specific_data.error.message
     assert bad in message and "UnreadableSourceError" in message and "not an OpenEXR file" in message
+    # The UI's truth: the bad key failed at every stage (it broke at the first), the good ones are
+    # materialized at every stage, each with its own metadata.
+    status = partition_status(instance, keys)
+    for asset in ASSETS:
+        assert status[asset] == {**{k: "MATERIALIZED" for k in good}, bad: "FAILED"}, (asset, status[asset])
+    from dagster import AssetKey
+
+    for key in good:
+        thumb_event = instance.get_latest_materialization_event(AssetKey("thumbnail"))
+        meta = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+                and e.event_specific_data.materialization.partition == key
+                and e.event_specific_data.materialization.asset_key == AssetKey("thumbnail")][0]
+        md = meta.event_specific_data.materialization.metadata
+        assert key.rsplit("/", 1)[1][:-4] in md["uri"].value and "data:image/jpeg;base64," in md["thumbnail"].value
+        assert md["resolution"].value == "256x144"
+        assert thumb_event is not None
     for key in good:
         stem = key.rsplit("/", 1)[1][:-4]
         thumb, proxy = f"{prefix}/.proxies/{stem}_thumb.jpg", f"{prefix}/.proxies/{stem}_proxy.mp4"
@@ -179,10 +212,16 @@ def test_automation_completes_partial_materializations_only(dagster_defs, instan
     lone = _upload(bucket_store, tmp_path, prefix, ["c.0003.exr"])[0]
     instance.add_dynamic_partitions("frames", [lone])
     res = dict(dagster_defs.resources)
-    assert dg.materialize([a.source_frame], resources={k: res[k] for k in ("storage", "source_io")},
+    assert dg.materialize([a.frame_chain], selection=[dg.AssetKey("source_frame")],
+                          resources={k: res[k] for k in ("storage", "catalog", "events")},
                           instance=instance, partition_key=lone).success
     partial = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=after_full.cursor)
     # The rest of the chain, for that partition only, in one request (eager counts deps requested together).
     for asset in ("working_frame", "thumbnail", "proxy", "proxy_record"):
         assert partial.get_requested_partitions(dg.AssetKey(asset)) == {lone}
     assert partial.total_requested == 4
+    # Then the rest of the chain alone: it reuses the stored source record of this very version.
+    rest = dg.materialize([a.frame_chain], selection=[dg.AssetKey(n) for n in ASSETS[1:]],
+                          resources={k: res[k] for k in ("storage", "catalog", "events")},
+                          instance=instance, partition_key=lone)
+    assert rest.success and materialized(rest, "proxy_record") == [lone]

@@ -33,7 +33,7 @@ def run(defs, res, instance, keys):
     instance.add_dynamic_partitions("frames", [k for k in keys if k not in known])
     from proxygen_dagster import assets as a
 
-    assets = [a.source_frame, a.working_frame, a.thumbnail, a.proxy, a.proxy_record]
+    assets = [a.frame_chain]
     kwargs = {"partition_key": keys[0]} if len(keys) == 1 else {"tags": {RANGE_START: keys[0], RANGE_END: keys[-1]}}
     return materialize(assets, resources=res, instance=instance, raise_on_error=False, **kwargs)
 

@@ -12,8 +12,9 @@ from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 
-from .catalog import OUTBOX, PROXY_OUTPUTS, OutboxEvent, conform
-from .errors import ProxygenError
+from ..errors import ProxygenError
+from .schema import HISTORY, OUTBOX, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version
+from .sqlite import utc_iso
 
 ROW_ID = "$row_id"
 
@@ -29,11 +30,14 @@ def _default_connect(**kwargs: Any) -> Any:
 
 
 class VastCatalog:
+    profile = "review"
+
     def __init__(self, endpoint: str, access: str, secret: str, bucket: str, schema: str = "exr_metadata",
                  table: str = "proxy_outputs", outbox: str = "proxy_events",
                  connect: Callable[..., Any] = _default_connect) -> None:
         self.endpoint, self.access, self.secret = endpoint, access, secret
         self.bucket, self.schema_name, self.table, self.outbox = bucket, schema, table, outbox
+        self.history_table = f"{table}_history"
         self._connect = connect
         self._session: Any = None
 
@@ -74,7 +78,8 @@ class VastCatalog:
 
     def ensure(self) -> None:
         def work(tx: Any) -> None:
-            for name, arrow_schema in ((self.table, PROXY_OUTPUTS), (self.outbox, OUTBOX)):
+            for name, arrow_schema in ((self.table, PROXY_OUTPUTS), (self.outbox, OUTBOX),
+                                       (self.history_table, HISTORY)):
                 table = self._table(tx, name, arrow_schema)
                 existing = set(table.arrow_schema.names)
                 for f in arrow_schema:
@@ -94,20 +99,18 @@ class VastCatalog:
 
         def work(tx: Any) -> None:
             table = self._table(tx, self.table, PROXY_OUTPUTS)
-            stale: set[int] = set()
             if rows:
                 ids = [r["proxy_id"] for r in rows]
-                found = self._select(table, ["proxy_id"], _.proxy_id.isin(ids), row_id=True)
-                stale.update(found.column(ROW_ID).to_pylist())
-                keys = {(r["s3_bucket"], r["s3_key"], r["output_profile"]) for r in rows}
-                failed = self._select(table, ["s3_bucket", "s3_key", "output_profile"],
-                                      _.s3_key.isin(sorted({k[1] for k in keys})) & (_.status == "failed"), row_id=True)
-                for rec in failed.to_pylist():
-                    if (rec["s3_bucket"], rec["s3_key"], rec["output_profile"]) in keys:
-                        stale.add(rec[ROW_ID])
-            if stale:
-                table.delete(pa.table({ROW_ID: pa.array(sorted(stale), pa.uint64())}))
-            if rows:
+                found = self._select(table, PROXY_OUTPUTS.names, _.proxy_id.isin(ids), row_id=True).to_pylist()
+                current = {r["proxy_id"]: r for r in found}
+                replaced_at = utc_iso()
+                old_versions = [{**{n: current[r["proxy_id"]][n] for n in PROXY_OUTPUTS.names},
+                                 "replaced_at": replaced_at}
+                                for r in rows if is_new_version(current.get(r["proxy_id"]), r)]
+                if old_versions:
+                    self._table(tx, self.history_table, HISTORY).insert(pa.Table.from_pylist(old_versions, schema=HISTORY))
+                if found:
+                    table.delete(pa.table({ROW_ID: pa.array(sorted(r[ROW_ID] for r in found), pa.uint64())}))
                 table.insert(pa.Table.from_pylist(rows, schema=PROXY_OUTPUTS))
             if events:
                 outbox = self._table(tx, self.outbox, OUTBOX)
@@ -116,7 +119,8 @@ class VastCatalog:
                 new = [e for e in events if e.event_id not in have]
                 if new:
                     outbox.insert(pa.Table.from_pylist(
-                        [{**e.__dict__, "sent_at": None, "attempts": 0} for e in new], schema=OUTBOX))
+                        [{**e.__dict__, "sent_at": None, "attempts": 0, "claimed_by": None, "claimed_until": None}
+                         for e in new], schema=OUTBOX))
 
         self._run("write rows", work)
 
@@ -129,6 +133,13 @@ class VastCatalog:
             return sorted(data, key=lambda r: r["generated_timestamp"] or "", reverse=True)[:limit]
 
         return self._run("read rows", work)
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        def work(tx: Any) -> list[dict[str, Any]]:
+            data = self._select(self._table(tx, self.history_table, HISTORY), HISTORY.names, None).to_pylist()
+            return sorted(data, key=lambda r: r["replaced_at"] or "", reverse=True)[:limit]
+
+        return self._run("read history", work)
 
     def _outbox_rows(self, predicate: Any) -> list[OutboxEvent]:
         def work(tx: Any) -> list[OutboxEvent]:
@@ -145,7 +156,8 @@ class VastCatalog:
     def events(self, limit: int = 50) -> list[OutboxEvent]:
         return sorted(self._outbox_rows(None), key=lambda e: e.created_at, reverse=True)[:limit]
 
-    def _update(self, event_ids: Iterable[str], change: Callable[[dict[str, Any]], dict[str, Any]], column: str) -> None:
+    def _update(self, event_ids: Iterable[str], change: Callable[[dict[str, Any]], dict[str, Any] | None],
+                columns: list[str]) -> None:
         from ibis import _
 
         ids = list(event_ids)
@@ -155,16 +167,43 @@ class VastCatalog:
         def work(tx: Any) -> None:
             outbox = self._table(tx, self.outbox, OUTBOX)
             found = self._select(outbox, OUTBOX.names, _.event_id.isin(ids), row_id=True).to_pylist()
-            if found:
-                changed = [change(r) for r in found]
+            changed = [(r, change(r)) for r in found]
+            changed = [(r, c) for r, c in changed if c is not None]
+            if changed:
                 outbox.update(pa.Table.from_pylist(
-                    [{ROW_ID: r[ROW_ID], column: c[column]} for r, c in zip(found, changed)],
-                    schema=pa.schema([(ROW_ID, pa.uint64()), OUTBOX.field(column)])), columns=[column])
+                    [{ROW_ID: r[ROW_ID], **{k: c[k] for k in columns}} for r, c in changed],
+                    schema=pa.schema([(ROW_ID, pa.uint64())] + [OUTBOX.field(k) for k in columns])), columns=columns)
 
         self._run("update events", work)
 
+    def claim_events(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxEvent]:
+        """Claim pending events in one transaction, then read back the ones this owner holds."""
+        from ibis import _
+
+        now, until = utc_iso(), utc_iso(lease_seconds)
+
+        def work(tx: Any) -> None:
+            outbox = self._table(tx, self.outbox, OUTBOX)
+            free = [r for r in self._select(outbox, OUTBOX.names, _.sent_at.isnull(), row_id=True).to_pylist()
+                    if not r["claimed_until"] or r["claimed_until"] < now]
+            free = sorted(free, key=lambda r: r["created_at"])[:limit]
+            if free:
+                outbox.update(pa.Table.from_pylist(
+                    [{ROW_ID: r[ROW_ID], "claimed_by": owner, "claimed_until": until} for r in free],
+                    schema=pa.schema([(ROW_ID, pa.uint64()), OUTBOX.field("claimed_by"),
+                                      OUTBOX.field("claimed_until")])), columns=["claimed_by", "claimed_until"])
+
+        self._run("claim events", work)
+        mine = self._outbox_rows((_.claimed_by == owner) & _.sent_at.isnull())
+        return sorted(mine, key=lambda e: e.created_at)
+
+    def release(self, event_ids: Iterable[str], owner: str) -> None:
+        self._update(event_ids, lambda r: {"claimed_by": None, "claimed_until": None}
+                     if r["claimed_by"] == owner else None, ["claimed_by", "claimed_until"])
+
     def mark_sent(self, event_ids: Iterable[str], sent_at: str) -> None:
-        self._update(event_ids, lambda r: {"sent_at": r["sent_at"] or sent_at}, "sent_at")
+        self._update(event_ids, lambda r: {"sent_at": r["sent_at"] or sent_at, "claimed_until": None},
+                     ["sent_at", "claimed_until"])
 
     def mark_attempted(self, event_ids: Iterable[str]) -> None:
-        self._update(event_ids, lambda r: {"attempts": (r["attempts"] or 0) + 1}, "attempts")
+        self._update(event_ids, lambda r: {"attempts": (r["attempts"] or 0) + 1}, ["attempts"])

@@ -1,0 +1,38 @@
+"""The catalog: one current row per source (``proxy_outputs``), its history and the event outbox.
+
+Backends: SQLite (embedded default) and VAST DataBase; both derive their tables from ``schema``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..keys import proxy_id
+from .schema import HISTORY, OUTBOX, PROXY_OUTPUTS, Catalog, OutboxEvent, conform, sql_ddl
+from .sqlite import SQLiteCatalog
+
+if TYPE_CHECKING:
+    from ..settings import CatalogSettings
+
+__all__ = ["HISTORY", "OUTBOX", "PROXY_OUTPUTS", "Catalog", "OutboxEvent", "SQLiteCatalog", "conform", "open_catalog",
+           "proxy_id", "sql_ddl"]
+
+
+def open_catalog(settings: "CatalogSettings") -> Catalog:
+    """The configured backend, tables ensured."""
+    if settings.catalog_backend == "sqlite":
+        catalog: Catalog = SQLiteCatalog(settings.sqlite_path, settings.catalog_table, settings.outbox_table)
+    elif settings.catalog_backend == "vast":
+        from .vast import VastCatalog
+
+        missing = [n for n in ("vast_db_endpoint", "vast_db_access", "vast_db_secret", "vast_db_bucket")
+                   if not getattr(settings, n)]
+        if missing:
+            raise ValueError(f"catalog_backend=vast needs {', '.join('PROXYGEN_' + m.upper() for m in missing)}")
+        catalog = VastCatalog(settings.vast_db_endpoint, settings.vast_db_access, settings.vast_db_secret,
+                              settings.vast_db_bucket, settings.vast_db_schema, settings.catalog_table,
+                              settings.outbox_table)
+    else:
+        raise ValueError(f"unknown catalog_backend {settings.catalog_backend!r} (sqlite or vast)")
+    catalog.profile = settings.output_profile
+    catalog.ensure()
+    return catalog

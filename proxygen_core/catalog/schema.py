@@ -1,0 +1,110 @@
+"""The catalog's tables, defined once as pyarrow schemas, and the interface every backend implements.
+
+``proxy_outputs`` holds exactly one current row per (bucket, key, output profile): ``proxy_id`` is
+derived from those three, so re-uploads, re-runs and backfills replace the row. The row it replaces
+goes to ``proxy_outputs_history`` when it described another version (etag, settings or outcome). A row
+and its event are written in one transaction; the publisher claims outbox rows before sending them,
+so concurrent drains never send one event twice.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Protocol
+
+import pyarrow as pa
+
+PROXY_OUTPUTS = pa.schema([
+    # the original function's columns
+    ("proxy_id", pa.string()), ("file_id", pa.string()), ("s3_key", pa.string()), ("s3_bucket", pa.string()),
+    ("asset_id", pa.string()), ("thumbnail_s3_key", pa.string()), ("proxy_s3_key", pa.string()),
+    ("thumbnail_size_bytes", pa.int64()), ("proxy_size_bytes", pa.int64()), ("source_size_bytes", pa.int64()),
+    ("source_colorspace", pa.string()), ("thumb_colorspace", pa.string()), ("proxy_colorspace", pa.string()),
+    ("thumb_resolution", pa.string()), ("proxy_resolution", pa.string()),
+    ("processing_time_seconds", pa.float64()), ("generated_timestamp", pa.string()),
+    ("generator_version", pa.string()),
+    # what users need beyond them
+    ("status", pa.string()), ("error", pa.string()), ("etag", pa.string()), ("mtime", pa.string()),
+    ("colorspace_rule", pa.string()), ("source_resolution", pa.string()), ("ocio_config", pa.string()),
+    ("ocio_view", pa.string()), ("render_settings_hash", pa.string()), ("output_profile", pa.string()),
+    ("preview_s3_key", pa.string()), ("failed_step", pa.string()), ("event_id", pa.string()),
+])
+
+# Earlier versions of a row: the same columns plus when the row was replaced.
+HISTORY = pa.schema(list(PROXY_OUTPUTS) + [pa.field("replaced_at", pa.string())])
+
+OUTBOX = pa.schema([
+    ("event_id", pa.string()), ("proxy_id", pa.string()), ("topic", pa.string()), ("message_key", pa.string()),
+    ("payload", pa.string()), ("created_at", pa.string()), ("sent_at", pa.string()), ("attempts", pa.int64()),
+    ("claimed_by", pa.string()), ("claimed_until", pa.string()),
+])
+
+# What makes a row a different version: a change of any of these sends the old row to the history.
+VERSION_COLUMNS = ("file_id", "etag", "render_settings_hash", "status", "error")
+
+_SQL_TYPES = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.float64(): "REAL", pa.bool_(): "INTEGER"}
+
+
+def conform(row: dict[str, Any], schema: pa.Schema = PROXY_OUTPUTS) -> dict[str, Any]:
+    """Exactly the schema's columns, missing ones as None; unknown keys are an error (no silent drops)."""
+    unknown = set(row) - set(schema.names)
+    if unknown:
+        raise ValueError(f"unknown catalog columns: {sorted(unknown)}")
+    return {name: row.get(name) for name in schema.names}
+
+
+def is_new_version(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    return old is not None and any(old.get(c) != new.get(c) for c in VERSION_COLUMNS)
+
+
+def sql_type(field: pa.Field) -> str:
+    return _SQL_TYPES[field.type]
+
+
+def sql_ddl(table: str, schema: pa.Schema, primary_key: str | None) -> str:
+    cols = ", ".join(f'"{f.name}" {sql_type(f)}' + (" PRIMARY KEY" if f.name == primary_key else "") for f in schema)
+    return f'CREATE TABLE IF NOT EXISTS "{table}" ({cols})'
+
+
+@dataclass
+class OutboxEvent:
+    event_id: str
+    proxy_id: str
+    topic: str
+    message_key: str
+    payload: str
+    created_at: str
+    sent_at: str | None = None
+    attempts: int = 0
+    claimed_by: str | None = None
+    claimed_until: str | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.payload)
+
+
+class Catalog(Protocol):
+    """What the pipeline needs from a database; SQLite and VAST DataBase implement it."""
+
+    profile: str
+
+    def ensure(self) -> None: ...
+
+    def write(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None: ...
+
+    def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]: ...
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def pending_events(self, limit: int = 500) -> list[OutboxEvent]: ...
+
+    def events(self, limit: int = 50) -> list[OutboxEvent]: ...
+
+    def claim_events(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxEvent]: ...
+
+    def release(self, event_ids: Iterable[str], owner: str) -> None: ...
+
+    def mark_sent(self, event_ids: Iterable[str], sent_at: str) -> None: ...
+
+    def mark_attempted(self, event_ids: Iterable[str]) -> None: ...

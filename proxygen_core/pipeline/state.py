@@ -1,0 +1,85 @@
+"""Per-source state objects in the bucket: what the pipeline last did with a key, and its working frame.
+
+Kept under ``.proxies/.pipeline/<sha256(key)>/`` so the keys stay short for any source key and the
+sensor never lists them as sources. ``state.json`` says which version (etag) of the source was
+processed, with which render settings, and what came out; the sensor uses it to skip unchanged keys,
+and a partial re-run (e.g. the thumbnail alone) reads the stages it does not recompute from it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..keys import state_key
+from ..media import Media
+from ..render import WorkingFrame
+from ..storage import ObjectStore
+from ..working import read_working_exr, write_working_exr
+
+STATE = "state.json"
+WORKING = "working.exr"
+
+
+@dataclass
+class KeyState:
+    key: str
+    etag: str
+    settings_hash: str
+    status: str  # ok | failed
+    source: dict[str, Any] | None = None
+    frame_info: dict[str, Any] | None = None
+    thumbnail: dict[str, Any] | None = None
+    proxy: dict[str, Any] | None = None
+    working_exr: str | None = None
+    error: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def media(self, kind: str) -> Media | None:
+        data = getattr(self, kind)
+        return Media(**data) if data else None
+
+
+def load_state(store: ObjectStore, key: str) -> KeyState | None:
+    data = store.get_bytes_if_exists(state_key(key, STATE))
+    if data is None:
+        return None
+    try:
+        return KeyState(**json.loads(data))
+    except (TypeError, ValueError):
+        return None  # an older or damaged state object: recompute rather than trust it
+
+
+def save_state(store: ObjectStore, state: KeyState) -> None:
+    store.put_bytes(state_key(state.key, STATE), json.dumps(asdict(state), default=str).encode(), "application/json")
+
+
+def last_processed_etag(store: ObjectStore, key: str) -> str | None:
+    """The etag the pipeline last finished (ok, or failed for its content); None if never."""
+    state = load_state(store, key)
+    return state.etag if state else None
+
+
+def store_working(store: ObjectStore, key: str, frame: WorkingFrame) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="proxygen-working-"))
+    try:
+        path = folder / WORKING
+        write_working_exr(frame, path)
+        target = state_key(key, WORKING)
+        store.upload_file(path, target, tags={"media_type": "working_frame"})
+        return target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def load_working(store: ObjectStore, exr_key: str) -> WorkingFrame:
+    folder = Path(tempfile.mkdtemp(prefix="proxygen-working-"))
+    try:
+        path = folder / WORKING
+        path.write_bytes(store.get_bytes(exr_key))
+        return read_working_exr(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
