@@ -6,6 +6,7 @@ whose hash differs.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -17,6 +18,7 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HASHES = Path(__file__).with_name("services.sha256")
 
@@ -119,6 +121,7 @@ class Service:
     proc: subprocess.Popen
     log: Path
     ports: dict[str, int] = field(default_factory=dict)
+    start_again: Callable[[], "Service"] | None = None  # same binary, ports, data: for supervisors and tests
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -131,14 +134,16 @@ class Service:
 
 
 def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_key: str, s3_port: int | None = None,
-                    timeout: float = 60.0) -> Service:
+                    timeout: float = 60.0, ports: dict[str, int] | None = None) -> Service:
     """``weed mini`` on 127.0.0.1 with every port chosen (free ports unless given); SigV4 enforced."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-                                            "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port",
-                                            "webdav.port", "s3.port.iceberg")}
-    ports["s3.port"] = s3_port or free_port()
+    if ports is None:
+        ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                                                "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port",
+                                                "webdav.port", "s3.port.iceberg")}
+        ports["s3.port"] = s3_port or free_port()
+    ports = dict(ports)
     args = [str(verified_weed()), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-admin.ui=false", "-master.telemetry=false", "-webdav=false"]
     args += [f"-{name}={port}" for name, port in ports.items()]
@@ -146,7 +151,8 @@ def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_ke
     log = data / "weed.log"
     with log.open("ab") as fh:
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=data, start_new_session=True)
-    service = Service(proc, log, ports)
+    service = Service(proc, log, ports, functools.partial(start_seaweedfs, data_dir, access_key, secret_key,
+                                                          timeout=timeout, ports=ports))
     try:
         wait_for_port(ports["s3.port"], timeout, proc)
     except ServiceError as exc:
@@ -155,18 +161,43 @@ def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_ke
     return service
 
 
-def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeout: float = 30.0) -> Service:
-    """Tansu Kafka-protocol broker (memory storage) on 127.0.0.1."""
+@dataclass(frozen=True)
+class S3Storage:
+    """Where a durable Tansu keeps its log: a bucket on an S3 endpoint (the local SeaweedFS)."""
+
+    endpoint: str
+    bucket: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    def url(self) -> str:
+        return f"s3://{self.bucket}/"
+
+    def env(self) -> dict[str, str]:
+        # Tansu's object store reads the standard AWS variables; AWS_ALLOW_HTTP permits a loopback endpoint.
+        return {"AWS_ENDPOINT": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region, "AWS_ALLOW_HTTP": "true"}
+
+
+def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeout: float = 30.0,
+                storage: S3Storage | None = None) -> Service:
+    """Tansu Kafka-protocol broker on 127.0.0.1. With ``storage`` its log lives in that S3 bucket and
+    survives restarts; without, it is in memory (tests that want a throwaway broker)."""
     port = port or free_port()
     folder = Path(log_dir)
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "tansu.log"
     url = f"tcp://127.0.0.1:{port}"
     args = [str(verified_tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]
+            "--storage-engine", storage.url() if storage else "memory://tansu/"]
+    env = {**os.environ, **(storage.env() if storage else {})}
     with log.open("ab") as fh:
-        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True)
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=folder, env=env,
+                                start_new_session=True)
     service = Service(proc, log, {"kafka": port})
+    service.start_again = functools.partial(start_tansu, log_dir, port, timeout, storage)
     try:
         wait_for_port(port, timeout, proc)
     except ServiceError as exc:

@@ -151,6 +151,8 @@ def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: 
                                            metadata=stage_metadata(stage, r, store.bucket))
         if r.failed:
             context.log.error(f"{key}: {r.failed.message}" + (f" (after {r.attempts} attempts)" if r.attempts > 1 else ""))
+        elif r.attempts > 1:
+            context.log.warning(f"{key}: ok after {r.attempts} attempts (storage was unreachable in between)")
     # Keys that S3 kept failing are retried with the step; they get a row only if that never succeeds.
     waiting = {k: r for k, r in results.items() if r.failed and r.failed.transient and not last_attempt}
     done = {k: r for k, r in results.items() if k not in waiting}
@@ -166,7 +168,8 @@ def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: 
                                                else "kept in the outbox"))
         for key, row in rows.items():
             if row["status"] == "ok":
-                yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key, metadata=_record_metadata(row))
+                yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
+                                           metadata={**_record_metadata(row), "attempts": done[key].attempts})
     yield from _checks(context, results)
     if waiting:
         first = next(iter(waiting.values())).failed

@@ -15,12 +15,14 @@ import time
 from pathlib import Path
 
 from proxygen_core.samples import write_sequence
-from proxygen_core.services import Service, start_seaweedfs, start_tansu, stop_process, wait_for_port
+from proxygen_core.services import S3Storage, Service, start_seaweedfs, start_tansu, stop_process, wait_for_port
 from proxygen_core.settings import env_name
 from proxygen_core.storage import ObjectStore, s3_client
 
 LOCAL_ACCESS = "proxygen-local"
 LOCAL_SECRET = "proxygen-local-secret"
+KAFKA_BUCKET = "proxygen-kafka"  # the local broker's log, on the local SeaweedFS: it survives restarts
+MAX_RESTARTS = 5  # per service and per 10 minutes; past that the local run gives up and stops everything
 INSTANCE_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
@@ -70,13 +72,48 @@ def connect(env: dict[str, str], timeout: float = 30.0) -> ObjectStore:
 
 
 def upload_samples(store: ObjectStore, var: Path, frames: int, prefix: str = "renders/shot_010") -> list[str]:
-    keys = []
+    """Upload the sample frames the bucket does not have yet; returns the keys uploaded now."""
+    uploaded = []
     for path in write_sequence(var / "samples", frames=frames):
         key = f"{prefix}/{path.name}"
         if not store.exists(key):
             store.upload_file(path, key)
-        keys.append(key)
-    return keys
+            uploaded.append(key)
+    return uploaded
+
+
+def spawn(name: str, args: list[str], log: Path, port: int | None = None, timeout: float = 120.0) -> Service:
+    """A Dagster process (webserver, daemon) as a restartable Service, in its own process group."""
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(args, env={**os.environ}, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    service = Service(proc, log, {name: port} if port else {},
+                      lambda: spawn(name, args, log, port, timeout))
+    if port:
+        wait_for_port(port, timeout, proc)
+    return service
+
+
+def supervise(services: dict[str, Service], poll: float = 1.0) -> int:
+    """Restart any service that exits (same ports, same data) until Ctrl-C; give up on a crash loop."""
+    restarts: dict[str, list[float]] = {name: [] for name in services}
+    while True:
+        time.sleep(poll)
+        for name, service in list(services.items()):
+            code = service.proc.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in restarts[name] if now - t < 600]
+            if len(recent) >= MAX_RESTARTS or service.start_again is None:
+                print(f"{name} exited with {code} {len(recent)} times in 10 minutes; stopping everything "
+                      f"(log: {service.log})", file=sys.stderr, flush=True)
+                return 1
+            print(f"{name} exited with {code}; restarting it (log: {service.log})", file=sys.stderr, flush=True)
+            try:
+                services[name] = service.start_again()
+            except Exception as exc:  # the next poll sees it still down and counts another try
+                print(f"{name} did not restart: {exc}", file=sys.stderr, flush=True)
+            restarts[name] = recent + [now]
 
 
 def process_once(max_ticks: int = 1000) -> tuple[int, int]:
@@ -115,22 +152,28 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
 def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int = 3000, s3_port: int = 8333,
               bucket: str = "frames", samples: bool = True, kafka_port: int = 9092) -> int:
     root = Path(var).resolve()
-    services: list[Service | subprocess.Popen] = []
+    services: dict[str, Service] = {}
     try:
-        broker = start_tansu(root / "tansu", kafka_port)
-        services.append(broker)
         env = local_env(root, s3_port, bucket, kafka_port)
         os.environ.update(env)
-        print(f"Tansu Kafka on 127.0.0.1:{kafka_port} (events topic {os.environ.get(env_name('event_topic'), 'spaceharbor.proxy')})",
-              flush=True)
-        weed = start_seaweedfs(root / "seaweedfs", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], s3_port)
-        services.append(weed)
-        print(f"SeaweedFS S3 on http://127.0.0.1:{s3_port} (bucket {bucket}, data in {root / 'seaweedfs'})", flush=True)
-        prepare_home(Path(env["DAGSTER_HOME"]))
+        services["seaweedfs"] = start_seaweedfs(root / "seaweedfs", env["AWS_ACCESS_KEY_ID"],
+                                                env["AWS_SECRET_ACCESS_KEY"], s3_port)
+        endpoint = env[env_name("s3_endpoint_url")]
+        print(f"SeaweedFS S3 on {endpoint}  bucket {bucket}  AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']}  "
+              f"AWS_SECRET_ACCESS_KEY={env['AWS_SECRET_ACCESS_KEY']}  (loopback-only local values; data in "
+              f"{root / 'seaweedfs'})", flush=True)
         store = connect(env)
+        ObjectStore(store.client, KAFKA_BUCKET).ensure_bucket()
+        services["tansu"] = start_tansu(root / "tansu", kafka_port, storage=S3Storage(
+            endpoint, KAFKA_BUCKET, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
+        print(f"Tansu Kafka on 127.0.0.1:{kafka_port} (events topic "
+              f"{os.environ.get(env_name('event_topic'), 'spaceharbor.proxy')}; log kept in s3://{KAFKA_BUCKET}/)",
+              flush=True)
+        prepare_home(Path(env["DAGSTER_HOME"]))
         if samples:
-            keys = upload_samples(store, root, frames)
-            print(f"uploaded {len(keys)} sample frames to s3://{bucket}/renders/shot_010/", flush=True)
+            new = upload_samples(store, root, frames)
+            print(f"uploaded {len(new)} new sample frames to s3://{bucket}/renders/shot_010/"
+                  if new else f"sample frames already in s3://{bucket}/renders/shot_010/", flush=True)
         if once:
             ok, failed = process_once()
             from proxygen_core.catalog import open_catalog
@@ -144,23 +187,19 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
             return 1 if failed else 0
         bin_dir = Path(sys.executable).parent
         module = ["-m", "proxygen_dagster.definitions"]
-        web = subprocess.Popen([str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), *module],
-                               env={**os.environ}, start_new_session=True)
-        services.append(web)
-        daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", *module], env={**os.environ},
-                                  start_new_session=True)
-        services.append(daemon)
-        wait_for_port(port, 120, web)
-        print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups  (sensor s3_new_frames is on; Ctrl-C stops all)",
-              flush=True)
+        logs = root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        services["dagster-webserver"] = spawn("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1",
+                                                            "-p", str(port), *module], logs / "webserver.log", port)
+        services["dagster-daemon"] = spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", *module],
+                                           logs / "daemon.log")
+        print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups  (sensor s3_new_frames is on; logs in {logs}; "
+              f"Ctrl-C stops all)", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while all((s.proc if isinstance(s, Service) else s).poll() is None for s in services):
-            time.sleep(1)
-        print("a service exited; stopping the others", file=sys.stderr)
-        return 1
+        return supervise(services)
     except KeyboardInterrupt:
         print("stopping", flush=True)
         return 0
     finally:
-        for s in reversed(services):
-            s.stop() if isinstance(s, Service) else stop_process(s)
+        for s in reversed(list(services.values())):
+            s.stop()
