@@ -46,19 +46,19 @@ def key_digest(source_key: str, length: int = 40) -> str:
     return hashlib.sha256(source_key.encode()).hexdigest()[:length]
 
 
-def _fit(directory: str, name: str, suffix: str, source_key: str) -> str:
-    """``<dir>/.proxies/<name><suffix>``, shortened (never past 1024 UTF-8 bytes) when it would not fit."""
+def _fit(directory: str, name: str, source_key: str) -> dict[str, str]:
+    """``<dir>/.proxies/<name><suffix>`` for every output kind, all shortened alike (never past 1024 UTF-8
+    bytes) when the longest would not fit."""
     folder = posixpath.join(directory, PROXY_DIR) if directory else PROXY_DIR
-    key = f"{folder}/{name}{suffix}"
-    if len(key.encode()) <= MAX_KEY_BYTES:
-        return key
-    tag = f"~{key_digest(source_key, 16)}"
-    room = MAX_KEY_BYTES - len(f"{folder}/{tag}{suffix}".encode())
-    if room >= 0:
-        cut = name.encode()[:room].decode(errors="ignore")
-        return f"{folder}/{cut}{tag}{suffix}"
-    # The folder alone is too deep: outputs go to the bucket's top-level .proxies/long/ under the hash.
-    return f"{PROXY_DIR}/long/{key_digest(source_key, 32)}{suffix}"
+    longest = max(len(s.encode()) for s in _SUFFIXES.values())
+    if len(f"{folder}/{name}".encode()) + longest > MAX_KEY_BYTES:
+        tag = f"~{key_digest(source_key, 16)}"
+        room = MAX_KEY_BYTES - len(f"{folder}/{tag}".encode()) - longest
+        if room < 0:  # the folder alone is too deep: the bucket's top-level .proxies/long/, by hash
+            folder, name = f"{PROXY_DIR}/long", key_digest(source_key, 32)
+        else:
+            name = name.encode()[:room].decode(errors="ignore") + tag
+    return {kind: f"{folder}/{name}{suffix}" for kind, suffix in _SUFFIXES.items()}
 
 
 def output_keys(source_key: str, qualified: bool = False) -> OutputKeys:
@@ -66,8 +66,7 @@ def output_keys(source_key: str, qualified: bool = False) -> OutputKeys:
     used when a same-stem sibling (``frame.0001.exr``) already owns the plain ``frame.0001_thumb.jpg``."""
     directory = posixpath.dirname(source_key)
     name = posixpath.basename(source_key) if qualified else stem(source_key)
-    return OutputKeys(**{kind: _fit(directory, name, suffix, source_key) for kind, suffix in _SUFFIXES.items()},
-                      qualified=qualified)
+    return OutputKeys(**_fit(directory, name, source_key), qualified=qualified)
 
 
 def state_key(source_key: str, name: str) -> str:

@@ -75,13 +75,30 @@ def write_outputs(outputs: Outputs, thumb_path: str, proxy_path: str, preview_pa
     return thumb, proxy, preview, {"encode_jpeg": t1 - t0, "encode_h264": t2 - t1}
 
 
+def output_name(out: Path, source: str) -> str:
+    """``<stem>`` unless another source already wrote ``<stem>.json`` in ``out`` (``frame.0001.tif`` after
+    ``frame.0001.exr``): then the full file name, so no source's outputs overwrite another's. Same rule
+    as the pipeline's output keys: the first source to take the plain name keeps it."""
+    plain = stem(source)
+    report = out / f"{plain}.json"
+    if report.exists():
+        try:
+            owner = json.loads(report.read_text()).get("source")
+        except (ValueError, OSError):
+            owner = None
+        if owner and os.path.abspath(owner) != os.path.abspath(source):
+            return os.path.basename(source)
+    return plain
+
+
 def process_file(source: str | os.PathLike[str], out_dir: str | os.PathLike[str], settings: RenderSettings,
                  source_colorspace: str | None = None) -> Report:
-    """Render one file into ``out_dir`` as ``<stem>_thumb.jpg``, ``<stem>_proxy.mp4``, ``<stem>.json``."""
+    """Render one file into ``out_dir`` as ``<stem>_thumb.jpg``, ``<stem>_proxy.mp4``, ``<stem>.json``
+    (``<name>.<ext>_...`` when a same-stem sibling already took those names)."""
     source = str(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    name = stem(source)
+    name = output_name(out, source)
     started = time.perf_counter()
     try:
         frame, outputs = render(source, settings, source_colorspace)

@@ -12,10 +12,9 @@ RECORD_COLUMNS = ("generated_timestamp", "status", "s3_key", "proxy_resolution",
 
 def records(args: argparse.Namespace) -> int:
     catalog = open_catalog(load_settings(args.config).catalog)
-    rows = catalog.rows(args.limit, args.status)
+    rows = catalog.history(args.limit) if args.history else catalog.rows(args.limit, args.status)
     if args.json:
-        for row in rows:
-            print(json.dumps(row))
+        print(json.dumps(rows, indent=1))
         return 0
     for row in rows:
         print("  ".join(str(row.get(c) or "-") for c in RECORD_COLUMNS))
@@ -26,13 +25,14 @@ def records(args: argparse.Namespace) -> int:
 def events(args: argparse.Namespace) -> int:
     catalog = open_catalog(load_settings(args.config).catalog)
     listed = catalog.pending_events(args.limit) if args.pending else catalog.events(args.limit)
+    if args.json:  # the event bodies as published, plus their delivery state
+        print(json.dumps([{**ev.body, "created_at": ev.created_at, "sent_at": ev.sent_at, "attempts": ev.attempts}
+                          for ev in listed], indent=1))
+        return 0
     for ev in listed:
-        if args.json:
-            print(ev.payload)
-        else:
-            body = ev.body
-            print(f"{ev.created_at}  {'sent ' + ev.sent_at if ev.sent_at else 'PENDING':<34} {body['type']:<16} "
-                  f"{ev.event_id}  {body['source_uri']}")
+        body = ev.body
+        print(f"{ev.created_at}  {'sent ' + ev.sent_at if ev.sent_at else 'PENDING':<34} {body['type']:<16} "
+              f"{ev.event_id}  {body['source_uri']}")
     print(f"{len(listed)} events, {len(catalog.pending_events(100000))} pending in the outbox")
     return 0
 
@@ -41,10 +41,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rec = sub.add_parser("records", help="list recent catalog rows (proxy_outputs)")
     rec.add_argument("--limit", type=int, default=20)
     rec.add_argument("--status", choices=["ok", "failed"])
-    rec.add_argument("--json", action="store_true")
+    rec.add_argument("--history", action="store_true", help="earlier versions of rows (replaced by re-processing)")
+    rec.add_argument("--json", action="store_true", help="one JSON list of row objects")
     rec.set_defaults(func=records)
     ev = sub.add_parser("events", help="list events in the outbox (sent and pending)")
     ev.add_argument("--limit", type=int, default=20)
     ev.add_argument("--pending", action="store_true", help="only events not yet acknowledged by Kafka")
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--json", action="store_true", help="one JSON list of event objects")
     ev.set_defaults(func=events)

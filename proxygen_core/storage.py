@@ -95,6 +95,20 @@ class ObjectStore:
             except Exception as exc:
                 raise self._fail("", "create bucket", exc) from exc
 
+    def wait_ready(self, timeout: float = 30.0) -> "ObjectStore":
+        """Ensure the bucket, retrying while a freshly started server still refuses connections."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.ensure_bucket()
+                return self
+            except StorageError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
     def head(self, key: str) -> ObjectInfo:
         try:
             r = self.client.head_object(Bucket=self.bucket, Key=key)

@@ -30,7 +30,7 @@ from dagster import (
 from proxygen_core import __version__
 from proxygen_core.errors import StorageError
 from proxygen_core.events import build_event, publish_pending
-from proxygen_core.pipeline.chain import PROXY, RECORD, SOURCE, STAGES, THUMBNAIL, WORKING, KeyResult, run_chain
+from proxygen_core.pipeline.chain import PROXY, RECORD, SOURCE, THUMBNAIL, WORKING, KeyResult, run_chain
 from proxygen_core.pipeline.steps import build_record
 
 from .partitions import frames

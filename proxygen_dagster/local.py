@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from proxygen_core.samples import write_sequence
-from proxygen_core.services import S3Storage, Service, start_seaweedfs, start_tansu, stop_process, wait_for_port
+from proxygen_core.services import S3Storage, Service, start_seaweedfs, start_tansu, wait_for_port
 from proxygen_core.settings import env_name
 from proxygen_core.storage import ObjectStore, s3_client
 
@@ -60,15 +60,7 @@ def connect(env: dict[str, str], timeout: float = 30.0) -> ObjectStore:
     store = ObjectStore(s3_client(env[env_name("s3_endpoint_url")], access_key_id=env["AWS_ACCESS_KEY_ID"],
                                   secret_access_key=env["AWS_SECRET_ACCESS_KEY"]), env[env_name("s3_bucket")],
                         env[env_name("cache_dir")])
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            store.ensure_bucket()
-            return store
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+    return store.wait_ready(timeout)
 
 
 def upload_samples(store: ObjectStore, var: Path, frames: int, prefix: str = "renders/shot_010") -> list[str]:

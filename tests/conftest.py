@@ -38,7 +38,6 @@ def testdata() -> Path:
 
 # --- real services -------------------------------------------------------------------------------
 import os  # noqa: E402
-import time  # noqa: E402
 
 S3_ACCESS, S3_SECRET = "AKIDPROXYGENTEST", "proxygen-test-secret-key"
 
@@ -88,16 +87,7 @@ def bucket_store(s3_env):
 
     store = ObjectStore(s3_client(s3_env["PROXYGEN_S3_ENDPOINT_URL"], access_key_id=S3_ACCESS,
                                   secret_access_key=S3_SECRET), s3_env["PROXYGEN_S3_BUCKET"])
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            store.ensure_bucket()
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    return store
+    return store.wait_ready(30)
 
 
 @pytest.fixture(scope="session")

@@ -71,3 +71,50 @@ def test_probe_prints_a_record(tmp_path):
     record = json.loads(proc.stdout)
     assert record["width"] == 20 and record["height"] == 10 and record["frame_number"] == 1001
     assert record["channels"] == ["R", "G", "B"] and record["colour_metadata"]["chromaticities"]
+
+
+def test_same_stem_sources_never_overwrite_each_other(tmp_path):
+    import OpenImageIO as oiio
+
+    exr = tmp_path / "in" / "frame.0001.exr"
+    exr.parent.mkdir()
+    write_exr(exr, chart(320, 180)[0], CHROMATICITIES["ACEScg"])
+    tif = tmp_path / "in" / "frame.0001.tif"
+    buf = oiio.ImageBuf(oiio.ImageSpec(64, 32, 3, oiio.UINT8))
+    oiio.ImageBufAlgo.fill(buf, (0.5, 0.2, 0.1))
+    assert buf.write(str(tif))
+    out = tmp_path / "out"
+    proc = _run("render", str(exr), str(tif), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((out / "frame.0001.json").read_text())
+    second = json.loads((out / "frame.0001.tif.json").read_text())
+    assert first["source"] == str(exr) and first["proxy"]["resolution"] == "320x180"
+    assert second["source"] == str(tif) and second["proxy"]["resolution"] == "64x32"
+    assert (out / "frame.0001.tif_proxy.mp4").stat().st_size > 0
+    # Rendering the .exr again keeps its own plain names.
+    assert _run("render", str(exr), "--out", str(out)).returncode == 0
+    assert json.loads((out / "frame.0001.json").read_text())["source"] == str(exr)
+
+
+def test_records_and_events_json(tmp_path):
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_core.events import build_event
+    from proxygen_core.pipeline.steps import build_record
+    from proxygen_core.settings import RenderSettings
+
+    db = tmp_path / "c.db"
+    c = SQLiteCatalog(db)
+    c.ensure()
+    r = build_record(None, "shot/a.0001.exr", "frames", RenderSettings(), "review")
+    c.write([r], [build_event(r, "t")])
+    env = {"PROXYGEN_SQLITE_PATH": str(db)}
+    import os
+
+    rec = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "records", "--json"], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, **env})
+    rows = json.loads(rec.stdout)
+    assert isinstance(rows, list) and rows[0]["s3_key"] == "shot/a.0001.exr" and rows[0]["event_id"] == r["event_id"]
+    ev = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events", "--json"], capture_output=True,
+                        text=True, timeout=60, env={**os.environ, **env})
+    events = json.loads(ev.stdout)
+    assert events[0]["event_id"] == r["event_id"] and events[0]["sent_at"] is None

@@ -50,3 +50,54 @@ def test_frame_numbers():
     assert keys.frame_number("still.tif") is None
 
 
+
+
+def test_derived_keys_stay_within_s3_limits():
+    long_key = "/".join(["d" * 200] * 4) + "/" + "x" * 200 + ".0001.exr"  # ~1010 bytes, legal in S3
+    assert 1000 < len(long_key.encode()) <= 1024
+    out = keys.output_keys(long_key)
+    for k in (out.thumbnail, out.proxy, out.preview):
+        assert len(k.encode()) <= keys.MAX_KEY_BYTES and k.startswith("/".join(["d" * 200] * 4) + "/.proxies/")
+    assert out.thumbnail.endswith("_thumb.jpg") and keys.key_digest(long_key, 16) in out.thumbnail
+    assert keys.output_keys(long_key) == out  # deterministic
+    deep = "/".join(["ü" * 100] * 5) + "/f.exr"  # the folder alone leaves no room: top-level long/ folder
+    assert len(keys.output_keys(deep).proxy.encode()) <= 1024
+    assert keys.output_keys(deep).proxy.startswith(".proxies/long/")
+    state = keys.state_key(long_key, "state.json")
+    assert len(state.encode()) < 100 and keys.is_proxy_key(state)
+
+
+def test_qualified_names_for_same_stem_siblings():
+    assert keys.output_keys("s/frame.0001.exr").thumbnail == "s/.proxies/frame.0001_thumb.jpg"
+    q = keys.output_keys("s/frame.0001.tif", qualified=True)
+    assert q.thumbnail == "s/.proxies/frame.0001.tif_thumb.jpg" and q.proxy == "s/.proxies/frame.0001.tif_proxy.mp4"
+    assert keys.proxy_id("b", "s/frame.0001.exr", "review") != keys.proxy_id("b", "s/frame.0001.tif", "review")
+
+
+def test_error_text_is_one_clean_line():
+    from proxygen_core.errors import UnreadableSourceError, clean_text
+
+    repeated = "\n".join(["Error reading: JPEG error: Premature end of JPEG file"] * 9 + ["tail"])
+    assert clean_text(repeated) == "Error reading: JPEG error: Premature end of JPEG file; tail"
+    assert clean_text(b"bad \xff\xfe bytes") == "bad \ufffd\ufffd bytes"
+    err = UnreadableSourceError("s3://b/k.exr", "x" * 2000)
+    assert len(err.cause) <= 300 and "\n" not in str(err)
+
+
+def test_truncated_jpeg_and_png_are_refused(tmp_path):
+    import OpenImageIO as oiio
+    import pytest
+
+    from proxygen_core.errors import UnreadableSourceError
+    from proxygen_core.probe import probe
+
+    for ext in ("jpg", "png"):
+        path = tmp_path / f"whole.{ext}"
+        buf = oiio.ImageBuf(oiio.ImageSpec(256, 256, 3, oiio.UINT8))
+        oiio.ImageBufAlgo.noise(buf, "uniform", 0.0, 1.0)
+        assert buf.write(str(path))
+        probe(path)  # the whole file is fine
+        cut = tmp_path / f"cut.{ext}"
+        cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+        with pytest.raises(UnreadableSourceError, match="truncated"):
+            probe(cut)

@@ -163,15 +163,7 @@ def test_s3_outage_mid_batch_heals_without_a_person(dagster_defs, instance, tmp_
         s3 = S3Resource(endpoint_url=endpoint, aws_access_key_id=S3_ACCESS, aws_secret_access_key=S3_SECRET,
                         region_name="us-east-1", max_attempts=2)
         storage = MediaStorage(s3=s3, bucket="outage", cache_dir=str(tmp_path / "cache"))
-        store = storage.store()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                store.ensure_bucket()
-                break
-            except Exception:
-                assert time.monotonic() < deadline
-                time.sleep(0.3)
+        store = storage.store().wait_ready(30)
         keys = _upload(store, tmp_path, "shot", [f"o.{i:04d}.exr" for i in range(1, 6)])
         res = resources(dagster_defs, tmp_path / "c.db", None, "t")
         res["storage"] = storage
