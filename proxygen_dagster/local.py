@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from proxygen_core.samples import write_sequence
 from proxygen_core.services import S3Storage, Service, start_seaweedfs, start_tansu, wait_for_port
@@ -85,10 +86,11 @@ def spawn(name: str, args: list[str], log: Path, port: int | None = None, timeou
     return service
 
 
-def supervise(services: dict[str, Service], poll: float = 1.0) -> int:
-    """Restart any service that exits (same ports, same data) until Ctrl-C; give up on a crash loop."""
+def supervise(services: dict[str, Service], poll: float = 1.0, until: Callable[[], bool] = lambda: False) -> int:
+    """Restart any service that exits (same ports, same data) until Ctrl-C (or ``until()``); give up on a
+    crash loop."""
     restarts: dict[str, list[float]] = {name: [] for name in services}
-    while True:
+    while not until():
         time.sleep(poll)
         for name, service in list(services.items()):
             code = service.proc.poll()
@@ -106,6 +108,7 @@ def supervise(services: dict[str, Service], poll: float = 1.0) -> int:
             except Exception as exc:  # the next poll sees it still down and counts another try
                 print(f"{name} did not restart: {exc}", file=sys.stderr, flush=True)
             restarts[name] = recent + [now]
+    return 0
 
 
 def process_once(max_ticks: int = 1000) -> tuple[int, int]:

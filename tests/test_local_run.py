@@ -1,0 +1,51 @@
+"""The local run's supervisor and instance settings (no Dagster processes needed)."""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from proxygen_core.services import Service
+
+
+def _sleeper(seconds: float, log: Path, starts: list) -> Service:
+    starts.append(time.monotonic())
+    proc = subprocess.Popen(["sleep", str(seconds)], start_new_session=True)
+    return Service(proc, log, {}, lambda: _sleeper(30, log, starts))
+
+
+def test_a_crashed_service_is_restarted_not_the_end(tmp_path):
+    from proxygen_dagster.local import supervise
+
+    starts: list[float] = []
+    services = {"broker": _sleeper(0.2, tmp_path / "b.log", starts)}
+    try:
+        code = supervise(services, poll=0.1, until=lambda: len(starts) >= 2 and services["broker"].proc.poll() is None)
+        assert code == 0 and len(starts) == 2
+        assert services["broker"].proc.poll() is None  # the new process runs
+    finally:
+        services["broker"].stop()
+
+
+def test_a_crash_loop_stops_everything(tmp_path, capsys):
+    from proxygen_dagster import local
+
+    def crashing() -> Service:
+        proc = subprocess.Popen(["false"], start_new_session=True)
+        return Service(proc, tmp_path / "c.log", {}, crashing)
+
+    deadline = time.monotonic() + 30
+    assert local.supervise({"s3": crashing()}, poll=0.05, until=lambda: time.monotonic() > deadline) == 1
+    assert f"exited with 1 {local.MAX_RESTARTS} times" in capsys.readouterr().err
+
+
+def test_instance_settings_retry_dead_runs_but_not_bad_content(tmp_path):
+    from dagster import DagsterInstance
+
+    from proxygen_dagster.local import prepare_home
+
+    prepare_home(tmp_path / "home")
+    with DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 3
+        assert instance.run_retries_retry_on_asset_or_op_failure is False
+        assert instance.nux_enabled is False
