@@ -46,11 +46,11 @@ def key_digest(source_key: str, length: int = 40) -> str:
     return hashlib.sha256(source_key.encode()).hexdigest()[:length]
 
 
-def _fit(directory: str, name: str, source_key: str) -> dict[str, str]:
+def fit_outputs(directory: str, name: str, source_key: str, suffixes: dict[str, str]) -> dict[str, str]:
     """``<dir>/.proxies/<name><suffix>`` for every output kind, all shortened alike (never past 1024 UTF-8
     bytes) when the longest would not fit."""
     folder = posixpath.join(directory, PROXY_DIR) if directory else PROXY_DIR
-    longest = max(len(s.encode()) for s in _SUFFIXES.values())
+    longest = max(len(s.encode()) for s in suffixes.values())
     if len(f"{folder}/{name}".encode()) + longest > MAX_KEY_BYTES:
         tag = f"~{key_digest(source_key, 16)}"
         room = MAX_KEY_BYTES - len(f"{folder}/{tag}".encode()) - longest
@@ -58,7 +58,7 @@ def _fit(directory: str, name: str, source_key: str) -> dict[str, str]:
             folder, name = f"{PROXY_DIR}/long", key_digest(source_key, 32)
         else:
             name = name.encode()[:room].decode(errors="ignore") + tag
-    return {kind: f"{folder}/{name}{suffix}" for kind, suffix in _SUFFIXES.items()}
+    return {kind: f"{folder}/{name}{suffix}" for kind, suffix in suffixes.items()}
 
 
 def output_keys(source_key: str, qualified: bool = False) -> OutputKeys:
@@ -66,7 +66,7 @@ def output_keys(source_key: str, qualified: bool = False) -> OutputKeys:
     used when a same-stem sibling (``frame.0001.exr``) already owns the plain ``frame.0001_thumb.jpg``."""
     directory = posixpath.dirname(source_key)
     name = posixpath.basename(source_key) if qualified else stem(source_key)
-    return OutputKeys(**_fit(directory, name, source_key), qualified=qualified)
+    return OutputKeys(**fit_outputs(directory, name, source_key, _SUFFIXES), qualified=qualified)
 
 
 def state_key(source_key: str, name: str) -> str:

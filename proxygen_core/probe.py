@@ -113,9 +113,31 @@ class ProbeRecord:
     frame_number: int | None
     size_bytes: int
     colour_metadata: dict[str, Any] = field(default_factory=dict)
+    fps: float | None = None  # EXR framesPerSecond
+    timecode: str | None = None  # EXR timeCode (SMPTE), as HH:MM:SS:FF
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _bcd(value: int) -> int:
+    return (value >> 4) * 10 + (value & 0xF)
+
+
+def smpte_timecode(packed: int) -> str:
+    """OpenEXR's packed SMPTE time (BCD fields; drop-frame and colour-frame flags ignored)."""
+    return (f"{_bcd((packed >> 24) & 0x3F):02d}:{_bcd((packed >> 16) & 0x7F):02d}:"
+            f"{_bcd((packed >> 8) & 0x7F):02d}:{_bcd(packed & 0x3F):02d}")
+
+
+def _timing(spec: oiio.ImageSpec) -> tuple[float | None, str | None]:
+    fps = spec.getattribute("FramesPerSecond")
+    rate = None
+    if isinstance(fps, (tuple, list)) and len(fps) == 2 and fps[1]:
+        rate = round(fps[0] / fps[1], 6) if fps[0] > 0 else None
+    tc = spec.getattribute("smpte:TimeCode")
+    code = smpte_timecode(int(tc[0])) if isinstance(tc, (tuple, list)) and tc else None
+    return rate, code
 
 
 def _attr(spec: oiio.ImageSpec, name: str) -> Any:
@@ -165,6 +187,7 @@ def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord
         oiio_error(inp)  # counting ends on a failed seek; clear it so it is not read as a decode error
     spec = inp.spec()
     orientation = spec.get_int_attribute("Orientation", 1)
+    fps, tc = _timing(spec)
     return ProbeRecord(
         path=str(path),
         format=inp.format_name(),
@@ -182,6 +205,8 @@ def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord
         frame_number=frame_number(str(path)),
         size_bytes=os.path.getsize(path),
         colour_metadata=colour_metadata(spec),
+        fps=fps,
+        timecode=tc,
     )
 
 

@@ -1,0 +1,139 @@
+"""One review movie per image sequence, made from the per-frame proxies already encoded.
+
+No source is decoded again and no colour transform runs again: each frame's proxy MP4 holds one
+BT.709 limited-range yuv420p picture; the clip decodes those pictures (H.264 decode of a 1080p picture
+costs milliseconds) and encodes them as one H.264 stream with a short keyframe interval, so every frame
+is seekable. Gaps (missing or failed frame numbers) are filled per the gap policy and listed; nothing
+is dropped, reordered or duplicated without being listed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import EncodeError, UnreadableSourceError
+from .sequences import timecode
+
+GAP_POLICIES = ("hold", "black", "checkerboard")
+
+
+@dataclass
+class ClipResult:
+    path: str
+    width: int
+    height: int
+    first_frame: int
+    last_frame: int
+    frame_count: int
+    missing_frames: list[int]
+    failed_frames: list[int]
+    filled: dict[int, str] = field(default_factory=dict)  # frame number -> how it was filled
+    fps: float = 24.0
+    start_timecode: str = ""
+    size_bytes: int = 0
+
+    @property
+    def duration_seconds(self) -> float:
+        return round(self.frame_count / self.fps, 4)
+
+
+def first_picture(path: str | os.PathLike[str]) -> av.VideoFrame:
+    """The one picture of a per-frame proxy MP4, as decoded yuv420p."""
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                return frame.reformat(format="yuv420p")
+    except Exception as exc:
+        raise UnreadableSourceError(str(path), f"proxy picture cannot be decoded: {type(exc).__name__}: {exc}") from exc
+    raise UnreadableSourceError(str(path), "proxy has no picture")
+
+
+def _planes(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray()  # (h * 3 / 2, w) uint8 for yuv420p
+
+
+def _fill(kind: str, width: int, height: int) -> np.ndarray:
+    """A yuv420p picture for a gap: limited-range black, or a grey checkerboard that no render looks like."""
+    y = np.full((height, width), 16, np.uint8)
+    if kind == "checkerboard":
+        yy, xx = np.mgrid[0:height, 0:width]
+        y = np.where(((yy // 32) + (xx // 32)) % 2 == 0, 64, 160).astype(np.uint8)
+    chroma = np.full((height // 2 * 2 // 2, width), 128, np.uint8)  # U and V planes stacked: h/4 rows each
+    return np.vstack([y, chroma])
+
+
+def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], out: str | os.PathLike[str],
+               fps: float, start_timecode: str | None = None, gap_policy: str = "hold", keyframe_interval: int = 12,
+               crf: int = 18, preset: str = "veryfast") -> ClipResult:
+    """Encode frame numbers min..max of ``pictures`` and ``failed`` into one MP4.
+
+    ``pictures`` maps frame number -> local per-frame proxy MP4. A frame number with no picture is a gap:
+    ``failed`` ones are listed apart from the missing ones. Pictures of another size are scaled to the
+    first frame's size (and listed).
+    """
+    if gap_policy not in GAP_POLICIES:
+        raise ValueError(f"unknown gap policy {gap_policy!r} (one of {', '.join(GAP_POLICIES)})")
+    if not pictures:
+        raise EncodeError(str(out), "no frame of the sequence has a proxy picture")
+    numbers = sorted(set(pictures) | set(failed))
+    first, last = numbers[0], numbers[-1]
+    missing = [n for n in range(first, last + 1) if n not in pictures and n not in failed]
+    failed_list = sorted(n for n in failed if n not in pictures)
+    ref = first_picture(pictures[min(pictures)])
+    width, height = ref.width, ref.height
+    rate = Fraction(fps).limit_denominator(1001)
+    tc = start_timecode or timecode(first, float(rate))
+    result = ClipResult(str(out), width, height, first, last, last - first + 1, missing, failed_list,
+                        fps=float(rate), start_timecode=tc)
+    try:
+        with av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            cc = stream.codec_context
+            cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = 1, 1, 1, 1
+            stream.metadata["timecode"] = tc  # the mp4 muxer writes it as a tmcd timecode track
+            stream.options = {"preset": preset, "crf": str(crf), "g": str(max(1, keyframe_interval)),
+                              "keyint_min": str(max(1, keyframe_interval)), "bf": "0",
+                              "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv:scenecut=0"}
+            previous: np.ndarray | None = None
+            for index, number in enumerate(range(first, last + 1)):
+                if number in pictures:
+                    picture = ref if number == min(pictures) else first_picture(pictures[number])
+                    if (picture.width, picture.height) != (width, height):
+                        result.filled[number] = f"scaled from {picture.width}x{picture.height}"
+                        picture = picture.reformat(width=width, height=height, format="yuv420p")
+                    planes = _planes(picture)
+                elif gap_policy == "hold" and previous is not None:
+                    planes = previous
+                    result.filled[number] = "held previous frame"
+                else:
+                    kind = "black" if gap_policy == "hold" else gap_policy
+                    planes = _fill(kind, width, height)
+                    result.filled[number] = kind
+                previous = planes
+                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+                frame.color_range, frame.colorspace, frame.color_primaries, frame.color_trc = 1, 1, 1, 1
+                frame.pts = index
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+    except (EncodeError, UnreadableSourceError):
+        raise
+    except Exception as exc:
+        raise EncodeError(str(out), f"clip encode failed: {type(exc).__name__}: {exc}") from exc
+    result.size_bytes = Path(out).stat().st_size
+    return result
+
+
+def poster_frame(frames: list[int], chosen: int | None = None) -> int:
+    """The chosen frame if it is there, else the middle of the frames that have pictures."""
+    if chosen is not None and chosen in frames:
+        return chosen
+    ordered = sorted(frames)
+    return ordered[(len(ordered) - 1) // 2]
