@@ -21,6 +21,7 @@ from .catalog import Catalog, OutboxEvent
 
 SCHEMA_VERSION = "proxygen.event/1"
 GENERATED, FAILED = "proxy.generated", "proxy.failed"
+CLIP_GENERATED, CLIP_FAILED = "clip.generated", "clip.failed"
 
 
 def now_iso() -> str:
@@ -29,10 +30,8 @@ def now_iso() -> str:
 
 def event_id(row: dict[str, Any]) -> str:
     """A UUID-shaped digest of (source URI, etag, render-settings hash, status, output profile)."""
-    basis = "|".join(str(row.get(k) or "") for k in ("s3_bucket", "s3_key", "etag", "render_settings_hash", "status",
-                                                      "output_profile"))
-    digest = hashlib.sha256(basis.encode()).hexdigest()
-    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+    return _uuid_digest("|".join(str(row.get(k) or "") for k in (
+        "s3_bucket", "s3_key", "etag", "render_settings_hash", "status", "output_profile")))
 
 
 def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
@@ -70,6 +69,37 @@ def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
         "timestamp": row.get("generated_timestamp") or now_iso(),
     }
     return OutboxEvent(body["event_id"], row["proxy_id"], topic, row["asset_id"], json.dumps(body, sort_keys=True),
+                       now_iso())
+
+
+def _uuid_digest(basis: str) -> str:
+    digest = hashlib.sha256(basis.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def clip_event_id(row: dict[str, Any]) -> str:
+    """From what the clip event says: the sequence, the versions of its frames, settings, status."""
+    return _uuid_digest("|".join(str(row.get(k) or "") for k in (
+        "s3_bucket", "sequence", "frames_fingerprint", "render_settings_hash", "status", "output_profile")) + "|clip")
+
+
+def build_clip_event(row: dict[str, Any], topic: str) -> OutboxEvent:
+    kind = CLIP_GENERATED if row["status"] == "ok" else CLIP_FAILED
+    bucket = row["s3_bucket"]
+    body = {
+        "schema": SCHEMA_VERSION, "event_id": row.get("event_id") or clip_event_id(row), "type": kind,
+        "clip_id": row["clip_id"], "sequence_uri": f"s3://{bucket}/{row['sequence']}",
+        "clip_uri": f"s3://{bucket}/{row['clip_s3_key']}" if kind == CLIP_GENERATED else None,
+        "poster_uri": f"s3://{bucket}/{row['poster_s3_key']}" if kind == CLIP_GENERATED and row.get("poster_s3_key")
+        else None,
+        **{k: row.get(k) for k in ("first_frame", "last_frame", "frame_count", "fps", "start_timecode",
+                                   "duration_seconds", "clip_resolution", "clip_size_bytes", "poster_frame", "error",
+                                   "generator_version")},
+        "missing_frames": json.loads(row.get("missing_frames") or "[]"),
+        "failed_frames": json.loads(row.get("failed_frames") or "[]"),
+        "timestamp": row.get("generated_timestamp") or now_iso(),
+    }
+    return OutboxEvent(body["event_id"], row["clip_id"], topic, row["clip_id"], json.dumps(body, sort_keys=True),
                        now_iso())
 
 

@@ -45,6 +45,9 @@ class RenderSettings:
     preview_enabled: bool = False
     preview_quality: int = 90
     max_pixels: int = 16384 * 16384
+    clip_gap_policy: str = "hold"  # hold | black | checkerboard: what a missing or failed frame shows
+    clip_keyframe_interval: int = 12  # frames between keyframes of a clip (every frame stays seekable)
+    clip_poster_frame: int | None = None  # a frame number for every clip's poster (default: the middle frame)
 
     def settings_hash(self) -> str:
         """Short stable hash; a change marks outputs stale (Dagster code version, catalog column)."""
@@ -75,6 +78,7 @@ class PipelineSettings:
     transient_retry_seconds: float = 90.0  # per key: how long S3 outages are retried inside a step
     step_retries: int = 3  # then the step is retried this many times (Dagster RetryRequested)
     step_retry_wait_seconds: float = 20.0
+    clip_settle_seconds: float = 30.0  # a sequence is built this long after its last new or finished frame
 
     def extension_set(self) -> frozenset[str]:
         return frozenset(e.strip().lower() for e in self.extensions.split(",") if e.strip())

@@ -201,6 +201,22 @@ class ObjectStore:
                 return None
             raise self._fail(key, "get", exc) from exc
 
+    def copy(self, source: str, target: str, tags: dict[str, str] | None = None,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
+        """Server-side copy (no download): e.g. a frame's thumbnail becoming its sequence's poster."""
+        extra: dict[str, Any] = {}
+        if metadata is not None:
+            extra.update(MetadataDirective="REPLACE", Metadata=metadata,
+                         ContentType=CONTENT_TYPES.get(Path(target).suffix.lower(), "application/octet-stream"))
+        if tags is not None:
+            extra.update(TaggingDirective="REPLACE", Tagging=urllib.parse.urlencode(tags))
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source},
+                                    **extra)
+        except Exception as exc:
+            raise self._fail(target, f"copy from {source}", exc) from exc
+        return self.head(target)
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)

@@ -18,6 +18,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
+    AssetObservation,
     AssetSpec,
     AutomationCondition,
     BackfillPolicy,
@@ -167,7 +168,10 @@ def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: 
                          "failed; events " + (f"sent {report.sent}, pending {report.pending}" if report
                                                else "kept in the outbox"))
         for key, row in rows.items():
-            if row["status"] == "ok":
+            if row["status"] != "ok":  # not a materialization: tells the sequence sensor this frame is done
+                yield AssetObservation(asset_key=AssetKey(RECORD), partition=key,
+                                       metadata={"status": "failed", "error": row["error"] or ""})
+            else:
                 yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
                                            metadata={**_record_metadata(row), "attempts": done[key].attempts})
     yield from _checks(context, results)

@@ -14,9 +14,10 @@ from dagster_aws.s3 import S3Resource
 from proxygen_core.settings import env_name
 
 from .assets import SETTINGS, frame_chain
-from .jobs import frames_job
+from .clips import shot_clip
+from .jobs import clips_job, frames_job
 from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
-from .sensors import outbox_publisher, s3_new_frames, s3_notifications
+from .sensors import outbox_publisher, s3_new_frames, s3_notifications, sequence_clips
 
 
 def _resources(env: str) -> dict:
@@ -50,8 +51,8 @@ def _resources(env: str) -> dict:
 ENVIRONMENTS = {"local": _resources("local"), "production": _resources("production")}
 
 defs = Definitions(
-    assets=[frame_chain],
-    jobs=[frames_job],
-    sensors=[s3_new_frames, s3_notifications, outbox_publisher],
+    assets=[frame_chain, shot_clip],
+    jobs=[frames_job, clips_job],
+    sensors=[s3_new_frames, s3_notifications, outbox_publisher, sequence_clips],
     resources=ENVIRONMENTS[os.environ.get("PROXYGEN_ENV", "local")],
 )

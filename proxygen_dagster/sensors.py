@@ -15,8 +15,8 @@ from proxygen_core.discovery import Cursor, scan
 
 from .assets import SETTINGS
 from proxygen_core.pipeline.state import last_processed_etag
-from .jobs import frames_job
-from .partitions import frames
+from .jobs import clips_job, frames_job
+from .partitions import frames, sequences
 from .resources import CatalogResource, EventBus, MediaStorage
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -124,3 +124,71 @@ def outbox_publisher(context: SensorEvaluationContext, catalog: CatalogResource,
     for event_id, error in list(report.errors.items())[:10]:
         context.log.warning(f"event {event_id} not delivered yet: {error}")
     return SkipReason(f"published {report.sent} of {report.attempted} pending events")
+
+
+def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list[str], int | None]:
+    """Frame keys whose record was written (ok: materialization, failed: observation) since ``after``."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    keys: list[str] = []
+    newest = after
+    flt = AssetRecordsFilter(asset_key=AssetKey("proxy_record"), after_storage_id=after)
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        for record in fetch(flt, limit=limit, ascending=True).records:
+            if record.partition_key:
+                keys.append(record.partition_key)
+            newest = max(newest or 0, record.storage_id)
+    return keys, newest
+
+
+@sensor(name="sequence_clips", minimum_interval_seconds=SETTINGS.pipeline.sensor_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING, jobs=[clips_job],
+        description="Finds image sequences among finished frames (incrementally, from the event log), adds a "
+                    "partition per sequence and requests its clip once no frame has changed for the settle time "
+                    "and every frame has finished; a late or re-rendered frame requests it again.")
+def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
+    import json as _json
+    import time as _time
+
+    from proxygen_core.pipeline.sequence import load_members
+    from proxygen_core.sequences import parse_frame, parse_pattern
+
+    from .clips import sequence_members
+
+    state = _json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
+    keys, state["after"] = touched_frames(context.instance, state["after"])
+    known = context.instance.get_dynamic_partitions(sequences.name)
+    by_identity = {parse_pattern(p)[0]: p for p in known}
+    new_patterns: list[str] = []
+    all_frames: list[str] | None = None
+    now = _time.time()
+    for key in keys:
+        frame = parse_frame(key)
+        if frame is None:
+            continue
+        pattern = by_identity.get(frame.sequence)
+        if pattern is None:
+            all_frames = all_frames if all_frames is not None else context.instance.get_dynamic_partitions(frames.name)
+            if sum(1 for k in all_frames if (f := parse_frame(k)) and f.sequence == frame.sequence) < 2:
+                continue  # a lone file is not a sequence (yet)
+            pattern = by_identity[frame.sequence] = frame.sequence.pattern(frame.padding)
+            new_patterns.append(pattern)
+        state["pending"][pattern] = now
+    settings_hash = SETTINGS.render.settings_hash()
+    requests = []
+    store = storage.store()
+    for pattern, changed in list(state["pending"].items()):
+        if now - changed < SETTINGS.pipeline.clip_settle_seconds:
+            continue
+        members = load_members(store, sequence_members(context.instance, pattern))
+        if members.unfinished(settings_hash):
+            continue  # frames still in flight: look again next tick
+        del state["pending"][pattern]
+        fingerprint = members.fingerprint(settings_hash)
+        if state["built"].get(pattern) == fingerprint:
+            continue
+        state["built"][pattern] = fingerprint
+        requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=clips_job.name, partition_key=pattern,
+                                   tags={"proxygen/trigger": "sequence-settled"}))
+    return SensorResult(run_requests=requests, cursor=_json.dumps(state),
+                        dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [])

@@ -69,6 +69,7 @@ def s3_env(seaweedfs, tmp_path_factory):
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "PROXYGEN_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "PROXYGEN_BATCH_SIZE": "4",
+        "PROXYGEN_CLIP_SETTLE_SECONDS": "0",
         "PROXYGEN_SQLITE_PATH": str(tmp_path_factory.mktemp("catalog") / "catalog.db"),
     }
     saved = {k: os.environ.get(k) for k in values}

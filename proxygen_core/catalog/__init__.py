@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..keys import proxy_id
-from .schema import HISTORY, OUTBOX, PROXY_OUTPUTS, Catalog, OutboxEvent, conform, sql_ddl
+from .schema import HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, Catalog, OutboxEvent, conform, sql_ddl
 from .sqlite import SQLiteCatalog
 
 if TYPE_CHECKING:
     from ..settings import CatalogSettings
 
-__all__ = ["HISTORY", "OUTBOX", "PROXY_OUTPUTS", "Catalog", "OutboxEvent", "SQLiteCatalog", "conform", "open_catalog",
+__all__ = ["HISTORY", "OUTBOX", "PROXY_CLIPS", "PROXY_OUTPUTS", "Catalog", "OutboxEvent", "SQLiteCatalog", "conform", "open_catalog",
            "proxy_id", "sql_ddl"]
 
 

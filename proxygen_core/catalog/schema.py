@@ -39,6 +39,18 @@ OUTBOX = pa.schema([
     ("claimed_by", pa.string()), ("claimed_until", pa.string()),
 ])
 
+# One row per image sequence and output profile: its review clip and poster.
+PROXY_CLIPS = pa.schema([
+    ("clip_id", pa.string()), ("sequence", pa.string()), ("s3_bucket", pa.string()), ("output_profile", pa.string()),
+    ("clip_s3_key", pa.string()), ("poster_s3_key", pa.string()), ("poster_frame", pa.int64()),
+    ("first_frame", pa.int64()), ("last_frame", pa.int64()), ("frame_count", pa.int64()),
+    ("missing_frames", pa.string()), ("failed_frames", pa.string()),  # JSON lists of frame numbers
+    ("fps", pa.float64()), ("start_timecode", pa.string()), ("duration_seconds", pa.float64()),
+    ("clip_resolution", pa.string()), ("clip_size_bytes", pa.int64()), ("status", pa.string()), ("error", pa.string()),
+    ("render_settings_hash", pa.string()), ("frames_fingerprint", pa.string()), ("generated_timestamp", pa.string()),
+    ("generator_version", pa.string()), ("event_id", pa.string()),
+])
+
 # What makes a row a different version: a change of any of these sends the old row to the history.
 VERSION_COLUMNS = ("file_id", "etag", "render_settings_hash", "status", "error")
 
@@ -96,6 +108,10 @@ class Catalog(Protocol):
     def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]: ...
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None: ...
+
+    def clips(self, limit: int = 50) -> list[dict[str, Any]]: ...
 
     def pending_events(self, limit: int = 500) -> list[OutboxEvent]: ...
 

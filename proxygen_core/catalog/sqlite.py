@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from .schema import HISTORY, OUTBOX, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version, sql_ddl, sql_type
+from .schema import HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version, sql_ddl, sql_type
 
 
 def utc_iso(offset_seconds: float = 0.0) -> str:
@@ -20,6 +20,7 @@ class SQLiteCatalog:
     def __init__(self, path: str | Path, table: str = "proxy_outputs", outbox: str = "proxy_events") -> None:
         self.path = Path(path)
         self.table, self.outbox, self.history_table = table, outbox, f"{table}_history"
+        self.clips_table = "proxy_clips"
         self._local = threading.local()
 
     def _conn(self) -> sqlite3.Connection:
@@ -36,7 +37,7 @@ class SQLiteCatalog:
     def ensure(self) -> None:
         conn = self._conn()
         for table, schema, pk in ((self.table, PROXY_OUTPUTS, "proxy_id"), (self.outbox, OUTBOX, "event_id"),
-                                  (self.history_table, HISTORY, None)):
+                                  (self.history_table, HISTORY, None), (self.clips_table, PROXY_CLIPS, "clip_id")):
             conn.execute(sql_ddl(table, schema, pk))
             existing = {r["name"] for r in conn.execute(f'PRAGMA table_info("{table}")')}
             for f in schema:
@@ -63,15 +64,34 @@ class SQLiteCatalog:
                 if is_new_version(old, row):
                     self._insert(self.history_table, HISTORY.names, {**old, "replaced_at": replaced_at})
                 self._insert(self.table, PROXY_OUTPUTS.names, row, "INSERT OR REPLACE")
-            for ev in events:
-                # Same event id = same event: keep the first (and its sent state); never a second copy.
-                self._insert(self.outbox, OUTBOX.names, {**ev.__dict__, "sent_at": None, "attempts": 0,
-                                                         "claimed_by": None, "claimed_until": None},
-                             "INSERT OR IGNORE")
+            self._add_events(events)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _add_events(self, events: list[OutboxEvent]) -> None:
+        for ev in events:
+            # Same event id = same event: keep the first (and its sent state); never a second copy.
+            self._insert(self.outbox, OUTBOX.names, {**ev.__dict__, "sent_at": None, "attempts": 0,
+                                                     "claimed_by": None, "claimed_until": None}, "INSERT OR IGNORE")
+
+    def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for row in rows:
+                self._insert(self.clips_table, PROXY_CLIPS.names, conform(row, PROXY_CLIPS), "INSERT OR REPLACE")
+            self._add_events(events)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def clips(self, limit: int = 50) -> list[dict[str, Any]]:
+        cur = self._conn().execute(f'SELECT * FROM "{self.clips_table}" ORDER BY generated_timestamp DESC LIMIT ?',
+                                   [limit])
+        return [dict(r) for r in cur]
 
     def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
         where, args = ("WHERE status = ?", [status]) if status else ("", [])

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import pyarrow as pa
 
 from ..errors import ProxygenError
-from .schema import HISTORY, OUTBOX, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version
+from .schema import HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version
 from .sqlite import utc_iso
 
 ROW_ID = "$row_id"
@@ -38,6 +38,7 @@ class VastCatalog:
         self.endpoint, self.access, self.secret = endpoint, access, secret
         self.bucket, self.schema_name, self.table, self.outbox = bucket, schema, table, outbox
         self.history_table = f"{table}_history"
+        self.clips_table = "proxy_clips"
         self._connect = connect
         self._session: Any = None
 
@@ -79,7 +80,7 @@ class VastCatalog:
     def ensure(self) -> None:
         def work(tx: Any) -> None:
             for name, arrow_schema in ((self.table, PROXY_OUTPUTS), (self.outbox, OUTBOX),
-                                       (self.history_table, HISTORY)):
+                                       (self.history_table, HISTORY), (self.clips_table, PROXY_CLIPS)):
                 table = self._table(tx, name, arrow_schema)
                 existing = set(table.arrow_schema.names)
                 for f in arrow_schema:
@@ -112,17 +113,46 @@ class VastCatalog:
                 if found:
                     table.delete(pa.table({ROW_ID: pa.array(sorted(r[ROW_ID] for r in found), pa.uint64())}))
                 table.insert(pa.Table.from_pylist(rows, schema=PROXY_OUTPUTS))
-            if events:
-                outbox = self._table(tx, self.outbox, OUTBOX)
-                have = set(self._select(outbox, ["event_id"], _.event_id.isin([e.event_id for e in events]))
-                           .column("event_id").to_pylist())
-                new = [e for e in events if e.event_id not in have]
-                if new:
-                    outbox.insert(pa.Table.from_pylist(
-                        [{**e.__dict__, "sent_at": None, "attempts": 0, "claimed_by": None, "claimed_until": None}
-                         for e in new], schema=OUTBOX))
+            self._add_events(tx, events)
 
         self._run("write rows", work)
+
+    def _add_events(self, tx: Any, events: list[OutboxEvent]) -> None:
+        from ibis import _
+
+        if not events:
+            return
+        outbox = self._table(tx, self.outbox, OUTBOX)
+        have = set(self._select(outbox, ["event_id"], _.event_id.isin([e.event_id for e in events]))
+                   .column("event_id").to_pylist())
+        new = [e for e in events if e.event_id not in have]
+        if new:
+            outbox.insert(pa.Table.from_pylist(
+                [{**e.__dict__, "sent_at": None, "attempts": 0, "claimed_by": None, "claimed_until": None}
+                 for e in new], schema=OUTBOX))
+
+    def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+        from ibis import _
+
+        rows = [conform(r, PROXY_CLIPS) for r in rows]
+
+        def work(tx: Any) -> None:
+            table = self._table(tx, self.clips_table, PROXY_CLIPS)
+            if rows:
+                found = self._select(table, ["clip_id"], _.clip_id.isin([r["clip_id"] for r in rows]), row_id=True)
+                if found.num_rows:
+                    table.delete(pa.table({ROW_ID: pa.array(sorted(found.column(ROW_ID).to_pylist()), pa.uint64())}))
+                table.insert(pa.Table.from_pylist(rows, schema=PROXY_CLIPS))
+            self._add_events(tx, events)
+
+        self._run("write clips", work)
+
+    def clips(self, limit: int = 50) -> list[dict[str, Any]]:
+        def work(tx: Any) -> list[dict[str, Any]]:
+            data = self._select(self._table(tx, self.clips_table, PROXY_CLIPS), PROXY_CLIPS.names, None).to_pylist()
+            return sorted(data, key=lambda r: r["generated_timestamp"] or "", reverse=True)[:limit]
+
+        return self._run("read clips", work)
 
     def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
         from ibis import _

@@ -1,0 +1,151 @@
+"""Image sequences: detection rules (unit), and clips end to end on the real local stack."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import av
+import numpy as np
+import pytest
+
+from proxygen_core.sequences import clip_keys, group, parse_frame, parse_pattern, timecode
+
+
+@pytest.mark.parametrize("key, name, sep, frame, ext", [
+    ("renders/sh010/beauty.1001.exr", "beauty", ".", 1001, ".exr"),
+    ("sh010_comp_v003.1001.exr", "sh010_comp_v003", ".", 1001, ".exr"),
+    ("plate_1001.dpx", "plate", "_", 1001, ".dpx"),
+    ("a/b/beauty.7.tif", "beauty", ".", 7, ".tif"),
+    ("a/shot_v2_0042.exr", "shot_v2", "_", 42, ".exr"),
+])
+def test_frame_keys(key, name, sep, frame, ext):
+    parsed = parse_frame(key)
+    assert (parsed.sequence.name, parsed.sequence.sep, parsed.frame, parsed.sequence.ext) == (name, sep, frame, ext)
+
+
+@pytest.mark.parametrize("key", ["a/b/sh010_comp_v003.exr", "still.exr", "1001.exr", "shot.v2.exr", "noext_1001"])
+def test_keys_without_a_frame_number(key):
+    assert parse_frame(key) is None
+
+
+def test_grouping_padding_separators_extensions_and_lone_files():
+    keys = ["s/beauty.0999.exr", "s/beauty.1000.exr", "s/beauty.1001.exr",  # one sequence, padding as given
+            "s/beauty_1001.exr", "s/beauty_1002.exr",  # another separator: another sequence
+            "s/beauty.1001.dpx", "s/beauty.1002.dpx",  # another extension: another sequence
+            "s/lone.1001.exr", "s/still.exr", "t/beauty.1001.exr"]  # single files stay single
+    groups = group(keys)
+    assert len(groups) == 3
+    by_pattern = {seq.pattern(4): frames for seq, frames in groups.items()}
+    assert sorted(by_pattern["s/beauty.####.exr"]) == [999, 1000, 1001]
+    assert sorted(by_pattern["s/beauty_####.exr"]) == [1001, 1002]
+    assert "s/beauty.####.dpx" in by_pattern
+    unpadded = group(["u/a.9.exr", "u/a.10.exr", "u/a.11.exr"])  # padding varies: still one sequence
+    assert [sorted(f) for f in unpadded.values()] == [[9, 10, 11]]
+
+
+@pytest.mark.parametrize("pattern", ["renders/sh010/beauty.####.exr", "plate_#####.dpx", "a b/ü/x.v2.#.tif"])
+def test_patterns_round_trip(pattern):
+    seq, padding = parse_pattern(pattern)
+    assert seq.pattern(padding) == pattern
+    keys = clip_keys(pattern)
+    assert keys["clip"].endswith("_clip.mp4") and keys["poster"].endswith("_poster.jpg") and "/.proxies/" in f"/{keys['clip']}"
+    assert parse_frame(seq.frame_key(1001, padding)).sequence == seq
+
+
+def test_clip_names_do_not_collide():
+    names = {clip_keys(p)["clip"] for p in ("s/a.####.exr", "s/a_####.exr", "s/a.####.dpx")}
+    assert len(names) == 3
+
+
+def test_timecode_from_frame_number():
+    assert timecode(1001, 24) == "00:00:41:17"
+    assert timecode(0, 25) == "00:00:00:00" and timecode(90000, 25) == "01:00:00:00"
+
+
+def _decode(path):
+    with av.open(str(path)) as c:
+        video = c.streams.video[0]
+        tc = [dict(s.metadata).get("timecode") for s in c.streams if s.type == "data"]
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video)]
+        cc = video.codec_context
+        return frames, float(video.average_rate), tc, (cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range)
+
+
+def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path):
+    from dagster import SensorResult, build_sensor_context
+
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_dagster.sensors import sequence_clips
+
+    from .test_dagster_pipeline import _frame
+    from .test_events_pipeline import resources, run
+
+    prefix = f"seq/{uuid.uuid4().hex[:6]}/sh010"
+    numbers = [n for n in range(1001, 1025) if n != 1005]  # 1005 never rendered
+    keys = []
+    for n in numbers:
+        key = f"{prefix}/beauty.{n}.exr"
+        if n == 1010:
+            bucket_store.put_bytes(key, b"corrupt frame")
+        else:
+            bucket_store.upload_file(_frame(tmp_path, f"f{n}.exr", value=0.02 * (n - 1000)), key)
+        keys.append(key)
+    still = f"{prefix}/still.exr"
+    bucket_store.upload_file(_frame(tmp_path, "still.exr"), still)
+    db = tmp_path / "c.db"
+    res = resources(dagster_defs, db, None, "t")
+    run(dagster_defs, res, instance, keys + [still])  # fails for the corrupt frame only
+
+    def tick(cursor):
+        with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": res["storage"]}) as ctx:
+            return sequence_clips(ctx)
+
+    result = tick(None)
+    assert isinstance(result, SensorResult)
+    pattern = f"{prefix}/beauty.####.exr"
+    assert result.dynamic_partitions_requests[0].partition_keys == [pattern]  # no sequence for the still
+    assert [r.partition_key for r in result.run_requests] == [pattern]
+    instance.add_dynamic_partitions("sequences", [pattern])
+    job = dagster_defs.resolve_job_def("proxygen_clips")
+    import dagster as dg
+
+    def build():
+        from proxygen_dagster.clips import shot_clip
+
+        return dg.materialize([shot_clip], instance=instance,
+                              partition_key=pattern, resources={k: res[k] for k in ("storage", "catalog", "events")})
+
+    assert job is not None and build().success
+    clip = SQLiteCatalog(db).clips()[0]
+    assert clip["status"] == "ok" and clip["sequence"] == pattern
+    assert (clip["first_frame"], clip["last_frame"], clip["frame_count"]) == (1001, 1024, 24)
+    assert json.loads(clip["missing_frames"]) == [1005] and json.loads(clip["failed_frames"]) == [1010]
+    assert clip["start_timecode"] == "00:00:41:17" and clip["fps"] == 24.0
+    local = tmp_path / "clip.mp4"
+    local.write_bytes(bucket_store.get_bytes(clip["clip_s3_key"]))
+    frames, fps, tc, tags = _decode(local)
+    assert len(frames) == 24 and fps == 24.0 and tc == ["00:00:41:17"] and tags == (1, 1, 1, 1)
+    means = [float(f.mean()) for f in frames]
+    assert abs(means[4] - means[3]) < 1.0 and abs(means[9] - means[8]) < 1.0  # 1005, 1010 hold the previous
+    assert means[5] > means[3] + 2  # and the frames are really different pictures
+    # The poster is the middle frame's thumbnail (of the frames that have pictures).
+    with_pictures = [n for n in numbers if n != 1010]
+    middle = with_pictures[(len(with_pictures) - 1) // 2]
+    thumb = f"{prefix}/.proxies/beauty.{middle}_thumb.jpg"
+    assert clip["poster_frame"] == middle
+    assert bucket_store.get_bytes(clip["poster_s3_key"]) == bucket_store.get_bytes(thumb)
+    events = [e.body for e in SQLiteCatalog(db).events(200) if e.body["type"].startswith("clip.")]
+    assert [e["type"] for e in events] == ["clip.generated"] and events[0]["missing_frames"] == [1005]
+
+    # Nothing changed: no new request. A re-rendered frame: the clip is due again and rebuilt.
+    again = tick(result.cursor)
+    assert not again.run_requests
+    bucket_store.upload_file(_frame(tmp_path, "new.exr", value=0.9), keys[0])
+    assert run(dagster_defs, res, instance, [keys[0]]).success
+    third = tick(again.cursor)
+    assert [r.partition_key for r in third.run_requests] == [pattern]
+    assert build().success
+    rebuilt = SQLiteCatalog(db).clips()[0]
+    assert rebuilt["frames_fingerprint"] != clip["frames_fingerprint"]
+    local.write_bytes(bucket_store.get_bytes(rebuilt["clip_s3_key"]))
+    assert float(_decode(local)[0][0].mean()) > means[0] + 20  # the new first frame is in the clip
