@@ -8,7 +8,7 @@ import time
 
 from . import __version__
 from .probe import probe
-from .process import process_file
+from .process import process_file, write_local_clips
 from .report import add_commands
 from .settings import load_settings
 
@@ -20,10 +20,12 @@ def _render(args: argparse.Namespace) -> int:
         preview_enabled=True if args.preview else None,
     )
     sources = list(args.sources)
+    reports = []
     failed = 0
     started = time.perf_counter()
     for index, source in enumerate(sources, 1):
         report = process_file(source, args.out, settings.render)
+        reports.append(report)
         if report.status != "ok":
             failed += 1
             print(f"error: {source}: {report.error['cause'] if report.error else 'failed'}", file=sys.stderr, flush=True)
@@ -34,6 +36,9 @@ def _render(args: argparse.Namespace) -> int:
                   f"eta {eta:.0f} s)", flush=True)
     if len(sources) > 1 and not args.quiet:
         print(f"{len(sources) - failed} ok, {failed} failed in {time.perf_counter() - started:.1f} s", flush=True)
+    for clip in write_local_clips(reports, args.out, settings.render):
+        print(f"clip {clip['path']} frames {clip['first_frame']}-{clip['last_frame']} missing {clip['missing_frames']} "
+              f"failed {clip['failed_frames']} timecode {clip['start_timecode']}", flush=True)
     return 1 if failed else 0
 
 

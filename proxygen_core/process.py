@@ -114,3 +114,34 @@ def process_file(source: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     report.timings["total"] = round(time.perf_counter() - started, 4)
     (out / f"{name}.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
     return report
+
+
+def write_local_clips(reports: list[Report], out_dir: str | os.PathLike[str],
+                      settings: RenderSettings) -> list[dict[str, Any]]:
+    """For the rendered frames that form image sequences: ``<name><sep><ext>_clip.mp4`` and ``_poster.jpg``
+    in ``out_dir``, from the proxies just written (same rules as the pipeline's clips)."""
+    import shutil
+
+    from .clips import build_clip, poster_frame
+    from .probe import probe
+    from .sequences import group, parse_frame, timecode
+
+    by_source = {r.source: r for r in reports}
+    made = []
+    for seq, frames in group(by_source).items():
+        pictures = {n: by_source[s].proxy.path for n, s in frames.items() if by_source[s].status == "ok"}
+        failed = {n for n, s in frames.items() if by_source[s].status != "ok"}
+        if not pictures:
+            continue
+        first = min(pictures)
+        header = probe(frames[first])
+        fps = header.fps or settings.fps
+        start = min([*pictures, *failed])
+        tc = header.timecode if start == first and header.timecode else timecode(start, fps)
+        name = f"{seq.name}{seq.sep}{seq.ext[1:]}"
+        clip = build_clip(pictures, failed, Path(out_dir) / f"{name}_clip.mp4", fps, tc, settings.clip_gap_policy,
+                          settings.clip_keyframe_interval, settings.x264_crf, settings.x264_preset)
+        poster = poster_frame(list(pictures), settings.clip_poster_frame)
+        shutil.copyfile(by_source[frames[poster]].thumbnail.path, Path(out_dir) / f"{name}_poster.jpg")
+        made.append({**asdict(clip), "poster_frame": poster, "sequence": seq.pattern(parse_frame(frames[first]).padding)})
+    return made

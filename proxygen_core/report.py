@@ -37,6 +37,25 @@ def events(args: argparse.Namespace) -> int:
     return 0
 
 
+CLIP_COLUMNS = ("generated_timestamp", "status", "sequence", "first_frame", "last_frame", "frame_count",
+                "start_timecode", "missing_frames", "failed_frames", "error")
+
+
+def clips(args: argparse.Namespace) -> int:
+    catalog = open_catalog(load_settings(args.config).catalog)
+    rows = catalog.clips(args.limit)
+    for row in rows:  # the frame lists are JSON in the table; lists here
+        row["missing_frames"] = json.loads(row["missing_frames"] or "[]")
+        row["failed_frames"] = json.loads(row["failed_frames"] or "[]")
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        print("  ".join(str(row.get(c) if row.get(c) not in (None, "") else "-") for c in CLIP_COLUMNS))
+    print(f"{len(rows)} clips")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     rec = sub.add_parser("records", help="list recent catalog rows (proxy_outputs)")
     rec.add_argument("--limit", type=int, default=20)
@@ -49,3 +68,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--pending", action="store_true", help="only events not yet acknowledged by Kafka")
     ev.add_argument("--json", action="store_true", help="one JSON list of event objects")
     ev.set_defaults(func=events)
+    cl = sub.add_parser("clips", help="list the review clips of image sequences (proxy_clips)")
+    cl.add_argument("--limit", type=int, default=20)
+    cl.add_argument("--json", action="store_true", help="one JSON list of clip objects")
+    cl.set_defaults(func=clips)

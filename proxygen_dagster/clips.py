@@ -25,7 +25,7 @@ from .assets import CODE_VERSION, OWNERS, SETTINGS
 from .partitions import sequences
 from .resources import CatalogResource, EventBus, MediaStorage
 
-CLIP_GROUP = "proxygen_clips"
+CLIP_GROUP = "proxygen"  # one group: the lineage shows frames and clips together
 
 
 def sequence_members(instance, pattern: str) -> list[str]:

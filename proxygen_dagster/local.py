@@ -51,6 +51,8 @@ def local_env(var: Path, s3_port: int, bucket: str, kafka_port: int | None = Non
         "DAGSTER_HOME": str(var / "dagster"),
         "PROXYGEN_ENV": "local",
         env_name("sqlite_path"): str(var / "catalog.db"),
+        # frames arrive together here: build a sequence's clip 5 s after its last frame, not 30 s
+        env_name("clip_settle_seconds"): os.environ.get(env_name("clip_settle_seconds"), "5"),
     }
     if kafka_port:
         env[env_name("kafka_bootstrap")] = f"127.0.0.1:{kafka_port}"

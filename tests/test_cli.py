@@ -118,3 +118,21 @@ def test_records_and_events_json(tmp_path):
                         text=True, timeout=60, env={**os.environ, **env})
     events = json.loads(ev.stdout)
     assert events[0]["event_id"] == r["event_id"] and events[0]["sent_at"] is None
+
+
+def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in (1001, 1002, 1004):  # 1003 missing
+        write_exr(src / f"sh_v003.{n}.exr", np.full((90, 160, 3), 0.1 * (n - 1000), np.float32))
+    write_exr(src / "still.exr", np.zeros((90, 160, 3), np.float32))
+    out = tmp_path / "out"
+    proc = _run("render", *sorted(str(p) for p in src.iterdir()), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "clip " in proc.stdout and "missing [1003]" in proc.stdout and "00:00:41:17" in proc.stdout
+    import av
+
+    with av.open(str(out / "sh_v003.exr_clip.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 4
+    assert (out / "sh_v003.exr_poster.jpg").read_bytes() == (out / "sh_v003.1002_thumb.jpg").read_bytes()
+    assert not list(out.glob("still*_clip.mp4"))

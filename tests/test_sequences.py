@@ -5,7 +5,6 @@ import json
 import uuid
 
 import av
-import numpy as np
 import pytest
 
 from proxygen_core.sequences import clip_keys, group, parse_frame, parse_pattern, timecode
@@ -149,3 +148,16 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     assert rebuilt["frames_fingerprint"] != clip["frames_fingerprint"]
     local.write_bytes(bucket_store.get_bytes(rebuilt["clip_s3_key"]))
     assert float(_decode(local)[0][0].mean()) > means[0] + 20  # the new first frame is in the clip
+    # `proxygen clips --json` lists the clip with the documented fields.
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "clips", "--json"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PROXYGEN_SQLITE_PATH": str(db)})
+    listed = json.loads(proc.stdout)
+    assert len(listed) == 1
+    for field in ("sequence", "clip_s3_key", "poster_s3_key", "first_frame", "last_frame", "frame_count",
+                  "missing_frames", "failed_frames", "fps", "start_timecode", "status", "error"):
+        assert field in listed[0]
+    assert listed[0]["missing_frames"] == [1005] and listed[0]["failed_frames"] == [1010]
