@@ -67,14 +67,47 @@ def _fill(kind: str, width: int, height: int) -> np.ndarray:
     return np.vstack([y, chroma])
 
 
+def burnin_font() -> str:
+    """DroidSansMono from the OpenImageIO wheel: burn-ins never depend on the system's fonts."""
+    import OpenImageIO as oiio
+
+    path = Path(oiio.__file__).parent / "share" / "fonts" / "OpenImageIO" / "DroidSansMono.ttf"
+    if not path.exists():
+        raise EncodeError(str(path), "the OpenImageIO package ships no DroidSansMono.ttf: burn-ins need it")
+    return str(path)
+
+
+def burn_in(planes: np.ndarray, width: int, height: int, left: str, right: str, font: str) -> np.ndarray:
+    """Text on a darkened, neutral band at the bottom of a yuv420p picture; the rest is untouched."""
+    import OpenImageIO as oiio
+
+    band = max(16, (height // 18) // 2 * 2)
+    size = max(10, int(band * 0.7))
+    mask = oiio.ImageBuf(oiio.ImageSpec(width, band, 1, oiio.FLOAT))
+    oiio.ImageBufAlgo.render_text(mask, band // 3, int(band * 0.78), left, size, font, (1.0,))
+    oiio.ImageBufAlgo.render_text(mask, width - band // 3, int(band * 0.78), right, size, font, (1.0,), alignx="right")
+    alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)
+    out = planes.copy()
+    y = out[:height].astype(np.float32)
+    top = height - band
+    y[top:] = 16 + (y[top:] - 16) * 0.35  # darken the band ...
+    y[top:] = y[top:] * (1 - alpha) + 235 * alpha  # ... and write the text in white
+    out[:height] = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    chroma = out[height:].reshape(2, height // 2, width // 2).astype(np.float32)
+    chroma[:, top // 2:] = 128 + (chroma[:, top // 2:] - 128) * 0.35  # a neutral band under white text
+    out[height:] = np.clip(np.rint(chroma), 0, 255).astype(np.uint8).reshape(-1, width)
+    return out
+
+
 def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], out: str | os.PathLike[str],
                fps: float, start_timecode: str | None = None, gap_policy: str = "hold", keyframe_interval: int = 12,
-               crf: int = 18, preset: str = "veryfast") -> ClipResult:
+               crf: int = 18, preset: str = "veryfast", burnin_name: str | None = None) -> ClipResult:
     """Encode frame numbers min..max of ``pictures`` and ``failed`` into one MP4.
 
     ``pictures`` maps frame number -> local per-frame proxy MP4. A frame number with no picture is a gap:
     ``failed`` ones are listed apart from the missing ones. Pictures of another size are scaled to the
-    first frame's size (and listed).
+    first frame's size (and listed). ``burnin_name`` draws the name, frame number and timecode on each
+    picture (gaps say MISSING or FAILED).
     """
     if gap_policy not in GAP_POLICIES:
         raise ValueError(f"unknown gap policy {gap_policy!r} (one of {', '.join(GAP_POLICIES)})")
@@ -90,6 +123,8 @@ def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], ou
     tc = start_timecode or timecode(first, float(rate))
     result = ClipResult(str(out), width, height, first, last, last - first + 1, missing, failed_list,
                         fps=float(rate), start_timecode=tc)
+    font = burnin_font() if burnin_name is not None else ""
+    tc_start = _tc_frames(tc, max(1, round(float(rate))))
     try:
         with av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
             stream = container.add_stream("libx264", rate=rate)
@@ -116,6 +151,10 @@ def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], ou
                     planes = _fill(kind, width, height)
                     result.filled[number] = kind
                 previous = planes
+                if burnin_name is not None:
+                    state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
+                    label = f"{number}{state}  {_tc_text(tc_start + index, max(1, round(float(rate))))}"
+                    planes = burn_in(planes, width, height, burnin_name, label, font)
                 frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
                 frame.color_range, frame.colorspace, frame.color_primaries, frame.color_trc = 1, 1, 1, 1
                 frame.pts = index
@@ -129,6 +168,16 @@ def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], ou
         raise EncodeError(str(out), f"clip encode failed: {type(exc).__name__}: {exc}") from exc
     result.size_bytes = Path(out).stat().st_size
     return result
+
+
+def _tc_frames(text: str, base: int) -> int:
+    hh, mm, ss, ff = (int(p) for p in text.replace(";", ":").split(":"))
+    return ((hh * 60 + mm) * 60 + ss) * base + ff
+
+
+def _tc_text(frames: int, base: int) -> str:
+    seconds, ff = divmod(frames, base)
+    return f"{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff:02d}"
 
 
 def poster_frame(frames: list[int], chosen: int | None = None) -> int:

@@ -140,7 +140,8 @@ def write_local_clips(reports: list[Report], out_dir: str | os.PathLike[str],
         tc = header.timecode if start == first and header.timecode else timecode(start, fps)
         name = f"{seq.name}{seq.sep}{seq.ext[1:]}"
         clip = build_clip(pictures, failed, Path(out_dir) / f"{name}_clip.mp4", fps, tc, settings.clip_gap_policy,
-                          settings.clip_keyframe_interval, settings.x264_crf, settings.x264_preset)
+                          settings.clip_keyframe_interval, settings.x264_crf, settings.x264_preset,
+                          f"{seq.name}{seq.sep}{seq.ext}" if settings.clip_burnins else None)
         poster = poster_frame(list(pictures), settings.clip_poster_frame)
         shutil.copyfile(by_source[frames[poster]].thumbnail.path, Path(out_dir) / f"{name}_poster.jpg")
         made.append({**asdict(clip), "poster_frame": poster, "sequence": seq.pattern(parse_frame(frames[first]).padding)})

@@ -48,6 +48,7 @@ class RenderSettings:
     clip_gap_policy: str = "hold"  # hold | black | checkerboard: what a missing or failed frame shows
     clip_keyframe_interval: int = 12  # frames between keyframes of a clip (every frame stays seekable)
     clip_poster_frame: int | None = None  # a frame number for every clip's poster (default: the middle frame)
+    clip_burnins: bool = False  # draw sequence name, frame number and timecode on each clip picture
 
     def settings_hash(self) -> str:
         """Short stable hash; a change marks outputs stale (Dagster code version, catalog column)."""

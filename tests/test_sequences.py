@@ -161,3 +161,31 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
                   "missing_frames", "failed_frames", "fps", "start_timecode", "status", "error"):
         assert field in listed[0]
     assert listed[0]["missing_frames"] == [1005] and listed[0]["failed_frames"] == [1010]
+
+
+def test_clip_gaps_policies_and_burnins(tmp_path):
+    """Black and checkerboard gap fills, and burn-ins drawn with the packaged font on a bottom band only."""
+    from proxygen_core.clips import build_clip
+    from proxygen_core.encode import write_mp4
+    from proxygen_core.settings import RenderSettings
+
+    import numpy as np
+
+    pictures = {}
+    for n in (1, 2, 4):
+        path = tmp_path / f"{n}.mp4"
+        write_mp4(np.full((180, 320, 3), 0.6, np.float32), path, RenderSettings())
+        pictures[n] = str(path)
+    black = build_clip(pictures, set(), tmp_path / "black.mp4", 25, gap_policy="black")
+    assert black.missing_frames == [3] and black.filled == {3: "black"} and black.start_timecode == "00:00:00:01"
+    frames = _decode(tmp_path / "black.mp4")[0]
+    assert frames[2].mean() < 5 and frames[1].mean() > 100
+    checker = build_clip(pictures, set(), tmp_path / "checker.mp4", 25, gap_policy="checkerboard")
+    assert checker.filled == {3: "checkerboard"} and _decode(tmp_path / "checker.mp4")[0][2].std() > 20
+    with pytest.raises(ValueError, match="gap policy"):
+        build_clip(pictures, set(), tmp_path / "x.mp4", 25, gap_policy="nope")
+    plain = _decode(tmp_path / "black.mp4")[0][0].astype(int)
+    build_clip(pictures, set(), tmp_path / "burn.mp4", 25, gap_policy="black", burnin_name="sh010.####.exr")
+    burned = _decode(tmp_path / "burn.mp4")[0][0].astype(int)
+    diff = np.abs(burned - plain).mean(axis=-1)
+    assert diff[:150].mean() < 2 and diff[160:].max() > 100  # text in the bottom band, the picture untouched

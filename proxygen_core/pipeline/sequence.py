@@ -7,6 +7,7 @@ decode, no colour transform); the poster is a server-side copy of one frame's th
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import json
 import shutil
 import tempfile
@@ -80,7 +81,8 @@ def build_sequence_clip(store: ObjectStore, pattern: str, members: Members, sett
         tc = probe.get("timecode") if first == start and probe.get("timecode") else timecode(start, fps)
         t0 = time.perf_counter()
         clip = build_clip(pictures, failed, folder / "clip.mp4", fps, tc, render.clip_gap_policy,
-                          render.clip_keyframe_interval, render.x264_crf, render.x264_preset)
+                          render.clip_keyframe_interval, render.x264_crf, render.x264_preset,
+                          posixpath.basename(pattern) if render.clip_burnins else None)
         check = qc.check_proxy(qc.mp4_info(clip.path), clip.width, clip.height, render.proxy_max_width,
                                render.proxy_max_height)
         if not check.passed:
