@@ -25,6 +25,7 @@ class Report:
     generator: str = f"{GENERATOR} {__version__}"
     source_colorspace: str | None = None
     colorspace_rule: str | None = None
+    review_layer: str | None = None
     display_referred: bool | None = None
     view: str | None = None
     source_resolution: str | None = None
@@ -49,7 +50,7 @@ def describe(frame: WorkingFrame, source: str) -> Report:
     """The part of the report known once the frame is decoded (shared by CLI and Dagster)."""
     return Report(
         source=source, status="ok",
-        source_colorspace=frame.colour.source_colorspace, colorspace_rule=frame.colour.rule,
+        source_colorspace=frame.colour.source_colorspace, colorspace_rule=frame.colour.rule, review_layer=frame.layer,
         display_referred=frame.colour.display_referred, view=frame.colour.proxy_view,
         source_resolution=resolution(frame.source_width, frame.source_height),
         source_size_bytes=frame.probe.size_bytes, nonfinite_pixels=frame.nonfinite_pixels,

@@ -33,6 +33,7 @@ class WorkingFrame:
     nonfinite_pixels: int = 0
     full_res: np.ndarray | None = None  # only kept when a full-resolution preview is wanted
     timings: dict[str, float] = field(default_factory=dict)
+    layer: str = ""  # the review layer shown ("" = the unnamed RGB channels)
 
     @property
     def width(self) -> int:
@@ -51,11 +52,34 @@ class Outputs:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _rgb_of(names: tuple[str, ...], prefix: str) -> list[int] | None:
+    for letters in ("RGB", "rgb"):
+        idx = [names.index(prefix + c) if prefix + c in names else -1 for c in letters]
+        if min(idx) >= 0:
+            return idx
+    return None
+
+
+def review_layer(names: tuple[str, ...], preference: tuple[str, ...] = ("", "beauty", "rgba")) -> tuple[list[int], str]:
+    """The layer a person reviews in a multi-layer EXR: the first of ``preference`` that has RGB ("" is
+    the unnamed R,G,B; names match case-insensitively), else the first RGB layer by name; with its name."""
+    layers = sorted({n.rsplit(".", 1)[0] for n in names if "." in n})
+    for wanted in preference:
+        matches = [""] if wanted == "" else [layer for layer in layers if layer.lower() == wanted.lower()]
+        for layer in matches:
+            idx = _rgb_of(names, f"{layer}." if layer else "")
+            if idx:
+                return idx, layer
+    idx = select_channels(names)
+    first = names[idx[0]]
+    return idx, first.rsplit(".", 1)[0] if "." in first else ""
+
+
 def select_channels(names: tuple[str, ...]) -> list[int]:
     """RGB (first layer that has it), else luminance Y, else the first channel(s) as grey."""
     for prefix in [""] + sorted({n.rsplit(".", 1)[0] + "." for n in names if "." in n}):
-        idx = [names.index(prefix + c) if prefix + c in names else -1 for c in "RGB"]
-        if min(idx) >= 0:
+        idx = _rgb_of(names, prefix)
+        if idx:
             return idx
     for prefix in [""] + sorted({n.rsplit(".", 1)[0] + "." for n in names if "." in n}):
         if prefix + "Y" in names:
@@ -161,7 +185,7 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
     eng = engine(settings.ocio_config)
     colour = eng.detect(probe, settings, source_colorspace)
     try:
-        chans = select_channels(probe.channels)
+        chans, layer = review_layer(probe.channels, settings.review_layer_order())
     except ValueError:
         raise UnsupportedSourceError(path, "no image channels") from None
     buf = _frame_up(_open_buf(path, probe, chans), probe)
@@ -183,7 +207,7 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         small = resize(rgb, pw, ph, settings.resize_filter)
         full = rgb if settings.preview_enabled else None
     timings["to_working_and_resize"] = time.perf_counter() - t1
-    return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings)
+    return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer)
 
 
 def _display(frame_pixels: np.ndarray, working: str, display: str, view: str, config: str) -> np.ndarray:

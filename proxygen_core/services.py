@@ -141,11 +141,14 @@ def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_ke
     if ports is None:
         ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
                                                 "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port",
-                                                "webdav.port", "s3.port.iceberg")}
+                                                "webdav.port")}
         ports["s3.port"] = s3_port or free_port()
     ports = dict(ports)
     args = [str(verified_weed()), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-admin.ui=false", "-master.telemetry=false", "-webdav=false"]
+            "-admin.ui=false", "-master.telemetry=false", "-webdav=false",
+            # Iceberg and Lance catalog listeners are unused here; Lance binds a fixed 9101 unless disabled,
+            # which made two SeaweedFS (two local stacks, or a test's own) collide.
+            "-s3.port.iceberg=0", "-s3.port.lance=0"]
     args += [f"-{name}={port}" for name, port in ports.items()]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
     log = data / "weed.log"

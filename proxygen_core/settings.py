@@ -45,10 +45,14 @@ class RenderSettings:
     preview_enabled: bool = False
     preview_quality: int = 90
     max_pixels: int = 16384 * 16384
+    review_layers: str = ",beauty,rgba"  # multi-layer EXRs: layers to show, in order ("" = unnamed R,G,B)
     clip_gap_policy: str = "hold"  # hold | black | checkerboard: what a missing or failed frame shows
     clip_keyframe_interval: int = 12  # frames between keyframes of a clip (every frame stays seekable)
     clip_poster_frame: int | None = None  # a frame number for every clip's poster (default: the middle frame)
     clip_burnins: bool = False  # draw sequence name, frame number and timecode on each clip picture
+
+    def review_layer_order(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.review_layers.split(","))
 
     def settings_hash(self) -> str:
         """Short stable hash; a change marks outputs stale (Dagster code version, catalog column)."""
@@ -79,6 +83,7 @@ class PipelineSettings:
     transient_retry_seconds: float = 90.0  # per key: how long S3 outages are retried inside a step
     step_retries: int = 3  # then the step is retried this many times (Dagster RetryRequested)
     step_retry_wait_seconds: float = 20.0
+    sequence_frame_proxies: bool = True  # false: frames with a frame number get no public per-frame MP4
     clip_settle_seconds: float = 30.0  # a sequence is built this long after its last new or finished frame
 
     def extension_set(self) -> frozenset[str]:

@@ -26,7 +26,7 @@ def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str]) -> int:
     spec.attribute("compression", "piz")  # lossless; measured 1.5x faster to write than zip, 2.6x to read
     meta = {"colour": asdict(frame.colour), "probe": frame.probe.to_dict(), "working": frame.working_colorspace,
             "source_width": frame.source_width, "source_height": frame.source_height,
-            "nonfinite_pixels": frame.nonfinite_pixels, "timings": frame.timings}
+            "nonfinite_pixels": frame.nonfinite_pixels, "timings": frame.timings, "layer": frame.layer}
     spec.attribute(_ATTR, json.dumps(meta, default=str))
     out = oiio.ImageOutput.create(path)
     if out is None or not out.open(path, spec):
@@ -61,4 +61,4 @@ def read_working_exr(path: str | os.PathLike[str]) -> WorkingFrame:
         colour_d["chromaticities"] = tuple(colour_d["chromaticities"])
     return WorkingFrame(np.ascontiguousarray(pixels, dtype=np.float32), ProbeRecord(**probe_d),
                         ColourDecision(**colour_d), meta["working"], meta["source_width"], meta["source_height"],
-                        meta["nonfinite_pixels"], None, meta.get("timings", {}))
+                        meta["nonfinite_pixels"], None, meta.get("timings", {}), meta.get("layer", ""))

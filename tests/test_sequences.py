@@ -189,3 +189,60 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     burned = _decode(tmp_path / "burn.mp4")[0][0].astype(int)
     diff = np.abs(burned - plain).mean(axis=-1)
     assert diff[:150].mean() < 2 and diff[160:].max() > 100  # text in the bottom band, the picture untouched
+
+
+def test_review_layer_preference_is_ordered_and_reported(tmp_path):
+    import numpy as np
+    import OpenImageIO as oiio
+
+    from proxygen_core.process import process_file
+    from proxygen_core.render import review_layer
+    from proxygen_core.settings import RenderSettings
+
+    names = ("diffuse.R", "diffuse.G", "diffuse.B", "Beauty.R", "Beauty.G", "Beauty.B", "Z")
+    assert review_layer(names)[1] == "Beauty"  # no unnamed RGB: 'beauty' (any case) comes next
+    assert review_layer(names, ("specular", "diffuse"))[1] == "diffuse"
+    assert review_layer(names, ("nope",))[1] == "Beauty"  # else the first RGB layer by name ... "Beauty" < "diffuse"
+    assert review_layer(("R", "G", "B", "beauty.R", "beauty.G", "beauty.B"))[1] == ""
+    # A real multi-layer EXR: the beauty layer is what the proxy shows, and the report says so.
+    path = tmp_path / "layers.exr"
+    spec = oiio.ImageSpec(64, 32, 6, oiio.HALF)
+    spec.channelnames = ("aov.R", "aov.G", "aov.B", "beauty.R", "beauty.G", "beauty.B")
+    px = np.zeros((32, 64, 6), np.float32)
+    px[..., 3:] = 0.5
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(px)
+    out.close()
+    report = process_file(path, tmp_path / "out", RenderSettings())
+    assert report.status == "ok" and report.review_layer == "beauty"
+    thumb = oiio.ImageBuf(str(tmp_path / "out" / "layers_thumb.jpg")).get_pixels(oiio.FLOAT)
+    assert thumb.mean() > 0.2  # the grey beauty layer, not the black aov
+
+
+def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
+    """sequence_frame_proxies=false: no per-frame MP4 beside the frame, the picture kept for the clip."""
+    from dataclasses import replace
+
+    from proxygen_core.pipeline.chain import run_chain
+    from proxygen_core.pipeline.steps import build_record
+    from proxygen_core.settings import load_settings
+
+    from .test_dagster_pipeline import _frame
+
+    settings = load_settings()
+    settings = replace(settings, pipeline=replace(settings.pipeline, sequence_frame_proxies=False))
+    prefix = f"noproxy/{uuid.uuid4().hex[:6]}"
+    frame_key, still_key = f"{prefix}/a.1001.exr", f"{prefix}/still.exr"
+    for key in (frame_key, still_key):
+        bucket_store.upload_file(_frame(tmp_path, f"{uuid.uuid4().hex}.exr"), key)
+    framed = run_chain(bucket_store, frame_key, settings)
+    still = run_chain(bucket_store, still_key, settings)
+    assert framed.ok and still.ok
+    assert framed.proxy.path.startswith(".proxies/.pipeline/") and bucket_store.exists(framed.proxy.path)
+    assert not bucket_store.exists(f"{prefix}/.proxies/a.1001_proxy.mp4")
+    assert bucket_store.exists(f"{prefix}/.proxies/a.1001_thumb.jpg")  # thumbnails remain
+    assert still.proxy.path == f"{prefix}/.proxies/still_proxy.mp4"  # a lone file keeps its proxy
+    row = build_record(framed.source, frame_key, bucket_store.bucket, settings.render, "review", framed.frame_info,
+                       framed.thumbnail, framed.proxy, None, framed.seconds, framed.info)
+    assert row["status"] == "ok" and row["proxy_s3_key"] is None and row["thumbnail_s3_key"]

@@ -28,6 +28,7 @@ PROXY_OUTPUTS = pa.schema([
     ("colorspace_rule", pa.string()), ("source_resolution", pa.string()), ("ocio_config", pa.string()),
     ("ocio_view", pa.string()), ("render_settings_hash", pa.string()), ("output_profile", pa.string()),
     ("preview_s3_key", pa.string()), ("failed_step", pa.string()), ("event_id", pa.string()),
+    ("review_layer", pa.string()),
 ])
 
 # Earlier versions of a row: the same columns plus when the row was replaced.

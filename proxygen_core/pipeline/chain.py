@@ -17,6 +17,7 @@ from typing import Any, Callable
 from .. import qc
 from ..errors import ProxygenError, as_proxygen_error
 from ..keys import state_key
+from ..sequences import parse_frame
 from ..media import Media
 from ..render import WorkingFrame
 from ..settings import Settings
@@ -155,7 +156,10 @@ def _attempt(store: ObjectStore, key: str, settings: Settings, stages: frozenset
         if PROXY in need and kept_proxy:
             result.proxy = Media(**kept_proxy)
         elif PROXY in need:
-            path, media = render_proxy(frame, outs.proxy, render, folder)
+            # Frames of a sequence may skip the public per-frame proxy: the picture is still made (the clip
+            # is built from it) but kept as a pipeline intermediate, and the row names no proxy.
+            private = not settings.pipeline.sequence_frame_proxies and parse_frame(key) is not None
+            path, media = render_proxy(frame, state_key(key, st.PICTURE) if private else outs.proxy, render, folder)
             check = qc.check_proxy(qc.mp4_info(path), frame.source_width, frame.source_height,
                                    render.proxy_max_width, render.proxy_max_height)
             if not check.passed:

@@ -22,6 +22,7 @@ from ..working import read_working_exr, write_working_exr
 
 STATE = "state.json"
 WORKING = "working.exr"
+PICTURE = "picture.mp4"  # a sequence frame's proxy picture when public per-frame proxies are off
 
 
 @dataclass

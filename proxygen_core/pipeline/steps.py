@@ -18,7 +18,7 @@ from ..encode import write_jpeg, write_mp4
 from ..errors import ProxygenError, StorageError, as_proxygen_error
 from ..events import event_id
 from ..geometry import resolution
-from ..keys import OutputKeys, asset_id, file_id, output_keys, proxy_id
+from ..keys import PIPELINE_DIR, OutputKeys, asset_id, file_id, output_keys, proxy_id
 from ..media import Media
 from ..probe import ProbeRecord, probe
 from ..render import WorkingFrame, decode_working, proxy_pixels, thumbnail_pixels
@@ -147,6 +147,11 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def is_private(key: str) -> bool:
+    """A pipeline intermediate (``.proxies/.pipeline/``), not an output a reviewer is pointed at."""
+    return key.startswith(PIPELINE_DIR + "/")
+
+
 def build_record(source: SourceFrame | None, key: str, bucket: str, settings: RenderSettings, profile: str,
                  frame_info: dict[str, Any] | None = None, thumb: Media | None = None, proxy: Media | None = None,
                  failed: Failed | None = None, processing_seconds: float = 0.0,
@@ -169,17 +174,18 @@ def build_record(source: SourceFrame | None, key: str, bucket: str, settings: Re
         "error": failed.message if failed else None,
         "failed_step": failed.step if failed else None,
         "thumbnail_s3_key": thumb.path if ok and thumb else None,
-        "proxy_s3_key": proxy.path if ok and proxy else None,
+        "proxy_s3_key": proxy.path if ok and proxy and not is_private(proxy.path) else None,
         "preview_s3_key": None,
         "thumbnail_size_bytes": thumb.size_bytes if ok and thumb else None,
-        "proxy_size_bytes": proxy.size_bytes if ok and proxy else None,
+        "proxy_size_bytes": proxy.size_bytes if ok and proxy and not is_private(proxy.path) else None,
         "source_size_bytes": source.size_bytes if source else (info.size if info else None),
         "source_colorspace": details.get("source_colorspace"),
         "colorspace_rule": details.get("colorspace_rule"),
+        "review_layer": details.get("review_layer"),
         "thumb_colorspace": settings.thumb_display,
         "proxy_colorspace": settings.proxy_display,
         "thumb_resolution": thumb.resolution if ok and thumb else None,
-        "proxy_resolution": proxy.resolution if ok and proxy else None,
+        "proxy_resolution": proxy.resolution if ok and proxy and not is_private(proxy.path) else None,
         "source_resolution": details.get("source_resolution"),
         "processing_time_seconds": round(processing_seconds, 4),
         "generated_timestamp": utc_now_iso(),
@@ -199,6 +205,6 @@ def frame_info(frame: WorkingFrame) -> dict[str, Any]:
             "view": frame.colour.proxy_view, "display_referred": frame.colour.display_referred,
             "source_resolution": resolution(frame.source_width, frame.source_height),
             "working_resolution": resolution(frame.width, frame.height),
-            "nonfinite_pixels": frame.nonfinite_pixels}
+            "nonfinite_pixels": frame.nonfinite_pixels, "review_layer": frame.layer}
 
 
