@@ -223,3 +223,25 @@ def test_sqlite_is_safe_with_concurrent_writers(tmp_path):
     assert not errors
     c = SQLiteCatalog(path)
     assert len(c.rows(limit=1000)) == 100 and len(c.pending_events(1000)) == 100
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_clip_rows_one_per_sequence(make, tmp_path):
+    from proxygen_core.catalog import PROXY_CLIPS
+    from proxygen_core.events import CLIP_GENERATED, build_clip_event, clip_event_id
+
+    c = make(tmp_path)
+    base = {n: None for n in PROXY_CLIPS.names}
+    row = {**base, "clip_id": "c1", "sequence": "s/beauty.####.exr", "s3_bucket": "frames", "status": "ok",
+           "clip_s3_key": "s/.proxies/beauty.exr_clip.mp4", "first_frame": 1001, "last_frame": 1024,
+           "frame_count": 24, "missing_frames": "[1005]", "failed_frames": "[1010]", "fps": 24.0,
+           "start_timecode": "00:00:41:17", "frames_fingerprint": "f1", "generated_timestamp": "2026-11-21T10:00:00+00:00"}
+    row["event_id"] = clip_event_id(row)
+    c.write_clips([row], [build_clip_event(row, "t")])
+    rebuilt = {**row, "frames_fingerprint": "f2", "generated_timestamp": "2026-11-21T11:00:00+00:00"}
+    rebuilt["event_id"] = clip_event_id(rebuilt)
+    c.write_clips([rebuilt], [build_clip_event(rebuilt, "t")])
+    clips = c.clips()
+    assert len(clips) == 1 and clips[0]["frames_fingerprint"] == "f2"
+    bodies = [e.body for e in c.events() if e.body["type"] == CLIP_GENERATED]
+    assert len(bodies) == 2 and bodies[0]["missing_frames"] == [1005] and bodies[0]["failed_frames"] == [1010]

@@ -136,3 +136,25 @@ def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
         assert sum(1 for _ in c.decode(video=0)) == 4
     assert (out / "sh_v003.exr_poster.jpg").read_bytes() == (out / "sh_v003.1002_thumb.jpg").read_bytes()
     assert not list(out.glob("still*_clip.mp4"))
+
+
+def test_exr_frame_rate_and_timecode_drive_the_clip(tmp_path):
+    import av
+    import OpenImageIO as oiio
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for n in (1, 2):
+        path = src / f"plate_{n:04d}.exr"
+        spec = oiio.ImageSpec(64, 32, 3, oiio.HALF)
+        spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (25, 1))
+        spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x10203010 + n - 1, 0))  # 10:20:30:10 (+1)
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), spec)
+        out.write_image(np.full((32, 64, 3), 0.3, np.float32))
+        out.close()
+    proc = _run("render", *sorted(str(p) for p in src.iterdir()), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(tmp_path / "out" / "plate_exr_clip.mp4")) as c:
+        assert float(c.streams.video[0].average_rate) == 25.0
+        assert [dict(s.metadata).get("timecode") for s in c.streams if s.type == "data"] == ["10:20:30:10"]

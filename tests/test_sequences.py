@@ -148,6 +148,14 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     assert rebuilt["frames_fingerprint"] != clip["frames_fingerprint"]
     local.write_bytes(bucket_store.get_bytes(rebuilt["clip_s3_key"]))
     assert float(_decode(local)[0][0].mean()) > means[0] + 20  # the new first frame is in the clip
+    # A person picks the poster: an object tag on that frame's source.
+    bucket_store.client.put_object_tagging(Bucket=bucket_store.bucket, Key=keys[1],
+                                           Tagging={"TagSet": [{"Key": "proxygen-poster", "Value": "true"}]})
+    assert build().success
+    chosen = SQLiteCatalog(db).clips()[0]
+    assert chosen["poster_frame"] == 1002
+    assert bucket_store.get_bytes(chosen["poster_s3_key"]) == bucket_store.get_bytes(
+        f"{prefix}/.proxies/beauty.1002_thumb.jpg")
     # `proxygen clips --json` lists the clip with the documented fields.
     import os
     import subprocess
