@@ -7,6 +7,7 @@ override -> explicit metadata (oiio:ColorSpace / colour-space attributes / EXR c
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -83,6 +84,7 @@ class ColourEngine:
             raise ColorError(config_name, f"cannot load OCIO config: {exc}") from exc
         self._lock = threading.Lock()
         self._cpu: dict[tuple, ocio.CPUProcessor] = {}
+        self.bake_reports: dict[tuple, object] = {}  # display LUT checks, for reports and benchmarks
 
     # --- detection -------------------------------------------------------------------------
     def resolve_name(self, name: str) -> str | None:
@@ -176,13 +178,34 @@ class ColourEngine:
                 self._cpu[linear_key] = linear  # type: ignore[assignment]
         return cpu, bool(linear)
 
-    def display(self, working: str, display: str, view: str) -> ocio.CPUProcessor:
+    def display(self, working: str, display: str, view: str, transform: str = "exact",
+                lut_size: int = 65) -> ocio.CPUProcessor:
+        """The (working -> display, view) processor: ``exact``, or ``lut`` (baked, checked; docs/colour.md),
+        which falls back to the exact one, with a logged reason, when its error is over the bound."""
         if display not in self.config.getDisplays():
             raise ColorError(self.config_name, f"display {display!r} is not in the config")
         if view not in self.config.getViews(display):
             raise ColorError(self.config_name, f"view {view!r} is not available for display {display!r}")
-        return self._cached(("display", working, display, view),
-                            lambda: self.config.getProcessor(ocio.DisplayViewTransform(working, display, view)))
+        exact = ("display", working, display, view)
+        if transform == "exact":
+            return self._cached(exact, lambda: self.config.getProcessor(ocio.DisplayViewTransform(working, display, view)))
+        if transform != "lut":
+            raise ColorError(self.config_name, f"display_transform {transform!r} is not 'lut' or 'exact'")
+        key = ("display-lut", working, display, view, lut_size)
+        with self._lock:
+            cpu = self._cpu.get(key)
+        if cpu is None:
+            from .display_lut import default_cache_dir, fast_display
+
+            cpu, report = fast_display(self.config, working, display, view, lut_size, default_cache_dir())
+            self.bake_reports[key] = report
+            if cpu is None:
+                logging.getLogger("proxygen").warning(
+                    "display LUT for %s / %s not used, exact transform instead: %s", display, view, report.reason)
+                cpu = self.display(working, display, view, "exact")
+            with self._lock:
+                self._cpu[key] = cpu
+        return cpu
 
 
 def apply(cpu: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:

@@ -210,9 +210,10 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
     return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer)
 
 
-def _display(frame_pixels: np.ndarray, working: str, display: str, view: str, config: str) -> np.ndarray:
+def _display(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
     out = np.ascontiguousarray(frame_pixels, dtype=np.float32).copy()
-    apply(engine(config).display(working, display, view), out)
+    apply(engine(settings.ocio_config).display(working, display, view, settings.display_transform,
+                                               settings.display_lut_size), out)
     return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0, out=out)
 
 
@@ -225,20 +226,19 @@ def thumbnail_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarra
     tw, th = fit_within(frame.source_width, frame.source_height, settings.thumb_size, settings.thumb_size)
     small = resize(frame.pixels, tw, th, settings.resize_filter)
     return to_uint8(_display(small, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
-                             settings.ocio_config))
+                             settings))
 
 
 def proxy_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
     """float32 Rec.1886 display code values in [0, 1] at proxy size (even, within the proxy box)."""
-    return _display(frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view,
-                    settings.ocio_config)
+    return _display(frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings)
 
 
 def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray | None:
     if not settings.preview_enabled or frame.full_res is None:
         return None
     return to_uint8(_display(frame.full_res, frame.working_colorspace, settings.thumb_display,
-                             frame.colour.thumb_view, settings.ocio_config))
+                             frame.colour.thumb_view, settings))
 
 
 def render_outputs(frame: WorkingFrame, settings: RenderSettings) -> Outputs:

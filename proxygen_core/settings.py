@@ -30,6 +30,8 @@ class RenderSettings:
     thumb_display: str = "sRGB - Display"
     proxy_display: str = "Rec.1886 Rec.709 - Display"
     view: str = "ACES 2.0 - SDR 100 nits (Rec.709)"
+    display_transform: str = "lut"  # lut (baked 3D LUT, checked at bake time; docs/colour.md) | exact
+    display_lut_size: int = 65
     display_referred_view: str = "Un-tone-mapped"
     source_colorspace: str | None = None
     default_float_colorspace: str = "ACEScg"

@@ -6,6 +6,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Baked display LUTs go to a folder of this run, not the user's cache.
+import os as _os  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+
+_os.environ.setdefault("PROXYGEN_LUT_CACHE_DIR", _tempfile.mkdtemp(prefix="proxygen-luts-"))
 TESTDATA = ROOT.parent / "shared" / "testdata"
 
 

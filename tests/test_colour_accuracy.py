@@ -10,12 +10,15 @@ from proxygen_core.process import process_file
 from proxygen_core.samples import CHROMATICITIES, chart, write_exr
 from proxygen_core.settings import RenderSettings
 
-from .colorimetry import block_means, bt1886_eotf, ciede2000, lab, srgb_eotf
+from proxygen_core.colorimetry import block_means, bt1886_eotf, ciede2000, lab, srgb_eotf
 from .conftest import manifest_cases
 from .media import read_jpeg, read_mp4_rgb
 from .reference import read_full, reference
 
 S = RenderSettings()
+# Both display paths keep the same bounds: the baked LUT (default) and the exact output transform.
+PATHS = [pytest.param(RenderSettings(display_transform="lut"), id="lut"),
+         pytest.param(RenderSettings(display_transform="exact"), id="exact")]
 
 
 def _patch_means(img: np.ndarray, centres, src_size, radius=3):
@@ -27,8 +30,9 @@ def _patch_means(img: np.ndarray, centres, src_size, radius=3):
     return np.array(vals)
 
 
+@pytest.mark.parametrize("S", PATHS)
 @pytest.mark.parametrize("space", ["ACEScg", "Linear Rec.709 (sRGB)"])
-def test_chart_patches_within_1_de2000(tmp_path, space):
+def test_chart_patches_within_1_de2000(tmp_path, space, S):
     w, h = 1280, 720
     img, centres = chart(w, h)
     src = tmp_path / "chart.exr"
@@ -44,7 +48,7 @@ def test_chart_patches_within_1_de2000(tmp_path, space):
         radius = 3 if kind == "proxy" else 1
         de = ciede2000(lab(_patch_means(ours, centres, (w, h), radius), eotf),
                        lab(_patch_means(ref, centres, (w, h), radius), eotf))
-        print(f"{space} {kind}: max dE2000 {de.max():.3f} mean {de.mean():.3f}")
+        print(f"{S.display_transform} {space} {kind}: max dE2000 {de.max():.3f} mean {de.mean():.3f}")
         assert de.max() < 1.0, f"{kind} patch dE2000 {np.round(de, 2).tolist()}"
 
 
@@ -72,8 +76,9 @@ def test_wrong_matrix_would_be_caught(tmp_path):
     assert enc.KR == 0.2126
 
 
+@pytest.mark.parametrize("S", PATHS)
 @pytest.mark.parametrize("row", manifest_cases(broken=False))
-def test_real_images_block_de2000(tmp_path, row, testdata):
+def test_real_images_block_de2000(tmp_path, row, testdata, S):
     src = str(testdata / row["relpath"])
     report = process_file(src, tmp_path, S)
     assert report.status == "ok", report.error
@@ -98,4 +103,24 @@ def test_real_images_block_de2000(tmp_path, row, testdata):
         results[kind] = {"block_mean": round(float(block), 3), "pixel_mean": round(float(pixel.mean()), 3),
                          "pixel_p99": round(float(np.percentile(pixel, 99)), 3)}
         assert block < limit, f"{kind}: mean 8x8-block dE2000 {block:.3f} >= {limit}"
-    print(json.dumps({row["relpath"]: results}))
+    print(json.dumps({row["relpath"]: results, "path": S.display_transform}))
+
+
+def test_display_lut_is_checked_cached_and_falls_back(tmp_path, monkeypatch):
+    import PyOpenColorIO as ocio
+
+    from proxygen_core import display_lut
+
+    cfg = ocio.Config.CreateFromFile(S.ocio_config)
+    args = (cfg, S.working_colorspace, S.proxy_display, S.view, 65, tmp_path)
+    cpu, report = display_lut.fast_display(*args)
+    assert report.used == "lut" and report.max <= display_lut.BOUNDS["max"] and cpu is not None
+    assert len(list((tmp_path / "luts").glob("*.npz"))) == 1
+    cached, again = display_lut.fast_display(*args)  # from the disk cache, same verdict
+    assert again == report and cached is not None
+    grey = np.full((1, 1, 3), 0.18, np.float32)
+    exact = display_lut._cpu(cfg, ocio.DisplayViewTransform(S.working_colorspace, S.proxy_display, S.view))
+    assert np.abs(display_lut._apply(cpu, grey) - display_lut._apply(exact, grey)).max() < 1e-3
+    monkeypatch.setattr(display_lut, "BOUNDS", {"mean": 0.0, "p99": 0.0, "max": 0.0})
+    none, refused = display_lut.fast_display(cfg, S.working_colorspace, S.thumb_display, S.view, 17, None)
+    assert none is None and refused.used == "exact" and "over the bound" in refused.reason

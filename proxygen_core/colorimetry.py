@@ -1,4 +1,4 @@
-"""Colour-difference maths for the tests: display code values -> CIELAB -> CIEDE2000."""
+"""Colour-difference maths: display code values -> CIELAB -> CIEDE2000 (the LUT bake check and the tests)."""
 from __future__ import annotations
 
 import numpy as np
