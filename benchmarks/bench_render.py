@@ -1,8 +1,11 @@
 """proxygen_core vs the seed-style baseline on a 4K and a 2K EXR, in one run on this machine.
 
-Baseline (what the original function did): ``oiiotool --colorconvert`` + ``--fit`` to a JPEG
-thumbnail, ``oiiotool --colorconvert`` + ``--fit`` to a PNG, then ``ffmpeg`` libx264 to MP4.
-Prints per-frame wall times, the ratio, the pure decode time (the floor) and peak RSS.
+Baseline (the original function's shape): ONE ``oiiotool`` call that decodes once, converts colour once
+and, with ``--dup``, fits to a JPEG thumbnail and a PNG; then ``ffmpeg`` libx264 ``-preset fast -crf 18``
+to MP4. Prints the baseline's commands, per-frame wall times in-process for both display paths (baked
+LUT, the default, and the exact transform), the pure decode time (the floor), whole-process figures
+(``proxygen render`` of one frame vs the baseline's processes: start-up counts) and peak RSS, including
+an 8K half RGBA frame.
 Usage: python benchmarks/bench_render.py [--reps 3]
 """
 from __future__ import annotations
@@ -71,21 +74,23 @@ def run_measured(args: list[str]) -> int:
 PEAKS: dict[str, int] = {}
 
 
-def baseline(path: Path, out: Path, settings: RenderSettings) -> None:
+def baseline_commands(path: Path, out: Path, settings: RenderSettings) -> list[list[str]]:
     import imageio_ffmpeg
 
-    cfg = settings.ocio_config
     oiiotool = str(Path(sys.executable).with_name("oiiotool"))
-    common = [oiiotool, str(path), "--colorconfig", cfg, "--ch", "R,G,B"]
-    peaks = [
-        run_measured(common + ["--colorconvert", "ACEScg", "sRGB Encoded Rec.709 (sRGB)", "--fit", "256x256",
-                               "-d", "uint8", "-o", str(out / "thumb.jpg")]),
-        run_measured(common + ["--colorconvert", "ACEScg", "Gamma 2.4 Encoded Rec.709", "--fit", "1920x1080",
-                               "-d", "uint8", "-o", str(out / "proxy.png")]),
-        run_measured([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(out / "proxy.png"),
-                      "-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv420p",
-                      "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-movflags", "+faststart", str(out / "proxy.mp4")]),
+    return [
+        [oiiotool, str(path), "--colorconfig", settings.ocio_config, "--ch", "R,G,B",
+         "--colorconvert", "ACEScg", "sRGB Encoded Rec.709 (sRGB)", "--dup",
+         "--fit", "256x256", "-d", "uint8", "-o", str(out / "thumb.jpg"), "--pop",
+         "--fit", "1920x1080", "-d", "uint8", "-o", str(out / "proxy.png")],
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(out / "proxy.png"),
+         "-c:v", "libx264", "-preset", "fast", "-crf", "18", "-pix_fmt", "yuv420p",
+         "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-movflags", "+faststart", str(out / "proxy.mp4")],
     ]
+
+
+def baseline(path: Path, out: Path, settings: RenderSettings) -> None:
+    peaks = [run_measured(cmd) for cmd in baseline_commands(path, out, settings)]
     PEAKS[str(path)] = max(PEAKS.get(str(path), 0), *peaks)
 
 
@@ -96,26 +101,41 @@ def proxygen_peak(path: Path, out: Path) -> int:
     return run_measured([sys.executable, "-c", code, str(path), str(out)])
 
 
+def proxygen_process(path: Path, out: Path) -> None:
+    """``proxygen render`` as a user runs it: a new process (imports, config, processors paid each time)."""
+    run_measured([str(Path(sys.executable).with_name("proxygen")), "render", str(path), "--out", str(out), "-q"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    settings = RenderSettings()
+    lut, exact = RenderSettings(), RenderSettings(display_transform="exact")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"{'frame':<10} {'proxygen s':>10} {'baseline s':>10} {'speedup':>8} {'decode s':>9} {'x decode':>9} "
-              f"{'RSS MiB':>8} {'base RSS':>8}")
+        print("baseline:", " && ".join(" ".join(c) for c in baseline_commands(Path("SRC.exr"), Path("OUT"), lut)))
+        print(f"{'frame':<10} {'lut s':>7} {'exact s':>8} {'base s':>7} {'lut x':>6} {'exact x':>8} {'decode s':>9} "
+              f"{'lut/dec':>8} {'proc s':>7} {'base proc':>9} {'proc x':>7} {'RSS MiB':>8} {'base RSS':>8}")
         for label, (w, h) in (("4096x2160", (4096, 2160)), ("2048x1556", (2048, 1556))):
             src = tmp / f"bench_{label}.exr"
             make_frame(src, w, h)
-            process_file(src, tmp / "warm", settings)  # warm caches: OCIO processors, codecs
-            ours = timed(lambda: process_file(src, tmp / "ours", settings), args.reps)
-            base = timed(lambda: baseline(src, tmp, settings), args.reps)
+            for s in (lut, exact):
+                process_file(src, tmp / "warm", s)  # warm caches: OCIO processors, the baked LUT, codecs
+            fast = timed(lambda: process_file(src, tmp / "ours", lut), args.reps)
+            slow = timed(lambda: process_file(src, tmp / "ours", exact), args.reps)
+            base = timed(lambda: baseline(src, tmp, lut), args.reps)
             dec = timed(lambda: decode_only(src), args.reps)
-            ours_rss = proxygen_peak(src, tmp / "rss") / 1024
-            print(f"{label:<10} {ours:>10.3f} {base:>10.3f} {base / ours:>7.1f}x {dec:>9.3f} {ours / dec:>8.1f}x "
-                  f"{ours_rss:>8.0f} {PEAKS[str(src)] / 1024:>8.0f}", flush=True)
-    print("RSS: peak of a fresh process rendering one frame (proxygen) / of the largest baseline tool")
+            proc = timed(lambda: proxygen_process(src, tmp / "proc"), args.reps)
+            rss = proxygen_peak(src, tmp / "rss") / 1024
+            print(f"{label:<10} {fast:>7.3f} {slow:>8.3f} {base:>7.3f} {base / fast:>5.1f}x {base / slow:>7.1f}x "
+                  f"{dec:>9.3f} {fast / dec:>7.1f}x {proc:>7.3f} {base:>9.3f} {base / proc:>6.1f}x {rss:>8.0f} "
+                  f"{PEAKS[str(src)] / 1024:>8.0f}", flush=True)
+        src = tmp / "bench_8k.exr"
+        make_frame(src, 7680, 4320)
+        print(f"8K 7680x4320 half RGBA: proxygen peak RSS {proxygen_peak(src, tmp / 'rss8k') / 1024:.0f} MiB "
+              f"(limit 1024)", flush=True)
+    print("x = baseline / proxygen (in-process for lut/exact, whole processes for proc); lut/dec = proxygen / bare "
+          "decode; RSS: peak of a fresh process rendering one frame (proxygen) / of the largest baseline tool")
     return 0
 
 
