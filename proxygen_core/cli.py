@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from . import __version__
 from .probe import probe
@@ -19,9 +20,18 @@ def _render(args: argparse.Namespace) -> int:
         thumb_display=args.thumb_display or args.display, proxy_display=args.proxy_display or args.display,
         preview_enabled=True if args.preview else None,
     )
-    sources = list(args.sources)
-    reports = []
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file; give a folder (it is created if missing)")
+    sources = []
     failed = 0
+    for source in args.sources:
+        if Path(source).is_dir():  # a folder is not a frame: say so, write nothing for it
+            failed += 1
+            print(f"error: {source}: is a folder; give its files (e.g. {source.rstrip('/')}/*.exr)", file=sys.stderr)
+        else:
+            sources.append(source)
+    reports = []
     started = time.perf_counter()
     for index, source in enumerate(sources, 1):
         report = process_file(source, args.out, settings.render)
@@ -94,8 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Like parse_args, but a wrong flag is reported with the subcommand's usage, not the top-level one."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
-    args = (parser or build_parser()).parse_args(argv)
+    args = parse(parser or build_parser(), argv)
     try:
         return int(args.func(args))
     except ValueError as exc:  # configuration problems: one clear line, no traceback

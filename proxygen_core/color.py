@@ -183,9 +183,11 @@ class ColourEngine:
         """The (working -> display, view) processor: ``exact``, or ``lut`` (baked, checked; docs/colour.md),
         which falls back to the exact one, with a logged reason, when its error is over the bound."""
         if display not in self.config.getDisplays():
-            raise ColorError(self.config_name, f"display {display!r} is not in the config")
+            raise ColorError(self.config_name, f"display {display!r} is not in the config "
+                                               f"(displays: {', '.join(self.config.getDisplays())})")
         if view not in self.config.getViews(display):
-            raise ColorError(self.config_name, f"view {view!r} is not available for display {display!r}")
+            raise ColorError(self.config_name, f"view {view!r} is not available for display {display!r} "
+                                               f"(views: {', '.join(self.config.getViews(display))})")
         exact = ("display", working, display, view)
         if transform == "exact":
             return self._cached(exact, lambda: self.config.getProcessor(ocio.DisplayViewTransform(working, display, view)))

@@ -4,14 +4,38 @@ from __future__ import annotations
 import argparse
 import json
 
+import os
+from pathlib import Path
+
 from .catalog import open_catalog
 from .settings import load_settings
+
+LOCAL_POINTER = "local.yaml"  # written by `proxygen local`: where its catalog (and bucket) are
+
+
+def local_pointer() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "proxygen" / LOCAL_POINTER
+
+
+def _catalog(args: argparse.Namespace):
+    """The catalog a user means: --config / $PROXYGEN_CONFIG / $PROXYGEN_SQLITE_PATH, else the last local
+    run's (from its pointer file). A missing SQLite file is an error, never created in the current folder."""
+    config = args.config
+    if not config and not os.environ.get("PROXYGEN_CONFIG") and not os.environ.get("PROXYGEN_SQLITE_PATH") \
+            and local_pointer().exists():
+        config = str(local_pointer())
+    settings = load_settings(config).catalog
+    if settings.catalog_backend == "sqlite" and not Path(settings.sqlite_path).exists():
+        raise ValueError(f"no catalog at {Path(settings.sqlite_path).resolve()}: start `proxygen local`, or point "
+                         "at one with PROXYGEN_SQLITE_PATH or --config")
+    return open_catalog(settings)
 
 RECORD_COLUMNS = ("generated_timestamp", "status", "s3_key", "proxy_resolution", "source_colorspace", "error")
 
 
 def records(args: argparse.Namespace) -> int:
-    catalog = open_catalog(load_settings(args.config).catalog)
+    catalog = _catalog(args)
     rows = catalog.history(args.limit) if args.history else catalog.rows(args.limit, args.status)
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -23,7 +47,7 @@ def records(args: argparse.Namespace) -> int:
 
 
 def events(args: argparse.Namespace) -> int:
-    catalog = open_catalog(load_settings(args.config).catalog)
+    catalog = _catalog(args)
     listed = catalog.pending_events(args.limit) if args.pending else catalog.events(args.limit)
     if args.json:  # the event bodies as published, plus their delivery state
         print(json.dumps([{**ev.body, "created_at": ev.created_at, "sent_at": ev.sent_at, "attempts": ev.attempts}
@@ -42,7 +66,7 @@ CLIP_COLUMNS = ("generated_timestamp", "status", "sequence", "first_frame", "las
 
 
 def clips(args: argparse.Namespace) -> int:
-    catalog = open_catalog(load_settings(args.config).catalog)
+    catalog = _catalog(args)
     rows = catalog.clips(args.limit)
     for row in rows:  # the frame lists are JSON in the table; lists here
         row["missing_frames"] = json.loads(row["missing_frames"] or "[]")

@@ -17,7 +17,7 @@ from .assets import SETTINGS, frame_chain
 from .clips import shot_clip
 from .jobs import clips_job, frames_job
 from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
-from .sensors import outbox_publisher, s3_new_frames, s3_notifications, sequence_clips
+from .sensors import automation, outbox_publisher, s3_new_frames, s3_notifications, sequence_clips
 
 
 def _resources(env: str) -> dict:
@@ -53,6 +53,6 @@ ENVIRONMENTS = {"local": _resources("local"), "production": _resources("producti
 defs = Definitions(
     assets=[frame_chain, shot_clip],
     jobs=[frames_job, clips_job],
-    sensors=[s3_new_frames, s3_notifications, outbox_publisher, sequence_clips],
+    sensors=[s3_new_frames, s3_notifications, outbox_publisher, sequence_clips, automation],
     resources=ENVIRONMENTS[os.environ.get("PROXYGEN_ENV", "local")],
 )

@@ -77,6 +77,21 @@ def upload_samples(store: ObjectStore, var: Path, frames: int, prefix: str = "re
     return uploaded
 
 
+def write_pointer(env: dict[str, str]) -> Path:
+    """Tell `proxygen records/events/clips`, run from any folder, where this local run keeps its catalog."""
+    import yaml
+
+    from proxygen_core.report import local_pointer
+
+    path = local_pointer()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({
+        "catalog": {"sqlite_path": env[env_name("sqlite_path")]},
+        "storage": {"s3_endpoint_url": env[env_name("s3_endpoint_url")], "s3_bucket": env[env_name("s3_bucket")]},
+    }))
+    return path
+
+
 def spawn(name: str, args: list[str], log: Path, port: int | None = None, timeout: float = 120.0) -> Service:
     """A Dagster process (webserver, daemon) as a restartable Service, in its own process group."""
     with log.open("ab") as fh:
@@ -167,6 +182,7 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
               f"{os.environ.get(env_name('event_topic'), 'spaceharbor.proxy')}; log kept in s3://{KAFKA_BUCKET}/)",
               flush=True)
         prepare_home(Path(env["DAGSTER_HOME"]))
+        write_pointer(env)
         if samples:
             new = upload_samples(store, root, frames)
             print(f"uploaded {len(new)} new sample frames to s3://{bucket}/renders/shot_010/"

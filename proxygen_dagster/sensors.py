@@ -3,6 +3,8 @@
 import hashlib
 
 from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -192,3 +194,11 @@ def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> S
                                    tags={"proxygen/trigger": "sequence-settled"}))
     return SensorResult(run_requests=requests, cursor=_json.dumps(state),
                         dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [])
+
+
+# The eager() conditions on the frame assets act only when an automation sensor evaluates them; Dagster's
+# implicit one starts stopped, so this one is declared, running, over the frame assets.
+automation = AutomationConditionSensorDefinition(
+    "proxygen_automation", target=AssetSelection.groups("proxygen"), default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Requests the rest of the chain for partitions whose upstream was materialized on its own.")

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Baked display LUTs go to a folder of this run, not the user's cache.
-import os as _os  # noqa: E402
-import tempfile as _tempfile  # noqa: E402
+import tempfile  # noqa: E402
 
-_os.environ.setdefault("PROXYGEN_LUT_CACHE_DIR", _tempfile.mkdtemp(prefix="proxygen-luts-"))
-TESTDATA = ROOT.parent / "shared" / "testdata"
+os.environ.setdefault("PROXYGEN_LUT_CACHE_DIR", tempfile.mkdtemp(prefix="proxygen-luts-"))
+# Third-party test images (EXR of many kinds, DPX, TIFF, PNG, JPEG, broken files) with a MANIFEST.tsv:
+# PROXYGEN_TESTDATA points at such a folder; the project's own checkout looks beside it (../shared/testdata).
+TESTDATA = Path(os.environ.get("PROXYGEN_TESTDATA") or ROOT.parent / "shared" / "testdata")
+SKIP_REASON = (f"third-party test images not found at {TESTDATA}: set PROXYGEN_TESTDATA to a folder with a "
+               "MANIFEST.tsv (see docs/testing.md) to run the colour and bad-input checks on real files")
 
 
 def manifest() -> list[dict[str, str]]:
@@ -30,19 +34,18 @@ def is_broken(row: dict[str, str]) -> bool:
 def manifest_cases(broken: bool) -> list:
     rows = manifest()
     if not rows:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"third-party test images not found at {TESTDATA}"))]
+        return [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON))]
     return [pytest.param(r, id=r["relpath"]) for r in rows if is_broken(r) == broken]
 
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     if not (TESTDATA / "MANIFEST.tsv").exists():
-        pytest.skip(f"third-party test images not found at {TESTDATA}")
+        pytest.skip(SKIP_REASON)
     return TESTDATA
 
 
 # --- real services -------------------------------------------------------------------------------
-import os  # noqa: E402
 
 S3_ACCESS, S3_SECRET = "AKIDPROXYGENTEST", "proxygen-test-secret-key"
 

@@ -158,3 +158,51 @@ def test_exr_frame_rate_and_timecode_drive_the_clip(tmp_path):
     with av.open(str(tmp_path / "out" / "plate_exr_clip.mp4")) as c:
         assert float(c.streams.video[0].average_rate) == 25.0
         assert [dict(s.metadata).get("timecode") for s in c.streams if s.type == "data"] == ["10:20:30:10"]
+
+
+def test_catalog_commands_find_the_local_run_and_create_nothing(tmp_path):
+    import os
+
+    import yaml
+
+    from proxygen_core.catalog import SQLiteCatalog
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PROXYGEN_SQLITE_PATH", "PROXYGEN_CONFIG")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def records():
+        return subprocess.run([sys.executable, "-m", "proxygen_core.cli", "records"], capture_output=True, text=True,
+                              timeout=60, env=env, cwd=elsewhere)
+
+    proc = records()
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no catalog at ") and "proxygen local" in proc.stderr
+    assert list(elsewhere.iterdir()) == []  # no stray var/catalog.db
+    db = tmp_path / "var" / "catalog.db"
+    SQLiteCatalog(db).ensure()
+    pointer = tmp_path / "config" / "proxygen" / "local.yaml"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(yaml.safe_dump({"catalog": {"sqlite_path": str(db)}}))
+    proc = records()
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("0 rows")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_bad_command_lines_get_one_clear_error(tmp_path):
+    src = tmp_path / "plate.exr"
+    write_exr(src, np.full((8, 8, 3), 0.18, np.float32))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    proc = _run("render", str(src), "--out", str(afile))
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: --out {afile}: is a file; give a folder " \
+                                                          "(it is created if missing)"
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    proc = _run("render", str(folder), str(src), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 1 and f"error: {folder}: is a folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o" / "frames.json").exists() and (tmp_path / "o" / "plate.json").exists()
+    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--no-such-flag")
+    assert proc.returncode == 2 and "usage: proxygen render" in proc.stderr and "--no-such-flag" in proc.stderr
+    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
+    assert "views: " in proc.stderr and "ACES 2.0 - SDR 100 nits (Rec.709)" in proc.stderr

@@ -49,3 +49,11 @@ def test_instance_settings_retry_dead_runs_but_not_bad_content(tmp_path):
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 3
         assert instance.run_retries_retry_on_asset_or_op_failure is False
         assert instance.nux_enabled is False
+
+
+def test_automation_sensor_runs_by_default(dagster_defs):
+    from dagster import DefaultSensorStatus
+
+    sensor = dagster_defs.resolve_sensor_def("proxygen_automation")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    assert {s.name for s in dagster_defs.sensors} >= {"s3_new_frames", "sequence_clips", "outbox_publisher"}
