@@ -53,10 +53,17 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from .color import engine
+
+    render = load_settings(args.config).render
     failed = 0
     for source in args.sources:
         try:
-            print(json.dumps(probe(source).to_dict(), default=str))
+            record = probe(source)
+            decision = engine(render.ocio_config).detect(record, render)
+            # The header, plus the colour space the renders would use and the rule that chose it.
+            print(json.dumps({**record.to_dict(), "colour": {"source_colorspace": decision.source_colorspace,
+                                                              "rule": decision.rule}}, default=str))
         except Exception as exc:
             failed += 1
             print(f"error: {source}: {getattr(exc, 'cause', exc)}", file=sys.stderr)

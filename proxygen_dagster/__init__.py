@@ -1,1 +1,1 @@
-"""Dagster orchestration over proxygen_core: assets, IO managers, checks, sensors, definitions."""
+"""Dagster orchestration over proxygen_core: frame and clip assets, checks, sensors, jobs, definitions."""

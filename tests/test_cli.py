@@ -71,6 +71,11 @@ def test_probe_prints_a_record(tmp_path):
     record = json.loads(proc.stdout)
     assert record["width"] == 20 and record["height"] == 10 and record["frame_number"] == 1001
     assert record["channels"] == ["R", "G", "B"] and record["colour_metadata"]["chromaticities"]
+    assert record["colour"] == {"source_colorspace": "ACEScg", "rule": "metadata:chromaticities"}
+    untagged = tmp_path / "untagged.exr"
+    write_exr(untagged, np.zeros((10, 20, 3), np.float32))
+    assert json.loads(_run("probe", str(untagged)).stdout)["colour"] == {"source_colorspace": "ACES2065-1",
+                                                                         "rule": "file-rules:EXR"}
 
 
 def test_same_stem_sources_never_overwrite_each_other(tmp_path):
