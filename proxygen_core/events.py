@@ -114,8 +114,34 @@ class PublishReport:
         return self.attempted - self.sent
 
 
-def producer_config(bootstrap: str, idempotent: bool = True, timeout_ms: int = 10000) -> dict[str, Any]:
-    return {
+# EventSettings field -> librdkafka property: the same for the producer and the consumer.
+SECURITY_PROPERTIES = {
+    "kafka_security_protocol": "security.protocol", "kafka_sasl_mechanism": "sasl.mechanism",
+    "kafka_sasl_username": "sasl.username", "kafka_sasl_password": "sasl.password",
+    "kafka_ssl_ca_location": "ssl.ca.location", "kafka_ssl_certificate_location": "ssl.certificate.location",
+    "kafka_ssl_key_location": "ssl.key.location",
+}
+SECRET_PROPERTIES = {"sasl.password"}
+
+
+def security_config(values: dict[str, Any]) -> dict[str, str]:
+    """librdkafka security properties from settings-named values (unset ones left out)."""
+    config = {prop: str(values[name]) for name, prop in SECURITY_PROPERTIES.items() if values.get(name)}
+    if config.get("sasl.mechanism") and not config.get("security.protocol"):
+        raise ValueError("kafka_sasl_mechanism needs kafka_security_protocol SASL_PLAINTEXT or SASL_SSL")
+    if config.get("sasl.mechanism") and not (config.get("sasl.username") and config.get("sasl.password")):
+        raise ValueError("kafka_sasl_mechanism needs PROXYGEN_KAFKA_SASL_USERNAME and PROXYGEN_KAFKA_SASL_PASSWORD")
+    return config
+
+
+def redacted(config: dict[str, Any]) -> dict[str, Any]:
+    """A client config safe to log or show: secrets replaced."""
+    return {k: ("***" if k in SECRET_PROPERTIES else v) for k, v in config.items()}
+
+
+def producer_config(bootstrap: str, idempotent: bool = True, timeout_ms: int = 10000,
+                    security: dict[str, str] | None = None) -> dict[str, Any]:
+    return {**(security or {}),
         "bootstrap.servers": bootstrap,
         "enable.idempotence": idempotent,
         "acks": "all",

@@ -119,6 +119,14 @@ class EventSettings:
     notifications_topic: str | None = None  # S3 bucket notifications ({"Records": [...]}) to trigger on
     notifications_group: str = "proxygen-notifications"
     notifications_max_messages: int = 1000
+    # Authentication for studio clusters (passed to the producer and the notification consumer).
+    kafka_security_protocol: str | None = None  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    kafka_sasl_mechanism: str | None = None  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None  # a secret: set it in the environment, never in a YAML in a repo
+    kafka_ssl_ca_location: str | None = None  # CA bundle to verify the brokers (SSL / SASL_SSL)
+    kafka_ssl_certificate_location: str | None = None  # client certificate (mutual TLS)
+    kafka_ssl_key_location: str | None = None
 
 
 @dataclass(frozen=True)

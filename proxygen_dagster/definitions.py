@@ -37,9 +37,16 @@ def _resources(env: str) -> dict:
     else:
         catalog = CatalogResource()
     ev = SETTINGS.events
+    secret = env_name("kafka_sasl_password")
     events = EventBus(bootstrap=ev.kafka_bootstrap, topic=ev.event_topic, idempotent=ev.idempotent_producer,
                       timeout_seconds=ev.publish_timeout_seconds, notifications_topic=ev.notifications_topic,
-                      notifications_group=ev.notifications_group)
+                      notifications_group=ev.notifications_group,
+                      kafka_security_protocol=ev.kafka_security_protocol, kafka_sasl_mechanism=ev.kafka_sasl_mechanism,
+                      kafka_sasl_username=ev.kafka_sasl_username,
+                      kafka_sasl_password=EnvVar(secret) if os.environ.get(secret) else None,
+                      kafka_ssl_ca_location=ev.kafka_ssl_ca_location,
+                      kafka_ssl_certificate_location=ev.kafka_ssl_certificate_location,
+                      kafka_ssl_key_location=ev.kafka_ssl_key_location)
     return {
         "storage": storage,
         "catalog": catalog,

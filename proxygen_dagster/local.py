@@ -190,11 +190,15 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
         if once:
             ok, failed = process_once()
             from proxygen_core.catalog import open_catalog
-            from proxygen_core.events import publish_pending, producer_config
+            from dataclasses import asdict
+
+            from proxygen_core.events import producer_config, publish_pending, security_config
             from proxygen_core.settings import load_settings
 
             settings = load_settings()
-            report = publish_pending(open_catalog(settings.catalog), producer_config(settings.events.kafka_bootstrap))
+            security = security_config(asdict(settings.events))
+            report = publish_pending(open_catalog(settings.catalog),
+                                     producer_config(settings.events.kafka_bootstrap, security=security))
             print(f"{ok} runs ok, {failed} failed; catalog {settings.catalog.sqlite_path}; "
                   f"{report.sent} waiting events published", flush=True)
             return 1 if failed else 0

@@ -79,12 +79,30 @@ class EventBus(ConfigurableResource):
     timeout_seconds: float = 10.0
     notifications_topic: str | None = None
     notifications_group: str = "proxygen-notifications"
+    kafka_security_protocol: str | None = None
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None  # bound to an EnvVar: the UI shows the variable's name, not the value
+    kafka_ssl_ca_location: str | None = None
+    kafka_ssl_certificate_location: str | None = None
+    kafka_ssl_key_location: str | None = None
 
     @property
     def enabled(self) -> bool:
         return bool(self.bootstrap)
 
+    def security(self) -> dict:
+        from proxygen_core.events import SECURITY_PROPERTIES, security_config
+
+        return security_config({name: getattr(self, name) for name in SECURITY_PROPERTIES})
+
     def producer_config(self) -> dict:
         from proxygen_core.events import producer_config
 
-        return producer_config(self.bootstrap or "", self.idempotent, int(self.timeout_seconds * 1000))
+        return producer_config(self.bootstrap or "", self.idempotent, int(self.timeout_seconds * 1000), self.security())
+
+    def consumer_config(self) -> dict:
+        """The notification consumer: classic group protocol, offsets committed by the sensor itself."""
+        return {**self.security(), "bootstrap.servers": self.bootstrap, "group.id": self.notifications_group,
+                "enable.auto.commit": False, "group.protocol": "classic", "session.timeout.ms": 6000,
+                "auto.offset.reset": "earliest"}

@@ -95,9 +95,7 @@ def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, ev
     if not events.bootstrap or not topic:
         return SkipReason("no Kafka bootstrap or notifications topic configured")
     state = _json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
-    consumer = Consumer({"bootstrap.servers": events.bootstrap, "group.id": events.notifications_group,
-                         "enable.auto.commit": False, "group.protocol": "classic", "session.timeout.ms": 6000,
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(events.consumer_config())
     try:
         commit(consumer, topic, state["offsets"])  # the previous tick's result is recorded: acknowledge it
         batch = consume(consumer, topic, state["offsets"], SETTINGS.events.notifications_max_messages, 5.0)
