@@ -12,7 +12,8 @@ def _local(args: argparse.Namespace) -> int:
     from .local import run_local
 
     return run_local(args.var, once=args.once, frames=args.frames, port=args.port, s3_port=args.s3_port,
-                     bucket=args.bucket, samples=not args.no_samples, kafka_port=args.kafka_port)
+                     bucket=args.bucket, samples=not args.no_samples, kafka_port=args.kafka_port,
+                     s3_endpoint=args.s3_endpoint, kafka_bootstrap=args.kafka_bootstrap)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--s3-port", type=int, default=8333, help="SeaweedFS S3 port (127.0.0.1)")
     local.add_argument("--kafka-port", type=int, default=9092, help="Tansu Kafka port (127.0.0.1)")
     local.add_argument("--bucket", default="frames")
+    local.add_argument("--s3-endpoint", help="use this existing S3 endpoint (credentials from AWS_ACCESS_KEY_ID / "
+                                             "AWS_SECRET_ACCESS_KEY) instead of starting SeaweedFS")
+    local.add_argument("--kafka-bootstrap", help="use this existing Kafka (host:port) instead of starting Tansu")
     local.set_defaults(func=_local)
     return parser
 

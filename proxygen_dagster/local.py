@@ -41,21 +41,26 @@ def prepare_home(home: Path) -> None:
         pass
 
 
-def local_env(var: Path, s3_port: int, bucket: str, kafka_port: int | None = None) -> dict[str, str]:
+def local_env(var: Path, s3_port: int, bucket: str, kafka_port: int | None = None, s3_endpoint: str | None = None,
+              kafka_bootstrap: str | None = None) -> dict[str, str]:
+    """The environment of the local run. Its own SeaweedFS always gets the fixed local credentials (so a
+    user's real AWS keys are never handed to it or printed); an existing endpoint uses the AWS_* variables."""
+    if s3_endpoint and not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+        raise ValueError("--s3-endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
     env = {
-        env_name("s3_endpoint_url"): f"http://127.0.0.1:{s3_port}",
+        env_name("s3_endpoint_url"): s3_endpoint or f"http://127.0.0.1:{s3_port}",
         env_name("s3_bucket"): bucket,
         env_name("cache_dir"): str(var / "cache"),
-        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", LOCAL_ACCESS),
-        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET),
+        "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"] if s3_endpoint else LOCAL_ACCESS,
+        "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"] if s3_endpoint else LOCAL_SECRET,
         "DAGSTER_HOME": str(var / "dagster"),
-        "PROXYGEN_ENV": "local",
+        "PROXYGEN_ENV": os.environ.get("PROXYGEN_ENV", "local"),  # production: the same run against real services
         env_name("sqlite_path"): str(var / "catalog.db"),
         # frames arrive together here: build a sequence's clip 5 s after its last frame, not 30 s
         env_name("clip_settle_seconds"): os.environ.get(env_name("clip_settle_seconds"), "5"),
     }
-    if kafka_port:
-        env[env_name("kafka_bootstrap")] = f"127.0.0.1:{kafka_port}"
+    if kafka_bootstrap or kafka_port:
+        env[env_name("kafka_bootstrap")] = kafka_bootstrap or f"127.0.0.1:{kafka_port}"
     return env
 
 
@@ -162,25 +167,34 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
 
 
 def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int = 3000, s3_port: int = 8333,
-              bucket: str = "frames", samples: bool = True, kafka_port: int = 9092) -> int:
+              bucket: str = "frames", samples: bool = True, kafka_port: int = 9092, s3_endpoint: str | None = None,
+              kafka_bootstrap: str | None = None) -> int:
+    """The main job on embedded defaults; ``s3_endpoint`` / ``kafka_bootstrap`` use a team's existing S3 and
+    Kafka instead of starting SeaweedFS / Tansu."""
     root = Path(var).resolve()
     services: dict[str, Service] = {}
     try:
-        env = local_env(root, s3_port, bucket, kafka_port)
+        env = local_env(root, s3_port, bucket, kafka_port, s3_endpoint, kafka_bootstrap)
         os.environ.update(env)
-        services["seaweedfs"] = start_seaweedfs(root / "seaweedfs", env["AWS_ACCESS_KEY_ID"],
-                                                env["AWS_SECRET_ACCESS_KEY"], s3_port)
         endpoint = env[env_name("s3_endpoint_url")]
-        print(f"SeaweedFS S3 on {endpoint}  bucket {bucket}  AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']}  "
-              f"AWS_SECRET_ACCESS_KEY={env['AWS_SECRET_ACCESS_KEY']}  (loopback-only local values; data in "
-              f"{root / 'seaweedfs'})", flush=True)
+        if s3_endpoint:
+            print(f"using S3 at {endpoint}, bucket {bucket} (credentials from AWS_ACCESS_KEY_ID / "
+                  "AWS_SECRET_ACCESS_KEY)", flush=True)
+        else:
+            services["seaweedfs"] = start_seaweedfs(root / "seaweedfs", LOCAL_ACCESS, LOCAL_SECRET, s3_port)
+            print(f"SeaweedFS S3 on {endpoint}  bucket {bucket}  AWS_ACCESS_KEY_ID={LOCAL_ACCESS}  "
+                  f"AWS_SECRET_ACCESS_KEY={LOCAL_SECRET}  (loopback-only local values; data in "
+                  f"{root / 'seaweedfs'})", flush=True)
         store = connect(env)
-        ObjectStore(store.client, KAFKA_BUCKET).ensure_bucket()
-        services["tansu"] = start_tansu(root / "tansu", kafka_port, storage=S3Storage(
-            endpoint, KAFKA_BUCKET, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
-        print(f"Tansu Kafka on 127.0.0.1:{kafka_port} (events topic "
-              f"{os.environ.get(env_name('event_topic'), 'spaceharbor.proxy')}; log kept in s3://{KAFKA_BUCKET}/)",
-              flush=True)
+        topic = os.environ.get(env_name("event_topic"), "spaceharbor.proxy")
+        if kafka_bootstrap:
+            print(f"using Kafka at {kafka_bootstrap} (events topic {topic})", flush=True)
+        else:
+            ObjectStore(store.client, KAFKA_BUCKET).ensure_bucket()
+            services["tansu"] = start_tansu(root / "tansu", kafka_port, storage=S3Storage(
+                endpoint, KAFKA_BUCKET, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
+            print(f"Tansu Kafka on 127.0.0.1:{kafka_port} (events topic {topic}; log kept in "
+                  f"s3://{KAFKA_BUCKET}/)", flush=True)
         prepare_home(Path(env["DAGSTER_HOME"]))
         write_pointer(env)
         if samples:
