@@ -155,7 +155,9 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
             instance.add_dynamic_partitions("frames", list(request.partition_keys))
         for request in result.run_requests:
             run = job.execute_in_process(instance=instance, partition_key=request.partition_key,
-                                         tags=dict(request.tags), raise_on_error=False)
+                                         tags=dict(request.tags), raise_on_error=False,
+                                         # INFO: not a DEBUG line per materialization on the terminal
+                                         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
             ok += run.success
             failed += not run.success
             print(f"run {run.run_id[:8]} {'ok' if run.success else 'FAILED'} "

@@ -36,6 +36,7 @@ def test_production_settings_against_services_started_by_hand(seaweedfs, tansu, 
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"using S3 at {endpoint}" in proc.stdout and f"using Kafka at {bootstrap}" in proc.stdout
     assert S3_SECRET not in proc.stdout + proc.stderr  # a real secret is never printed
+    assert " - DEBUG - " not in proc.stdout + proc.stderr  # no debug line per materialization
     assert not (tmp_path / "var" / "seaweedfs").exists() and not (tmp_path / "var" / "tansu").exists()
     rows = SQLiteCatalog(tmp_path / "var" / "catalog.db").rows()
     assert sorted(r["s3_key"] for r in rows) == sorted(keys) and {r["status"] for r in rows} == {"ok"}
