@@ -132,13 +132,19 @@ def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list
 
     keys: list[str] = []
     newest = after
+    truncated: list[int] = []
     flt = AssetRecordsFilter(asset_key=AssetKey("proxy_record"), after_storage_id=after)
     for fetch in (instance.fetch_materializations, instance.fetch_observations):
-        for record in fetch(flt, limit=limit, ascending=True).records:
+        records = fetch(flt, limit=limit, ascending=True).records
+        for record in records:
             if record.partition_key:
                 keys.append(record.partition_key)
             newest = max(newest or 0, record.storage_id)
-    return keys, newest
+        if len(records) >= limit:
+            truncated.append(records[-1].storage_id)
+    # A full page means more remain: resume from the earliest cut, so neither kind of event is skipped
+    # (events read twice only mark their sequence pending again, which is harmless).
+    return keys, min(truncated) if truncated else newest
 
 
 @sensor(name="sequence_clips", minimum_interval_seconds=SETTINGS.pipeline.sensor_interval_seconds,

@@ -254,3 +254,23 @@ def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
     row = build_record(framed.source, frame_key, bucket_store.bucket, settings.render, "review", framed.frame_info,
                        framed.thumbnail, framed.proxy, None, framed.seconds, framed.info)
     assert row["status"] == "ok" and row["proxy_s3_key"] is None and row["thumbnail_s3_key"]
+
+
+def test_touched_frames_never_skip_events_past_a_full_page(dagster_defs, instance):
+    from dagster import AssetKey, AssetMaterialization, AssetObservation
+
+    from proxygen_dagster.sensors import touched_frames
+
+    instance.add_dynamic_partitions("frames", [f"t/a.{i:04d}.exr" for i in range(6)])
+    for i in range(3):
+        instance.report_runless_asset_event(AssetMaterialization(AssetKey("proxy_record"), partition=f"t/a.{i:04d}.exr"))
+    for i in range(3, 6):
+        instance.report_runless_asset_event(AssetObservation(AssetKey("proxy_record"), partition=f"t/a.{i:04d}.exr"))
+    seen: set[str] = set()
+    after = None
+    for _ in range(10):  # bounded: pages of 2
+        keys, after = touched_frames(instance, after, limit=2)
+        if not keys:
+            break
+        seen.update(keys)
+    assert seen == {f"t/a.{i:04d}.exr" for i in range(6)}
