@@ -12,12 +12,16 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from .errors import EncodeError, UnreadableSourceError
 from .sequences import timecode
+
+if TYPE_CHECKING:
+    from .settings import RenderSettings
 
 GAP_POLICIES = ("hold", "black", "checkerboard")
 
@@ -153,7 +157,7 @@ def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], ou
                 previous = planes
                 if burnin_name is not None:
                     state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
-                    label = f"{number}{state}  {_tc_text(tc_start + index, max(1, round(float(rate))))}"
+                    label = f"{number}{state}  {timecode(tc_start + index, float(rate))}"
                     planes = burn_in(planes, width, height, burnin_name, label, font)
                 frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
                 frame.color_range, frame.colorspace, frame.color_primaries, frame.color_trc = 1, 1, 1, 1
@@ -175,9 +179,20 @@ def _tc_frames(text: str, base: int) -> int:
     return ((hh * 60 + mm) * 60 + ss) * base + ff
 
 
-def _tc_text(frames: int, base: int) -> str:
-    seconds, ff = divmod(frames, base)
-    return f"{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff:02d}"
+def render_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], out: str | os.PathLike[str],
+                settings: "RenderSettings", header_fps: float | None, header_timecode: str | None,
+                name: str) -> ClipResult:
+    """A sequence's clip by the project's rules (the pipeline and ``proxygen render`` share them): the
+    rate is the first picture's EXR ``framesPerSecond``, else the setting; the start timecode is that
+    frame's EXR ``timeCode`` when it is also the first frame number, else the first frame number at that
+    rate; ``name`` (the sequence pattern's file name) is burnt in when burn-ins are on."""
+    fps = float(header_fps or settings.fps)
+    numbers = [*pictures, *failed]
+    start = min(numbers) if numbers else 0
+    first = min(pictures) if pictures else None
+    tc = header_timecode if header_timecode and first == start else timecode(start, fps)
+    return build_clip(pictures, failed, out, fps, tc, settings.clip_gap_policy, settings.clip_keyframe_interval,
+                      settings.x264_crf, settings.x264_preset, name if settings.clip_burnins else None)
 
 
 def poster_frame(frames: list[int], chosen: int | None = None) -> int:

@@ -123,9 +123,11 @@ def write_local_clips(reports: list[Report], out_dir: str | os.PathLike[str],
     in ``out_dir``, from the proxies just written (same rules as the pipeline's clips)."""
     import shutil
 
-    from .clips import build_clip, poster_frame
+    import posixpath
+
+    from .clips import poster_frame, render_clip
     from .probe import probe
-    from .sequences import group, parse_frame, timecode
+    from .sequences import group, parse_frame
 
     by_source = {r.source: r for r in reports}
     made = []
@@ -136,14 +138,11 @@ def write_local_clips(reports: list[Report], out_dir: str | os.PathLike[str],
             continue
         first = min(pictures)
         header = probe(frames[first])
-        fps = header.fps or settings.fps
-        start = min([*pictures, *failed])
-        tc = header.timecode if start == first and header.timecode else timecode(start, fps)
+        pattern = seq.pattern(parse_frame(frames[first]).padding)
         name = f"{seq.name}{seq.sep}{seq.ext[1:]}"
-        clip = build_clip(pictures, failed, Path(out_dir) / f"{name}_clip.mp4", fps, tc, settings.clip_gap_policy,
-                          settings.clip_keyframe_interval, settings.x264_crf, settings.x264_preset,
-                          f"{seq.name}{seq.sep}{seq.ext}" if settings.clip_burnins else None)
+        clip = render_clip(pictures, failed, Path(out_dir) / f"{name}_clip.mp4", settings, header.fps, header.timecode,
+                           posixpath.basename(pattern))
         poster = poster_frame(list(pictures), settings.clip_poster_frame)
         shutil.copyfile(by_source[frames[poster]].thumbnail.path, Path(out_dir) / f"{name}_poster.jpg")
-        made.append({**asdict(clip), "poster_frame": poster, "sequence": seq.pattern(parse_frame(frames[first]).padding)})
+        made.append({**asdict(clip), "poster_frame": poster, "sequence": pattern})
     return made

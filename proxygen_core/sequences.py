@@ -67,6 +67,11 @@ def parse_pattern(pattern: str) -> tuple[SequenceId, int]:
     return SequenceId(directory, m.group("name"), m.group("sep"), m.group("ext")), len(m.group("hashes"))
 
 
+def members_of(keys: Iterable[str], sequence: SequenceId) -> list[str]:
+    """The keys that are frames of ``sequence``."""
+    return [k for k in keys if (f := parse_frame(k)) is not None and f.sequence == sequence]
+
+
 def group(keys: Iterable[str]) -> dict[SequenceId, dict[int, str]]:
     """Sequences (two or more frames) among ``keys``: frame number -> key. Lone files are left out.
     Two keys with the same frame number in one sequence (``a.1.exr``, ``a.001.exr``) keep the first."""

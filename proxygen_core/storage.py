@@ -163,9 +163,6 @@ class ObjectStore:
         """Drop the local copy: called when a key's chain is done, so the cache holds in-flight keys only."""
         self.cache_path(info).unlink(missing_ok=True)
 
-    def cache_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.cache_dir.glob("*") if p.is_file()) if self.cache_dir.exists() else 0
-
     def upload_file(self, path: str | os.PathLike[str], key: str, tags: dict[str, str] | None = None,
                     metadata: dict[str, str] | None = None, content_type: str | None = None) -> ObjectInfo:
         extra: dict[str, Any] = {"ContentType": content_type or CONTENT_TYPES.get(Path(key).suffix.lower(),

@@ -19,7 +19,7 @@ from dagster import (
 from proxygen_core.events import build_clip_event, publish_pending
 from proxygen_core.pipeline.chain import PROXY
 from proxygen_core.pipeline.sequence import build_sequence_clip, load_members
-from proxygen_core.sequences import parse_frame, parse_pattern
+from proxygen_core.sequences import members_of, parse_pattern
 
 from .assets import CODE_VERSION, OWNERS, SETTINGS
 from .partitions import sequences
@@ -30,8 +30,7 @@ CLIP_GROUP = "proxygen"  # one group: the lineage shows frames and clips togethe
 
 def sequence_members(instance, pattern: str) -> list[str]:
     """The frame partitions that belong to a sequence (from the instance: no bucket listing)."""
-    seq, _ = parse_pattern(pattern)
-    return [k for k in instance.get_dynamic_partitions("frames") if (f := parse_frame(k)) and f.sequence == seq]
+    return members_of(instance.get_dynamic_partitions("frames"), parse_pattern(pattern)[0])
 
 
 @asset(partitions_def=sequences, group_name=CLIP_GROUP, owners=OWNERS, code_version=CODE_VERSION,

@@ -157,16 +157,20 @@ def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> S
     import time as _time
 
     from proxygen_core.pipeline.sequence import load_members
-    from proxygen_core.sequences import parse_frame, parse_pattern
-
-    from .clips import sequence_members
+    from proxygen_core.sequences import members_of, parse_frame, parse_pattern
 
     state = _json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
     keys, state["after"] = touched_frames(context.instance, state["after"])
     known = context.instance.get_dynamic_partitions(sequences.name)
     by_identity = {parse_pattern(p)[0]: p for p in known}
     new_patterns: list[str] = []
-    all_frames: list[str] | None = None
+    frame_keys: list[str] = []  # the frame partitions, listed once per tick and only when needed
+
+    def all_frames() -> list[str]:
+        if not frame_keys:
+            frame_keys.extend(context.instance.get_dynamic_partitions(frames.name))
+        return frame_keys
+
     now = _time.time()
     for key in keys:
         frame = parse_frame(key)
@@ -174,8 +178,7 @@ def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> S
             continue
         pattern = by_identity.get(frame.sequence)
         if pattern is None:
-            all_frames = all_frames if all_frames is not None else context.instance.get_dynamic_partitions(frames.name)
-            if sum(1 for k in all_frames if (f := parse_frame(k)) and f.sequence == frame.sequence) < 2:
+            if len(members_of(all_frames(), frame.sequence)) < 2:
                 continue  # a lone file is not a sequence (yet)
             pattern = by_identity[frame.sequence] = frame.sequence.pattern(frame.padding)
             new_patterns.append(pattern)
@@ -186,7 +189,7 @@ def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> S
     for pattern, changed in list(state["pending"].items()):
         if now - changed < SETTINGS.pipeline.clip_settle_seconds:
             continue
-        members = load_members(store, sequence_members(context.instance, pattern))
+        members = load_members(store, members_of(all_frames(), parse_pattern(pattern)[0]))
         if members.unfinished(settings_hash):
             continue  # frames still in flight: look again next tick
         del state["pending"][pattern]

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, qc
-from ..clips import build_clip, poster_frame
+from ..clips import poster_frame, render_clip
 from ..errors import ProxygenError, as_proxygen_error
 from ..events import clip_event_id
 from ..geometry import resolution
-from ..sequences import clip_keys, parse_frame, timecode
+from ..sequences import clip_keys, parse_frame
 from ..settings import GENERATOR, Settings
 from ..storage import ObjectStore
 from .state import KeyState, load_state
@@ -44,7 +44,8 @@ class Members:
 
 
 def load_members(store: ObjectStore, keys: list[str]) -> Members:
-    numbers = {k: parse_frame(k).frame for k in keys if parse_frame(k) is not None}
+    parsed = {k: parse_frame(k) for k in keys}
+    numbers = {k: f.frame for k, f in parsed.items() if f is not None}
     return Members({k: load_state(store, k) for k in numbers}, numbers)
 
 
@@ -74,15 +75,10 @@ def build_sequence_clip(store: ObjectStore, pattern: str, members: Members, sett
             local = folder / f"{number}.mp4"
             local.write_bytes(store.get_bytes(state.proxy["path"]))
             pictures[number] = local
-        first = min(numbers_ok) if numbers_ok else None
-        probe = (numbers_ok[first].source or {}).get("probe", {}) if first is not None else {}
-        fps = float(probe.get("fps") or render.fps)
-        start = min([*numbers_ok, *failed]) if numbers_ok or failed else 0
-        tc = probe.get("timecode") if first == start and probe.get("timecode") else timecode(start, fps)
+        header = (numbers_ok[min(numbers_ok)].source or {}).get("probe", {}) if numbers_ok else {}
         t0 = time.perf_counter()
-        clip = build_clip(pictures, failed, folder / "clip.mp4", fps, tc, render.clip_gap_policy,
-                          render.clip_keyframe_interval, render.x264_crf, render.x264_preset,
-                          posixpath.basename(pattern) if render.clip_burnins else None)
+        clip = render_clip(pictures, failed, folder / "clip.mp4", render, header.get("fps"), header.get("timecode"),
+                           posixpath.basename(pattern))
         check = qc.check_proxy(qc.mp4_info(clip.path), clip.width, clip.height, render.proxy_max_width,
                                render.proxy_max_height)
         if not check.passed:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..keys import state_key
-from ..media import Media
 from ..render import WorkingFrame
 from ..storage import ObjectStore
 from ..working import read_working_exr, write_working_exr
@@ -37,11 +36,6 @@ class KeyState:
     proxy: dict[str, Any] | None = None
     working_exr: str | None = None
     error: dict[str, str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def media(self, kind: str) -> Media | None:
-        data = getattr(self, kind)
-        return Media(**data) if data else None
 
 
 def load_state(store: ObjectStore, key: str) -> KeyState | None:

@@ -58,10 +58,6 @@ class Failed:
         """Infrastructure trouble (retry the key later) rather than a problem with the file's content."""
         return self.error.get("transient") == "true"
 
-    @classmethod
-    def of(cls, key: str, step: str, exc: BaseException) -> "Failed":
-        return cls(key, step, as_proxygen_error(key, exc).to_dict())
-
     @property
     def message(self) -> str:
         return f"{self.error.get('type', 'Error')} at {self.step}: {self.error.get('cause', '')}"
