@@ -1,11 +1,12 @@
 """The catalog on SQLite: the embedded default (WAL, busy timeout: several run processes at once)."""
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .schema import HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version, sql_ddl, sql_type
 
@@ -47,15 +48,25 @@ class SQLiteCatalog:
         conn.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_key" ON "{self.table}" (s3_bucket, s3_key)')
         conn.execute(f'CREATE INDEX IF NOT EXISTS "{self.history_table}_id" ON "{self.history_table}" (proxy_id)')
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taken at once: concurrent writers wait on the busy timeout, never interleave)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def _insert(self, table: str, names: list[str], values: dict[str, Any], verb: str = "INSERT") -> None:
         cols = ", ".join(f'"{n}"' for n in names)
         self._conn().execute(f'{verb} INTO "{table}" ({cols}) VALUES ({", ".join("?" for _ in names)})',
                              [values.get(n) for n in names])
 
     def write(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             replaced_at = utc_iso()
             for row in rows:
                 row = conform(row)
@@ -65,10 +76,6 @@ class SQLiteCatalog:
                     self._insert(self.history_table, HISTORY.names, {**old, "replaced_at": replaced_at})
                 self._insert(self.table, PROXY_OUTPUTS.names, row, "INSERT OR REPLACE")
             self._add_events(events)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _add_events(self, events: list[OutboxEvent]) -> None:
         for ev in events:
@@ -77,16 +84,10 @@ class SQLiteCatalog:
                                                      "claimed_by": None, "claimed_until": None}, "INSERT OR IGNORE")
 
     def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for row in rows:
                 self._insert(self.clips_table, PROXY_CLIPS.names, conform(row, PROXY_CLIPS), "INSERT OR REPLACE")
             self._add_events(events)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def clips(self, limit: int = 50) -> list[dict[str, Any]]:
         cur = self._conn().execute(f'SELECT * FROM "{self.clips_table}" ORDER BY generated_timestamp DESC LIMIT ?',
@@ -114,21 +115,14 @@ class SQLiteCatalog:
 
     def claim_events(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxEvent]:
         """Take pending events no other drain holds (or whose lease ran out), in one write transaction."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             conn.execute(
                 f'UPDATE "{self.outbox}" SET claimed_by = ?, claimed_until = ? WHERE event_id IN ('
                 f'SELECT event_id FROM "{self.outbox}" WHERE sent_at IS NULL AND '
                 f'(claimed_until IS NULL OR claimed_until < ?) ORDER BY created_at LIMIT ?)',
                 (owner, utc_iso(lease_seconds), utc_iso(), limit))
-            claimed = self._events(f'SELECT * FROM "{self.outbox}" WHERE claimed_by = ? AND sent_at IS NULL '
-                                   f'ORDER BY created_at', [owner])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return claimed
+            return self._events(f'SELECT * FROM "{self.outbox}" WHERE claimed_by = ? AND sent_at IS NULL '
+                                f'ORDER BY created_at', [owner])
 
     def release(self, event_ids: Iterable[str], owner: str) -> None:
         self._conn().executemany(f'UPDATE "{self.outbox}" SET claimed_by = NULL, claimed_until = NULL '
