@@ -108,6 +108,9 @@ class PublishReport:
     attempted: int = 0
     sent: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    # A client-level failure (authentication, TLS, unreachable broker): without it every event only says
+    # "Message timed out", which hides why.
+    broker_error: str | None = None
 
     @property
     def pending(self) -> int:
@@ -178,7 +181,10 @@ def publish_pending(catalog: Catalog, config: dict[str, Any], timeout: float = 1
         else:
             report.errors[event_id] = str(err)
 
-    producer = Producer(config)
+    def on_error(err: Any) -> None:
+        report.broker_error = str(err)
+
+    producer = Producer({"error_cb": on_error, **config})
     try:
         for ev in pending:
             try:
@@ -198,4 +204,6 @@ def publish_pending(catalog: Catalog, config: dict[str, Any], timeout: float = 1
         catalog.mark_sent(acked, now_iso())
         catalog.release([e.event_id for e in pending if e.event_id not in set(acked)], owner)
     report.sent = len(acked)
+    if report.broker_error:
+        report.errors = {i: f"{e} (broker: {report.broker_error})" for i, e in report.errors.items()}
     return report

@@ -185,22 +185,25 @@ class S3Storage:
 
 
 def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeout: float = 30.0,
-                storage: S3Storage | None = None) -> Service:
+                storage: S3Storage | None = None, authentication: bool = False) -> Service:
     """Tansu Kafka-protocol broker on 127.0.0.1. With ``storage`` its log lives in that S3 bucket and
-    survives restarts; without, it is in memory (tests that want a throwaway broker)."""
+    survives restarts; without, it is in memory (tests that want a throwaway broker). ``authentication``
+    makes it demand SASL SCRAM from every client (the pinned build keeps no SCRAM users in its memory or
+    S3 engines, so only a refused login can be shown with it)."""
     port = port or free_port()
     folder = Path(log_dir)
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "tansu.log"
     url = f"tcp://127.0.0.1:{port}"
     args = [str(verified_tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", storage.url() if storage else "memory://tansu/"]
+            "--storage-engine", storage.url() if storage else "memory://tansu/"] + (
+            ["--authentication"] if authentication else [])
     env = {**os.environ, **(storage.env() if storage else {})}
     with log.open("ab") as fh:
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=folder, env=env,
                                 start_new_session=True)
     service = Service(proc, log, {"kafka": port})
-    service.start_again = functools.partial(start_tansu, log_dir, port, timeout, storage)
+    service.start_again = functools.partial(start_tansu, log_dir, port, timeout, storage, authentication)
     try:
         wait_for_port(port, timeout, proc)
     except ServiceError as exc:

@@ -167,6 +167,8 @@ def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: 
         context.log.info(f"{sum(r.ok for r in done.values())} records ok, {sum(not r.ok for r in done.values())} "
                          "failed; events " + (f"sent {report.sent}, pending {report.pending}" if report
                                                else "kept in the outbox"))
+        if report and report.broker_error:
+            context.log.warning(f"Kafka refused or unreachable, events wait in the outbox: {report.broker_error}")
         for key, row in rows.items():
             if row["status"] != "ok":  # not a materialization: tells the sequence sensor this frame is done
                 yield AssetObservation(asset_key=AssetKey(RECORD), partition=key,

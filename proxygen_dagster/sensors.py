@@ -121,6 +121,8 @@ def outbox_publisher(context: SensorEvaluationContext, catalog: CatalogResource,
     if not events.enabled:
         return SkipReason("no Kafka bootstrap configured: events stay in the outbox (proxygen events)")
     report = publish_pending(catalog.open(), events.producer_config(), events.timeout_seconds)
+    if report.broker_error:
+        context.log.warning(f"Kafka refused or unreachable: {report.broker_error}")
     for event_id, error in list(report.errors.items())[:10]:
         context.log.warning(f"event {event_id} not delivered yet: {error}")
     return SkipReason(f"published {report.sent} of {report.attempted} pending events")

