@@ -18,7 +18,7 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 HASHES = Path(__file__).with_name("services.sha256")
 
@@ -87,14 +87,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise ServiceError(f"process exited with {proc.returncode} before port {port} opened")
         with socket.socket() as s:
             s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
     raise ServiceError(f"port {port} did not open within {timeout:.0f} s")
@@ -210,3 +210,120 @@ def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeou
         service.stop()
         raise ServiceError(f"Tansu did not start: {exc}\n{service.log_tail()}") from exc
     return service
+
+
+def postgres_bin(name: str) -> Path:
+    """A PostgreSQL server program (Debian keeps them under /usr/lib/postgresql/<version>/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    if found:
+        return found[-1]
+    if shutil.which(name):
+        return Path(shutil.which(name))
+    raise ServiceError(f"PostgreSQL's {name} not found: apt-get install postgresql (scripts/bootstrap.sh --cluster)")
+
+
+def _as_postgres_user() -> dict[str, Any]:
+    """PostgreSQL refuses to run as root: as root, run its programs as the Debian 'postgres' user."""
+    return {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
+
+
+def start_postgres(data_dir: str | os.PathLike[str], password: str, port: int | None = None,
+                   hosts: tuple[str, ...] = ("127.0.0.1",), clients: str | None = None,
+                   databases: tuple[str, ...] = ("proxygen",), timeout: float = 60.0) -> Service:
+    """A PostgreSQL cluster of the project's own (initdb once), listening on ``hosts`` only.
+
+    Logins need the password (scram-sha-256) from loopback and, if given, the ``clients`` network (the
+    private addresses of the cluster demo's hosts). User ``proxygen`` owns ``databases``.
+    """
+    port = port or free_port()
+    data = Path(data_dir).resolve()
+    pgdata = data / "pgdata"
+    data.mkdir(parents=True, exist_ok=True)
+    as_pg = _as_postgres_user()
+    if as_pg:
+        shutil.chown(data, "postgres", "postgres")
+    if not (pgdata / "PG_VERSION").exists():
+        pwfile = data / "pwfile"
+        pwfile.write_text(password + "\n")
+        if as_pg:
+            shutil.chown(pwfile, "postgres", "postgres")
+        subprocess.run([str(postgres_bin("initdb")), "-D", str(pgdata), "-U", "proxygen", "--pwfile", str(pwfile),
+                        "-A", "scram-sha-256", "-E", "UTF8", "--no-instructions"], check=True, capture_output=True,
+                       timeout=120, **as_pg)
+        pwfile.unlink()
+        hba = pgdata / "pg_hba.conf"
+        lines = ["local all all scram-sha-256", "host all all 127.0.0.1/32 scram-sha-256"]
+        lines += [f"host all all {clients} scram-sha-256"] if clients else []
+        hba.write_text("\n".join(lines) + "\n")
+    log = data / "postgres.log"
+    with log.open("ab") as fh:
+        proc = subprocess.Popen([str(postgres_bin("postgres")), "-D", str(pgdata), "-p", str(port),
+                                 "-c", f"listen_addresses={','.join(hosts)}", "-c", f"unix_socket_directories={data}",
+                                 "-c", "max_connections=200", "-c", "fsync=on"],
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, **as_pg)
+    service = Service(proc, log, {"postgres": port})
+    service.start_again = functools.partial(start_postgres, data_dir, password, port, hosts, clients, databases,
+                                            timeout)
+    try:
+        wait_for_port(port, timeout, proc, hosts[0])
+        _create_databases(hosts[0], port, password, databases, timeout)
+    except Exception as exc:
+        service.stop()
+        raise ServiceError(f"PostgreSQL did not start: {exc}\n{service.log_tail()}") from exc
+    return service
+
+
+def postgres_dsn(host: str, port: int, password: str, database: str = "proxygen") -> str:
+    return f"postgresql://proxygen:{password}@{host}:{port}/{database}"
+
+
+def _create_databases(host: str, port: int, password: str, databases: tuple[str, ...], timeout: float) -> None:
+    import psycopg2
+
+    deadline = time.monotonic() + timeout
+    while True:  # the port opens before the server accepts logins
+        try:
+            conn = psycopg2.connect(postgres_dsn(host, port, password, "postgres"), connect_timeout=5)
+            break
+        except psycopg2.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for name in databases:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def start_redis(data_dir: str | os.PathLike[str], password: str, port: int | None = None,
+                hosts: tuple[str, ...] = ("127.0.0.1",), timeout: float = 30.0) -> Service:
+    """Redis (Debian's redis-server) as the Celery broker: password required, bound to ``hosts`` only,
+    append-only file on, so queued batches survive a broker restart."""
+    port = port or free_port()
+    exe = shutil.which("redis-server")
+    if not exe:
+        raise ServiceError("redis-server not found: apt-get install redis-server (scripts/bootstrap.sh --cluster)")
+    data = Path(data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "redis.log"
+    conf = data / "redis.conf"
+    conf.write_text(f"port {port}\nbind {' '.join(hosts)}\nrequirepass {password}\nprotected-mode yes\n"
+                    f"dir {data}\nappendonly yes\nsave \"\"\ndaemonize no\n")
+    conf.chmod(0o600)
+    with log.open("ab") as fh:
+        proc = subprocess.Popen([exe, str(conf)], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    service = Service(proc, log, {"redis": port})
+    service.start_again = functools.partial(start_redis, data_dir, password, port, hosts, timeout)
+    try:
+        wait_for_port(port, timeout, proc, hosts[0])
+    except ServiceError as exc:
+        service.stop()
+        raise ServiceError(f"Redis did not start: {exc}\n{service.log_tail()}") from exc
+    return service
+
+
+def redis_url(host: str, port: int, password: str, db: int = 0) -> str:
+    return f"redis://:{password}@{host}:{port}/{db}"

@@ -96,8 +96,9 @@ class PipelineSettings:
 class CatalogSettings:
     """Where rows go. VAST credentials are read from the environment, never from YAML in a repo."""
 
-    catalog_backend: str = "sqlite"  # sqlite | vast
+    catalog_backend: str = "sqlite"  # sqlite | postgres | vast
     sqlite_path: str = "var/catalog.db"
+    postgres_dsn: str | None = None  # libpq DSN or URL; holds a password: environment only
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None
@@ -106,6 +107,20 @@ class CatalogSettings:
     catalog_table: str = "proxy_outputs"
     outbox_table: str = "proxy_events"
     output_profile: str = "review"
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """Where a run's steps execute: in the run's own process (one host) or as Celery tasks on worker hosts."""
+
+    executor: str = "in_process"  # in_process | celery
+    celery_broker: str = "redis://127.0.0.1:6379/0"  # Redis that the run and every worker host reach
+    celery_backend: str | None = None  # result backend; default: the broker
+    render_queue: str = "render"  # queue of the frame steps (decode, colour, encode): CPU-heavy
+    io_queue: str = "io"  # queue of the light steps (shot clips, publishing)
+    worker_concurrency: int = 1  # tasks one worker host runs at once (a frame step uses ~1.3 cores)
+    redelivery_seconds: int = 300  # a task whose worker died goes to another host after this (Redis visibility)
+    host_name: str | None = None  # how this host names itself in step metadata; default: the hostname
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     def with_render(self, **overrides: Any) -> "Settings":
         clean = {k: v for k, v in overrides.items() if v is not None}
@@ -210,4 +226,16 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     unknown = set(data) - set(sections)
     if unknown:
         raise ValueError(f"unknown configuration sections: {sorted(unknown)}")
-    return Settings(**values)
+    return check_deployment(Settings(**values))
+
+
+def check_deployment(settings: Settings) -> Settings:
+    """Refuse combinations that would lose rows or runs: a SQLite file cannot be shared by worker hosts."""
+    if settings.execution.executor not in ("in_process", "celery"):
+        raise ValueError(f"unknown executor {settings.execution.executor!r} (in_process or celery)")
+    if settings.execution.executor == "celery" and settings.catalog.catalog_backend == "sqlite":
+        raise ValueError("PROXYGEN_EXECUTOR=celery runs steps on several hosts, but the catalog is SQLite, a file on "
+                         "one host: set PROXYGEN_CATALOG_BACKEND=postgres with PROXYGEN_POSTGRES_DSN (or vast)")
+    if settings.catalog.catalog_backend == "postgres" and not settings.catalog.postgres_dsn:
+        raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
+    return settings

@@ -9,6 +9,7 @@ stays materialized above it, and the other keys of the batch are untouched.
 """
 
 import base64
+import socket
 from typing import Any, Iterator
 
 from dagster import (
@@ -38,6 +39,8 @@ from .partitions import frames
 from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
 
 SETTINGS = ProxygenSettings().load()
+QUEUE_TAG = "dagster-celery/queue"  # with the Celery executor, a step's task goes to the queue this op tag names
+HOST = SETTINGS.execution.host_name or socket.gethostname()  # reported per key: which host rendered it
 # A change of any render setting (or of the generator) changes the code version: outputs go stale.
 CODE_VERSION = f"{__version__}-{SETTINGS.render.settings_hash()}"
 GROUP = "proxygen"
@@ -137,6 +140,7 @@ def _checks(context: AssetExecutionContext, results: dict[str, KeyResult]) -> It
 
 @multi_asset(name="frame_chain", specs=SPECS, check_specs=CHECKS, can_subset=True, partitions_def=frames,
              backfill_policy=BATCH_POLICY, pool="proxygen_render",
+             op_tags={QUEUE_TAG: SETTINGS.execution.render_queue},
              description="The frame chain for a batch of source keys, key by key.")
 def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource,
                 events: EventBus) -> Iterator[Any]:
@@ -175,7 +179,8 @@ def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: 
                                        metadata={"status": "failed", "error": row["error"] or ""})
             else:
                 yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
-                                           metadata={**_record_metadata(row), "attempts": done[key].attempts})
+                                           metadata={**_record_metadata(row), "attempts": done[key].attempts,
+                                                     "host": HOST})
     yield from _checks(context, results)
     if waiting:
         first = next(iter(waiting.values())).failed

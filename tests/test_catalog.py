@@ -1,4 +1,5 @@
-"""One contract for every catalog backend: SQLite, VAST (fake with the SDK's surface), VAST live (opt-in)."""
+"""One contract for every catalog backend: SQLite, PostgreSQL (a real server), VAST (fake with the SDK's
+surface), VAST live (opt-in)."""
 from __future__ import annotations
 
 import os
@@ -23,6 +24,16 @@ def _sqlite(tmp_path):
     return c
 
 
+def _postgres(tmp_path):
+    from proxygen_core.catalog.postgres import PostgresCatalog
+
+    from .conftest import fresh_postgres_dsn
+
+    c = PostgresCatalog(fresh_postgres_dsn())
+    c.ensure()
+    return c
+
+
 def _vast_fake(tmp_path):
     from proxygen_core.catalog.vast import VastCatalog
 
@@ -41,10 +52,20 @@ def _vast_live(tmp_path):
     return c
 
 
-BACKENDS = [pytest.param(_sqlite, id="sqlite"), pytest.param(_vast_fake, id="vast-fake"),
+BACKENDS = [pytest.param(_sqlite, id="sqlite"),
+            pytest.param(_postgres, id="postgres"),
+            pytest.param(_vast_fake, id="vast-fake"),
             pytest.param(_vast_live, id="vast-live", marks=pytest.mark.skipif(
                 not LIVE, reason="live VAST DataBase test: set VAST_DB_ENDPOINT, VAST_DB_ACCESS, VAST_DB_SECRET, "
                                  "VAST_DB_BUCKET to run it"))]
+
+
+@pytest.fixture(autouse=True)
+def _server_for_backend(request):
+    """Start the session's PostgreSQL only for the postgres cases (pytest.param cannot name a fixture)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("make") is _postgres:
+        request.getfixturevalue("postgres_server")
 
 
 def row(key: str, status: str = "ok", file_id: str | None = "f" * 16, etag: str = "e1", ts: str = "2026-11-21T10:00:00+00:00"):
@@ -201,13 +222,24 @@ def test_vast_write_is_one_transaction(tmp_path):
     assert c.rows() == [] and c.events() == []
 
 
-def test_sqlite_is_safe_with_concurrent_writers(tmp_path):
-    path = tmp_path / "c.db"
-    SQLiteCatalog(path).ensure()
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sql_catalogs_are_safe_with_concurrent_writers(backend, tmp_path, request):
+    """Four writers (threads with their own connections; hosts in a cluster) on the same rows."""
+    if backend == "postgres":
+        request.getfixturevalue("postgres_server")
+        from proxygen_core.catalog.postgres import PostgresCatalog
+
+        from .conftest import fresh_postgres_dsn
+
+        dsn = fresh_postgres_dsn()
+        open_one = lambda: PostgresCatalog(dsn)  # noqa: E731
+    else:
+        open_one = lambda: SQLiteCatalog(tmp_path / "c.db")  # noqa: E731
+    open_one().ensure()
     errors: list[Exception] = []
 
     def writer(n: int) -> None:
-        c = SQLiteCatalog(path)
+        c = open_one()
         try:
             for i in range(25):
                 r = row(f"w{n}/{i}.exr", file_id=f"{n:08d}{i:08d}")
@@ -221,7 +253,7 @@ def test_sqlite_is_safe_with_concurrent_writers(tmp_path):
     for t in threads:
         t.join(60)
     assert not errors
-    c = SQLiteCatalog(path)
+    c = open_one()
     assert len(c.rows(limit=1000)) == 100 and len(c.pending_events(1000)) == 100
 
 
@@ -245,3 +277,25 @@ def test_clip_rows_one_per_sequence(make, tmp_path):
     assert len(clips) == 1 and clips[0]["frames_fingerprint"] == "f2"
     bodies = [e.body for e in c.events() if e.body["type"] == CLIP_GENERATED]
     assert len(bodies) == 2 and bodies[0]["missing_frames"] == [1005] and bodies[0]["failed_frames"] == [1010]
+
+
+def test_several_hosts_on_a_sqlite_catalog_are_refused():
+    from proxygen_core.settings import load_settings
+
+    with pytest.raises(ValueError, match="PROXYGEN_CATALOG_BACKEND=postgres"):
+        load_settings(env={"PROXYGEN_EXECUTOR": "celery"})
+    with pytest.raises(ValueError, match="PROXYGEN_POSTGRES_DSN"):
+        load_settings(env={"PROXYGEN_EXECUTOR": "celery", "PROXYGEN_CATALOG_BACKEND": "postgres"})
+    ok = load_settings(env={"PROXYGEN_EXECUTOR": "celery", "PROXYGEN_CATALOG_BACKEND": "postgres",
+                            "PROXYGEN_POSTGRES_DSN": "postgresql://proxygen:pw@db.studio/proxygen"})
+    assert ok.execution.executor == "celery"
+
+
+def test_postgres_catalog_unreachable_is_a_clear_transient_error():
+    from proxygen_core.catalog.postgres import CatalogUnavailableError, PostgresCatalog
+    from proxygen_core.services import free_port
+
+    c = PostgresCatalog(f"postgresql://proxygen:hunter2@127.0.0.1:{free_port()}/proxygen")
+    with pytest.raises(CatalogUnavailableError) as info:
+        c.ensure()
+    assert info.value.transient and "hunter2" not in str(info.value) and "127.0.0.1" in str(info.value)

@@ -1,6 +1,7 @@
 """The catalog: one current row per source (``proxy_outputs``), its history and the event outbox.
 
-Backends: SQLite (embedded default) and VAST DataBase; both derive their tables from ``schema``.
+Backends: SQLite (embedded default), PostgreSQL (several hosts) and VAST DataBase; all derive their tables
+from ``schema``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def open_catalog(settings: "CatalogSettings") -> Catalog:
     """The configured backend, tables ensured."""
     if settings.catalog_backend == "sqlite":
         catalog: Catalog = SQLiteCatalog(settings.sqlite_path, settings.catalog_table, settings.outbox_table)
+    elif settings.catalog_backend == "postgres":
+        from .postgres import PostgresCatalog
+
+        if not settings.postgres_dsn:
+            raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
+        catalog = PostgresCatalog(settings.postgres_dsn, settings.catalog_table, settings.outbox_table)
     elif settings.catalog_backend == "vast":
         from .vast import VastCatalog
 
@@ -32,7 +39,7 @@ def open_catalog(settings: "CatalogSettings") -> Catalog:
                               settings.vast_db_bucket, settings.vast_db_schema, settings.catalog_table,
                               settings.outbox_table)
     else:
-        raise ValueError(f"unknown catalog_backend {settings.catalog_backend!r} (sqlite or vast)")
+        raise ValueError(f"unknown catalog_backend {settings.catalog_backend!r} (sqlite, postgres or vast)")
     catalog.profile = settings.output_profile
     catalog.ensure()
     return catalog

@@ -55,7 +55,8 @@ PROXY_CLIPS = pa.schema([
 # What makes a row a different version: a change of any of these sends the old row to the history.
 VERSION_COLUMNS = ("file_id", "etag", "render_settings_hash", "status", "error")
 
-_SQL_TYPES = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.float64(): "REAL", pa.bool_(): "INTEGER"}
+# Column types per SQL dialect (SQLite's here; PostgreSQL's in catalog.postgres).
+SQLITE_TYPES = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.float64(): "REAL", pa.bool_(): "INTEGER"}
 
 
 def conform(row: dict[str, Any], schema: pa.Schema = PROXY_OUTPUTS) -> dict[str, Any]:
@@ -70,12 +71,9 @@ def is_new_version(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     return old is not None and any(old.get(c) != new.get(c) for c in VERSION_COLUMNS)
 
 
-def sql_type(field: pa.Field) -> str:
-    return _SQL_TYPES[field.type]
-
-
-def sql_ddl(table: str, schema: pa.Schema, primary_key: str | None) -> str:
-    cols = ", ".join(f'"{f.name}" {sql_type(f)}' + (" PRIMARY KEY" if f.name == primary_key else "") for f in schema)
+def sql_ddl(table: str, schema: pa.Schema, primary_key: str | None,
+            types: dict[pa.DataType, str] = SQLITE_TYPES) -> str:
+    cols = ", ".join(f'"{f.name}" {types[f.type]}' + (" PRIMARY KEY" if f.name == primary_key else "") for f in schema)
     return f'CREATE TABLE IF NOT EXISTS "{table}" ({cols})'
 
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from ..errors import ProxygenError
 from .schema import HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version
-from .sqlite import utc_iso
+from .sql import utc_iso
 
 ROW_ID = "$row_id"
 

@@ -1,0 +1,150 @@
+"""The catalog on a SQL database: the statements SQLite and PostgreSQL share, with their dialects apart.
+
+Statements are written once with ``?`` parameters; a dialect says how it upserts, ignores a duplicate,
+takes a write transaction and lists a table's columns. The tables come from the pyarrow schemas.
+"""
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+
+from .schema import (HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, SQLITE_TYPES, OutboxEvent, conform, is_new_version,
+                     sql_ddl)
+
+
+def utc_iso(offset_seconds: float = 0.0) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=offset_seconds)).isoformat(timespec="milliseconds")
+
+
+class SQLCatalog:
+    """Rows, history, clips and the outbox on any SQL database; subclasses supply the connection."""
+
+    profile = "review"
+    types: dict[pa.DataType, str] = SQLITE_TYPES
+
+    def __init__(self, table: str = "proxy_outputs", outbox: str = "proxy_events") -> None:
+        self.table, self.outbox, self.history_table = table, outbox, f"{table}_history"
+        self.clips_table = "proxy_clips"
+
+    # -- dialect ---------------------------------------------------------------------------------------
+    def _execute(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Run one statement; rows (as dicts) when it returns any."""
+        raise NotImplementedError
+
+    def _executemany(self, sql: str, rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def _columns(self, table: str) -> set[str]:
+        raise NotImplementedError
+
+    def _lock_row(self, key: str) -> None:
+        """Serialise writers of one row inside a transaction (SQLite's write lock already does)."""
+
+    def _upsert_sql(self, table: str, names: list[str], pk: str) -> str:
+        raise NotImplementedError
+
+    def _insert_ignore_sql(self, table: str, names: list[str], pk: str) -> str:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------------
+    def ensure(self) -> None:
+        for table, schema, pk in ((self.table, PROXY_OUTPUTS, "proxy_id"), (self.outbox, OUTBOX, "event_id"),
+                                  (self.history_table, HISTORY, None), (self.clips_table, PROXY_CLIPS, "clip_id")):
+            self._execute(sql_ddl(table, schema, pk, self.types))
+            existing = self._columns(table)
+            for f in schema:
+                if f.name not in existing:  # additive evolution
+                    self._execute(f'ALTER TABLE "{table}" ADD COLUMN "{f.name}" {self.types[f.type]}')
+        self._execute(f'CREATE INDEX IF NOT EXISTS "{self.outbox}_pending" ON "{self.outbox}" (sent_at, created_at)')
+        self._execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_key" ON "{self.table}" (s3_bucket, s3_key)')
+        self._execute(f'CREATE INDEX IF NOT EXISTS "{self.history_table}_id" ON "{self.history_table}" (proxy_id)')
+
+    @staticmethod
+    def _cols(names: list[str]) -> str:
+        return ", ".join(f'"{n}"' for n in names)
+
+    def _insert(self, table: str, names: list[str], values: dict[str, Any]) -> None:
+        self._execute(f'INSERT INTO "{table}" ({self._cols(names)}) VALUES ({", ".join("?" for _ in names)})',
+                      [values.get(n) for n in names])
+
+    def write(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+        upsert = self._upsert_sql(self.table, PROXY_OUTPUTS.names, "proxy_id")
+        with self._transaction():
+            replaced_at = utc_iso()
+            for row in rows:
+                row = conform(row)
+                self._lock_row(row["proxy_id"])
+                found = self._execute(f'SELECT * FROM "{self.table}" WHERE proxy_id = ?', [row["proxy_id"]])
+                old = found[0] if found else None
+                if is_new_version(old, row):
+                    self._insert(self.history_table, HISTORY.names, {**old, "replaced_at": replaced_at})
+                self._execute(upsert, [row[n] for n in PROXY_OUTPUTS.names])
+            self._add_events(events)
+
+    def _add_events(self, events: list[OutboxEvent]) -> None:
+        sql = self._insert_ignore_sql(self.outbox, OUTBOX.names, "event_id")
+        for ev in events:
+            # Same event id = same event: keep the first (and its sent state); never a second copy.
+            values = {**ev.__dict__, "sent_at": None, "attempts": 0, "claimed_by": None, "claimed_until": None}
+            self._execute(sql, [values[n] for n in OUTBOX.names])
+
+    def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+        upsert = self._upsert_sql(self.clips_table, PROXY_CLIPS.names, "clip_id")
+        with self._transaction():
+            for row in rows:
+                row = conform(row, PROXY_CLIPS)
+                self._execute(upsert, [row[n] for n in PROXY_CLIPS.names])
+            self._add_events(events)
+
+    def clips(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._execute(f'SELECT * FROM "{self.clips_table}" ORDER BY generated_timestamp DESC LIMIT ?', [limit])
+
+    def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        return self._execute(f'SELECT * FROM "{self.table}" {where} ORDER BY generated_timestamp DESC LIMIT ?',
+                             [*args, limit])
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._execute(f'SELECT * FROM "{self.history_table}" ORDER BY replaced_at DESC LIMIT ?', [limit])
+
+    def _events(self, sql: str, args: list) -> list[OutboxEvent]:
+        return [OutboxEvent(**r) for r in self._execute(sql, args)]
+
+    def pending_events(self, limit: int = 500) -> list[OutboxEvent]:
+        return self._events(f'SELECT * FROM "{self.outbox}" WHERE sent_at IS NULL ORDER BY created_at LIMIT ?', [limit])
+
+    def events(self, limit: int = 50) -> list[OutboxEvent]:
+        return self._events(f'SELECT * FROM "{self.outbox}" ORDER BY created_at DESC LIMIT ?', [limit])
+
+    def _claimable_sql(self) -> str:
+        return (f'SELECT event_id FROM "{self.outbox}" WHERE sent_at IS NULL AND '
+                f'(claimed_until IS NULL OR claimed_until < ?) ORDER BY created_at LIMIT ?')
+
+    def claim_events(self, owner: str, limit: int, lease_seconds: float) -> list[OutboxEvent]:
+        """Take pending events no other drain holds (or whose lease ran out), in one write transaction."""
+        with self._transaction():
+            self._execute(f'UPDATE "{self.outbox}" SET claimed_by = ?, claimed_until = ? '
+                          f'WHERE event_id IN ({self._claimable_sql()})',
+                          [owner, utc_iso(lease_seconds), utc_iso(), limit])
+            return self._events(f'SELECT * FROM "{self.outbox}" WHERE claimed_by = ? AND sent_at IS NULL '
+                                f'ORDER BY created_at', [owner])
+
+    def release(self, event_ids: Iterable[str], owner: str) -> None:
+        self._executemany(f'UPDATE "{self.outbox}" SET claimed_by = NULL, claimed_until = NULL '
+                          f'WHERE event_id = ? AND claimed_by = ?', [(i, owner) for i in event_ids])
+
+    def mark_sent(self, event_ids: Iterable[str], sent_at: str) -> None:
+        self._executemany(f'UPDATE "{self.outbox}" SET sent_at = ?, claimed_until = NULL '
+                          f'WHERE event_id = ? AND sent_at IS NULL', [(sent_at, i) for i in event_ids])
+
+    def mark_attempted(self, event_ids: Iterable[str]) -> None:
+        self._executemany(f'UPDATE "{self.outbox}" SET attempts = attempts + 1 WHERE event_id = ?',
+                          [(i,) for i in event_ids])
