@@ -134,8 +134,9 @@ class Service:
 
 
 def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_key: str, s3_port: int | None = None,
-                    timeout: float = 60.0, ports: dict[str, int] | None = None) -> Service:
-    """``weed mini`` on 127.0.0.1 with every port chosen (free ports unless given); SigV4 enforced."""
+                    timeout: float = 60.0, ports: dict[str, int] | None = None, host: str = "127.0.0.1") -> Service:
+    """``weed mini`` on ``host`` (loopback, or the cluster demo's private address) with every port chosen
+    (free ports unless given); SigV4 enforced."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     if ports is None:
@@ -144,7 +145,7 @@ def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_ke
                                                 "webdav.port")}
         ports["s3.port"] = s3_port or free_port()
     ports = dict(ports)
-    args = [str(verified_weed()), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+    args = [str(verified_weed()), "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
             "-admin.ui=false", "-master.telemetry=false", "-webdav=false",
             # Iceberg and Lance catalog listeners are unused here; Lance binds a fixed 9101 unless disabled,
             # which made two SeaweedFS (two local stacks, or a test's own) collide.
@@ -155,9 +156,9 @@ def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_ke
     with log.open("ab") as fh:
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=data, start_new_session=True)
     service = Service(proc, log, ports, functools.partial(start_seaweedfs, data_dir, access_key, secret_key,
-                                                          timeout=timeout, ports=ports))
+                                                          timeout=timeout, ports=ports, host=host))
     try:
-        wait_for_port(ports["s3.port"], timeout, proc)
+        wait_for_port(ports["s3.port"], timeout, proc, host)
     except ServiceError as exc:
         service.stop()
         raise ServiceError(f"SeaweedFS did not start: {exc}\n{service.log_tail()}") from exc
@@ -185,7 +186,7 @@ class S3Storage:
 
 
 def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeout: float = 30.0,
-                storage: S3Storage | None = None, authentication: bool = False) -> Service:
+                storage: S3Storage | None = None, authentication: bool = False, host: str = "127.0.0.1") -> Service:
     """Tansu Kafka-protocol broker on 127.0.0.1. With ``storage`` its log lives in that S3 bucket and
     survives restarts; without, it is in memory (tests that want a throwaway broker). ``authentication``
     makes it demand SASL SCRAM from every client (the pinned build keeps no SCRAM users in its memory or
@@ -194,7 +195,7 @@ def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeou
     folder = Path(log_dir)
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "tansu.log"
-    url = f"tcp://127.0.0.1:{port}"
+    url = f"tcp://{host}:{port}"
     args = [str(verified_tansu()), "broker", "--listener-url", url, "--advertised-listener-url", url,
             "--storage-engine", storage.url() if storage else "memory://tansu/"] + (
             ["--authentication"] if authentication else [])
@@ -203,9 +204,9 @@ def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeou
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=folder, env=env,
                                 start_new_session=True)
     service = Service(proc, log, {"kafka": port})
-    service.start_again = functools.partial(start_tansu, log_dir, port, timeout, storage, authentication)
+    service.start_again = functools.partial(start_tansu, log_dir, port, timeout, storage, authentication, host)
     try:
-        wait_for_port(port, timeout, proc)
+        wait_for_port(port, timeout, proc, host)
     except ServiceError as exc:
         service.stop()
         raise ServiceError(f"Tansu did not start: {exc}\n{service.log_tail()}") from exc
@@ -247,10 +248,13 @@ def start_postgres(data_dir: str | os.PathLike[str], password: str, port: int | 
         pwfile.write_text(password + "\n")
         if as_pg:
             shutil.chown(pwfile, "postgres", "postgres")
-        subprocess.run([str(postgres_bin("initdb")), "-D", str(pgdata), "-U", "proxygen", "--pwfile", str(pwfile),
-                        "-A", "scram-sha-256", "-E", "UTF8", "--no-instructions"], check=True, capture_output=True,
-                       timeout=120, **as_pg)
+        done = subprocess.run([str(postgres_bin("initdb")), "-D", str(pgdata), "-U", "proxygen", "--pwfile",
+                               str(pwfile), "-A", "scram-sha-256", "-E", "UTF8", "--no-instructions"],
+                              capture_output=True, text=True, timeout=120, **as_pg)
         pwfile.unlink()
+        if done.returncode:
+            hint = " (the 'postgres' user must be able to reach this folder: every parent needs o+x)" if as_pg else ""
+            raise ServiceError(f"initdb failed in {pgdata}{hint}: {done.stderr.strip()[-500:]}")
         hba = pgdata / "pg_hba.conf"
         lines = ["local all all scram-sha-256", "host all all 127.0.0.1/32 scram-sha-256"]
         lines += [f"host all all {clients} scram-sha-256"] if clients else []
