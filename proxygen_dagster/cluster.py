@@ -176,6 +176,15 @@ def start_cluster(work: Path, hosts: int, batch: int, concurrency: int = 1, rede
         raise
 
 
+def busy(worker_log: Path) -> bool:
+    """The worker holds a task it has not finished (Celery logs 'received' and 'succeeded'/'failed')."""
+    try:
+        text = worker_log.read_text(errors="replace")
+    except OSError:
+        return False
+    return text.count("] received") > text.count("] succeeded") + text.count("] raised")
+
+
 def frames_by_host(instance) -> tuple[set[str], Counter]:
     """Partitions with a proxy_record, and how many records each host wrote (from the event log)."""
     from dagster import AssetKey, AssetRecordsFilter
@@ -236,18 +245,22 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
                 if line.split("] ")[1] != last:
                     log(line)
                     last = line.split("] ")[1]
-                if kill and not killed and per_host.get(kill, 0) >= 1:
-                    # Mid-batch: this host has finished a frame of its batch and holds the rest.
+                if kill and not killed and busy(work / "logs" / f"{kill}.log"):
+                    # Mid-batch: the host has taken a batch's task and not finished it.
                     stop_process(cluster.procs[kill], grace=0)
                     killed = kill
                     log(f"killed {kill} (SIGKILL to its process group) mid-batch")
                 if len(done) >= frames:
                     break
-                time.sleep(1.0)
+                time.sleep(0.2 if kill and not killed else 1.0)
             wall = time.time() - t0
             runs = instance.get_run_records()
-        rows = PostgresCatalog(env[env_name("postgres_dsn")]).rows(limit=frames * 2)
+        catalog = PostgresCatalog(env[env_name("postgres_dsn")])
+        rows = catalog.rows(limit=frames * 2)
+        events = catalog.events(limit=frames * 2)
         summary = {"frames": frames, "rows_ok": sum(r["status"] == "ok" for r in rows), "rows": len(rows),
+                   "events": len(events), "events_sent": sum(e.sent_at is not None for e in events),
+                   "network": cluster.network.tag,
                    "hosts": {host_name(i): per_host.get(host_name(i), 0) for i in range(hosts)},
                    "wall_s": round(wall, 1), "runs": len(runs), "killed": killed,
                    "frames_per_min": round(len(done) / wall * 60, 1) if wall else 0.0}
