@@ -25,6 +25,7 @@ def main() -> int:
     args = parser.parse_args()
     from dagster import AssetKey, DagsterInstance, DynamicPartitionsDefinition
 
+    from proxygen_core.catalog import conform
     from proxygen_core.catalog.postgres import PostgresCatalog
     from proxygen_core.events import build_event
     from proxygen_core.keys import proxy_id
@@ -78,6 +79,7 @@ def main() -> int:
                 rows.append({"proxy_id": proxy_id("frames", key, "review"), "s3_key": key, "s3_bucket": "frames",
                              "status": "ok", "etag": "e", "file_id": f"{i:016x}", "asset_id": f"{i:016x}",
                              "generated_timestamp": "2026-11-22T00:00:00+00:00", "render_settings_hash": "h"})
+            rows = [conform(r) for r in rows]
             catalog.write(rows, [build_event(r, "spaceharbor.proxy") for r in rows])
         upsert = time.perf_counter() - t
         print(f"catalog on PostgreSQL: {args.rows:,} rows + events in transactions of 24: {upsert:.1f} s = "
