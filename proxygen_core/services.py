@@ -100,20 +100,43 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
     raise ServiceError(f"port {port} did not open within {timeout:.0f} s")
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM the process group, then SIGKILL: background servers may ignore SIGTERM."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+    """SIGTERM the process group, then SIGKILL whatever of the group is left.
+
+    The group, not only its leader: a leader that exits on SIGTERM can leave children that ignore it (the
+    Dagster daemon's code server did), and they would outlive the test or demo that started them.
+    """
+    if proc.poll() is None:
         try:
-            os.killpg(proc.pid, sig)
+            os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:
-            return
+            pass
         try:
-            proc.wait(timeout=wait)
-            return
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            continue
+            pass
+    deadline = time.monotonic() + grace
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _group_alive(proc.pid):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=5.0)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 @dataclass

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -247,7 +248,7 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
                     last = line.split("] ")[1]
                 if kill and not killed and busy(work / "logs" / f"{kill}.log"):
                     # Mid-batch: the host has taken a batch's task and not finished it.
-                    stop_process(cluster.procs[kill], grace=0)
+                    os.killpg(cluster.procs[kill].pid, signal.SIGKILL)  # a host dies: no shutdown of any kind
                     killed = kill
                     log(f"killed {kill} (SIGKILL to its process group) mid-batch")
                 if len(done) >= frames:

@@ -57,3 +57,32 @@ def test_automation_sensor_runs_by_default(dagster_defs):
     sensor = dagster_defs.resolve_sensor_def("proxygen_automation")
     assert sensor.default_status == DefaultSensorStatus.RUNNING
     assert {s.name for s in dagster_defs.sensors} >= {"s3_new_frames", "sequence_clips", "outbox_publisher"}
+
+
+def test_stopping_a_service_also_stops_children_that_ignore_sigterm(tmp_path):
+    """The leader exits on SIGTERM, its child ignores it (as the daemon's code server did): both end."""
+    import os
+
+    from proxygen_core.services import stop_process
+
+    pid_file = tmp_path / "child.pid"
+    proc = subprocess.Popen(["sh", "-c", f'(trap "" TERM; exec sleep 60) & echo $! > {pid_file}; wait'],
+                            start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    stop_process(proc, grace=1.0)
+    assert proc.poll() is not None
+    gone = time.monotonic() + 5
+    while time.monotonic() < gone:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{child}/stat") as fh:  # reaped by init shortly after SIGKILL; a zombie counts as gone
+            if fh.read().split(")")[1].split()[0] == "Z":
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"child {child} still running after stop_process")
