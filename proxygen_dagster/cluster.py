@@ -29,7 +29,7 @@ from pathlib import Path
 
 from proxygen_core.services import (Service, postgres_dsn, redis_url, start_postgres, start_redis, start_seaweedfs,
                                     start_tansu, stop_process)
-from proxygen_core.settings import env_name
+from proxygen_core.settings import ExecutionSettings, env_name
 
 CLUSTER_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.cluster.yaml"
 ACCESS, SECRET = "proxygen-cluster", "proxygen-cluster-secret"
@@ -165,8 +165,7 @@ def start_cluster(work: Path, hosts: int, batch: int, concurrency: int = 1, rede
             with (logs / f"{name}.log").open("ab") as fh:
                 cluster.procs[name] = subprocess.Popen(
                     ["ip", "netns", "exec", ns, str(bin_dir / "celery"), "-A", "proxygen_dagster.celery_app", "worker",
-                     "-Q", "render,io", "-c", str(concurrency), "-n", f"{name}@%h", "--prefetch-multiplier", "1",
-                     "-l", "INFO"], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                     "-Q", f"{ExecutionSettings.render_queue},{ExecutionSettings.io_queue}", "-n", f"{name}@%h", "-l", "INFO"], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         with (logs / "daemon.log").open("ab") as fh:
             cluster.procs["daemon"] = subprocess.Popen(
                 [str(bin_dir / "dagster-daemon"), "run", "-m", "proxygen_dagster.definitions"], env=base,

@@ -19,10 +19,21 @@ def executor_for(execution: ExecutionSettings) -> ExecutorDefinition:
     from dagster_celery import celery_executor
 
     return celery_executor.configured({
-        "broker": execution.celery_broker,
-        "backend": execution.celery_backend or execution.celery_broker,
+        "broker": _secret_source("celery_broker", execution.celery_broker),
+        "backend": _secret_source("celery_backend", execution.celery_backend)
+        or _secret_source("celery_broker", execution.celery_broker),
         "config_source": celery_config(execution),
     }, name="proxygen_celery")
+
+
+def _secret_source(field: str, value: str | None) -> str | dict | None:
+    """A broker URL carries its password: bind it to its environment variable when it comes from there,
+    so the job's stored definition (and the UI) shows the variable's name, not the value."""
+    import os
+
+    from proxygen_core.settings import env_name
+
+    return {"env": env_name(field)} if value and os.environ.get(env_name(field)) == value else value
 
 
 def celery_config(execution: ExecutionSettings) -> dict:
@@ -31,6 +42,7 @@ def celery_config(execution: ExecutionSettings) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,  # a host takes one batch at a time: idle hosts get the next one
+        "worker_concurrency": execution.worker_concurrency,  # batches one worker host runs at once
         "broker_transport_options": {"visibility_timeout": execution.redelivery_seconds},
         "task_default_queue": execution.render_queue,
     }
