@@ -3,7 +3,9 @@
 The bucket is swept in bounded slices (``max_keys`` per call, resuming after the last key seen).
 An object counts as new when its LastModified is at or after the start of the previous sweep and its
 etag differs from the one already requested. So each poll costs at most one slice; every object is
-seen once per sweep; a re-upload (new etag, newer LastModified) is found by the next pass over it.
+seen once per sweep; a re-upload (new etag, newer LastModified) is found by the next pass over it. The
+cursor remembers only objects modified since the current sweep began (the next sweep's candidates), so
+its size follows the upload rate, not the bucket size.
 """
 from __future__ import annotations
 
@@ -68,7 +70,10 @@ def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix:
                 continue
             if recent.get(obj.key, [None])[0] == obj.etag:
                 continue
-            recent[obj.key] = [obj.etag, obj.last_modified.isoformat()]
+            if obj.last_modified >= datetime.fromisoformat(started) - SKEW:
+                # Only an object changed during this sweep can be a candidate of the next one, so only
+                # those are remembered: the cursor stays small on a first sweep over a million objects.
+                recent[obj.key] = [obj.etag, obj.last_modified.isoformat()]
             found.append(obj)
         if skip_to is not None:
             after, token = skip_to, None

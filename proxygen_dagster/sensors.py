@@ -50,7 +50,9 @@ def batch_requests(new_keys: list[str], known: set[str], etags: dict[str, str], 
 def new_key_result(context: SensorEvaluationContext, store, etags: dict[str, str], source: str,
                    cursor: str) -> SensorResult | None:
     """Partitions + runs for found keys; a known key only if its etag differs from the last one processed."""
-    known = set(context.instance.get_dynamic_partitions(frames.name))
+    # Membership of just the found keys (one bounded IN query), not a listing of every partition: at
+    # 1M partitions the listing alone costs ~2.4 s per tick (benchmarks/bench_scale.py).
+    known = set(context.instance.get_existing_dynamic_partitions(frames.name, list(etags)))
     keys = [k for k in etags if k not in known or last_processed_etag(store, k) != etags[k]]
     if not keys:
         return None
