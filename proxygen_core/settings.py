@@ -79,6 +79,8 @@ class PipelineSettings:
     extensions: str = ".exr,.dpx,.tif,.tiff,.png,.jpg,.jpeg"
     prefix: str = ""
     batch_size: int = 24  # measured: 24 beats 16 by 5 points of overhead on a 240-frame ingest
+    batch_settle_seconds: float = 10.0  # a burst's last partial batch runs once no new key came for this long
+    batch_max_wait_seconds: float = 60.0  # ... or once its oldest key has waited this long
     max_keys_per_tick: int = 5000
     sensor_interval_seconds: int = 5
     keep_working_frames: bool = True  # keep each source's latest working EXR (re-render without a re-decode)

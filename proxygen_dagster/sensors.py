@@ -1,6 +1,8 @@
 """The S3 polling sensor: adds one partition per new key and requests ranged batch runs."""
 
 import hashlib
+import json
+import time
 
 from dagster import (
     AssetSelection,
@@ -16,6 +18,7 @@ from dagster import (
 from proxygen_core.discovery import Cursor, scan
 
 from .assets import SETTINGS
+from .batching import Held, take_batches
 from proxygen_core.pipeline.state import last_processed_etag
 from .jobs import clips_job, frames_job
 from .partitions import frames, sequences
@@ -25,39 +28,50 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-def batch_requests(new_keys: list[str], known: set[str], etags: dict[str, str], batch_size: int,
-                   source: str) -> list[RunRequest]:
-    """Ranged runs over consecutive newly added keys; single-partition runs for re-uploaded keys.
-
-    A range follows the order partitions were added, so only keys added together in this evaluation
-    are grouped. ``RunRequest`` has no range argument: the range goes in the tags.
-    """
-    requests = []
-    fresh = [k for k in new_keys if k not in known]
-    for i in range(0, len(fresh), batch_size):
-        chunk = fresh[i:i + batch_size]
-        ident = hashlib.sha256("|".join(f"{k}@{etags[k]}" for k in chunk).encode()).hexdigest()[:20]
-        requests.append(RunRequest(run_key=f"{source}-{ident}", job_name=frames_job.name,
-                                   tags={RANGE_START: chunk[0], RANGE_END: chunk[-1], "proxygen/keys": str(len(chunk)),
-                                         "proxygen/trigger": source}))
-    for key in new_keys:
-        if key in known:  # re-upload: new etag of a key we already have
-            requests.append(RunRequest(run_key=f"{source}-{key}@{etags[key]}", job_name=frames_job.name,
-                                       partition_key=key, tags={"proxygen/trigger": f"{source}-reupload"}))
-    return requests
+def ranged_request(batch: dict[str, str], source: str) -> RunRequest:
+    """One run over consecutive partitions added together. ``RunRequest`` has no range argument: the range
+    goes in the tags. The run key names every key@etag, so a repeated evaluation requests nothing twice."""
+    keys = list(batch)
+    ident = hashlib.sha256("|".join(f"{k}@{e}" for k, e in batch.items()).encode()).hexdigest()[:20]
+    return RunRequest(run_key=f"{source}-{ident}", job_name=frames_job.name,
+                      tags={RANGE_START: keys[0], RANGE_END: keys[-1], "proxygen/keys": str(len(keys)),
+                            "proxygen/trigger": source})
 
 
-def new_key_result(context: SensorEvaluationContext, store, etags: dict[str, str], source: str,
-                   cursor: str) -> SensorResult | None:
-    """Partitions + runs for found keys; a known key only if its etag differs from the last one processed."""
-    # Membership of just the found keys (one bounded IN query), not a listing of every partition: at
-    # 1M partitions the listing alone costs ~2.4 s per tick (benchmarks/bench_scale.py).
-    known = set(context.instance.get_existing_dynamic_partitions(frames.name, list(etags)))
-    keys = [k for k in etags if k not in known or last_processed_etag(store, k) != etags[k]]
-    if not keys:
-        return None
-    requests = batch_requests(keys, known, etags, SETTINGS.pipeline.batch_size, source)
-    to_add = [k for k in keys if k not in known]
+def reupload_request(key: str, etag: str, source: str) -> RunRequest:
+    return RunRequest(run_key=f"{source}-{key}@{etag}", job_name=frames_job.name, partition_key=key,
+                      tags={"proxygen/trigger": f"{source}-reupload"})
+
+
+def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], held: Held,
+              source: str) -> tuple[list[RunRequest], list[str], Held]:
+    """Runs for found keys (key -> etag): new keys join the held burst and leave it in batches; a known key
+    runs alone, and only if its etag differs from the one last processed (a re-upload)."""
+    pipeline = SETTINGS.pipeline
+    # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
+    # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
+    known = context.instance.get_existing_dynamic_partitions(frames.name, list(etags)) if etags else set()
+    fresh = {k: e for k, e in etags.items() if k not in known}
+    requests = [reupload_request(k, e, source) for k, e in etags.items()
+                if k in known and last_processed_etag(store, k) != e]
+    batches, held = take_batches(held, fresh, time.time(), pipeline.batch_size, pipeline.batch_settle_seconds,
+                                 pipeline.batch_max_wait_seconds)
+    to_add: list[str] = []
+    if batches:
+        # Held keys another sensor (or a user) added meanwhile cannot sit inside a range: they run alone.
+        taken = context.instance.get_existing_dynamic_partitions(frames.name, [k for b in batches for k in b])
+        for batch in batches:
+            for key in taken & set(batch):
+                if last_processed_etag(store, key) != batch[key]:
+                    requests.append(reupload_request(key, batch[key], source))
+            batch = {k: e for k, e in batch.items() if k not in taken}
+            if batch:
+                requests.append(ranged_request(batch, source))
+                to_add += list(batch)
+    return requests, to_add, held
+
+
+def sensor_result(requests: list[RunRequest], to_add: list[str], cursor: str) -> SensorResult:
     return SensorResult(run_requests=requests, cursor=cursor,
                         dynamic_partitions_requests=[frames.build_add_request(to_add)] if to_add else [])
 
@@ -65,20 +79,26 @@ def new_key_result(context: SensorEvaluationContext, store, etags: dict[str, str
 @sensor(name="s3_new_frames", minimum_interval_seconds=SETTINGS.pipeline.sensor_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING, jobs=[frames_job],
         description="Lists the bucket in bounded slices (durable cursor), skips .proxies/ and unsupported "
-                    "extensions, adds a partition per new key and requests batch runs.")
+                    "extensions, adds a partition per new key and requests batch runs: full batches at once, "
+                    "a burst's remainder once no new key arrived for the settle time.")
 def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
     store = storage.store()
-    cursor = Cursor.loads(context.cursor)
-    found, cursor = scan(store, cursor, SETTINGS.pipeline.extension_set(), SETTINGS.pipeline.prefix,
-                         SETTINGS.pipeline.max_keys_per_tick)
-    if not found:
-        context.update_cursor(cursor.dumps())
+    state = json.loads(context.cursor) if context.cursor else {}
+    if "scan" not in state:  # a cursor from before batches were held: it is the scan cursor itself
+        state = {"scan": context.cursor, "held": None}
+    held = Held.from_json(state["held"])
+    found, cursor = scan(store, Cursor.loads(state["scan"]), SETTINGS.pipeline.extension_set(),
+                         SETTINGS.pipeline.prefix, SETTINGS.pipeline.max_keys_per_tick)
+    if not found and not held.keys:
+        context.update_cursor(json.dumps({"scan": cursor.dumps(), "held": None}))
         return SkipReason("no new objects")
-    result = new_key_result(context, store, {o.key: o.etag for o in found}, "s3poll", cursor.dumps())
-    if result is None:
-        context.update_cursor(cursor.dumps())
-        return SkipReason("only already-processed objects")
-    return result
+    requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll")
+    new_cursor = json.dumps({"scan": cursor.dumps(), "held": held.to_json() if held.keys else None})
+    if not requests and not to_add:
+        context.update_cursor(new_cursor)
+        return SkipReason(f"{len(held.keys)} new keys held until the upload burst settles" if held.keys
+                          else "only already-processed objects")
+    return sensor_result(requests, to_add, new_cursor)
 
 
 @sensor(name="s3_notifications", minimum_interval_seconds=SETTINGS.pipeline.sensor_interval_seconds,
@@ -87,8 +107,6 @@ def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> Se
         description="Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and "
                     "batch runs exactly like the polling sensor; offsets advance only after the tick was recorded.")
 def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, events: EventBus) -> SensorResult | SkipReason:
-    import json as _json
-
     from confluent_kafka import Consumer
 
     from .notifications import commit, consume, relevant
@@ -96,7 +114,8 @@ def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, ev
     topic = events.notifications_topic
     if not events.bootstrap or not topic:
         return SkipReason("no Kafka bootstrap or notifications topic configured")
-    state = _json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
+    state = json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
+    held = Held.from_json(state.get("held"))
     consumer = Consumer(events.consumer_config())
     try:
         commit(consumer, topic, state["offsets"])  # the previous tick's result is recorded: acknowledge it
@@ -108,11 +127,13 @@ def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, ev
     state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed)}
     store = storage.store()
     notes = relevant(batch.notifications, store.bucket, SETTINGS.pipeline.extension_set())
-    if not notes:
+    if not notes and not held.keys:
+        context.update_cursor(json.dumps(state))  # malformed messages are counted once, never re-read
         return SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)") if batch.malformed \
-            else SensorResult(cursor=_json.dumps(state))
-    result = new_key_result(context, store, {n.key: n.etag.strip('"') for n in notes}, "s3notify", _json.dumps(state))
-    return result or SensorResult(cursor=_json.dumps(state))
+            else SensorResult(cursor=json.dumps(state))
+    requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held, "s3notify")
+    state["held"] = held.to_json() if held.keys else None
+    return sensor_result(requests, to_add, json.dumps(state))
 
 
 @sensor(name="outbox_publisher", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
@@ -157,13 +178,10 @@ def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list
                     "partition per sequence and requests its clip once no frame has changed for the settle time "
                     "and every frame has finished; a late or re-rendered frame requests it again.")
 def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
-    import json as _json
-    import time as _time
-
     from proxygen_core.pipeline.sequence import load_members
     from proxygen_core.sequences import members_of, parse_frame, parse_pattern
 
-    state = _json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
+    state = json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
     keys, state["after"] = touched_frames(context.instance, state["after"])
     known = context.instance.get_dynamic_partitions(sequences.name)
     by_identity = {parse_pattern(p)[0]: p for p in known}
@@ -175,7 +193,7 @@ def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> S
             frame_keys.extend(context.instance.get_dynamic_partitions(frames.name))
         return frame_keys
 
-    now = _time.time()
+    now = time.time()
     for key in keys:
         frame = parse_frame(key)
         if frame is None:
@@ -203,7 +221,7 @@ def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> S
         state["built"][pattern] = fingerprint
         requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=clips_job.name, partition_key=pattern,
                                    tags={"proxygen/trigger": "sequence-settled"}))
-    return SensorResult(run_requests=requests, cursor=_json.dumps(state),
+    return SensorResult(run_requests=requests, cursor=json.dumps(state),
                         dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [])
 
 

@@ -77,6 +77,7 @@ def s3_env(seaweedfs, tmp_path_factory):
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "PROXYGEN_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "PROXYGEN_BATCH_SIZE": "4",
+        "PROXYGEN_BATCH_SETTLE_SECONDS": "0",  # cut a run every tick; tests/test_dagster_pipeline.py holds bursts
         "PROXYGEN_CLIP_SETTLE_SECONDS": "0",
         "PROXYGEN_SQLITE_PATH": str(tmp_path_factory.mktemp("catalog") / "catalog.db"),
     }

@@ -146,8 +146,12 @@ def test_black_frame_fails_the_exposure_check(dagster_defs, instance, bucket_sto
     assert materialized(result, "proxy_record") == [key]
 
 
-def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, tmp_path, s3_env):
+def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, tmp_path, s3_env, monkeypatch):
+    import dataclasses
+
     from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
+
+    from proxygen_dagster import sensors
 
     from proxygen_dagster.resources import MediaStorage
     from proxygen_dagster.sensors import s3_new_frames
@@ -172,17 +176,32 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
         with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
             return s3_new_frames(ctx), ctx
 
+    def settle(seconds: float) -> None:
+        monkeypatch.setattr(sensors, "SETTINGS", dataclasses.replace(
+            sensors.SETTINGS, pipeline=dataclasses.replace(sensors.SETTINGS.pipeline, batch_settle_seconds=seconds)))
+
+    settle(600)  # the suite runs with 0 (cut every tick); here the burst is held
     result, ctx = tick(None)
     assert isinstance(result, SensorResult)
-    added = result.dynamic_partitions_requests[0].partition_keys
-    assert sorted(added) == sorted(names)
+    added = list(result.dynamic_partitions_requests[0].partition_keys)
     ranged = [r for r in result.run_requests if isinstance(r, RunRequest)]
-    assert [int(r.tags["proxygen/keys"]) for r in ranged] == [4, 2]  # batch size 4
+    # Batch size 4: a full batch runs at once; the burst's remainder (2) is held until it settles.
+    assert [int(r.tags["proxygen/keys"]) for r in ranged] == [4] and len(added) == 4
     assert ranged[0].tags["dagster/asset_partition_range_start"] == added[0]
     assert ranged[0].tags["dagster/asset_partition_range_end"] == added[3]
-    instance.add_dynamic_partitions("frames", list(added))
+    instance.add_dynamic_partitions("frames", added)
 
-    again, _ = tick(result.cursor)
+    held, ctx = tick(result.cursor)
+    assert isinstance(held, SkipReason) and "2 new keys held" in held.skip_message
+    settle(0)
+    settled, _ = tick(ctx.cursor)  # settled: the remainder runs, nothing found twice
+    rest = list(settled.dynamic_partitions_requests[0].partition_keys)
+    assert sorted(added + rest) == sorted(names) and len(settled.run_requests) == 1
+    assert settled.run_requests[0].tags["proxygen/keys"] == "2"
+    instance.add_dynamic_partitions("frames", rest)
+    result = settled
+
+    again, ctx = tick(result.cursor)
     assert isinstance(again, SkipReason)
     cursor = ctx.cursor or result.cursor
 
