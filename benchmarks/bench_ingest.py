@@ -87,7 +87,9 @@ def main() -> int:
                 start, end = r.start_time or created, r.end_time or created
                 print(f"run {r.dagster_run.run_id[:8]} {r.dagster_run.tags.get('proxygen/keys', '1'):>3} keys: "
                       f"created +{created - t0:6.1f} s, queued {start - created:5.1f} s, ran {end - start:5.1f} s, "
-                      f"{r.dagster_run.status.value}")
+                      f"{r.dagster_run.status.value} "
+                      f"{r.dagster_run.tags.get('proxygen/trigger') or r.dagster_run.tags.get('dagster/sensor_name', '')} "
+                      f"{r.dagster_run.tags.get('dagster/partition', '')}")
         finally:
             if daemon is not None:
                 stop_process(daemon)

@@ -72,6 +72,9 @@ class StorageSettings:
     cache_dir: str = "var/cache"
 
 
+WORKING_COMPRESSIONS = ("piz", "zip", "zips", "rle", "none")  # lossless EXR compressions only
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """How new keys are found and batched into runs."""
@@ -84,11 +87,17 @@ class PipelineSettings:
     max_keys_per_tick: int = 5000
     sensor_interval_seconds: int = 5
     keep_working_frames: bool = True  # keep each source's latest working EXR (re-render without a re-decode)
+    working_compression: str = "piz"  # lossless: piz (7.4 MB at 2K, 100 ms) or none (11.7 MB, 25 ms); docs/benchmarks.md
     transient_retry_seconds: float = 90.0  # per key: how long S3 outages are retried inside a step
     step_retries: int = 3  # then the step is retried this many times (Dagster RetryRequested)
     step_retry_wait_seconds: float = 20.0
     sequence_frame_proxies: bool = True  # false: frames with a frame number get no public per-frame MP4
     clip_settle_seconds: float = 30.0  # a sequence is built this long after its last new or finished frame
+
+    def __post_init__(self) -> None:
+        if self.working_compression not in WORKING_COMPRESSIONS:
+            raise ValueError(f"working_compression {self.working_compression!r}: one of "
+                             f"{', '.join(WORKING_COMPRESSIONS)} (the intermediate must stay lossless)")
 
     def extension_set(self) -> frozenset[str]:
         return frozenset(e.strip().lower() for e in self.extensions.split(",") if e.strip())

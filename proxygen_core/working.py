@@ -16,14 +16,19 @@ from .color import ColourDecision
 from .errors import UnreadableSourceError
 from .probe import ProbeRecord, Window, oiio_error
 from .render import WorkingFrame
+from .settings import WORKING_COMPRESSIONS
 
 _ATTR = "proxygen:frame"
 
 
-def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str]) -> int:
+def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str], compression: str = "piz") -> int:
+    """Lossless half-float EXR. At 1920x1012 (2 cores): piz 100 ms to write, 7.4 MB; none 25 ms, 11.7 MB
+    (zip/zips are as slow as piz and no smaller; lossy b44/dwaa are not allowed for an intermediate)."""
+    if compression not in WORKING_COMPRESSIONS:
+        raise ValueError(f"working EXR compression {compression!r}: one of {', '.join(WORKING_COMPRESSIONS)}")
     path = str(path)
     spec = oiio.ImageSpec(frame.width, frame.height, 3, oiio.HALF)
-    spec.attribute("compression", "piz")  # lossless; measured 1.5x faster to write than zip, 2.6x to read
+    spec.attribute("compression", compression)
     meta = {"colour": asdict(frame.colour), "probe": frame.probe.to_dict(), "working": frame.working_colorspace,
             "source_width": frame.source_width, "source_height": frame.source_height,
             "nonfinite_pixels": frame.nonfinite_pixels, "timings": frame.timings, "layer": frame.layer}
@@ -32,7 +37,8 @@ def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str]) -> int:
     if out is None or not out.open(path, spec):
         raise OSError(f"cannot write {path}: {oiio_error()}")
     # Half-float keeps scene-linear values above 1.0 (and the +-65504 clamp of non-finite pixels).
-    ok = out.write_image(np.clip(frame.pixels, -65504.0, 65504.0))
+    # Converted to half here (numpy, 20 ms) rather than by OpenImageIO on write (50 ms more at 2K).
+    ok = out.write_image(np.clip(frame.pixels, -65504.0, 65504.0).astype(np.float16))
     out.close()
     if not ok:
         raise OSError(f"cannot write {path}: {oiio_error(out)}")

@@ -175,7 +175,7 @@ def _attempt(store: ObjectStore, key: str, settings: Settings, stages: frozenset
         exr = previous.working_exr if previous else None
         if frame is not None and WORKING in stages:
             if settings.pipeline.keep_working_frames:
-                exr = st.store_working(store, key, frame)
+                exr = st.store_working(store, key, frame, settings.pipeline.working_compression)
             elif exr is None:
                 store.delete(state_key(key, st.WORKING))  # retention off: no stale working frame stays behind
         pick = (lambda new, old: asdict(new) if new is not None else (getattr(previous, old) if previous else None))

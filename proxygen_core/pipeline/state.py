@@ -58,11 +58,11 @@ def last_processed_etag(store: ObjectStore, key: str) -> str | None:
     return state.etag if state else None
 
 
-def store_working(store: ObjectStore, key: str, frame: WorkingFrame) -> str:
+def store_working(store: ObjectStore, key: str, frame: WorkingFrame, compression: str = "piz") -> str:
     folder = Path(tempfile.mkdtemp(prefix="proxygen-working-"))
     try:
         path = folder / WORKING
-        write_working_exr(frame, path)
+        write_working_exr(frame, path, compression)
         target = state_key(key, WORKING)
         store.upload_file(path, target, tags={"media_type": "working_frame"})
         return target
