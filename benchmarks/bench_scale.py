@@ -106,7 +106,7 @@ def sweep(label: str, instance, sensor, storage, cursor: str | None, max_ticks: 
     """Evaluates the sensor tick after tick until its sweep ends, applying what the daemon would apply."""
     from dagster import SensorResult, build_sensor_context
 
-    ticks, listed_found, found, times, sizes = 0, 0, 0, [], []
+    ticks, found, times, sizes = 0, 0, [], []
     while ticks < max_ticks:
         with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
             t = time.perf_counter()
