@@ -57,6 +57,7 @@ def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix:
         if not started:
             now = parsedate_to_datetime(server_date) if server_date else datetime.now(timezone.utc)
             started = now.astimezone(timezone.utc).isoformat()
+        changed_since = datetime.fromisoformat(started) - SKEW  # objects changed during this sweep
         skip_to = None
         for obj in objects:
             seen += 1
@@ -70,7 +71,7 @@ def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix:
                 continue
             if recent.get(obj.key, [None])[0] == obj.etag:
                 continue
-            if obj.last_modified >= datetime.fromisoformat(started) - SKEW:
+            if obj.last_modified >= changed_since:
                 # Only an object changed during this sweep can be a candidate of the next one, so only
                 # those are remembered: the cursor stays small on a first sweep over a million objects.
                 recent[obj.key] = [obj.etag, obj.last_modified.isoformat()]

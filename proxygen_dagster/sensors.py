@@ -51,23 +51,19 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
     # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
     # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
     known = context.instance.get_existing_dynamic_partitions(frames.name, list(etags)) if etags else set()
-    fresh = {k: e for k, e in etags.items() if k not in known}
-    requests = [reupload_request(k, e, source) for k, e in etags.items()
-                if k in known and last_processed_etag(store, k) != e]
-    batches, held = take_batches(held, fresh, time.time(), pipeline.batch_size, pipeline.batch_settle_seconds,
-                                 pipeline.batch_max_wait_seconds)
+    batches, held = take_batches(held, {k: e for k, e in etags.items() if k not in known}, time.time(),
+                                 pipeline.batch_size, pipeline.batch_settle_seconds, pipeline.batch_max_wait_seconds)
+    emitted = {k: e for batch in batches for k, e in batch.items()}
+    # Held keys another sensor (or a user) added meanwhile cannot sit inside a range: they run alone too.
+    taken = context.instance.get_existing_dynamic_partitions(frames.name, list(emitted)) if emitted else set()
+    alone = {**{k: etags[k] for k in known}, **{k: emitted[k] for k in taken}}
+    requests = [reupload_request(k, e, source) for k, e in alone.items() if last_processed_etag(store, k) != e]
     to_add: list[str] = []
-    if batches:
-        # Held keys another sensor (or a user) added meanwhile cannot sit inside a range: they run alone.
-        taken = context.instance.get_existing_dynamic_partitions(frames.name, [k for b in batches for k in b])
-        for batch in batches:
-            for key in taken & set(batch):
-                if last_processed_etag(store, key) != batch[key]:
-                    requests.append(reupload_request(key, batch[key], source))
-            batch = {k: e for k, e in batch.items() if k not in taken}
-            if batch:
-                requests.append(ranged_request(batch, source))
-                to_add += list(batch)
+    for batch in batches:
+        batch = {k: e for k, e in batch.items() if k not in taken}
+        if batch:
+            requests.append(ranged_request(batch, source))
+            to_add += list(batch)
     return requests, to_add, held
 
 
@@ -89,15 +85,14 @@ def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> Se
     held = Held.from_json(state["held"])
     found, cursor = scan(store, Cursor.loads(state["scan"]), SETTINGS.pipeline.extension_set(),
                          SETTINGS.pipeline.prefix, SETTINGS.pipeline.max_keys_per_tick)
-    if not found and not held.keys:
-        context.update_cursor(json.dumps({"scan": cursor.dumps(), "held": None}))
-        return SkipReason("no new objects")
-    requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll")
+    requests, to_add = [], []
+    if found or held.keys:
+        requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll")
     new_cursor = json.dumps({"scan": cursor.dumps(), "held": held.to_json() if held.keys else None})
     if not requests and not to_add:
         context.update_cursor(new_cursor)
         return SkipReason(f"{len(held.keys)} new keys held until the upload burst settles" if held.keys
-                          else "only already-processed objects")
+                          else "only already-processed objects" if found else "no new objects")
     return sensor_result(requests, to_add, new_cursor)
 
 

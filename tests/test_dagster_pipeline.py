@@ -215,6 +215,26 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     assert cursor is not None
 
 
+def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, instance, bucket_store):
+    """A key held for its burst that another sensor (or a user) made a partition in between cannot sit in
+    a range of partitions added together: the rest of the batch is one ranged run, it runs on its own."""
+    from dagster import build_sensor_context
+
+    from proxygen_dagster import sensors
+    from proxygen_dagster.batching import Held
+
+    prefix = f"held/{uuid.uuid4().hex[:6]}"
+    a, b, c = (f"{prefix}/f.{i:04d}.exr" for i in (1, 2, 3))
+    held = Held({a: ["e1", 0.0], b: ["e1", 0.0], c: ["e1", 0.0]}, 0.0)  # settled long ago
+    instance.add_dynamic_partitions("frames", [b])
+    with build_sensor_context(instance=instance) as ctx:
+        requests, to_add, held = sensors.plan_runs(ctx, bucket_store, {}, held, "s3poll")
+    assert to_add == [a, c] and held == Held()
+    ranged = [r for r in requests if r.partition_key is None]
+    assert len(ranged) == 1 and ranged[0].tags["proxygen/keys"] == "2"
+    assert [r.partition_key for r in requests if r.partition_key] == [b]
+
+
 def test_automation_completes_partial_materializations_only(dagster_defs, instance, bucket_store, tmp_path):
     """eager(): nothing to request after a full-chain batch; the rest of the chain after source_frame alone."""
     import dagster as dg
