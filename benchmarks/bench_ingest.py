@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from proxygen_core.process import process_file
-from proxygen_core.samples import CHROMATICITIES, chart, write_exr
-from proxygen_core.services import free_port, start_seaweedfs, stop_process
-from proxygen_core.settings import RenderSettings
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.pipeline.folder import render_file
+from proxygen_core.services.process import free_port, stop_process
+from proxygen_core.services.seaweedfs import start_seaweedfs
+from proxygen_core.settings import RenderSettings, Settings
 
 
 def make_frames(folder: Path, count: int, width: int = 2048, height: int = 1080) -> list[Path]:
@@ -43,14 +44,14 @@ def main() -> int:
     args = parser.parse_args()
     from dagster import AssetKey, DagsterInstance
 
-    from proxygen_dagster.local import local_env, prepare_home, connect
+    from proxygen_dagster.launch.local import connect, local_env, prepare_home
 
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp)
         frames = make_frames(var / "frames", args.frames)
         t = time.perf_counter()
         for f in frames:
-            process_file(f, var / "pure", RenderSettings())
+            render_file(f, var / "pure", Settings(render=RenderSettings()))
         pure = time.perf_counter() - t
 
         s3_port = free_port()

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from proxygen_core.process import process_file
-from proxygen_core.samples import CHROMATICITIES, write_exr
-from proxygen_core.settings import RenderSettings
+from proxygen_core.media.samples import CHROMATICITIES, write_exr
+from proxygen_core.pipeline.folder import render_file
+from proxygen_core.settings import RenderSettings, Settings
 
 
 def make_frame(path: Path, width: int, height: int) -> None:
@@ -95,9 +95,8 @@ def baseline(path: Path, out: Path, settings: RenderSettings) -> None:
 
 
 def proxygen_peak(path: Path, out: Path) -> int:
-    code = ("import sys; from proxygen_core.process import process_file; from proxygen_core.settings import "
-            "RenderSettings; r = process_file(sys.argv[1], sys.argv[2], RenderSettings()); "
-            "sys.exit(0 if r.status == 'ok' else 1)")
+    code = ("import sys; from proxygen_core.pipeline.folder import render_file; from proxygen_core.settings import "
+            "Settings; r = render_file(sys.argv[1], sys.argv[2], Settings()); sys.exit(0 if r.ok else 1)")
     return run_measured([sys.executable, "-c", code, str(path), str(out)])
 
 
@@ -120,9 +119,9 @@ def main() -> int:
             src = tmp / f"bench_{label}.exr"
             make_frame(src, w, h)
             for s in (lut, exact):
-                process_file(src, tmp / "warm", s)  # warm caches: OCIO processors, the baked LUT, codecs
-            fast = timed(lambda: process_file(src, tmp / "ours", lut), args.reps)
-            slow = timed(lambda: process_file(src, tmp / "ours", exact), args.reps)
+                render_file(src, tmp / "warm", Settings(render=s))  # warm caches: OCIO processors, the baked LUT, codecs
+            fast = timed(lambda: render_file(src, tmp / "ours", Settings(render=lut)), args.reps)
+            slow = timed(lambda: render_file(src, tmp / "ours", Settings(render=exact)), args.reps)
             base = timed(lambda: baseline(src, tmp, lut), args.reps)
             dec = timed(lambda: decode_only(src), args.reps)
             proc = timed(lambda: proxygen_process(src, tmp / "proc"), args.reps)

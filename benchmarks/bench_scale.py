@@ -138,9 +138,11 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=5000, help="partitions added per call (sensor tick bound)")
     args = parser.parse_args()
 
-    from proxygen_core.services import free_port, postgres_dsn, start_postgres, start_seaweedfs, stop_process, wait_for_port
+    from proxygen_core.services.postgres import postgres_dsn, start_postgres
+    from proxygen_core.services.process import free_port, stop_process, wait_for_port
+    from proxygen_core.services.seaweedfs import start_seaweedfs
     from proxygen_core.settings import env_name
-    from proxygen_dagster.local import LOCAL_ACCESS, LOCAL_SECRET
+    from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
 
     work = Path(tempfile.mkdtemp(prefix="proxygen-scale-"))
     work.chmod(0o755)
@@ -208,8 +210,10 @@ def main() -> int:
             if args.objects:
                 from dagster_aws.s3 import S3Resource
 
+                from proxygen_dagster.definitions import defs
                 from proxygen_dagster.resources import MediaStorage
-                from proxygen_dagster.sensors import s3_new_frames
+
+                s3_new_frames = defs.get_sensor_def("s3_new_frames")
 
                 s3 = S3Resource(endpoint_url=f"http://127.0.0.1:{s3_port}", aws_access_key_id=LOCAL_ACCESS,
                                 aws_secret_access_key=LOCAL_SECRET, region_name="us-east-1")
@@ -236,8 +240,8 @@ def main() -> int:
                 assert found == len(new), found
         from proxygen_core.catalog import conform
         from proxygen_core.catalog.postgres import PostgresCatalog
-        from proxygen_core.events import build_event
-        from proxygen_core.keys import proxy_id
+        from proxygen_core.events.schema import build_event
+        from proxygen_core.store.keys import proxy_id
 
         catalog = PostgresCatalog(postgres_dsn("127.0.0.1", port, password, "proxygen"))
         catalog.ensure()

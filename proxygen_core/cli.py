@@ -7,14 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .probe import probe
-from .process import process_file, write_local_clips
-from .report import add_commands
-from .settings import load_settings
+from proxygen_core import __version__
+from proxygen_core.probe import probe
+from proxygen_core.report import add_commands
+from proxygen_core.settings import load_settings
 
 
 def _render(args: argparse.Namespace) -> int:
+    from proxygen_core.pipeline.folder import render_file, write_sequence_clips
+    from proxygen_core.store.local import LocalStore
+
     settings = load_settings(args.config).with_render(
         ocio_config=args.ocio_config, view=args.view, source_colorspace=args.source_colorspace,
         thumb_display=args.thumb_display or args.display, proxy_display=args.proxy_display or args.display,
@@ -31,29 +33,34 @@ def _render(args: argparse.Namespace) -> int:
             print(f"error: {source}: is a folder; give its files (e.g. {source.rstrip('/')}/*.exr)", file=sys.stderr)
         else:
             sources.append(source)
-    reports = []
+    store = LocalStore(out)
+    results = []
     started = time.perf_counter()
     for index, source in enumerate(sources, 1):
-        report = process_file(source, args.out, settings.render)
-        reports.append(report)
-        if report.status != "ok":
+        result = render_file(source, out, settings, store, keep_working=args.keep_working)
+        results.append(result)
+        if not result.ok:
             failed += 1
-            print(f"error: {source}: {report.error['cause'] if report.error else 'failed'}", file=sys.stderr, flush=True)
+            print(f"error: {source}: {result.failed.error.get('cause', 'failed')}", file=sys.stderr, flush=True)
         if len(sources) > 1 and not args.quiet:
             elapsed = time.perf_counter() - started
             eta = elapsed / index * (len(sources) - index)
-            print(f"[{index}/{len(sources)}] {report.status:6s} {source} ({report.timings.get('total', 0):.2f} s, "
+            print(f"[{index}/{len(sources)}] {'ok' if result.ok else 'failed':6s} {source} ({result.seconds:.2f} s, "
                   f"eta {eta:.0f} s)", flush=True)
     if len(sources) > 1 and not args.quiet:
         print(f"{len(sources) - failed} ok, {failed} failed in {time.perf_counter() - started:.1f} s", flush=True)
-    for clip in write_local_clips(reports, args.out, settings.render):
-        print(f"clip {clip['path']} frames {clip['first_frame']}-{clip['last_frame']} missing {clip['missing_frames']} "
-              f"failed {clip['failed_frames']} timecode {clip['start_timecode']}", flush=True)
+    for clip in write_sequence_clips(results, store, settings):
+        if clip["status"] != "ok":
+            print(f"error: clip {clip['sequence']}: {clip['error']}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        print(f"clip {clip['clip_s3_key']} frames {clip['first_frame']}-{clip['last_frame']} missing "
+              f"{clip['missing_frames']} failed {clip['failed_frames']} timecode {clip['start_timecode']}", flush=True)
     return 1 if failed else 0
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from .color import engine
+    from proxygen_core.colour.engine import engine
 
     render = load_settings(args.config).render
     failed = 0
@@ -71,7 +78,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _samples(args: argparse.Namespace) -> int:
-    from .samples import write_sequence
+    from proxygen_core.media.samples import write_sequence
 
     for path in write_sequence(args.out, frames=args.frames, width=args.width, height=args.height):
         print(path)
@@ -94,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--view", help="view (default 'ACES 2.0 - SDR 100 nits (Rec.709)')")
     render.add_argument("--source-colorspace", help="force the source colour space instead of detecting it")
     render.add_argument("--preview", action="store_true", help="also write a full-resolution JPEG preview")
+    render.add_argument("--keep-working", action="store_true",
+                        help="keep each source's scene-linear working EXR under OUT/.proxygen/ (default: not kept)")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     render.set_defaults(func=_render)
 

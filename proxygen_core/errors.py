@@ -91,3 +91,9 @@ def as_proxygen_error(path: str, exc: BaseException) -> ProxygenError:
     if isinstance(exc, ProxygenError):
         return exc
     return InternalError(path, f"{type(exc).__name__}: {exc}")
+
+
+class QCFailure(ProxygenError):
+    """An output was made but does not meet its contract (size, codec, tags): the key fails there."""
+
+    kind = "qc"

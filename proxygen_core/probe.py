@@ -9,8 +9,8 @@ from typing import Any, Iterator
 
 import OpenImageIO as oiio
 
-from .errors import SourceTooLargeError, UnreadableSourceError, clean_text
-from .keys import frame_number
+from proxygen_core.errors import SourceTooLargeError, UnreadableSourceError, clean_text
+from proxygen_core.store.keys import frame_number
 
 _EXR_CORE_LOCK = threading.Lock()
 _COLOUR_ATTRS = ("oiio:ColorSpace", "chromaticities", "acesImageContainerFlag", "oiio:Gamma", "dpx:Transfer",

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-
 import os
 from pathlib import Path
 
-from .catalog import open_catalog
-from .settings import load_settings
+from proxygen_core.catalog import open_catalog
+from proxygen_core.settings import load_settings
 
 LOCAL_POINTER = "local.yaml"  # written by `proxygen local`: where its catalog (and bucket) are
 

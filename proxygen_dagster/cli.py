@@ -9,7 +9,7 @@ from proxygen_core.cli import main as core_main
 
 
 def _local(args: argparse.Namespace) -> int:
-    from .local import run_local
+    from proxygen_dagster.launch.local import run_local
 
     return run_local(args.var, once=args.once, frames=args.frames, port=args.port, s3_port=args.s3_port,
                      bucket=args.bucket, samples=not args.no_samples, kafka_port=args.kafka_port,

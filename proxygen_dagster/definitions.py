@@ -1,8 +1,8 @@
-"""The code location: assets, checks, job, sensors and resources per environment.
+"""The code location: loads the settings once and assembles assets, checks, jobs, sensors and resources.
 
-``PROXYGEN_ENV=local`` (default) talks to the SeaweedFS started by ``proxygen local``;
-``production`` to the configured S3 endpoint (AWS, VAST). Both read endpoint, credentials and bucket
-from the environment (EnvVar), with the variable names defined once in proxygen_core.settings.
+``PROXYGEN_ENV=local`` (default) talks to the SeaweedFS started by ``proxygen local``; ``production`` to the
+configured S3 endpoint (AWS, VAST). Both read endpoint, credentials and bucket from the environment
+(EnvVar), with the variable names defined once in proxygen_core.settings.
 """
 from __future__ import annotations
 
@@ -11,57 +11,56 @@ import os
 from dagster import Definitions, EnvVar
 from dagster_aws.s3 import S3Resource
 
-from proxygen_core.settings import env_name
+from proxygen_core.settings import Settings, env_name, load_settings
+from proxygen_dagster.assets import build_frame_chain
+from proxygen_dagster.clips import build_shot_clip
+from proxygen_dagster.jobs import build_jobs
+from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
+from proxygen_dagster.sensors import build_sensors
 
-from .assets import SETTINGS, frame_chain
-from .clips import shot_clip
-from .jobs import clips_job, frames_job
-from .resources import CatalogResource, EventBus, MediaStorage, ProxygenSettings
-from .sensors import automation, outbox_publisher, s3_new_frames, s3_notifications, sequence_clips
+
+def _secret(name: str, value: str | None) -> EnvVar | str | None:
+    """A secret that came from the environment stays bound to its variable (the UI shows the name only)."""
+    return EnvVar(env_name(name)) if value is not None and os.environ.get(env_name(name)) == value else value
 
 
-def _resources(env: str) -> dict:
+def resources(settings: Settings, env: str) -> dict:
+    storage = settings.storage
     s3 = S3Resource(
-        endpoint_url=EnvVar(env_name("s3_endpoint_url")) if env == "local" or os.environ.get(env_name("s3_endpoint_url")) else None,
-        region_name=SETTINGS.storage.s3_region,
+        endpoint_url=EnvVar(env_name("s3_endpoint_url")) if env == "local" or os.environ.get(env_name("s3_endpoint_url"))
+        else storage.s3_endpoint_url,
+        region_name=storage.s3_region,
         aws_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
         max_attempts=5,
     )
-    storage = MediaStorage(s3=s3, bucket=EnvVar(env_name("s3_bucket")), cache_dir=SETTINGS.storage.cache_dir)
-    if env == "production" and SETTINGS.catalog.catalog_backend == "vast":
-        catalog = CatalogResource(backend="vast", vast_db_endpoint=EnvVar(env_name("vast_db_endpoint")),
-                                  vast_db_access=EnvVar(env_name("vast_db_access")),
-                                  vast_db_secret=EnvVar(env_name("vast_db_secret")),
-                                  vast_db_bucket=EnvVar(env_name("vast_db_bucket")))
-    elif SETTINGS.catalog.catalog_backend == "postgres":  # several hosts (any environment)
-        catalog = CatalogResource(backend="postgres", postgres_dsn=EnvVar(env_name("postgres_dsn")))
-    else:
-        catalog = CatalogResource()
-    ev = SETTINGS.events
-    secret = env_name("kafka_sasl_password")
+    bucket = EnvVar(env_name("s3_bucket")) if os.environ.get(env_name("s3_bucket")) else storage.s3_bucket
+    cat = settings.catalog
+    secrets = ("postgres_dsn", "vast_db_endpoint", "vast_db_access", "vast_db_secret", "vast_db_bucket")
+    catalog = CatalogResource(**{name: _secret(name, getattr(cat, name)) if name in secrets else getattr(cat, name)
+                                 for name in CatalogResource.model_fields})
+    ev = settings.events
     events = EventBus(bootstrap=ev.kafka_bootstrap, topic=ev.event_topic, idempotent=ev.idempotent_producer,
                       timeout_seconds=ev.publish_timeout_seconds, notifications_topic=ev.notifications_topic,
                       notifications_group=ev.notifications_group,
                       kafka_security_protocol=ev.kafka_security_protocol, kafka_sasl_mechanism=ev.kafka_sasl_mechanism,
                       kafka_sasl_username=ev.kafka_sasl_username,
-                      kafka_sasl_password=EnvVar(secret) if os.environ.get(secret) else None,
+                      kafka_sasl_password=_secret("kafka_sasl_password", ev.kafka_sasl_password),
                       kafka_ssl_ca_location=ev.kafka_ssl_ca_location,
                       kafka_ssl_certificate_location=ev.kafka_ssl_certificate_location,
                       kafka_ssl_key_location=ev.kafka_ssl_key_location)
-    return {
-        "storage": storage,
-        "catalog": catalog,
-        "events": events,
-        "settings": ProxygenSettings(config_path=os.environ.get("PROXYGEN_CONFIG")),
-    }
+    return {"storage": MediaStorage(s3=s3, bucket=bucket, cache_dir=storage.cache_dir), "catalog": catalog,
+            "events": events}
 
 
-ENVIRONMENTS = {"local": _resources("local"), "production": _resources("production")}
+def build_definitions(settings: Settings, env: str = "local") -> Definitions:
+    frames_job, clips_job = build_jobs(settings)
+    return Definitions(
+        assets=[build_frame_chain(settings), build_shot_clip(settings)],
+        jobs=[frames_job, clips_job],
+        sensors=build_sensors(settings, frames_job, clips_job),
+        resources=resources(settings, env),
+    )
 
-defs = Definitions(
-    assets=[frame_chain, shot_clip],
-    jobs=[frames_job, clips_job],
-    sensors=[s3_new_frames, s3_notifications, outbox_publisher, sequence_clips, automation],
-    resources=ENVIRONMENTS[os.environ.get("PROXYGEN_ENV", "local")],
-)
+
+defs = build_definitions(load_settings(), os.environ.get("PROXYGEN_ENV", "local"))

@@ -1,9 +1,19 @@
-from dagster import AssetSelection, ExecutorDefinition, define_asset_job, in_process_executor
+from typing import TYPE_CHECKING
 
-from proxygen_core.pipeline.chain import STAGES
-from proxygen_core.settings import ExecutionSettings
+from dagster import (
+    AssetSelection,
+    ExecutorDefinition,
+    define_asset_job,
+    in_process_executor,
+)
 
-from .assets import SETTINGS
+from proxygen_core.pipeline.chain import stages_for
+from proxygen_core.settings import ExecutionSettings, Settings
+
+if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 
 def executor_for(execution: ExecutionSettings) -> ExecutorDefinition:
@@ -48,20 +58,17 @@ def celery_config(execution: ExecutionSettings) -> dict:
     }
 
 
-EXECUTOR = executor_for(SETTINGS.execution)
+FRAMES_JOB, CLIPS_JOB = "proxygen_frames", "proxygen_clips"
 
-# The whole frame chain of a batch in one step: orchestration cost is paid per batch, not per file.
-frames_job = define_asset_job(
-    "proxygen_frames",
-    selection=AssetSelection.assets(*STAGES),
-    executor_def=EXECUTOR,
-    description="Source -> working frame -> thumbnail + proxy -> record, for one key or a range of keys.",
-)
 
-# One sequence's review clip (partitions: sequence patterns).
-clips_job = define_asset_job(
-    "proxygen_clips",
-    selection=AssetSelection.assets("shot_clip"),
-    executor_def=EXECUTOR,
-    description="The review clip and poster of one image sequence, from its frames' proxies.",
-)
+def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "UnresolvedAssetJobDefinition"]:
+    """The frames job (the whole frame chain of a batch in one step: orchestration cost is paid per batch,
+    not per file) and the clips job (one sequence's review clip; partitions: sequence patterns)."""
+    executor = executor_for(settings.execution)
+    frames_job = define_asset_job(
+        FRAMES_JOB, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
+        description="Source -> working frame -> thumbnail + proxy -> record, for one key or a range of keys.")
+    clips_job = define_asset_job(
+        CLIPS_JOB, selection=AssetSelection.assets("shot_clip"), executor_def=executor,
+        description="The review clip and poster of one image sequence, from its frames' proxies.")
+    return frames_job, clips_job

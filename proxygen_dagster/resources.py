@@ -1,24 +1,20 @@
-"""Resources: settings, and the bucket (built on dagster-aws S3Resource)."""
+"""Resources: the bucket (built on dagster-aws S3Resource), the catalog and the event bus.
+
+Their values come from the one settings object the definitions load (secrets bound to EnvVars, so the
+UI shows a variable's name, never its value); nothing here reads settings on its own.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
-
-from proxygen_core.settings import Settings, load_settings
 from pydantic import PrivateAttr
 
-from proxygen_core.storage import ObjectStore
-
-
-class ProxygenSettings(ConfigurableResource):
-    """The typed proxygen settings (YAML path optional; environment variables apply as everywhere)."""
-
-    config_path: str | None = None
-
-    def load(self) -> Settings:
-        return load_settings(self.config_path)
+from proxygen_core.catalog import Catalog, open_catalog
+from proxygen_core.events.outbox import SECURITY_PROPERTIES, Publisher, security_config
+from proxygen_core.settings import CatalogSettings
+from proxygen_core.store.s3 import ObjectStore
 
 
 class MediaStorage(ConfigurableResource):
@@ -38,37 +34,27 @@ class MediaStorage(ConfigurableResource):
 
 
 class CatalogResource(ConfigurableResource):
-    """The proxy_outputs catalog. Unset fields fall back to the typed settings (one source of truth);
-    the production environment binds the VAST and PostgreSQL connection fields to EnvVars."""
+    """The proxy_outputs catalog; the fields mirror ``CatalogSettings`` (connection secrets as EnvVars)."""
 
-    backend: str | None = None
-    sqlite_path: str | None = None
+    catalog_backend: str = "sqlite"
+    sqlite_path: str = "var/catalog.db"
     postgres_dsn: str | None = None
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None
     vast_db_bucket: str | None = None
+    vast_db_schema: str = "exr_metadata"
+    catalog_table: str = "proxy_outputs"
+    outbox_table: str = "proxy_events"
+    output_profile: str = "review"
 
     _catalog: Any = PrivateAttr(default=None)
 
-    @property
-    def output_profile(self) -> str:
-        return self.open().profile
-
-    def open(self) -> Any:
+    def open(self) -> Catalog:
         """The catalog, opened (and its tables ensured) once per resource instance, not once per call."""
         if self._catalog is None:
-            from dataclasses import replace
-
-            from proxygen_core.catalog import open_catalog
-
-            overrides = {"catalog_backend": self.backend, "sqlite_path": self.sqlite_path,
-                         "postgres_dsn": self.postgres_dsn,
-                         "vast_db_endpoint": self.vast_db_endpoint, "vast_db_access": self.vast_db_access,
-                         "vast_db_secret": self.vast_db_secret, "vast_db_bucket": self.vast_db_bucket}
-            settings = replace(load_settings().catalog, **{k: v for k, v in overrides.items() if v is not None})
-            self._catalog = open_catalog(settings)
-            self._catalog.profile = settings.output_profile
+            self._catalog = open_catalog(CatalogSettings(**{name: getattr(self, name) for name in
+                                                            CatalogSettings.__dataclass_fields__}))
         return self._catalog
 
 
@@ -94,14 +80,14 @@ class EventBus(ConfigurableResource):
         return bool(self.bootstrap)
 
     def security(self) -> dict:
-        from proxygen_core.events import SECURITY_PROPERTIES, security_config
-
         return security_config({name: getattr(self, name) for name in SECURITY_PROPERTIES})
 
-    def producer_config(self) -> dict:
-        from proxygen_core.events import producer_config
+    def publisher(self) -> Publisher:
+        """The core's publisher (the record stage and the outbox drain use it)."""
+        return Publisher(self.bootstrap, self.topic, self.idempotent, self.timeout_seconds, self.security())
 
-        return producer_config(self.bootstrap or "", self.idempotent, int(self.timeout_seconds * 1000), self.security())
+    def producer_config(self) -> dict:
+        return self.publisher().producer_config()
 
     def consumer_config(self) -> dict:
         """The notification consumer: classic group protocol, offsets committed by the sensor itself."""

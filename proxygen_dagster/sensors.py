@@ -1,4 +1,8 @@
-"""The S3 polling sensor: adds one partition per new key and requests ranged batch runs."""
+"""The sensors: S3 polling and S3 notifications add one partition per new key and request ranged batch
+runs; the outbox publisher drains waiting events; sequence_clips requests each settled sequence's clip.
+
+``build_sensors`` makes them for one settings object (intervals, batch sizes and the notification topic
+are settings), so a test builds them with its own settings instead of patching a module global."""
 
 import hashlib
 import json
@@ -15,14 +19,16 @@ from dagster import (
     sensor,
 )
 
-from proxygen_core.discovery import Cursor, scan
-
-from .assets import SETTINGS
-from .batching import Held, take_batches
+from proxygen_core.events.batching import Held, take_batches
+from proxygen_core.events.notifications import commit, consume, relevant
+from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
+from proxygen_core.pipeline.sequence import load_members
 from proxygen_core.pipeline.state import last_processed_etag
-from .jobs import clips_job, frames_job
-from .partitions import frames, sequences
-from .resources import CatalogResource, EventBus, MediaStorage
+from proxygen_core.settings import PipelineSettings, Settings
+from proxygen_core.store.discovery import Cursor, scan
+from proxygen_dagster.jobs import CLIPS_JOB, FRAMES_JOB
+from proxygen_dagster.partitions import frames, sequences
+from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -33,21 +39,20 @@ def ranged_request(batch: dict[str, str], source: str) -> RunRequest:
     goes in the tags. The run key names every key@etag, so a repeated evaluation requests nothing twice."""
     keys = list(batch)
     ident = hashlib.sha256("|".join(f"{k}@{e}" for k, e in batch.items()).encode()).hexdigest()[:20]
-    return RunRequest(run_key=f"{source}-{ident}", job_name=frames_job.name,
+    return RunRequest(run_key=f"{source}-{ident}", job_name=FRAMES_JOB,
                       tags={RANGE_START: keys[0], RANGE_END: keys[-1], "proxygen/keys": str(len(keys)),
                             "proxygen/trigger": source})
 
 
 def reupload_request(key: str, etag: str, source: str) -> RunRequest:
-    return RunRequest(run_key=f"{source}-{key}@{etag}", job_name=frames_job.name, partition_key=key,
+    return RunRequest(run_key=f"{source}-{key}@{etag}", job_name=FRAMES_JOB, partition_key=key,
                       tags={"proxygen/trigger": f"{source}-reupload"})
 
 
-def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], held: Held,
-              source: str) -> tuple[list[RunRequest], list[str], Held]:
+def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], held: Held, source: str,
+              pipeline: PipelineSettings) -> tuple[list[RunRequest], list[str], Held]:
     """Runs for found keys (key -> etag): new keys join the held burst and leave it in batches; a known key
     runs alone, and only if its etag differs from the one last processed (a re-upload)."""
-    pipeline = SETTINGS.pipeline
     # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
     # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
     known = context.instance.get_existing_dynamic_partitions(frames.name, list(etags)) if etags else set()
@@ -72,80 +77,6 @@ def sensor_result(requests: list[RunRequest], to_add: list[str], cursor: str) ->
                         dynamic_partitions_requests=[frames.build_add_request(to_add)] if to_add else [])
 
 
-@sensor(name="s3_new_frames", minimum_interval_seconds=SETTINGS.pipeline.sensor_interval_seconds,
-        default_status=DefaultSensorStatus.RUNNING, jobs=[frames_job],
-        description="Lists the bucket in bounded slices (durable cursor), skips .proxies/ and unsupported "
-                    "extensions, adds a partition per new key and requests batch runs: full batches at once, "
-                    "a burst's remainder once no new key arrived for the settle time.")
-def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
-    store = storage.store()
-    state = json.loads(context.cursor) if context.cursor else {}
-    if "scan" not in state:  # a cursor from before batches were held: it is the scan cursor itself
-        state = {"scan": context.cursor, "held": None}
-    held = Held.from_json(state["held"])
-    found, cursor = scan(store, Cursor.loads(state["scan"]), SETTINGS.pipeline.extension_set(),
-                         SETTINGS.pipeline.prefix, SETTINGS.pipeline.max_keys_per_tick)
-    requests, to_add = [], []
-    if found or held.keys:
-        requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll")
-    new_cursor = json.dumps({"scan": cursor.dumps(), "held": held.to_json() if held.keys else None})
-    if not requests and not to_add:
-        context.update_cursor(new_cursor)
-        return SkipReason(f"{len(held.keys)} new keys held until the upload burst settles" if held.keys
-                          else "only already-processed objects" if found else "no new objects")
-    return sensor_result(requests, to_add, new_cursor)
-
-
-@sensor(name="s3_notifications", minimum_interval_seconds=SETTINGS.pipeline.sensor_interval_seconds,
-        default_status=DefaultSensorStatus.RUNNING if SETTINGS.events.notifications_topic else DefaultSensorStatus.STOPPED,
-        jobs=[frames_job],
-        description="Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and "
-                    "batch runs exactly like the polling sensor; offsets advance only after the tick was recorded.")
-def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, events: EventBus) -> SensorResult | SkipReason:
-    from confluent_kafka import Consumer
-
-    from .notifications import commit, consume, relevant
-
-    topic = events.notifications_topic
-    if not events.bootstrap or not topic:
-        return SkipReason("no Kafka bootstrap or notifications topic configured")
-    state = json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
-    held = Held.from_json(state.get("held"))
-    consumer = Consumer(events.consumer_config())
-    try:
-        commit(consumer, topic, state["offsets"])  # the previous tick's result is recorded: acknowledge it
-        batch = consume(consumer, topic, state["offsets"], SETTINGS.events.notifications_max_messages, 5.0)
-    finally:
-        consumer.close()
-    for problem in batch.malformed:
-        context.log.warning(f"malformed S3 notification skipped: {problem}")
-    state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed)}
-    store = storage.store()
-    notes = relevant(batch.notifications, store.bucket, SETTINGS.pipeline.extension_set())
-    if not notes and not held.keys:
-        context.update_cursor(json.dumps(state))  # malformed messages are counted once, never re-read
-        return SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)") if batch.malformed \
-            else SensorResult(cursor=json.dumps(state))
-    requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held, "s3notify")
-    state["held"] = held.to_json() if held.keys else None
-    return sensor_result(requests, to_add, json.dumps(state))
-
-
-@sensor(name="outbox_publisher", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
-        description="Drains the catalog's event outbox to Kafka (events that waited while the broker was down).")
-def outbox_publisher(context: SensorEvaluationContext, catalog: CatalogResource, events: EventBus) -> SkipReason:
-    from proxygen_core.events import publish_pending
-
-    if not events.enabled:
-        return SkipReason("no Kafka bootstrap configured: events stay in the outbox (proxygen events)")
-    report = publish_pending(catalog.open(), events.producer_config(), events.timeout_seconds)
-    if report.broker_error:
-        context.log.warning(f"Kafka refused or unreachable: {report.broker_error}")
-    for event_id, error in list(report.errors.items())[:10]:
-        context.log.warning(f"event {event_id} not delivered yet: {error}")
-    return SkipReason(f"published {report.sent} of {report.attempted} pending events")
-
-
 def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list[str], int | None]:
     """Frame keys whose record was written (ok: materialization, failed: observation) since ``after``."""
     from dagster import AssetKey, AssetRecordsFilter
@@ -167,62 +98,136 @@ def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list
     return keys, min(truncated) if truncated else newest
 
 
-@sensor(name="sequence_clips", minimum_interval_seconds=SETTINGS.pipeline.sensor_interval_seconds,
-        default_status=DefaultSensorStatus.RUNNING, jobs=[clips_job],
-        description="Finds image sequences among finished frames (incrementally, from the event log), adds a "
-                    "partition per sequence and requests its clip once no frame has changed for the settle time "
-                    "and every frame has finished; a late or re-rendered frame requests it again.")
-def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
-    from proxygen_core.pipeline.sequence import load_members
-    from proxygen_core.sequences import members_of, parse_frame, parse_pattern
+def build_sensors(settings: Settings, frames_job, clips_job) -> list:
+    """The code location's sensors for these settings."""
+    pipeline = settings.pipeline
 
-    state = json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
-    keys, state["after"] = touched_frames(context.instance, state["after"])
-    known = context.instance.get_dynamic_partitions(sequences.name)
-    by_identity = {parse_pattern(p)[0]: p for p in known}
-    new_patterns: list[str] = []
-    frame_keys: list[str] = []  # the frame partitions, listed once per tick and only when needed
-
-    def all_frames() -> list[str]:
-        if not frame_keys:
-            frame_keys.extend(context.instance.get_dynamic_partitions(frames.name))
-        return frame_keys
-
-    now = time.time()
-    for key in keys:
-        frame = parse_frame(key)
-        if frame is None:
-            continue
-        pattern = by_identity.get(frame.sequence)
-        if pattern is None:
-            if len(members_of(all_frames(), frame.sequence)) < 2:
-                continue  # a lone file is not a sequence (yet)
-            pattern = by_identity[frame.sequence] = frame.sequence.pattern(frame.padding)
-            new_patterns.append(pattern)
-        state["pending"][pattern] = now
-    settings_hash = SETTINGS.render.settings_hash()
-    requests = []
-    store = storage.store()
-    for pattern, changed in list(state["pending"].items()):
-        if now - changed < SETTINGS.pipeline.clip_settle_seconds:
-            continue
-        members = load_members(store, members_of(all_frames(), parse_pattern(pattern)[0]))
-        if members.unfinished(settings_hash):
-            continue  # frames still in flight: look again next tick
-        del state["pending"][pattern]
-        fingerprint = members.fingerprint(settings_hash)
-        if state["built"].get(pattern) == fingerprint:
-            continue
-        state["built"][pattern] = fingerprint
-        requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=clips_job.name, partition_key=pattern,
-                                   tags={"proxygen/trigger": "sequence-settled"}))
-    return SensorResult(run_requests=requests, cursor=json.dumps(state),
-                        dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [])
+    @sensor(name="s3_new_frames", minimum_interval_seconds=pipeline.sensor_interval_seconds,
+            default_status=DefaultSensorStatus.RUNNING, jobs=[frames_job],
+            description="Lists the bucket in bounded slices (durable cursor), skips .proxies/ and unsupported "
+                        "extensions, adds a partition per new key and requests batch runs: full batches at once, "
+                        "a burst's remainder once no new key arrived for the settle time.")
+    def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
+        store = storage.store()
+        state = json.loads(context.cursor) if context.cursor else {}
+        if "scan" not in state:  # a cursor from before batches were held: it is the scan cursor itself
+            state = {"scan": context.cursor, "held": None}
+        held = Held.from_json(state["held"])
+        found, cursor = scan(store, Cursor.loads(state["scan"]), pipeline.extension_set(),
+                             pipeline.prefix, pipeline.max_keys_per_tick)
+        requests, to_add = [], []
+        if found or held.keys:
+            requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll", pipeline)
+        new_cursor = json.dumps({"scan": cursor.dumps(), "held": held.to_json() if held.keys else None})
+        if not requests and not to_add:
+            context.update_cursor(new_cursor)
+            return SkipReason(f"{len(held.keys)} new keys held until the upload burst settles" if held.keys
+                              else "only already-processed objects" if found else "no new objects")
+        return sensor_result(requests, to_add, new_cursor)
 
 
-# The eager() conditions on the frame assets act only when an automation sensor evaluates them; Dagster's
-# implicit one starts stopped, so this one is declared, running, over the frame assets.
-automation = AutomationConditionSensorDefinition(
-    "proxygen_automation", target=AssetSelection.groups("proxygen"), default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
-    description="Requests the rest of the chain for partitions whose upstream was materialized on its own.")
+    @sensor(name="s3_notifications", minimum_interval_seconds=pipeline.sensor_interval_seconds,
+            default_status=DefaultSensorStatus.RUNNING if settings.events.notifications_topic else DefaultSensorStatus.STOPPED,
+            jobs=[frames_job],
+            description="Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and "
+                        "batch runs exactly like the polling sensor; offsets advance only after the tick was recorded.")
+    def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, events: EventBus) -> SensorResult | SkipReason:
+        from confluent_kafka import Consumer
+
+        topic = events.notifications_topic
+        if not events.bootstrap or not topic:
+            return SkipReason("no Kafka bootstrap or notifications topic configured")
+        state = json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
+        held = Held.from_json(state.get("held"))
+        consumer = Consumer(events.consumer_config())
+        try:
+            commit(consumer, topic, state["offsets"])  # the previous tick's result is recorded: acknowledge it
+            batch = consume(consumer, topic, state["offsets"], settings.events.notifications_max_messages, 5.0)
+        finally:
+            consumer.close()
+        for problem in batch.malformed:
+            context.log.warning(f"malformed S3 notification skipped: {problem}")
+        state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed)}
+        store = storage.store()
+        notes = relevant(batch.notifications, store.bucket, pipeline.extension_set())
+        if not notes and not held.keys:
+            context.update_cursor(json.dumps(state))  # malformed messages are counted once, never re-read
+            return SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)") if batch.malformed \
+                else SensorResult(cursor=json.dumps(state))
+        requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held, "s3notify",
+                                           pipeline)
+        state["held"] = held.to_json() if held.keys else None
+        return sensor_result(requests, to_add, json.dumps(state))
+
+
+    @sensor(name="outbox_publisher", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+            description="Drains the catalog's event outbox to Kafka (events that waited while the broker was down).")
+    def outbox_publisher(context: SensorEvaluationContext, catalog: CatalogResource, events: EventBus) -> SkipReason:
+        if not events.enabled:
+            return SkipReason("no Kafka bootstrap configured: events stay in the outbox (proxygen events)")
+        report = events.publisher().drain(catalog.open())
+        if report.broker_error:
+            context.log.warning(f"Kafka refused or unreachable: {report.broker_error}")
+        for event_id, error in list(report.errors.items())[:10]:
+            context.log.warning(f"event {event_id} not delivered yet: {error}")
+        return SkipReason(f"published {report.sent} of {report.attempted} pending events")
+
+
+
+    @sensor(name="sequence_clips", minimum_interval_seconds=pipeline.sensor_interval_seconds,
+            default_status=DefaultSensorStatus.RUNNING, jobs=[clips_job],
+            description="Finds image sequences among finished frames (incrementally, from the event log), adds a "
+                        "partition per sequence and requests its clip once no frame has changed for the settle time "
+                        "and every frame has finished; a late or re-rendered frame requests it again.")
+    def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
+        state = json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
+        keys, state["after"] = touched_frames(context.instance, state["after"])
+        known = context.instance.get_dynamic_partitions(sequences.name)
+        by_identity = {parse_pattern(p)[0]: p for p in known}
+        new_patterns: list[str] = []
+        frame_keys: list[str] = []  # the frame partitions, listed once per tick and only when needed
+
+        def all_frames() -> list[str]:
+            if not frame_keys:
+                frame_keys.extend(context.instance.get_dynamic_partitions(frames.name))
+            return frame_keys
+
+        now = time.time()
+        for key in keys:
+            frame = parse_frame(key)
+            if frame is None:
+                continue
+            pattern = by_identity.get(frame.sequence)
+            if pattern is None:
+                if len(members_of(all_frames(), frame.sequence)) < 2:
+                    continue  # a lone file is not a sequence (yet)
+                pattern = by_identity[frame.sequence] = frame.sequence.pattern(frame.padding)
+                new_patterns.append(pattern)
+            state["pending"][pattern] = now
+        settings_hash = settings.render.settings_hash()
+        requests = []
+        store = storage.store()
+        for pattern, changed in list(state["pending"].items()):
+            if now - changed < pipeline.clip_settle_seconds:
+                continue
+            members = load_members(store, members_of(all_frames(), parse_pattern(pattern)[0]))
+            if members.unfinished(settings_hash):
+                continue  # frames still in flight: look again next tick
+            del state["pending"][pattern]
+            fingerprint = members.fingerprint(settings_hash)
+            if state["built"].get(pattern) == fingerprint:
+                continue
+            state["built"][pattern] = fingerprint
+            requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=CLIPS_JOB, partition_key=pattern,
+                                       tags={"proxygen/trigger": "sequence-settled"}))
+        return SensorResult(run_requests=requests, cursor=json.dumps(state),
+                            dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [])
+
+
+    # The eager() conditions on the frame assets act only when an automation sensor evaluates them; Dagster's
+    # implicit one starts stopped, so this one is declared, running, over the frame assets.
+    automation = AutomationConditionSensorDefinition(
+        "proxygen_automation", target=AssetSelection.groups("proxygen"), default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=15,
+        description="Requests the rest of the chain for partitions whose upstream was materialized on its own.")
+    return [s3_new_frames, s3_notifications, outbox_publisher, sequence_clips, automation]

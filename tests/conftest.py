@@ -62,7 +62,7 @@ def _running(service):
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """A real SeaweedFS S3 server on loopback with random ports."""
-    from proxygen_core.services import start_seaweedfs
+    from proxygen_core.services.seaweedfs import start_seaweedfs
 
     yield from _running(start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), S3_ACCESS, S3_SECRET))
 
@@ -93,7 +93,7 @@ def s3_env(seaweedfs, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bucket_store(s3_env):
-    from proxygen_core.storage import ObjectStore, s3_client
+    from proxygen_core.store.s3 import ObjectStore, s3_client
 
     store = ObjectStore(s3_client(s3_env["PROXYGEN_S3_ENDPOINT_URL"], access_key_id=S3_ACCESS,
                                   secret_access_key=S3_SECRET), s3_env["PROXYGEN_S3_BUCKET"])
@@ -113,7 +113,8 @@ def postgres_server():
     import shutil
     import tempfile
 
-    from proxygen_core.services import ServiceError, postgres_bin, start_postgres
+    from proxygen_core.services.postgres import postgres_bin, start_postgres
+    from proxygen_core.services.process import ServiceError
 
     try:
         postgres_bin("initdb")
@@ -134,7 +135,7 @@ def fresh_postgres_dsn() -> str:
 
     import psycopg2
 
-    from proxygen_core.services import postgres_dsn
+    from proxygen_core.services.postgres import postgres_dsn
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     conn = psycopg2.connect(postgres_dsn("127.0.0.1", POSTGRES["port"], PG_PASSWORD, "postgres"))
@@ -148,7 +149,7 @@ def fresh_postgres_dsn() -> str:
 @pytest.fixture(scope="session")
 def tansu(tmp_path_factory):
     """A real Kafka-protocol broker (Tansu, sha256-verified) on loopback."""
-    from proxygen_core.services import start_tansu
+    from proxygen_core.services.tansu import start_tansu
 
     yield from _running(start_tansu(tmp_path_factory.mktemp("tansu")))
 
@@ -167,3 +168,18 @@ def instance():
 
     with DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+# --- the quick subset ----------------------------------------------------------------------------
+# `scripts/test.sh --quick` runs `pytest -m "not services"`: every test that starts no server. A test is
+# marked `services` when it asks for a fixture that starts one, is a PostgreSQL case, or starts one itself
+# (those carry the mark in their module).
+SERVICE_FIXTURES = {"seaweedfs", "s3_env", "bucket_store", "tansu", "postgres_server", "dagster_defs", "webserver"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        postgres = "postgres" in item.name or getattr(params.get("make"), "__name__", "") == "_postgres"
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or postgres:
+            item.add_marker(pytest.mark.services)

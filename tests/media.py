@@ -7,9 +7,8 @@ import av
 import numpy as np
 import OpenImageIO as oiio
 
-from proxygen_core.encode import yuv420_bt709_to_rgb
-from proxygen_core.qc import mp4_info as _mp4_info
-from proxygen_core.qc import top_level_atoms  # noqa: F401  (re-exported for tests)
+from proxygen_core.media.encode import yuv420_bt709_to_rgb
+from proxygen_core.media.qc import mp4_info as _mp4_info
 
 
 def mp4_info(path):

@@ -9,7 +9,7 @@ import numpy as np
 import OpenImageIO as oiio
 import PyOpenColorIO as ocio
 
-from proxygen_core.color import engine
+from proxygen_core.colour.engine import engine
 from proxygen_core.settings import RenderSettings
 
 
@@ -52,7 +52,7 @@ def reference(rgb_full: np.ndarray, source_colorspace: str, size: tuple[int, int
     if chromaticities is None:
         to_work = cfg.getProcessor(source_colorspace, settings.working_colorspace).getDefaultCPUProcessor()
     else:
-        from proxygen_core.color import ColourDecision
+        from proxygen_core.colour.engine import ColourDecision
 
         to_work = eng.to_working(ColourDecision(source_colorspace, "", False, view, view, chromaticities),
                                  settings.working_colorspace)[0]

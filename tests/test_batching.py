@@ -1,7 +1,7 @@
 """Batching an upload burst into runs: full batches at once, the remainder after the burst settles."""
 from __future__ import annotations
 
-from proxygen_dagster.batching import Held, take_batches
+from proxygen_core.events.batching import Held, take_batches
 
 
 def keys(lo: int, hi: int) -> dict[str, str]:

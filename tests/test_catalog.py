@@ -10,8 +10,15 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from proxygen_core.catalog import OUTBOX, PROXY_OUTPUTS, SQLiteCatalog, conform, proxy_id, sql_ddl
-from proxygen_core.events import FAILED, GENERATED, build_event
+from proxygen_core.catalog import (
+    OUTBOX,
+    PROXY_OUTPUTS,
+    SQLiteCatalog,
+    conform,
+    proxy_id,
+    sql_ddl,
+)
+from proxygen_core.events.schema import FAILED, GENERATED, build_event
 
 from . import fake_vastdb
 
@@ -260,7 +267,11 @@ def test_sql_catalogs_are_safe_with_concurrent_writers(backend, tmp_path, reques
 @pytest.mark.parametrize("make", BACKENDS)
 def test_clip_rows_one_per_sequence(make, tmp_path):
     from proxygen_core.catalog import PROXY_CLIPS
-    from proxygen_core.events import CLIP_GENERATED, build_clip_event, clip_event_id
+    from proxygen_core.events.schema import (
+        CLIP_GENERATED,
+        build_clip_event,
+        clip_event_id,
+    )
 
     c = make(tmp_path)
     base = {n: None for n in PROXY_CLIPS.names}
@@ -293,7 +304,7 @@ def test_several_hosts_on_a_sqlite_catalog_are_refused():
 
 def test_postgres_catalog_unreachable_is_a_clear_transient_error():
     from proxygen_core.catalog.postgres import CatalogUnavailableError, PostgresCatalog
-    from proxygen_core.services import free_port
+    from proxygen_core.services.process import free_port
 
     c = PostgresCatalog(f"postgresql://proxygen:hunter2@127.0.0.1:{free_port()}/proxygen")
     with pytest.raises(CatalogUnavailableError) as info:

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from proxygen_core.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -103,14 +103,15 @@ def test_same_stem_sources_never_overwrite_each_other(tmp_path):
 
 def test_records_and_events_json(tmp_path):
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_core.events import build_event
-    from proxygen_core.pipeline.steps import build_record
+    from proxygen_core.events.schema import build_event
+    from proxygen_core.pipeline.chain import KeyResult
+    from proxygen_core.pipeline.record import frame_row
     from proxygen_core.settings import RenderSettings
 
     db = tmp_path / "c.db"
     c = SQLiteCatalog(db)
     c.ensure()
-    r = build_record(None, "shot/a.0001.exr", "frames", RenderSettings(), "review")
+    r = frame_row(KeyResult("shot/a.0001.exr"), "frames", RenderSettings(), "review")
     c.write([r], [build_event(r, "t")])
     env = {"PROXYGEN_SQLITE_PATH": str(db)}
     import os

@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from proxygen_core.services import ServiceError, postgres_bin
+from proxygen_core.services.postgres import postgres_bin
+from proxygen_core.services.process import ServiceError
 
 
 def _missing() -> str | None:
@@ -27,8 +28,10 @@ def _missing() -> str | None:
 
 
 @pytest.mark.skipif(_missing() is not None, reason=f"cluster test: {_missing()}")
+@pytest.mark.slow
+@pytest.mark.services
 def test_two_worker_hosts_and_one_killed_mid_batch_lose_nothing():
-    from proxygen_dagster.cluster import run_demo
+    from proxygen_dagster.launch.cluster import run_demo
 
     summary = run_demo(frames=8, hosts=2, batch=4, width=512, height=270, kill="worker-a", timeout=300,
                        redelivery_seconds=15)
@@ -41,5 +44,5 @@ def test_two_worker_hosts_and_one_killed_mid_batch_lose_nothing():
     # Nothing it started is left: namespaces and processes are gone.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"pg{summary['network']}" not in netns
-    leftover = subprocess.run(["pgrep", "-f", "proxygen_dagster.celery_app"], capture_output=True, text=True).stdout
+    leftover = subprocess.run(["pgrep", "-f", "proxygen_dagster.launch.celery_app"], capture_output=True, text=True).stdout
     assert leftover.strip() == ""

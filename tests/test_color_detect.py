@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from proxygen_core.color import chromaticities_matrix, engine
+from proxygen_core.colour.engine import chromaticities_matrix, engine
 from proxygen_core.errors import ColorError
+from proxygen_core.media.samples import write_exr
 from proxygen_core.probe import probe
-from proxygen_core.samples import write_exr
 from proxygen_core.settings import RenderSettings
 
 S = RenderSettings()

@@ -6,11 +6,17 @@ import json
 import numpy as np
 import pytest
 
-from proxygen_core.process import process_file
-from proxygen_core.samples import CHROMATICITIES, chart, write_exr
-from proxygen_core.settings import RenderSettings
+from proxygen_core.colour.colorimetry import (
+    block_means,
+    bt1886_eotf,
+    ciede2000,
+    lab,
+    srgb_eotf,
+)
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.pipeline.folder import render_file
+from proxygen_core.settings import RenderSettings, Settings
 
-from proxygen_core.colorimetry import block_means, bt1886_eotf, ciede2000, lab, srgb_eotf
 from .conftest import manifest_cases
 from .media import read_jpeg, read_mp4_rgb
 from .reference import read_full, reference
@@ -37,12 +43,13 @@ def test_chart_patches_within_1_de2000(tmp_path, space, S):
     img, centres = chart(w, h)
     src = tmp_path / "chart.exr"
     write_exr(src, img, CHROMATICITIES[space], pixel_type="float")
-    report = process_file(src, tmp_path / "out", S)
-    assert report.status == "ok", report.error
-    assert report.source_colorspace == space
+    result = render_file(src, tmp_path / "out", Settings(render=S))
+    report = result.report()
+    assert report["status"] == "ok", report["error"]
+    assert report["source_colorspace"] == space
     full = read_full(str(src))
     for kind, eotf, display in (("proxy", bt1886_eotf, S.proxy_display), ("thumbnail", srgb_eotf, S.thumb_display)):
-        media = getattr(report, kind)
+        media = getattr(result, kind)
         ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
         ref = reference(full, space, (media.width, media.height), display, S.view, S)
         radius = 3 if kind == "proxy" else 1
@@ -57,11 +64,13 @@ def test_wrong_matrix_would_be_caught(tmp_path):
     img, centres = chart(640, 360)
     src = tmp_path / "chart.exr"
     write_exr(src, img, CHROMATICITIES["ACEScg"], pixel_type="float")
-    report = process_file(src, tmp_path / "out", S)
-    from .media import read_mp4_rgb as good_reader
-    import proxygen_core.encode as enc
+    result = render_file(src, tmp_path / "out", Settings(render=S))
+    assert result.ok, result.failed
+    import proxygen_core.media.encode as enc
 
-    ours = good_reader(report.proxy.path)
+    from .media import read_mp4_rgb as good_reader
+
+    ours = good_reader(result.proxy.path)
     # Re-derive R'G'B' with BT.601 coefficients from the same Y'CbCr.
     y = (0.2126 * ours[..., 0] + 0.7152 * ours[..., 1] + 0.0722 * ours[..., 2])
     pb = (ours[..., 2] - y) / 1.8556
@@ -80,24 +89,25 @@ def test_wrong_matrix_would_be_caught(tmp_path):
 @pytest.mark.parametrize("row", manifest_cases(broken=False))
 def test_real_images_block_de2000(tmp_path, row, testdata, S):
     src = str(testdata / row["relpath"])
-    report = process_file(src, tmp_path, S)
-    assert report.status == "ok", report.error
+    result = render_file(src, tmp_path, Settings(render=S))
+    report = result.report()
+    assert report["status"] == "ok", report["error"]
     try:
         full = read_full(src)
     except Exception as exc:  # OIIO's generic reader path cannot open it (e.g. Y/RY/BY): no reference
         pytest.skip(f"reference reader cannot read {row['relpath']}: {exc}")
-    if full.shape[:2] != tuple(int(v) for v in report.source_resolution.split("x")[::-1]):
+    if full.shape[:2] != tuple(int(v) for v in report["source_resolution"].split("x")[::-1]):
         pytest.skip("reference reader frames this file differently")
     chroma = None
-    if report.source_colorspace.startswith("Linear (file chromaticities"):
-        chroma = tuple(float(v) for v in report.source_colorspace.split("chromaticities ")[1].rstrip(")").split(","))
+    if report["source_colorspace"].startswith("Linear (file chromaticities"):
+        chroma = tuple(float(v) for v in report["source_colorspace"].split("chromaticities ")[1].rstrip(")").split(","))
         pytest.skip("custom-primaries matrix is checked in test_color_detect")
     results = {}
     for kind, eotf, display, limit in (("proxy", bt1886_eotf, S.proxy_display, 1.5),
                                        ("thumbnail", srgb_eotf, S.thumb_display, 1.0)):
-        media = getattr(report, kind)
+        media = getattr(result, kind)
         ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
-        ref = reference(full, report.source_colorspace, (media.width, media.height), display, report.view, S, chroma)
+        ref = reference(full, report["source_colorspace"], (media.width, media.height), display, report["view"], S, chroma)
         block = ciede2000(lab(block_means(ours), eotf), lab(block_means(ref), eotf)).mean()
         pixel = ciede2000(lab(ours, eotf), lab(ref, eotf))
         results[kind] = {"block_mean": round(float(block), 3), "pixel_mean": round(float(pixel.mean()), 3),
@@ -109,7 +119,7 @@ def test_real_images_block_de2000(tmp_path, row, testdata, S):
 def test_display_lut_is_checked_cached_and_falls_back(tmp_path, monkeypatch):
     import PyOpenColorIO as ocio
 
-    from proxygen_core import display_lut
+    from proxygen_core.colour import display_lut
 
     cfg = ocio.Config.CreateFromFile(S.ocio_config)
     args = (cfg, S.working_colorspace, S.proxy_display, S.view, 65, tmp_path)

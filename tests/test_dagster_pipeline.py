@@ -5,7 +5,7 @@ import uuid
 
 import numpy as np
 
-from proxygen_core.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -146,15 +146,15 @@ def test_black_frame_fails_the_exposure_check(dagster_defs, instance, bucket_sto
     assert materialized(result, "proxy_record") == [key]
 
 
-def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, tmp_path, s3_env, monkeypatch):
+def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, tmp_path, s3_env):
     import dataclasses
 
     from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
-    from proxygen_dagster import sensors
-
+    from proxygen_core.settings import load_settings
+    from proxygen_dagster.jobs import build_jobs
     from proxygen_dagster.resources import MediaStorage
-    from proxygen_dagster.sensors import s3_new_frames
+    from proxygen_dagster.sensors import build_sensors
 
     bucket = f"sensor-{uuid.uuid4().hex[:8]}"
     bucket_store.client.create_bucket(Bucket=bucket)
@@ -172,13 +172,18 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     store.put_bytes("shot/.proxies/a.0001_proxy.exr", b"x")
     store.put_bytes("shot/notes.txt", b"x")
 
+    sensor = {}
+
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
-            return s3_new_frames(ctx), ctx
+            return sensor["s3_new_frames"](ctx), ctx
 
     def settle(seconds: float) -> None:
-        monkeypatch.setattr(sensors, "SETTINGS", dataclasses.replace(
-            sensors.SETTINGS, pipeline=dataclasses.replace(sensors.SETTINGS.pipeline, batch_settle_seconds=seconds)))
+        # The sensors as a deployment with this settle time builds them: settings passed in, no global patched.
+        settings = load_settings()
+        settings = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline,
+                                                                              batch_settle_seconds=seconds))
+        sensor.update({s.name: s for s in build_sensors(settings, *build_jobs(settings))})
 
     settle(600)  # the suite runs with 0 (cut every tick); here the burst is held
     result, ctx = tick(None)
@@ -220,15 +225,16 @@ def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, 
     a range of partitions added together: the rest of the batch is one ranged run, it runs on its own."""
     from dagster import build_sensor_context
 
+    from proxygen_core.events.batching import Held
+    from proxygen_core.settings import PipelineSettings
     from proxygen_dagster import sensors
-    from proxygen_dagster.batching import Held
 
     prefix = f"held/{uuid.uuid4().hex[:6]}"
     a, b, c = (f"{prefix}/f.{i:04d}.exr" for i in (1, 2, 3))
     held = Held({a: ["e1", 0.0], b: ["e1", 0.0], c: ["e1", 0.0]}, 0.0)  # settled long ago
     instance.add_dynamic_partitions("frames", [b])
     with build_sensor_context(instance=instance) as ctx:
-        requests, to_add, held = sensors.plan_runs(ctx, bucket_store, {}, held, "s3poll")
+        requests, to_add, held = sensors.plan_runs(ctx, bucket_store, {}, held, "s3poll", PipelineSettings())
     assert to_add == [a, c] and held == Held()
     ranged = [r for r in requests if r.partition_key is None]
     assert len(ranged) == 1 and ranged[0].tags["proxygen/keys"] == "2"
@@ -239,7 +245,7 @@ def test_automation_completes_partial_materializations_only(dagster_defs, instan
     """eager(): nothing to request after a full-chain batch; the rest of the chain after source_frame alone."""
     import dagster as dg
 
-    from proxygen_dagster import assets as a
+    frame_chain = dagster_defs.get_assets_def("source_frame")
 
     prefix = f"auto/{uuid.uuid4().hex[:6]}"
     keys = _upload(bucket_store, tmp_path, prefix, ["c.0001.exr", "c.0002.exr"])
@@ -251,7 +257,7 @@ def test_automation_completes_partial_materializations_only(dagster_defs, instan
     lone = _upload(bucket_store, tmp_path, prefix, ["c.0003.exr"])[0]
     instance.add_dynamic_partitions("frames", [lone])
     res = dict(dagster_defs.resources)
-    assert dg.materialize([a.frame_chain], selection=[dg.AssetKey("source_frame")],
+    assert dg.materialize([frame_chain], selection=[dg.AssetKey("source_frame")],
                           resources={k: res[k] for k in ("storage", "catalog", "events")},
                           instance=instance, partition_key=lone).success
     partial = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=after_full.cursor)
@@ -260,7 +266,7 @@ def test_automation_completes_partial_materializations_only(dagster_defs, instan
         assert partial.get_requested_partitions(dg.AssetKey(asset)) == {lone}
     assert partial.total_requested == 4
     # Then the rest of the chain alone: it reuses the stored source record of this very version.
-    rest = dg.materialize([a.frame_chain], selection=[dg.AssetKey(n) for n in ASSETS[1:]],
+    rest = dg.materialize([frame_chain], selection=[dg.AssetKey(n) for n in ASSETS[1:]],
                           resources={k: res[k] for k in ("storage", "catalog", "events")},
                           instance=instance, partition_key=lone)
     assert rest.success and materialized(rest, "proxy_record") == [lone]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-from proxygen_core.discovery import Cursor, scan
-from proxygen_core.storage import ObjectInfo
+from proxygen_core.store.discovery import Cursor, scan
+from proxygen_core.store.s3 import ObjectInfo
 
 EXT = frozenset({".exr"})
 

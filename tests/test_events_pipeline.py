@@ -6,10 +6,9 @@ import urllib.parse
 import uuid
 from collections import Counter
 
-
 from proxygen_core.catalog import SQLiteCatalog
-from proxygen_core.events import publish_pending, producer_config
-from proxygen_core.services import start_tansu
+from proxygen_core.events.outbox import producer_config, publish_pending
+from proxygen_core.services.tansu import start_tansu
 
 from .kafka_helpers import consume_events, produce
 from .test_dagster_pipeline import _frame, _upload
@@ -21,7 +20,7 @@ def resources(defs, db_path, bootstrap, topic, timeout=3.0, notifications=None):
     from proxygen_dagster.resources import CatalogResource, EventBus
 
     res = dict(defs.resources)
-    res["catalog"] = CatalogResource(backend="sqlite", sqlite_path=str(db_path))
+    res["catalog"] = CatalogResource(catalog_backend="sqlite", sqlite_path=str(db_path))
     res["events"] = EventBus(bootstrap=bootstrap, topic=topic, timeout_seconds=timeout, notifications_topic=notifications)
     return res
 
@@ -31,9 +30,7 @@ def run(defs, res, instance, keys):
 
     known = set(instance.get_dynamic_partitions("frames"))
     instance.add_dynamic_partitions("frames", [k for k in keys if k not in known])
-    from proxygen_dagster import assets as a
-
-    assets = [a.frame_chain]
+    assets = [defs.get_assets_def("source_frame")]
     kwargs = {"partition_key": keys[0]} if len(keys) == 1 else {"tags": {RANGE_START: keys[0], RANGE_END: keys[-1]}}
     return materialize(assets, resources=res, instance=instance, raise_on_error=False, **kwargs)
 
@@ -114,7 +111,6 @@ def vast_record(bucket: str, key: str, name: str = "ObjectCreated:Put", etag: st
 def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_path):
     from dagster import SensorResult, build_sensor_context
 
-    from proxygen_dagster.sensors import s3_notifications
 
     bootstrap = f"127.0.0.1:{tansu.ports['kafka']}"
     topic = f"s3-events-{uuid.uuid4().hex[:6]}"
@@ -138,7 +134,7 @@ def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_pa
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor,
                                   resources={"storage": res["storage"], "events": res["events"]}) as ctx:
-            return s3_notifications(ctx)
+            return dagster_defs.get_sensor_def("s3_notifications")(ctx)
 
     result = tick(None)
     assert isinstance(result, SensorResult)

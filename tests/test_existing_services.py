@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from proxygen_core.catalog import SQLiteCatalog
-from proxygen_core.storage import ObjectStore
+from proxygen_core.store.s3 import ObjectStore
 
 from .conftest import S3_ACCESS, S3_SECRET
 from .kafka_helpers import consume_events

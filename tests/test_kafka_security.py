@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 import pytest
 
-from proxygen_core.events import producer_config, redacted, security_config
+from proxygen_core.events.outbox import producer_config, redacted, security_config
 from proxygen_core.settings import load_settings
 
 ENV = {"PROXYGEN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PROXYGEN_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
@@ -46,6 +46,7 @@ def test_incomplete_authentication_is_refused_clearly():
     assert security_config({}) == {}  # no authentication: nothing added (local broker, VAST event broker)
 
 
+@pytest.mark.services
 def test_broker_demanding_scram_refuses_a_wrong_login_and_the_event_waits(tmp_path):
     """Real SASL exchange with the local broker in authentication mode.
 
@@ -56,8 +57,9 @@ def test_broker_demanding_scram_refuses_a_wrong_login_and_the_event_waits(tmp_pa
     (not only "Message timed out"), and the event stays in the outbox for the next drain.
     """
     from proxygen_core.catalog.sqlite import SQLiteCatalog
-    from proxygen_core.events import build_event, publish_pending
-    from proxygen_core.services import start_tansu
+    from proxygen_core.events.outbox import publish_pending
+    from proxygen_core.events.schema import build_event
+    from proxygen_core.services.tansu import start_tansu
     from tests.test_catalog import row
 
     broker = start_tansu(tmp_path / "tansu", authentication=True)

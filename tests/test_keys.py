@@ -1,6 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
-from proxygen_core import keys
+import pytest
+
+from proxygen_core.store import keys
 
 
 def test_output_keys_follow_the_seed_layout():
@@ -48,6 +50,16 @@ def test_frame_numbers():
     assert keys.frame_number("renders/beauty.0001.exr") == 1
     assert keys.frame_number("plate_v2_1001.dpx") == 1001
     assert keys.frame_number("still.tif") is None
+    assert keys.frame_number("shot-1001.exr") is None  # a dash is part of the name, as for sequences
+
+
+@pytest.mark.parametrize("name", ["renders/beauty.0001.exr", "plate_v2_1001.dpx", "shot-1001.exr", "v003.exr",
+                                  "a.b.12.tif", "_1001.exr", "still.tif", "1001.exr"])
+def test_one_frame_number_rule(name):
+    from proxygen_core.media.sequences import parse_frame
+
+    parsed = parse_frame(name)
+    assert keys.frame_number(name) == (parsed.frame if parsed else None)
 
 
 

@@ -5,7 +5,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from proxygen_core.services import Service
+from proxygen_core.services.process import Service
 
 
 def _sleeper(seconds: float, log: Path, starts: list) -> Service:
@@ -15,7 +15,7 @@ def _sleeper(seconds: float, log: Path, starts: list) -> Service:
 
 
 def test_a_crashed_service_is_restarted_not_the_end(tmp_path):
-    from proxygen_dagster.local import supervise
+    from proxygen_dagster.launch.local import supervise
 
     starts: list[float] = []
     services = {"broker": _sleeper(0.2, tmp_path / "b.log", starts)}
@@ -28,7 +28,7 @@ def test_a_crashed_service_is_restarted_not_the_end(tmp_path):
 
 
 def test_a_crash_loop_stops_everything(tmp_path, capsys):
-    from proxygen_dagster import local
+    from proxygen_dagster.launch import local
 
     def crashing() -> Service:
         proc = subprocess.Popen(["false"], start_new_session=True)
@@ -42,7 +42,7 @@ def test_a_crash_loop_stops_everything(tmp_path, capsys):
 def test_instance_settings_retry_dead_runs_but_not_bad_content(tmp_path):
     from dagster import DagsterInstance
 
-    from proxygen_dagster.local import prepare_home
+    from proxygen_dagster.launch.local import prepare_home
 
     prepare_home(tmp_path / "home")
     with DagsterInstance.from_config(str(tmp_path / "home")) as instance:
@@ -63,7 +63,7 @@ def test_stopping_a_service_also_stops_children_that_ignore_sigterm(tmp_path):
     """The leader exits on SIGTERM, its child ignores it (as the daemon's code server did): both end."""
     import os
 
-    from proxygen_core.services import stop_process
+    from proxygen_core.services.process import stop_process
 
     pid_file = tmp_path / "child.pid"
     proc = subprocess.Popen(["sh", "-c", f'(trap "" TERM; exec sleep 60) & echo $! > {pid_file}; wait'],

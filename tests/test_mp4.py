@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from proxygen_core.process import process_file
-from proxygen_core.samples import CHROMATICITIES, chart, write_exr
-from proxygen_core.settings import RenderSettings
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.pipeline.folder import render_file
+from proxygen_core.settings import RenderSettings, Settings
 
 from .media import mp4_info
 
@@ -17,9 +17,10 @@ def test_mp4_properties(tmp_path, size, expected):
     img, _ = chart(*size)
     src = tmp_path / "frame.exr"
     write_exr(src, img, CHROMATICITIES["ACEScg"])
-    report = process_file(src, tmp_path / "out", RenderSettings())
-    assert report.status == "ok", report.error
-    info = mp4_info(report.proxy.path)
+    result = render_file(src, tmp_path / "out", Settings(render=RenderSettings()))
+    report = result.report()
+    assert report["status"] == "ok", report["error"]
+    info = mp4_info(result.proxy.path)
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
     assert (info["width"], info["height"]) == expected
     assert info["color_primaries"] == 1 and info["color_trc"] == 1 and info["colorspace"] == 1  # BT.709
@@ -27,13 +28,16 @@ def test_mp4_properties(tmp_path, size, expected):
     atoms = info["atoms"]
     assert "moov" in atoms and "mdat" in atoms and atoms.index("moov") < atoms.index("mdat"), atoms
     assert info["frames"] == 1
-    tw, th = report.thumbnail.width, report.thumbnail.height
+    tw, th = result.thumbnail.width, result.thumbnail.height
     assert max(tw, th) == min(256, max(size))
     assert abs(tw / th - size[0] / size[1]) * th <= 1.0
 
 
 def test_yuv_roundtrip_is_exact_enough():
-    from proxygen_core.encode import rgb_to_yuv420_bt709, yuv420_bt709_to_rgb
+    from proxygen_core.media.encode import (
+        rgb_to_yuv420_bt709,
+        yuv420_bt709_to_rgb,
+    )
 
     rgb = np.zeros((4, 4, 3), np.float32)
     rgb[:] = (0.8, 0.2, 0.1)

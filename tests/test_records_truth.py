@@ -12,8 +12,8 @@ import numpy as np
 import OpenImageIO as oiio
 
 from proxygen_core.catalog import SQLiteCatalog
-from proxygen_core.keys import MAX_KEY_BYTES, key_digest
-from proxygen_core.samples import chart
+from proxygen_core.media.samples import chart
+from proxygen_core.store.keys import MAX_KEY_BYTES, key_digest
 
 from .kafka_helpers import consume_events
 from .test_dagster_pipeline import ASSETS, _frame, materialized, partition_status
@@ -119,8 +119,8 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
 
 
 def test_durable_broker_keeps_events_across_a_restart(dagster_defs, instance, bucket_store, tmp_path, s3_env):
-    from proxygen_core.services import S3Storage, start_tansu
-    from proxygen_core.storage import ObjectStore
+    from proxygen_core.services.tansu import S3Storage, start_tansu
+    from proxygen_core.store.s3 import ObjectStore
 
     kafka_bucket = f"kafka-{uuid.uuid4().hex[:6]}"
     ObjectStore(bucket_store.client, kafka_bucket).ensure_bucket()
@@ -151,7 +151,7 @@ def test_s3_outage_mid_batch_heals_without_a_person(dagster_defs, instance, tmp_
 
     from dagster_aws.s3 import S3Resource
 
-    from proxygen_core.services import start_seaweedfs
+    from proxygen_core.services.seaweedfs import start_seaweedfs
     from proxygen_dagster.resources import MediaStorage
 
     from .conftest import S3_ACCESS, S3_SECRET

@@ -7,7 +7,13 @@ import uuid
 import av
 import pytest
 
-from proxygen_core.sequences import clip_keys, group, parse_frame, parse_pattern, timecode
+from proxygen_core.media.sequences import (
+    group,
+    parse_frame,
+    parse_pattern,
+    timecode,
+)
+from proxygen_core.store.keys import clip_keys
 
 
 @pytest.mark.parametrize("key, name, sep, frame, ext", [
@@ -74,7 +80,6 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     from dagster import SensorResult, build_sensor_context
 
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_dagster.sensors import sequence_clips
 
     from .test_dagster_pipeline import _frame
     from .test_events_pipeline import resources, run
@@ -97,7 +102,7 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
 
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": res["storage"]}) as ctx:
-            return sequence_clips(ctx)
+            return dagster_defs.get_sensor_def("sequence_clips")(ctx)
 
     result = tick(None)
     assert isinstance(result, SensorResult)
@@ -109,9 +114,7 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     import dagster as dg
 
     def build():
-        from proxygen_dagster.clips import shot_clip
-
-        return dg.materialize([shot_clip], instance=instance,
+        return dg.materialize([dagster_defs.get_assets_def("shot_clip")], instance=instance,
                               partition_key=pattern, resources={k: res[k] for k in ("storage", "catalog", "events")})
 
     assert job is not None and build().success
@@ -173,11 +176,11 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
 
 def test_clip_gaps_policies_and_burnins(tmp_path):
     """Black and checkerboard gap fills, and burn-ins drawn with the packaged font on a bottom band only."""
-    from proxygen_core.clips import build_clip
-    from proxygen_core.encode import write_mp4
-    from proxygen_core.settings import RenderSettings
-
     import numpy as np
+
+    from proxygen_core.media.clips import build_clip
+    from proxygen_core.media.encode import write_mp4
+    from proxygen_core.settings import RenderSettings
 
     pictures = {}
     for n in (1, 2, 4):
@@ -203,9 +206,9 @@ def test_review_layer_preference_is_ordered_and_reported(tmp_path):
     import numpy as np
     import OpenImageIO as oiio
 
-    from proxygen_core.process import process_file
-    from proxygen_core.render import review_layer
-    from proxygen_core.settings import RenderSettings
+    from proxygen_core.media.render import review_layer
+    from proxygen_core.pipeline.folder import render_file
+    from proxygen_core.settings import RenderSettings, Settings
 
     names = ("diffuse.R", "diffuse.G", "diffuse.B", "Beauty.R", "Beauty.G", "Beauty.B", "Z")
     assert review_layer(names)[1] == "Beauty"  # no unnamed RGB: 'beauty' (any case) comes next
@@ -222,8 +225,9 @@ def test_review_layer_preference_is_ordered_and_reported(tmp_path):
     out.open(str(path), spec)
     out.write_image(px)
     out.close()
-    report = process_file(path, tmp_path / "out", RenderSettings())
-    assert report.status == "ok" and report.review_layer == "beauty"
+    result = render_file(path, tmp_path / "out", Settings(render=RenderSettings()))
+    report = result.report()
+    assert report["status"] == "ok" and report["review_layer"] == "beauty"
     thumb = oiio.ImageBuf(str(tmp_path / "out" / "layers_thumb.jpg")).get_pixels(oiio.FLOAT)
     assert thumb.mean() > 0.2  # the grey beauty layer, not the black aov
 
@@ -233,7 +237,7 @@ def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
     from dataclasses import replace
 
     from proxygen_core.pipeline.chain import run_chain
-    from proxygen_core.pipeline.steps import build_record
+    from proxygen_core.pipeline.record import frame_row
     from proxygen_core.settings import load_settings
 
     from .test_dagster_pipeline import _frame
@@ -251,8 +255,7 @@ def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
     assert not bucket_store.exists(f"{prefix}/.proxies/a.1001_proxy.mp4")
     assert bucket_store.exists(f"{prefix}/.proxies/a.1001_thumb.jpg")  # thumbnails remain
     assert still.proxy.path == f"{prefix}/.proxies/still_proxy.mp4"  # a lone file keeps its proxy
-    row = build_record(framed.source, frame_key, bucket_store.bucket, settings.render, "review", framed.frame_info,
-                       framed.thumbnail, framed.proxy, None, framed.seconds, framed.info)
+    row = frame_row(framed, bucket_store.bucket, settings.render, "review")
     assert row["status"] == "ok" and row["proxy_s3_key"] is None and row["thumbnail_s3_key"]
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from proxygen_core.geometry import even_fit_within, fit_within
+from proxygen_core.media.geometry import even_fit_within, fit_within
 from proxygen_core.settings import DEFAULT_OCIO_CONFIG, load_settings
 
 

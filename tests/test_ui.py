@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxygen_core.services import free_port, stop_process, wait_for_port
+from proxygen_core.services.process import free_port, stop_process, wait_for_port
 
 ASSETS = ["source_frame", "working_frame", "thumbnail", "proxy", "proxy_record"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -19,7 +19,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 @pytest.fixture()
 def webserver(tmp_path, s3_env):
-    from proxygen_dagster.local import prepare_home
+    from proxygen_dagster.launch.local import prepare_home
 
     home = tmp_path / "dagster_home"
     prepare_home(home)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from proxygen_core.render import decode_working
-from proxygen_core.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.media.render import decode_working
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.media.working import (
+    read_working_exr,
+    write_working_exr,
+)
 from proxygen_core.settings import WORKING_COMPRESSIONS, RenderSettings, load_settings
-from proxygen_core.working import read_working_exr, write_working_exr
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..keys import proxy_id
-from .schema import HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, Catalog, OutboxEvent, conform, sql_ddl
-from .sqlite import SQLiteCatalog
+from proxygen_core.catalog.schema import (
+    HISTORY,
+    OUTBOX,
+    PROXY_CLIPS,
+    PROXY_OUTPUTS,
+    Catalog,
+    OutboxEvent,
+    conform,
+    sql_ddl,
+)
+from proxygen_core.catalog.sqlite import SQLiteCatalog
+from proxygen_core.store.keys import proxy_id
 
 if TYPE_CHECKING:
-    from ..settings import CatalogSettings
+    from proxygen_core.settings import CatalogSettings
 
 __all__ = ["HISTORY", "OUTBOX", "PROXY_CLIPS", "PROXY_OUTPUTS", "Catalog", "OutboxEvent", "SQLiteCatalog", "conform", "open_catalog",
            "proxy_id", "sql_ddl"]
@@ -23,13 +32,13 @@ def open_catalog(settings: "CatalogSettings") -> Catalog:
     if settings.catalog_backend == "sqlite":
         catalog: Catalog = SQLiteCatalog(settings.sqlite_path, settings.catalog_table, settings.outbox_table)
     elif settings.catalog_backend == "postgres":
-        from .postgres import PostgresCatalog
+        from proxygen_core.catalog.postgres import PostgresCatalog
 
         if not settings.postgres_dsn:
             raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
         catalog = PostgresCatalog(settings.postgres_dsn, settings.catalog_table, settings.outbox_table)
     elif settings.catalog_backend == "vast":
-        from .vast import VastCatalog
+        from proxygen_core.catalog.vast import VastCatalog
 
         missing = [n for n in ("vast_db_endpoint", "vast_db_access", "vast_db_secret", "vast_db_bucket")
                    if not getattr(settings, n)]

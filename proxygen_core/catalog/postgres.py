@@ -13,8 +13,8 @@ from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from ..errors import ProxygenError
-from .sql import SQLCatalog
+from proxygen_core.catalog.sql import SQLCatalog
+from proxygen_core.errors import ProxygenError
 
 
 class CatalogUnavailableError(ProxygenError):

@@ -11,8 +11,17 @@ from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from .schema import (HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, SQLITE_TYPES, OutboxEvent, conform, is_new_version,
-                     sql_ddl)
+from proxygen_core.catalog.schema import (
+    HISTORY,
+    OUTBOX,
+    PROXY_CLIPS,
+    PROXY_OUTPUTS,
+    SQLITE_TYPES,
+    OutboxEvent,
+    conform,
+    is_new_version,
+    sql_ddl,
+)
 
 
 def utc_iso(offset_seconds: float = 0.0) -> str:

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .sql import SQLCatalog, utc_iso
+from proxygen_core.catalog.sql import SQLCatalog, utc_iso
 
 __all__ = ["SQLiteCatalog", "utc_iso"]
 

@@ -12,9 +12,17 @@ from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 
-from ..errors import ProxygenError
-from .schema import HISTORY, OUTBOX, PROXY_CLIPS, PROXY_OUTPUTS, OutboxEvent, conform, is_new_version
-from .sql import utc_iso
+from proxygen_core.catalog.schema import (
+    HISTORY,
+    OUTBOX,
+    PROXY_CLIPS,
+    PROXY_OUTPUTS,
+    OutboxEvent,
+    conform,
+    is_new_version,
+)
+from proxygen_core.catalog.sql import utc_iso
+from proxygen_core.errors import ProxygenError
 
 ROW_ID = "$row_id"
 

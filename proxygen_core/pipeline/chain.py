@@ -1,10 +1,12 @@
-"""The whole chain for one source key: source -> working frame -> thumbnail + proxy (+ state), isolated.
+"""The whole chain for one source key, over any store: source -> working frame -> thumbnail -> proxy ->
+preview (when enabled) -> state. Both front doors run it: the pipeline over the S3 bucket, ``proxygen
+render`` over a local folder, so the same source and settings give the same pictures, QC and report.
 
-The Dagster layer runs this once per key of a batch and turns each ``KeyResult`` into per-partition
-materializations and a catalog row; a script can call it the same way. Nothing that goes wrong with
-one key escapes as an exception: it becomes ``KeyResult.failed`` naming the stage and the cause.
-Transient storage failures (S3 down, timeouts) are retried with backoff for a bounded time; content
-failures (a corrupt file) are not.
+Each stage is one function of ``stages`` with typed input and output; this module decides which of
+them run for a (possibly partial) selection, reuses what the key's stored state already holds, and
+turns anything that goes wrong into ``KeyResult.failed`` naming the stage and the cause. Transient
+storage failures (S3 down, timeouts) are retried with backoff for a bounded time; content failures
+(a corrupt file) are not.
 """
 from __future__ import annotations
 
@@ -12,43 +14,60 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
-from .. import qc
-from ..errors import ProxygenError, as_proxygen_error
-from ..keys import state_key
-from ..sequences import parse_frame
-from ..media import Media
-from ..render import WorkingFrame
-from ..settings import Settings
-from ..storage import ObjectInfo, ObjectStore
-from . import state as st
-from .steps import (Failed, SourceFrame, choose_output_keys, decode_source, frame_info, inspect_source, publish,
-                    render_proxy, render_thumbnail, scratch_dir)
+from proxygen_core import __version__
+from proxygen_core.errors import ProxygenError, as_proxygen_error
+from proxygen_core.media.output import Media
+from proxygen_core.media.render import WorkingFrame
+from proxygen_core.pipeline import state as st
+from proxygen_core.pipeline.stages import (
+    Failed,
+    SourceFrame,
+    Thumbnail,
+    frame_info,
+    inspect_source,
+    make_preview,
+    make_proxy,
+    make_thumbnail,
+    output_keys_for,
+    scratch_dir,
+    working_frame,
+)
+from proxygen_core.settings import GENERATOR, Settings
+from proxygen_core.store.base import Store
+from proxygen_core.store.s3 import ObjectInfo
 
-SOURCE, WORKING, THUMBNAIL, PROXY, RECORD = "source_frame", "working_frame", "thumbnail", "proxy", "proxy_record"
-STAGES = (SOURCE, WORKING, THUMBNAIL, PROXY, RECORD)
+SOURCE, WORKING, THUMBNAIL, PROXY, PREVIEW, RECORD = (
+    "source_frame", "working_frame", "thumbnail", "proxy", "preview", "proxy_record")
+STAGES = (SOURCE, WORKING, THUMBNAIL, PROXY, PREVIEW, RECORD)
+OUTPUTS = (THUMBNAIL, PROXY, PREVIEW)
+T = TypeVar("T")
 
 
-class QCFailure(ProxygenError):
-    """An output was made but does not meet its contract (size, codec, tags): the key fails there."""
-
-    kind = "qc"
+def stages_for(settings: Settings) -> tuple[str, ...]:
+    """The stages this deployment runs: the preview tier only when it is enabled."""
+    return tuple(s for s in STAGES if s != PREVIEW or settings.render.preview_enabled)
 
 
 @dataclass
 class KeyResult:
+    """What one key's chain produced, for every caller: per-stage metadata, the catalog row, the report."""
+
     key: str
+    uri: str = ""
     info: ObjectInfo | None = None
     source: SourceFrame | None = None
     frame_info: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     thumbnail: Media | None = None
     proxy: Media | None = None
+    preview: Media | None = None
     thumbnail_jpeg: bytes | None = None  # the thumbnail's bytes, for the UI
     exposure: dict[str, float] | None = None
     warnings: dict[str, str] = field(default_factory=dict)  # check name -> problem (not a failure)
     passed: list[str] = field(default_factory=list)  # stages this key completed, in order
+    stage: str = SOURCE  # the stage running (or, after a failure, the one that failed)
     failed: Failed | None = None
     seconds: float = 0.0
     attempts: int = 1
@@ -57,15 +76,38 @@ class KeyResult:
     def ok(self) -> bool:
         return self.failed is None
 
+    def report(self) -> dict[str, Any]:
+        """The JSON report of this key: what ``proxygen render`` writes beside its outputs and what the
+        pipeline keeps in its state; the same fields through both doors."""
+        info = self.frame_info or {}
+        media = {name: ({**asdict(m), "resolution": m.resolution} if m is not None and self.ok else None)
+                 for name, m in (("thumbnail", self.thumbnail), ("proxy", self.proxy), ("preview", self.preview))}
+        return {
+            "source": self.uri or self.key, "status": "ok" if self.ok else "failed",
+            "generator": f"{GENERATOR} {__version__}",
+            **{k: info.get(k) for k in ("source_colorspace", "colorspace_rule", "review_layer", "display_referred",
+                                        "view", "source_resolution", "working_resolution", "nonfinite_pixels")},
+            "source_size_bytes": self.info.size if self.info else None,
+            **media,
+            "warnings": dict(self.warnings),
+            "timings": {**self.timings, **{name: m.seconds for name, m in (("thumbnail", self.thumbnail),
+                        ("proxy", self.proxy), ("preview", self.preview)) if m is not None},
+                        "total": round(self.seconds, 4)},
+            "failed_stage": self.failed.step if self.failed else None,
+            "error": self.failed.error if self.failed else None,
+        }
 
-def run_chain(store: ObjectStore, key: str, settings: Settings, stages: frozenset[str] = frozenset(STAGES),
+
+def run_chain(store: Store, key: str, settings: Settings, stages: frozenset[str] | None = None,
               sleep: Callable[[float], None] = time.sleep) -> KeyResult:
-    """Run the selected stages for one key, retrying transient storage failures within the budget."""
+    """Run the selected stages (default: all this deployment runs) for one key, retrying transient storage
+    failures within the budget."""
+    stages = frozenset(stages_for(settings)) if stages is None else stages
     budget = settings.pipeline.transient_retry_seconds
     started = time.monotonic()
     delay, attempt = 1.0, 1
     while True:
-        result = _attempt(store, key, settings, stages)
+        result = _Attempt(store, key, settings, stages).run()
         result.attempts = attempt
         if result.ok or not result.failed.transient or time.monotonic() - started + delay > budget:
             return result
@@ -74,7 +116,8 @@ def run_chain(store: ObjectStore, key: str, settings: Settings, stages: frozense
 
 
 # What each stage is made from: a partial run computes what it needs and reuses the rest from state.
-NEEDS = {SOURCE: (), WORKING: (SOURCE,), THUMBNAIL: (WORKING,), PROXY: (WORKING,), RECORD: (THUMBNAIL, PROXY)}
+NEEDS = {SOURCE: (), WORKING: (SOURCE,), THUMBNAIL: (WORKING,), PROXY: (WORKING,), PREVIEW: (WORKING,),
+         RECORD: (THUMBNAIL, PROXY)}
 
 
 def needed(stages: frozenset[str]) -> set[str]:
@@ -88,119 +131,126 @@ def needed(stages: frozenset[str]) -> set[str]:
     return out
 
 
-def _attempt(store: ObjectStore, key: str, settings: Settings, stages: frozenset[str]) -> KeyResult:
-    result = KeyResult(key)
-    render = settings.render
-    need = needed(stages)
-    stage = SOURCE
-    t0 = time.perf_counter()
-    folder: Path | None = None
-    try:
-        info = result.info = store.head(key)
-        previous = None if stages >= {SOURCE, WORKING, THUMBNAIL, PROXY} else st.load_state(store, key)
-        if previous and (previous.etag != info.etag or previous.settings_hash != render.settings_hash()
-                         or previous.status != "ok"):
-            previous = None  # a partial re-run only reuses stages of this very version
+class _Attempt:
+    """One pass over the stages of one key (``run_chain`` repeats it on transient failures)."""
 
-        def reuse(kind: str, stage_name: str) -> Any:
-            return getattr(previous, kind) if previous and stage_name not in stages else None
+    def __init__(self, store: Store, key: str, settings: Settings, stages: frozenset[str]) -> None:
+        self.store, self.key, self.settings, self.stages = store, key, settings, stages
+        self.need = needed(stages)
+        self.result = KeyResult(key, uri=store.uri(key))
+        self.previous: st.KeyState | None = None
+        self.folder: Path | None = None
 
-        # source_frame: the object's identity and header
-        kept = reuse("source", SOURCE)
-        result.source = SourceFrame(**kept) if kept else inspect_source(store, info, render.max_pixels)
-        result.passed.append(SOURCE)
+    def kept(self, stage: str) -> Any:
+        """The stored value of a stage this run does not recompute (same etag and settings only)."""
+        if self.previous is None or stage in self.stages:
+            return None
+        return {SOURCE: self.previous.source, WORKING: self.previous.working_exr, THUMBNAIL: self.previous.thumbnail,
+                PROXY: self.previous.proxy, PREVIEW: self.previous.preview}[stage]
 
-        # working_frame: decode once; a partial re-run may read the stored working EXR instead
-        stage = WORKING
-        kept_thumb = reuse("thumbnail", THUMBNAIL)
-        kept_proxy = reuse("proxy", PROXY)
-        frame: WorkingFrame | None = None
-        if WORKING in stages or (THUMBNAIL in need and not kept_thumb) or (PROXY in need and not kept_proxy):
-            stored = reuse("working_exr", WORKING)
-            frame = st.load_working(store, stored) if stored else decode_source(store, result.source, render)
-            check = qc.check_finite(frame.pixels)
-            if not check.passed:
-                raise QCFailure(store.uri(key), "; ".join(check.problems))
-            result.frame_info = frame_info(frame)
-            result.timings.update({f"seconds_{n}": round(v, 4) for n, v in frame.timings.items()})
-        elif previous is not None:
-            result.frame_info = previous.frame_info
-        if WORKING in need:
-            result.passed.append(WORKING)
+    def step(self, stage: str, make: Callable[[], T]) -> T:
+        self.result.stage = stage
+        value = make()
+        self.result.passed.append(stage)
+        return value
 
-        # thumbnail and proxy: rendered on the proxy-size working frame, published beside the source
-        outs = None
-        if frame is not None and ((THUMBNAIL in need and not kept_thumb) or (PROXY in need and not kept_proxy)):
-            outs = choose_output_keys(store, key)
-            folder = scratch_dir(settings.storage.cache_dir)
-        stage = THUMBNAIL
-        if THUMBNAIL in need and kept_thumb:
-            result.thumbnail = Media(**kept_thumb)
-        elif THUMBNAIL in need:
-            path, media, pixels = render_thumbnail(frame, outs.thumbnail, render, folder)
-            check = qc.check_thumbnail(media.width, media.height, frame.source_width, frame.source_height,
-                                       render.thumb_size)
-            if not check.passed:
-                raise QCFailure(store.uri(key), "; ".join(check.problems))
-            exposure = qc.check_exposure(pixels)
-            result.exposure = exposure.metrics
-            if not exposure.passed:
-                result.warnings["exposure"] = "; ".join(exposure.problems)
-            result.thumbnail_jpeg = path.read_bytes()
-            result.thumbnail = publish(store, "thumbnail", media.path, path, media.width, media.height,
-                                       media.colorspace, media.seconds, result.source)
-        if THUMBNAIL in need:
-            result.passed.append(THUMBNAIL)
+    def run(self) -> KeyResult:
+        r, render = self.result, self.settings.render
+        t0 = time.perf_counter()
+        try:
+            r.info = self.store.head(self.key)
+            self.previous = self._reusable_state(r.info)
+            kept = self.kept(SOURCE)
+            r.source = self.step(SOURCE, lambda: SourceFrame(**kept) if kept else
+                                 inspect_source(self.store, r.info, render.max_pixels))
+            todo = [s for s in OUTPUTS if s in self.need and self.kept(s) is None]
+            frame = self._working(todo)
+            outs = output_keys_for(self.store, self.key) if todo else None
+            if todo:
+                self.folder = scratch_dir(self.store.scratch_root())
+            if THUMBNAIL in self.need:
+                r.thumbnail = self.step(THUMBNAIL, lambda: self._thumbnail(frame, outs))
+            if PROXY in self.need:
+                kept = self.kept(PROXY)
+                r.proxy = self.step(PROXY, lambda: Media(**kept) if kept else
+                                    make_proxy(self.store, frame, outs, self.settings, self.folder, r.source))
+            if PREVIEW in self.need:
+                kept = self.kept(PREVIEW)
+                r.preview = self.step(PREVIEW, lambda: Media(**kept) if kept else
+                                      make_preview(self.store, frame, outs, render, self.folder, r.source))
+            self.step(RECORD, lambda: self._save_state(frame))
+        except Exception as exc:  # recorded on the result (row, event, report, UI failure), never dropped
+            r.failed = Failed(self.key, r.stage, as_proxygen_error(self.store.uri(self.key), exc).to_dict())
+            if not r.failed.transient and r.info is not None:
+                self._save_failed_state()
+        finally:
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            if r.info is not None:
+                self.store.evict(r.info)
+            r.seconds = time.perf_counter() - t0
+        return r
 
-        stage = PROXY
-        if PROXY in need and kept_proxy:
-            result.proxy = Media(**kept_proxy)
-        elif PROXY in need:
-            # Frames of a sequence may skip the public per-frame proxy: the picture is still made (the clip
-            # is built from it) but kept as a pipeline intermediate, and the row names no proxy.
-            private = not settings.pipeline.sequence_frame_proxies and parse_frame(key) is not None
-            path, media = render_proxy(frame, state_key(key, st.PICTURE) if private else outs.proxy, render, folder)
-            check = qc.check_proxy(qc.mp4_info(path), frame.source_width, frame.source_height,
-                                   render.proxy_max_width, render.proxy_max_height)
-            if not check.passed:
-                raise QCFailure(store.uri(key), "; ".join(check.problems))
-            result.proxy = publish(store, "proxy", media.path, path, media.width, media.height, media.colorspace,
-                                   media.seconds, result.source)
-        if PROXY in need:
-            result.passed.append(PROXY)
+    def _reusable_state(self, info: ObjectInfo) -> st.KeyState | None:
+        """A partial re-run reuses stages of this very version only; a full run reads nothing."""
+        if self.stages >= {SOURCE, WORKING, THUMBNAIL, PROXY}:
+            return None
+        previous = st.load_state(self.store, self.key)
+        if previous and previous.etag == info.etag and previous.status == "ok" \
+                and previous.settings_hash == self.settings.render.settings_hash():
+            return previous
+        return None
 
-        # state: what this version produced (the sensor skips it from now on); the working frame is kept
-        # per the retention setting
-        stage = RECORD
+    def _working(self, todo: list[str]) -> WorkingFrame | None:
+        """Decode once when any output must be made (or the working frame itself was asked for); a partial
+        re-run may read the stored working EXR instead, except for the preview, which needs full resolution."""
+        r = self.result
+        if WORKING not in self.stages and not todo:
+            if WORKING in self.need:
+                r.passed.append(WORKING)
+            r.frame_info = self.previous.frame_info if self.previous else None
+            return None
+        stored = self.kept(WORKING) if PREVIEW not in todo else None
+        frame = self.step(WORKING, lambda: working_frame(self.store, r.source, self.settings.render, stored))
+        r.frame_info = frame_info(frame)
+        r.timings.update({n: round(v, 4) for n, v in frame.timings.items()})
+        return frame
+
+    def _thumbnail(self, frame: WorkingFrame | None, outs: Any) -> Media:
+        kept = self.kept(THUMBNAIL)
+        if kept:
+            return Media(**kept)
+        made: Thumbnail = make_thumbnail(self.store, frame, outs, self.settings.render, self.folder, self.result.source)
+        self.result.thumbnail_jpeg, self.result.exposure = made.jpeg, made.exposure
+        if made.exposure_problem:
+            self.result.warnings["exposure"] = made.exposure_problem
+        return made.media
+
+    def _save_state(self, frame: WorkingFrame | None) -> None:
+        """What this version produced (the sensor skips it from now on); the working frame is kept per the
+        retention setting."""
+        r, pipeline, previous = self.result, self.settings.pipeline, self.previous
         exr = previous.working_exr if previous else None
-        if frame is not None and WORKING in stages:
-            if settings.pipeline.keep_working_frames:
-                exr = st.store_working(store, key, frame, settings.pipeline.working_compression)
+        if frame is not None and WORKING in self.stages:
+            if pipeline.keep_working_frames:
+                exr = st.store_working(self.store, self.key, frame, pipeline.working_compression)
             elif exr is None:
-                store.delete(state_key(key, st.WORKING))  # retention off: no stale working frame stays behind
-        pick = (lambda new, old: asdict(new) if new is not None else (getattr(previous, old) if previous else None))
-        st.save_state(store, st.KeyState(
-            key, info.etag, render.settings_hash(), "ok", asdict(result.source), result.frame_info,
-            pick(result.thumbnail, "thumbnail"), pick(result.proxy, "proxy"), exr))
-    except Exception as exc:  # recorded on the result (row, event, UI failure), never dropped
-        result.failed = Failed(key, stage, as_proxygen_error(store.uri(key), exc).to_dict())
-        if not result.failed.transient and result.info is not None:
-            _save_failed_state(store, key, result, settings)
-    finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-        if result.info is not None:
-            store.evict(result.info)
-        result.seconds = time.perf_counter() - t0
-    return result
+                self.store.delete(self.store.state_key(self.key, st.WORKING))  # no stale working frame stays
 
+        def pick(new: Media | None, old: str) -> dict | None:
+            return asdict(new) if new is not None else (getattr(previous, old) if previous else None)
 
-def _save_failed_state(store: ObjectStore, key: str, result: KeyResult, settings: Settings) -> None:
-    """Remember that this version failed for its content, so the sensor does not request it again."""
-    try:
-        st.save_state(store, st.KeyState(key, result.info.etag, settings.render.settings_hash(), "failed",
-                                          error=result.failed.error))
-    except ProxygenError as exc:
-        # The failure itself is in the row; without this state the sensor offers the key again, which
-        # re-records the same failure. Reported on the partition, not hidden.
-        result.warnings["state"] = f"failure state not saved: {exc.cause}"
+        st.save_state(self.store, st.KeyState(
+            self.key, r.info.etag, self.settings.render.settings_hash(), "ok", asdict(r.source), r.frame_info,
+            pick(r.thumbnail, "thumbnail"), pick(r.proxy, "proxy"), exr, preview=pick(r.preview, "preview")))
+
+    def _save_failed_state(self) -> None:
+        """Remember that this version failed for its content, so the sensor does not request it again."""
+        r = self.result
+        try:
+            st.save_state(self.store, st.KeyState(self.key, r.info.etag, self.settings.render.settings_hash(),
+                                                  "failed", error=r.failed.error))
+        except ProxygenError as exc:
+            # The failure itself is in the row; without this state the sensor offers the key again, which
+            # re-records the same failure. Reported on the partition, not hidden.
+            r.warnings["state"] = f"failure state not saved: {exc.cause}"

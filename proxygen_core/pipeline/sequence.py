@@ -7,8 +7,8 @@ decode, no colour transform); the poster is a server-side copy of one frame's th
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import json
+import posixpath
 import shutil
 import tempfile
 import time
@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, qc
-from ..clips import poster_frame, render_clip
-from ..errors import ProxygenError, as_proxygen_error
-from ..events import clip_event_id
-from ..geometry import resolution
-from ..sequences import clip_keys, parse_frame
-from ..settings import GENERATOR, Settings
-from ..storage import ObjectStore
-from .state import KeyState, load_state
-from .steps import media_tags, utc_now_iso
+from proxygen_core import __version__
+from proxygen_core.errors import ProxygenError, as_proxygen_error
+from proxygen_core.events.schema import clip_event_id
+from proxygen_core.media import qc
+from proxygen_core.media.clips import poster_frame, render_clip
+from proxygen_core.media.geometry import resolution
+from proxygen_core.media.sequences import parse_frame
+from proxygen_core.pipeline.stages import media_tags, utc_now_iso
+from proxygen_core.pipeline.state import KeyState, load_state
+from proxygen_core.settings import GENERATOR, Settings
+from proxygen_core.store.base import Store
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
 
@@ -43,7 +44,7 @@ class Members:
         return hashlib.sha256(f"{basis}|{settings_hash}".encode()).hexdigest()[:24]
 
 
-def load_members(store: ObjectStore, keys: list[str]) -> Members:
+def load_members(store: Store, keys: list[str]) -> Members:
     parsed = {k: parse_frame(k) for k in keys}
     numbers = {k: f.frame for k, f in parsed.items() if f is not None}
     return Members({k: load_state(store, k) for k in numbers}, numbers)
@@ -53,12 +54,12 @@ def clip_id(bucket: str, pattern: str, profile: str) -> str:
     return hashlib.sha256(f"{bucket}/{pattern}|{profile}|clip".encode()).hexdigest()[:32]
 
 
-def build_sequence_clip(store: ObjectStore, pattern: str, members: Members, settings: Settings,
+def build_sequence_clip(store: Store, pattern: str, members: Members, settings: Settings,
                         profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The clip row for ``pattern`` (ok or failed), and extras for the UI: the poster's bytes, how each
     gap was filled, the encode time."""
     render = settings.render
-    keys = clip_keys(pattern)
+    keys = store.clip_keys(pattern)
     numbers_ok = {members.numbers[k]: s for k, s in members.states.items() if s and s.status == "ok" and s.proxy}
     failed = {members.numbers[k] for k, s in members.states.items() if s and s.status == "failed"}
     row: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """Per-source state objects in the bucket: what the pipeline last did with a key, and its working frame.
 
-Kept under ``.proxies/.pipeline/<sha256(key)>/`` so the keys stay short for any source key and the
+Kept where the store puts state (in S3 ``.proxies/.pipeline/<sha256(key)>/``, in a local folder
+``.proxygen/<sha256(key)>/``) so the keys stay short for any source key and the
 sensor never lists them as sources. ``state.json`` says which version (etag) of the source was
 processed, with which render settings, and what came out; the sensor uses it to skip unchanged keys,
 and a partial re-run (e.g. the thumbnail alone) reads the stages it does not recompute from it.
@@ -14,10 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..keys import state_key
-from ..render import WorkingFrame
-from ..storage import ObjectStore
-from ..working import read_working_exr, write_working_exr
+from proxygen_core.media.render import WorkingFrame
+from proxygen_core.media.working import read_working_exr, write_working_exr
+from proxygen_core.store.base import Store
 
 STATE = "state.json"
 WORKING = "working.exr"
@@ -36,10 +36,11 @@ class KeyState:
     proxy: dict[str, Any] | None = None
     working_exr: str | None = None
     error: dict[str, str] | None = None
+    preview: dict[str, Any] | None = None
 
 
-def load_state(store: ObjectStore, key: str) -> KeyState | None:
-    data = store.get_bytes_if_exists(state_key(key, STATE))
+def load_state(store: Store, key: str) -> KeyState | None:
+    data = store.get_bytes_if_exists(store.state_key(key, STATE))
     if data is None:
         return None
     try:
@@ -48,29 +49,29 @@ def load_state(store: ObjectStore, key: str) -> KeyState | None:
         return None  # an older or damaged state object: recompute rather than trust it
 
 
-def save_state(store: ObjectStore, state: KeyState) -> None:
-    store.put_bytes(state_key(state.key, STATE), json.dumps(asdict(state), default=str).encode(), "application/json")
+def save_state(store: Store, state: KeyState) -> None:
+    store.put_bytes(store.state_key(state.key, STATE), json.dumps(asdict(state), default=str).encode(), "application/json")
 
 
-def last_processed_etag(store: ObjectStore, key: str) -> str | None:
+def last_processed_etag(store: Store, key: str) -> str | None:
     """The etag the pipeline last finished (ok, or failed for its content); None if never."""
     state = load_state(store, key)
     return state.etag if state else None
 
 
-def store_working(store: ObjectStore, key: str, frame: WorkingFrame, compression: str = "piz") -> str:
+def store_working(store: Store, key: str, frame: WorkingFrame, compression: str = "piz") -> str:
     folder = Path(tempfile.mkdtemp(prefix="proxygen-working-"))
     try:
         path = folder / WORKING
         write_working_exr(frame, path, compression)
-        target = state_key(key, WORKING)
+        target = store.state_key(key, WORKING)
         store.upload_file(path, target, tags={"media_type": "working_frame"})
         return target
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_working(store: ObjectStore, exr_key: str) -> WorkingFrame:
+def load_working(store: Store, exr_key: str) -> WorkingFrame:
     folder = Path(tempfile.mkdtemp(prefix="proxygen-working-"))
     try:
         path = folder / WORKING

@@ -17,8 +17,14 @@ from datetime import datetime, timezone
 
 PROXY_DIR = ".proxies"
 PIPELINE_DIR = f"{PROXY_DIR}/.pipeline"
+LOCAL_STATE_DIR = ".proxygen"  # the local door's state, metadata and scratch, inside its output folder
 MAX_KEY_BYTES = 1024
-_FRAME_RE = re.compile(r"(?:^|[._-])(\d+)$")
+# The one frame-number rule: a file name ends in <name><. or _><digits><.ext> (``beauty.1001.exr``,
+# ``plate_v2_1001.dpx``). ``shot-1001.exr`` has no frame number: a dash is part of the name.
+FRAME_NAME = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<digits>\d+)(?P<ext>\.[^./]+)$")
+# A sequence's pattern key writes the frame number as #s: ``renders/sh010/beauty.####.exr``.
+FRAME_PATTERN = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<hashes>#+)(?P<ext>\.[^./]+)$")
+CLIP_SUFFIXES = {"clip": "_clip.mp4", "poster": "_poster.jpg"}
 _SUFFIXES = {"thumbnail": "_thumb.jpg", "proxy": "_proxy.mp4", "preview": "_preview.jpg"}
 
 
@@ -97,7 +103,41 @@ def proxy_id(s3_bucket: str, s3_key: str, profile: str) -> str:
     return hashlib.sha256(f"{s3_bucket}/{s3_key}|{profile}".encode()).hexdigest()[:32]
 
 
+def split_frame(name: str) -> re.Match[str] | None:
+    """A file name's parts by the frame-number rule (name, sep, digits, ext), or None without a frame number."""
+    match = FRAME_NAME.match(posixpath.basename(name))
+    return match if match and match.group("name") else None
+
+
 def frame_number(path: str) -> int | None:
-    """Frame number from the name (``beauty.0001.exr`` -> 1, ``shot_v2_1001.dpx`` -> 1001)."""
-    match = _FRAME_RE.search(stem(path))
-    return int(match.group(1)) if match else None
+    """Frame number from the name (``beauty.0001.exr`` -> 1, ``shot_v2_1001.dpx`` -> 1001), by the one rule
+    that also groups sequences."""
+    match = split_frame(path)
+    return int(match.group("digits")) if match else None
+
+
+def split_pattern(pattern: str) -> re.Match[str] | None:
+    """A sequence pattern's parts (name, sep, hashes, ext): ``beauty.####.exr``; None for anything else."""
+    match = FRAME_PATTERN.match(posixpath.basename(pattern))
+    return match if match and match.group("name") else None
+
+
+def clip_name(pattern: str) -> str:
+    """``<name><sep><ext without dot>``: the name of a sequence's clip and poster, collision-free across
+    separators and extensions."""
+    m = split_pattern(pattern)
+    if m is None:
+        raise ValueError(f"not a sequence pattern (name, '.' or '_', '#'s, extension): {pattern!r}")
+    return f"{m.group('name')}{m.group('sep')}{m.group('ext')[1:]}"
+
+
+def clip_keys(pattern: str) -> dict[str, str]:
+    """``<dir>/.proxies/<name><sep><ext without dot>_clip.mp4`` and ``..._poster.jpg``: one pair per
+    sequence, within S3's key limit."""
+    return fit_outputs(posixpath.dirname(pattern), clip_name(pattern), pattern, CLIP_SUFFIXES)
+
+
+def is_private(key: str) -> bool:
+    """A pipeline intermediate (``.proxies/.pipeline/`` in S3, ``.proxygen/`` of a local output folder), not an
+    output a reviewer is pointed at."""
+    return key.startswith(PIPELINE_DIR + "/") or f"/{LOCAL_STATE_DIR}/" in key

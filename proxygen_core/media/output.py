@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .geometry import resolution
+from proxygen_core.media.geometry import resolution
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Several hosts on one machine: a control host and Celery worker hosts in network namespaces.
 
-``python -m proxygen_dagster.cluster --frames 48 --hosts 2`` (what ``scripts/cluster-demo.sh`` runs, as
+``python -m proxygen_dagster.launch.cluster --frames 48 --hosts 2`` (what ``scripts/cluster-demo.sh`` runs, as
 root) builds a private network (a bridge and one veth per worker host, addresses that exist only inside
 this machine), starts PostgreSQL (Dagster instance + catalog), Redis (Celery broker), SeaweedFS (S3) and
 Tansu (Kafka) on the control host's address, the Dagster daemon there (sensor, run queue, run launcher),
@@ -27,11 +27,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxygen_core.services import (Service, postgres_dsn, redis_url, start_postgres, start_redis, start_seaweedfs,
-                                    start_tansu, stop_process)
+from proxygen_core.services.postgres import postgres_dsn, start_postgres
+from proxygen_core.services.process import Service, stop_process
+from proxygen_core.services.redis import redis_url, start_redis
+from proxygen_core.services.seaweedfs import start_seaweedfs
+from proxygen_core.services.tansu import start_tansu
 from proxygen_core.settings import ExecutionSettings, env_name
 
-CLUSTER_YAML = Path(__file__).resolve().parent.parent / "deploy" / "dagster.cluster.yaml"
+CLUSTER_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.cluster.yaml"
 ACCESS, SECRET = "proxygen-cluster", "proxygen-cluster-secret"
 
 
@@ -164,7 +167,7 @@ def start_cluster(work: Path, hosts: int, batch: int, concurrency: int = 1, rede
             env = {**base, env_name("host_name"): name, env_name("cache_dir"): str(work / "cache" / name)}
             with (logs / f"{name}.log").open("ab") as fh:
                 cluster.procs[name] = subprocess.Popen(
-                    ["ip", "netns", "exec", ns, str(bin_dir / "celery"), "-A", "proxygen_dagster.celery_app", "worker",
+                    ["ip", "netns", "exec", ns, str(bin_dir / "celery"), "-A", "proxygen_dagster.launch.celery_app", "worker",
                      "-Q", f"{ExecutionSettings.render_queue},{ExecutionSettings.io_queue}", "-n", f"{name}@%h", "-l", "INFO"], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         with (logs / "daemon.log").open("ab") as fh:
             cluster.procs["daemon"] = subprocess.Popen(
@@ -212,8 +215,8 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
     from dagster import DagsterInstance
 
     from proxygen_core.catalog.postgres import PostgresCatalog
-    from proxygen_core.samples import write_sequence
-    from proxygen_core.storage import ObjectStore, s3_client
+    from proxygen_core.media.samples import write_sequence
+    from proxygen_core.store.s3 import ObjectStore, s3_client
 
     own = work is None
     work = Path(tempfile.mkdtemp(prefix="proxygen-cluster-")) if own else Path(work)
@@ -276,7 +279,7 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxygen_dagster.cluster", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m proxygen_dagster.launch.cluster", description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--hosts", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8, help="frames per run (one Celery task each)")

@@ -12,11 +12,11 @@ from dataclasses import asdict
 import numpy as np
 import OpenImageIO as oiio
 
-from .color import ColourDecision
-from .errors import UnreadableSourceError
-from .probe import ProbeRecord, Window, oiio_error
-from .render import WorkingFrame
-from .settings import WORKING_COMPRESSIONS
+from proxygen_core.colour.engine import ColourDecision
+from proxygen_core.errors import UnreadableSourceError
+from proxygen_core.media.render import WorkingFrame
+from proxygen_core.probe import ProbeRecord, Window, oiio_error
+from proxygen_core.settings import WORKING_COMPRESSIONS
 
 _ATTR = "proxygen:frame"
 

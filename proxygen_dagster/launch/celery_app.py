@@ -1,4 +1,4 @@
-"""The Celery app a worker host runs: ``celery -A proxygen_dagster.celery_app worker -Q render,io``.
+"""The Celery app a worker host runs: ``celery -A proxygen_dagster.launch.celery_app worker -Q render,io``.
 
 dagster-celery's own app reads its broker from a module on the path; this one reads it from proxygen's
 settings (the same PROXYGEN_CELERY_* variables the run's executor uses), so a worker host and the runs
@@ -11,8 +11,7 @@ from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
 from proxygen_core.settings import load_settings
-
-from .jobs import celery_config
+from proxygen_dagster.jobs import celery_config
 
 _execution = load_settings().execution
 app = make_app({"broker": _execution.celery_broker, "backend": _execution.celery_backend or _execution.celery_broker,

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from .errors import EncodeError, UnreadableSourceError
-from .sequences import timecode
+from proxygen_core.errors import EncodeError, UnreadableSourceError
+from proxygen_core.media.encode import bt709_frame, h264_stream
+from proxygen_core.media.sequences import timecode
 
 if TYPE_CHECKING:
-    from .settings import RenderSettings
+    from proxygen_core.settings import RenderSettings
 
 GAP_POLICIES = ("hold", "black", "checkerboard")
 
@@ -131,14 +132,10 @@ def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], ou
     tc_start = _tc_frames(tc, max(1, round(float(rate))))
     try:
         with av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=rate)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            cc = stream.codec_context
-            cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = 1, 1, 1, 1
+            stream = h264_stream(container, rate, width, height, preset, crf,
+                                 {"g": str(max(1, keyframe_interval)), "keyint_min": str(max(1, keyframe_interval)),
+                                  "bf": "0"}, "scenecut=0")
             stream.metadata["timecode"] = tc  # the mp4 muxer writes it as a tmcd timecode track
-            stream.options = {"preset": preset, "crf": str(crf), "g": str(max(1, keyframe_interval)),
-                              "keyint_min": str(max(1, keyframe_interval)), "bf": "0",
-                              "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv:scenecut=0"}
             previous: np.ndarray | None = None
             for index, number in enumerate(range(first, last + 1)):
                 if number in pictures:
@@ -159,9 +156,7 @@ def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], ou
                     state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
                     label = f"{number}{state}  {timecode(tc_start + index, float(rate))}"
                     planes = burn_in(planes, width, height, burnin_name, label, font)
-                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-                frame.color_range, frame.colorspace, frame.color_primaries, frame.color_trc = 1, 1, 1, 1
-                frame.pts = index
+                frame = bt709_frame(planes, index)
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode(None):

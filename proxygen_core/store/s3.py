@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import StorageError
-from .keys import format_mtime
+from proxygen_core.errors import StorageError
+from proxygen_core.store.keys import OutputKeys, clip_keys, format_mtime, output_keys, state_key
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".mp4": "video/mp4", ".exr": "image/x-exr",
                  ".json": "application/json"}
@@ -82,6 +82,19 @@ class ObjectStore:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+    # --- where things go (the seed's layout: outputs beside the source under .proxies/) ------------
+    def output_keys(self, source_key: str, qualified: bool = False) -> OutputKeys:
+        return output_keys(source_key, qualified)
+
+    def state_key(self, source_key: str, name: str) -> str:
+        return state_key(source_key, name)
+
+    def clip_keys(self, pattern: str) -> dict[str, str]:
+        return clip_keys(pattern)
+
+    def scratch_root(self) -> Path:
+        return self.cache_dir
 
     def _fail(self, key: str, action: str, exc: Exception) -> StorageError:
         return StorageError(self.uri(key), f"{action} failed: {type(exc).__name__}: {exc}", transient=is_transient(exc))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import PyOpenColorIO as ocio
 
-from .colorimetry import bt1886_eotf, ciede2000, lab, srgb_eotf
+from proxygen_core.colour.colorimetry import bt1886_eotf, ciede2000, lab, srgb_eotf
 
 SHAPER = "ACEScct"
 # CIEDE2000 on display code values over the test set; measured figures in docs/colour.md.

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import PyOpenColorIO as ocio
 
-from .errors import ColorError
-from .probe import ProbeRecord
-from .settings import RenderSettings
-from .simd import clear_upper_state
+from proxygen_core.colour.simd import clear_upper_state
+from proxygen_core.errors import ColorError
+from proxygen_core.probe import ProbeRecord
+from proxygen_core.settings import RenderSettings
 
 # Known primaries -> colour interop IDs (aliases every OCIO 2.5 built-in config carries).
 _ACES_WHITE = (0.32168, 0.33767)
@@ -197,7 +197,7 @@ class ColourEngine:
         with self._lock:
             cpu = self._cpu.get(key)
         if cpu is None:
-            from .display_lut import default_cache_dir, fast_display
+            from proxygen_core.colour.display_lut import default_cache_dir, fast_display
 
             cpu, report = fast_display(self.config, working, display, view, lut_size, default_cache_dir())
             self.bake_reports[key] = report

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import OpenImageIO as oiio
 
-from .errors import EncodeError
-from .probe import oiio_error
-from .settings import RenderSettings
+from proxygen_core.errors import EncodeError
+from proxygen_core.probe import oiio_error
+from proxygen_core.settings import RenderSettings
 
 KR, KB = 0.2126, 0.0722
 KG = 1.0 - KR - KB
@@ -90,6 +91,33 @@ def yuv420_bt709_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarr
     return np.stack([r, g, b], axis=-1)
 
 
+BT709_X264 = "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"
+
+
+def h264_stream(container: Any, rate: Any, width: int, height: int, preset: str, crf: int,
+                options: dict[str, str] | None = None, x264_params: str = "") -> Any:
+    """The one H.264 stream setup (per-frame proxies and clips): yuv420p, BT.709 primaries, transfer and
+    matrix, limited range, flagged both in the container and in the bitstream (VUI)."""
+    stream = container.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    cc = stream.codec_context
+    cc.color_range = 1  # AVCOL_RANGE_MPEG (limited / tv)
+    cc.colorspace = 1  # AVCOL_SPC_BT709 (matrix)
+    cc.color_primaries = 1  # AVCOL_PRI_BT709
+    cc.color_trc = 1  # AVCOL_TRC_BT709
+    stream.options = {"preset": preset, "crf": str(crf), **(options or {}),
+                      "x264-params": BT709_X264 + (f":{x264_params}" if x264_params else "")}
+    return stream
+
+
+def bt709_frame(planes: np.ndarray, pts: int) -> av.VideoFrame:
+    """A yuv420p picture tagged BT.709 limited range, at ``pts``."""
+    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    frame.color_range, frame.colorspace, frame.color_primaries, frame.color_trc = 1, 1, 1, 1
+    frame.pts = pts
+    return frame
+
+
 def write_mp4(rgb: np.ndarray, path: str | os.PathLike[str], settings: RenderSettings, frames: int = 1) -> int:
     """Encode display-encoded Rec.709 RGB as an H.264 MP4 (yuv420p, BT.709 tags, tv range, faststart)."""
     path = str(path)
@@ -98,23 +126,9 @@ def write_mp4(rgb: np.ndarray, path: str | os.PathLike[str], settings: RenderSet
         planes = rgb_to_yuv420_bt709(rgb)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=settings.fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            cc = stream.codec_context
-            cc.color_range = 1  # AVCOL_RANGE_MPEG (limited / tv)
-            cc.colorspace = 1  # AVCOL_SPC_BT709 (matrix)
-            cc.color_primaries = 1  # AVCOL_PRI_BT709
-            cc.color_trc = 1  # AVCOL_TRC_BT709
-            stream.options = {
-                "preset": settings.x264_preset,
-                "crf": str(settings.x264_crf),
-                "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv",
-            }
+            stream = h264_stream(container, settings.fps, w, h, settings.x264_preset, settings.x264_crf)
             for index in range(frames):
-                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-                frame.color_range, frame.colorspace = 1, 1
-                frame.color_primaries, frame.color_trc = 1, 1
-                frame.pts = index
+                frame = bt709_frame(planes, index)
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode(None):

@@ -15,16 +15,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from proxygen_core.samples import write_sequence
-from proxygen_core.services import S3Storage, Service, start_seaweedfs, start_tansu, wait_for_port
+from proxygen_core.media.samples import write_sequence
+from proxygen_core.services.process import Service, wait_for_port
+from proxygen_core.services.seaweedfs import start_seaweedfs
+from proxygen_core.services.tansu import S3Storage, start_tansu
 from proxygen_core.settings import env_name
-from proxygen_core.storage import ObjectStore, s3_client
+from proxygen_core.store.s3 import ObjectStore, s3_client
 
 LOCAL_ACCESS = "proxygen-local"
 LOCAL_SECRET = "proxygen-local-secret"
 KAFKA_BUCKET = "proxygen-kafka"  # the local broker's log, on the local SeaweedFS: it survives restarts
 MAX_RESTARTS = 5  # per service and per 10 minutes; past that the local run gives up and stops everything
-INSTANCE_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
 def prepare_home(home: Path) -> None:
@@ -137,8 +139,9 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
     """Headless: evaluate the sensor until it finds nothing new, running each request in-process."""
     from dagster import DagsterInstance, SensorResult, build_sensor_context
 
-    from .definitions import defs
-    from .sensors import s3_new_frames
+    from proxygen_dagster.definitions import defs
+
+    s3_new_frames = defs.get_sensor_def("s3_new_frames")
 
     instance = DagsterInstance.get()
     cursor_file = Path(os.environ["DAGSTER_HOME"]) / "headless.cursor"
@@ -205,18 +208,15 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
                   if new else f"sample frames already in s3://{bucket}/renders/shot_010/", flush=True)
         if once:
             ok, failed = process_once()
-            from proxygen_core.catalog import open_catalog
-            from dataclasses import asdict
 
-            from proxygen_core.events import producer_config, publish_pending, security_config
+            from proxygen_core.catalog import open_catalog
+            from proxygen_core.events.outbox import Publisher
             from proxygen_core.settings import load_settings
 
             settings = load_settings()
-            security = security_config(asdict(settings.events))
-            report = publish_pending(open_catalog(settings.catalog),
-                                     producer_config(settings.events.kafka_bootstrap, security=security))
+            report = Publisher.from_settings(settings.events).drain(open_catalog(settings.catalog))
             print(f"{ok} runs ok, {failed} failed; catalog {settings.catalog.sqlite_path}; "
-                  f"{report.sent} waiting events published", flush=True)
+                  f"{report.sent if report else 0} waiting events published", flush=True)
             return 1 if failed else 0
         bin_dir = Path(sys.executable).parent
         module = ["-m", "proxygen_dagster.definitions"]

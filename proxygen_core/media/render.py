@@ -11,11 +11,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import OpenImageIO as oiio
 
-from .color import ColourDecision, apply, engine
-from .errors import UnreadableSourceError, UnsupportedSourceError, as_proxygen_error
-from .geometry import even_fit_within, fit_within
-from .probe import ProbeRecord, classic_exr_reader, needs_classic_reader, oiio_error, open_input, probe_input
-from .settings import RenderSettings
+from proxygen_core.colour.engine import ColourDecision, apply, engine
+from proxygen_core.errors import (
+    UnreadableSourceError,
+    UnsupportedSourceError,
+    as_proxygen_error,
+)
+from proxygen_core.media.geometry import even_fit_within, fit_within
+from proxygen_core.probe import (
+    ProbeRecord,
+    classic_exr_reader,
+    needs_classic_reader,
+    oiio_error,
+    open_input,
+    probe_input,
+)
+from proxygen_core.settings import RenderSettings
 
 HALF_MAX = 65504.0
 

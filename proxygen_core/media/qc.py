@@ -9,7 +9,7 @@ from typing import Any
 import av
 import numpy as np
 
-from .geometry import fit_within
+from proxygen_core.media.geometry import fit_within
 
 
 @dataclass

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from posixpath import splitext
 
-from .keys import PROXY_DIR, is_proxy_key
-from .storage import ObjectInfo, ObjectStore
+from proxygen_core.store.keys import PROXY_DIR, is_proxy_key
+from proxygen_core.store.s3 import ObjectInfo, ObjectStore
 
 EPOCH = "1970-01-01T00:00:00+00:00"
 SKEW = timedelta(seconds=2)  # S3 LastModified has 1 s resolution; allow for it

@@ -10,15 +10,10 @@ first named the sequence (``renders/sh010/beauty.####.exr``) and parses back exa
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from .keys import fit_outputs
-
-_FRAME = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<digits>\d+)(?P<ext>\.[^./]+)$")
-_PATTERN = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<hashes>#+)(?P<ext>\.[^./]+)$")
-CLIP_SUFFIXES = {"clip": "_clip.mp4", "poster": "_poster.jpg"}
+from proxygen_core.store.keys import split_frame, split_pattern
 
 
 @dataclass(frozen=True)
@@ -49,9 +44,9 @@ class FrameKey:
 
 def parse_frame(key: str) -> FrameKey | None:
     """The sequence and frame number of one key, or None for a key with no frame number."""
-    directory, base = posixpath.split(key)
-    m = _FRAME.match(base)
-    if not m or not m.group("name"):
+    directory = posixpath.dirname(key)
+    m = split_frame(key)
+    if m is None:
         return None
     digits = m.group("digits")
     return FrameKey(key, SequenceId(directory, m.group("name"), m.group("sep"), m.group("ext")), int(digits),
@@ -60,9 +55,9 @@ def parse_frame(key: str) -> FrameKey | None:
 
 def parse_pattern(pattern: str) -> tuple[SequenceId, int]:
     """The sequence a pattern key names, and its padding (``#`` count). Raises ValueError for a non-pattern."""
-    directory, base = posixpath.split(pattern)
-    m = _PATTERN.match(base)
-    if not m or not m.group("name"):
+    directory = posixpath.dirname(pattern)
+    m = split_pattern(pattern)
+    if m is None:
         raise ValueError(f"not a sequence pattern (name, '.' or '_', '#'s, extension): {pattern!r}")
     return SequenceId(directory, m.group("name"), m.group("sep"), m.group("ext")), len(m.group("hashes"))
 
@@ -81,13 +76,6 @@ def group(keys: Iterable[str]) -> dict[SequenceId, dict[int, str]]:
         if parsed is not None:
             found.setdefault(parsed.sequence, {}).setdefault(parsed.frame, key)
     return {seq: frames for seq, frames in found.items() if len(frames) >= 2}
-
-
-def clip_keys(pattern: str) -> dict[str, str]:
-    """``<dir>/.proxies/<name><sep><ext without dot>_clip.mp4`` and ``..._poster.jpg``: one pair per
-    sequence, collision-free across separators and extensions, within S3's key limit."""
-    seq, _ = parse_pattern(pattern)
-    return fit_outputs(seq.directory, f"{seq.name}{seq.sep}{seq.ext[1:]}", pattern, CLIP_SUFFIXES)
 
 
 def timecode(frame: int, fps: float) -> str:

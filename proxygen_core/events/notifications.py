@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from proxygen_core.discovery import wanted
+from proxygen_core.store.discovery import wanted
 
 CREATED = ("ObjectCreated:",)
 

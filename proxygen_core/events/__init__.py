@@ -1,0 +1,1 @@
+"""Events: their schema and ids, the outbox publisher, S3 notification parsing and burst batching."""

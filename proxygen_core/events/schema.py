@@ -1,0 +1,96 @@
+"""``proxy.generated`` / ``proxy.failed`` / ``clip.*`` events: a versioned JSON schema and their ids.
+
+Event ids are deterministic from what the event says (source URI, etag, render-settings hash,
+status), so re-processing unchanged content yields the same id, which the outbox keeps once."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from proxygen_core.catalog import OutboxEvent
+
+SCHEMA_VERSION = "proxygen.event/1"
+GENERATED, FAILED = "proxy.generated", "proxy.failed"
+CLIP_GENERATED, CLIP_FAILED = "clip.generated", "clip.failed"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def event_id(row: dict[str, Any]) -> str:
+    """A UUID-shaped digest of (source URI, etag, render-settings hash, status, output profile)."""
+    return _uuid_digest("|".join(str(row.get(k) or "") for k in (
+        "s3_bucket", "s3_key", "etag", "render_settings_hash", "status", "output_profile")))
+
+
+def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
+    """The event for one catalog row (a superset of the original ProxyGeneratedEvent fields)."""
+    kind = GENERATED if row["status"] == "ok" else FAILED
+    bucket = row["s3_bucket"]
+    uri = (lambda key: f"s3://{bucket}/{key}" if key else None)
+    body = {
+        "schema": SCHEMA_VERSION,
+        "event_id": row.get("event_id") or event_id(row),
+        "type": kind,
+        "asset_id": row["asset_id"],
+        "file_id": row["file_id"],
+        "proxy_id": row["proxy_id"],
+        "source_uri": uri(row["s3_key"]),
+        "thumbnail_uri": uri(row["thumbnail_s3_key"]) if kind == GENERATED else None,
+        "proxy_uri": uri(row["proxy_s3_key"]) if kind == GENERATED else None,
+        "thumbnail_size_bytes": row.get("thumbnail_size_bytes"),
+        "proxy_size_bytes": row.get("proxy_size_bytes"),
+        "source_size_bytes": row.get("source_size_bytes"),
+        "thumb_resolution": row.get("thumb_resolution"),
+        "proxy_resolution": row.get("proxy_resolution"),
+        "source_colorspace": row.get("source_colorspace"),
+        "colorspace_rule": row.get("colorspace_rule"),
+        "thumb_colorspace": row.get("thumb_colorspace"),
+        "proxy_colorspace": row.get("proxy_colorspace"),
+        "ocio_config": row.get("ocio_config"),
+        "ocio_view": row.get("ocio_view"),
+        "etag": row.get("etag"),
+        "mtime": row.get("mtime"),
+        "error": row.get("error"),
+        "project_id": row.get("project_id"),
+        "shot_id": row.get("shot_id"),
+        "generator_version": row.get("generator_version"),
+        "timestamp": row.get("generated_timestamp") or now_iso(),
+    }
+    return OutboxEvent(body["event_id"], row["proxy_id"], topic, row["asset_id"], json.dumps(body, sort_keys=True),
+                       now_iso())
+
+
+def _uuid_digest(basis: str) -> str:
+    digest = hashlib.sha256(basis.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def clip_event_id(row: dict[str, Any]) -> str:
+    """From what the clip event says: the sequence, the versions of its frames, settings, status."""
+    return _uuid_digest("|".join(str(row.get(k) or "") for k in (
+        "s3_bucket", "sequence", "frames_fingerprint", "render_settings_hash", "status", "output_profile")) + "|clip")
+
+
+def build_clip_event(row: dict[str, Any], topic: str) -> OutboxEvent:
+    kind = CLIP_GENERATED if row["status"] == "ok" else CLIP_FAILED
+    bucket = row["s3_bucket"]
+    body = {
+        "schema": SCHEMA_VERSION, "event_id": row.get("event_id") or clip_event_id(row), "type": kind,
+        "clip_id": row["clip_id"], "sequence_uri": f"s3://{bucket}/{row['sequence']}",
+        "clip_uri": f"s3://{bucket}/{row['clip_s3_key']}" if kind == CLIP_GENERATED else None,
+        "poster_uri": f"s3://{bucket}/{row['poster_s3_key']}" if kind == CLIP_GENERATED and row.get("poster_s3_key")
+        else None,
+        **{k: row.get(k) for k in ("first_frame", "last_frame", "frame_count", "fps", "start_timecode",
+                                   "duration_seconds", "clip_resolution", "clip_size_bytes", "poster_frame", "error",
+                                   "generator_version")},
+        "missing_frames": json.loads(row.get("missing_frames") or "[]"),
+        "failed_frames": json.loads(row.get("failed_frames") or "[]"),
+        "timestamp": row.get("generated_timestamp") or now_iso(),
+    }
+    return OutboxEvent(body["event_id"], row["clip_id"], topic, row["clip_id"], json.dumps(body, sort_keys=True),
+                       now_iso())
+

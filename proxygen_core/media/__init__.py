@@ -1,0 +1,1 @@
+"""Pixels and media files: decode to the working frame, display renders, encoders, QC, sequences, clips."""

@@ -1,0 +1,48 @@
+"""SeaweedFS (``weed mini``) as the S3 server of the local run and the tests: loopback, SigV4 credentials."""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from pathlib import Path
+
+from proxygen_core.services.binaries import verified_weed
+from proxygen_core.services.process import (
+    Service,
+    ServiceError,
+    free_port,
+    wait_for_port,
+)
+
+
+def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_key: str, s3_port: int | None = None,
+                    timeout: float = 60.0, ports: dict[str, int] | None = None, host: str = "127.0.0.1") -> Service:
+    """``weed mini`` on ``host`` (loopback, or the cluster demo's private address) with every port chosen
+    (free ports unless given); SigV4 enforced."""
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    if ports is None:
+        ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                                                "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port",
+                                                "webdav.port")}
+        ports["s3.port"] = s3_port or free_port()
+    ports = dict(ports)
+    args = [str(verified_weed()), "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
+            "-admin.ui=false", "-master.telemetry=false", "-webdav=false",
+            # Iceberg and Lance catalog listeners are unused here; Lance binds a fixed 9101 unless disabled,
+            # which made two SeaweedFS (two local stacks, or a test's own) collide.
+            "-s3.port.iceberg=0", "-s3.port.lance=0"]
+    args += [f"-{name}={port}" for name, port in ports.items()]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    log = data / "weed.log"
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=data, start_new_session=True)
+    service = Service(proc, log, ports, functools.partial(start_seaweedfs, data_dir, access_key, secret_key,
+                                                          timeout=timeout, ports=ports, host=host))
+    try:
+        wait_for_port(ports["s3.port"], timeout, proc, host)
+    except ServiceError as exc:
+        service.stop()
+        raise ServiceError(f"SeaweedFS did not start: {exc}\n{service.log_tail()}") from exc
+    return service
+

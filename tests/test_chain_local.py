@@ -1,0 +1,117 @@
+"""The frame chain over a local folder: stages, partial re-runs, failures and the ownership rule, with no
+service started (the same chain the pipeline runs over S3)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.pipeline import state as st
+from proxygen_core.pipeline.chain import PREVIEW, PROXY, RECORD, SOURCE, THUMBNAIL, WORKING, run_chain
+from proxygen_core.pipeline.folder import render_file
+from proxygen_core.settings import Settings
+from proxygen_core.store.local import LocalStore
+
+from .media import read_jpeg
+
+
+def _exr(path, size=(320, 180), value=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = chart(*size)[0] if value is None else np.full((size[1], size[0], 3), value, np.float32)
+    write_exr(path, img, CHROMATICITIES["ACEScg"])
+    return path
+
+
+def _settings(**pipeline) -> Settings:
+    s = Settings()
+    return dataclasses.replace(s, pipeline=dataclasses.replace(s.pipeline, transient_retry_seconds=0, **pipeline))
+
+
+def test_full_chain_runs_every_stage_in_order_and_saves_state(tmp_path):
+    src = _exr(tmp_path / "in" / "plate.exr")
+    store = LocalStore(tmp_path / "out")
+    r = run_chain(store, str(src), _settings(keep_working_frames=True))
+    assert r.ok, r.failed
+    assert r.passed == [SOURCE, WORKING, THUMBNAIL, PROXY, RECORD]  # no preview tier unless enabled
+    assert r.thumbnail.path == str(tmp_path / "out" / "plate_thumb.jpg") and r.thumbnail.resolution == "256x144"
+    assert r.proxy.path == str(tmp_path / "out" / "plate_proxy.mp4") and r.proxy.resolution == "320x180"
+    saved = st.load_state(store, str(src))
+    assert saved.status == "ok" and saved.etag == r.info.etag and saved.proxy["path"] == r.proxy.path
+    assert saved.working_exr and os.path.exists(saved.working_exr)  # kept where the store keeps state
+    assert r.report()["source_colorspace"] == "ACEScg" and r.report()["failed_stage"] is None
+
+
+def test_partial_rerun_reuses_stored_stages_of_the_same_version(tmp_path):
+    src = _exr(tmp_path / "in" / "plate.exr")
+    store = LocalStore(tmp_path / "out")
+    settings = _settings(keep_working_frames=True)
+    first = run_chain(store, str(src), settings)
+    thumb_before = read_jpeg(first.thumbnail.path)
+    os.remove(first.thumbnail.path)
+    again = run_chain(store, str(src), settings, frozenset({THUMBNAIL}))
+    assert again.ok, again.failed
+    assert "decode" not in again.timings  # made from the stored working EXR, not from the source
+    assert again.passed == [SOURCE, WORKING, THUMBNAIL, RECORD]
+    assert st.load_state(store, str(src)).proxy["path"] == first.proxy.path  # kept, not recomputed
+    assert np.abs(read_jpeg(again.thumbnail.path) - thumb_before).max() <= 1 / 255
+    # A new version of the source is never served from the old state.
+    _exr(src, value=0.5)
+    third = run_chain(store, str(src), settings, frozenset({THUMBNAIL}))
+    assert "decode" in third.timings and third.ok
+
+
+def test_a_broken_source_fails_at_its_stage_with_a_typed_error_and_a_failed_state(tmp_path):
+    bad = tmp_path / "in" / "broken.exr"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not an exr at all")
+    store = LocalStore(tmp_path / "out")
+    r = run_chain(store, str(bad), _settings())
+    assert not r.ok and r.failed.step == SOURCE and r.passed == []
+    assert r.failed.error["type"] == "UnreadableSourceError" and r.failed.error["path"] == str(bad)
+    assert st.load_state(store, str(bad)).status == "failed"
+    assert not os.path.exists(tmp_path / "out" / "broken_thumb.jpg")
+
+
+def test_a_missing_source_is_a_storage_failure_naming_the_file(tmp_path):
+    r = run_chain(LocalStore(tmp_path / "out"), str(tmp_path / "nope.exr"), _settings())
+    assert not r.ok and r.failed.error["kind"] == "storage" and str(tmp_path / "nope.exr") in r.failed.message
+
+
+def test_same_stem_sibling_keeps_its_own_outputs(tmp_path):
+    exr = _exr(tmp_path / "in" / "frame.0001.exr", value=0.1)
+    tif = tmp_path / "in" / "frame.0001.tif"
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(oiio.ImageSpec(64, 32, 3, oiio.UINT8))
+    oiio.ImageBufAlgo.fill(buf, (0.9, 0.9, 0.9))
+    assert buf.write(str(tif))
+    out = tmp_path / "out"
+    a, b = render_file(exr, out, Settings()), render_file(tif, out, Settings())
+    assert a.ok and b.ok
+    assert a.thumbnail.path.endswith("/frame.0001_thumb.jpg") and b.thumbnail.path.endswith("/frame.0001.tif_thumb.jpg")
+    assert json.loads((out / "frame.0001.json").read_text())["source"] == str(exr)
+    assert json.loads((out / "frame.0001.tif.json").read_text())["source"] == str(tif)
+    # Running the first one again keeps its plain names (it owns them).
+    assert render_file(exr, out, Settings()).thumbnail.path == a.thumbnail.path
+
+
+def test_preview_tier_is_full_resolution_and_a_stage_of_its_own(tmp_path):
+    src = _exr(tmp_path / "in" / "plate.exr", size=(400, 300))
+    s = Settings()
+    s = dataclasses.replace(s, render=dataclasses.replace(s.render, preview_enabled=True))
+    r = render_file(src, tmp_path / "out", s)
+    assert r.ok and PREVIEW in r.passed and r.passed.index(PREVIEW) > r.passed.index(PROXY)
+    assert read_jpeg(r.preview.path).shape[:2] == (300, 400)
+    assert r.report()["preview"]["resolution"] == "400x300"
+
+
+def test_local_door_keeps_no_working_frames_unless_asked(tmp_path):
+    src = _exr(tmp_path / "in" / "plate.exr")
+    out = tmp_path / "out"
+    assert render_file(src, out, Settings()).ok
+    assert st.load_state(LocalStore(out), str(src)).working_exr is None
+    assert render_file(src, out, Settings(), keep_working=True).ok
+    assert os.path.exists(st.load_state(LocalStore(out), str(src)).working_exr)
