@@ -55,7 +55,7 @@ def events(args: argparse.Namespace) -> int:
     for ev in listed:
         body = ev.body
         print(f"{ev.created_at}  {'sent ' + ev.sent_at if ev.sent_at else 'PENDING':<34} {body['type']:<16} "
-              f"{ev.event_id}  {body['source_uri']}")
+              f"{ev.event_id}  {body.get('source_uri') or body.get('sequence_uri') or ''}")  # frame or clip event
     print(f"{len(listed)} events, {len(catalog.pending_events(100000))} pending in the outbox")
     return 0
 

@@ -103,7 +103,7 @@ def test_same_stem_sources_never_overwrite_each_other(tmp_path):
 
 def test_records_and_events_json(tmp_path):
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_core.events.schema import build_event
+    from proxygen_core.events.schema import build_clip_event, build_event
     from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.pipeline.record import frame_row
     from proxygen_core.settings import RenderSettings
@@ -124,6 +124,16 @@ def test_records_and_events_json(tmp_path):
                         text=True, timeout=60, env={**os.environ, **env})
     events = json.loads(ev.stdout)
     assert events[0]["event_id"] == r["event_id"] and events[0]["sent_at"] is None
+    # A clip event beside it: the text listing names its sequence (it has no source_uri).
+    clip = {"clip_id": "c" * 32, "sequence": "shot/a.####.exr", "s3_bucket": "frames", "status": "ok",
+            "clip_s3_key": "shot/.proxies/a.exr_clip.mp4", "frames_fingerprint": "f", "missing_frames": "[]",
+            "failed_frames": "[]", "output_profile": "review"}
+    c.write_clips([clip], [build_clip_event(clip, "t")])
+    text = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **env})
+    assert text.returncode == 0, text.stderr
+    assert "clip.generated" in text.stdout and "s3://frames/shot/a.####.exr" in text.stdout
+    assert "proxy.generated" in text.stdout and "s3://frames/shot/a.0001.exr" in text.stdout
 
 
 def test_render_of_a_sequence_also_writes_its_clip(tmp_path):

@@ -136,26 +136,49 @@ def supervise(services: dict[str, Service], poll: float = 1.0, until: Callable[[
 
 
 def process_once(max_ticks: int = 1000) -> tuple[int, int]:
-    """Headless: evaluate the sensor until it finds nothing new, running each request in-process."""
-    from dagster import DagsterInstance, SensorResult, build_sensor_context
+    """Headless: evaluate the frames sensor until it finds nothing new, then the sequence sensor, running
+    each request in-process (frames first, then the clips of the sequences they completed)."""
+    from dataclasses import replace
 
-    from proxygen_dagster.definitions import defs
+    from dagster import DagsterInstance
 
-    s3_new_frames = defs.get_sensor_def("s3_new_frames")
+    from proxygen_core.settings import load_settings
+    from proxygen_dagster.definitions import build_definitions
 
+    # Headless, once: what is in the bucket now is the whole burst, and every frame of it has finished when
+    # the clips are asked for, so nothing is held for a burst or a sequence to settle.
+    settings = load_settings()
+    settings = replace(settings, pipeline=replace(settings.pipeline, batch_settle_seconds=0, clip_settle_seconds=0))
+    defs = build_definitions(settings, os.environ.get("PROXYGEN_ENV", "local"))
     instance = DagsterInstance.get()
-    cursor_file = Path(os.environ["DAGSTER_HOME"]) / "headless.cursor"
+    home = Path(os.environ["DAGSTER_HOME"])
+    ok = failed = 0
+    for sensor_name, job_name, partitions, resources, cursor_name in (
+            ("s3_new_frames", "proxygen_frames", "frames", ("storage",), "headless.cursor"),
+            ("sequence_clips", "proxygen_clips", "sequences", ("storage",), "headless.clips.cursor")):
+        o, f = _drain_sensor(defs, instance, sensor_name, job_name, partitions, resources, home / cursor_name,
+                             max_ticks)
+        ok, failed = ok + o, failed + f
+    return ok, failed
+
+
+def _drain_sensor(defs, instance, sensor_name: str, job_name: str, partitions: str, resources: tuple[str, ...],
+                  cursor_file: Path, max_ticks: int) -> tuple[int, int]:
+    """Tick one sensor until it asks for nothing more (at most ``max_ticks``), running its requests."""
+    from dagster import SensorResult, build_sensor_context
+
+    sensor = next(s for s in defs.sensors if s.name == sensor_name)
+    job = defs.resolve_job_def(job_name)
     cursor = cursor_file.read_text() if cursor_file.exists() else None
-    job = defs.resolve_job_def("proxygen_frames")
     ok = failed = 0
     for _ in range(max_ticks):
         with build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"storage": defs.resources["storage"]}) as ctx:
-            result = s3_new_frames(ctx)
-        if not isinstance(result, SensorResult):
+                                  resources={k: defs.resources[k] for k in resources}) as ctx:
+            result = sensor(ctx)
+        if not isinstance(result, SensorResult) or not (result.run_requests or result.dynamic_partitions_requests):
             break
         for request in result.dynamic_partitions_requests:
-            instance.add_dynamic_partitions("frames", list(request.partition_keys))
+            instance.add_dynamic_partitions(partitions, list(request.partition_keys))
         for request in result.run_requests:
             run = job.execute_in_process(instance=instance, partition_key=request.partition_key,
                                          tags=dict(request.tags), raise_on_error=False,
@@ -163,9 +186,9 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
                                          run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
             ok += run.success
             failed += not run.success
-            print(f"run {run.run_id[:8]} {'ok' if run.success else 'FAILED'} "
-                  f"({request.tags.get('proxygen/keys', '1')} keys from {request.tags.get('dagster/asset_partition_range_start', request.partition_key)})",
-                  flush=True)
+            first = request.tags.get("dagster/asset_partition_range_start", request.partition_key)
+            print(f"run {run.run_id[:8]} {'ok' if run.success else 'FAILED'} ({job_name}: "
+                  f"{request.tags.get('proxygen/keys', '1')} keys from {first})", flush=True)
         cursor = result.cursor
         cursor_file.write_text(cursor or "")
     return ok, failed
