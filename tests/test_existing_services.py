@@ -42,5 +42,9 @@ def test_production_settings_against_services_started_by_hand(seaweedfs, tansu, 
     rows = SQLiteCatalog(tmp_path / "var" / "catalog.db").rows()
     assert sorted(r["s3_key"] for r in rows) == sorted(keys) and {r["status"] for r in rows} == {"ok"}
     assert store.exists("show/sh020/.proxies/plate.1001_proxy.mp4")
-    events = consume_events(bootstrap, topic, expected=2)
-    assert sorted(e["body"]["source_uri"] for e in events) == sorted(f"s3://{bucket}/{k}" for k in keys)
+    events = consume_events(bootstrap, topic)
+    frames = [e["body"] for e in events if e["body"]["type"].startswith("proxy.")]
+    clips = [e["body"] for e in events if e["body"]["type"].startswith("clip.")]
+    assert sorted(b["source_uri"] for b in frames) == sorted(f"s3://{bucket}/{k}" for k in keys)
+    # --once also builds the clip of the sequence the two frames form
+    assert [(c["type"], c["sequence_uri"]) for c in clips] == [("clip.generated", f"s3://{bucket}/show/sh020/plate.####.exr")]
