@@ -7,7 +7,6 @@ import av
 import numpy as np
 import OpenImageIO as oiio
 
-from proxygen_core.media.encode import yuv420_bt709_to_rgb
 from proxygen_core.media.qc import mp4_info as _mp4_info
 
 
@@ -20,14 +19,50 @@ def read_jpeg(path: str | Path) -> np.ndarray:
     return buf.get_pixels(oiio.FLOAT)[..., :3]
 
 
-def read_mp4_rgb(path: str | Path) -> np.ndarray:
-    """First frame as display-encoded R'G'B', decoded with the BT.709 matrix, limited range."""
+# ITU-R BT.709-6, items 3.2 and 3.3: the test's own constants, never the product's, so a wrong matrix or
+# range in the encoder cannot cancel out in the check.
+BT709_KR, BT709_KB = 0.2126, 0.0722
+Y_BLACK, Y_RANGE, C_ZERO, C_RANGE = 16.0, 219.0, 128.0, 224.0  # 8-bit limited ("video") range
+
+
+def bt709_limited_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """Y'CbCr (full-size planes, 8-bit limited range) -> R'G'B' in [0, 1] by the BT.709 equations."""
+    kg = 1.0 - BT709_KR - BT709_KB
+    yf = (y.astype(np.float64) - Y_BLACK) / Y_RANGE
+    pb = (cb.astype(np.float64) - C_ZERO) / C_RANGE
+    pr = (cr.astype(np.float64) - C_ZERO) / C_RANGE
+    r = yf + 2.0 * (1.0 - BT709_KR) * pr
+    b = yf + 2.0 * (1.0 - BT709_KB) * pb
+    g = (yf - BT709_KR * r - BT709_KB * b) / kg
+    return np.stack([r, g, b], axis=-1).astype(np.float32)
+
+
+def read_mp4_planes(path: str | Path, index: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame ``index`` as decoded 8-bit Y', Cb, Cr planes (chroma repeated to full size), by libavcodec."""
     with av.open(str(path)) as container:
-        frame = next(container.decode(video=0))
-        planes = frame.to_ndarray(format="yuv420p")
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                planes = frame.to_ndarray(format="yuv420p")
+                break
+        else:
+            raise AssertionError(f"{path}: no frame {index}")
     h, w = frame.height, frame.width
-    y = planes[:h]
     uv = planes[h:].reshape(-1)
-    u = uv[: (h // 2) * (w // 2)].reshape(h // 2, w // 2)
-    v = uv[(h // 2) * (w // 2):].reshape(h // 2, w // 2)
-    return yuv420_bt709_to_rgb(y, u, v)
+    up = (lambda c: np.repeat(np.repeat(c.reshape(h // 2, w // 2), 2, 0), 2, 1))
+    return planes[:h], up(uv[: (h // 2) * (w // 2)]), up(uv[(h // 2) * (w // 2):])
+
+
+def read_mp4_rgb(path: str | Path, index: int = 0) -> np.ndarray:
+    """A frame as display-encoded R'G'B', decoded with the BT.709 matrix, limited range."""
+    return bt709_limited_to_rgb(*read_mp4_planes(path, index))
+
+
+def read_mp4_rgb_swscale(path: str | Path, index: int = 0) -> np.ndarray:
+    """The same frame converted by libswscale with the BT.709 matrix and limited range named explicitly: a
+    second, unrelated implementation that the test decoder above must agree with."""
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                rgb = frame.reformat(format="rgb48le", src_colorspace="ITU709", dst_colorspace="ITU709")
+                return rgb.to_ndarray().astype(np.float32) / 65535.0
+    raise AssertionError(f"{path}: no frame {index}")

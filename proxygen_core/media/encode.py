@@ -79,18 +79,6 @@ def rgb_to_yuv420_bt709(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def yuv420_bt709_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Inverse of the above (nearest-neighbour chroma), used by QC and tests to read proxies back."""
-    h, w = y.shape
-    yf = (y.astype(np.float32) - 16.0) / 219.0
-    pb = np.repeat(np.repeat((u.astype(np.float32) - 128.0) / 224.0, 2, 0), 2, 1)[:h, :w]
-    pr = np.repeat(np.repeat((v.astype(np.float32) - 128.0) / 224.0, 2, 0), 2, 1)[:h, :w]
-    r = yf + 2.0 * (1.0 - KR) * pr
-    b = yf + 2.0 * (1.0 - KB) * pb
-    g = (yf - KR * r - KB * b) / KG
-    return np.stack([r, g, b], axis=-1)
-
-
 BT709_X264 = "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"
 
 
