@@ -66,18 +66,19 @@ DESCRIPTIONS = {
 }
 DEPS = {SOURCE: [], WORKING: [SOURCE], THUMBNAIL: [WORKING], PROXY: [WORKING], PREVIEW: [WORKING],
         RECORD: [THUMBNAIL, PROXY]}
-# Each check reports the keys that failed at its stage for QC or storage (the chain fails a key at the
-# stage whose check it missed).
+# Each check: the asset it is shown on, the stages whose failures it reports and of which kind (the chain
+# fails a key at the stage whose check it missed: a QC failure for a bad output, a storage failure for an
+# output that could not be stored).
 CHECKS = {
-    "finite_pixels": (WORKING, "No NaN/Inf in the working frame."),
-    "fits_box_with_aspect": (THUMBNAIL, "Fits the box, keeps the source aspect."),
-    "exposure": (THUMBNAIL, "Not an all-black or clipped-white frame; reports the fractions."),
-    "playable_rec709": (PROXY, "h264, yuv420p, BT.709 tags, tv range, faststart, even dims within 1920x1080, "
-                               "never upscaled."),
-    "full_resolution": (PREVIEW, "The preview has the source's display-window size."),
-    "outputs_in_s3": (PROXY, "Both outputs exist in S3 with the sizes recorded."),
+    "finite_pixels": (WORKING, (WORKING,), "qc", "No NaN/Inf in the working frame."),
+    "fits_box_with_aspect": (THUMBNAIL, (THUMBNAIL,), "qc", "Fits the box, keeps the source aspect."),
+    "exposure": (THUMBNAIL, (THUMBNAIL,), "", "Not an all-black or clipped-white frame; reports the fractions."),
+    "playable_rec709": (PROXY, (PROXY,), "qc", "h264, yuv420p, BT.709 tags, tv range, faststart, even dims "
+                                               "within 1920x1080, never upscaled."),
+    "full_resolution": (PREVIEW, (PREVIEW,), "qc", "The preview has the source's display-window size."),
+    "outputs_in_s3": (RECORD, (THUMBNAIL, PROXY, PREVIEW), "storage",
+                      "Every output was stored in S3 with the size that was written."),
 }
-CHECK_ASSET = {"outputs_in_s3": RECORD}
 
 
 def code_version(settings: Settings) -> str:
@@ -140,9 +141,9 @@ def _checks(context: AssetExecutionContext, specs: list[AssetCheckSpec],
                                              "fractions": MetadataValue.json({k: r.exposure for k, r in results.items()
                                                                               if r.exposure})})
             continue
-        stage = CHECKS[spec.name][0]
+        _, stages, kind, _ = CHECKS[spec.name]
         bad = {k: r.failed.message for k, r in results.items()
-               if r.failed and r.failed.step == stage and r.failed.error.get("kind") in ("qc", "storage")}
+               if r.failed and r.failed.step in stages and r.failed.error.get("kind") == kind}
         yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=not bad,
                                metadata={"failed_keys": MetadataValue.json(bad)})
 
@@ -160,8 +161,8 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
                        group_name=GROUP, owners=OWNERS, code_version=version, partitions_def=frames, skippable=True,
                        automation_condition=AutomationCondition.eager() if DEPS[stage] else None)
              for stage in stages]
-    checks = [AssetCheckSpec(name, asset=CHECK_ASSET.get(name, stage), description=text)
-              for name, (stage, text) in CHECKS.items() if stage in stages]
+    checks = [AssetCheckSpec(name, asset=asset, description=text)
+              for name, (asset, _, _, text) in CHECKS.items() if asset in stages]
 
     @multi_asset(name="frame_chain", specs=specs, check_specs=checks, can_subset=True, partitions_def=frames,
                  backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=max(1, pipeline.batch_size)),
