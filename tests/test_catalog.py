@@ -94,6 +94,7 @@ def test_upsert_never_duplicates(make, tmp_path):
     c.write([r], [ev])
     c.write([r], [build_event(r, "t")])  # re-processing: same row, same event id
     assert len(c.rows()) == 1
+    assert c.history() == []  # the same version recorded again is no new version: nothing goes to history
     assert [e.event_id for e in c.events()] == [ev.event_id]
     c.ensure()  # idempotent
     assert len(c.rows()) == 1

@@ -22,6 +22,9 @@ from .media import read_jpeg, read_mp4_rgb
 from .reference import read_full, reference
 
 S = RenderSettings()
+# The product's contract (README, docs/colour.md), written here rather than read from its settings, so a
+# wrong default cannot move the reference with it.
+PROXY_DISPLAY, THUMB_DISPLAY = "Rec.1886 Rec.709 - Display", "sRGB - Display"
 # Both display paths keep the same bounds: the baked LUT (default) and the exact output transform.
 PATHS = [pytest.param(RenderSettings(display_transform="lut"), id="lut"),
          pytest.param(RenderSettings(display_transform="exact"), id="exact")]
@@ -48,7 +51,7 @@ def test_chart_patches_within_1_de2000(tmp_path, space, S):
     assert report["status"] == "ok", report["error"]
     assert report["source_colorspace"] == space
     full = read_full(str(src))
-    for kind, eotf, display in (("proxy", bt1886_eotf, S.proxy_display), ("thumbnail", srgb_eotf, S.thumb_display)):
+    for kind, eotf, display in (("proxy", bt1886_eotf, PROXY_DISPLAY), ("thumbnail", srgb_eotf, THUMB_DISPLAY)):
         media = getattr(result, kind)
         ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
         ref = reference(full, space, (media.width, media.height), display, S.view, S)
@@ -95,8 +98,8 @@ def test_real_images_block_de2000(tmp_path, row, testdata, S):
     if report["source_colorspace"].startswith("Linear (file chromaticities"):  # e.g. XYZ.exr: the file's primaries
         chroma = tuple(float(v) for v in report["source_colorspace"].split("chromaticities ")[1].rstrip(")").split(","))
     results = {}
-    for kind, eotf, display, limit in (("proxy", bt1886_eotf, S.proxy_display, 1.5),
-                                       ("thumbnail", srgb_eotf, S.thumb_display, 1.0)):
+    for kind, eotf, display, limit in (("proxy", bt1886_eotf, PROXY_DISPLAY, 1.5),
+                                       ("thumbnail", srgb_eotf, THUMB_DISPLAY, 1.0)):
         media = getattr(result, kind)
         ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
         ref = reference(full, report["source_colorspace"], (media.width, media.height), display, report["view"], S, chroma)

@@ -1,0 +1,100 @@
+"""A small mutation check: plausible bugs applied one at a time to a copy of the code, each of which the
+quick test subset must catch. Prints one line per mutant and exits non-zero if any survives.
+
+    .venv/bin/python scripts/mutants.py            # all mutants (about 3 minutes on 2 cores)
+    .venv/bin/python scripts/mutants.py bt601      # one of them
+
+Each mutant names the file, the exact text it replaces (it must occur once) and the tests that should
+catch it; those tests run with -x in the copy, which is imported first (PYTHONPATH), never the checkout.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    what: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = [
+    Mutant("bt601", "BT.601 matrix in the RGB -> Y'CbCr conversion", "proxygen_core/media/encode.py",
+           "KR, KB = 0.2126, 0.0722", "KR, KB = 0.299, 0.114",
+           ("tests/test_mp4.py", "tests/test_colour_accuracy.py")),
+    Mutant("full_range", "full-range luma codes in a stream tagged limited", "proxygen_core/media/encode.py",
+           "flat[:n] = _code8(y, 16.0, 219.0)", "flat[:n] = _code8(y, 0.0, 255.0)",
+           ("tests/test_mp4.py", "tests/test_colour_accuracy.py")),
+    Mutant("wrong_transfer", "the proxy rendered for an sRGB display instead of Rec.1886 (BT.709 video)",
+           "proxygen_core/settings.py", 'proxy_display: str = "Rec.1886 Rec.709 - Display"',
+           'proxy_display: str = "sRGB - Display"', ("tests/test_colour_accuracy.py",)),
+    Mutant("timecode_slip", "a clip's start timecode one frame late", "proxygen_core/media/clips.py",
+           "tc = header_timecode if header_timecode and first == start else timecode(start, fps)",
+           "tc = header_timecode if header_timecode and first == start else timecode(start + 1, fps)",
+           ("tests/test_cli.py", "tests/test_sequences.py")),
+    Mutant("qc_disabled", "output QC never fails a key", "proxygen_core/pipeline/stages.py",
+           "    if not check.passed:\n        raise QCFailure(store.uri(key), \"; \".join(check.problems))",
+           "    return", ("tests/test_qc_checks.py",)),
+    Mutant("row_twice", "a re-recorded unchanged source adds a second (history) row", "proxygen_core/catalog/sql.py",
+           "if is_new_version(old, row):", "if old:", ("tests/test_catalog.py",)),
+]
+
+
+def copy_tree(target: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = ROOT / name
+        if src.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / name)
+
+
+def run(mutant: Mutant, base: Path) -> tuple[bool, float, str]:
+    work = base / mutant.name
+    shutil.copytree(base / "clean", work, symlinks=True)
+    path = work / mutant.path
+    text = path.read_text()
+    assert text.count(mutant.old) == 1, f"{mutant.name}: the text to replace occurs {text.count(mutant.old)} times"
+    path.write_text(text.replace(mutant.old, mutant.new))
+    env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
+    probe = subprocess.run([sys.executable, "-c", "import proxygen_core; print(proxygen_core.__file__)"], cwd=work,
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert probe.startswith(str(work)), f"{mutant.name}: imported {probe}, not the mutated copy"
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not services",
+                           *mutant.tests], cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
+    return proc.returncode != 0, time.monotonic() - t0, failed[0] if failed else proc.stdout.strip()[-200:]
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not argv or m.name in argv]
+    survived = 0
+    with tempfile.TemporaryDirectory(prefix="proxygen-mutants-") as tmp:
+        base = Path(tmp)
+        copy_tree(base / "clean")
+        for mutant in chosen:
+            caught, seconds, evidence = run(mutant, base)
+            survived += not caught
+            print(f"{'caught  ' if caught else 'SURVIVED'} {mutant.name:<15} {seconds:5.1f} s  {mutant.what}\n"
+                  f"         {evidence}", flush=True)
+    print(f"{len(chosen) - survived} of {len(chosen)} mutants caught")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
