@@ -5,7 +5,6 @@ import json
 import time
 import uuid
 
-
 SENTINEL = "proxygen-test-end"
 
 

@@ -146,8 +146,22 @@ def test_concurrent_drains_claim_before_sending(make, tmp_path):
     c.release([first[0].event_id], "drain-1")
     assert [e.event_id for e in c.claim_events("drain-3", 10, 60)] == [first[0].event_id]
     c.mark_sent([e.event_id for e in second], "2026-11-21T12:00:00+00:00")
-    expired = c.claim_events("drain-4", 10, -1)  # nothing free: the others' leases still run
-    assert expired == []
+    assert c.claim_events("drain-4", 10, 60) == []  # nothing free: the others' leases still run
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_a_dead_drains_claim_expires_and_another_takes_the_events(make, tmp_path):
+    c = make(tmp_path)
+    rows = [row(f"l/{i}.exr", file_id=f"{i:016d}") for i in range(3)]
+    c.write(rows, [build_event(r, "t") for r in rows])
+    live = c.claim_events("alive", 1, 60)
+    dead = c.claim_events("died", 10, -5)  # its lease ran out 5 s ago: the drain died holding it
+    assert len(live) == 1 and len(dead) == 2
+    taken = c.claim_events("next", 10, 60)
+    assert sorted(e.event_id for e in taken) == sorted(e.event_id for e in dead)  # expired claims only
+    assert c.claim_events("another", 10, 60) == []  # the live lease and the new one both hold
+    c.release([e.event_id for e in taken], "died")  # the dead drain's late release changes nothing ...
+    assert c.claim_events("another", 10, 60) == []  # ... the events stay with the drain that took them
 
 
 @pytest.mark.parametrize("make", BACKENDS)

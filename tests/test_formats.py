@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from proxygen_core.colour.colorimetry import block_means, ciede2000, lab, srgb_eotf

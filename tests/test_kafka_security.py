@@ -30,12 +30,45 @@ def test_settings_become_librdkafka_properties_for_both_clients():
         assert {k: config[k] for k in security} == security
     assert bus.consumer_config()["group.protocol"] == "classic"
     assert redacted(bus.producer_config())["sasl.password"] == "***"
-    # Both clients build with these properties (librdkafka validates them without connecting).
-    from confluent_kafka import Consumer, Producer
 
-    Producer({k: v for k, v in produced.items() if not k.startswith("ssl.")} | {"security.protocol": "SASL_PLAINTEXT"})
-    Consumer({k: v for k, v in bus.consumer_config().items() if not k.startswith("ssl.")}
-             | {"security.protocol": "SASL_PLAINTEXT"}).close()
+
+def test_both_clients_build_with_a_real_ca_and_refuse_a_missing_one(tmp_path):
+    """librdkafka loads ssl.ca.location when a client is built (no connection needed): with a real CA file
+    both clients build; with a path that does not exist both are refused, naming the setting."""
+    import subprocess
+
+    import pytest
+    from confluent_kafka import Consumer, KafkaException, Producer
+
+    from proxygen_dagster.resources import EventBus
+
+    ca = tmp_path / "studio-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=studio-ca",
+                    "-keyout", str(tmp_path / "ca.key"), "-out", str(ca)], check=True, capture_output=True, timeout=60)
+    events = load_settings(env={**ENV, "PROXYGEN_KAFKA_SSL_CA_LOCATION": str(ca)}).events
+    bus = EventBus(bootstrap=events.kafka_bootstrap, **{k: getattr(events, k) for k in (
+        "kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password",
+        "kafka_ssl_ca_location")})
+    assert bus.producer_config()["ssl.ca.location"] == str(ca)
+    Producer(bus.producer_config())
+    Consumer(bus.consumer_config()).close()
+    missing = EventBus(**{**bus.model_dump(), "kafka_ssl_ca_location": str(tmp_path / "nope.pem")})
+    for build in (lambda: Producer(missing.producer_config()), lambda: Consumer(missing.consumer_config())):
+        with pytest.raises(KafkaException, match="ssl.ca.location"):
+            build()
+
+
+def test_the_producer_is_idempotent_with_acks_all_unless_the_broker_cannot():
+    from proxygen_core.events.outbox import Publisher
+    from proxygen_core.settings import EventSettings
+
+    config = Publisher.from_settings(EventSettings(kafka_bootstrap="127.0.0.1:9092")).producer_config()
+    assert config["enable.idempotence"] is True and config["acks"] == "all"
+    off = Publisher.from_settings(EventSettings(kafka_bootstrap="127.0.0.1:9092", idempotent_producer=False))
+    assert off.producer_config()["enable.idempotence"] is False  # VAST's broker has no InitProducerId
+    from proxygen_dagster.resources import EventBus
+
+    assert EventBus(bootstrap="127.0.0.1:9092").publisher().producer_config()["enable.idempotence"] is True
 
 
 def test_incomplete_authentication_is_refused_clearly():

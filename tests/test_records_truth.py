@@ -13,7 +13,7 @@ import OpenImageIO as oiio
 
 from proxygen_core.catalog import SQLiteCatalog
 from proxygen_core.media.samples import chart
-from proxygen_core.store.keys import MAX_KEY_BYTES, key_digest
+from proxygen_core.store.keys import MAX_KEY_BYTES, file_id, key_digest
 
 from .kafka_helpers import consume_events
 from .test_dagster_pipeline import ASSETS, _frame, materialized, partition_status
@@ -70,7 +70,9 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     assert set(rows) == set(keys) and len(catalog.rows(limit=100)) == len(keys)
     bad = rows[corrupt]
     assert bad["status"] == "failed" and bad["thumbnail_s3_key"] is None and bad["proxy_s3_key"] is None
-    assert bad["file_id"] and bad["failed_step"] == "source_frame" and len(bad["error"]) < 400
+    assert bad["file_id"] == file_id(corrupt, bucket_store.head(corrupt).last_modified)
+    assert bad["failed_step"] == "source_frame" and bad["error"].startswith("UnreadableSourceError at source_frame: ")
+    assert len(bad["error"].split(": ", 1)[1]) <= 300  # the cause is cut at 300 characters; type and stage lead
     # Same stem, two sources: each row points at media made from its own source.
     exr, tif = rows[f"{prefix}/frame.0001.exr"], rows[f"{prefix}/frame.0001.tif"]
     assert exr["thumbnail_s3_key"] == f"{prefix}/.proxies/frame.0001_thumb.jpg"

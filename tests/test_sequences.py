@@ -117,7 +117,8 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
         return dg.materialize([dagster_defs.get_assets_def("shot_clip")], instance=instance,
                               partition_key=pattern, resources={k: res[k] for k in ("storage", "catalog", "events")})
 
-    assert job is not None and build().success
+    assert [k.to_user_string() for k in job.asset_layer.selected_asset_keys] == ["shot_clip"]
+    assert build().success
     clip = SQLiteCatalog(db).clips()[0]
     assert clip["status"] == "ok" and clip["sequence"] == pattern
     assert (clip["first_frame"], clip["last_frame"], clip["frame_count"]) == (1001, 1024, 24)
