@@ -173,9 +173,12 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
         store = storage.store()
         selected = frozenset(k.to_user_string() for k in context.selected_asset_keys)
         last_attempt = context.retry_number >= pipeline.step_retries
+        # A retried step, or a run restarted after its worker died: keys whose current version already finished
+        # (ok, or failed for its content) are taken from their state, never fetched, decoded or published again.
+        retried = context.retry_number > 0 or "dagster/retry_number" in context.run.tags
         results: dict[str, KeyResult] = {}
         for key in context.partition_keys:
-            r = results[key] = run_chain(store, key, settings, selected)
+            r = results[key] = run_chain(store, key, settings, selected, reuse_finished=retried)
             for stage in r.passed:
                 if stage in selected and stage != RECORD:
                     yield AssetMaterialization(asset_key=AssetKey(stage), partition=key,

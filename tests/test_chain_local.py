@@ -115,3 +115,22 @@ def test_local_door_keeps_no_working_frames_unless_asked(tmp_path):
     assert st.load_state(LocalStore(out), str(src)).working_exr is None
     assert render_file(src, out, Settings(), keep_working=True).ok
     assert os.path.exists(st.load_state(LocalStore(out), str(src)).working_exr)
+
+
+def test_a_retried_batch_takes_finished_keys_from_their_state(tmp_path, monkeypatch):
+    ok = _exr(tmp_path / "in" / "ok.exr")
+    bad = tmp_path / "in" / "bad.exr"
+    bad.write_bytes(b"not an exr")
+    store = LocalStore(tmp_path / "out")
+    first = {p: run_chain(store, str(p), _settings()) for p in (ok, bad)}
+    fetched: list[str] = []
+    fetch = LocalStore.fetch
+    monkeypatch.setattr(LocalStore, "fetch", lambda self, info: fetched.append(info.key) or fetch(self, info))
+    again = {p: run_chain(store, str(p), _settings(), reuse_finished=True) for p in (ok, bad)}
+    assert fetched == []  # nothing fetched (so nothing decoded or published) for either
+    assert again[ok].reused and again[ok].ok and again[ok].passed == first[ok].passed
+    assert again[ok].thumbnail == first[ok].thumbnail and again[ok].proxy == first[ok].proxy
+    assert again[bad].reused and again[bad].failed == first[bad].failed  # same stage, same cause
+    _exr(ok, value=0.3)  # a new version is never taken from the old state
+    changed = run_chain(store, str(ok), _settings(), reuse_finished=True)
+    assert not changed.reused and changed.ok and set(fetched) == {str(ok)}

@@ -195,3 +195,57 @@ def test_s3_outage_mid_batch_heals_without_a_person(dagster_defs, instance, tmp_
         assert max(attempts) > 1 or retried, attempts  # healed by the step's own retries, not by a person
     finally:
         weed.stop()
+
+
+def test_a_step_retried_for_storage_fetches_only_the_key_that_hit_it(s3_env, instance, bucket_store, tmp_path,
+                                                                     monkeypatch):
+    """One key's upload hits a transient storage failure: the step is retried; the corrupt key and the good
+    key of the same batch are not fetched again (their versions already finished), only the flaky one is."""
+    import dataclasses
+    from collections import Counter
+
+    from proxygen_core.errors import StorageError
+    from proxygen_core.pipeline import stages
+    from proxygen_core.settings import load_settings
+    from proxygen_core.store.s3 import ObjectStore
+    from proxygen_dagster.definitions import build_definitions
+
+    base = load_settings()
+    settings = dataclasses.replace(base, pipeline=dataclasses.replace(
+        base.pipeline, transient_retry_seconds=0, step_retries=2, step_retry_wait_seconds=0))
+    prefix = f"retry/{uuid.uuid4().hex[:6]}"
+    good, flaky = (f"{prefix}/{n}" for n in ("a.exr", "b.exr"))
+    corrupt = f"{prefix}/c.exr"
+    for key in (good, flaky):
+        bucket_store.upload_file(_frame(tmp_path, key.rsplit("/", 1)[1]), key)
+    bucket_store.put_bytes(corrupt, b"not an exr")
+    fetched: Counter = Counter()
+    fetch, publish = ObjectStore.fetch, stages.publish
+    failed_once: list[str] = []
+
+    def counting_fetch(self, info):  # downloads, not cache hits (a chain's stages share one download)
+        if not self.cache_path(info).exists():
+            fetched.update([info.key])
+        return fetch(self, info)
+
+    monkeypatch.setattr(ObjectStore, "fetch", counting_fetch)
+
+    def flaky_publish(store, kind, key, *args, **kwargs):
+        if kind == "proxy" and key.startswith(f"{prefix}/.proxies/b") and not failed_once:
+            failed_once.append(key)
+            raise StorageError(store.uri(key), "upload failed: SlowDown", transient=True)
+        return publish(store, kind, key, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "publish", flaky_publish)
+    defs = build_definitions(settings)
+    keys = [good, flaky, corrupt]
+    instance.add_dynamic_partitions("frames", keys)
+    run = defs.resolve_job_def("proxygen_frames").execute_in_process(
+        instance=instance, tags={"dagster/asset_partition_range_start": good,
+                                 "dagster/asset_partition_range_end": corrupt}, raise_on_error=False)
+    assert failed_once and not run.success  # the corrupt key still fails the run, after the retry
+    assert [e.event_type_value for e in run.all_events].count("STEP_RESTARTED") == 1
+    assert fetched == Counter({good: 1, corrupt: 1, flaky: 2})  # without reuse: 2, 2, 2
+    status = partition_status(instance, keys)
+    assert status["proxy_record"] == {good: "MATERIALIZED", flaky: "MATERIALIZED", corrupt: "FAILED"}
+    assert status["source_frame"][corrupt] == "FAILED" and status["source_frame"][flaky] == "MATERIALIZED"

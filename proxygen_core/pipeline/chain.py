@@ -71,6 +71,7 @@ class KeyResult:
     failed: Failed | None = None
     seconds: float = 0.0
     attempts: int = 1
+    reused: bool = False  # taken from the state of a version that already finished (a retried batch)
 
     @property
     def ok(self) -> bool:
@@ -99,10 +100,18 @@ class KeyResult:
 
 
 def run_chain(store: Store, key: str, settings: Settings, stages: frozenset[str] | None = None,
-              sleep: Callable[[float], None] = time.sleep) -> KeyResult:
+              sleep: Callable[[float], None] = time.sleep, reuse_finished: bool = False) -> KeyResult:
     """Run the selected stages (default: all this deployment runs) for one key, retrying transient storage
-    failures within the budget."""
+    failures within the budget.
+
+    ``reuse_finished``: a retried batch (a step retried for another key's storage trouble, a run restarted
+    after its worker died) takes a key whose current version already finished, ok or failed for its
+    content, from its state: nothing is fetched, decoded or published again for it."""
     stages = frozenset(stages_for(settings)) if stages is None else stages
+    if reuse_finished:
+        finished = finished_result(store, key, settings, stages)
+        if finished is not None:
+            return finished
     budget = settings.pipeline.transient_retry_seconds
     started = time.monotonic()
     delay, attempt = 1.0, 1
@@ -113,6 +122,31 @@ def run_chain(store: Store, key: str, settings: Settings, stages: frozenset[str]
             return result
         sleep(delay)
         delay, attempt = min(delay * 2, 15.0), attempt + 1
+
+
+def finished_result(store: Store, key: str, settings: Settings, stages: frozenset[str]) -> KeyResult | None:
+    """The result of a key whose current version (etag) already finished with these render settings, from its
+    state alone (one HEAD, no download); None when it must run."""
+    previous = st.load_state(store, key)
+    if previous is None or previous.settings_hash != settings.render.settings_hash():
+        return None
+    info = store.head(key)
+    if previous.etag != info.etag:
+        return None
+    r = KeyResult(key, uri=store.uri(key), info=info, frame_info=previous.frame_info, reused=True)
+    r.source = SourceFrame(**previous.source) if previous.source else None
+    order = [s for s in STAGES if s in needed(stages)]
+    if previous.status == "failed":
+        stage = previous.failed_stage or SOURCE
+        r.failed = Failed(key, stage, previous.error or {})
+        r.passed = [s for s in order[:order.index(stage)] if s != SOURCE or r.source] if stage in order else []
+        return r
+    media = {THUMBNAIL: previous.thumbnail, PROXY: previous.proxy, PREVIEW: previous.preview}
+    if r.source is None or any(media.get(s) is None for s in order if s in OUTPUTS):
+        return None  # an older state that lacks an output this run wants: make it
+    r.thumbnail, r.proxy, r.preview = (Media(**m) if m else None for m in media.values())
+    r.passed = order
+    return r
 
 
 # What each stage is made from: a partial run computes what it needs and reuses the rest from state.
@@ -249,7 +283,8 @@ class _Attempt:
         r = self.result
         try:
             st.save_state(self.store, st.KeyState(self.key, r.info.etag, self.settings.render.settings_hash(),
-                                                  "failed", error=r.failed.error))
+                                                  "failed", asdict(r.source) if r.source else None, r.frame_info,
+                                                  error=r.failed.error, failed_stage=r.failed.step))
         except ProxygenError as exc:
             # The failure itself is in the row; without this state the sensor offers the key again, which
             # re-records the same failure. Reported on the partition, not hidden.

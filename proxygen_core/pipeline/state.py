@@ -37,6 +37,7 @@ class KeyState:
     working_exr: str | None = None
     error: dict[str, str] | None = None
     preview: dict[str, Any] | None = None
+    failed_stage: str | None = None  # where a content failure happened
 
 
 def load_state(store: Store, key: str) -> KeyState | None:
