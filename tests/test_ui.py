@@ -44,10 +44,13 @@ def _shown(name: str, dom: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", dom) is not None
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/bootstrap.sh installs Debian's "
+                                              "chromium as root)")
 def test_asset_graph_in_the_ui(webserver, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("chromium is not installed (scripts/bootstrap.sh installs Debian's chromium as root)")
+    chromium = CHROMIUM
     profile = tmp_path / "profile"
     url = f"{webserver}/asset-groups"
     dom = ""
