@@ -1,6 +1,6 @@
 """Synthetic files of every format path the shared third-party set covers, written by OpenImageIO itself,
 so a clone without ../shared/testdata still exercises each reader path: DPX, deep, tiled + MIP-mapped,
-multipart, luminance (Y), data/display windows, EXIF orientation, CMYK, and damaged files."""
+multipart, luminance (Y) and luminance-chroma (Y/RY/BY), data/display windows, EXIF orientation, CMYK, and damaged files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -94,6 +94,21 @@ def luminance_exr(path: Path) -> Path:
     return _write(path, spec, linear_chart()[..., 1:2])
 
 
+def luminance_chroma_exr(path: Path) -> Path:
+    """Y, RY, BY with chroma subsampled 2x2 (OpenEXR's luminance/chroma layout, Rec.709 luminance weights),
+    written by the OpenEXR bindings: OpenImageIO writes no subsampled channels."""
+    import OpenEXR
+
+    rgb = linear_chart() + 0.02  # RY and BY divide by Y: keep it above zero
+    y = 0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]
+    channels = {"Y": OpenEXR.Channel(y.astype(np.float16)),
+                "RY": OpenEXR.Channel(((rgb[..., 0] - y) / y).astype(np.float16), 2, 2),
+                "BY": OpenEXR.Channel(((rgb[..., 2] - y) / y).astype(np.float16), 2, 2)}
+    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, channels) as f:
+        f.write(str(path))
+    return path
+
+
 def windowed_exr(path: Path) -> Path:
     """Data window 40x30 at (20, 10) inside a 96x64 display window: outside the data is black."""
     spec = oiio.ImageSpec(40, 30, 3, oiio.HALF)
@@ -137,4 +152,5 @@ def corrupt_header(path: Path, good: Path) -> Path:
 
 MAKERS = {"dpx_10bit.dpx": dpx_10bit, "deep.exr": deep_exr, "tiled_mip.exr": tiled_mipmap_exr,
           "multipart.exr": multipart_exr, "luminance_y.exr": luminance_exr, "windows.exr": windowed_exr,
+          "luminance_chroma.exr": luminance_chroma_exr,
           "oriented.tif": oriented_tiff, "cmyk.tif": cmyk_tiff}

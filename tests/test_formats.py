@@ -99,3 +99,12 @@ def test_damaged_files_fail_alone_with_a_typed_one_line_error(made, tmp_path, ki
     assert report["status"] == "failed" and report["error"]["kind"] == "unreadable", report["error"]
     assert report["error"]["path"] == str(path) and "\n" not in report["error"]["cause"]
     assert (out / "dpx_10bit_thumb.jpg").exists()  # the good file of the batch was still rendered
+
+
+def test_the_luminance_chroma_fixture_really_is_subsampled(made):
+    """Guard on the fixture: OpenEXR's core reader refuses subsampled channels, so this file can only render
+    through the classic reader path it stands for."""
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(str(made["luminance_chroma.exr"]))
+    assert not buf.read(0, 0, True, oiio.FLOAT) and "Subsampled" in buf.geterror()
