@@ -251,7 +251,10 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
                                            logs / "daemon.log")
         print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups  (sensor s3_new_frames is on; logs in {logs}; "
               f"Ctrl-C stops all)", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        stop = (lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then installs no handler.
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         return supervise(services)
     except KeyboardInterrupt:
         print("stopping", flush=True)
