@@ -16,7 +16,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 .venv/bin/python - <<'PY'
-from proxygen_core.services import verified_tansu, verified_weed
+from proxygen_core.services.binaries import verified_tansu, verified_weed
 print("verified", verified_weed(), "and", verified_tansu())
 PY
 debs=()
