@@ -30,17 +30,9 @@ from proxygen_core.pipeline.folder import render_file  # noqa: E402
 from proxygen_core.settings import RenderSettings, Settings  # noqa: E402
 from tests.conftest import TESTDATA, is_broken, manifest  # noqa: E402
 from tests.media import read_jpeg, read_mp4_rgb  # noqa: E402
-from tests.reference import read_full, reference  # noqa: E402
+from tests.reference import PROXY_DISPLAY, THUMB_DISPLAY, chart_errors, read_full, reference  # noqa: E402
 
-PROXY_DISPLAY, THUMB_DISPLAY = "Rec.1886 Rec.709 - Display", "sRGB - Display"
 OUTPUTS = (("proxy", bt1886_eotf, PROXY_DISPLAY), ("thumbnail", srgb_eotf, THUMB_DISPLAY))
-
-
-def patch_means(img, centres, size, radius):
-    sy, sx = img.shape[0] / size[1], img.shape[1] / size[0]
-    return np.array([img[max(0, int(cy * sy) - radius):int(cy * sy) + radius + 1,
-                         max(0, int(cx * sx) - radius):int(cx * sx) + radius + 1].reshape(-1, 3).mean(0)
-                     for cx, cy in centres])
 
 
 def chart_figures(tmp: Path) -> None:
@@ -52,14 +44,7 @@ def chart_figures(tmp: Path) -> None:
             src = tmp / f"chart_{path}_{space[:6]}.exr"
             write_exr(src, img, CHROMATICITIES[space], pixel_type="float")
             r = render_file(src, tmp / f"out_{path}", Settings(render=s))
-            full = read_full(str(src))
-            for kind, eotf, display in OUTPUTS:
-                media = getattr(r, kind)
-                ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
-                ref = reference(full, space, (media.width, media.height), display, s.view, s)
-                radius = 3 if kind == "proxy" else 1
-                de = ciede2000(lab(patch_means(ours, centres, (w, h), radius), eotf),
-                               lab(patch_means(ref, centres, (w, h), radius), eotf))
+            for kind, de in chart_errors(r, src, space, centres, (w, h), s).items():
                 print(f"chart {path:5} {space:22} {kind:9} patch dE2000 max {de.max():.2f} mean {de.mean():.2f}")
 
 

@@ -65,3 +65,35 @@ def reference(rgb_full: np.ndarray, source_colorspace: str, size: tuple[int, int
     dv = cfg.getProcessor(ocio.DisplayViewTransform(settings.working_colorspace, display, view)).getDefaultCPUProcessor()
     dv.apply(ocio.PackedImageDesc(out, out.shape[1], out.shape[0], 3))
     return np.clip(out, 0.0, 1.0)
+
+
+# The product's contract (README, docs/colour.md), written here rather than read from its settings, so a
+# wrong default cannot move the reference with it.
+PROXY_DISPLAY, THUMB_DISPLAY = "Rec.1886 Rec.709 - Display", "sRGB - Display"
+
+
+def patch_means(img: np.ndarray, centres, src_size, radius: int = 3) -> np.ndarray:
+    sy, sx = img.shape[0] / src_size[1], img.shape[1] / src_size[0]
+    return np.array([img[max(0, int(cy * sy) - radius):int(cy * sy) + radius + 1,
+                         max(0, int(cx * sx) - radius):int(cx * sx) + radius + 1].reshape(-1, 3).mean(0)
+                     for cx, cy in centres])
+
+
+def chart_errors(result, src: str, space: str, centres, size: tuple[int, int],
+                 settings: RenderSettings) -> dict[str, np.ndarray]:
+    """CIEDE2000 per chart patch, output by output ("proxy", "thumbnail"), of a rendered chart against the
+    reference; the media read back independently (tests/media.py)."""
+    from proxygen_core.colour.colorimetry import bt1886_eotf, ciede2000, lab, srgb_eotf
+
+    from .media import read_jpeg, read_mp4_rgb
+
+    full = read_full(str(src))
+    out = {}
+    for kind, eotf, display, radius in (("proxy", bt1886_eotf, PROXY_DISPLAY, 3),
+                                        ("thumbnail", srgb_eotf, THUMB_DISPLAY, 1)):
+        media = getattr(result, kind)
+        ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
+        ref = reference(full, space, (media.width, media.height), display, settings.view, settings)
+        out[kind] = ciede2000(lab(patch_means(ours, centres, size, radius), eotf),
+                              lab(patch_means(ref, centres, size, radius), eotf))
+    return out

@@ -19,24 +19,12 @@ from proxygen_core.settings import RenderSettings, Settings
 
 from .conftest import manifest_cases
 from .media import read_jpeg, read_mp4_rgb
-from .reference import read_full, reference
+from .reference import PROXY_DISPLAY, THUMB_DISPLAY, chart_errors, patch_means, read_full, reference
 
 S = RenderSettings()
-# The product's contract (README, docs/colour.md), written here rather than read from its settings, so a
-# wrong default cannot move the reference with it.
-PROXY_DISPLAY, THUMB_DISPLAY = "Rec.1886 Rec.709 - Display", "sRGB - Display"
 # Both display paths keep the same bounds: the baked LUT (default) and the exact output transform.
 PATHS = [pytest.param(RenderSettings(display_transform="lut"), id="lut"),
          pytest.param(RenderSettings(display_transform="exact"), id="exact")]
-
-
-def _patch_means(img: np.ndarray, centres, src_size, radius=3):
-    sy, sx = img.shape[0] / src_size[1], img.shape[1] / src_size[0]
-    vals = []
-    for cx, cy in centres:
-        x, y = int(cx * sx), int(cy * sy)
-        vals.append(img[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1].reshape(-1, 3).mean(0))
-    return np.array(vals)
 
 
 @pytest.mark.parametrize("S", PATHS)
@@ -50,14 +38,7 @@ def test_chart_patches_within_1_de2000(tmp_path, space, S):
     report = result.report()
     assert report["status"] == "ok", report["error"]
     assert report["source_colorspace"] == space
-    full = read_full(str(src))
-    for kind, eotf, display in (("proxy", bt1886_eotf, PROXY_DISPLAY), ("thumbnail", srgb_eotf, THUMB_DISPLAY)):
-        media = getattr(result, kind)
-        ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
-        ref = reference(full, space, (media.width, media.height), display, S.view, S)
-        radius = 3 if kind == "proxy" else 1
-        de = ciede2000(lab(_patch_means(ours, centres, (w, h), radius), eotf),
-                       lab(_patch_means(ref, centres, (w, h), radius), eotf))
+    for kind, de in chart_errors(result, src, space, centres, (w, h), S).items():
         print(f"{S.display_transform} {space} {kind}: max dE2000 {de.max():.3f} mean {de.mean():.3f}")
         assert de.max() < 1.0, f"{kind} patch dE2000 {np.round(de, 2).tolist()}"
 
@@ -74,7 +55,7 @@ def test_the_test_decoder_is_bt709_and_agrees_with_libswscale(tmp_path):
 
     ours = read_mp4_rgb(result.proxy.path)
     sws = read_mp4_rgb_swscale(result.proxy.path)
-    means = (lambda img: _patch_means(img, centres, (640, 360)))
+    means = (lambda img: patch_means(img, centres, (640, 360)))
     assert np.abs(means(ours) - means(sws)).max() < 3 / 255  # swscale rounds to ~8 bits on this path
     y, cb, cr = (p.astype(np.float64) for p in read_mp4_planes(result.proxy.path))
     yf, pb, pr = (y - 16) / 219, (cb - 128) / 224, (cr - 128) / 224
