@@ -102,11 +102,16 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
     """The code location's sensors for these settings."""
     pipeline = settings.pipeline
 
-    @sensor(name="s3_new_frames", minimum_interval_seconds=pipeline.sensor_interval_seconds,
-            default_status=DefaultSensorStatus.RUNNING, jobs=[frames_job],
-            description="Lists the bucket in bounded slices (durable cursor), skips .proxies/ and unsupported "
-                        "extensions, adds a partition per new key and requests batch runs: full batches at once, "
-                        "a burst's remainder once no new key arrived for the settle time.")
+    def every_interval(name: str, job, description: str, running: bool = True):
+        """A sensor on the pipeline's interval, requesting runs of ``job``."""
+        return sensor(name=name, minimum_interval_seconds=pipeline.sensor_interval_seconds, jobs=[job],
+                      default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
+                      description=description)
+
+    @every_interval("s3_new_frames", frames_job,
+                    "Lists the bucket in bounded slices (durable cursor), skips .proxies/ and unsupported "
+                    "extensions, adds a partition per new key and requests batch runs: full batches at once, "
+                    "a burst's remainder once no new key arrived for the settle time.")
     def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
         store = storage.store()
         state = json.loads(context.cursor) if context.cursor else {}
@@ -126,11 +131,10 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
         return sensor_result(requests, to_add, new_cursor)
 
 
-    @sensor(name="s3_notifications", minimum_interval_seconds=pipeline.sensor_interval_seconds,
-            default_status=DefaultSensorStatus.RUNNING if settings.events.notifications_topic else DefaultSensorStatus.STOPPED,
-            jobs=[frames_job],
-            description="Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and "
-                        "batch runs exactly like the polling sensor; offsets advance only after the tick was recorded.")
+    @every_interval("s3_notifications", frames_job,
+                    "Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and batch "
+                    "runs exactly like the polling sensor; offsets advance only after the tick was recorded.",
+                    running=bool(settings.events.notifications_topic))
     def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, events: EventBus) -> SensorResult | SkipReason:
         from confluent_kafka import Consumer
 
@@ -174,11 +178,10 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
 
 
 
-    @sensor(name="sequence_clips", minimum_interval_seconds=pipeline.sensor_interval_seconds,
-            default_status=DefaultSensorStatus.RUNNING, jobs=[clips_job],
-            description="Finds image sequences among finished frames (incrementally, from the event log), adds a "
-                        "partition per sequence and requests its clip once no frame has changed for the settle time "
-                        "and every frame has finished; a late or re-rendered frame requests it again.")
+    @every_interval("sequence_clips", clips_job,
+                    "Finds image sequences among finished frames (incrementally, from the event log), adds a "
+                    "partition per sequence and requests its clip once no frame has changed for the settle time "
+                    "and every frame has finished; a late or re-rendered frame requests it again.")
     def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
         state = json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
         keys, state["after"] = touched_frames(context.instance, state["after"])
