@@ -113,3 +113,26 @@ def test_truncated_jpeg_and_png_are_refused(tmp_path):
         cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
         with pytest.raises(UnreadableSourceError, match="truncated"):
             probe(cut)
+
+
+def test_storage_failures_wrapped_by_the_managed_upload_are_still_transient():
+    """A server restarting answers InternalError; boto3's managed upload wraps that ClientError in an
+    S3UploadFailedError with no code of its own: still a transient failure (retried), never bad content."""
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import ClientError
+
+    from proxygen_core.store.s3 import is_transient
+
+    def wrapped(code: str) -> BaseException:
+        inner = ClientError({"Error": {"Code": code, "Message": "x"}}, "PutObject")
+        try:
+            try:
+                raise inner
+            except ClientError as exc:
+                raise S3UploadFailedError(f"Failed to upload: An error occurred ({code})") from exc
+        except S3UploadFailedError as outer:
+            return outer
+
+    assert is_transient(wrapped("InternalError")) and is_transient(wrapped("SlowDown"))
+    assert not is_transient(wrapped("AccessDenied")) and not is_transient(wrapped("NoSuchBucket"))
+    assert is_transient(ClientError({"Error": {"Code": "503"}}, "GetObject"))

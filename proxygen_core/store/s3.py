@@ -24,12 +24,15 @@ _TRANSIENT_TYPES = ("EndpointConnectionError", "ConnectionClosedError", "ReadTim
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for failures of the storage service itself (worth retrying), false for answers about the object."""
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    if code in _TRANSIENT_CODES:
-        return True
+    """True for failures of the storage service itself (worth retrying), false for answers about the object.
+
+    The whole chain counts: boto3's managed upload wraps the server's ClientError (``InternalError`` while
+    a server restarts) in an S3UploadFailedError that carries no code of its own."""
     chain: BaseException | None = exc
     while chain is not None:
+        code = str((getattr(chain, "response", None) or {}).get("Error", {}).get("Code", ""))
+        if code in _TRANSIENT_CODES:
+            return True
         if any(t in type(chain).__name__ for t in _TRANSIENT_TYPES) or isinstance(chain, (ConnectionError, TimeoutError)):
             return True
         chain = chain.__cause__ or chain.__context__

@@ -34,7 +34,8 @@ from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import start_tansu
 from proxygen_core.settings import ExecutionSettings, env_name
 
-CLUSTER_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.cluster.yaml"
+# The checkout's file, or (an installed package, e.g. the container image) the one $PROXYGEN_CLUSTER_YAML names.
+CLUSTER_YAML = Path(os.environ.get("PROXYGEN_CLUSTER_YAML") or Path(__file__).resolve().parents[2] / "deploy" / "dagster.cluster.yaml")
 ACCESS, SECRET = "proxygen-cluster", "proxygen-cluster-secret"
 
 

@@ -26,7 +26,8 @@ LOCAL_ACCESS = "proxygen-local"
 LOCAL_SECRET = "proxygen-local-secret"
 KAFKA_BUCKET = "proxygen-kafka"  # the local broker's log, on the local SeaweedFS: it survives restarts
 MAX_RESTARTS = 5  # per service and per 10 minutes; past that the local run gives up and stops everything
-INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+# The checkout's file, or (an installed package, e.g. the container image) the one $PROXYGEN_INSTANCE_YAML names.
+INSTANCE_YAML = Path(os.environ.get("PROXYGEN_INSTANCE_YAML") or Path(__file__).resolve().parents[2] / "dagster.yaml")
 
 
 def prepare_home(home: Path) -> None:
