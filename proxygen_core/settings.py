@@ -14,6 +14,7 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -93,11 +94,28 @@ class PipelineSettings:
     step_retry_wait_seconds: float = 20.0
     sequence_frame_proxies: bool = True  # false: frames with a frame number get no public per-frame MP4
     clip_settle_seconds: float = 30.0  # a sequence is built this long after its last new or finished frame
+    # beginning | now | an ISO 8601 time: objects last modified before it are never requested. "now" is the
+    # moment the sensor first runs (kept in its cursor): the production setting for an existing bucket.
+    start_from: str = "beginning"
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:
             raise ValueError(f"working_compression {self.working_compression!r}: one of "
                              f"{', '.join(WORKING_COMPRESSIONS)} (the intermediate must stay lossless)")
+        self.start_moment()  # refuse a start_from that is neither a word nor a time, at load
+
+    def start_moment(self, now: datetime | None = None) -> datetime | None:
+        """The first LastModified (or event time) that counts; None for the beginning of the bucket."""
+        if self.start_from == "beginning":
+            return None
+        if self.start_from == "now":
+            return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        try:
+            moment = datetime.fromisoformat(self.start_from.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"start_from {self.start_from!r}: beginning, now or an ISO 8601 time "
+                             "(2026-11-29T18:00:00+00:00)") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
     def extension_set(self) -> frozenset[str]:
         return frozenset(e.strip().lower() for e in self.extensions.split(",") if e.strip())
@@ -215,7 +233,13 @@ def _section(cls: type, yaml_values: Mapping[str, Any], env: Mapping[str, str]) 
     unknown = set(yaml_values) - {f.name for f in fields(cls)}
     if unknown:
         raise ValueError(f"unknown configuration keys in section {cls.__name__}: {sorted(unknown)}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a value the section refuses: name the variable that set it
+        name = str(exc).split(" ", 1)[0]
+        if name in {f.name for f in fields(cls)}:
+            raise ValueError(f"configuration {name} ({env_name(name)}): {str(exc).split(' ', 1)[1]}") from exc
+        raise
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:

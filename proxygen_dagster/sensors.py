@@ -7,6 +7,7 @@ are settings), so a test builds them with its own settings instead of patching a
 import hashlib
 import json
 import time
+from datetime import datetime
 
 from dagster import (
     AssetSelection,
@@ -25,7 +26,7 @@ from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
 from proxygen_core.pipeline.sequence import load_members
 from proxygen_core.pipeline.state import last_processed_etag
 from proxygen_core.settings import PipelineSettings, Settings
-from proxygen_core.store.discovery import Cursor, scan
+from proxygen_core.store.discovery import Cursor, Skipped, scan
 from proxygen_dagster.jobs import CLIPS_JOB, FRAMES_JOB
 from proxygen_dagster.partitions import frames, sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
@@ -118,8 +119,11 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
         if "scan" not in state:  # a cursor from before batches were held: it is the scan cursor itself
             state = {"scan": context.cursor, "held": None}
         held = Held.from_json(state["held"])
-        found, cursor = scan(store, Cursor.loads(state["scan"]), pipeline.extension_set(),
-                             pipeline.prefix, pipeline.max_keys_per_tick)
+        skipped = Skipped()
+        found, cursor = scan(store, Cursor.loads(state["scan"], pipeline.start_moment()), pipeline.extension_set(),
+                             pipeline.prefix, pipeline.max_keys_per_tick, skipped=skipped)
+        if skipped.counts:  # shown in the tick's log in the UI, once per sweep over each object
+            context.log.info(f"passed over: {skipped}")
         requests, to_add = [], []
         if found or held.keys:
             requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll", pipeline)
@@ -142,6 +146,9 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
         if not events.bootstrap or not topic:
             return SkipReason("no Kafka bootstrap or notifications topic configured")
         state = json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
+        if "start" not in state:  # start_from=now means the first tick: kept, so it never moves
+            moment = pipeline.start_moment()
+            state["start"] = moment.isoformat() if moment else None
         held = Held.from_json(state.get("held"))
         consumer = Consumer(events.consumer_config())
         try:
@@ -151,9 +158,11 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
             consumer.close()
         for problem in batch.malformed:
             context.log.warning(f"malformed S3 notification skipped: {problem}")
-        state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed)}
+        state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed),
+                 "start": state["start"]}
         store = storage.store()
-        notes = relevant(batch.notifications, store.bucket, pipeline.extension_set())
+        notes = relevant(batch.notifications, store.bucket, pipeline.extension_set(),
+                         datetime.fromisoformat(state["start"]) if state["start"] else None)
         if not notes and not held.keys:
             context.update_cursor(json.dumps(state))  # malformed messages are counted once, never re-read
             return SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)") if batch.malformed \

@@ -291,3 +291,42 @@ def test_automation_completes_partial_materializations_only(dagster_defs, instan
                           resources={k: res[k] for k in ("storage", "catalog", "events")},
                           instance=instance, partition_key=lone)
     assert rest.success and materialized(rest, "proxy_record") == [lone]
+
+
+def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bucket_store, s3_env, tmp_path):
+    """First start against an existing bucket with PROXYGEN_START_FROM=now: the objects already there are
+    never requested; an object uploaded afterwards is."""
+    import dataclasses
+    import time as clock
+
+    from dagster import SensorResult, SkipReason, build_sensor_context
+    from dagster_aws.s3 import S3Resource
+
+    from proxygen_core.settings import load_settings
+    from proxygen_dagster.jobs import build_jobs
+    from proxygen_dagster.resources import MediaStorage
+    from proxygen_dagster.sensors import build_sensors
+
+    bucket = f"existing-{uuid.uuid4().hex[:8]}"
+    bucket_store.client.create_bucket(Bucket=bucket)
+    s3 = S3Resource(endpoint_url=s3_env["PROXYGEN_S3_ENDPOINT_URL"], aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+    storage = MediaStorage(s3=s3, bucket=bucket, cache_dir=s3_env["PROXYGEN_CACHE_DIR"])
+    store = storage.store()
+    for i in range(3):
+        store.upload_file(_frame(tmp_path, f"old{i}.exr"), f"archive/plate.{i:04d}.exr")
+    clock.sleep(3)  # past LastModified's 1 s resolution and the sweep's skew allowance
+    settings = load_settings()
+    settings = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline, start_from="now"))
+    sensor = next(s for s in build_sensors(settings, *build_jobs(settings)) if s.name == "s3_new_frames")
+
+    def tick(cursor):
+        with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
+            return sensor(ctx), ctx
+
+    first, ctx = tick(None)
+    assert isinstance(first, SkipReason) and first.skip_message == "no new objects"
+    store.upload_file(_frame(tmp_path, "new.exr"), "archive/plate.0100.exr")
+    second, ctx = tick(ctx.cursor)
+    assert isinstance(second, SensorResult)
+    assert list(second.dynamic_partitions_requests[0].partition_keys) == ["archive/plate.0100.exr"]

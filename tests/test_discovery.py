@@ -71,3 +71,50 @@ def test_objects_changed_during_a_sweep_are_requested_once_and_reuploads_again()
     assert second == ["a/0005.exr"]
     listing.now += timedelta(seconds=30)
     assert sweep(listing, cursor, max_keys=100)[0] == []
+
+
+def test_start_from_skips_what_was_there_before_and_counts_what_is_not_a_source():
+    from proxygen_core.settings import PipelineSettings
+    from proxygen_core.store.discovery import Skipped
+
+    listing = Listing()
+    for i in range(5):
+        listing.put(f"old/a.{i:04d}.exr", "e0")  # in the bucket before proxygen started
+    listing.put("old/notes.txt", "e0")
+    listing.put("old/.proxies/a.0001_thumb.jpg", "e0")
+    start = listing.now + timedelta(minutes=5)
+    assert PipelineSettings(start_from="now").start_moment(start) == start
+    cursor = Cursor.loads(None, PipelineSettings(start_from="now").start_moment(start))
+    listing.now = start + timedelta(seconds=30)
+    listing.put("new/b.0001.exr", "e1")
+    skipped = Skipped()
+    objs, cursor = scan(listing, cursor, EXT, skipped=skipped)
+    assert [o.key for o in objs] == ["new/b.0001.exr"]  # none of the older objects, ever
+    assert skipped.counts == {"not a source extension": 1, "output folders (.proxies/)": 1}
+    assert "old/notes.txt" in str(skipped)
+    # "beginning" (the default) takes them all; an ISO time takes what changed from then on.
+    assert len(sweep(listing, Cursor.loads(None, None), 1000)[0]) == 6
+    iso = PipelineSettings(start_from=(start - timedelta(minutes=1)).isoformat()).start_moment()
+    assert sweep(listing, Cursor.loads(None, iso), 1000)[0] == ["new/b.0001.exr"]
+
+
+def test_start_from_refuses_what_is_neither_a_word_nor_a_time():
+    import pytest
+
+    from proxygen_core.settings import PipelineSettings, load_settings
+
+    with pytest.raises(ValueError, match="start_from 'yesterday'"):
+        PipelineSettings(start_from="yesterday")
+    with pytest.raises(ValueError, match="PROXYGEN_START_FROM"):
+        load_settings(env={"PROXYGEN_START_FROM": "soon"})
+
+
+def test_notifications_before_the_start_are_not_sources():
+    from proxygen_core.events.notifications import Notification, relevant
+
+    start = datetime(2026, 11, 29, 18, 0, tzinfo=timezone.utc)
+    notes = [Notification("b", "x/a.exr", "e", "ObjectCreated:Put", "2026-11-29T17:59:59.000Z"),
+             Notification("b", "x/b.exr", "e", "ObjectCreated:Put", "2026-11-29T18:00:01.000Z"),
+             Notification("b", "x/c.exr", "e", "ObjectCreated:Put", "")]
+    assert [n.key for n in relevant(notes, "b", EXT, start)] == ["x/b.exr", "x/c.exr"]
+    assert len(relevant(notes, "b", EXT)) == 3

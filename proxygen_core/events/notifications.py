@@ -11,6 +11,7 @@ import json
 import time
 import urllib.parse
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from proxygen_core.store.discovery import wanted
@@ -24,6 +25,7 @@ class Notification:
     key: str
     etag: str
     event: str
+    time: str = ""  # the record's eventTime (ISO 8601), when it has one
 
 
 class MalformedNotification(ValueError):
@@ -51,7 +53,8 @@ def parse_notification(value: bytes | str | None) -> list[Notification]:
         except (KeyError, TypeError) as exc:
             raise MalformedNotification(f"record {i} lacks {exc}") from exc
         if name.startswith(CREATED):
-            out.append(Notification(bucket, key, str(obj.get("eTag") or obj.get("etag") or ""), name))
+            out.append(Notification(bucket, key, str(obj.get("eTag") or obj.get("etag") or ""), name,
+                                    str(rec.get("eventTime") or "")))
     return out
 
 
@@ -99,5 +102,13 @@ def commit(consumer: Any, topic: str, offsets: dict[str, int]) -> None:
         consumer.commit(offsets=[TopicPartition(topic, int(p), o) for p, o in offsets.items()], asynchronous=False)
 
 
-def relevant(notes: list[Notification], bucket: str, extensions: frozenset[str]) -> list[Notification]:
-    return [n for n in notes if n.bucket == bucket and wanted(n.key, extensions)]
+def relevant(notes: list[Notification], bucket: str, extensions: frozenset[str],
+             not_before: datetime | None = None) -> list[Notification]:
+    """Created sources in our bucket; with ``not_before`` (start_from) only events from that time on (an
+    event without a time counts: it cannot be placed before the start)."""
+    def recent(n: Notification) -> bool:
+        if not_before is None or not n.time:
+            return True
+        return datetime.fromisoformat(n.time.replace("Z", "+00:00")) >= not_before
+
+    return [n for n in notes if n.bucket == bucket and wanted(n.key, extensions) and recent(n)]

@@ -33,8 +33,29 @@ class Cursor:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def loads(cls, text: str | None) -> "Cursor":
-        return cls(**json.loads(text)) if text else cls()
+    def loads(cls, text: str | None, start: datetime | None = None) -> "Cursor":
+        """The stored cursor, or a first one that counts objects modified from ``start`` (None: all)."""
+        if text:
+            return cls(**json.loads(text))
+        # LastModified has 1 s resolution: an object written just after the start can read as before it.
+        return cls(since=(start.astimezone(timezone.utc) - SKEW).isoformat()) if start else cls()
+
+
+@dataclass
+class Skipped:
+    """Listed objects that are not sources, by reason, with a few examples: what a tick passed over."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, key: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        if len(self.examples.setdefault(reason, [])) < 3:
+            self.examples[reason].append(key)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{n} {reason} (e.g. {', '.join(self.examples[reason])})"
+                         for reason, n in sorted(self.counts.items()))
 
 
 def wanted(key: str, extensions: frozenset[str]) -> bool:
@@ -42,8 +63,11 @@ def wanted(key: str, extensions: frozenset[str]) -> bool:
 
 
 def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix: str = "",
-         max_keys: int = 5000, page_size: int = 1000) -> tuple[list[ObjectInfo], Cursor]:
-    """One bounded slice of the sweep: the new objects found, and the cursor to store."""
+         max_keys: int = 5000, page_size: int = 1000,
+         skipped: Skipped | None = None) -> tuple[list[ObjectInfo], Cursor]:
+    """One bounded slice of the sweep: the new objects found, and the cursor to store; ``skipped`` (when
+    given) counts what was passed over and why."""
+    skipped = skipped if skipped is not None else Skipped()
     since = datetime.fromisoformat(cursor.since)
     found: list[ObjectInfo] = []
     seen = 0
@@ -66,9 +90,13 @@ def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix:
             if marker >= 0 and (marker == 0 or obj.key[marker - 1] == "/"):
                 # Our own outputs: jump past this whole .proxies/ subtree instead of listing it.
                 skip_to = obj.key[:marker + len(PROXY_DIR) + 1] + "\U0010ffff"
+                skipped.add("output folders (.proxies/)", obj.key[:marker + len(PROXY_DIR)])
                 break
-            if not wanted(obj.key, extensions) or obj.last_modified < since:
+            if not wanted(obj.key, extensions):
+                skipped.add("not a source extension", obj.key)
                 continue
+            if obj.last_modified < since:
+                continue  # seen by an earlier sweep, or older than start_from
             if recent.get(obj.key, [None])[0] == obj.etag:
                 continue
             if obj.last_modified >= changed_since:
