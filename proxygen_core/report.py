@@ -19,16 +19,36 @@ def local_pointer() -> Path:
 
 def _catalog(args: argparse.Namespace):
     """The catalog a user means: --config / $PROXYGEN_CONFIG / $PROXYGEN_SQLITE_PATH, else the last local
-    run's (from its pointer file). A missing SQLite file is an error, never created in the current folder."""
-    config = args.config
-    if not config and not os.environ.get("PROXYGEN_CONFIG") and not os.environ.get("PROXYGEN_SQLITE_PATH") \
-            and local_pointer().exists():
-        config = str(local_pointer())
+    run's (from its pointer file). A missing SQLite file is an error, never created in the current folder.
+    Says which catalog it read, and why that one, on stderr (stdout stays the listing, or JSON)."""
+    import sys
+
+    config, why = args.config, "--config"
+    if not config and os.environ.get("PROXYGEN_CONFIG"):
+        why = "$PROXYGEN_CONFIG"
+    elif not config and os.environ.get("PROXYGEN_SQLITE_PATH"):
+        why = "$PROXYGEN_SQLITE_PATH"
+    elif not config and local_pointer().exists():
+        config, why = str(local_pointer()), f"the last `proxygen local` ({local_pointer()})"
+    elif not config:
+        why = "the defaults"
     settings = load_settings(config).catalog
-    if settings.catalog_backend == "sqlite" and not Path(settings.sqlite_path).exists():
-        raise ValueError(f"no catalog at {Path(settings.sqlite_path).resolve()}: start `proxygen local`, or point "
-                         "at one with PROXYGEN_SQLITE_PATH or --config")
+    if settings.catalog_backend == "sqlite":
+        where = f"sqlite {Path(settings.sqlite_path).resolve()}"
+        if not Path(settings.sqlite_path).exists():
+            raise ValueError(f"no catalog at {Path(settings.sqlite_path).resolve()} (from {why}): start `proxygen "
+                             "local`, or point at one with PROXYGEN_SQLITE_PATH or --config")
+    elif settings.catalog_backend == "postgres":
+        where = "postgres " + (settings.postgres_dsn or "").split("@")[-1]  # host/database, never the password
+    else:
+        where = f"vast {settings.vast_db_endpoint} {settings.vast_db_bucket}/{settings.vast_db_schema}"
+    print(f"catalog: {where} (from {why})", file=sys.stderr, flush=True)
     return open_catalog(settings)
+
+
+def _shown(listed: int, total: int, what: str) -> str:
+    return f"{listed} {what}" if listed >= total else f"{listed} of {total} {what} shown (--limit N for more)"
+
 
 RECORD_COLUMNS = ("generated_timestamp", "status", "s3_key", "proxy_resolution", "source_colorspace", "error")
 
@@ -41,7 +61,8 @@ def records(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         print("  ".join(str(row.get(c) or "-") for c in RECORD_COLUMNS))
-    print(f"{len(rows)} rows")
+    total = catalog.count("history") if args.history else catalog.count("rows", args.status)
+    print(_shown(len(rows), total, "history rows" if args.history else "rows"))
     return 0
 
 
@@ -56,7 +77,8 @@ def events(args: argparse.Namespace) -> int:
         body = ev.body
         print(f"{ev.created_at}  {'sent ' + ev.sent_at if ev.sent_at else 'PENDING':<34} {body['type']:<16} "
               f"{ev.event_id}  {body.get('source_uri') or body.get('sequence_uri') or ''}")  # frame or clip event
-    print(f"{len(listed)} events, {len(catalog.pending_events(100000))} pending in the outbox")
+    print(f"{_shown(len(listed), catalog.count('pending' if args.pending else 'events'), 'events')}; "
+          f"{catalog.count('pending')} pending in the outbox")
     return 0
 
 
@@ -75,7 +97,7 @@ def clips(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         print("  ".join(str(row.get(c) if row.get(c) not in (None, "") else "-") for c in CLIP_COLUMNS))
-    print(f"{len(rows)} clips")
+    print(_shown(len(rows), catalog.count("clips"), "clips"))
     return 0
 
 

@@ -250,6 +250,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
         import yaml
 
         data = yaml.safe_load(Path(path).read_text()) or {}
+        catalog = data.get("catalog") or {}
+        if catalog.get("sqlite_path") and not Path(str(catalog["sqlite_path"])).is_absolute():
+            # Relative to the settings file, not to whichever folder a command happens to start in.
+            catalog["sqlite_path"] = str(Path(path).resolve().parent / str(catalog["sqlite_path"]))
     env = dict(env)
     if "PROXYGEN_OCIO_CONFIG" not in env and env.get("OCIO") and "ocio_config" not in data.get("render", {}):
         env["PROXYGEN_OCIO_CONFIG"] = env["OCIO"]

@@ -174,6 +174,8 @@ def test_outbox_pending_and_sent(make, tmp_path):
     c.mark_attempted([events[0].event_id])
     c.mark_sent([events[0].event_id, events[1].event_id], "2026-11-21T12:00:00+00:00")
     assert [e.event_id for e in c.pending_events()] == [events[2].event_id]
+    assert (c.count("rows"), c.count("rows", "ok"), c.count("rows", "failed")) == (3, 3, 0)
+    assert (c.count("events"), c.count("pending"), c.count("clips"), c.count("history")) == (3, 1, 0, 0)
     c.mark_sent([events[0].event_id], "2030-01-01T00:00:00+00:00")  # first ack time is kept
     first = next(e for e in c.events() if e.event_id == events[0].event_id)
     assert first.sent_at == "2026-11-21T12:00:00+00:00" and first.attempts == 1

@@ -222,3 +222,39 @@ def test_bad_command_lines_get_one_clear_error(tmp_path):
     assert proc.returncode == 2 and "usage: proxygen render" in proc.stderr and "--no-such-flag" in proc.stderr
     proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
     assert "views: " in proc.stderr and "ACES 2.0 - SDR 100 nits (Rec.709)" in proc.stderr
+
+
+def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path):
+    import os
+
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_core.events.schema import build_event
+    from proxygen_core.pipeline.chain import KeyResult
+    from proxygen_core.pipeline.record import frame_row
+    from proxygen_core.settings import RenderSettings
+
+    (tmp_path / "show").mkdir()
+    db = tmp_path / "show" / "catalog.db"
+    c = SQLiteCatalog(db)
+    c.ensure()
+    rows = [frame_row(KeyResult(f"shot/a.{i:04d}.exr"), "frames", RenderSettings(), "review") for i in range(25)]
+    c.write(rows, [build_event(r, "t") for r in rows])
+    # A relative path in a settings file is the settings file's folder, wherever the command starts.
+    (tmp_path / "show" / "proxygen.yaml").write_text("catalog:\n  sqlite_path: catalog.db\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # no local-run pointer
+    proc = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "--config", str(tmp_path / "show" / "proxygen.yaml"),
+                           "records"], capture_output=True, text=True, timeout=60, env=env, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert f"catalog: sqlite {db} (from --config)" in proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "20 of 25 rows shown (--limit N for more)"
+    events = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events", "--limit", "30"], capture_output=True,
+                            text=True, timeout=60, env={**env, "PROXYGEN_SQLITE_PATH": str(db)}, cwd=elsewhere)
+    assert f"catalog: sqlite {db} (from $PROXYGEN_SQLITE_PATH)" in events.stderr
+    assert events.stdout.strip().splitlines()[-1] == "25 events; 25 pending in the outbox"
+    missing = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "clips"], capture_output=True, text=True,
+                             timeout=60, env=env, cwd=elsewhere)
+    assert missing.returncode == 2 and "(from the defaults)" in missing.stderr
+    assert not (elsewhere / "var").exists()  # nothing created in the folder the command ran in

@@ -124,6 +124,14 @@ class SQLCatalog:
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         return self._execute(f'SELECT * FROM "{self.history_table}" ORDER BY replaced_at DESC LIMIT ?', [limit])
 
+    def count(self, what: str, status: str | None = None) -> int:
+        """How many rows (of ``status``), history rows, clips, events or pending events the catalog holds."""
+        table, where, args = {
+            "rows": (self.table, "WHERE status = ?" if status else "", [status] if status else []),
+            "history": (self.history_table, "", []), "clips": (self.clips_table, "", []),
+            "events": (self.outbox, "", []), "pending": (self.outbox, "WHERE sent_at IS NULL", [])}[what]
+        return int(next(iter(self._execute(f'SELECT COUNT(*) AS n FROM "{table}" {where}', args)[0].values())))
+
     def _events(self, sql: str, args: list) -> list[OutboxEvent]:
         return [OutboxEvent(**r) for r in self._execute(sql, args)]
 

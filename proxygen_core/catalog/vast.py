@@ -179,6 +179,19 @@ class VastCatalog:
 
         return self._run("read history", work)
 
+    def count(self, what: str, status: str | None = None) -> int:
+        """How many rows (of ``status``), history rows, clips, events or pending events the catalog holds."""
+        from ibis import _
+
+        name, schema, column, predicate = {
+            "rows": (self.table, PROXY_OUTPUTS, "proxy_id", (_.status == status) if status else None),
+            "history": (self.history_table, HISTORY, "proxy_id", None),
+            "clips": (self.clips_table, PROXY_CLIPS, "clip_id", None),
+            "events": (self.outbox, OUTBOX, "event_id", None),
+            "pending": (self.outbox, OUTBOX, "event_id", _.sent_at.isnull())}[what]
+        return self._run(f"count {what}", lambda tx: self._select(self._table(tx, name, schema), [column],
+                                                                  predicate).num_rows)
+
     def _outbox_rows(self, predicate: Any) -> list[OutboxEvent]:
         def work(tx: Any) -> list[OutboxEvent]:
             outbox = self._table(tx, self.outbox, OUTBOX)
