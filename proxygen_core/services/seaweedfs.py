@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -15,10 +16,24 @@ from proxygen_core.services.process import (
 )
 
 
+def write_security(data: Path) -> Path:
+    """``security.toml`` in the server's working folder: JWT keys (new at every start; they only sign the
+    server's own short-lived tokens) for reads and writes on the volume and filer ports. Only the S3 port,
+    with its SigV4 credentials, then serves data: the filer, volume and master ports answer no read, write
+    or delete without a token (tests/test_storage_lockdown.py)."""
+    sections = (("jwt.signing", "volume writes"), ("jwt.signing.read", "volume reads"),
+                ("jwt.filer_signing", "filer writes"), ("jwt.filer_signing.read", "filer reads"))
+    path = data / "security.toml"
+    path.write_text("".join(f'[{name}]  # {what}\nkey = "{secrets.token_hex(24)}"\nexpires_after_seconds = 10\n'
+                            for name, what in sections))
+    path.chmod(0o600)
+    return path
+
+
 def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_key: str, s3_port: int | None = None,
                     timeout: float = 60.0, ports: dict[str, int] | None = None, host: str = "127.0.0.1") -> Service:
     """``weed mini`` on ``host`` (loopback, or the cluster demo's private address) with every port chosen
-    (free ports unless given); SigV4 enforced."""
+    (free ports unless given); SigV4 enforced on S3, JWT on the filer and volume ports (``write_security``)."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     if ports is None:
@@ -27,6 +42,7 @@ def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_ke
                                                 "webdav.port")}
         ports["s3.port"] = s3_port or free_port()
     ports = dict(ports)
+    write_security(data)
     args = [str(verified_weed()), "mini", f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
             "-admin.ui=false", "-master.telemetry=false", "-webdav=false",
             # Iceberg and Lance catalog listeners are unused here; Lance binds a fixed 9101 unless disabled,
