@@ -30,6 +30,25 @@ def write_security(data: Path) -> Path:
     return path
 
 
+def filer_write_token(data_dir: str | os.PathLike[str], seconds: int = 3600) -> str:
+    """A bearer token for the filer's HTTP writes (HS256 with the filer signing key of this server's
+    security.toml), for bulk seeding by the project's own benchmark; never handed to anyone else."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+    import re
+    import time
+
+    text = (Path(data_dir) / "security.toml").read_text()
+    key = re.search(r'\[jwt\.filer_signing\][^\[]*?key = "([^"]+)"', text).group(1)
+    encode = (lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+    head = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = encode(json.dumps({"exp": int(time.time()) + seconds}).encode())
+    signature = hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{encode(signature)}"
+
+
 def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_key: str, s3_port: int | None = None,
                     timeout: float = 60.0, ports: dict[str, int] | None = None, host: str = "127.0.0.1") -> Service:
     """``weed mini`` on ``host`` (loopback, or the cluster demo's private address) with every port chosen
