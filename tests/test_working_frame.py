@@ -36,6 +36,6 @@ def test_every_allowed_compression_round_trips_exactly(frame, tmp_path, compress
 
 
 def test_a_lossy_compression_is_refused_by_name():
-    with pytest.raises(ValueError, match="working_compression 'dwaa'.*lossless"):
+    with pytest.raises(ValueError, match=r"working_compression \(PROXYGEN_WORKING_COMPRESSION\): 'dwaa'.*lossless"):
         load_settings(env={"PROXYGEN_WORKING_COMPRESSION": "dwaa"})
     assert load_settings(env={"PROXYGEN_WORKING_COMPRESSION": "none"}).pipeline.working_compression == "none"
