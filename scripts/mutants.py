@@ -75,8 +75,9 @@ def run(mutant: Mutant, base: Path) -> tuple[bool, float, str]:
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert probe.startswith(str(work)), f"{mutant.name}: imported {probe}, not the mutated copy"
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not services",
-                           *mutant.tests], cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                           "-m", "not services and not slow", *mutant.tests], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=900)
     failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
     return proc.returncode != 0, time.monotonic() - t0, failed[0] if failed else proc.stdout.strip()[-200:]
 

@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 if [ "${1:-}" = "--quick" ]; then
   shift  # the tests that start no server (SeaweedFS, Tansu, PostgreSQL, Redis, Dagster): see tests/conftest.py
-  exec .venv/bin/python -m pytest -q -m "not services" "$@"
+  exec .venv/bin/python -m pytest -q -m "not services and not slow" "$@"
 fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -171,7 +171,8 @@ def instance():
 
 
 # --- the quick subset ----------------------------------------------------------------------------
-# `scripts/test.sh --quick` runs `pytest -m "not services"`: every test that starts no server. A test is
+# `scripts/test.sh --quick` runs `pytest -m "not services and not slow"`: every test that starts no server,
+# less the few marked slow. A test is
 # marked `services` when it asks for a fixture that starts one, is a PostgreSQL case, or starts one itself
 # (those carry the mark in their module).
 SERVICE_FIXTURES = {"seaweedfs", "s3_env", "bucket_store", "tansu", "postgres_server", "dagster_defs", "webserver"}
