@@ -31,6 +31,20 @@ def _upload(store, tmp_path, prefix, names, bad=()):
     return keys
 
 
+def own_bucket(bucket_store, s3_env, name: str):
+    """A new, empty bucket on the suite's SeaweedFS and the storage resource over it (sensor tests sweep a
+    whole bucket, so they get one of their own)."""
+    from dagster_aws.s3 import S3Resource
+
+    from proxygen_dagster.resources import MediaStorage
+
+    bucket = f"{name}-{uuid.uuid4().hex[:8]}"
+    bucket_store.client.create_bucket(Bucket=bucket)
+    s3 = S3Resource(endpoint_url=s3_env["PROXYGEN_S3_ENDPOINT_URL"], aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+    return MediaStorage(s3=s3, bucket=bucket, cache_dir=s3_env["PROXYGEN_CACHE_DIR"])
+
+
 def run_keys(defs, instance, keys):
     known = set(instance.get_dynamic_partitions("frames"))
     instance.add_dynamic_partitions("frames", [k for k in keys if k not in known])
@@ -153,16 +167,9 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
 
     from proxygen_core.settings import load_settings
     from proxygen_dagster.jobs import build_jobs
-    from proxygen_dagster.resources import MediaStorage
     from proxygen_dagster.sensors import build_sensors
 
-    bucket = f"sensor-{uuid.uuid4().hex[:8]}"
-    bucket_store.client.create_bucket(Bucket=bucket)
-    from dagster_aws.s3 import S3Resource
-
-    s3 = S3Resource(endpoint_url=s3_env["PROXYGEN_S3_ENDPOINT_URL"], aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
-                    aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
-    storage = MediaStorage(s3=s3, bucket=bucket, cache_dir=s3_env["PROXYGEN_CACHE_DIR"])
+    storage = own_bucket(bucket_store, s3_env, "sensor")
     store = storage.store()
     names = ["shot/a.0001.exr", "shot/a.0002.exr", "shot/a.0003.exr", "shot/a.0004.exr", "shot/a.0005.exr",
              "other shot/ü.0001.exr"]
@@ -300,18 +307,12 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     import time as clock
 
     from dagster import SensorResult, SkipReason, build_sensor_context
-    from dagster_aws.s3 import S3Resource
 
     from proxygen_core.settings import load_settings
     from proxygen_dagster.jobs import build_jobs
-    from proxygen_dagster.resources import MediaStorage
     from proxygen_dagster.sensors import build_sensors
 
-    bucket = f"existing-{uuid.uuid4().hex[:8]}"
-    bucket_store.client.create_bucket(Bucket=bucket)
-    s3 = S3Resource(endpoint_url=s3_env["PROXYGEN_S3_ENDPOINT_URL"], aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
-                    aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
-    storage = MediaStorage(s3=s3, bucket=bucket, cache_dir=s3_env["PROXYGEN_CACHE_DIR"])
+    storage = own_bucket(bucket_store, s3_env, "existing")
     store = storage.store()
     for i in range(3):
         store.upload_file(_frame(tmp_path, f"old{i}.exr"), f"archive/plate.{i:04d}.exr")
