@@ -38,6 +38,7 @@ from proxygen_core.pipeline.chain import (
     PROXY,
     RECORD,
     SOURCE,
+    STAGES,
     THUMBNAIL,
     WORKING,
     KeyResult,
@@ -116,6 +117,19 @@ def stage_metadata(stage: str, r: KeyResult, bucket: str) -> dict[str, Any]:
     return {}
 
 
+def failure_observations(r: KeyResult, selected: frozenset[str]) -> Iterator[AssetObservation]:
+    """Why this key did not materialize, on the partition page of every asset it did not reach: the stage
+    that failed, the kind of failure and the cause, where the UI shows the partition's latest event (the
+    run's own failure names only the step). proxy_record gets its observation with the row, below."""
+    error = r.failed.error
+    for stage in STAGES:
+        if stage in selected and stage not in r.passed and stage != RECORD:
+            yield AssetObservation(asset_key=AssetKey(stage), partition=r.key, metadata={
+                "status": "failed", "failed_stage": r.failed.step, "error_kind": error.get("kind", ""),
+                "error": f"{error.get('type', 'Error')}: {error.get('cause', '')}",
+                "source": MetadataValue.url(r.uri) if r.uri.startswith("s3://") else r.uri})
+
+
 def _record_metadata(row: dict[str, Any]) -> dict[str, Any]:
     def url(key: str | None) -> Any:
         return MetadataValue.url(f"s3://{row['s3_bucket']}/{key}") if key else ""
@@ -186,6 +200,8 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
             if r.failed:
                 context.log.error(f"{key}: {r.failed.message}"
                                   + (f" (after {r.attempts} attempts)" if r.attempts > 1 else ""))
+                if not r.failed.transient or last_attempt:
+                    yield from failure_observations(r, selected)
             elif r.attempts > 1:
                 context.log.warning(f"{key}: ok after {r.attempts} attempts (storage was unreachable in between)")
         # Keys that S3 kept failing are retried with the step; they get a row only if that never succeeds.
@@ -203,9 +219,11 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
                 # The same JSON report `proxygen render` writes beside its outputs.
                 report = MetadataValue.json(done[key].report())
                 if row["status"] != "ok":  # not a materialization: tells the sequence sensor this frame is done
+                    failed = done[key].failed
                     yield AssetObservation(asset_key=AssetKey(RECORD), partition=key,
-                                           metadata={"status": "failed", "error": row["error"] or "",
-                                                     "report": report})
+                                           metadata={"status": "failed", "failed_stage": failed.step,
+                                                     "error_kind": failed.error.get("kind", ""),
+                                                     "error": row["error"] or "", "report": report})
                 else:
                     yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
                                                metadata={**_record_metadata(row), "attempts": done[key].attempts,

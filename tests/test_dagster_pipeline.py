@@ -122,6 +122,13 @@ def test_batch_with_a_corrupt_frame_fails_only_that_frame(dagster_defs, instance
         assert bucket_store.tags(thumb)["media_type"] == "thumbnail"
     stem = bad.rsplit("/", 1)[1][:-4]
     assert not bucket_store.exists(f"{prefix}/.proxies/{stem}_proxy.mp4")
+    # Each failed partition page says why (its latest event), not only that the run failed.
+    for asset in ASSETS:
+        observed = instance.fetch_observations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[bad]), limit=1).records
+        meta = observed[0].event_log_entry.asset_observation.metadata
+        assert meta["status"].value == "failed" and meta["failed_stage"].value == "source_frame", asset
+        assert meta["error_kind"].value == "unreadable" and "UnreadableSourceError" in meta["error"].value, asset
     evaluated = checks(result)
     assert evaluated["playable_rec709"].passed and evaluated["fits_box_with_aspect"].passed
     assert evaluated["outputs_in_s3"].passed and evaluated["finite_pixels"].passed
