@@ -117,6 +117,15 @@ def stage_metadata(stage: str, r: KeyResult, bucket: str) -> dict[str, Any]:
     return {}
 
 
+def parent_failure(instance: Any, run_id: str) -> str:
+    """Why the run this one retries failed, as Dagster recorded it (a killed run worker leaves no step
+    failure of its own: run monitoring's message is the cause)."""
+    from dagster import DagsterEventType
+
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    return records[-1].event_log_entry.message if records else "no failure recorded"
+
+
 def failure_observations(r: KeyResult, selected: frozenset[str]) -> Iterator[AssetObservation]:
     """Why this key did not materialize, on the partition page of every asset it did not reach: the stage
     that failed, the kind of failure and the cause, where the UI shows the partition's latest event (the
@@ -190,6 +199,9 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
         # A retried step, or a run restarted after its worker died: keys whose current version already finished
         # (ok, or failed for its content) are taken from their state, never fetched, decoded or published again.
         retried = context.retry_number > 0 or "dagster/retry_number" in context.run.tags
+        if "dagster/parent_run_id" in context.run.tags and "dagster/retry_number" in context.run.tags:
+            context.log.warning(f"retrying run {context.run.tags['dagster/parent_run_id']}: "
+                                f"{parent_failure(context.instance, context.run.tags['dagster/parent_run_id'])}")
         results: dict[str, KeyResult] = {}
         for key in context.partition_keys:
             r = results[key] = run_chain(store, key, settings, selected, reuse_finished=retried)

@@ -1,9 +1,11 @@
-"""The local run's supervisor and instance settings (no Dagster processes needed)."""
+"""The local run: its supervisor and instance settings, and how it stops."""
 from __future__ import annotations
 
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from proxygen_core.services.process import Service
 
@@ -86,3 +88,61 @@ def test_stopping_a_service_also_stops_children_that_ignore_sigterm(tmp_path):
         time.sleep(0.05)
     else:
         raise AssertionError(f"child {child} still running after stop_process")
+
+
+@pytest.mark.services
+def test_proxygen_local_started_with_sigint_ignored_still_stops_on_sigint(tmp_path):
+    """A shell starts background jobs with SIGINT ignored; `proxygen local` must still stop on it, and stop
+    every process it started."""
+    import os
+    import signal
+    import sys
+
+    from proxygen_core.services.process import free_port, stop_process, wait_for_port
+
+    exe = Path(sys.executable).with_name("proxygen")
+    ui = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    log = (tmp_path / "local.log").open("wb")
+    proc = subprocess.Popen([str(exe), "local", "--var", str(tmp_path / "var"), "--no-samples", "--port", str(ui),
+                             "--s3-port", str(free_port()), "--kafka-port", str(free_port())], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        wait_for_port(ui, 180, proc)
+        started = subprocess.run(["pgrep", "-f", str(tmp_path / "var")], capture_output=True, text=True).stdout.split()
+        assert started  # SeaweedFS and Tansu name the run's folder on their command lines
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(timeout=60) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail("proxygen local ignored SIGINT")
+        assert "stopping" in (tmp_path / "local.log").read_text()
+        time.sleep(1)
+        left = subprocess.run(["pgrep", "-f", str(tmp_path / "var")], capture_output=True, text=True).stdout.split()
+        assert left == [], f"still running: {left}"
+        import socket
+
+        with socket.socket() as s:  # the webserver is gone too
+            assert s.connect_ex(("127.0.0.1", ui)) != 0
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+        log.close()
+
+
+def test_a_retried_run_can_name_why_the_run_before_it_failed():
+    import dagster as dg
+
+    from proxygen_dagster.assets import parent_failure
+
+    @dg.asset
+    def doomed() -> None:
+        raise RuntimeError("the worker ran out of memory")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        run = dg.materialize([doomed], instance=instance, raise_on_error=False)
+        assert not run.success
+        assert parent_failure(instance, run.run_id).endswith("failed. Steps failed: ['doomed'].")
+        assert parent_failure(instance, "no-such-run") == "no failure recorded"
