@@ -196,12 +196,15 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
         store = storage.store()
         selected = frozenset(k.to_user_string() for k in context.selected_asset_keys)
         last_attempt = context.retry_number >= pipeline.step_retries
-        # A retried step, or a run restarted after its worker died: keys whose current version already finished
-        # (ok, or failed for its content) are taken from their state, never fetched, decoded or published again.
-        retried = context.retry_number > 0 or "dagster/retry_number" in context.run.tags
-        if "dagster/parent_run_id" in context.run.tags and "dagster/retry_number" in context.run.tags:
-            context.log.warning(f"retrying run {context.run.tags['dagster/parent_run_id']}: "
-                                f"{parent_failure(context.instance, context.run.tags['dagster/parent_run_id'])}")
+        # A retried step, a run restarted after its worker died, or a run the automation sensor asked for: keys
+        # whose current version already finished (ok, or failed for its content) are taken from their state,
+        # never fetched, decoded or published again. A person's own run (UI, backfill, CLI) always renders.
+        tags = context.run.tags
+        retried = (context.retry_number > 0 or "dagster/retry_number" in tags
+                   or tags.get("dagster/from_automation_condition") == "true" or "dagster/auto_materialize" in tags)
+        if "dagster/parent_run_id" in tags and "dagster/retry_number" in tags:
+            context.log.warning(f"retrying run {tags['dagster/parent_run_id']}: "
+                                f"{parent_failure(context.instance, tags['dagster/parent_run_id'])}")
         results: dict[str, KeyResult] = {}
         for key in context.partition_keys:
             r = results[key] = run_chain(store, key, settings, selected, reuse_finished=retried)

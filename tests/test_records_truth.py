@@ -249,3 +249,34 @@ def test_a_step_retried_for_storage_fetches_only_the_key_that_hit_it(s3_env, ins
     status = partition_status(instance, keys)
     assert status["proxy_record"] == {good: "MATERIALIZED", flaky: "MATERIALIZED", corrupt: "FAILED"}
     assert status["source_frame"][corrupt] == "FAILED" and status["source_frame"][flaky] == "MATERIALIZED"
+
+
+def test_an_automation_run_never_renders_a_finished_key_again(dagster_defs, instance, bucket_store, tmp_path,
+                                                              monkeypatch):
+    """The automation sensor may ask again for a key whose batch already finished it (ok or corrupt): the run
+    takes it from its state, downloading nothing; a person's own run renders it."""
+    from collections import Counter
+
+    from proxygen_core.store.s3 import ObjectStore
+
+    from .test_dagster_pipeline import _upload, run_keys
+
+    prefix = f"auto/{uuid.uuid4().hex[:6]}"
+    keys = _upload(bucket_store, tmp_path, prefix, ["ok.0001.exr"], bad=["bad.0001.exr"])
+    assert not run_keys(dagster_defs, instance, keys).success  # the corrupt one fails, the other is recorded
+    downloads: Counter = Counter()
+    fetch = ObjectStore.fetch
+
+    def counting_fetch(self, info):
+        if not self.cache_path(info).exists():
+            downloads.update([info.key])
+        return fetch(self, info)
+
+    monkeypatch.setattr(ObjectStore, "fetch", counting_fetch)
+    job = dagster_defs.resolve_job_def("proxygen_frames")
+    for key in keys:
+        job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
+                               tags={"dagster/from_automation_condition": "true"})
+    assert downloads == Counter()
+    assert job.execute_in_process(instance=instance, partition_key=keys[0]).success  # by hand: rendered
+    assert downloads == Counter({keys[0]: 1})
