@@ -133,11 +133,17 @@ def test_one_current_row_per_source_whatever_its_versions(make, tmp_path):
     assert sorted(h["file_id"] for h in c.history()) == ["a" * 16, "b" * 16]
 
 
+def with_events(make, tmp_path, n: int):
+    """A catalog of the backend holding ``n`` rows and their pending events."""
+    c = make(tmp_path)
+    rows = [row(f"d/{i}.exr", file_id=f"{i:016d}") for i in range(n)]
+    c.write(rows, [build_event(r, "t") for r in rows])
+    return c
+
+
 @pytest.mark.parametrize("make", BACKENDS)
 def test_concurrent_drains_claim_before_sending(make, tmp_path):
-    c = make(tmp_path)
-    rows = [row(f"d/{i}.exr", file_id=f"{i:016d}") for i in range(5)]
-    c.write(rows, [build_event(r, "t") for r in rows])
+    c = with_events(make, tmp_path, 5)
     first = c.claim_events("drain-1", 3, 60)
     second = c.claim_events("drain-2", 10, 60)
     assert len(first) == 3 and len(second) == 2
@@ -151,9 +157,7 @@ def test_concurrent_drains_claim_before_sending(make, tmp_path):
 
 @pytest.mark.parametrize("make", BACKENDS)
 def test_a_dead_drains_claim_expires_and_another_takes_the_events(make, tmp_path):
-    c = make(tmp_path)
-    rows = [row(f"l/{i}.exr", file_id=f"{i:016d}") for i in range(3)]
-    c.write(rows, [build_event(r, "t") for r in rows])
+    c = with_events(make, tmp_path, 3)
     live = c.claim_events("alive", 1, 60)
     dead = c.claim_events("died", 10, -5)  # its lease ran out 5 s ago: the drain died holding it
     assert len(live) == 1 and len(dead) == 2
