@@ -202,6 +202,12 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
     Kafka instead of starting SeaweedFS / Tansu."""
     root = Path(var).resolve()
     services: dict[str, Service] = {}
+    if not once:
+        # From the first moment, so a signal during start-up stops what was started too. SIGINT as well: a
+        # shell starts background jobs with SIGINT ignored, and Python then installs no handler of its own.
+        stop = (lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
     try:
         env = local_env(root, s3_port, bucket, kafka_port, s3_endpoint, kafka_bootstrap)
         os.environ.update(env)
@@ -252,10 +258,6 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
                                            logs / "daemon.log")
         print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups  (sensor s3_new_frames is on; logs in {logs}; "
               f"Ctrl-C stops all)", flush=True)
-        stop = (lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then installs no handler.
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
         return supervise(services)
     except KeyboardInterrupt:
         print("stopping", flush=True)
