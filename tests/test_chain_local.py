@@ -134,3 +134,18 @@ def test_a_retried_batch_takes_finished_keys_from_their_state(tmp_path, monkeypa
     _exr(ok, value=0.3)  # a new version is never taken from the old state
     changed = run_chain(store, str(ok), _settings(), reuse_finished=True)
     assert not changed.reused and changed.ok and set(fetched) == {str(ok)}
+
+
+def test_an_unreadable_state_never_escapes_the_chain(tmp_path, monkeypatch):
+    """reuse_finished reads the key's state first; storage trouble there is not an exception out of the
+    chain: the key simply runs."""
+    from proxygen_core.errors import StorageError
+
+    src = _exr(tmp_path / "in" / "plate.exr")
+
+    def down(self, key):
+        raise StorageError(key, "get failed: EndpointConnectionError", transient=True)
+
+    monkeypatch.setattr(LocalStore, "get_bytes_if_exists", down)
+    r = run_chain(LocalStore(tmp_path / "out"), str(src), _settings(), reuse_finished=True)
+    assert r.ok and not r.reused, r.failed
