@@ -89,6 +89,14 @@ def baseline_commands(path: Path, out: Path, settings: RenderSettings) -> list[l
     ]
 
 
+def tool_version(exe: str) -> str:
+    """The baseline tool's own first version line (baselines differ between machines: say which ran)."""
+    flag = "--version" if Path(exe).name == "oiiotool" else "-version"
+    out = subprocess.run([exe, flag], capture_output=True, text=True, timeout=30)
+    first = (out.stdout or out.stderr).strip().splitlines()
+    return f"{exe} = {first[0] if first else 'version unknown'}"
+
+
 def baseline(path: Path, out: Path, settings: RenderSettings) -> None:
     peaks = [run_measured(cmd) for cmd in baseline_commands(path, out, settings)]
     PEAKS[str(path)] = max(PEAKS.get(str(path), 0), *peaks)
@@ -112,7 +120,9 @@ def main() -> int:
     lut, exact = RenderSettings(), RenderSettings(display_transform="exact")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print("baseline:", " && ".join(" ".join(c) for c in baseline_commands(Path("SRC.exr"), Path("OUT"), lut)))
+        commands = baseline_commands(Path("SRC.exr"), Path("OUT"), lut)
+        print("baseline:", " && ".join(" ".join(c) for c in commands))
+        print("baseline tools:", "; ".join(tool_version(c[0]) for c in commands))
         print(f"{'frame':<10} {'lut s':>7} {'exact s':>8} {'base s':>7} {'lut x':>6} {'exact x':>8} {'decode s':>9} "
               f"{'lut/dec':>8} {'proc s':>7} {'base proc':>9} {'proc x':>7} {'RSS MiB':>8} {'base RSS':>8}")
         for label, (w, h) in (("4096x2160", (4096, 2160)), ("2048x1556", (2048, 1556))):
