@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-from proxygen_core.catalog import open_catalog
 from proxygen_core.settings import load_settings
 
 LOCAL_POINTER = "local.yaml"  # written by `proxygen local`: where its catalog (and bucket) are
@@ -43,6 +42,8 @@ def _catalog(args: argparse.Namespace):
     else:
         where = f"vast {settings.vast_db_endpoint} {settings.vast_db_bucket}/{settings.vast_db_schema}"
     print(f"catalog: {where} (from {why})", file=sys.stderr, flush=True)
+    from proxygen_core.catalog import open_catalog  # pyarrow: loaded by the commands that read a catalog only
+
     return open_catalog(settings)
 
 

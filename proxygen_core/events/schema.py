@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from proxygen_core.catalog import OutboxEvent
+if TYPE_CHECKING:  # the catalog loads pyarrow (~0.2 s): not at import, so `proxygen render` starts without it
+    from proxygen_core.catalog import OutboxEvent
 
 SCHEMA_VERSION = "proxygen.event/1"
 GENERATED, FAILED = "proxy.generated", "proxy.failed"
@@ -60,6 +61,8 @@ def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
         "generator_version": row.get("generator_version"),
         "timestamp": row.get("generated_timestamp") or now_iso(),
     }
+    from proxygen_core.catalog import OutboxEvent
+
     return OutboxEvent(body["event_id"], row["proxy_id"], topic, row["asset_id"], json.dumps(body, sort_keys=True),
                        now_iso())
 
@@ -91,6 +94,8 @@ def build_clip_event(row: dict[str, Any], topic: str) -> OutboxEvent:
         "failed_frames": json.loads(row.get("failed_frames") or "[]"),
         "timestamp": row.get("generated_timestamp") or now_iso(),
     }
+    from proxygen_core.catalog import OutboxEvent
+
     return OutboxEvent(body["event_id"], row["clip_id"], topic, row["clip_id"], json.dumps(body, sort_keys=True),
                        now_iso())
 
