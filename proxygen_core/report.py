@@ -38,13 +38,25 @@ def _catalog(args: argparse.Namespace):
             raise ValueError(f"no catalog at {Path(settings.sqlite_path).resolve()} (from {why}): start `proxygen "
                              "local`, or point at one with PROXYGEN_SQLITE_PATH or --config")
     elif settings.catalog_backend == "postgres":
-        where = "postgres " + (settings.postgres_dsn or "").split("@")[-1]  # host/database, never the password
+        where = "postgres " + dsn_place(settings.postgres_dsn or "")
     else:
         where = f"vast {settings.vast_db_endpoint} {settings.vast_db_bucket}/{settings.vast_db_schema}"
     print(f"catalog: {where} (from {why})", file=sys.stderr, flush=True)
     from proxygen_core.catalog import open_catalog  # pyarrow: loaded by the commands that read a catalog only
 
     return open_catalog(settings)
+
+
+def dsn_place(dsn: str) -> str:
+    """Host, port and database of a PostgreSQL DSN (URL or libpq key=value), never its user or password."""
+    import re
+    from urllib.parse import urlsplit
+
+    if "://" in dsn:
+        url = urlsplit(dsn)
+        return f"{url.hostname or ''}{f':{url.port}' if url.port else ''}{url.path or ''}"
+    fields = dict(re.findall(r"(\w+)\s*=\s*('[^']*'|\S+)", dsn))
+    return f"{fields.get('host', '')}{':' + fields['port'] if 'port' in fields else ''}/{fields.get('dbname', '')}"
 
 
 def _shown(listed: int, total: int, what: str) -> str:

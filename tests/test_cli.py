@@ -258,3 +258,11 @@ def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path):
                              timeout=60, env=env, cwd=elsewhere)
     assert missing.returncode == 2 and "(from the defaults)" in missing.stderr
     assert not (elsewhere / "var").exists()  # nothing created in the folder the command ran in
+
+
+def test_the_catalog_line_never_shows_a_postgres_password():
+    from proxygen_core.report import dsn_place
+
+    assert dsn_place("postgresql://proxygen:s3cret@db.studio:5433/catalog") == "db.studio:5433/catalog"
+    assert dsn_place("host=db.studio port=5433 dbname=catalog user=proxygen password=s3cret") == "db.studio:5433/catalog"
+    assert dsn_place("password='s 3cret' host=db dbname=c") == "db/c"
