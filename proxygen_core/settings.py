@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from proxygen_core.media.profiles import ClipProfile, parse_profiles
+
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
 GENERATOR = "proxygen"
 
@@ -32,7 +34,7 @@ class RenderSettings:
     proxy_display: str = "Rec.1886 Rec.709 - Display"
     view: str = "ACES 2.0 - SDR 100 nits (Rec.709)"
     display_transform: str = "lut"  # lut (baked 3D LUT, checked at bake time; docs/colour.md) | exact
-    display_lut_size: int = 65
+    display_lut_size: int = 129
     display_referred_view: str = "Un-tone-mapped"
     source_colorspace: str | None = None
     default_float_colorspace: str = "ACEScg"
@@ -74,6 +76,7 @@ class StorageSettings:
 
 
 WORKING_COMPRESSIONS = ("piz", "zip", "zips", "rle", "none")  # lossless EXR compressions only
+WORKING_RETENTIONS = ("until_clips", "keep", "none")
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,13 @@ class PipelineSettings:
     batch_max_wait_seconds: float = 60.0  # ... or once its oldest key has waited this long
     max_keys_per_tick: int = 5000
     sensor_interval_seconds: int = 5
-    keep_working_frames: bool = True  # keep each source's latest working EXR (re-render without a re-decode)
+    # keep | until_clips | none. until_clips: a source with a frame number keeps its working EXR until every
+    # enabled clip profile of its sequence is built (then it is deleted); lone stills keep none. keep: every
+    # source keeps its latest one (partial re-runs without a re-decode). none: never kept (clips re-decode).
+    working_retention: str = "until_clips"
+    # Deliverables made per image sequence, from the working frames: review (H.264), prores_422hq,
+    # prores_4444, dnxhr_hqx, hevc_main10, hdr_pq (docs/sequences.md, "Deliverables").
+    clip_profiles: str = "review"
     working_compression: str = "piz"  # lossless: piz (7.4 MB at 2K, 100 ms) or none (11.7 MB, 25 ms); docs/benchmarks.md
     transient_retry_seconds: float = 90.0  # per key: how long S3 outages are retried inside a step
     step_retries: int = 3  # then the step is retried this many times (Dagster RetryRequested)
@@ -103,6 +112,19 @@ class PipelineSettings:
             raise ValueError(f"working_compression {self.working_compression!r}: one of "
                              f"{', '.join(WORKING_COMPRESSIONS)} (the intermediate must stay lossless)")
         self.start_moment()  # refuse a start_from that is neither a word nor a time, at load
+        if self.working_retention not in WORKING_RETENTIONS:
+            raise ValueError(f"working_retention {self.working_retention!r}: one of {', '.join(WORKING_RETENTIONS)}")
+        try:
+            self.profiles()
+        except ValueError as exc:
+            raise ValueError(f"clip_profiles {exc}") from None
+
+    def profiles(self) -> "tuple[ClipProfile, ...]":
+        return parse_profiles(self.clip_profiles)
+
+    def keeps_working(self, frame_number: int | None) -> bool:
+        """Whether a source's working frame is stored after its chain (the retention rule, in one place)."""
+        return self.working_retention == "keep" or (self.working_retention == "until_clips" and frame_number is not None)
 
     def start_moment(self, now: datetime | None = None) -> datetime | None:
         """The first LastModified (or event time) that counts; None for the beginning of the bucket."""

@@ -28,7 +28,7 @@ PROXY_OUTPUTS = pa.schema([
     ("colorspace_rule", pa.string()), ("source_resolution", pa.string()), ("ocio_config", pa.string()),
     ("ocio_view", pa.string()), ("render_settings_hash", pa.string()), ("output_profile", pa.string()),
     ("preview_s3_key", pa.string()), ("failed_step", pa.string()), ("event_id", pa.string()),
-    ("review_layer", pa.string()),
+    ("review_layer", pa.string()), ("pixel_aspect_ratio", pa.float64()),
 ])
 
 # Earlier versions of a row: the same columns plus when the row was replaced.
@@ -40,7 +40,7 @@ OUTBOX = pa.schema([
     ("claimed_by", pa.string()), ("claimed_until", pa.string()),
 ])
 
-# One row per image sequence and output profile: its review clip and poster.
+# One row per image sequence, output profile and clip profile: a deliverable and the sequence's poster.
 PROXY_CLIPS = pa.schema([
     ("clip_id", pa.string()), ("sequence", pa.string()), ("s3_bucket", pa.string()), ("output_profile", pa.string()),
     ("clip_s3_key", pa.string()), ("poster_s3_key", pa.string()), ("poster_frame", pa.int64()),
@@ -50,6 +50,10 @@ PROXY_CLIPS = pa.schema([
     ("clip_resolution", pa.string()), ("clip_size_bytes", pa.int64()), ("status", pa.string()), ("error", pa.string()),
     ("render_settings_hash", pa.string()), ("frames_fingerprint", pa.string()), ("generated_timestamp", pa.string()),
     ("generator_version", pa.string()), ("event_id", pa.string()),
+    # the deliverable: which clip profile, how it is encoded, and how close it measured to the exact render
+    ("profile", pa.string()), ("codec", pa.string()), ("pix_fmt", pa.string()), ("quality_metric", pa.string()),
+    ("quality_de_mean", pa.float64()), ("quality_de_p99", pa.float64()), ("quality_psnr_db", pa.float64()),
+    ("quality_passed", pa.bool_()),
 ])
 
 # What makes a row a different version: a change of any of these sends the old row to the history.

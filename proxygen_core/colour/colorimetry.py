@@ -57,3 +57,46 @@ def block_means(img: np.ndarray, block: int = 8) -> np.ndarray:
     if h == 0 or w == 0:
         return img.reshape(1, 1, -1, img.shape[-1]).mean(axis=2)
     return img[:h, :w].reshape(h // block, block, w // block, block, -1).mean(axis=(1, 3))
+
+
+# --- HDR: SMPTE ST 2084 (PQ) and ITU-R BT.2124 deltaE ITP ---------------------------------------------
+# CIELAB is a model of SDR reflective colours; on a PQ display the difference is measured in ICtCp
+# (BT.2100) as deltaE ITP (BT.2124), where 1.0 is about one just-noticeable difference.
+PQ_M1, PQ_M2 = 2610 / 16384, 2523 / 4096 * 128
+PQ_C1, PQ_C2, PQ_C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+RGB2020_TO_LMS = np.array([[1688, 2146, 262], [683, 2951, 462], [99, 309, 3688]]) / 4096
+LMS_TO_ICTCP = np.array([[2048, 2048, 0], [6610, -13613, 7003], [17933, -17390, -543]]) / 4096
+
+
+def pq_eotf(code: np.ndarray) -> np.ndarray:
+    """PQ code value in [0, 1] -> linear light as a fraction of 10,000 cd/m2."""
+    e = np.clip(np.asarray(code, dtype=np.float64), 0.0, 1.0) ** (1 / PQ_M2)
+    return (np.maximum(e - PQ_C1, 0.0) / (PQ_C2 - PQ_C3 * e)) ** (1 / PQ_M1)
+
+
+def pq_inverse_eotf(linear: np.ndarray) -> np.ndarray:
+    y = np.clip(np.asarray(linear, dtype=np.float64), 0.0, 1.0) ** PQ_M1
+    return ((PQ_C1 + PQ_C2 * y) / (1 + PQ_C3 * y)) ** PQ_M2
+
+
+def ictcp_from_pq(rgb2020_pq: np.ndarray) -> np.ndarray:
+    """PQ-encoded BT.2020 R'G'B' (what a Rec.2100-PQ display receives) -> ICtCp."""
+    lms = pq_eotf(rgb2020_pq) @ RGB2020_TO_LMS.T
+    return pq_inverse_eotf(lms) @ LMS_TO_ICTCP.T
+
+
+def delta_e_itp(pq_a: np.ndarray, pq_b: np.ndarray) -> np.ndarray:
+    """BT.2124 deltaE ITP between two PQ-encoded BT.2020 R'G'B' colours (T = Ct / 2)."""
+    a, b = ictcp_from_pq(pq_a), ictcp_from_pq(pq_b)
+    d = a - b
+    return 720 * np.sqrt(d[..., 0] ** 2 + (0.5 * d[..., 1]) ** 2 + d[..., 2] ** 2)
+
+
+def display_difference(display: str):
+    """The colour difference of a display's code values: deltaE ITP on PQ displays, else CIEDE2000 in CIELAB
+    (sRGB or BT.1886 EOTF). Returns (metric name, function of two code-value arrays)."""
+    lowered = display.lower()
+    if "pq" in lowered or "2100" in lowered or "st2084" in lowered:
+        return "deltaE_ITP", delta_e_itp
+    eotf = srgb_eotf if "srgb" in lowered else bt1886_eotf
+    return "CIEDE2000", lambda a, b: ciede2000(lab(a, eotf), lab(b, eotf))

@@ -75,7 +75,8 @@ def _uuid_digest(basis: str) -> str:
 def clip_event_id(row: dict[str, Any]) -> str:
     """From what the clip event says: the sequence, the versions of its frames, settings, status."""
     return _uuid_digest("|".join(str(row.get(k) or "") for k in (
-        "s3_bucket", "sequence", "frames_fingerprint", "render_settings_hash", "status", "output_profile")) + "|clip")
+        "s3_bucket", "sequence", "frames_fingerprint", "render_settings_hash", "status", "output_profile"))
+        + "|clip" + ("" if (row.get("profile") or "review") == "review" else f"|{row['profile']}"))
 
 
 def build_clip_event(row: dict[str, Any], topic: str) -> OutboxEvent:
@@ -83,13 +84,14 @@ def build_clip_event(row: dict[str, Any], topic: str) -> OutboxEvent:
     bucket = row["s3_bucket"]
     body = {
         "schema": SCHEMA_VERSION, "event_id": row.get("event_id") or clip_event_id(row), "type": kind,
-        "clip_id": row["clip_id"], "sequence_uri": f"s3://{bucket}/{row['sequence']}",
+        "clip_id": row["clip_id"], "profile": row.get("profile") or "review", "sequence_uri": f"s3://{bucket}/{row['sequence']}",
         "clip_uri": f"s3://{bucket}/{row['clip_s3_key']}" if kind == CLIP_GENERATED else None,
         "poster_uri": f"s3://{bucket}/{row['poster_s3_key']}" if kind == CLIP_GENERATED and row.get("poster_s3_key")
         else None,
         **{k: row.get(k) for k in ("first_frame", "last_frame", "frame_count", "fps", "start_timecode",
                                    "duration_seconds", "clip_resolution", "clip_size_bytes", "poster_frame", "error",
-                                   "generator_version")},
+                                   "generator_version", "codec", "pix_fmt", "quality_metric", "quality_de_mean",
+                                   "quality_de_p99", "quality_psnr_db", "quality_passed")},
         "missing_frames": json.loads(row.get("missing_frames") or "[]"),
         "failed_frames": json.loads(row.get("failed_frames") or "[]"),
         "timestamp": row.get("generated_timestamp") or now_iso(),

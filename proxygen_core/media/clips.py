@@ -1,34 +1,51 @@
-"""One review movie per image sequence, made from the per-frame proxies already encoded.
+"""Per image sequence: one movie per clip profile, all from the scene-linear working frames in one pass.
 
-No source is decoded again and no colour transform runs again: each frame's proxy MP4 holds one
-BT.709 limited-range yuv420p picture; the clip decodes those pictures (H.264 decode of a 1080p picture
-costs milliseconds) and encodes them as one H.264 stream with a short keyframe interval, so every frame
-is seekable. Gaps (missing or failed frame numbers) are filled per the gap policy and listed; nothing
-is dropped, reordered or duplicated without being listed.
+Each working frame is read once; its display rendering (the proxy display for SDR profiles, the PQ display
+for HDR) is made once per display and fed to every profile that shows it, each with its own encoder setup
+(media/profiles.py). So every deliverable is first generation: no 8-bit picture is decoded and encoded again.
+Gaps (missing or failed frame numbers) are filled per the gap policy and listed; nothing is dropped,
+reordered or duplicated without being listed. One profile failing never stops the others.
 """
 from __future__ import annotations
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import av
 import numpy as np
 
-from proxygen_core.errors import EncodeError, UnreadableSourceError
-from proxygen_core.media.encode import bt709_frame, h264_stream
+from proxygen_core.errors import EncodeError, ProxygenError
+from proxygen_core.media.encode import h264_stream
+from proxygen_core.media.profiles import (
+    AV_MATRIX,
+    AV_PRIMARIES,
+    AV_TRANSFER,
+    HDR10_MASTER_DISPLAY,
+    HDR10_MAX_CLL,
+    HDR_DISPLAY,
+    HDR_VIEW,
+    ClipProfile,
+)
+from proxygen_core.media.render import WorkingFrame, display_encode, resize
 from proxygen_core.media.sequences import timecode
+from proxygen_core.media.yuv import planar_frame, rgb_to_planes
 
 if TYPE_CHECKING:
     from proxygen_core.settings import RenderSettings
 
 GAP_POLICIES = ("hold", "black", "checkerboard")
+# Gap cards in display code values: black, or a grey checkerboard that no render looks like.
+_CHECKER_LEVELS = ((64 - 16) / 219, (160 - 16) / 219)
 
 
 @dataclass
 class ClipResult:
+    profile: str
     path: str
     width: int
     height: int
@@ -41,35 +58,23 @@ class ClipResult:
     fps: float = 24.0
     start_timecode: str = ""
     size_bytes: int = 0
+    encode_seconds: float = 0.0  # this profile's encoder alone
+    error: ProxygenError | None = None  # set when this profile failed (the others may still be fine)
 
     @property
     def duration_seconds(self) -> float:
         return round(self.frame_count / self.fps, 4)
 
 
-def first_picture(path: str | os.PathLike[str]) -> av.VideoFrame:
-    """The one picture of a per-frame proxy MP4, as decoded yuv420p."""
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                return frame.reformat(format="yuv420p")
-    except Exception as exc:
-        raise UnreadableSourceError(str(path), f"proxy picture cannot be decoded: {type(exc).__name__}: {exc}") from exc
-    raise UnreadableSourceError(str(path), "proxy has no picture")
+@dataclass
+class ClipPass:
+    """What one pass over a sequence made: a result per profile, and the shared cost."""
 
-
-def _planes(frame: av.VideoFrame) -> np.ndarray:
-    return frame.to_ndarray()  # (h * 3 / 2, w) uint8 for yuv420p
-
-
-def _fill(kind: str, width: int, height: int) -> np.ndarray:
-    """A yuv420p picture for a gap: limited-range black, or a grey checkerboard that no render looks like."""
-    y = np.full((height, width), 16, np.uint8)
-    if kind == "checkerboard":
-        yy, xx = np.mgrid[0:height, 0:width]
-        y = np.where(((yy // 32) + (xx // 32)) % 2 == 0, 64, 160).astype(np.uint8)
-    chroma = np.full((height // 2 * 2 // 2, width), 128, np.uint8)  # U and V planes stacked: h/4 rows each
-    return np.vstack([y, chroma])
+    results: dict[str, ClipResult]
+    read_seconds: float = 0.0  # reading (or re-decoding) the working frames
+    display_seconds: float = 0.0  # display transforms, gap cards and burn-ins, per display
+    samples: dict[int, int] = field(default_factory=dict)  # clip index -> frame number, for the quality check
+    unreadable: dict[int, str] = field(default_factory=dict)  # frame number -> why its working frame failed
 
 
 def burnin_font() -> str:
@@ -82,91 +87,246 @@ def burnin_font() -> str:
     return str(path)
 
 
-def burn_in(planes: np.ndarray, width: int, height: int, left: str, right: str, font: str) -> np.ndarray:
-    """Text on a darkened, neutral band at the bottom of a yuv420p picture; the rest is untouched."""
+def burnin_band(height: int) -> int:
+    """Rows of the bottom band that carries burn-ins (the quality check leaves them out)."""
+    return max(16, (height // 18) // 2 * 2)
+
+
+def burn_in(rgb: np.ndarray, left: str, right: str, font: str) -> np.ndarray:
+    """Text on a darkened, neutral band at the bottom of a display picture; the rest is untouched."""
     import OpenImageIO as oiio
 
-    band = max(16, (height // 18) // 2 * 2)
+    height, width = rgb.shape[:2]
+    band = burnin_band(height)
     size = max(10, int(band * 0.7))
     mask = oiio.ImageBuf(oiio.ImageSpec(width, band, 1, oiio.FLOAT))
     oiio.ImageBufAlgo.render_text(mask, band // 3, int(band * 0.78), left, size, font, (1.0,))
     oiio.ImageBufAlgo.render_text(mask, width - band // 3, int(band * 0.78), right, size, font, (1.0,), alignx="right")
-    alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)
-    out = planes.copy()
-    y = out[:height].astype(np.float32)
+    alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)[..., None]
+    out = rgb.copy()
     top = height - band
-    y[top:] = 16 + (y[top:] - 16) * 0.35  # darken the band ...
-    y[top:] = y[top:] * (1 - alpha) + 235 * alpha  # ... and write the text in white
-    out[:height] = np.clip(np.rint(y), 0, 255).astype(np.uint8)
-    chroma = out[height:].reshape(2, height // 2, width // 2).astype(np.float32)
-    chroma[:, top // 2:] = 128 + (chroma[:, top // 2:] - 128) * 0.35  # a neutral band under white text
-    out[height:] = np.clip(np.rint(chroma), 0, 255).astype(np.uint8).reshape(-1, width)
+    out[top:] *= np.float32(0.35)  # darken the band ...
+    out[top:] = out[top:] * (1 - alpha) + alpha  # ... and write the text in white
     return out
 
 
-def build_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], out: str | os.PathLike[str],
-               fps: float, start_timecode: str | None = None, gap_policy: str = "hold", keyframe_interval: int = 12,
-               crf: int = 18, preset: str = "veryfast", burnin_name: str | None = None) -> ClipResult:
-    """Encode frame numbers min..max of ``pictures`` and ``failed`` into one MP4.
+def gap_card(kind: str, width: int, height: int) -> np.ndarray:
+    if kind == "checkerboard":
+        yy, xx = np.mgrid[0:height, 0:width]
+        grey = np.where(((yy // 32) + (xx // 32)) % 2 == 0, *_CHECKER_LEVELS).astype(np.float32)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.zeros((height, width, 3), np.float32)
 
-    ``pictures`` maps frame number -> local per-frame proxy MP4. A frame number with no picture is a gap:
-    ``failed`` ones are listed apart from the missing ones. Pictures of another size are scaled to the
-    first frame's size (and listed). ``burnin_name`` draws the name, frame number and timecode on each
-    picture (gaps say MISSING or FAILED).
-    """
+
+def display_name(profile: ClipProfile, settings: "RenderSettings") -> str:
+    return HDR_DISPLAY if profile.hdr else settings.proxy_display
+
+
+def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: "RenderSettings") -> tuple[str, str]:
+    """The (display, view) a profile shows a frame on. A display-referred source keeps its un-tone-mapped
+    view on the PQ display too (graded video is not tone-mapped again)."""
+    if not profile.hdr:
+        return display_name(profile, settings), frame.colour.proxy_view
+    return display_name(profile, settings), frame.colour.proxy_view if frame.colour.display_referred else HDR_VIEW
+
+
+class ProfileEncoder:
+    """One profile's file: its stream setup (the one place for it) and its frames."""
+
+    def __init__(self, profile: ClipProfile, path: str, width: int, height: int, rate: Fraction, tc: str,
+                 settings: "RenderSettings") -> None:
+        self.profile, self.path, self.seconds, self.index = profile, path, 0.0, 0
+        t0 = time.perf_counter()
+        options = {"movflags": "+faststart"} if profile.container == "mp4" else {}
+        self.container = av.open(path, mode="w", format=profile.container, options=options)
+        try:
+            self.stream = self._stream(rate, width, height, settings)
+            self.stream.metadata["timecode"] = tc  # mp4 and mov muxers write a tmcd timecode track
+        except Exception:
+            self.container.close()
+            raise
+        self.seconds += time.perf_counter() - t0
+
+    def _stream(self, rate: Fraction, width: int, height: int, settings: "RenderSettings") -> Any:
+        p = self.profile
+        gop = str(max(1, settings.clip_keyframe_interval))
+        if p.codec == "libx264":
+            return h264_stream(self.container, rate, width, height, settings.x264_preset, settings.x264_crf,
+                               {"g": gop, "keyint_min": gop, "bf": "0"}, "scenecut=0")
+        stream = self.container.add_stream(p.codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, p.pix_fmt
+        cc = stream.codec_context
+        cc.color_range = 1  # limited (tv)
+        cc.color_primaries, cc.color_trc, cc.colorspace = (AV_PRIMARIES[p.primaries], AV_TRANSFER[p.transfer],
+                                                           AV_MATRIX[p.matrix])
+        options = dict(p.options)
+        if p.codec == "libx265":
+            params = [f"colorprim={p.primaries}", f"transfer={p.transfer}", f"colormatrix={p.matrix}",
+                      "range=limited", f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", "bframes=0", "log-level=error"]
+            if p.hdr:
+                params += [f"master-display={HDR10_MASTER_DISPLAY}", f"max-cll={HDR10_MAX_CLL}", "hdr10=1",
+                           "repeat-headers=1"]
+            options["x265-params"] = ":".join(params)
+        stream.options = options
+        if p.codec_tag:
+            cc.codec_tag = p.codec_tag
+        return stream
+
+    def add(self, rgb: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        frame = planar_frame(rgb_to_planes(rgb, self.profile.matrix, self.profile.bits, self.profile.chroma),
+                             self.profile.pix_fmt)
+        frame.color_range = 1
+        frame.color_primaries = AV_PRIMARIES[self.profile.primaries]
+        frame.color_trc = AV_TRANSFER[self.profile.transfer]
+        frame.colorspace = AV_MATRIX[self.profile.matrix]
+        frame.pts = self.index
+        self.index += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.seconds += time.perf_counter() - t0
+
+    def finish(self) -> int:
+        t0 = time.perf_counter()
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+        self.seconds += time.perf_counter() - t0
+        return os.path.getsize(self.path)
+
+    def abandon(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # the file is discarded with its folder; its error is already the profile's
+            pass
+
+
+def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], outputs: dict[ClipProfile, str],
+                settings: "RenderSettings", fps: float, start_timecode: str | None = None,
+                burnin_name: str | None = None, samples: int = 5) -> ClipPass:
+    """Encode frame numbers min..max of ``frames`` and ``failed`` into one file per profile.
+
+    ``frames`` maps frame number -> a loader of its working frame. A frame number with no loader is a gap;
+    ``failed`` ones are listed apart from the missing ones. Frames of another size are scaled (in linear
+    light) to the first frame's size, and listed. ``samples`` frames spread over the clip are remembered for
+    the quality check."""
+    gap_policy = settings.clip_gap_policy
     if gap_policy not in GAP_POLICIES:
         raise ValueError(f"unknown gap policy {gap_policy!r} (one of {', '.join(GAP_POLICIES)})")
-    if not pictures:
-        raise EncodeError(str(out), "no frame of the sequence has a proxy picture")
-    numbers = sorted(set(pictures) | set(failed))
+    if not frames:
+        raise EncodeError(next(iter(outputs.values()), ""), "no frame of the sequence has a working frame")
+    numbers = sorted(set(frames) | set(failed))
     first, last = numbers[0], numbers[-1]
-    missing = [n for n in range(first, last + 1) if n not in pictures and n not in failed]
-    failed_list = sorted(n for n in failed if n not in pictures)
-    ref = first_picture(pictures[min(pictures)])
-    width, height = ref.width, ref.height
+    missing = [n for n in range(first, last + 1) if n not in frames and n not in failed]
+    failed_list = sorted(n for n in failed if n not in frames)
     rate = Fraction(fps).limit_denominator(1001)
     tc = start_timecode or timecode(first, float(rate))
-    result = ClipResult(str(out), width, height, first, last, last - first + 1, missing, failed_list,
-                        fps=float(rate), start_timecode=tc)
-    font = burnin_font() if burnin_name is not None else ""
     tc_start = _tc_frames(tc, max(1, round(float(rate))))
+    font = burnin_font() if burnin_name is not None else ""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-read")
+    order = sorted(frames)
+    pending = {n: pool.submit(frames[n]) for n in order[:2]}  # read the next frame while this one encodes
+    t_read = time.perf_counter()
     try:
-        with av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = h264_stream(container, rate, width, height, preset, crf,
-                                 {"g": str(max(1, keyframe_interval)), "keyint_min": str(max(1, keyframe_interval)),
-                                  "bf": "0"}, "scenecut=0")
-            stream.metadata["timecode"] = tc  # the mp4 muxer writes it as a tmcd timecode track
-            previous: np.ndarray | None = None
-            for index, number in enumerate(range(first, last + 1)):
-                if number in pictures:
-                    picture = ref if number == min(pictures) else first_picture(pictures[number])
-                    if (picture.width, picture.height) != (width, height):
-                        result.filled[number] = f"scaled from {picture.width}x{picture.height}"
-                        picture = picture.reformat(width=width, height=height, format="yuv420p")
-                    planes = _planes(picture)
-                elif gap_policy == "hold" and previous is not None:
-                    planes = previous
-                    result.filled[number] = "held previous frame"
-                else:
-                    kind = "black" if gap_policy == "hold" else gap_policy
-                    planes = _fill(kind, width, height)
-                    result.filled[number] = kind
-                previous = planes
-                if burnin_name is not None:
-                    state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
-                    label = f"{number}{state}  {timecode(tc_start + index, float(rate))}"
-                    planes = burn_in(planes, width, height, burnin_name, label, font)
-                frame = bt709_frame(planes, index)
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
-    except (EncodeError, UnreadableSourceError):
+        ref = pending.pop(order[0]).result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    except Exception as exc:
-        raise EncodeError(str(out), f"clip encode failed: {type(exc).__name__}: {exc}") from exc
-    result.size_bytes = Path(out).stat().st_size
-    return result
+    read_seconds = time.perf_counter() - t_read
+    width, height = ref.width, ref.height
+    outcome = ClipPass({p.name: ClipResult(p.name, path, width, height, first, last, last - first + 1, missing,
+                                           failed_list, fps=float(rate), start_timecode=tc)
+                        for p, path in outputs.items()})
+    chosen = [order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples, len(order)))]
+    encoders: dict[str, ProfileEncoder] = {}
+    for profile, path in outputs.items():
+        try:
+            encoders[profile.name] = ProfileEncoder(profile, path, width, height, rate, tc, settings)
+        except Exception as exc:
+            outcome.results[profile.name].error = EncodeError(path, f"{profile.name} encoder cannot start: "
+                                                                    f"{type(exc).__name__}: {exc}")
+    previous: dict[tuple[str, str], np.ndarray] = {}
+    filled: dict[int, str] = {}
+    display_seconds = 0.0
+    try:
+        for index, number in enumerate(range(first, last + 1)):
+            frame = None
+            if number in frames:
+                t0 = time.perf_counter()
+                nxt = order.index(number) + 2
+                if nxt < len(order):
+                    pending[order[nxt]] = pool.submit(frames[order[nxt]])
+                try:
+                    frame = ref if number == order[0] else pending.pop(number).result()
+                except ProxygenError as exc:  # that frame becomes a listed gap; the clip goes on
+                    outcome.unreadable[number] = f"{type(exc).__name__}: {exc.cause}"
+                    for result in outcome.results.values():
+                        result.failed_frames = sorted({*result.failed_frames, number})
+                read_seconds += time.perf_counter() - t0
+                if frame is None:
+                    pass
+                elif (frame.width, frame.height) != (width, height):
+                    filled[number] = f"scaled from {frame.width}x{frame.height}"
+                elif number in chosen:
+                    outcome.samples[index] = number
+            shown: dict[tuple[str, str], np.ndarray] = {}
+            for name, encoder in list(encoders.items()):
+                display = profile_display(encoder.profile, frame or ref, settings)
+                if display not in shown:
+                    t0 = time.perf_counter()
+                    shown[display] = _picture(frame, number, display, previous, width, height, settings, filled)
+                    if burnin_name is not None:
+                        state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
+                        label = f"{number}{state}  {timecode(tc_start + index, float(rate))}"
+                        shown[display] = burn_in(shown[display], burnin_name, label, font)
+                    display_seconds += time.perf_counter() - t0
+                try:
+                    encoder.add(shown[display])
+                except Exception as exc:
+                    outcome.results[name].error = EncodeError(encoder.path, f"{name} encode failed at frame "
+                                                                            f"{number}: {type(exc).__name__}: {exc}")
+                    encoders.pop(name).abandon()
+            if not encoders:
+                break
+    except BaseException:
+        for encoder in encoders.values():
+            encoder.abandon()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for result in outcome.results.values():
+        result.filled = dict(filled)
+    for name, encoder in encoders.items():
+        result = outcome.results[name]
+        try:
+            result.size_bytes = encoder.finish()
+        except Exception as exc:
+            result.error = EncodeError(encoder.path, f"{name} encode failed at the end: {type(exc).__name__}: {exc}")
+        result.encode_seconds = round(encoder.seconds, 4)
+    outcome.read_seconds = round(read_seconds, 4)
+    outcome.display_seconds = round(display_seconds, 4)
+    return outcome
+
+
+def _picture(frame: WorkingFrame | None, number: int, display: tuple[str, str],
+             previous: dict[tuple[str, str], np.ndarray], width: int, height: int, settings: "RenderSettings",
+             filled: dict[int, str]) -> np.ndarray:
+    """The display picture of one frame number: its render, or the gap card the policy asks for."""
+    if frame is not None:
+        pixels = frame.pixels
+        if (frame.width, frame.height) != (width, height):
+            pixels = resize(pixels, width, height, settings.resize_filter)
+        previous[display] = display_encode(pixels, frame.working_colorspace, display[0], display[1], settings)
+        return previous[display]
+    if settings.clip_gap_policy == "hold" and display in previous:
+        filled[number] = "held previous frame"
+        return previous[display]
+    kind = "black" if settings.clip_gap_policy == "hold" else settings.clip_gap_policy
+    filled[number] = kind
+    previous[display] = gap_card(kind, width, height)
+    return previous[display]
 
 
 def _tc_frames(text: str, base: int) -> int:
@@ -174,20 +334,15 @@ def _tc_frames(text: str, base: int) -> int:
     return ((hh * 60 + mm) * 60 + ss) * base + ff
 
 
-def render_clip(pictures: dict[int, str | os.PathLike[str]], failed: set[int], out: str | os.PathLike[str],
-                settings: "RenderSettings", header_fps: float | None, header_timecode: str | None,
-                name: str) -> ClipResult:
-    """A sequence's clip by the project's rules (the pipeline and ``proxygen render`` share them): the
-    rate is the first picture's EXR ``framesPerSecond``, else the setting; the start timecode is that
-    frame's EXR ``timeCode`` when it is also the first frame number, else the first frame number at that
-    rate; ``name`` (the sequence pattern's file name) is burnt in when burn-ins are on."""
+def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int], first_with_picture: int | None,
+                settings: "RenderSettings") -> tuple[float, str]:
+    """A sequence's rate and start timecode by the project's rules (the pipeline and ``proxygen render`` share
+    them): the rate is the first frame's EXR ``framesPerSecond``, else the setting; the start timecode is that
+    frame's EXR ``timeCode`` when it is also the first frame number, else the first frame number at that rate."""
     fps = float(header_fps or settings.fps)
-    numbers = [*pictures, *failed]
     start = min(numbers) if numbers else 0
-    first = min(pictures) if pictures else None
-    tc = header_timecode if header_timecode and first == start else timecode(start, fps)
-    return build_clip(pictures, failed, out, fps, tc, settings.clip_gap_policy, settings.clip_keyframe_interval,
-                      settings.x264_crf, settings.x264_preset, name if settings.clip_burnins else None)
+    tc = header_timecode if header_timecode and first_with_picture == start else timecode(start, fps)
+    return fps, tc
 
 
 def poster_frame(frames: list[int], chosen: int | None = None) -> int:

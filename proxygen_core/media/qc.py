@@ -10,6 +10,7 @@ import av
 import numpy as np
 
 from proxygen_core.media.geometry import fit_within
+from proxygen_core.media.profiles import AV_MATRIX, AV_PRIMARIES, AV_TRANSFER, ClipProfile
 
 
 @dataclass
@@ -40,7 +41,8 @@ def top_level_atoms(path: str | Path) -> list[str]:
 
 
 def mp4_info(path: str | Path, count_frames: bool = False) -> dict[str, Any]:
-    """Stream parameters from the container (no decode unless frames are to be counted)."""
+    """Stream parameters from the container; ``count_frames`` counts the stream's packets (one per picture: no
+    encoder here writes B-frames or field pairs), which costs a demux, not a decode."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         cc = stream.codec_context
@@ -48,7 +50,7 @@ def mp4_info(path: str | Path, count_frames: bool = False) -> dict[str, Any]:
                 "color_primaries": int(cc.color_primaries), "color_trc": int(cc.color_trc),
                 "colorspace": int(cc.colorspace), "color_range": int(cc.color_range), "frames": None}
         if count_frames:
-            info["frames"] = sum(1 for _ in container.decode(stream))
+            info["frames"] = sum(1 for packet in container.demux(stream) if packet.size)
     info["atoms"] = top_level_atoms(path)
     return info
 
@@ -84,6 +86,30 @@ def check_proxy(info: dict[str, Any], source_width: int, source_height: int, max
     if w > max(source_width, 2) or h > max(source_height, 2):
         problems.append(f"{w}x{h} upscales the {source_width}x{source_height} source")
     return QCResult(not problems, problems, {k: info[k] for k in ("codec", "pix_fmt", "width", "height")})
+
+
+def check_clip(info: dict[str, Any], profile: ClipProfile, width: int, height: int, frame_count: int) -> QCResult:
+    """A deliverable as its profile specifies it: codec, pixel format, colour tags, size, every frame present."""
+    problems = []
+    if info["codec"] != profile.stream_codec:
+        problems.append(f"codec {info['codec']} is not {profile.stream_codec}")
+    expected_fmt = profile.decoded_pix_fmt or profile.pix_fmt
+    if info["pix_fmt"] != expected_fmt:
+        problems.append(f"pixel format {info['pix_fmt']} is not {expected_fmt}")
+    tags = (AV_PRIMARIES[profile.primaries], AV_TRANSFER[profile.transfer], AV_MATRIX[profile.matrix])
+    if (info["color_primaries"], info["color_trc"], info["colorspace"]) != tags:
+        problems.append(f"colour tags are not {profile.primaries}/{profile.transfer}/{profile.matrix}")
+    if info["color_range"] != 1:
+        problems.append("range is not tv (limited)")
+    if (info["width"], info["height"]) != (width, height):
+        problems.append(f"{info['width']}x{info['height']} is not {width}x{height}")
+    if info["frames"] is not None and info["frames"] != frame_count:
+        problems.append(f"{info['frames']} pictures decoded, {frame_count} expected")
+    atoms = info["atoms"]
+    if profile.container == "mp4" and ("moov" not in atoms or "mdat" not in atoms
+                                       or atoms.index("moov") > atoms.index("mdat")):
+        problems.append(f"not faststart (atoms {atoms})")
+    return QCResult(not problems, problems, {k: info[k] for k in ("codec", "pix_fmt", "width", "height", "frames")})
 
 
 def check_exposure(display_rgb_uint8: np.ndarray, limit: float = 0.98) -> QCResult:

@@ -257,7 +257,8 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
     return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer)
 
 
-def _display(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
+def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
+    """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or exact)."""
     out = np.ascontiguousarray(frame_pixels, dtype=np.float32).copy()
     apply(engine(settings.ocio_config).display(working, display, view, settings.display_transform,
                                                settings.display_lut_size), out)
@@ -272,19 +273,19 @@ def thumbnail_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarra
     """uint8 sRGB-display thumbnail, sized from the source (not the even-rounded proxy) to keep its aspect."""
     tw, th = fit_within(frame.source_width, frame.source_height, settings.thumb_size, settings.thumb_size)
     small = resize(frame.pixels, tw, th, settings.resize_filter)
-    return to_uint8(_display(small, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
+    return to_uint8(display_encode(small, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
                              settings))
 
 
 def proxy_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
     """float32 Rec.1886 display code values in [0, 1] at proxy size (even, within the proxy box)."""
-    return _display(frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings)
+    return display_encode(frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings)
 
 
 def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray | None:
     if not settings.preview_enabled or frame.full_res is None:
         return None
-    return to_uint8(_display(frame.full_res, frame.working_colorspace, settings.thumb_display,
+    return to_uint8(display_encode(frame.full_res, frame.working_colorspace, settings.thumb_display,
                              frame.colour.thumb_view, settings))
 
 

@@ -36,6 +36,7 @@ from proxygen_core.pipeline.stages import (
 )
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
+from proxygen_core.store.keys import frame_number
 from proxygen_core.store.s3 import ObjectInfo
 
 SOURCE, WORKING, THUMBNAIL, PROXY, PREVIEW, RECORD = (
@@ -270,10 +271,11 @@ class _Attempt:
         r, pipeline, previous = self.result, self.settings.pipeline, self.previous
         exr = previous.working_exr if previous else None
         if frame is not None and WORKING in self.stages:
-            if pipeline.keep_working_frames:
+            if pipeline.keeps_working(frame_number(self.key)):
                 exr = st.store_working(self.store, self.key, frame, pipeline.working_compression)
-            elif exr is None:
-                self.store.delete(self.store.state_key(self.key, st.WORKING))  # no stale working frame stays
+            else:  # the retention rule keeps none for this source: no stale one stays either
+                self.store.delete(self.store.state_key(self.key, st.WORKING))
+                exr = None
 
         def pick(new: Media | None, old: str) -> dict | None:
             return asdict(new) if new is not None else (getattr(previous, old) if previous else None)

@@ -14,16 +14,18 @@ from typing import Any
 
 from proxygen_core.media.sequences import group, parse_frame
 from proxygen_core.pipeline.chain import KeyResult, run_chain
-from proxygen_core.pipeline.sequence import build_sequence_clip, load_members
+from proxygen_core.pipeline.sequence import build_sequence_clips, load_members, release_working_frames
 from proxygen_core.pipeline.stages import output_keys_for
 from proxygen_core.settings import Settings
 from proxygen_core.store.local import LocalStore
 
 
 def local_settings(settings: Settings, keep_working: bool = False) -> Settings:
-    """The local door keeps no working frames unless asked: a folder of renders is not a pipeline that
-    re-renders from them, and they cost several times the sources' bytes."""
-    return replace(settings, pipeline=replace(settings.pipeline, keep_working_frames=keep_working))
+    """The local door keeps working frames only until its sequences' clips are made, unless asked to keep
+    them: a folder of renders is not a pipeline that re-renders from them, and they cost several times the
+    sources' bytes."""
+    return replace(settings, pipeline=replace(settings.pipeline,
+                                              working_retention="keep" if keep_working else "until_clips"))
 
 
 def render_file(source: str | os.PathLike[str], out_dir: str | os.PathLike[str], settings: Settings,
@@ -48,13 +50,17 @@ def _report_name(store: LocalStore, result: KeyResult) -> str:
 
 
 def write_sequence_clips(results: list[KeyResult], store: LocalStore, settings: Settings,
-                         profile: str = "review") -> list[dict[str, Any]]:
-    """The clip rows (ok or failed) of the image sequences among ``results``, each made by the pipeline's
-    sequence stage over the local store."""
+                         keep_working: bool = False, output_profile: str = "review") -> list[dict[str, Any]]:
+    """The clip rows (ok or failed, one per enabled clip profile) of the image sequences among ``results``,
+    each made by the pipeline's sequence stage over the local store. Then no working frame stays unless
+    asked: a numbered frame that formed no sequence has no clip to wait for here."""
+    settings = local_settings(settings, keep_working)
     rows = []
     for seq, frames in group([r.key for r in results]).items():
         pattern = seq.pattern(parse_frame(frames[min(frames)]).padding)
-        row, _ = build_sequence_clip(store, pattern, load_members(store, list(frames.values())), settings, profile)
-        rows.append(row)
+        members = load_members(store, list(frames.values()))
+        rows += [o.row for o in build_sequence_clips(store, pattern, members, settings, output_profile)]
+    if not keep_working:
+        release_working_frames(store, load_members(store, [r.key for r in results]), settings)
     return rows
 

@@ -1,8 +1,12 @@
-"""One image sequence from its frames' state to its review clip, poster and catalog row.
+"""One image sequence from its frames' state to its deliverables, poster and catalog rows.
 
-Runs after the frames: each member's ``state.json`` says whether that version finished ok (and where
-its proxy and thumbnail are) or failed. The clip is made from the per-frame proxy pictures (no source
-decode, no colour transform); the poster is a server-side copy of one frame's thumbnail.
+Runs after the frames: each member's ``state.json`` says whether that version finished ok (and where its
+working frame and thumbnail are) or failed. Every enabled clip profile is encoded in one pass over the
+working frames (media/clips.py); a member whose working frame is gone (retention, or never kept) is decoded
+from its source again, and the row says how many were. Each profile gets its own row (ok or failed), its
+own container check and its own quality measurement; the poster is a server-side copy of one frame's
+thumbnail. Once every enabled profile is built, the members' working frames are released per the
+retention rule.
 """
 from __future__ import annotations
 
@@ -11,24 +15,37 @@ import json
 import posixpath
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from proxygen_core import __version__
-from proxygen_core.errors import ProxygenError, as_proxygen_error
+from proxygen_core.errors import ProxygenError, QCFailure, as_proxygen_error
 from proxygen_core.events.schema import clip_event_id
-from proxygen_core.media import qc
-from proxygen_core.media.clips import poster_frame, render_clip
+from proxygen_core.media import clip_quality, qc
+from proxygen_core.media.clips import (
+    ClipPass,
+    ClipResult,
+    build_clips,
+    burnin_band,
+    clip_timing,
+    display_name,
+    poster_frame,
+    profile_display,
+)
 from proxygen_core.media.geometry import resolution
+from proxygen_core.media.profiles import ClipProfile
+from proxygen_core.media.render import WorkingFrame, decode_working, display_encode
 from proxygen_core.media.sequences import parse_frame
 from proxygen_core.pipeline.stages import media_tags, utc_now_iso
-from proxygen_core.pipeline.state import KeyState, load_state
+from proxygen_core.pipeline.state import WORKING, KeyState, load_state, load_working, save_state
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
+QUALITY_SAMPLES = 3  # frames per clip the quality check decodes and compares (spread over the clip)
 
 
 @dataclass
@@ -44,68 +61,193 @@ class Members:
         return hashlib.sha256(f"{basis}|{settings_hash}".encode()).hexdigest()[:24]
 
 
+@dataclass
+class ClipOutcome:
+    """One profile's row (ok or failed) and what the UI shows beside it."""
+
+    profile: str
+    row: dict[str, Any]
+    poster: bytes | None = None
+    filled: dict[int, str] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    redecoded: int = 0
+
+
 def load_members(store: Store, keys: list[str]) -> Members:
     parsed = {k: parse_frame(k) for k in keys}
     numbers = {k: f.frame for k, f in parsed.items() if f is not None}
     return Members({k: load_state(store, k) for k in numbers}, numbers)
 
 
-def clip_id(bucket: str, pattern: str, profile: str) -> str:
-    return hashlib.sha256(f"{bucket}/{pattern}|{profile}|clip".encode()).hexdigest()[:32]
+def clip_id(bucket: str, pattern: str, output_profile: str, clip_profile: str = "review") -> str:
+    """One row per sequence, output profile and clip profile; the review clip keeps the id it always had."""
+    suffix = "" if clip_profile == "review" else f"|{clip_profile}"
+    return hashlib.sha256(f"{bucket}/{pattern}|{output_profile}|clip{suffix}".encode()).hexdigest()[:32]
 
 
-def build_sequence_clip(store: Store, pattern: str, members: Members, settings: Settings,
-                        profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The clip row for ``pattern`` (ok or failed), and extras for the UI: the poster's bytes, how each
-    gap was filled, the encode time."""
+class WorkingFrames:
+    """Loaders of the members' working frames: the stored EXR, else a fresh decode of the source."""
+
+    def __init__(self, store: Store, settings: Settings, folder: Path) -> None:
+        self.store, self.settings, self.folder = store, settings, folder
+        self.redecoded: list[int] = []
+        self._lock = threading.Lock()
+
+    def loader(self, number: int, state: KeyState) -> Callable[[], WorkingFrame]:
+        def load() -> WorkingFrame:
+            try:
+                if state.working_exr and self.store.exists(state.working_exr):
+                    return load_working(self.store, state.working_exr)
+                info = self.store.head(state.key)
+                frame = decode_working(str(self.store.fetch(info)), self.settings.render)
+                self.store.evict(info)
+                with self._lock:
+                    self.redecoded.append(number)
+                return frame
+            except Exception as exc:
+                raise as_proxygen_error(self.store.uri(state.key), exc) from exc
+        return load
+
+
+def build_sequence_clips(store: Store, pattern: str, members: Members, settings: Settings, output_profile: str,
+                         profiles: tuple[ClipProfile, ...] | None = None) -> list[ClipOutcome]:
+    """A row per enabled profile (or per ``profiles``), ok or failed; never raises for one profile's failure."""
     render = settings.render
-    keys = store.clip_keys(pattern)
-    numbers_ok = {members.numbers[k]: s for k, s in members.states.items() if s and s.status == "ok" and s.proxy}
+    profiles = profiles or settings.pipeline.profiles()
+    keys = store.clip_keys(pattern, {p.name: p.extension for p in profiles})
+    ok = {members.numbers[k]: s for k, s in members.states.items() if s and s.status == "ok" and s.thumbnail}
     failed = {members.numbers[k] for k, s in members.states.items() if s and s.status == "failed"}
-    row: dict[str, Any] = {
-        "clip_id": clip_id(store.bucket, pattern, profile), "sequence": pattern, "s3_bucket": store.bucket,
-        "output_profile": profile, "render_settings_hash": render.settings_hash(),
-        "frames_fingerprint": members.fingerprint(render.settings_hash()),
+    base: dict[str, Any] = {
+        "sequence": pattern, "s3_bucket": store.bucket, "output_profile": output_profile,
+        "render_settings_hash": render.settings_hash(), "frames_fingerprint": members.fingerprint(render.settings_hash()),
         "generated_timestamp": utc_now_iso(), "generator_version": f"{GENERATOR} {__version__}", "status": "ok",
     }
+    outcomes = {p.name: ClipOutcome(p.name, {**base, "clip_id": clip_id(store.bucket, pattern, output_profile, p.name),
+                                             "profile": p.name, "codec": p.stream_codec, "pix_fmt": p.pix_fmt})
+                for p in profiles}
     folder = Path(tempfile.mkdtemp(prefix="proxygen-clip-"))
-    extras: dict[str, Any] = {"poster": None, "filled": {}, "encode_seconds": 0.0}
     try:
-        pictures = {}
-        for number, state in sorted(numbers_ok.items()):
-            local = folder / f"{number}.mp4"
-            local.write_bytes(store.get_bytes(state.proxy["path"]))
-            pictures[number] = local
-        header = (numbers_ok[min(numbers_ok)].source or {}).get("probe", {}) if numbers_ok else {}
-        t0 = time.perf_counter()
-        clip = render_clip(pictures, failed, folder / "clip.mp4", render, header.get("fps"), header.get("timecode"),
-                           posixpath.basename(pattern))
-        check = qc.check_proxy(qc.mp4_info(clip.path), clip.width, clip.height, render.proxy_max_width,
-                               render.proxy_max_height)
-        if not check.passed:
-            raise ProxygenError(store.uri(keys["clip"]), "; ".join(check.problems))
-        meta = {"sequence": pattern if len(pattern) < 1000 else "", "frames-fingerprint": row["frames_fingerprint"]}
-        stored = store.upload_file(clip.path, keys["clip"], tags=media_tags("clip"), metadata=meta)
-        tagged = [n for n, s in numbers_ok.items() if store.tags(s.key).get(POSTER_TAG, "").lower() in ("1", "true", "yes")]
-        chosen = poster_frame(list(numbers_ok), tagged[0] if tagged else render.clip_poster_frame)
-        thumb = numbers_ok[chosen].thumbnail["path"]
-        store.copy(thumb, keys["poster"], tags=media_tags("poster"), metadata={**meta, "poster-frame": str(chosen)})
-        extras["poster"] = store.get_bytes(keys["poster"])
-        row.update({
-            "clip_s3_key": keys["clip"], "poster_s3_key": keys["poster"], "poster_frame": chosen,
-            "first_frame": clip.first_frame, "last_frame": clip.last_frame, "frame_count": clip.frame_count,
-            "missing_frames": json.dumps(clip.missing_frames), "failed_frames": json.dumps(clip.failed_frames),
-            "fps": clip.fps, "start_timecode": clip.start_timecode, "duration_seconds": clip.duration_seconds,
-            "clip_resolution": resolution(clip.width, clip.height), "clip_size_bytes": stored.size,
-        })
-        extras.update(filled=clip.filled, encode_seconds=round(time.perf_counter() - t0, 4))
-    except Exception as exc:  # recorded as a failed clip row and event, never dropped
-        err = as_proxygen_error(store.uri(pattern), exc)
-        numbers = sorted({*numbers_ok, *failed})
-        row.update({"status": "failed", "error": f"{type(err).__name__}: {err.cause}",
-                    "first_frame": numbers[0] if numbers else None, "last_frame": numbers[-1] if numbers else None,
-                    "failed_frames": json.dumps(sorted(failed)), "missing_frames": json.dumps([])})
+        try:
+            working = WorkingFrames(store, settings, folder)
+            header = (ok[min(ok)].source or {}).get("probe", {}) if ok else {}
+            numbers = sorted({*ok, *failed})
+            fps, tc = clip_timing(header.get("fps"), header.get("timecode"), numbers, min(ok) if ok else None, render)
+            t0 = time.perf_counter()
+            made = build_clips({n: working.loader(n, s) for n, s in sorted(ok.items())}, failed,
+                               {p: str(folder / f"{p.name}{p.extension}") for p in profiles}, render, fps, tc,
+                               posixpath.basename(pattern) if render.clip_burnins else None, QUALITY_SAMPLES)
+            pass_seconds = time.perf_counter() - t0
+            poster = _poster(store, keys["poster"], ok, render.clip_poster_frame)
+        except Exception as exc:  # nothing could be made: every profile's row says why
+            for outcome in outcomes.values():
+                _fail(outcome, store.uri(pattern), exc, ok, failed)
+        else:
+            references = _references(made, working, ok, profiles, render)
+            for profile in profiles:
+                outcome = outcomes[profile.name]
+                outcome.redecoded = len(working.redecoded)
+                outcome.timings = {"pass_seconds": round(pass_seconds, 4), "read_seconds": made.read_seconds,
+                                   "display_seconds": made.display_seconds}
+                try:
+                    _finish(store, outcome, profile, made, keys, poster, references.get(profile.name, {}), render)
+                except Exception as exc:
+                    _fail(outcome, store.uri(keys[profile.name]), exc, ok, failed)
+            if all(o.row["status"] == "ok" for o in outcomes.values()) and set(outcomes) >= {
+                    p.name for p in settings.pipeline.profiles()}:
+                release_working_frames(store, members, settings)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    row["event_id"] = clip_event_id(row)
-    return row, extras
+    for outcome in outcomes.values():
+        outcome.row["event_id"] = clip_event_id(outcome.row)
+    return list(outcomes.values())
+
+
+def _references(made: ClipPass, working: WorkingFrames, ok: dict[int, KeyState], profiles: tuple[ClipProfile, ...],
+                render) -> dict[str, dict[int, Any]]:
+    """The exact display render of each sampled picture, per profile (computed once per display)."""
+    exact = replace(render, display_transform="exact")
+    by_display: dict[tuple[str, str], dict[int, Any]] = {}
+    out: dict[str, dict[int, Any]] = {}
+    frames = {}
+    for index, number in made.samples.items():
+        try:
+            frames[index] = working.loader(number, ok[number])()
+        except ProxygenError:
+            continue  # that sample is left out; the check reports which frames it measured
+    for profile in profiles:
+        refs: dict[int, Any] = {}
+        for index, frame in frames.items():
+            display = profile_display(profile, frame, render)
+            cache = by_display.setdefault(display, {})
+            if index not in cache:
+                cache[index] = display_encode(frame.pixels, frame.working_colorspace, display[0], display[1], exact)
+            refs[index] = cache[index]
+        out[profile.name] = refs
+    return out
+
+
+def _poster(store: Store, key: str, ok: dict[int, KeyState], chosen_setting: int | None) -> dict[str, Any]:
+    tagged = [n for n, s in ok.items() if store.tags(s.key).get(POSTER_TAG, "").lower() in ("1", "true", "yes")]
+    chosen = poster_frame(list(ok), tagged[0] if tagged else chosen_setting)
+    store.copy(ok[chosen].thumbnail["path"], key, tags=media_tags("poster"), metadata={"poster-frame": str(chosen)})
+    return {"key": key, "frame": chosen, "bytes": store.get_bytes(key)}
+
+
+def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: ClipPass, keys: dict[str, str],
+            poster: dict[str, Any], references: dict[int, Any], render) -> None:
+    """Check, measure and publish one profile's file, and fill its row."""
+    clip: ClipResult = made.results[profile.name]
+    if clip.error is not None:
+        raise clip.error
+    key = keys[profile.name]
+    check = qc.check_clip(qc.mp4_info(clip.path, count_frames=True), profile, clip.width, clip.height,
+                          clip.frame_count)
+    if not check.passed:
+        raise QCFailure(store.uri(key), "; ".join(check.problems))
+    t0 = time.perf_counter()
+    display = display_name(profile, render)
+    band = burnin_band(clip.height) if render.clip_burnins else 0
+    quality = clip_quality.measure(clip.path, profile, display, references, made.samples, band)
+    outcome.timings["quality_seconds"] = round(time.perf_counter() - t0, 4)
+    meta = {"sequence": outcome.row["sequence"] if len(outcome.row["sequence"]) < 1000 else "",
+            "frames-fingerprint": outcome.row["frames_fingerprint"], "clip-profile": profile.name}
+    stored = store.upload_file(clip.path, key, tags=media_tags(f"clip_{profile.name}"), metadata=meta)
+    outcome.poster, outcome.filled, outcome.quality = poster["bytes"], clip.filled, quality.to_dict()
+    outcome.timings["encode_seconds"] = clip.encode_seconds
+    outcome.row.update({
+        "clip_s3_key": key, "poster_s3_key": poster["key"], "poster_frame": poster["frame"],
+        "first_frame": clip.first_frame, "last_frame": clip.last_frame, "frame_count": clip.frame_count,
+        "missing_frames": json.dumps(clip.missing_frames), "failed_frames": json.dumps(clip.failed_frames),
+        "fps": clip.fps, "start_timecode": clip.start_timecode, "duration_seconds": clip.duration_seconds,
+        "clip_resolution": resolution(clip.width, clip.height), "clip_size_bytes": stored.size,
+        "quality_metric": quality.metric, "quality_de_mean": quality.de_mean, "quality_de_p99": quality.de_p99,
+        "quality_psnr_db": quality.psnr_db, "quality_passed": quality.passed,
+    })
+
+
+def _fail(outcome: ClipOutcome, uri: str, exc: BaseException, ok: dict[int, KeyState], failed: set[int]) -> None:
+    """A failed row (and event), never dropped."""
+    err = as_proxygen_error(uri, exc)
+    numbers = sorted({*ok, *failed})
+    outcome.row.update({"status": "failed", "error": f"{type(err).__name__}: {err.cause}",
+                        "first_frame": numbers[0] if numbers else None, "last_frame": numbers[-1] if numbers else None,
+                        "failed_frames": json.dumps(sorted(failed)), "missing_frames": json.dumps([])})
+
+
+def release_working_frames(store: Store, members: Members, settings: Settings) -> int:
+    """With ``until_clips`` retention, the members' working frames go once every enabled profile is built; each
+    state then says it has none (a later rebuild decodes the source again). Returns how many were deleted."""
+    if settings.pipeline.working_retention != "until_clips":
+        return 0
+    released = 0
+    for key, state in members.states.items():
+        if state is None or not state.working_exr:
+            continue
+        current = load_state(store, key)
+        if current is None or current.etag != state.etag or current.working_exr != state.working_exr:
+            continue  # a newer version of the frame is being processed: its working frame is not ours to drop
+        store.delete(store.state_key(key, WORKING))
+        save_state(store, replace(current, working_exr=None))
+        released += 1
+    return released

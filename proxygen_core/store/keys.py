@@ -24,7 +24,7 @@ MAX_KEY_BYTES = 1024
 FRAME_NAME = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<digits>\d+)(?P<ext>\.[^./]+)$")
 # A sequence's pattern key writes the frame number as #s: ``renders/sh010/beauty.####.exr``.
 FRAME_PATTERN = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<hashes>#+)(?P<ext>\.[^./]+)$")
-CLIP_SUFFIXES = {"clip": "_clip.mp4", "poster": "_poster.jpg"}
+POSTER_SUFFIX = "_poster.jpg"
 _SUFFIXES = {"thumbnail": "_thumb.jpg", "proxy": "_proxy.mp4", "preview": "_preview.jpg"}
 
 
@@ -131,10 +131,17 @@ def clip_name(pattern: str) -> str:
     return f"{m.group('name')}{m.group('sep')}{m.group('ext')[1:]}"
 
 
-def clip_keys(pattern: str) -> dict[str, str]:
-    """``<dir>/.proxies/<name><sep><ext without dot>_clip.mp4`` and ``..._poster.jpg``: one pair per
-    sequence, within S3's key limit."""
-    return fit_outputs(posixpath.dirname(pattern), clip_name(pattern), pattern, CLIP_SUFFIXES)
+def clip_suffixes(profiles: dict[str, str]) -> dict[str, str]:
+    """Profile name -> extension (``.mov``) to the suffix of each deliverable, plus the poster's: the review
+    clip keeps ``_clip.mp4``, every other profile is ``_<profile><ext>`` (``_prores_422hq.mov``)."""
+    suffixes = {name: "_clip.mp4" if name == "review" else f"_{name}{ext}" for name, ext in profiles.items()}
+    return {**suffixes, "poster": POSTER_SUFFIX}
+
+
+def clip_keys(pattern: str, profiles: dict[str, str]) -> dict[str, str]:
+    """``<dir>/.proxies/<name><sep><ext without dot>_clip.mp4``, one key per other profile and ``..._poster.jpg``:
+    all shortened alike, within S3's key limit."""
+    return fit_outputs(posixpath.dirname(pattern), clip_name(pattern), pattern, clip_suffixes(profiles))
 
 
 def is_private(key: str) -> bool:

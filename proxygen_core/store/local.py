@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from proxygen_core.errors import StorageError
-from proxygen_core.store.keys import OutputKeys, clip_name, key_digest, stem
+from proxygen_core.store.keys import OutputKeys, clip_name, clip_suffixes, key_digest, stem
 from proxygen_core.store.s3 import ObjectInfo
 
 HIDDEN = ".proxygen"  # state, metadata and working frames of the local door, beside its outputs
@@ -40,9 +40,9 @@ class LocalStore:
     def state_key(self, source_key: str, name: str) -> str:
         return str(self.root / HIDDEN / key_digest(source_key) / name)
 
-    def clip_keys(self, pattern: str) -> dict[str, str]:
+    def clip_keys(self, pattern: str, profiles: dict[str, str]) -> dict[str, str]:
         name = clip_name(pattern)
-        return {"clip": str(self.root / f"{name}_clip.mp4"), "poster": str(self.root / f"{name}_poster.jpg")}
+        return {kind: str(self.root / f"{name}{suffix}") for kind, suffix in clip_suffixes(profiles).items()}
 
     def scratch_root(self) -> Path:
         return self.root / HIDDEN / "tmp"

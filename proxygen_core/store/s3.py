@@ -93,8 +93,8 @@ class ObjectStore:
     def state_key(self, source_key: str, name: str) -> str:
         return state_key(source_key, name)
 
-    def clip_keys(self, pattern: str) -> dict[str, str]:
-        return clip_keys(pattern)
+    def clip_keys(self, pattern: str, profiles: dict[str, str]) -> dict[str, str]:
+        return clip_keys(pattern, profiles)
 
     def scratch_root(self) -> Path:
         return self.cache_dir

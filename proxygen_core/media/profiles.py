@@ -1,0 +1,87 @@
+"""Clip profiles: the deliverables a sequence can get, each one encoder setup written once.
+
+Settings follow the ASWF encoding guidelines (AcademySoftwareFoundation/EncodingGuidelines): ProRes 422 HQ
+``prores_ks -profile:v 3 -pix_fmt yuv422p10le -vendor apl0``, ProRes 4444 ``-profile:v 4 yuv444p10le``,
+DNxHR HQX ``dnxhd -profile:v dnxhr_hqx yuv422p10le``, HEVC Main10 ``libx265 yuv420p10le -tag:v hvc1``.
+The HDR profile renders the studio config's PQ display and 1000-nit view and tags BT.2020 / ST 2084 with
+HDR10 static metadata. Every profile is encoded from the scene-linear working frames, through the display
+transform in float, so each deliverable is first generation.
+
+``bound`` is what the profile's quality check holds the decoded clip to, against the exact display render of
+the same working frames (docs/sequences.md, "Deliverables"): mean and p99 colour difference (CIEDE2000; on
+the PQ profile deltaE ITP) over sampled frames, and a minimum PSNR on code values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# BT.2020 primaries and D65 white in SMPTE ST 2086 units (0.00002), and the 1000-nit mastering display.
+# The display primaries are P3 D65: the view renders within P3, as "ACES 2.0 - HDR 1000 nits (P3 D65)" says.
+HDR10_MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+HDR10_MAX_CLL = "1000,400"  # MaxCLL (the view's peak), MaxFALL (a review-material estimate; docs)
+# The PQ rendering: both names are in the studio config the project pins.
+HDR_DISPLAY = "Rec.2100-PQ - Display"
+HDR_VIEW = "ACES 2.0 - HDR 1000 nits (P3 D65)"
+
+
+@dataclass(frozen=True)
+class QualityBound:
+    de_mean: float
+    de_p99: float
+    psnr_min: float
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per profile, in PROFILES
+class ClipProfile:
+    name: str
+    codec: str  # the libavcodec encoder
+    stream_codec: str  # what a decoder reports the stream as
+    container: str  # mp4 | mov
+    pix_fmt: str
+    bits: int
+    chroma: str  # 420 | 422 | 444
+    options: dict[str, str] = field(default_factory=dict)
+    matrix: str = "bt709"  # bt709 | bt2020nc: the R'G'B' -> Y'CbCr matrix, tagged as such
+    primaries: str = "bt709"
+    transfer: str = "bt709"  # bt709 | smpte2084
+    hdr: bool = False  # rendered through the PQ display and HDR view, not the proxy display
+    codec_tag: str | None = None
+    alpha_pix_fmt: str | None = None  # used when the working frames carry alpha
+    decoded_pix_fmt: str | None = None  # what decoders report when it differs from what is encoded
+    bound: QualityBound = QualityBound(0.5, 1.0, 40.0)
+
+    @property
+    def extension(self) -> str:
+        return f".{self.container}"
+
+
+PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
+    # Today's web review clip: 8-bit 4:2:0 H.264, every 12th frame a keyframe (options set by the encoder).
+    ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 1.6, 36.0)),
+    ClipProfile("prores_422hq", "prores_ks", "prores", "mov", "yuv422p10le", 10, "422",
+                {"profile": "3", "vendor": "apl0"}),
+    ClipProfile("prores_4444", "prores_ks", "prores", "mov", "yuv444p10le", 10, "444",
+                {"profile": "4", "vendor": "apl0"}, alpha_pix_fmt="yuva444p10le",
+                # ProRes 4444 is a 12-bit format: FFmpeg's decoder (and ffprobe) report yuv444p12le for it
+                decoded_pix_fmt="yuv444p12le"),
+    ClipProfile("dnxhr_hqx", "dnxhd", "dnxhd", "mov", "yuv422p10le", 10, "422", {"profile": "dnxhr_hqx"}),
+    ClipProfile("hevc_main10", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
+                codec_tag="hvc1"),
+    ClipProfile("hdr_pq", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
+                matrix="bt2020nc", primaries="bt2020", transfer="smpte2084", hdr=True, codec_tag="hvc1",
+                bound=QualityBound(1.0, 2.0, 40.0)),
+)}
+
+# libavutil's enum values for the tags (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace).
+AV_PRIMARIES = {"bt709": 1, "bt2020": 9}
+AV_TRANSFER = {"bt709": 1, "smpte2084": 16}
+AV_MATRIX = {"bt709": 1, "bt2020nc": 9}
+
+
+def parse_profiles(text: str) -> tuple[ClipProfile, ...]:
+    """``review,prores_422hq`` -> the profiles, in that order; an unknown name is an error naming the known."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in PROFILES]
+    if unknown:
+        raise ValueError(f"unknown clip profile(s) {', '.join(unknown)}: one of {', '.join(PROFILES)}")
+    return tuple(PROFILES[n] for n in dict.fromkeys(names))
