@@ -1,30 +1,48 @@
-"""The review clip of each image sequence: a sequence-partitioned asset fed by the frame assets.
+"""The deliverables of each image sequence: one asset per enabled clip profile, fed by the frame assets.
 
-Its partitions are sequence patterns (``renders/sh010/beauty.####.exr``), added by the
-``sequence_clips`` sensor, which also decides when a sequence has settled and its clip is due.
+Their partitions are sequence patterns (``renders/sh010/beauty.####.exr``), added by the
+``sequence_clips`` sensor, which also decides when a sequence has settled and its clips are due. One step
+builds every selected profile in one pass over the working frames (the multi-asset can be subset, so one
+profile can be rebuilt alone); each profile is its own asset with its own partition page, row, event and
+``quality`` check. A profile that fails is not materialized, the others are, and the step then fails
+naming it.
 """
 import base64
 import json
+from typing import Iterator
 
 from dagster import (
     AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
+    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
+from proxygen_core.media.profiles import ClipProfile
 from proxygen_core.media.sequences import members_of, parse_pattern
-from proxygen_core.pipeline.chain import PROXY
+from proxygen_core.pipeline.chain import WORKING
 from proxygen_core.pipeline.record import record_clip
-from proxygen_core.pipeline.sequence import build_sequence_clip, load_members
+from proxygen_core.pipeline.sequence import ClipOutcome, build_sequence_clips, load_members
 from proxygen_core.settings import Settings
 from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG, code_version
 from proxygen_dagster.partitions import sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
+
+KINDS = {"review": {"h264"}, "prores_422hq": {"prores"}, "prores_4444": {"prores"}, "dnxhr_hqx": {"dnxhd"},
+         "hevc_main10": {"hevc"}, "hdr_pq": {"hevc"}}
+
+
+def clip_asset_key(profile: str) -> AssetKey:
+    """``shot_clip`` for the review clip (its key since the first release), ``shot_clip_<profile>`` otherwise."""
+    return AssetKey("shot_clip" if profile == "review" else f"shot_clip_{profile}")
 
 
 def sequence_members(instance, pattern: str) -> list[str]:
@@ -32,37 +50,80 @@ def sequence_members(instance, pattern: str) -> list[str]:
     return members_of(instance.get_dynamic_partitions("frames"), parse_pattern(pattern)[0])
 
 
+def _describe(profile: ClipProfile) -> str:
+    b = profile.bound
+    metric = "deltaE ITP" if profile.hdr else "CIEDE2000"
+    return (f"{profile.name}: {profile.stream_codec} {profile.pix_fmt} .{profile.container}, {profile.primaries}/"
+            f"{profile.transfer}/{profile.matrix}, timecode track, gaps filled and listed, made from the working "
+            f"frames. Quality bound: {metric} mean <= {b.de_mean}, p99 <= {b.de_p99}, PSNR >= {b.psnr_min} dB.")
+
+
 def build_shot_clip(settings: Settings) -> AssetsDefinition:
-    @asset(partitions_def=sequences, group_name=GROUP, owners=OWNERS, code_version=code_version(settings),
-           kinds={"s3", "h264"}, pool="proxygen_io", op_tags={QUEUE_TAG: settings.execution.io_queue},
-           # Every frame's proxy feeds its sequence's clip; the mapping is by pattern, which Dagster's
-           # built-in mappings cannot express, so the edge is drawn from all frame partitions.
-           deps=[AssetDep(PROXY, partition_mapping=AllPartitionMapping())],
-           description="One H.264 review clip per image sequence at <dir>/.proxies/<name><sep><ext>_clip.mp4 "
-                       "(timecode track, gaps filled and listed) and its poster JPEG.")
-    def shot_clip(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource,
-                  events: EventBus) -> MaterializeResult:
+    profiles = settings.pipeline.profiles()
+    specs = [AssetSpec(clip_asset_key(p.name), group_name=GROUP, owners=OWNERS, description=_describe(p),
+                       code_version=f"{code_version(settings)}-{p.name}", kinds={"s3"} | KINDS.get(p.name, set()),
+                       # Every frame's working frame feeds its sequence's clips; the mapping is by pattern, which
+                       # Dagster's built-in mappings cannot express, so the edge is drawn from all frame partitions.
+                       deps=[AssetDep(WORKING, partition_mapping=AllPartitionMapping())])
+             for p in profiles]
+    checks = [AssetCheckSpec("quality", asset=clip_asset_key(p.name),
+                             description="Sampled frames decoded and compared with the exact display render of the "
+                                         "same working frames (PSNR, colour difference over 8x8 blocks).")
+              for p in profiles]
+
+    @multi_asset(name="sequence_deliverables", specs=specs, check_specs=checks, can_subset=True,
+                 partitions_def=sequences, pool="proxygen_io", op_tags={QUEUE_TAG: settings.execution.io_queue})
+    def sequence_deliverables(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource,
+                              events: EventBus) -> Iterator:
         store = storage.store()
         pattern = context.partition_key
+        selected = set(context.selected_asset_keys)
+        chosen = tuple(p for p in profiles if clip_asset_key(p.name) in selected)
         members = load_members(store, sequence_members(context.instance, pattern))
         db = catalog.open()
-        row, extras = build_sequence_clip(store, pattern, members, settings, db.profile)
-        record_clip(db, events.publisher(), row)
-        if row["status"] != "ok":
-            raise Failure(description=f"clip of {pattern} failed: {row['error']}",
+        outcomes = build_sequence_clips(store, pattern, members, settings, db.profile, chosen)
+        publisher = events.publisher()
+        failed = []
+        for outcome in outcomes:
+            record_clip(db, publisher, outcome.row)
+            if outcome.row["status"] != "ok":
+                failed.append(f"{outcome.profile}: {outcome.row['error']}")
+                continue
+            yield MaterializeResult(asset_key=clip_asset_key(outcome.profile), metadata=_metadata(store, outcome))
+            quality = outcome.quality or {}
+            yield AssetCheckResult(asset_key=clip_asset_key(outcome.profile), check_name="quality",
+                                   passed=bool(quality.get("passed")), metadata=_quality_metadata(quality))
+        if failed:
+            row = outcomes[0].row
+            raise Failure(description=f"clips of {pattern} failed: " + "; ".join(failed),
                           metadata={"failed_frames": MetadataValue.json(json.loads(row["failed_frames"] or "[]"))})
-        poster = extras["poster"]
-        return MaterializeResult(metadata={
-            "clip_uri": MetadataValue.url(f"s3://{store.bucket}/{row['clip_s3_key']}"),
-            "poster_uri": MetadataValue.url(f"s3://{store.bucket}/{row['poster_s3_key']}"),
-            "poster": MetadataValue.md(f"![poster](data:image/jpeg;base64,{base64.b64encode(poster).decode()})"
-                                       if poster else ""),
-            "frame_range": f"{row['first_frame']}-{row['last_frame']}", "frame_count": row["frame_count"],
-            "missing_frames": MetadataValue.json(json.loads(row["missing_frames"])),
-            "failed_frames": MetadataValue.json(json.loads(row["failed_frames"])),
-            "filled": MetadataValue.json({str(k): v for k, v in extras["filled"].items()}),
-            "fps": row["fps"], "start_timecode": row["start_timecode"], "poster_frame": row["poster_frame"],
-            "resolution": row["clip_resolution"], "size_bytes": row["clip_size_bytes"],
-            "encode_seconds": extras["encode_seconds"], "frames_fingerprint": row["frames_fingerprint"]})
 
-    return shot_clip
+    return sequence_deliverables
+
+
+def _quality_metadata(quality: dict) -> dict:
+    bound = quality.get("bound") or {}
+    return {"metric": quality.get("metric", ""), "de_mean": quality.get("de_mean"), "de_p99": quality.get("de_p99"),
+            "psnr_db": quality.get("psnr_db"), "frames_measured": MetadataValue.json(quality.get("frames", [])),
+            "bound": MetadataValue.json(bound), "problems": MetadataValue.json(quality.get("problems", []))}
+
+
+def _metadata(store, outcome: ClipOutcome) -> dict:
+    row = outcome.row
+    poster = outcome.poster
+    return {
+        "profile": outcome.profile, "codec": row["codec"], "pix_fmt": row["pix_fmt"],
+        "clip_uri": MetadataValue.url(f"s3://{store.bucket}/{row['clip_s3_key']}"),
+        "poster_uri": MetadataValue.url(f"s3://{store.bucket}/{row['poster_s3_key']}"),
+        "poster": MetadataValue.md(f"![poster](data:image/jpeg;base64,{base64.b64encode(poster).decode()})"
+                                   if poster else ""),
+        "frame_range": f"{row['first_frame']}-{row['last_frame']}", "frame_count": row["frame_count"],
+        "missing_frames": MetadataValue.json(json.loads(row["missing_frames"])),
+        "failed_frames": MetadataValue.json(json.loads(row["failed_frames"])),
+        "filled": MetadataValue.json({str(k): v for k, v in outcome.filled.items()}),
+        "fps": row["fps"], "start_timecode": row["start_timecode"], "poster_frame": row["poster_frame"],
+        "resolution": row["clip_resolution"], "size_bytes": row["clip_size_bytes"],
+        "quality": f"{row['quality_metric']} mean {row['quality_de_mean']} p99 {row['quality_de_p99']}, "
+                   f"PSNR {row['quality_psnr_db']} dB",
+        "working_frames_redecoded": outcome.redecoded,
+        **{k: v for k, v in outcome.timings.items()}, "frames_fingerprint": row["frames_fingerprint"]}

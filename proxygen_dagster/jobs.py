@@ -9,6 +9,7 @@ from dagster import (
 
 from proxygen_core.pipeline.chain import stages_for
 from proxygen_core.settings import ExecutionSettings, Settings
+from proxygen_dagster.clips import clip_asset_key
 
 if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -69,6 +70,8 @@ def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "Unr
         FRAMES_JOB, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
         description="Source -> working frame -> thumbnail + proxy -> record, for one key or a range of keys.")
     clips_job = define_asset_job(
-        CLIPS_JOB, selection=AssetSelection.assets("shot_clip"), executor_def=executor,
-        description="The review clip and poster of one image sequence, from its frames' proxies.")
+        CLIPS_JOB, selection=AssetSelection.assets(*(clip_asset_key(p.name) for p in settings.pipeline.profiles())),
+        executor_def=executor,
+        description="The deliverables (one per enabled clip profile) and poster of one image sequence, from its "
+                    "frames' working frames.")
     return frames_job, clips_job

@@ -226,7 +226,8 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
             if members.unfinished(settings_hash):
                 continue  # frames still in flight: look again next tick
             del state["pending"][pattern]
-            fingerprint = members.fingerprint(settings_hash)
+            # the frames' versions and the enabled profiles: enabling a profile builds it for every sequence
+            fingerprint = f"{members.fingerprint(settings_hash)}-{pipeline.clip_profiles.replace(',', '+')}"
             if state["built"].get(pattern) == fingerprint:
                 continue
             state["built"][pattern] = fingerprint

@@ -33,7 +33,7 @@ def _settings(**pipeline) -> Settings:
 def test_full_chain_runs_every_stage_in_order_and_saves_state(tmp_path):
     src = _exr(tmp_path / "in" / "plate.exr")
     store = LocalStore(tmp_path / "out")
-    r = run_chain(store, str(src), _settings(keep_working_frames=True))
+    r = run_chain(store, str(src), _settings(working_retention="keep"))
     assert r.ok, r.failed
     assert r.passed == [SOURCE, WORKING, THUMBNAIL, PROXY, RECORD]  # no preview tier unless enabled
     assert r.thumbnail.path == str(tmp_path / "out" / "plate_thumb.jpg") and r.thumbnail.resolution == "256x144"
@@ -47,7 +47,7 @@ def test_full_chain_runs_every_stage_in_order_and_saves_state(tmp_path):
 def test_partial_rerun_reuses_stored_stages_of_the_same_version(tmp_path):
     src = _exr(tmp_path / "in" / "plate.exr")
     store = LocalStore(tmp_path / "out")
-    settings = _settings(keep_working_frames=True)
+    settings = _settings(working_retention="keep")
     first = run_chain(store, str(src), settings)
     thumb_before = read_jpeg(first.thumbnail.path)
     os.remove(first.thumbnail.path)

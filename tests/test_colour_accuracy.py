@@ -100,7 +100,7 @@ def test_display_lut_is_checked_cached_and_falls_back(tmp_path, monkeypatch):
     from proxygen_core.colour import display_lut
 
     cfg = ocio.Config.CreateFromFile(S.ocio_config)
-    args = (cfg, S.working_colorspace, S.proxy_display, S.view, 65, tmp_path)
+    args = (cfg, S.working_colorspace, S.proxy_display, S.view, S.display_lut_size, tmp_path)
     cpu, report = display_lut.fast_display(*args)
     assert report.used == "lut" and report.max <= display_lut.BOUNDS["max"] and cpu is not None
     assert len(list((tmp_path / "luts").glob("*.npz"))) == 1
@@ -109,6 +109,14 @@ def test_display_lut_is_checked_cached_and_falls_back(tmp_path, monkeypatch):
     grey = np.full((1, 1, 3), 0.18, np.float32)
     exact = display_lut._cpu(cfg, ocio.DisplayViewTransform(S.working_colorspace, S.proxy_display, S.view))
     assert np.abs(display_lut._apply(cpu, grey) - display_lut._apply(exact, grey)).max() < 1e-3
+    # The check covers light low-saturation tones (ACEScg (0.7, 0.5, 0.4) and its neighbours), where a 65^3 LUT
+    # errs most: that LUT is refused and the exact transform used.
+    colours = display_lut.test_colours(cfg, S.working_colorspace)
+    assert any(np.allclose(c, (0.7, 0.5, 0.4)) for c in colours[-5:])
+    sat = colours.max(1) / np.maximum(colours.min(1), 1e-6)
+    assert ((sat < 1.7) & (colours.max(1) > 0.4)).sum() > 1000
+    small, refused_65 = display_lut.fast_display(cfg, S.working_colorspace, S.thumb_display, S.view, 65, None)
+    assert small is None and refused_65.used == "exact" and "max" in refused_65.reason
     monkeypatch.setattr(display_lut, "BOUNDS", {"mean": 0.0, "p99": 0.0, "max": 0.0})
     none, refused = display_lut.fast_display(cfg, S.working_colorspace, S.thumb_display, S.view, 17, None)
     assert none is None and refused.used == "exact" and "over the bound" in refused.reason

@@ -52,13 +52,13 @@ def test_grouping_padding_separators_extensions_and_lone_files():
 def test_patterns_round_trip(pattern):
     seq, padding = parse_pattern(pattern)
     assert seq.pattern(padding) == pattern
-    keys = clip_keys(pattern)
-    assert keys["clip"].endswith("_clip.mp4") and keys["poster"].endswith("_poster.jpg") and "/.proxies/" in f"/{keys['clip']}"
+    keys = clip_keys(pattern, {"review": ".mp4"})
+    assert keys["review"].endswith("_clip.mp4") and keys["poster"].endswith("_poster.jpg") and "/.proxies/" in f"/{keys['review']}"
     assert parse_frame(seq.frame_key(1001, padding)).sequence == seq
 
 
 def test_clip_names_do_not_collide():
-    names = {clip_keys(p)["clip"] for p in ("s/a.####.exr", "s/a_####.exr", "s/a.####.dpx")}
+    names = {clip_keys(p, {"review": ".mp4"})["review"] for p in ("s/a.####.exr", "s/a_####.exr", "s/a.####.dpx")}
     assert len(names) == 3
 
 
@@ -179,26 +179,37 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     """Black and checkerboard gap fills, and burn-ins drawn with the packaged font on a bottom band only."""
     import numpy as np
 
-    from proxygen_core.media.clips import build_clip
-    from proxygen_core.media.encode import write_mp4
+    from proxygen_core.media.clips import build_clips
+    from proxygen_core.media.profiles import PROFILES
+    from proxygen_core.media.render import decode_working
+    from proxygen_core.media.samples import write_exr
     from proxygen_core.settings import RenderSettings
 
-    pictures = {}
-    for n in (1, 2, 4):
-        path = tmp_path / f"{n}.mp4"
-        write_mp4(np.full((180, 320, 3), 0.6, np.float32), path, RenderSettings())
-        pictures[n] = str(path)
-    black = build_clip(pictures, set(), tmp_path / "black.mp4", 25, gap_policy="black")
-    assert black.missing_frames == [3] and black.filled == {3: "black"} and black.start_timecode == "00:00:00:01"
-    frames = _decode(tmp_path / "black.mp4")[0]
-    assert frames[2].mean() < 5 and frames[1].mean() > 100
-    checker = build_clip(pictures, set(), tmp_path / "checker.mp4", 25, gap_policy="checkerboard")
-    assert checker.filled == {3: "checkerboard"} and _decode(tmp_path / "checker.mp4")[0][2].std() > 20
+    src = tmp_path / "grey.exr"
+    write_exr(src, np.full((180, 320, 3), 0.3, np.float32))
+    frame = decode_working(str(src), RenderSettings())
+    frames = {n: (lambda: frame) for n in (1, 2, 4)}
+    review = PROFILES["review"]
+
+    def clip(name, **render):
+        out = tmp_path / f"{name}.mp4"
+        made = build_clips(frames, set(), {review: str(out)}, RenderSettings(**render), 25)
+        return made.results["review"], out
+
+    black, path = clip("black", clip_gap_policy="black")
+    assert black.error is None and black.missing_frames == [3] and black.filled == {3: "black"}
+    assert black.start_timecode == "00:00:00:01"
+    decoded = _decode(path)[0]
+    assert decoded[2].mean() < 5 and decoded[1].mean() > 100
+    checker, path = clip("checker", clip_gap_policy="checkerboard")
+    assert checker.filled == {3: "checkerboard"} and _decode(path)[0][2].std() > 20
     with pytest.raises(ValueError, match="gap policy"):
-        build_clip(pictures, set(), tmp_path / "x.mp4", 25, gap_policy="nope")
+        clip("x", clip_gap_policy="nope")
     plain = _decode(tmp_path / "black.mp4")[0][0].astype(int)
-    build_clip(pictures, set(), tmp_path / "burn.mp4", 25, gap_policy="black", burnin_name="sh010.####.exr")
-    burned = _decode(tmp_path / "burn.mp4")[0][0].astype(int)
+    out = tmp_path / "burn.mp4"
+    build_clips(frames, set(), {review: str(out)}, RenderSettings(clip_gap_policy="black"), 25,
+                burnin_name="sh010.####.exr")
+    burned = _decode(out)[0][0].astype(int)
     diff = np.abs(burned - plain).mean(axis=-1)
     assert diff[:150].mean() < 2 and diff[160:].max() > 100  # text in the bottom band, the picture untouched
 

@@ -108,8 +108,8 @@ def measure(path: str | os.PathLike[str], profile: ClipProfile, display: str, re
     psnr = float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
     bound = profile.bound
     quality = ClipQuality(metric, round(float(de.mean()), 4), round(float(np.percentile(de, 99)), 4),
-                          round(min(psnr, 99.0), 2), sorted(numbers[i] for i in references if i in numbers), bound,
-                          problems)
+                          round(float(min(psnr, 99.0)), 2), sorted(int(numbers[i]) for i in references if i in numbers),
+                          bound, problems)
     if quality.de_mean > bound.de_mean:
         problems.append(f"{metric} mean {quality.de_mean} > {bound.de_mean}")
     if quality.de_p99 > bound.de_p99:

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-# Scene-linear patch values: greys, primaries, secondaries and skin-like tones.
+# Scene-linear patch values: greys, primaries, secondaries, skin-like tones, and a column of light
+# low-saturation tones (where a display LUT errs most: ACEScg (0.7, 0.5, 0.4) is a light warm skin tone).
 CHART_PATCHES: list[tuple[float, float, float]] = [
-    (0.18, 0.18, 0.18), (0.02, 0.02, 0.02), (0.5, 0.5, 0.5), (0.9, 0.9, 0.9),
-    (0.6, 0.05, 0.05), (0.05, 0.6, 0.05), (0.05, 0.05, 0.6), (0.6, 0.6, 0.05),
-    (0.05, 0.6, 0.6), (0.6, 0.05, 0.6), (0.45, 0.25, 0.15), (0.2, 0.3, 0.45),
-    (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (2.5, 2.5, 2.5),
+    (0.18, 0.18, 0.18), (0.02, 0.02, 0.02), (0.5, 0.5, 0.5), (0.9, 0.9, 0.9), (0.7, 0.5, 0.4),
+    (0.6, 0.05, 0.05), (0.05, 0.6, 0.05), (0.05, 0.05, 0.6), (0.6, 0.6, 0.05), (0.25, 0.2, 0.15),
+    (0.05, 0.6, 0.6), (0.6, 0.05, 0.6), (0.45, 0.25, 0.15), (0.2, 0.3, 0.45), (0.5, 0.42, 0.35),
+    (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (2.5, 2.5, 2.5), (0.1, 0.1, 0.1),
 ]
 CHROMATICITIES = {
     "ACEScg": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
@@ -20,7 +21,7 @@ CHROMATICITIES = {
 }
 
 
-def chart(width: int, height: int, cols: int = 4, rows: int = 4, frame: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def chart(width: int, height: int, cols: int = 5, rows: int = 4, frame: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """A grid of flat patches (with a moving marker per frame); returns pixels and patch centres."""
     img = np.zeros((height, width, 3), dtype=np.float32)
     centres = []
