@@ -115,6 +115,7 @@ class ProbeRecord:
     colour_metadata: dict[str, Any] = field(default_factory=dict)
     fps: float | None = None  # EXR framesPerSecond
     timecode: str | None = None  # EXR timeCode (SMPTE), as HH:MM:SS:FF
+    pixel_aspect: float = 1.0  # width / height of one pixel (EXR pixelAspectRatio, DPX/TIFF pixel aspect)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,6 +189,10 @@ def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord
     spec = inp.spec()
     orientation = spec.get_int_attribute("Orientation", 1)
     fps, tc = _timing(spec)
+    par = spec.get_float_attribute("PixelAspectRatio", 1.0)
+    par = par if 0.01 < par < 100 else 1.0  # absent, zero or absurd: square pixels
+    if orientation >= 5:  # a quarter turn swaps the pixel's width and height
+        par = 1.0 / par
     return ProbeRecord(
         path=str(path),
         format=inp.format_name(),
@@ -207,6 +212,7 @@ def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord
         colour_metadata=colour_metadata(spec),
         fps=fps,
         timecode=tc,
+        pixel_aspect=round(par, 6),
     )
 
 

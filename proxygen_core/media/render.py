@@ -39,12 +39,19 @@ class WorkingFrame:
     probe: ProbeRecord
     colour: ColourDecision
     working_colorspace: str
-    source_width: int  # display window after orientation: what the thumbnail's aspect follows
+    source_width: int  # display window after orientation, in stored pixels
     source_height: int
     nonfinite_pixels: int = 0
     full_res: np.ndarray | None = None  # only kept when a full-resolution preview is wanted
     timings: dict[str, float] = field(default_factory=dict)
     layer: str = ""  # the review layer shown ("" = the unnamed RGB channels)
+    pixel_aspect: float = 1.0  # the source's; the pixels here are already desqueezed (square)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """The source as it is meant to be seen: anamorphic pixels desqueezed (2:1 doubles the width; a ratio
+        below 1 stretches the height instead, so no axis is ever shrunk). What every output's aspect follows."""
+        return desqueezed(self.source_width, self.source_height, self.pixel_aspect)
 
     @property
     def width(self) -> int:
@@ -61,6 +68,12 @@ class Outputs:
     proxy: np.ndarray  # float32 (h, w, 3) Rec.1886 display code values in [0, 1]
     preview: np.ndarray | None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def desqueezed(width: int, height: int, pixel_aspect: float) -> tuple[int, int]:
+    if pixel_aspect >= 1.0:
+        return max(1, round(width * pixel_aspect)), height
+    return width, max(1, round(height / pixel_aspect))
 
 
 def _rgb_of(names: tuple[str, ...], prefix: str) -> list[int] | None:
@@ -234,7 +247,8 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
     t1 = time.perf_counter()
     bad = 0
     w, h = buf.spec().width, buf.spec().height
-    pw, ph = even_fit_within(w, h, settings.proxy_max_width, settings.proxy_max_height)
+    dw, dh = desqueezed(w, h, probe.pixel_aspect)
+    pw, ph = even_fit_within(dw, dh, settings.proxy_max_width, settings.proxy_max_height)
     to_work, linear = eng.to_working(colour, settings.working_colorspace)
     full = None
     if linear and not settings.preview_enabled:
@@ -252,9 +266,12 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         apply(to_work, rgb)
         np.nan_to_num(rgb, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
         small = resize(rgb, pw, ph, settings.resize_filter)
+        if settings.preview_enabled and (dw, dh) != (w, h):
+            rgb = resize(rgb, dw, dh, settings.resize_filter)  # the preview is desqueezed too
         full = rgb if settings.preview_enabled else None
     timings["to_working_and_resize"] = time.perf_counter() - t1
-    return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer)
+    return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer,
+                        probe.pixel_aspect)
 
 
 def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
@@ -271,7 +288,7 @@ def to_uint8(display_rgb: np.ndarray) -> np.ndarray:
 
 def thumbnail_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
     """uint8 sRGB-display thumbnail, sized from the source (not the even-rounded proxy) to keep its aspect."""
-    tw, th = fit_within(frame.source_width, frame.source_height, settings.thumb_size, settings.thumb_size)
+    tw, th = fit_within(*frame.display_size, settings.thumb_size, settings.thumb_size)
     small = resize(frame.pixels, tw, th, settings.resize_filter)
     return to_uint8(display_encode(small, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
                              settings))

@@ -31,7 +31,8 @@ def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str], compres
     spec.attribute("compression", compression)
     meta = {"colour": asdict(frame.colour), "probe": frame.probe.to_dict(), "working": frame.working_colorspace,
             "source_width": frame.source_width, "source_height": frame.source_height,
-            "nonfinite_pixels": frame.nonfinite_pixels, "timings": frame.timings, "layer": frame.layer}
+            "nonfinite_pixels": frame.nonfinite_pixels, "timings": frame.timings, "layer": frame.layer,
+            "pixel_aspect": frame.pixel_aspect}
     spec.attribute(_ATTR, json.dumps(meta, default=str))
     out = oiio.ImageOutput.create(path)
     if out is None or not out.open(path, spec):
@@ -67,4 +68,5 @@ def read_working_exr(path: str | os.PathLike[str]) -> WorkingFrame:
         colour_d["chromaticities"] = tuple(colour_d["chromaticities"])
     return WorkingFrame(np.ascontiguousarray(pixels, dtype=np.float32), ProbeRecord(**probe_d),
                         ColourDecision(**colour_d), meta["working"], meta["source_width"], meta["source_height"],
-                        meta["nonfinite_pixels"], None, meta.get("timings", {}), meta.get("layer", ""))
+                        meta["nonfinite_pixels"], None, meta.get("timings", {}), meta.get("layer", ""),
+                        meta.get("pixel_aspect", 1.0))

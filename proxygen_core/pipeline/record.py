@@ -56,6 +56,7 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         "source_colorspace": details.get("source_colorspace"),
         "colorspace_rule": details.get("colorspace_rule"),
         "review_layer": details.get("review_layer"),
+        "pixel_aspect_ratio": details.get("pixel_aspect_ratio"),
         "thumb_colorspace": settings.thumb_display,
         "proxy_colorspace": settings.proxy_display,
         "thumb_resolution": public(result.thumbnail, "resolution"),

@@ -155,7 +155,7 @@ def make_thumbnail(store: Store, frame: WorkingFrame, outs: OutputKeys, settings
     path = folder / "thumb.jpg"
     write_jpeg(pixels, path, settings.jpeg_quality)
     h, w = pixels.shape[:2]
-    _fail_qc(store, source.key, qc.check_thumbnail(w, h, frame.source_width, frame.source_height, settings.thumb_size))
+    _fail_qc(store, source.key, qc.check_thumbnail(w, h, *frame.display_size, settings.thumb_size))
     exposure = qc.check_exposure(pixels)
     jpeg = path.read_bytes()
     media = publish(store, "thumbnail", outs.thumbnail, path, w, h, settings.thumb_display, time.perf_counter() - t0,
@@ -175,7 +175,7 @@ def make_proxy(store: Store, frame: WorkingFrame, outs: OutputKeys, settings: Se
     path = folder / "proxy.mp4"
     write_mp4(pixels, path, render)
     h, w = pixels.shape[:2]
-    _fail_qc(store, source.key, qc.check_proxy(qc.mp4_info(path), frame.source_width, frame.source_height,
+    _fail_qc(store, source.key, qc.check_proxy(qc.mp4_info(path), *frame.display_size,
                                                 render.proxy_max_width, render.proxy_max_height))
     return publish(store, "proxy", key, path, w, h, render.proxy_display, time.perf_counter() - t0, source)
 
@@ -191,9 +191,9 @@ def make_preview(store: Store, frame: WorkingFrame, outs: OutputKeys, settings: 
     path = folder / "preview.jpg"
     write_jpeg(pixels, path, settings.preview_quality)
     h, w = pixels.shape[:2]
-    if (w, h) != (frame.source_width, frame.source_height):
-        raise QCFailure(store.uri(source.key), f"preview {w}x{h} is not the source's "
-                                                f"{frame.source_width}x{frame.source_height}")
+    if (w, h) != frame.display_size:
+        raise QCFailure(store.uri(source.key), f"preview {w}x{h} is not the source's (desqueezed) "
+                                                f"{resolution(*frame.display_size)}")
     return publish(store, "preview", outs.preview, path, w, h, settings.thumb_display, time.perf_counter() - t0,
                    source)
 
@@ -213,4 +213,5 @@ def frame_info(frame: WorkingFrame) -> dict[str, Any]:
             "view": frame.colour.proxy_view, "display_referred": frame.colour.display_referred,
             "source_resolution": resolution(frame.source_width, frame.source_height),
             "working_resolution": resolution(frame.width, frame.height),
-            "nonfinite_pixels": frame.nonfinite_pixels, "review_layer": frame.layer}
+            "nonfinite_pixels": frame.nonfinite_pixels, "review_layer": frame.layer,
+            "pixel_aspect_ratio": frame.pixel_aspect, "display_resolution": resolution(*frame.display_size)}
