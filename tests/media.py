@@ -11,7 +11,11 @@ from proxygen_core.media.qc import mp4_info as _mp4_info
 
 
 def mp4_info(path):
-    return _mp4_info(path, count_frames=True)
+    """The product's container reading, with the picture count taken by decoding every frame here."""
+    info = _mp4_info(path)
+    with av.open(str(path)) as container:
+        info["frames"] = sum(1 for _ in container.decode(video=0))
+    return info
 
 
 def read_jpeg(path: str | Path) -> np.ndarray:
@@ -66,3 +70,31 @@ def read_mp4_rgb_swscale(path: str | Path, index: int = 0) -> np.ndarray:
                 rgb = frame.reformat(format="rgb48le", src_colorspace="ITU709", dst_colorspace="ITU709")
                 return rgb.to_ndarray().astype(np.float32) / 65535.0
     raise AssertionError(f"{path}: no frame {index}")
+
+
+# ITU-R BT.2020-2 table 4 (non-constant luminance): the test's own constants.
+BT2020_KR, BT2020_KB = 0.2627, 0.0593
+
+
+def decoded_pictures(path: str | Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as container:
+        return list(container.decode(video=0))
+
+
+def picture_rgb(frame: av.VideoFrame, kr: float = BT709_KR, kb: float = BT709_KB) -> np.ndarray:
+    """Any decoded planar Y'CbCr picture (8-16 bits, 4:2:0/4:2:2/4:4:4) -> R'G'B' in [0, 1], limited range,
+    with the given matrix; chroma repeated to full size. Bit depth from libav's format name."""
+    name = frame.format.name
+    bits = int(name.rsplit("p", 1)[1][:-2]) if name.endswith("le") else 8
+    dtype = np.uint16 if bits > 8 else np.uint8
+    planes = []
+    for plane in list(frame.planes)[:3]:
+        data = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // np.dtype(dtype).itemsize)
+        planes.append(data[:, :plane.width].astype(np.float64) / (1 << (bits - 8)))
+    y, cb, cr = planes
+    up = (lambda c: np.repeat(np.repeat(c, y.shape[0] // c.shape[0], 0), y.shape[1] // c.shape[1], 1))
+    yf, pb, pr = (y - Y_BLACK) / Y_RANGE, (up(cb) - C_ZERO) / C_RANGE, (up(cr) - C_ZERO) / C_RANGE
+    r = yf + 2.0 * (1.0 - kr) * pr
+    b = yf + 2.0 * (1.0 - kb) * pb
+    g = (yf - kr * r - kb * b) / (1.0 - kr - kb)
+    return np.stack([r, g, b], axis=-1).astype(np.float32)

@@ -2,7 +2,7 @@
 
 The clip is decoded here from its Y'CbCr planes with the matrix the profile tags (no swscale, which would
 assume BT.601), and compared with the exact OCIO display transform of the same working frames: PSNR on code
-values per pixel, and the colour difference (CIEDE2000 on SDR displays, deltaE ITP on PQ) over 8x8 block
+values per pixel (on luma Y', as PSNR is usually quoted), and the colour difference (CIEDE2000 on SDR displays, deltaE ITP on PQ) over 8x8 block
 means, so chroma subsampling at sharp edges (a property of 4:2:0/4:2:2, not an error) is not counted as a
 colour error. Rows under the burn-in band are left out.
 """
@@ -101,7 +101,9 @@ def measure(path: str | os.PathLike[str], profile: ClipProfile, display: str, re
         if got.shape != want.shape:
             problems.append(f"picture {index} is {got.shape[1]}x{got.shape[0]}, expected {want.shape[1]}x{want.shape[0]}")
             continue
-        squared.append(float(np.mean((got - want) ** 2)))
+        kr, kb = MATRICES[profile.matrix]
+        weights = np.array([kr, 1 - kr - kb, kb])
+        squared.append(float(np.mean(((got - want) @ weights) ** 2)))  # on luma Y': the usual PSNR-Y
         des.append(difference(block_means(got), block_means(want)).reshape(-1))
     de = np.concatenate(des) if des else np.array([np.inf])
     mse = float(np.mean(squared)) if squared else 1.0

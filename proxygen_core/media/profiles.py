@@ -69,7 +69,7 @@ PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
                 codec_tag="hvc1"),
     ClipProfile("hdr_pq", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
                 matrix="bt2020nc", primaries="bt2020", transfer="smpte2084", hdr=True, codec_tag="hvc1",
-                bound=QualityBound(1.0, 2.0, 40.0)),
+                bound=QualityBound(1.0, 3.0, 40.0)),
 )}
 
 # libavutil's enum values for the tags (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace).

@@ -91,7 +91,7 @@ class WorkingFrames:
 
     def __init__(self, store: Store, settings: Settings, folder: Path) -> None:
         self.store, self.settings, self.folder = store, settings, folder
-        self.redecoded: list[int] = []
+        self.redecoded: set[int] = set()
         self._lock = threading.Lock()
 
     def loader(self, number: int, state: KeyState) -> Callable[[], WorkingFrame]:
@@ -103,7 +103,7 @@ class WorkingFrames:
                 frame = decode_working(str(self.store.fetch(info)), self.settings.render)
                 self.store.evict(info)
                 with self._lock:
-                    self.redecoded.append(number)
+                    self.redecoded.add(number)
                 return frame
             except Exception as exc:
                 raise as_proxygen_error(self.store.uri(state.key), exc) from exc
