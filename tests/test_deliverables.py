@@ -83,8 +83,10 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
     first = decoded_pictures(rows["hdr_pq"]["clip_s3_key"])[0]
     side = {str(sd.type).rsplit(".", 1)[-1]: bytes(sd) for sd in first.side_data}
     mastering = struct.unpack("<22i", side["MASTERING_DISPLAY_METADATA"][:88])
-    luminance = sorted((mastering[18] / mastering[19], mastering[20] / mastering[21]))
-    assert luminance == pytest.approx([0.005, 1000])  # the mastering display's min and peak, cd/m2
+    # AVMasteringDisplayMetadata: R, G, B, white (x, y) as rationals, then min and max luminance, then flags
+    ratios = [mastering[i] / mastering[i + 1] for i in range(0, 20, 2)]
+    assert ratios[:2] == pytest.approx([0.68, 0.32]) and ratios[6:8] == pytest.approx([0.3127, 0.329])  # P3 D65
+    assert ratios[8:10] == pytest.approx([0.005, 1000])  # the mastering display's min and peak, cd/m2
     assert struct.unpack("<II", side["CONTENT_LIGHT_LEVEL"][:8]) == (1000, 400)
     # With until_clips retention nothing is left once every profile is built.
     assert not list((tmp_path / "out" / ".proxygen").rglob("working.exr"))
