@@ -22,15 +22,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxygen_core.colour import display_lut  # noqa: E402
-from proxygen_core.colour.colorimetry import block_means, bt1886_eotf, ciede2000, lab, srgb_eotf  # noqa: E402
-from proxygen_core.colour.engine import apply, engine  # noqa: E402
-from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr  # noqa: E402
-from proxygen_core.pipeline.folder import render_file  # noqa: E402
-from proxygen_core.settings import RenderSettings, Settings  # noqa: E402
-from tests.conftest import TESTDATA, is_broken, manifest  # noqa: E402
-from tests.media import read_jpeg, read_mp4_rgb  # noqa: E402
-from tests.reference import PROXY_DISPLAY, THUMB_DISPLAY, chart_errors, read_full, reference  # noqa: E402
+from proxygen_core.colour import display_lut
+from proxygen_core.colour.colorimetry import block_means, bt1886_eotf, ciede2000, lab, srgb_eotf
+from proxygen_core.colour.engine import apply, engine
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.pipeline.folder import render_file
+from proxygen_core.settings import RenderSettings, Settings
+from tests.conftest import TESTDATA, is_broken, manifest
+from tests.media import read_jpeg, read_mp4_rgb
+from tests.reference import PROXY_DISPLAY, THUMB_DISPLAY, chart_errors, read_full, reference
 
 OUTPUTS = (("proxy", bt1886_eotf, PROXY_DISPLAY), ("thumbnail", srgb_eotf, THUMB_DISPLAY))
 
@@ -82,11 +82,14 @@ def testdata_figures(tmp: Path) -> None:
 def lut_figures(tmp: Path) -> None:
     s = RenderSettings()
     cfg = engine(s.ocio_config).config
-    for display in (THUMB_DISPLAY, PROXY_DISPLAY):
-        for size in (33, 65):
-            _, rep = display_lut.fast_display(cfg, s.working_colorspace, display, s.view, size, tmp / f"lut{size}")
-            print(f"LUT {size}^3 {display:27} bake check dE2000 mean {rep.mean:.3f} p99 {rep.p99:.3f} "
-                  f"max {rep.max:.3f} -> {rep.used} (bake {rep.bake_seconds:.2f} s)")
+    from proxygen_core.colour.colorimetry import display_difference
+    from proxygen_core.media.profiles import HDR_DISPLAY, HDR_VIEW
+
+    for display, view in ((THUMB_DISPLAY, s.view), (PROXY_DISPLAY, s.view), (HDR_DISPLAY, HDR_VIEW)):
+        for size in (65, 129):
+            _, rep = display_lut.fast_display(cfg, s.working_colorspace, display, view, size, tmp / f"lut{size}")
+            print(f"LUT {size}^3 {display:27} bake check {display_difference(display)[0]} mean {rep.mean:.3f} "
+                  f"p99 {rep.p99:.3f} max {rep.max:.3f} -> {rep.used} (bake {rep.bake_seconds:.2f} s)")
 
 
 def cost_figures() -> None:

@@ -95,8 +95,9 @@ def events(args: argparse.Namespace) -> int:
     return 0
 
 
-CLIP_COLUMNS = ("generated_timestamp", "status", "sequence", "first_frame", "last_frame", "frame_count",
-                "start_timecode", "missing_frames", "failed_frames", "error")
+CLIP_COLUMNS = ("generated_timestamp", "status", "profile", "sequence", "first_frame", "last_frame", "frame_count",
+                "start_timecode", "missing_frames", "failed_frames", "quality_metric", "quality_de_mean",
+                "quality_psnr_db", "quality_passed", "error")
 
 
 def clips(args: argparse.Namespace) -> int:
@@ -105,6 +106,9 @@ def clips(args: argparse.Namespace) -> int:
     for row in rows:  # the frame lists are JSON in the table; lists here
         row["missing_frames"] = json.loads(row["missing_frames"] or "[]")
         row["failed_frames"] = json.loads(row["failed_frames"] or "[]")
+        if row.get("quality_passed") is not None:  # SQLite keeps booleans as 0/1
+            row["quality_passed"] = bool(row["quality_passed"])
+        row["profile"] = row.get("profile") or "review"  # rows written before clip profiles existed
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -126,7 +130,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--pending", action="store_true", help="only events not yet acknowledged by Kafka")
     ev.add_argument("--json", action="store_true", help="one JSON list of event objects")
     ev.set_defaults(func=events)
-    cl = sub.add_parser("clips", help="list the review clips of image sequences (proxy_clips)")
+    cl = sub.add_parser("clips", help="list the clips and deliverables of image sequences (proxy_clips), one row per profile")
     cl.add_argument("--limit", type=int, default=20)
     cl.add_argument("--json", action="store_true", help="one JSON list of clip objects")
     cl.set_defaults(func=clips)

@@ -200,3 +200,69 @@ def test_quality_check_fails_when_the_matrix_is_wrong(tmp_path, monkeypatch):
     row = rows["prores_422hq"]
     assert row["status"] == "ok" and row["quality_passed"] in (0, False), row
     assert row["quality_de_mean"] > 0.5
+
+
+def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, bucket_store, tmp_path):
+    """Through Dagster on SeaweedFS: one asset per enabled profile with its quality check, a row and an event
+    per profile, the working frames released once all are built, and one profile rebuilt alone (subset) from
+    the sources."""
+    import uuid
+
+    import dagster as dg
+
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_core.settings import load_settings
+    from proxygen_dagster.definitions import build_definitions
+
+    from .test_dagster_pipeline import _frame
+    from .test_events_pipeline import resources, run
+
+    base = load_settings()
+    settings = replace(base, pipeline=replace(base.pipeline, clip_profiles="review,prores_422hq"))
+    defs = build_definitions(settings)
+    prefix = f"deliv/{uuid.uuid4().hex[:6]}"
+    keys = []
+    for n in (1, 2, 3):
+        key = f"{prefix}/plate_{n:04d}.exr"
+        bucket_store.upload_file(_frame(tmp_path, f"f{n}.exr"), key)
+        keys.append(key)
+    db = tmp_path / "c.db"
+    res = resources(defs, db, None, "t")
+    assert run(defs, res, instance, keys).success
+    assert all(bucket_store.exists(bucket_store.state_key(k, "working.exr")) for k in keys)  # kept for the clips
+    pattern = f"{prefix}/plate_####.exr"
+    instance.add_dynamic_partitions("sequences", [pattern])
+    job = defs.resolve_job_def("proxygen_clips")
+    assert sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys) == [
+        "shot_clip", "shot_clip_prores_422hq"]
+    deliverables = defs.get_assets_def("shot_clip_prores_422hq")
+    clip_res = {k: res[k] for k in ("storage", "catalog", "events")}
+    result = dg.materialize([deliverables], instance=instance, partition_key=pattern, resources=clip_res)
+    assert result.success
+    checks = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {"shot_clip", "shot_clip_prores_422hq"}
+    assert all(e.passed for e in checks.values()), {k: (e.metadata["de_p99"], e.metadata["psnr_db"], e.metadata["problems"]) for k, e in checks.items()}
+    prores = result.asset_materializations_for_node("sequence_deliverables")
+    meta = {m.asset_key.to_user_string(): m.metadata for m in prores}
+    assert meta["shot_clip_prores_422hq"]["pix_fmt"].value == "yuv422p10le"
+    assert meta["shot_clip_prores_422hq"]["working_frames_redecoded"].value == 0
+    rows = {r["profile"]: r for r in SQLiteCatalog(db).clips()}
+    assert set(rows) == {"review", "prores_422hq"} and rows["review"]["clip_id"] != rows["prores_422hq"]["clip_id"]
+    assert rows["prores_422hq"]["clip_s3_key"] == f"{prefix}/.proxies/plate_exr_prores_422hq.mov"
+    local = tmp_path / "p.mov"
+    local.write_bytes(bucket_store.get_bytes(rows["prores_422hq"]["clip_s3_key"]))
+    with av.open(str(local)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv422p10le"
+        assert sum(1 for _ in container.decode(video=0)) == 3
+    events = [e.body for e in SQLiteCatalog(db).events(50) if e.body["type"].startswith("clip.")]
+    assert sorted(e["profile"] for e in events) == ["prores_422hq", "review"]
+    assert not any(bucket_store.exists(bucket_store.state_key(k, "working.exr")) for k in keys)  # released
+    # One profile alone, from the UI or a backfill: the other's row is untouched, the sources are decoded again.
+    before = rows["review"]["generated_timestamp"]
+    again = dg.materialize([deliverables], instance=instance, partition_key=pattern, resources=clip_res,
+                           selection=[dg.AssetKey("shot_clip_prores_422hq")])
+    assert again.success
+    only = again.asset_materializations_for_node("sequence_deliverables")
+    assert [m.asset_key.to_user_string() for m in only] == ["shot_clip_prores_422hq"]
+    assert only[0].metadata["working_frames_redecoded"].value == 3
+    assert {r["profile"]: r for r in SQLiteCatalog(db).clips()}["review"]["generated_timestamp"] == before

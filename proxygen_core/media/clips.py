@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -118,11 +119,11 @@ def gap_card(kind: str, width: int, height: int) -> np.ndarray:
     return np.zeros((height, width, 3), np.float32)
 
 
-def display_name(profile: ClipProfile, settings: "RenderSettings") -> str:
+def display_name(profile: ClipProfile, settings: RenderSettings) -> str:
     return HDR_DISPLAY if profile.hdr else settings.proxy_display
 
 
-def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: "RenderSettings") -> tuple[str, str]:
+def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> tuple[str, str]:
     """The (display, view) a profile shows a frame on. A display-referred source keeps its un-tone-mapped
     view on the PQ display too (graded video is not tone-mapped again)."""
     if not profile.hdr:
@@ -134,7 +135,7 @@ class ProfileEncoder:
     """One profile's file: its stream setup (the one place for it) and its frames."""
 
     def __init__(self, profile: ClipProfile, path: str, width: int, height: int, rate: Fraction, tc: str,
-                 settings: "RenderSettings") -> None:
+                 settings: RenderSettings) -> None:
         self.profile, self.path, self.seconds, self.index = profile, path, 0.0, 0
         t0 = time.perf_counter()
         options = {"movflags": "+faststart"} if profile.container == "mp4" else {}
@@ -147,7 +148,7 @@ class ProfileEncoder:
             raise
         self.seconds += time.perf_counter() - t0
 
-    def _stream(self, rate: Fraction, width: int, height: int, settings: "RenderSettings") -> Any:
+    def _stream(self, rate: Fraction, width: int, height: int, settings: RenderSettings) -> Any:
         p = self.profile
         gop = str(max(1, settings.clip_keyframe_interval))
         if p.codec == "libx264":
@@ -172,10 +173,9 @@ class ProfileEncoder:
             cc.codec_tag = p.codec_tag
         return stream
 
-    def add(self, rgb: np.ndarray) -> None:
+    def add(self, planes: list[np.ndarray]) -> None:
         t0 = time.perf_counter()
-        frame = planar_frame(rgb_to_planes(rgb, self.profile.matrix, self.profile.bits, self.profile.chroma),
-                             self.profile.pix_fmt)
+        frame = planar_frame(planes, self.profile.pix_fmt)
         frame.color_range = 1
         frame.color_primaries = AV_PRIMARIES[self.profile.primaries]
         frame.color_trc = AV_TRANSFER[self.profile.transfer]
@@ -203,15 +203,76 @@ class ProfileEncoder:
             pass
 
 
+@dataclass
+class _Prepared:
+    """One frame number made ready for every encoder: its display pictures (kept for a held gap) and each
+    profile's Y'CbCr planes."""
+
+    displays: dict[tuple[str, str], np.ndarray]
+    planes: dict[str, list[np.ndarray]]
+    frame: WorkingFrame | None = None
+    read_seconds: float = 0.0
+    display_seconds: float = 0.0
+    error: str | None = None
+
+
+class _Pictures:
+    """Turns a working frame (or a gap) into what each profile's encoder takes, in float: the display render
+    (once per display), burn-ins, then R'G'B' -> Y'CbCr per matrix, bit depth and chroma layout."""
+
+    def __init__(self, profiles: list[ClipProfile], settings: RenderSettings, width: int, height: int,
+                 labels: Callable[[int, int], str] | None, name: str | None) -> None:
+        self.profiles, self.settings, self.width, self.height = profiles, settings, width, height
+        self.labels, self.name = labels, name
+        self.font = burnin_font() if name is not None else ""
+
+    def displays_of(self, frame: WorkingFrame) -> dict[tuple[str, str], np.ndarray]:
+        pixels = frame.pixels
+        if (frame.width, frame.height) != (self.width, self.height):
+            pixels = resize(pixels, self.width, self.height, self.settings.resize_filter)
+        wanted = dict.fromkeys(profile_display(p, frame, self.settings) for p in self.profiles)
+        return {d: display_encode(pixels, frame.working_colorspace, d[0], d[1], self.settings) for d in wanted}
+
+    def planes_of(self, displays: dict[tuple[str, str], np.ndarray], frame: WorkingFrame | None, index: int,
+                  number: int) -> dict[str, list[np.ndarray]]:
+        shown = {}
+        for display, rgb in displays.items():
+            shown[display] = burn_in(rgb, self.name, self.labels(index, number), self.font) if self.name else rgb
+        out: dict[str, list[np.ndarray]] = {}
+        cache: dict[tuple, list[np.ndarray]] = {}
+        for p in self.profiles:
+            display = profile_display(p, frame, self.settings) if frame is not None else next(
+                (d for d in shown if d[0] == display_name(p, self.settings)), None)
+            if display is None:
+                continue
+            key = (display, p.matrix, p.bits, p.chroma)
+            if key not in cache:
+                cache[key] = rgb_to_planes(shown[display], p.matrix, p.bits, p.chroma)
+            out[p.name] = cache[key]
+        return out
+
+    def prepare(self, loader: Callable[[], WorkingFrame], index: int, number: int) -> _Prepared:
+        """Runs on the reader thread, while the encoders work on the frame before."""
+        t0 = time.perf_counter()
+        try:
+            frame = loader()
+        except ProxygenError as exc:  # that frame becomes a listed gap; the clip goes on
+            return _Prepared({}, {}, error=f"{type(exc).__name__}: {exc.cause}")
+        t1 = time.perf_counter()
+        displays = self.displays_of(frame)
+        planes = self.planes_of(displays, frame, index, number)
+        return _Prepared(displays, planes, frame, t1 - t0, time.perf_counter() - t1)
+
+
 def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], outputs: dict[ClipProfile, str],
-                settings: "RenderSettings", fps: float, start_timecode: str | None = None,
+                settings: RenderSettings, fps: float, start_timecode: str | None = None,
                 burnin_name: str | None = None, samples: int = 5) -> ClipPass:
     """Encode frame numbers min..max of ``frames`` and ``failed`` into one file per profile.
 
     ``frames`` maps frame number -> a loader of its working frame. A frame number with no loader is a gap;
     ``failed`` ones are listed apart from the missing ones. Frames of another size are scaled (in linear
     light) to the first frame's size, and listed. ``samples`` frames spread over the clip are remembered for
-    the quality check."""
+    the quality check. A reader thread loads and prepares the next frames while the encoders run."""
     gap_policy = settings.clip_gap_policy
     if gap_policy not in GAP_POLICIES:
         raise ValueError(f"unknown gap policy {gap_policy!r} (one of {', '.join(GAP_POLICIES)})")
@@ -224,22 +285,15 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
     rate = Fraction(fps).limit_denominator(1001)
     tc = start_timecode or timecode(first, float(rate))
     tc_start = _tc_frames(tc, max(1, round(float(rate))))
-    font = burnin_font() if burnin_name is not None else ""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-read")
     order = sorted(frames)
-    pending = {n: pool.submit(frames[n]) for n in order[:2]}  # read the next frame while this one encodes
     t_read = time.perf_counter()
-    try:
-        ref = pending.pop(order[0]).result()
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
+    ref = frames[order[0]]()  # its size is the clip's
     read_seconds = time.perf_counter() - t_read
     width, height = ref.width, ref.height
     outcome = ClipPass({p.name: ClipResult(p.name, path, width, height, first, last, last - first + 1, missing,
                                            failed_list, fps=float(rate), start_timecode=tc)
                         for p, path in outputs.items()})
-    chosen = [order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples, len(order)))]
+    chosen = {order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples, len(order)))}
     encoders: dict[str, ProfileEncoder] = {}
     for profile, path in outputs.items():
         try:
@@ -247,43 +301,64 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
         except Exception as exc:
             outcome.results[profile.name].error = EncodeError(path, f"{profile.name} encoder cannot start: "
                                                                     f"{type(exc).__name__}: {exc}")
+
+    def label(index: int, number: int) -> str:
+        state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
+        return f"{number}{state}  {timecode(tc_start + index, float(rate))}"
+
+    pictures = _Pictures(list(outputs), settings, width, height, label, burnin_name)
+    loaders = {n: (lambda: ref) if n == order[0] else frames[n] for n in order}
+    index_of = {n: n - first for n in order}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-read")
+    ahead = iter(order)
+    pending = {}
+
+    def submit_next() -> None:
+        number = next(ahead, None)
+        if number is not None:
+            pending[number] = pool.submit(pictures.prepare, loaders[number], index_of[number], number)
+
     previous: dict[tuple[str, str], np.ndarray] = {}
     filled: dict[int, str] = {}
     display_seconds = 0.0
     try:
+        submit_next()
+        submit_next()
         for index, number in enumerate(range(first, last + 1)):
-            frame = None
-            if number in frames:
-                t0 = time.perf_counter()
-                nxt = order.index(number) + 2
-                if nxt < len(order):
-                    pending[order[nxt]] = pool.submit(frames[order[nxt]])
-                try:
-                    frame = ref if number == order[0] else pending.pop(number).result()
-                except ProxygenError as exc:  # that frame becomes a listed gap; the clip goes on
-                    outcome.unreadable[number] = f"{type(exc).__name__}: {exc.cause}"
+            ready = None
+            if number in pending:
+                ready = pending.pop(number).result()
+                submit_next()
+                read_seconds += ready.read_seconds
+                display_seconds += ready.display_seconds
+                if ready.error is not None:
+                    outcome.unreadable[number] = ready.error
                     for result in outcome.results.values():
                         result.failed_frames = sorted({*result.failed_frames, number})
-                read_seconds += time.perf_counter() - t0
-                if frame is None:
-                    pass
-                elif (frame.width, frame.height) != (width, height):
-                    filled[number] = f"scaled from {frame.width}x{frame.height}"
-                elif number in chosen:
-                    outcome.samples[index] = number
-            shown: dict[tuple[str, str], np.ndarray] = {}
+                    ready = None
+                else:
+                    previous = ready.displays
+                    frame = ready.frame
+                    if (frame.width, frame.height) != (width, height):
+                        filled[number] = f"scaled from {frame.width}x{frame.height}"
+                    elif number in chosen:
+                        outcome.samples[index] = number
+            if ready is None:  # a gap: held picture or a card, made here (rare)
+                t0 = time.perf_counter()
+                if gap_policy == "hold" and previous:
+                    filled[number] = "held previous frame"
+                    displays = previous
+                else:
+                    kind = "black" if gap_policy == "hold" else gap_policy
+                    filled[number] = kind
+                    card = gap_card(kind, width, height)
+                    displays = {d: card for d in (previous or pictures.displays_of(ref))}
+                previous = displays
+                ready = _Prepared(displays, pictures.planes_of(displays, None, index, number))
+                display_seconds += time.perf_counter() - t0
             for name, encoder in list(encoders.items()):
-                display = profile_display(encoder.profile, frame or ref, settings)
-                if display not in shown:
-                    t0 = time.perf_counter()
-                    shown[display] = _picture(frame, number, display, previous, width, height, settings, filled)
-                    if burnin_name is not None:
-                        state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
-                        label = f"{number}{state}  {timecode(tc_start + index, float(rate))}"
-                        shown[display] = burn_in(shown[display], burnin_name, label, font)
-                    display_seconds += time.perf_counter() - t0
                 try:
-                    encoder.add(shown[display])
+                    encoder.add(ready.planes[name])
                 except Exception as exc:
                     outcome.results[name].error = EncodeError(encoder.path, f"{name} encode failed at frame "
                                                                             f"{number}: {type(exc).__name__}: {exc}")
@@ -310,32 +385,13 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
     return outcome
 
 
-def _picture(frame: WorkingFrame | None, number: int, display: tuple[str, str],
-             previous: dict[tuple[str, str], np.ndarray], width: int, height: int, settings: "RenderSettings",
-             filled: dict[int, str]) -> np.ndarray:
-    """The display picture of one frame number: its render, or the gap card the policy asks for."""
-    if frame is not None:
-        pixels = frame.pixels
-        if (frame.width, frame.height) != (width, height):
-            pixels = resize(pixels, width, height, settings.resize_filter)
-        previous[display] = display_encode(pixels, frame.working_colorspace, display[0], display[1], settings)
-        return previous[display]
-    if settings.clip_gap_policy == "hold" and display in previous:
-        filled[number] = "held previous frame"
-        return previous[display]
-    kind = "black" if settings.clip_gap_policy == "hold" else settings.clip_gap_policy
-    filled[number] = kind
-    previous[display] = gap_card(kind, width, height)
-    return previous[display]
-
-
 def _tc_frames(text: str, base: int) -> int:
     hh, mm, ss, ff = (int(p) for p in text.replace(";", ":").split(":"))
     return ((hh * 60 + mm) * 60 + ss) * base + ff
 
 
 def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int], first_with_picture: int | None,
-                settings: "RenderSettings") -> tuple[float, str]:
+                settings: RenderSettings) -> tuple[float, str]:
     """A sequence's rate and start timecode by the project's rules (the pipeline and ``proxygen render`` share
     them): the rate is the first frame's EXR ``framesPerSecond``, else the setting; the start timecode is that
     frame's EXR ``timeCode`` when it is also the first frame number, else the first frame number at that rate."""

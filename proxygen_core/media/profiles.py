@@ -57,7 +57,7 @@ class ClipProfile:
 
 PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
     # Today's web review clip: 8-bit 4:2:0 H.264, every 12th frame a keyframe (options set by the encoder).
-    ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 1.6, 36.0)),
+    ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 2.5, 36.0)),
     ClipProfile("prores_422hq", "prores_ks", "prores", "mov", "yuv422p10le", 10, "422",
                 {"profile": "3", "vendor": "apl0"}),
     ClipProfile("prores_4444", "prores_ks", "prores", "mov", "yuv444p10le", 10, "444",
@@ -69,7 +69,7 @@ PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
                 codec_tag="hvc1"),
     ClipProfile("hdr_pq", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
                 matrix="bt2020nc", primaries="bt2020", transfer="smpte2084", hdr=True, codec_tag="hvc1",
-                bound=QualityBound(1.0, 3.0, 40.0)),
+                bound=QualityBound(1.5, 4.0, 40.0)),
 )}
 
 # libavutil's enum values for the tags (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace).
