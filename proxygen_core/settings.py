@@ -55,6 +55,9 @@ class RenderSettings:
     clip_keyframe_interval: int = 12  # frames between keyframes of a clip (every frame stays seekable)
     clip_poster_frame: int | None = None  # a frame number for every clip's poster (default: the middle frame)
     clip_burnins: bool = False  # draw sequence name, frame number and timecode on each clip picture
+    # working frames carry the source's alpha (set automatically when an enabled clip profile has alpha:
+    # prores_4444), so a deliverable can carry it too
+    working_alpha: bool = False
 
     def review_layer_order(self) -> tuple[str, ...]:
         return tuple(part.strip() for part in self.review_layers.split(","))
@@ -287,7 +290,15 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     unknown = set(data) - set(sections)
     if unknown:
         raise ValueError(f"unknown configuration sections: {sorted(unknown)}")
-    return check_deployment(Settings(**values))
+    return check_deployment(with_alpha_if_needed(Settings(**values)))
+
+
+def with_alpha_if_needed(settings: Settings) -> Settings:
+    """A deliverable with alpha needs it in the working frames it is made from: enabling one turns
+    ``working_alpha`` on (a render setting, so the frames are rendered once more, now with their alpha)."""
+    if any(p.alpha_pix_fmt for p in settings.pipeline.profiles()) and not settings.render.working_alpha:
+        return replace(settings, render=replace(settings.render, working_alpha=True))
+    return settings
 
 
 def check_deployment(settings: Settings) -> Settings:

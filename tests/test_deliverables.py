@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import replace
+from pathlib import Path
 
 import av
 import numpy as np
@@ -266,3 +267,26 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     assert [m.asset_key.to_user_string() for m in only] == ["shot_clip_prores_422hq"]
     assert only[0].metadata["working_frames_redecoded"].value == 3
     assert {r["profile"]: r for r in SQLiteCatalog(db).clips()}["review"]["generated_timestamp"] == before
+
+
+def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_path):
+    """The review clip alone is encoded from the yuv420p planes each frame's proxy was made from; those must
+    be exactly the pictures the working frames give (decoded pictures identical, bit for bit)."""
+    from proxygen_core.pipeline.sequence import build_sequence_clips, load_members
+
+    settings = _settings("review")
+    settings = replace(settings, pipeline=replace(settings.pipeline, working_retention="keep"))
+    _, store = _render_sequence(tmp_path, [1, 2, 4], settings=settings, keep_working=True)
+    members = load_members(store, [str(p) for p in sorted((tmp_path / "src").glob("*.exr"))])
+    assert all(s.review_planes for s in members.states.values())
+    fast = build_sequence_clips(store, "a.####.exr", members, settings, "review")[0]
+    fast_pictures = [p.to_ndarray() for p in decoded_pictures(fast.row["clip_s3_key"])]
+    assert fast.timings["display_seconds"] < 0.05 * len(fast_pictures)  # nothing rendered on this path
+    for state in members.states.values():
+        Path(state.review_planes).unlink()  # the local store's keys are paths
+    slow = build_sequence_clips(store, "b.####.exr", members, settings, "review")[0]
+    slow_pictures = [p.to_ndarray() for p in decoded_pictures(slow.row["clip_s3_key"])]
+    assert len(fast_pictures) == len(slow_pictures) == 4  # frame 3 is a held gap in both
+    for a, b in zip(fast_pictures, slow_pictures):
+        assert np.array_equal(a, b)
+    assert fast.row["quality_passed"] in (1, True) and fast.row["quality_de_mean"] == slow.row["quality_de_mean"]

@@ -32,9 +32,9 @@ from proxygen_core.media.profiles import (
     HDR_VIEW,
     ClipProfile,
 )
-from proxygen_core.media.render import WorkingFrame, display_encode, resize
+from proxygen_core.media.render import WorkingFrame, display_encode, resize, straight
 from proxygen_core.media.sequences import timecode
-from proxygen_core.media.yuv import planar_frame, rgb_to_planes
+from proxygen_core.media.yuv import alpha_plane, planar_frame, rgb_to_planes
 
 if TYPE_CHECKING:
     from proxygen_core.settings import RenderSettings
@@ -60,6 +60,7 @@ class ClipResult:
     start_timecode: str = ""
     size_bytes: int = 0
     encode_seconds: float = 0.0  # this profile's encoder alone
+    alpha: bool = False  # the file carries the frames' alpha
     error: ProxygenError | None = None  # set when this profile failed (the others may still be fine)
 
     @property
@@ -135,8 +136,9 @@ class ProfileEncoder:
     """One profile's file: its stream setup (the one place for it) and its frames."""
 
     def __init__(self, profile: ClipProfile, path: str, width: int, height: int, rate: Fraction, tc: str,
-                 settings: RenderSettings) -> None:
+                 settings: RenderSettings, alpha: bool = False) -> None:
         self.profile, self.path, self.seconds, self.index = profile, path, 0.0, 0
+        self.pix_fmt = profile.encoded_pix_fmt(alpha)
         t0 = time.perf_counter()
         options = {"movflags": "+faststart"} if profile.container == "mp4" else {}
         self.container = av.open(path, mode="w", format=profile.container, options=options)
@@ -155,7 +157,7 @@ class ProfileEncoder:
             return h264_stream(self.container, rate, width, height, settings.x264_preset, settings.x264_crf,
                                {"g": gop, "keyint_min": gop, "bf": "0"}, "scenecut=0")
         stream = self.container.add_stream(p.codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, p.pix_fmt
+        stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         cc = stream.codec_context
         cc.color_range = 1  # limited (tv)
         cc.color_primaries, cc.color_trc, cc.colorspace = (AV_PRIMARIES[p.primaries], AV_TRANSFER[p.transfer],
@@ -175,7 +177,7 @@ class ProfileEncoder:
 
     def add(self, planes: list[np.ndarray]) -> None:
         t0 = time.perf_counter()
-        frame = planar_frame(planes, self.profile.pix_fmt)
+        frame = planar_frame(planes, self.pix_fmt)
         frame.color_range = 1
         frame.color_primaries = AV_PRIMARIES[self.profile.primaries]
         frame.color_trc = AV_TRANSFER[self.profile.transfer]
@@ -203,12 +205,41 @@ class ProfileEncoder:
             pass
 
 
+Look = tuple[str, str, bool]  # (display, view, straight alpha): what one rendering of a frame is for
+
+
+@dataclass
+class ReviewPlanes:
+    """A frame given as the yuv420p planes its proxy was encoded from (the chain keeps them): for a clip of
+    the review profile alone, with no burn-ins, exactly the pictures the working frame would give."""
+
+    planes: np.ndarray  # (h * 3 / 2, w) uint8, as rgb_to_yuv420_bt709 makes them
+    alpha: None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.planes.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.planes.shape[0] * 2 // 3)
+
+    def split(self) -> list[np.ndarray]:
+        h, w = self.height, self.width
+        c = (h // 2) * (w // 2)
+        flat = self.planes.reshape(-1)
+        return [flat[:h * w].reshape(h, w), flat[h * w:h * w + c].reshape(h // 2, w // 2),
+                flat[h * w + c:].reshape(h // 2, w // 2)]
+
+
 @dataclass
 class _Prepared:
-    """One frame number made ready for every encoder: its display pictures (kept for a held gap) and each
-    profile's Y'CbCr planes."""
+    """One frame number made ready for every encoder: its renderings (kept for a held gap), which rendering
+    each profile shows, its alpha, and each profile's planes."""
 
-    displays: dict[tuple[str, str], np.ndarray]
+    displays: dict[Look, np.ndarray]
+    looks: dict[str, Look]
+    alpha: np.ndarray | None
     planes: dict[str, list[np.ndarray]]
     frame: WorkingFrame | None = None
     read_seconds: float = 0.0
@@ -216,39 +247,62 @@ class _Prepared:
     error: str | None = None
 
 
+def look(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> Look:
+    display, view = profile_display(profile, frame, settings)
+    return display, view, bool(profile.alpha_pix_fmt) and frame.alpha is not None
+
+
+def profile_pixels(profile: ClipProfile, frame: WorkingFrame) -> np.ndarray:
+    """Working pixels as a profile shows them: straight (un-premultiplied) colour when it carries alpha."""
+    return straight(frame) if profile.alpha_pix_fmt and frame.alpha is not None else frame.pixels
+
+
 class _Pictures:
     """Turns a working frame (or a gap) into what each profile's encoder takes, in float: the display render
-    (once per display), burn-ins, then R'G'B' -> Y'CbCr per matrix, bit depth and chroma layout."""
+    (once per look), burn-ins, then R'G'B' -> Y'CbCr per matrix, bit depth and chroma layout (+ alpha)."""
 
     def __init__(self, profiles: list[ClipProfile], settings: RenderSettings, width: int, height: int,
-                 labels: Callable[[int, int], str] | None, name: str | None) -> None:
+                 labels: Callable[[int, int], str], name: str | None, with_alpha: set[str]) -> None:
         self.profiles, self.settings, self.width, self.height = profiles, settings, width, height
-        self.labels, self.name = labels, name
+        self.labels, self.name, self.with_alpha = labels, name, with_alpha
         self.font = burnin_font() if name is not None else ""
 
-    def displays_of(self, frame: WorkingFrame) -> dict[tuple[str, str], np.ndarray]:
-        pixels = frame.pixels
-        if (frame.width, frame.height) != (self.width, self.height):
-            pixels = resize(pixels, self.width, self.height, self.settings.resize_filter)
-        wanted = dict.fromkeys(profile_display(p, frame, self.settings) for p in self.profiles)
-        return {d: display_encode(pixels, frame.working_colorspace, d[0], d[1], self.settings) for d in wanted}
+    def render(self, frame: WorkingFrame | ReviewPlanes) -> _Prepared:
+        if isinstance(frame, ReviewPlanes):
+            if (frame.width, frame.height) != (self.width, self.height):
+                raise EncodeError("", f"review planes of {frame.width}x{frame.height}, clip is "
+                                      f"{self.width}x{self.height}")
+            return _Prepared({}, {}, None, {p.name: frame.split() for p in self.profiles}, frame)
+        looks = {p.name: look(p, frame, self.settings) for p in self.profiles}
+        resized = (frame.width, frame.height) != (self.width, self.height)
+        displays: dict[Look, np.ndarray] = {}
+        for p in self.profiles:
+            key = looks[p.name]
+            if key not in displays:
+                pixels = profile_pixels(p, frame)
+                if resized:
+                    pixels = resize(pixels, self.width, self.height, self.settings.resize_filter)
+                displays[key] = display_encode(pixels, frame.working_colorspace, key[0], key[1], self.settings)
+        alpha = frame.alpha
+        if alpha is not None and resized:
+            alpha = resize(np.repeat(alpha[..., None], 3, 2), self.width, self.height, "box")[..., 0]
+        return _Prepared(displays, looks, alpha, {}, frame)
 
-    def planes_of(self, displays: dict[tuple[str, str], np.ndarray], frame: WorkingFrame | None, index: int,
-                  number: int) -> dict[str, list[np.ndarray]]:
-        shown = {}
-        for display, rgb in displays.items():
-            shown[display] = burn_in(rgb, self.name, self.labels(index, number), self.font) if self.name else rgb
+    def planes_of(self, ready: _Prepared, index: int, number: int) -> dict[str, list[np.ndarray]]:
+        if not ready.displays:  # given as planes (ReviewPlanes): nothing to render, no burn-ins on this path
+            return ready.planes
+        shown = {k: burn_in(rgb, self.name, self.labels(index, number), self.font) if self.name else rgb
+                 for k, rgb in ready.displays.items()}
         out: dict[str, list[np.ndarray]] = {}
         cache: dict[tuple, list[np.ndarray]] = {}
         for p in self.profiles:
-            display = profile_display(p, frame, self.settings) if frame is not None else next(
-                (d for d in shown if d[0] == display_name(p, self.settings)), None)
-            if display is None:
-                continue
-            key = (display, p.matrix, p.bits, p.chroma)
+            key = (ready.looks[p.name], p.matrix, p.bits, p.chroma)
             if key not in cache:
-                cache[key] = rgb_to_planes(shown[display], p.matrix, p.bits, p.chroma)
+                cache[key] = rgb_to_planes(shown[ready.looks[p.name]], p.matrix, p.bits, p.chroma)
             out[p.name] = cache[key]
+            if p.name in self.with_alpha:
+                coverage = ready.alpha if ready.alpha is not None else np.ones((self.height, self.width), np.float32)
+                out[p.name] = [*cache[key], alpha_plane(coverage, p.bits)]
         return out
 
     def prepare(self, loader: Callable[[], WorkingFrame], index: int, number: int) -> _Prepared:
@@ -257,11 +311,12 @@ class _Pictures:
         try:
             frame = loader()
         except ProxygenError as exc:  # that frame becomes a listed gap; the clip goes on
-            return _Prepared({}, {}, error=f"{type(exc).__name__}: {exc.cause}")
+            return _Prepared({}, {}, None, {}, error=f"{type(exc).__name__}: {exc.cause}")
         t1 = time.perf_counter()
-        displays = self.displays_of(frame)
-        planes = self.planes_of(displays, frame, index, number)
-        return _Prepared(displays, planes, frame, t1 - t0, time.perf_counter() - t1)
+        ready = self.render(frame)
+        ready.planes = self.planes_of(ready, index, number) if ready.displays else ready.planes
+        ready.read_seconds, ready.display_seconds = t1 - t0, time.perf_counter() - t1
+        return ready
 
 
 def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], outputs: dict[ClipProfile, str],
@@ -295,9 +350,11 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
                         for p, path in outputs.items()})
     chosen = {order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples, len(order)))}
     encoders: dict[str, ProfileEncoder] = {}
+    with_alpha = {p.name for p in outputs if p.alpha_pix_fmt and ref.alpha is not None}
     for profile, path in outputs.items():
         try:
-            encoders[profile.name] = ProfileEncoder(profile, path, width, height, rate, tc, settings)
+            encoders[profile.name] = ProfileEncoder(profile, path, width, height, rate, tc, settings,
+                                                    profile.name in with_alpha)
         except Exception as exc:
             outcome.results[profile.name].error = EncodeError(path, f"{profile.name} encoder cannot start: "
                                                                     f"{type(exc).__name__}: {exc}")
@@ -306,7 +363,7 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
         state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
         return f"{number}{state}  {timecode(tc_start + index, float(rate))}"
 
-    pictures = _Pictures(list(outputs), settings, width, height, label, burnin_name)
+    pictures = _Pictures(list(outputs), settings, width, height, label, burnin_name, with_alpha)
     loaders = {n: (lambda: ref) if n == order[0] else frames[n] for n in order}
     index_of = {n: n - first for n in order}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-read")
@@ -318,7 +375,7 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
         if number is not None:
             pending[number] = pool.submit(pictures.prepare, loaders[number], index_of[number], number)
 
-    previous: dict[tuple[str, str], np.ndarray] = {}
+    previous: _Prepared | None = None
     filled: dict[int, str] = {}
     display_seconds = 0.0
     try:
@@ -337,24 +394,27 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
                         result.failed_frames = sorted({*result.failed_frames, number})
                     ready = None
                 else:
-                    previous = ready.displays
+                    previous = ready
                     frame = ready.frame
                     if (frame.width, frame.height) != (width, height):
                         filled[number] = f"scaled from {frame.width}x{frame.height}"
                     elif number in chosen:
                         outcome.samples[index] = number
-            if ready is None:  # a gap: held picture or a card, made here (rare)
+            if ready is None:  # a gap: held picture or an opaque card, made here (rare)
                 t0 = time.perf_counter()
-                if gap_policy == "hold" and previous:
+                base = previous or pictures.render(ref)
+                if gap_policy == "hold" and previous is not None:
                     filled[number] = "held previous frame"
-                    displays = previous
+                    ready = _Prepared(base.displays, base.looks, base.alpha, base.planes)
                 else:
                     kind = "black" if gap_policy == "hold" else gap_policy
                     filled[number] = kind
                     card = gap_card(kind, width, height)
-                    displays = {d: card for d in (previous or pictures.displays_of(ref))}
-                previous = displays
-                ready = _Prepared(displays, pictures.planes_of(displays, None, index, number))
+                    ready = _Prepared({k: card for k in base.displays}, base.looks, None, {})
+                    if not base.displays:  # the planes path: the card straight to each profile's planes
+                        ready.planes = {p.name: rgb_to_planes(card, p.matrix, p.bits, p.chroma) for p in outputs}
+                previous = ready
+                ready.planes = pictures.planes_of(ready, index, number)
                 display_seconds += time.perf_counter() - t0
             for name, encoder in list(encoders.items()):
                 try:
@@ -373,6 +433,7 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
         pool.shutdown(wait=True, cancel_futures=True)
     for result in outcome.results.values():
         result.filled = dict(filled)
+        result.alpha = result.profile in with_alpha
     for name, encoder in encoders.items():
         result = outcome.results[name]
         try:

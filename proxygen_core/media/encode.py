@@ -108,10 +108,15 @@ def bt709_frame(planes: np.ndarray, pts: int) -> av.VideoFrame:
 
 def write_mp4(rgb: np.ndarray, path: str | os.PathLike[str], settings: RenderSettings, frames: int = 1) -> int:
     """Encode display-encoded Rec.709 RGB as an H.264 MP4 (yuv420p, BT.709 tags, tv range, faststart)."""
+    return write_mp4_planes(rgb_to_yuv420_bt709(rgb), path, settings, frames)
+
+
+def write_mp4_planes(planes: np.ndarray, path: str | os.PathLike[str], settings: RenderSettings,
+                     frames: int = 1) -> int:
+    """As ``write_mp4``, from yuv420p planes already made (``rgb_to_yuv420_bt709``)."""
     path = str(path)
-    h, w = rgb.shape[:2]
+    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
     try:
-        planes = rgb_to_yuv420_bt709(rgb)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
             stream = h264_stream(container, settings.fps, w, h, settings.x264_preset, settings.x264_crf)

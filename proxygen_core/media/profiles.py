@@ -54,6 +54,14 @@ class ClipProfile:
     def extension(self) -> str:
         return f".{self.container}"
 
+    def encoded_pix_fmt(self, alpha: bool) -> str:
+        return self.alpha_pix_fmt if alpha and self.alpha_pix_fmt else self.pix_fmt
+
+    def reported_pix_fmt(self, alpha: bool) -> str:
+        """What a decoder (and ffprobe) reports for the stream."""
+        fmt = self.decoded_pix_fmt or self.pix_fmt
+        return fmt.replace("yuv", "yuva", 1) if alpha and self.alpha_pix_fmt else fmt
+
 
 PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
     # Today's web review clip: 8-bit 4:2:0 H.264, every 12th frame a keyframe (options set by the encoder).

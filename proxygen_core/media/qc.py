@@ -88,12 +88,13 @@ def check_proxy(info: dict[str, Any], source_width: int, source_height: int, max
     return QCResult(not problems, problems, {k: info[k] for k in ("codec", "pix_fmt", "width", "height")})
 
 
-def check_clip(info: dict[str, Any], profile: ClipProfile, width: int, height: int, frame_count: int) -> QCResult:
+def check_clip(info: dict[str, Any], profile: ClipProfile, width: int, height: int, frame_count: int,
+               alpha: bool = False) -> QCResult:
     """A deliverable as its profile specifies it: codec, pixel format, colour tags, size, every frame present."""
     problems = []
     if info["codec"] != profile.stream_codec:
         problems.append(f"codec {info['codec']} is not {profile.stream_codec}")
-    expected_fmt = profile.decoded_pix_fmt or profile.pix_fmt
+    expected_fmt = profile.reported_pix_fmt(alpha)
     if info["pix_fmt"] != expected_fmt:
         problems.append(f"pixel format {info['pix_fmt']} is not {expected_fmt}")
     tags = (AV_PRIMARIES[profile.primaries], AV_TRANSFER[profile.transfer], AV_MATRIX[profile.matrix])

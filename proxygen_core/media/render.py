@@ -46,6 +46,10 @@ class WorkingFrame:
     timings: dict[str, float] = field(default_factory=dict)
     layer: str = ""  # the review layer shown ("" = the unnamed RGB channels)
     pixel_aspect: float = 1.0  # the source's; the pixels here are already desqueezed (square)
+    alpha: np.ndarray | None = None  # float32 (h, w) coverage, kept only when a deliverable carries alpha
+    # the yuv420p planes (BT.709, limited) its proxy was encoded from: the review clip's exact input, kept
+    # beside the working frame so that clip costs an encode, not a second display render (docs/sequences.md)
+    review_planes: np.ndarray | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -97,6 +101,24 @@ def review_layer(names: tuple[str, ...], preference: tuple[str, ...] = ("", "bea
     idx = select_channels(names)
     first = names[idx[0]]
     return idx, first.rsplit(".", 1)[0] if "." in first else ""
+
+
+def alpha_channel(names: tuple[str, ...], layer: str) -> int | None:
+    """The alpha of the review layer (``A`` / ``layer.A``, any case), if the source has one."""
+    prefix = f"{layer}." if layer else ""
+    for letter in ("A", "a"):
+        if prefix + letter in names:
+            return names.index(prefix + letter)
+    return None
+
+
+def straight(frame: "WorkingFrame") -> np.ndarray:
+    """The frame's colours un-premultiplied by its alpha (EXR pixels are premultiplied): what a deliverable
+    with straight alpha (ProRes 4444) shows; fully transparent pixels stay black."""
+    if frame.alpha is None:
+        return frame.pixels
+    a = frame.alpha[..., None]
+    return np.where(a > 1e-6, frame.pixels / np.maximum(a, 1e-6), 0.0).astype(np.float32)
 
 
 def select_channels(names: tuple[str, ...]) -> list[int]:
@@ -180,7 +202,8 @@ def resize_buf(src: oiio.ImageBuf, width: int, height: int, filtername: str) -> 
     if spec.width == width and spec.height == height and spec.x == 0 and spec.y == 0:
         out = src
     else:
-        out = oiio.ImageBufAlgo.resize(src, filtername=filtername, roi=oiio.ROI(0, width, 0, height, 0, 1, 0, 3))
+        out = oiio.ImageBufAlgo.resize(src, filtername=filtername,
+                                       roi=oiio.ROI(0, width, 0, height, 0, 1, 0, src.nchannels))
         if out.has_error:
             raise RuntimeError(f"resize failed: {oiio_error(out)}")
     return np.ascontiguousarray(out.get_pixels(oiio.FLOAT), dtype=np.float32)
@@ -242,7 +265,12 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         chans, layer = review_layer(probe.channels, settings.review_layer_order())
     except ValueError:
         raise UnsupportedSourceError(path, "no image channels") from None
-    buf = _frame_up(_open_buf(path, probe, chans), probe)
+    alpha_idx = alpha_channel(probe.channels, layer) if settings.working_alpha else None
+    buf = _frame_up(_open_buf(path, probe, chans + ([alpha_idx] if alpha_idx is not None else [])), probe)
+    alpha_buf = None
+    if alpha_idx is not None:
+        alpha_buf = oiio.ImageBufAlgo.channels(buf, (3,))
+        buf = oiio.ImageBufAlgo.channels(buf, (0, 1, 2))
     timings["decode"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     bad = 0
@@ -269,9 +297,12 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         if settings.preview_enabled and (dw, dh) != (w, h):
             rgb = resize(rgb, dw, dh, settings.resize_filter)  # the preview is desqueezed too
         full = rgb if settings.preview_enabled else None
+    alpha = None
+    if alpha_buf is not None:
+        alpha = np.clip(np.nan_to_num(resize_buf(alpha_buf, pw, ph, settings.resize_filter)[..., 0]), 0.0, 1.0)
     timings["to_working_and_resize"] = time.perf_counter() - t1
     return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer,
-                        probe.pixel_aspect)
+                        probe.pixel_aspect, alpha)
 
 
 def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
@@ -279,7 +310,8 @@ def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: s
     out = np.ascontiguousarray(frame_pixels, dtype=np.float32).copy()
     apply(engine(settings.ocio_config).display(working, display, view, settings.display_transform,
                                                settings.display_lut_size), out)
-    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0, out=out)
+    np.nan_to_num(out, copy=False, nan=0.0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def to_uint8(display_rgb: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str], compres
     if compression not in WORKING_COMPRESSIONS:
         raise ValueError(f"working EXR compression {compression!r}: one of {', '.join(WORKING_COMPRESSIONS)}")
     path = str(path)
-    spec = oiio.ImageSpec(frame.width, frame.height, 3, oiio.HALF)
+    spec = oiio.ImageSpec(frame.width, frame.height, 3 if frame.alpha is None else 4, oiio.HALF)
     spec.attribute("compression", compression)
     meta = {"colour": asdict(frame.colour), "probe": frame.probe.to_dict(), "working": frame.working_colorspace,
             "source_width": frame.source_width, "source_height": frame.source_height,
@@ -39,7 +39,8 @@ def write_working_exr(frame: WorkingFrame, path: str | os.PathLike[str], compres
         raise OSError(f"cannot write {path}: {oiio_error()}")
     # Half-float keeps scene-linear values above 1.0 (and the +-65504 clamp of non-finite pixels).
     # Converted to half here (numpy, 20 ms) rather than by OpenImageIO on write (50 ms more at 2K).
-    ok = out.write_image(np.clip(frame.pixels, -65504.0, 65504.0).astype(np.float16))
+    pixels = frame.pixels if frame.alpha is None else np.dstack([frame.pixels, frame.alpha])
+    ok = out.write_image(np.clip(pixels, -65504.0, 65504.0).astype(np.float16))
     out.close()
     if not ok:
         raise OSError(f"cannot write {path}: {oiio_error(out)}")
@@ -54,7 +55,7 @@ def read_working_exr(path: str | os.PathLike[str]) -> WorkingFrame:
     try:
         spec = inp.spec()
         meta = json.loads(spec.get_string_attribute(_ATTR))
-        pixels = inp.read_image(0, 0, 0, 3, oiio.FLOAT)
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         if pixels is None:
             raise UnreadableSourceError(path, f"working frame unreadable: {oiio_error(inp)}")
     finally:
@@ -66,7 +67,8 @@ def read_working_exr(path: str | os.PathLike[str]) -> WorkingFrame:
     colour_d = dict(meta["colour"])
     if colour_d.get("chromaticities") is not None:
         colour_d["chromaticities"] = tuple(colour_d["chromaticities"])
-    return WorkingFrame(np.ascontiguousarray(pixels, dtype=np.float32), ProbeRecord(**probe_d),
+    alpha = np.ascontiguousarray(pixels[..., 3], dtype=np.float32) if pixels.shape[-1] == 4 else None
+    return WorkingFrame(np.ascontiguousarray(pixels[..., :3], dtype=np.float32), ProbeRecord(**probe_d),
                         ColourDecision(**colour_d), meta["working"], meta["source_width"], meta["source_height"],
                         meta["nonfinite_pixels"], None, meta.get("timings", {}), meta.get("layer", ""),
-                        meta.get("pixel_aspect", 1.0))
+                        meta.get("pixel_aspect", 1.0), alpha)

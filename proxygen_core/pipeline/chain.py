@@ -272,18 +272,26 @@ class _Attempt:
         r, pipeline, previous = self.result, self.settings.pipeline, self.previous
         exr = previous.working_exr if previous else None
         if frame is not None and WORKING in self.stages:
+            planes = None
             if pipeline.keeps_working(frame_number(self.key)):
                 exr = st.store_working(self.store, self.key, frame, pipeline.working_compression)
+                if frame.review_planes is not None and any(p.name == "review" for p in pipeline.profiles()):
+                    planes = st.store_review_planes(self.store, self.key, frame.review_planes)
             else:  # the retention rule keeps none for this source: no stale one stays either
                 self.store.delete(self.store.state_key(self.key, st.WORKING))
                 exr = None
+            if planes is None:
+                self.store.delete(self.store.state_key(self.key, st.REVIEW_PLANES))
+        else:
+            planes = previous.review_planes if previous else None
 
         def pick(new: Media | None, old: str) -> dict | None:
             return asdict(new) if new is not None else (getattr(previous, old) if previous else None)
 
         st.save_state(self.store, st.KeyState(
             self.key, r.info.etag, self.settings.render.settings_hash(), "ok", asdict(r.source), r.frame_info,
-            pick(r.thumbnail, "thumbnail"), pick(r.proxy, "proxy"), exr, preview=pick(r.preview, "preview")))
+            pick(r.thumbnail, "thumbnail"), pick(r.proxy, "proxy"), exr, preview=pick(r.preview, "preview"),
+            review_planes=planes))
 
     def _save_failed_state(self) -> None:
         """Remember that this version failed for its content, so the sensor does not request it again."""

@@ -28,19 +28,29 @@ from proxygen_core.media import clip_quality, qc
 from proxygen_core.media.clips import (
     ClipPass,
     ClipResult,
+    ReviewPlanes,
     build_clips,
     burnin_band,
     clip_timing,
     display_name,
+    look,
     poster_frame,
-    profile_display,
+    profile_pixels,
 )
 from proxygen_core.media.geometry import resolution
 from proxygen_core.media.profiles import ClipProfile
 from proxygen_core.media.render import WorkingFrame, decode_working, display_encode
 from proxygen_core.media.sequences import parse_frame
 from proxygen_core.pipeline.stages import media_tags, utc_now_iso
-from proxygen_core.pipeline.state import WORKING, KeyState, load_state, load_working, save_state
+from proxygen_core.pipeline.state import (
+    REVIEW_PLANES,
+    WORKING,
+    KeyState,
+    load_review_planes,
+    load_state,
+    load_working,
+    save_state,
+)
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
 
@@ -94,6 +104,14 @@ class WorkingFrames:
         self.redecoded: set[int] = set()
         self._lock = threading.Lock()
 
+    def planes_loader(self, state: KeyState) -> Callable[[], ReviewPlanes]:
+        def load() -> ReviewPlanes:
+            try:
+                return ReviewPlanes(load_review_planes(self.store, state.review_planes))
+            except Exception as exc:
+                raise as_proxygen_error(self.store.uri(state.key), exc) from exc
+        return load
+
     def loader(self, number: int, state: KeyState) -> Callable[[], WorkingFrame]:
         def load() -> WorkingFrame:
             try:
@@ -134,7 +152,12 @@ def build_sequence_clips(store: Store, pattern: str, members: Members, settings:
             numbers = sorted({*ok, *failed})
             fps, tc = clip_timing(header.get("fps"), header.get("timecode"), numbers, min(ok) if ok else None, render)
             t0 = time.perf_counter()
-            made = build_clips({n: working.loader(n, s) for n, s in sorted(ok.items())}, failed,
+            # The review clip alone, without burn-ins, is encoded from the planes its frames' proxies were made
+            # from (the same pictures, without a second display render); anything else from the working frames.
+            fast = ([p.name for p in profiles] == ["review"] and not render.clip_burnins
+                    and all(s.review_planes and store.exists(s.review_planes) for s in ok.values()))
+            loaders = {n: working.planes_loader(s) if fast else working.loader(n, s) for n, s in sorted(ok.items())}
+            made = build_clips(loaders, failed,
                                {p: str(folder / f"{p.name}{p.extension}") for p in profiles}, render, fps, tc,
                                posixpath.basename(pattern) if render.clip_burnins else None, QUALITY_SAMPLES)
             pass_seconds = time.perf_counter() - t0
@@ -167,7 +190,7 @@ def _references(made: ClipPass, working: WorkingFrames, ok: dict[int, KeyState],
                 render) -> dict[str, dict[int, Any]]:
     """The exact display render of each sampled picture, per profile (computed once per display)."""
     exact = replace(render, display_transform="exact")
-    by_display: dict[tuple[str, str], dict[int, Any]] = {}
+    by_look: dict[tuple[str, str, bool], dict[int, Any]] = {}
     out: dict[str, dict[int, Any]] = {}
     frames = {}
     for index, number in made.samples.items():
@@ -178,10 +201,11 @@ def _references(made: ClipPass, working: WorkingFrames, ok: dict[int, KeyState],
     for profile in profiles:
         refs: dict[int, Any] = {}
         for index, frame in frames.items():
-            display = profile_display(profile, frame, render)
-            cache = by_display.setdefault(display, {})
+            key = look(profile, frame, render)
+            cache = by_look.setdefault(key, {})
             if index not in cache:
-                cache[index] = display_encode(frame.pixels, frame.working_colorspace, display[0], display[1], exact)
+                cache[index] = display_encode(profile_pixels(profile, frame), frame.working_colorspace, key[0],
+                                              key[1], exact)
             refs[index] = cache[index]
         out[profile.name] = refs
     return out
@@ -202,7 +226,7 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
         raise clip.error
     key = keys[profile.name]
     check = qc.check_clip(qc.mp4_info(clip.path, count_frames=True), profile, clip.width, clip.height,
-                          clip.frame_count)
+                          clip.frame_count, clip.alpha)
     if not check.passed:
         raise QCFailure(store.uri(key), "; ".join(check.problems))
     t0 = time.perf_counter()
@@ -223,6 +247,7 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
         "clip_resolution": resolution(clip.width, clip.height), "clip_size_bytes": stored.size,
         "quality_metric": quality.metric, "quality_de_mean": quality.de_mean, "quality_de_p99": quality.de_p99,
         "quality_psnr_db": quality.psnr_db, "quality_passed": quality.passed,
+        "pix_fmt": profile.encoded_pix_fmt(clip.alpha),
     })
 
 
@@ -248,6 +273,7 @@ def release_working_frames(store: Store, members: Members, settings: Settings) -
         if current is None or current.etag != state.etag or current.working_exr != state.working_exr:
             continue  # a newer version of the frame is being processed: its working frame is not ours to drop
         store.delete(store.state_key(key, WORKING))
-        save_state(store, replace(current, working_exr=None))
+        store.delete(store.state_key(key, REVIEW_PLANES))
+        save_state(store, replace(current, working_exr=None, review_planes=None))
         released += 1
     return released

@@ -16,7 +16,7 @@ from typing import Any
 from proxygen_core import __version__
 from proxygen_core.errors import ProxygenError, QCFailure, StorageError, as_proxygen_error
 from proxygen_core.media import qc
-from proxygen_core.media.encode import write_jpeg, write_mp4
+from proxygen_core.media.encode import rgb_to_yuv420_bt709, write_jpeg, write_mp4_planes
 from proxygen_core.media.geometry import resolution
 from proxygen_core.media.output import Media
 from proxygen_core.media.render import (
@@ -173,7 +173,8 @@ def make_proxy(store: Store, frame: WorkingFrame, outs: OutputKeys, settings: Se
     key = store.state_key(source.key, st.PICTURE) if private else outs.proxy
     pixels = proxy_pixels(frame, render)
     path = folder / "proxy.mp4"
-    write_mp4(pixels, path, render)
+    frame.review_planes = rgb_to_yuv420_bt709(pixels)
+    write_mp4_planes(frame.review_planes, path, render)
     h, w = pixels.shape[:2]
     _fail_qc(store, source.key, qc.check_proxy(qc.mp4_info(path), *frame.display_size,
                                                 render.proxy_max_width, render.proxy_max_height))

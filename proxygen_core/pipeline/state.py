@@ -8,12 +8,15 @@ and a partial re-run (e.g. the thumbnail alone) reads the stages it does not rec
 """
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from proxygen_core.media.render import WorkingFrame
 from proxygen_core.media.working import read_working_exr, write_working_exr
@@ -22,6 +25,7 @@ from proxygen_core.store.base import Store
 STATE = "state.json"
 WORKING = "working.exr"
 PICTURE = "picture.mp4"  # a sequence frame's proxy picture when public per-frame proxies are off
+REVIEW_PLANES = "review.yuv420p"  # the proxy's yuv420p planes, raw (.npy): the review clip's input
 
 
 @dataclass
@@ -38,6 +42,7 @@ class KeyState:
     error: dict[str, str] | None = None
     preview: dict[str, Any] | None = None
     failed_stage: str | None = None  # where a content failure happened
+    review_planes: str | None = None  # key of the stored REVIEW_PLANES, kept as long as the working frame
 
 
 def load_state(store: Store, key: str) -> KeyState | None:
@@ -80,3 +85,16 @@ def load_working(store: Store, exr_key: str) -> WorkingFrame:
         return read_working_exr(path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def store_review_planes(store: Store, key: str, planes: np.ndarray) -> str:
+    """Raw ``.npy`` (2.9 MB at 1920x1012): written in milliseconds, read in milliseconds."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(planes, dtype=np.uint8), allow_pickle=False)
+    target = store.state_key(key, REVIEW_PLANES)
+    store.put_bytes(target, buffer.getvalue())
+    return target
+
+
+def load_review_planes(store: Store, planes_key: str) -> np.ndarray:
+    return np.load(io.BytesIO(store.get_bytes(planes_key)), allow_pickle=False)
