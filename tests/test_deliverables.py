@@ -290,3 +290,38 @@ def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_pat
     for a, b in zip(fast_pictures, slow_pictures):
         assert np.array_equal(a, b)
     assert fast.row["quality_passed"] in (1, True) and fast.row["quality_de_mean"] == slow.row["quality_de_mean"]
+
+
+def test_prores_4444_carries_the_source_alpha_straight(tmp_path):
+    """An RGBA render: its alpha reaches the ProRes 4444 file (yuva, read back by libav), and the colour there
+    is straight (un-premultiplied), as ProRes 4444 with alpha is read by editorial and compositing tools."""
+    from proxygen_core.settings import with_alpha_if_needed
+
+    settings = with_alpha_if_needed(_settings("prores_4444,review"))
+    assert settings.render.working_alpha
+    src = tmp_path / "src"
+    src.mkdir()
+    store = LocalStore(tmp_path / "out")
+    results = []
+    for n in (1, 2):
+        rgba = np.zeros((180, 320, 4), np.float32)
+        rgba[:, :160] = (0.5, 0.5, 0.5, 1.0)  # opaque grey
+        rgba[:, 160:] = (0.25, 0.25, 0.25, 0.5)  # the same grey, half covering (premultiplied)
+        path = src / f"fg.{n:04d}.exr"
+        spec = oiio.ImageSpec(320, 180, 4, oiio.HALF)
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(rgba)
+        out.close()
+        results.append(render_file(path, tmp_path / "out", settings, store))
+    rows = {r["profile"]: r for r in write_sequence_clips(results, store, settings)}
+    row = rows["prores_4444"]
+    assert row["status"] == "ok", row.get("error")
+    assert row["pix_fmt"] == "yuva444p10le" and row["quality_passed"] in (1, True)
+    picture = decoded_pictures(row["clip_s3_key"])[0]
+    assert picture.format.name == "yuva444p12le"
+    alpha = np.frombuffer(picture.planes[3], np.uint16).reshape(180, -1)[:, :320] / 4095.0
+    assert np.allclose(alpha[:, :150], 1.0, atol=2e-3) and np.allclose(alpha[:, 170:], 0.5, atol=2e-3)
+    rgb = picture_rgb(picture)
+    assert np.abs(rgb[90, 80] - rgb[90, 240]).max() < 2e-3  # straight colour: both halves the same grey
+    review = picture_rgb(decoded_pictures(rows["review"]["clip_s3_key"])[0])
+    assert review[90, 240].mean() < review[90, 80].mean() - 0.05  # the review clip stays premultiplied (over black)
