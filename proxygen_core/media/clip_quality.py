@@ -2,9 +2,9 @@
 
 The clip is decoded here from its Y'CbCr planes with the matrix the profile tags (no swscale, which would
 assume BT.601), and compared with the exact OCIO display transform of the same working frames: PSNR on code
-values per pixel (on luma Y', as PSNR is usually quoted), and the colour difference (CIEDE2000 on SDR displays, deltaE ITP on PQ) over 8x8 block
-means, so chroma subsampling at sharp edges (a property of 4:2:0/4:2:2, not an error) is not counted as a
-colour error. Rows under the burn-in band are left out.
+values per pixel (on luma Y', as PSNR is usually quoted), and the colour difference (CIEDE2000 on SDR
+displays, deltaE ITP on PQ) over 8x8 block means, so chroma subsampling at sharp edges (a property of
+4:2:0/4:2:2, not an error) is not counted as a colour error. Rows under the burn-in band are left out.
 """
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ def measure(path: str | os.PathLike[str], profile: ClipProfile, display: str, re
         rows = want.shape[0] - exclude_bottom
         got, want = got[:rows], np.asarray(want[:rows], dtype=np.float64)
         if got.shape != want.shape:
-            problems.append(f"picture {index} is {got.shape[1]}x{got.shape[0]}, expected {want.shape[1]}x{want.shape[0]}")
+            problems.append(f"picture {index} is {got.shape[1]}x{got.shape[0]}, "
+                            f"expected {want.shape[1]}x{want.shape[0]}")
             continue
         kr, kb = MATRICES[profile.matrix]
         weights = np.array([kr, 1 - kr - kb, kb])

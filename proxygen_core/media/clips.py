@@ -165,7 +165,8 @@ class ProfileEncoder:
         options = dict(p.options)
         if p.codec == "libx265":
             params = [f"colorprim={p.primaries}", f"transfer={p.transfer}", f"colormatrix={p.matrix}",
-                      "range=limited", f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", "bframes=0", "log-level=error"]
+                      "range=limited", f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", "bframes=0",
+                      "log-level=error"]
             if p.hdr:
                 params += [f"master-display={HDR10_MASTER_DISPLAY}", f"max-cll={HDR10_MAX_CLL}", "hdr10=1",
                            "repeat-headers=1"]
@@ -451,7 +452,8 @@ def _tc_frames(text: str, base: int) -> int:
     return ((hh * 60 + mm) * 60 + ss) * base + ff
 
 
-def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int], first_with_picture: int | None,
+def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
+                first_with_picture: int | None,
                 settings: RenderSettings) -> tuple[float, str]:
     """A sequence's rate and start timecode by the project's rules (the pipeline and ``proxygen render`` share
     them): the rate is the first frame's EXR ``framesPerSecond``, else the setting; the start timecode is that

@@ -138,7 +138,8 @@ def build_sequence_clips(store: Store, pattern: str, members: Members, settings:
     failed = {members.numbers[k] for k, s in members.states.items() if s and s.status == "failed"}
     base: dict[str, Any] = {
         "sequence": pattern, "s3_bucket": store.bucket, "output_profile": output_profile,
-        "render_settings_hash": render.settings_hash(), "frames_fingerprint": members.fingerprint(render.settings_hash()),
+        "render_settings_hash": render.settings_hash(),
+        "frames_fingerprint": members.fingerprint(render.settings_hash()),
         "generated_timestamp": utc_now_iso(), "generator_version": f"{GENERATOR} {__version__}", "status": "ok",
     }
     outcomes = {p.name: ClipOutcome(p.name, {**base, "clip_id": clip_id(store.bucket, pattern, output_profile, p.name),
