@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from proxygen_core.media.profiles import ClipProfile, parse_profiles
+from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, compiled
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
 GENERATOR = "proxygen"
@@ -109,12 +110,19 @@ class PipelineSettings:
     # beginning | now | an ISO 8601 time: objects last modified before it are never requested. "now" is the
     # moment the sensor first runs (kept in its cursor): the production setting for an existing bucket.
     start_from: str = "beginning"
+    # Shot identity read from each key (docs/configuration.md): a format string with {show} {sequence} {shot}
+    # {task} {version} {frame} (and any other {name}), or a regex with those named groups; matched at the key's end.
+    key_template: str = DEFAULT_KEY_TEMPLATE
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:
             raise ValueError(f"working_compression {self.working_compression!r}: one of "
                              f"{', '.join(WORKING_COMPRESSIONS)} (the intermediate must stay lossless)")
         self.start_moment()  # refuse a start_from that is neither a word nor a time, at load
+        try:
+            compiled(self.key_template)  # a broken template is refused at load, naming the variable
+        except ValueError as exc:
+            raise ValueError(f"key_template {exc}") from None
         if self.working_retention not in WORKING_RETENTIONS:
             raise ValueError(f"working_retention {self.working_retention!r}: one of {', '.join(WORKING_RETENTIONS)}")
         try:

@@ -45,6 +45,7 @@ from proxygen_core.pipeline.chain import (
     run_chain,
     stages_for,
 )
+from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.pipeline.record import record_frames
 from proxygen_core.settings import Settings
 from proxygen_dagster.partitions import frames
@@ -147,7 +148,8 @@ def _record_metadata(row: dict[str, Any]) -> dict[str, Any]:
             "event_id": row["event_id"], "source_colorspace": row["source_colorspace"] or "",
             "thumbnail_uri": url(row["thumbnail_s3_key"]), "proxy_uri": url(row["proxy_s3_key"]),
             **({"preview_uri": url(row["preview_s3_key"])} if row.get("preview_s3_key") else {}),
-            "processing_time_seconds": row["processing_time_seconds"]}
+            "processing_time_seconds": row["processing_time_seconds"],
+            **{k: row[k] for k in IDENTITY_FIELDS if row.get(k) is not None}}  # show, seq, shot, task, version
 
 
 def _checks(context: AssetExecutionContext, specs: list[AssetCheckSpec],
@@ -223,7 +225,8 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
         waiting = {k: r for k, r in results.items() if r.failed and r.failed.transient and not last_attempt}
         done = {k: r for k, r in results.items() if k not in waiting}
         if RECORD in selected and done:
-            recorded = record_frames(catalog.open(), events.publisher(), store.bucket, done, settings.render)
+            recorded = record_frames(catalog.open(), events.publisher(), store.bucket, done, settings.render,
+                                     settings.pipeline.key_template)
             report = recorded.report
             context.log.info(f"{sum(r.ok for r in done.values())} records ok, "
                              f"{sum(not r.ok for r in done.values())} failed; events "

@@ -26,6 +26,7 @@ from dagster import (
     multi_asset,
 )
 
+from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.media.profiles import ClipProfile
 from proxygen_core.media.sequences import members_of, parse_pattern
 from proxygen_core.pipeline.chain import WORKING
@@ -113,6 +114,7 @@ def _metadata(store, outcome: ClipOutcome) -> dict:
     poster = outcome.poster
     return {
         "profile": outcome.profile, "codec": row["codec"], "pix_fmt": row["pix_fmt"],
+        **{k: row[k] for k in IDENTITY_FIELDS if row.get(k) is not None},
         "clip_uri": MetadataValue.url(f"s3://{store.bucket}/{row['clip_s3_key']}"),
         "poster_uri": MetadataValue.url(f"s3://{store.bucket}/{row['poster_s3_key']}"),
         "poster": MetadataValue.md(f"![poster](data:image/jpeg;base64,{base64.b64encode(poster).decode()})"

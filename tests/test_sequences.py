@@ -200,7 +200,9 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     assert black.error is None and black.missing_frames == [3] and black.filled == {3: "black"}
     assert black.start_timecode == "00:00:00:01"
     decoded = _decode(path)[0]
-    assert decoded[2].mean() < 5 and decoded[1].mean() > 100
+    band = slice(80, 100)  # the middle band every gap frame carries: "FRAME 3 MISSING"
+    assert np.delete(decoded[2], band, axis=0).mean() < 5 and decoded[1].mean() > 100
+    assert decoded[2][band].max() > 200 and decoded[1][band].std() < 5  # the mark on the gap only
     checker, path = clip("checker", clip_gap_policy="checkerboard")
     assert checker.filled == {3: "checkerboard"} and _decode(path)[0][2].std() > 20
     with pytest.raises(ValueError, match="gap policy"):

@@ -29,6 +29,8 @@ PROXY_OUTPUTS = pa.schema([
     ("ocio_view", pa.string()), ("render_settings_hash", pa.string()), ("output_profile", pa.string()),
     ("preview_s3_key", pa.string()), ("failed_step", pa.string()), ("event_id", pa.string()),
     ("review_layer", pa.string()), ("pixel_aspect_ratio", pa.float64()),
+    # shot identity from the key template (empty when the key does not match it)
+    ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
 ])
 
 # Earlier versions of a row: the same columns plus when the row was replaced.
@@ -54,6 +56,7 @@ PROXY_CLIPS = pa.schema([
     ("profile", pa.string()), ("codec", pa.string()), ("pix_fmt", pa.string()), ("quality_metric", pa.string()),
     ("quality_de_mean", pa.float64()), ("quality_de_p99", pa.float64()), ("quality_psnr_db", pa.float64()),
     ("quality_passed", pa.bool_()),
+    ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
 ])
 
 # What makes a row a different version: a change of any of these sends the old row to the history.

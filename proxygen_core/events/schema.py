@@ -17,6 +17,8 @@ GENERATED, FAILED = "proxy.generated", "proxy.failed"
 CLIP_GENERATED, CLIP_FAILED = "clip.generated", "clip.failed"
 
 
+IDENTITY_FIELDS = ("show", "seq", "shot", "task", "version")  # from the key template (store/identity.py)
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -56,8 +58,10 @@ def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
         "etag": row.get("etag"),
         "mtime": row.get("mtime"),
         "error": row.get("error"),
-        "project_id": row.get("project_id"),
-        "shot_id": row.get("shot_id"),
+        # the original function's optional fields, filled from the shot identity when the key template matches
+        "project_id": row.get("project_id") or row.get("show"),
+        "shot_id": row.get("shot_id") or row.get("shot"),
+        **{k: row.get(k) for k in IDENTITY_FIELDS},
         "generator_version": row.get("generator_version"),
         "timestamp": row.get("generated_timestamp") or now_iso(),
     }
@@ -91,7 +95,7 @@ def build_clip_event(row: dict[str, Any], topic: str) -> OutboxEvent:
         **{k: row.get(k) for k in ("first_frame", "last_frame", "frame_count", "fps", "start_timecode",
                                    "duration_seconds", "clip_resolution", "clip_size_bytes", "poster_frame", "error",
                                    "generator_version", "codec", "pix_fmt", "quality_metric", "quality_de_mean",
-                                   "quality_de_p99", "quality_psnr_db", "quality_passed")},
+                                   "quality_de_p99", "quality_psnr_db", "quality_passed", *IDENTITY_FIELDS)},
         "missing_frames": json.loads(row.get("missing_frames") or "[]"),
         "failed_frames": json.loads(row.get("failed_frames") or "[]"),
         "timestamp": row.get("generated_timestamp") or now_iso(),

@@ -17,7 +17,7 @@ import numpy as np
 from proxygen_core.colour.colorimetry import block_means, display_difference
 from proxygen_core.errors import UnreadableSourceError
 from proxygen_core.media.profiles import ClipProfile, QualityBound
-from proxygen_core.media.yuv import MATRICES
+from proxygen_core.media.yuv import MATRICES, planes_to_rgb
 
 
 @dataclass
@@ -51,22 +51,6 @@ def planes(frame: av.VideoFrame) -> list[np.ndarray]:
         data = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // np.dtype(dtype).itemsize)
         out.append(data[:, :plane.width].astype(np.float32))
     return out
-
-
-def planes_to_rgb(yuv: list[np.ndarray], matrix: str, bits: int) -> np.ndarray:
-    """Limited-range Y'CbCr planes -> R'G'B' in [0, 1]; chroma brought to full size by repetition."""
-    y, cb, cr = yuv
-    scale = float(1 << (bits - 8))
-    ry, rx = y.shape[0] // cb.shape[0], y.shape[1] // cb.shape[1]
-    cb = np.repeat(np.repeat(cb, ry, 0), rx, 1)[: y.shape[0], : y.shape[1]]
-    cr = np.repeat(np.repeat(cr, ry, 0), rx, 1)[: y.shape[0], : y.shape[1]]
-    yy = (y / scale - 16) / 219
-    pb, pr = (cb / scale - 128) / 224, (cr / scale - 128) / 224
-    kr, kb = MATRICES[matrix]
-    r = yy + 2 * (1 - kr) * pr
-    b = yy + 2 * (1 - kb) * pb
-    g = (yy - kr * r - kb * b) / (1 - kr - kb)
-    return np.clip(np.stack([r, g, b], -1), 0.0, 1.0)
 
 
 def decoded_frames(path: str | os.PathLike[str], indices: set[int], profile: ClipProfile) -> dict[int, np.ndarray]:

@@ -34,7 +34,7 @@ from proxygen_core.media.profiles import (
 )
 from proxygen_core.media.render import WorkingFrame, display_encode, resize, straight
 from proxygen_core.media.sequences import timecode
-from proxygen_core.media.yuv import alpha_plane, planar_frame, rgb_to_planes
+from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes
 
 if TYPE_CHECKING:
     from proxygen_core.settings import RenderSettings
@@ -109,6 +109,34 @@ def burn_in(rgb: np.ndarray, left: str, right: str, font: str) -> np.ndarray:
     top = height - band
     out[top:] *= np.float32(0.35)  # darken the band ...
     out[top:] = out[top:] * (1 - alpha) + alpha  # ... and write the text in white
+    return out
+
+
+def gap_band(height: int) -> tuple[int, int]:
+    """First row and height of the band a gap frame's mark takes: the middle eighth, on even rows (so 4:2:0
+    chroma rows split with it)."""
+    band = max(24, (height // 8) // 2 * 2)
+    return ((height - band) // 2) // 2 * 2, band
+
+
+def mark_band(band_rgb: np.ndarray, text: str, font: str) -> np.ndarray:
+    """The band darkened, ``text`` centred on it in white."""
+    import OpenImageIO as oiio
+
+    band, width = band_rgb.shape[:2]
+    size = max(12, int(band * 0.45))
+    mask = oiio.ImageBuf(oiio.ImageSpec(width, band, 1, oiio.FLOAT))
+    oiio.ImageBufAlgo.render_text(mask, width // 2, int(band * 0.66), text, size, font, (1.0,), alignx="center")
+    alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)[..., None]
+    out = np.asarray(band_rgb, dtype=np.float32) * np.float32(0.2)
+    return out * (1 - alpha) + alpha
+
+
+def gap_mark(rgb: np.ndarray, text: str, font: str) -> np.ndarray:
+    """``text`` in white on a dark band across the middle of a display picture (what every gap frame carries)."""
+    top, band = gap_band(rgb.shape[0])
+    out = np.array(rgb, dtype=np.float32, copy=True)
+    out[top:top + band] = mark_band(out[top:top + band], text, font)
     return out
 
 
@@ -306,6 +334,35 @@ class _Pictures:
                 out[p.name] = [*cache[key], alpha_plane(coverage, p.bits)]
         return out
 
+    def gap(self, shown: _Prepared, text: str, index: int, number: int) -> _Prepared:
+        """A gap frame's pictures with ``text`` across the middle, burn-ins on or off: a held frame must never
+        pass for a real one. ``shown.planes`` on the planes path holds each profile's picture (planes, or an
+        R'G'B' card)."""
+        font = burnin_font()
+        if shown.displays:
+            marked = _Prepared({k: gap_mark(v, text, font) for k, v in shown.displays.items()}, shown.looks,
+                               shown.alpha, {})
+            marked.planes = self.planes_of(marked, index, number)
+            return marked
+        planes = {}
+        top, band = gap_band(self.height)
+        for p in self.profiles:
+            picture = shown.planes[p.name]
+            if isinstance(picture, np.ndarray):  # a card, as R'G'B'
+                planes[p.name] = rgb_to_planes(gap_mark(picture, text, font), p.matrix, p.bits, p.chroma)
+                continue
+            # held planes: only the band is re-made, the rest of the picture stays exactly as it was
+            y = picture[0]
+            ry = y.shape[0] // picture[1].shape[0]
+            rows = [slice(top, top + band), *[slice(top // ry, (top + band) // ry)] * 2]
+            rgb = planes_to_rgb([c[r].astype(np.float32) for c, r in zip(picture[:3], rows)], p.matrix, p.bits)
+            marked = rgb_to_planes(mark_band(rgb, text, font), p.matrix, p.bits, p.chroma)
+            out = [c.copy() for c in picture[:3]]
+            for plane, r, new in zip(out, rows, marked):
+                plane[r] = new
+            planes[p.name] = out
+        return _Prepared({}, {}, None, planes)
+
     def prepare(self, loader: Callable[[], WorkingFrame], index: int, number: int) -> _Prepared:
         """Runs on the reader thread, while the encoders work on the frame before."""
         t0 = time.perf_counter()
@@ -377,6 +434,7 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
             pending[number] = pool.submit(pictures.prepare, loaders[number], index_of[number], number)
 
     previous: _Prepared | None = None
+    previous_number = order[0]
     filled: dict[int, str] = {}
     display_seconds = 0.0
     try:
@@ -395,27 +453,28 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
                         result.failed_frames = sorted({*result.failed_frames, number})
                     ready = None
                 else:
-                    previous = ready
+                    previous, previous_number = ready, number
                     frame = ready.frame
                     if (frame.width, frame.height) != (width, height):
                         filled[number] = f"scaled from {frame.width}x{frame.height}"
                     elif number in chosen:
                         outcome.samples[index] = number
-            if ready is None:  # a gap: held picture or an opaque card, made here (rare)
+            if ready is None:  # a gap: held picture or an opaque card, always marked as such (rare)
                 t0 = time.perf_counter()
                 base = previous or pictures.render(ref)
+                state = "FAILED" if number in failed_list or number in outcome.unreadable else "MISSING"
                 if gap_policy == "hold" and previous is not None:
                     filled[number] = "held previous frame"
-                    ready = _Prepared(base.displays, base.looks, base.alpha, base.planes)
+                    text = f"FRAME {number} {state} - HOLDING {previous_number}"
+                    shown = base
                 else:
                     kind = "black" if gap_policy == "hold" else gap_policy
                     filled[number] = kind
+                    text = f"FRAME {number} {state}"
                     card = gap_card(kind, width, height)
-                    ready = _Prepared({k: card for k in base.displays}, base.looks, None, {})
-                    if not base.displays:  # the planes path: the card straight to each profile's planes
-                        ready.planes = {p.name: rgb_to_planes(card, p.matrix, p.bits, p.chroma) for p in outputs}
-                previous = ready
-                ready.planes = pictures.planes_of(ready, index, number)
+                    shown = _Prepared({k: card for k in base.displays}, base.looks, None,
+                                      {} if base.displays else {p.name: card for p in outputs})
+                ready = pictures.gap(shown, text, index, number)
                 display_seconds += time.perf_counter() - t0
             for name, encoder in list(encoders.items()):
                 try:

@@ -48,6 +48,22 @@ def rgb_to_planes(rgb: np.ndarray, matrix: str = "bt709", bits: int = 10, chroma
     return [_quantise(y, 16.0, 219.0, bits), _quantise(cb, 128.0, 224.0, bits), _quantise(cr, 128.0, 224.0, bits)]
 
 
+def planes_to_rgb(yuv: list[np.ndarray], matrix: str, bits: int) -> np.ndarray:
+    """Limited-range Y'CbCr planes -> R'G'B' in [0, 1]; chroma brought to full size by repetition."""
+    y, cb, cr = yuv
+    scale = float(1 << (bits - 8))
+    ry, rx = y.shape[0] // cb.shape[0], y.shape[1] // cb.shape[1]
+    cb = np.repeat(np.repeat(cb, ry, 0), rx, 1)[: y.shape[0], : y.shape[1]]
+    cr = np.repeat(np.repeat(cr, ry, 0), rx, 1)[: y.shape[0], : y.shape[1]]
+    yy = (y / scale - 16) / 219
+    pb, pr = (cb / scale - 128) / 224, (cr / scale - 128) / 224
+    kr, kb = MATRICES[matrix]
+    r = yy + 2 * (1 - kr) * pr
+    b = yy + 2 * (1 - kb) * pb
+    g = (yy - kr * r - kb * b) / (1 - kr - kb)
+    return np.clip(np.stack([r, g, b], -1), 0.0, 1.0)
+
+
 def alpha_plane(alpha: np.ndarray, bits: int = 10) -> np.ndarray:
     """Alpha is full range (0 = transparent, peak = opaque)."""
     peak = (1 << bits) - 1

@@ -36,6 +36,7 @@ from proxygen_core.pipeline.stages import (
 )
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
+from proxygen_core.store.identity import identify
 from proxygen_core.store.keys import frame_number
 from proxygen_core.store.s3 import ObjectInfo
 
@@ -73,6 +74,7 @@ class KeyResult:
     seconds: float = 0.0
     attempts: int = 1
     reused: bool = False  # taken from the state of a version that already finished (a retried batch)
+    identity: dict[str, Any] = field(default_factory=dict)  # show, seq, shot, task, version (key template)
 
     @property
     def ok(self) -> bool:
@@ -86,7 +88,7 @@ class KeyResult:
                  for name, m in (("thumbnail", self.thumbnail), ("proxy", self.proxy), ("preview", self.preview))}
         return {
             "source": self.uri or self.key, "status": "ok" if self.ok else "failed",
-            "generator": f"{GENERATOR} {__version__}",
+            "generator": f"{GENERATOR} {__version__}", **self.identity,
             **{k: info.get(k) for k in ("source_colorspace", "colorspace_rule", "review_layer", "display_referred",
                                         "view", "source_resolution", "working_resolution", "nonfinite_pixels",
                                         "pixel_aspect_ratio", "display_resolution")},
@@ -139,7 +141,8 @@ def finished_result(store: Store, key: str, settings: Settings, stages: frozense
     info = store.head(key)
     if previous.etag != info.etag:
         return None
-    r = KeyResult(key, uri=store.uri(key), info=info, frame_info=previous.frame_info, reused=True)
+    r = KeyResult(key, uri=store.uri(key), info=info, frame_info=previous.frame_info, reused=True,
+                  identity=identify(key, settings.pipeline.key_template).columns())
     r.source = SourceFrame(**previous.source) if previous.source else None
     order = [s for s in STAGES if s in needed(stages)]
     if previous.status == "failed":
@@ -177,7 +180,8 @@ class _Attempt:
     def __init__(self, store: Store, key: str, settings: Settings, stages: frozenset[str]) -> None:
         self.store, self.key, self.settings, self.stages = store, key, settings, stages
         self.need = needed(stages)
-        self.result = KeyResult(key, uri=store.uri(key))
+        self.result = KeyResult(key, uri=store.uri(key),
+                                identity=identify(key, settings.pipeline.key_template).columns())
         self.previous: st.KeyState | None = None
         self.folder: Path | None = None
 

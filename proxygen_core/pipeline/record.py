@@ -15,6 +15,7 @@ from proxygen_core.events.schema import build_clip_event, build_event, event_id
 from proxygen_core.pipeline.chain import KeyResult
 from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.settings import GENERATOR, RenderSettings
+from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, identify
 from proxygen_core.store.keys import asset_id, file_id, is_private, proxy_id
 
 
@@ -24,7 +25,8 @@ class Recorded:
     report: PublishReport | None  # None: no broker configured, the events wait in the outbox
 
 
-def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile: str) -> dict[str, Any]:
+def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile: str,
+              key_template: str = DEFAULT_KEY_TEMPLATE) -> dict[str, Any]:
     """The catalog row for one source (superset of the original function's columns).
 
     A failed row names no output keys (nothing was published for it) and still carries the file_id
@@ -70,16 +72,17 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         "ocio_config": settings.ocio_config,
         "ocio_view": details.get("view", settings.view),
         "render_settings_hash": settings.settings_hash(),
+        **identify(key, key_template).columns(),
     }
     row["event_id"] = event_id(row)
     return row
 
 
 def record_frames(catalog: Catalog, publisher: Publisher, bucket: str, results: dict[str, KeyResult],
-                  settings: RenderSettings) -> Recorded:
+                  settings: RenderSettings, key_template: str = DEFAULT_KEY_TEMPLATE) -> Recorded:
     """One row per key and its event, in one transaction (an event can never be lost between the two), then
     a drain of the outbox."""
-    rows = {k: frame_row(r, bucket, settings, catalog.profile) for k, r in results.items()}
+    rows = {k: frame_row(r, bucket, settings, catalog.profile, key_template) for k, r in results.items()}
     catalog.write(list(rows.values()), [build_event(row, publisher.topic) for row in rows.values()])
     return Recorded(rows, publisher.drain(catalog))
 

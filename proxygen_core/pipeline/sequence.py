@@ -53,6 +53,7 @@ from proxygen_core.pipeline.state import (
 )
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
+from proxygen_core.store.identity import identify
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
 QUALITY_SAMPLES = 3  # frames per clip the quality check decodes and compares (spread over the clip)
@@ -141,6 +142,7 @@ def build_sequence_clips(store: Store, pattern: str, members: Members, settings:
         "render_settings_hash": render.settings_hash(),
         "frames_fingerprint": members.fingerprint(render.settings_hash()),
         "generated_timestamp": utc_now_iso(), "generator_version": f"{GENERATOR} {__version__}", "status": "ok",
+        **identify(pattern, settings.pipeline.key_template).columns(),
     }
     outcomes = {p.name: ClipOutcome(p.name, {**base, "clip_id": clip_id(store.bucket, pattern, output_profile, p.name),
                                              "profile": p.name, "codec": p.stream_codec, "pix_fmt": p.pix_fmt})
