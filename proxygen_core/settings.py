@@ -101,6 +101,9 @@ class PipelineSettings:
     # Deliverables made per image sequence, from the working frames: review (H.264), prores_422hq,
     # prores_4444, dnxhr_hqx, hevc_main10, hdr_pq (docs/sequences.md, "Deliverables").
     clip_profiles: str = "review"
+    # Profiles whose files start with a slate (one picture before the first frame, timecode one earlier):
+    # the editorial ones by default. Only enabled profiles are made, so this never adds a deliverable.
+    clip_slates: str = "prores_422hq,prores_4444,dnxhr_hqx"
     working_compression: str = "piz"  # lossless: piz (7.4 MB at 2K, 100 ms) or none (11.7 MB, 25 ms); docs/benchmarks.md
     transient_retry_seconds: float = 90.0  # per key: how long S3 outages are retried inside a step
     step_retries: int = 3  # then the step is retried this many times (Dagster RetryRequested)
@@ -129,9 +132,18 @@ class PipelineSettings:
             self.profiles()
         except ValueError as exc:
             raise ValueError(f"clip_profiles {exc}") from None
+        try:
+            parse_profiles(self.clip_slates)
+        except ValueError as exc:
+            raise ValueError(f"clip_slates {exc}") from None
 
     def profiles(self) -> "tuple[ClipProfile, ...]":
         return parse_profiles(self.clip_profiles)
+
+    def slated(self) -> "tuple[ClipProfile, ...]":
+        """The enabled profiles that get a slate."""
+        names = {p.name for p in parse_profiles(self.clip_slates)}
+        return tuple(p for p in self.profiles() if p.name in names)
 
     def keeps_working(self, frame_number: int | None) -> bool:
         """Whether a source's working frame is stored after its chain (the retention rule, in one place)."""

@@ -227,7 +227,9 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                 continue  # frames still in flight: look again next tick
             del state["pending"][pattern]
             # the frames' versions and the enabled profiles: enabling a profile builds it for every sequence
-            fingerprint = f"{members.fingerprint(settings_hash)}-{pipeline.clip_profiles.replace(',', '+')}"
+            profiles = "+".join(p.name for p in pipeline.profiles())
+            slates = "+".join(p.name for p in pipeline.slated())
+            fingerprint = f"{members.fingerprint(settings_hash)}-{profiles}-slates-{slates}"
             if state["built"].get(pattern) == fingerprint:
                 continue
             state["built"][pattern] = fingerprint

@@ -24,6 +24,7 @@ from .media import BT2020_KB, BT2020_KR, decoded_pictures, picture_rgb
 from .reference import PROXY_DISPLAY, patch_means, read_full, reference
 
 ALL = ",".join(PROFILES)
+SLATED = {"prores_422hq", "prores_4444", "dnxhr_hqx"}  # the editorial profiles: a slate by default
 # What each profile must be, written here from the issue and the ASWF guidelines, not read from the product.
 EXPECTED = {
     "review": ("h264", "yuv420p", None, ".mp4", "_clip.mp4", (1, 1, 1)),
@@ -40,10 +41,10 @@ def _settings(profiles: str = ALL, **render) -> Settings:
 
 
 def _render_sequence(tmp_path, frames: list[int], size=(320, 180), settings: Settings | None = None,
-                     name: str = "sh010_comp", keep_working: bool = False):
+                     name: str = "sh010_comp", keep_working: bool = False, folder: str = "src"):
     settings = settings or _settings()
-    src = tmp_path / "src"
-    src.mkdir(exist_ok=True)
+    src = tmp_path / folder
+    src.mkdir(parents=True, exist_ok=True)
     store = LocalStore(tmp_path / "out")
     results = []
     for n in frames:
@@ -76,9 +77,12 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
             assert (cc.width, cc.height) == (320, 180)
             assert float(video.average_rate) == 24.0
             timecodes = [dict(s.metadata).get("timecode") for s in container.streams if s.type == "data"]
-            assert timecodes == ["00:00:41:17"], profile  # frame 1001 at 24 fps, as a tmcd track
+            slate = profile in SLATED
+            # frame 1001 at 24 fps is 00:00:41:17, as a tmcd track; a slate is the picture (and timecode) before
+            assert timecodes == ["00:00:41:16" if slate else "00:00:41:17"], profile
             pictures = list(container.decode(video))
-        assert len(pictures) == 24, profile  # the gap is a picture too (held), nothing dropped
+        assert len(pictures) == 24 + slate, profile  # the gap is a picture too (held), nothing dropped
+        assert row["slate_frames"] == int(slate)
         assert row["quality_passed"] in (1, True), f"{profile}: {row['quality_de_mean']} {row['quality_psnr_db']}"
     # HDR10 static metadata travels in the HEVC stream: mastering display (1000 nits peak) and MaxCLL 1000.
     first = decoded_pictures(rows["hdr_pq"]["clip_s3_key"])[0]
@@ -114,7 +118,8 @@ def test_chart_colour_of_every_deliverable(tmp_path, display_transform):
     want_sdr = patch_means(ref_sdr, centres, size)
     for profile, bound in (("review", 1.0), ("prores_422hq", 0.5), ("prores_4444", 0.5), ("dnxhr_hqx", 0.5),
                            ("hevc_main10", 0.5)):
-        got = patch_means(_chart_patches(rows[profile]["clip_s3_key"], 0.2126, 0.0722), centres, size)
+        first = rows[profile]["slate_frames"]  # picture 0 is the slate on the editorial profiles
+        got = patch_means(_chart_patches(rows[profile]["clip_s3_key"], 0.2126, 0.0722, first), centres, size)
         de = ciede2000(lab(got, bt1886_eotf), lab(want_sdr, bt1886_eotf))
         print(f"{display_transform} {profile}: max dE2000 {de.max():.3f} mean {de.mean():.3f}")
         assert de.max() < bound, f"{profile}: {np.round(de, 2).tolist()}"
@@ -161,7 +166,7 @@ def test_anamorphic_source_is_desqueezed_everywhere(tmp_path):
     rows = {r["profile"]: r for r in write_sequence_clips(results, store, settings)}
     for profile in ("review", "prores_422hq"):
         assert rows[profile]["clip_resolution"] == "800x200"
-        grey = picture_rgb(decoded_pictures(rows[profile]["clip_s3_key"])[0])[..., 1]
+        grey = picture_rgb(decoded_pictures(rows[profile]["clip_s3_key"])[rows[profile]["slate_frames"]])[..., 1]
         cols, rows_ = np.nonzero(grey.T > 0.2)
         assert (cols.max() - cols.min() + 1) / (rows_.max() - rows_.min() + 1) == pytest.approx(2.0, rel=0.05)
 
@@ -253,10 +258,19 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     local.write_bytes(bucket_store.get_bytes(rows["prores_422hq"]["clip_s3_key"]))
     with av.open(str(local)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv422p10le"
-        assert sum(1 for _ in container.decode(video=0)) == 3
+        assert sum(1 for _ in container.decode(video=0)) == 4  # the slate, then the three frames
     events = [e.body for e in SQLiteCatalog(db).events(50) if e.body["type"].startswith("clip.")]
     assert sorted(e["profile"] for e in events) == ["prores_422hq", "review"]
     assert not any(bucket_store.exists(bucket_store.state_key(k, "working.exr")) for k in keys)  # released
+    # The slate names the artist and note a studio puts on the object (tags here; S3 metadata works too).
+    from proxygen_core.pipeline.sequence import load_members, slate_info
+
+    bucket_store.client.put_object_tagging(Bucket=bucket_store.bucket, Key=keys[0], Tagging={"TagSet": [
+        {"Key": "proxygen-artist", "Value": "Ana Lima"}, {"Key": "proxygen-note", "Value": "fix the edge"}]})
+    states = load_members(bucket_store, keys).states
+    lines = dict(slate_info(bucket_store, pattern, {n + 1: states[k] for n, k in enumerate(keys)}, set(),
+                            rows["prores_422hq"], 24.0, "00:00:00:01", None).lines)
+    assert lines["Artist"] == "Ana Lima" and lines["Note"] == "fix the edge"
     # One profile alone, from the UI or a backfill: the other's row is untouched, the sources are decoded again.
     before = rows["review"]["generated_timestamp"]
     again = dg.materialize([deliverables], instance=instance, partition_key=pattern, resources=clip_res,
@@ -325,7 +339,7 @@ def test_prores_4444_carries_the_source_alpha_straight(tmp_path):
     row = rows["prores_4444"]
     assert row["status"] == "ok", row.get("error")
     assert row["pix_fmt"] == "yuva444p10le" and row["quality_passed"] in (1, True)
-    picture = decoded_pictures(row["clip_s3_key"])[0]
+    picture = decoded_pictures(row["clip_s3_key"])[row["slate_frames"]]
     assert picture.format.name == "yuva444p12le"
     alpha = np.frombuffer(picture.planes[3], np.uint16).reshape(180, -1)[:, :320] / 4095.0
     assert np.allclose(alpha[:, :150], 1.0, atol=2e-3) and np.allclose(alpha[:, 170:], 0.5, atol=2e-3)
@@ -333,3 +347,56 @@ def test_prores_4444_carries_the_source_alpha_straight(tmp_path):
     assert np.abs(rgb[90, 80] - rgb[90, 240]).max() < 2e-3  # straight colour: both halves the same grey
     review = picture_rgb(decoded_pictures(rows["review"]["clip_s3_key"])[0])
     assert review[90, 240].mean() < review[90, 80].mean() - 0.05  # the review clip stays premultiplied (over black)
+
+
+def test_slate_and_timeline(tmp_path):
+    """The editorial profiles open on a slate (one picture before 1001, timecode one earlier, the poster frame
+    on it, its fields written); the sequence's .otio loads with opentimelineio and its ranges and timecodes
+    match the media; gaps are markers."""
+    import opentimelineio as otio
+
+    frames = [n for n in range(1001, 1013) if n != 1005]
+    settings = _settings("review,prores_422hq")
+    rows, store = _render_sequence(tmp_path, frames, settings=settings, name="sh020_comp_v003",
+                                   folder="abc/sq010/sh020/comp")
+    prores, review = rows["prores_422hq"], rows["review"]
+    assert prores["status"] == "ok" and review["status"] == "ok"
+    pictures = decoded_pictures(prores["clip_s3_key"])
+    slate, first = picture_rgb(pictures[0]), picture_rgb(pictures[1])
+    assert np.abs(first - picture_rgb(decoded_pictures(review["clip_s3_key"])[0])).mean() < 0.01  # 1001 after it
+    left = slate[:, : slate.shape[1] // 2]
+    background = np.abs(left - 0.08).max(-1) < 0.03
+    assert background.mean() > 0.8  # the slate's dark ground ...
+    text_rows = np.nonzero((left.max(-1) > 0.5).any(1))[0]
+    assert len(np.split(text_rows, np.nonzero(np.diff(text_rows) > 2)[0] + 1)) >= 8  # ... title and field lines
+    right = slate[:, slate.shape[1] // 2:]
+    assert right.std() > 0.05  # the poster picture is on it
+    assert (prores["show"], prores["seq"], prores["shot"], prores["task"], prores["version"]) == (
+        "abc", "sq010", "sh020", "comp", 3)
+    # What the slate says (drawn from these lines): the shot's identity, frames with their gap, rate, date, ...
+    from proxygen_core.pipeline.sequence import load_members, slate_info
+
+    members = load_members(store, [str(p) for p in sorted((tmp_path / "abc").rglob("*.exr"))])
+    ok = {members.numbers[k]: s for k, s in members.states.items()}
+    info = slate_info(store, "sh020_comp_v003.####.exr", ok, set(), prores, 24.0, "00:00:41:17", None)
+    lines = dict(info.lines)
+    assert info.title == "sh020" and lines["Show"] == "abc" and lines["Version"] == "v003" and lines["Task"] == "comp"
+    assert lines["Frames"] == "1001-1012 (12, 1 missing)" and lines["FPS"] == "24" and lines["Resolution"] == "320x180"
+    assert lines["Generator"].startswith("proxygen ") and lines["Date"][:2] == "20"
+    # The timeline
+    timeline = otio.adapters.read_from_string(Path(prores["timeline_s3_key"]).read_text(), "otio_json")
+    clip = timeline.tracks[0][0]
+    refs = clip.media_references()
+    assert set(refs) == {"review", "prores_422hq"} and clip.active_media_reference_key == "review"
+    for profile, ref in refs.items():
+        row = rows[profile]
+        with av.open(row["clip_s3_key"]) as container:
+            tc = [dict(s.metadata).get("timecode") for s in container.streams if s.type == "data"][0]
+            count = sum(1 for _ in container.decode(video=0))
+        assert Path(ref.target_url).resolve() == Path(row["clip_s3_key"]).resolve()
+        assert otio.opentime.to_timecode(ref.available_range.start_time, 24) == tc
+        assert ref.available_range.duration.value == count
+    assert otio.opentime.to_timecode(clip.source_range.start_time, 24) == "00:00:41:17"
+    assert clip.source_range.duration.value == 12
+    assert [m.name for m in clip.markers] == ["MISSING 1005"]
+    assert otio.opentime.to_timecode(clip.markers[0].marked_range.start_time, 24) == "00:00:41:21"

@@ -5,6 +5,7 @@ import json
 import uuid
 
 import av
+import numpy as np
 import pytest
 
 from proxygen_core.media.sequences import (
@@ -128,8 +129,14 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     local.write_bytes(bucket_store.get_bytes(clip["clip_s3_key"]))
     frames, fps, tc, tags = _decode(local)
     assert len(frames) == 24 and fps == 24.0 and tc == ["00:00:41:17"] and tags == (1, 1, 1, 1)
-    means = [float(f.mean()) for f in frames]
-    assert abs(means[4] - means[3]) < 1.0 and abs(means[9] - means[8]) < 1.0  # 1005, 1010 hold the previous
+    from proxygen_core.media.clips import gap_band
+
+    top, band = gap_band(frames[0].shape[0])
+    outside = np.r_[0:top, top + band:frames[0].shape[0]]
+    means = [float(f[outside].mean()) for f in frames]
+    assert abs(means[4] - means[3]) < 1.0 and abs(means[9] - means[8]) < 1.0  # 1005, 1010 hold the previous ...
+    marked = [i for i, f in enumerate(frames) if f[top:top + band].max() > 200 and f[top:top + band].min() < 30]
+    assert marked == [4, 9]  # ... and say so on the picture: "FRAME 1005 MISSING", "FRAME 1010 FAILED"
     assert means[5] > means[3] + 2  # and the frames are really different pictures
     # The poster is the middle frame's thumbnail (of the frames that have pictures).
     with_pictures = [n for n in numbers if n != 1010]

@@ -55,7 +55,7 @@ PROXY_CLIPS = pa.schema([
     # the deliverable: which clip profile, how it is encoded, and how close it measured to the exact render
     ("profile", pa.string()), ("codec", pa.string()), ("pix_fmt", pa.string()), ("quality_metric", pa.string()),
     ("quality_de_mean", pa.float64()), ("quality_de_p99", pa.float64()), ("quality_psnr_db", pa.float64()),
-    ("quality_passed", pa.bool_()),
+    ("quality_passed", pa.bool_()), ("timeline_s3_key", pa.string()), ("slate_frames", pa.int64()),
     ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
 ])
 

@@ -34,6 +34,7 @@ from proxygen_core.media.profiles import (
 )
 from proxygen_core.media.render import WorkingFrame, display_encode, resize, straight
 from proxygen_core.media.sequences import timecode
+from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class ClipResult:
     size_bytes: int = 0
     encode_seconds: float = 0.0  # this profile's encoder alone
     alpha: bool = False  # the file carries the frames' alpha
+    slate: bool = False  # one slate picture before the first frame (the timecode track starts a frame earlier)
     error: ProxygenError | None = None  # set when this profile failed (the others may still be fine)
 
     @property
@@ -379,13 +381,16 @@ class _Pictures:
 
 def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], outputs: dict[ClipProfile, str],
                 settings: RenderSettings, fps: float, start_timecode: str | None = None,
-                burnin_name: str | None = None, samples: int = 5) -> ClipPass:
+                burnin_name: str | None = None, samples: int = 5, slate: SlateInfo | None = None,
+                slate_profiles: frozenset[str] = frozenset(), poster: int | None = None) -> ClipPass:
     """Encode frame numbers min..max of ``frames`` and ``failed`` into one file per profile.
 
     ``frames`` maps frame number -> a loader of its working frame. A frame number with no loader is a gap;
     ``failed`` ones are listed apart from the missing ones. Frames of another size are scaled (in linear
     light) to the first frame's size, and listed. ``samples`` frames spread over the clip are remembered for
-    the quality check. A reader thread loads and prepares the next frames while the encoders run."""
+    the quality check. A reader thread loads and prepares the next frames while the encoders run.
+    ``slate_profiles`` get ``slate`` as one picture before the first frame (showing the ``poster`` frame),
+    their timecode track starting one frame earlier."""
     gap_policy = settings.clip_gap_policy
     if gap_policy not in GAP_POLICIES:
         raise ValueError(f"unknown gap policy {gap_policy!r} (one of {', '.join(GAP_POLICIES)})")
@@ -397,7 +402,7 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
     failed_list = sorted(n for n in failed if n not in frames)
     rate = Fraction(fps).limit_denominator(1001)
     tc = start_timecode or timecode(first, float(rate))
-    tc_start = _tc_frames(tc, max(1, round(float(rate))))
+    tc_start = tc_frames(tc, max(1, round(float(rate))))
     order = sorted(frames)
     t_read = time.perf_counter()
     ref = frames[order[0]]()  # its size is the clip's
@@ -409,9 +414,12 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
     chosen = {order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples, len(order)))}
     encoders: dict[str, ProfileEncoder] = {}
     with_alpha = {p.name for p in outputs if p.alpha_pix_fmt and ref.alpha is not None}
+    slated = {p.name for p in outputs if p.name in slate_profiles} if slate is not None else set()
+    tc_slate = timecode(tc_start - 1, float(rate))
     for profile, path in outputs.items():
         try:
-            encoders[profile.name] = ProfileEncoder(profile, path, width, height, rate, tc, settings,
+            encoders[profile.name] = ProfileEncoder(profile, path, width, height, rate,
+                                                    tc_slate if profile.name in slated else tc, settings,
                                                     profile.name in with_alpha)
         except Exception as exc:
             outcome.results[profile.name].error = EncodeError(path, f"{profile.name} encoder cannot start: "
@@ -422,6 +430,8 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
         return f"{number}{state}  {timecode(tc_start + index, float(rate))}"
 
     pictures = _Pictures(list(outputs), settings, width, height, label, burnin_name, with_alpha)
+    if slated:
+        _add_slates(encoders, slated, pictures, slate, frames, poster, ref, outcome)
     loaders = {n: (lambda: ref) if n == order[0] else frames[n] for n in order}
     index_of = {n: n - first for n in order}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-read")
@@ -494,6 +504,7 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
     for result in outcome.results.values():
         result.filled = dict(filled)
         result.alpha = result.profile in with_alpha
+        result.slate = result.profile in slated
     for name, encoder in encoders.items():
         result = outcome.results[name]
         try:
@@ -506,7 +517,37 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
     return outcome
 
 
-def _tc_frames(text: str, base: int) -> int:
+def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures: _Pictures, slate: SlateInfo,
+                frames: dict[int, Callable[[], WorkingFrame]], poster: int | None, ref: WorkingFrame,
+                outcome: ClipPass) -> None:
+    """Each slated profile's first picture: the slate, with the poster frame as that profile shows it."""
+    try:
+        shown = ref if poster is None or poster not in frames else frames[poster]()
+    except ProxygenError:
+        shown = ref  # the poster's working frame is unreadable: the first frame stands in
+    rendered = pictures.render(shown)
+    font = burnin_font()
+    for name in sorted(slated):
+        encoder = encoders.get(name)
+        if encoder is None:
+            continue
+        profile = encoder.profile
+        key = rendered.looks.get(name)
+        display = rendered.displays.get(key) if key else None
+        info = SlateInfo(slate.title, [*slate.lines, ("Display", f"{key[0]} / {key[1]}" if key else "")])
+        rgb = slate_picture(info, display, pictures.width, pictures.height, font)
+        planes = rgb_to_planes(rgb, profile.matrix, profile.bits, profile.chroma)
+        if name in pictures.with_alpha:
+            planes = [*planes, alpha_plane(np.ones(rgb.shape[:2], np.float32), profile.bits)]
+        try:
+            encoder.add(planes)
+        except Exception as exc:
+            outcome.results[name].error = EncodeError(encoder.path, f"{name} slate encode failed: "
+                                                                    f"{type(exc).__name__}: {exc}")
+            encoders.pop(name).abandon()
+
+
+def tc_frames(text: str, base: int) -> int:
     hh, mm, ss, ff = (int(p) for p in text.replace(";", ":").split(":"))
     return ((hh * 60 + mm) * 60 + ss) * base + ff
 

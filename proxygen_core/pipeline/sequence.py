@@ -32,6 +32,7 @@ from proxygen_core.media.clips import (
     build_clips,
     burnin_band,
     clip_timing,
+    tc_frames,
     display_name,
     look,
     poster_frame,
@@ -40,6 +41,9 @@ from proxygen_core.media.clips import (
 from proxygen_core.media.geometry import resolution
 from proxygen_core.media.profiles import ClipProfile
 from proxygen_core.media.render import WorkingFrame, decode_working, display_encode
+from proxygen_core.media.sequences import timecode
+from proxygen_core.media.slate import SlateInfo
+from proxygen_core.media.timeline import Deliverable, sequence_timeline, timeline_json
 from proxygen_core.media.sequences import parse_frame
 from proxygen_core.pipeline.stages import media_tags, utc_now_iso
 from proxygen_core.pipeline.state import (
@@ -157,14 +161,17 @@ def build_sequence_clips(store: Store, pattern: str, members: Members, settings:
             t0 = time.perf_counter()
             # The review clip alone, without burn-ins, is encoded from the planes its frames' proxies were made
             # from (the same pictures, without a second display render); anything else from the working frames.
-            fast = ([p.name for p in profiles] == ["review"] and not render.clip_burnins
+            slated = frozenset(p.name for p in settings.pipeline.slated())
+            fast = ([p.name for p in profiles] == ["review"] and not render.clip_burnins and "review" not in slated
                     and all(s.review_planes and store.exists(s.review_planes) for s in ok.values()))
             loaders = {n: working.planes_loader(s) if fast else working.loader(n, s) for n, s in sorted(ok.items())}
+            chosen = _poster_choice(store, ok, render.clip_poster_frame)
             made = build_clips(loaders, failed,
                                {p: str(folder / f"{p.name}{p.extension}") for p in profiles}, render, fps, tc,
-                               posixpath.basename(pattern) if render.clip_burnins else None, QUALITY_SAMPLES)
+                               posixpath.basename(pattern) if render.clip_burnins else None, QUALITY_SAMPLES,
+                               slate_info(store, pattern, ok, failed, base, fps, tc, render), slated, chosen)
             pass_seconds = time.perf_counter() - t0
-            poster = _poster(store, keys["poster"], ok, render.clip_poster_frame)
+            poster = _poster(store, keys["poster"], ok, chosen)
         except Exception as exc:  # nothing could be made: every profile's row says why
             for outcome in outcomes.values():
                 _fail(outcome, store.uri(pattern), exc, ok, failed)
@@ -179,6 +186,7 @@ def build_sequence_clips(store: Store, pattern: str, members: Members, settings:
                     _finish(store, outcome, profile, made, keys, poster, references.get(profile.name, {}), render)
                 except Exception as exc:
                     _fail(outcome, store.uri(keys[profile.name]), exc, ok, failed)
+            _timeline(store, pattern, keys["timeline"], outcomes, settings, made)
             if all(o.row["status"] == "ok" for o in outcomes.values()) and set(outcomes) >= {
                     p.name for p in settings.pipeline.profiles()}:
                 release_working_frames(store, members, settings)
@@ -214,9 +222,77 @@ def _references(made: ClipPass, working: WorkingFrames, ok: dict[int, KeyState],
     return out
 
 
-def _poster(store: Store, key: str, ok: dict[int, KeyState], chosen_setting: int | None) -> dict[str, Any]:
+def _timeline(store: Store, pattern: str, key: str, outcomes: dict[str, ClipOutcome], settings: Settings,
+              made: ClipPass) -> None:
+    """The sequence's ``.otio`` beside its clips: every enabled profile whose file is in the store (built now
+    or by an earlier run of the same frames), the gaps as markers. A timeline that cannot be written fails the
+    rows of this run's profiles: they would point at a timeline that is not there."""
+    built = [o for o in outcomes.values() if o.row["status"] == "ok"]
+    if not built:
+        return
+    row = built[0].row
+    keys = store.clip_keys(pattern, {p.name: p.extension for p in settings.pipeline.profiles()})
+    slated = {p.name for p in settings.pipeline.slated()}
+    fps = row["fps"]
+    slate_tc = timecode(round(tc_frames(row["start_timecode"], max(1, round(fps)))) - 1, fps)
+    deliverables = [Deliverable(p.name, store.uri(keys[p.name]),
+                                slate_tc if p.name in slated else row["start_timecode"],
+                                row["frame_count"] + int(p.name in slated))
+                    for p in settings.pipeline.profiles()
+                    if (p.name in outcomes and outcomes[p.name].row["status"] == "ok") or store.exists(keys[p.name])]
+    try:
+        timeline = sequence_timeline(posixpath.basename(pattern), row["fps"], row["start_timecode"],
+                                     row["frame_count"], deliverables, json.loads(row["missing_frames"]),
+                                     json.loads(row["failed_frames"]), row["first_frame"],
+                                     {k: row.get(k) for k in ("sequence", "show", "seq", "shot", "task", "version",
+                                                              "frames_fingerprint")})
+        store.put_bytes(key, timeline_json(timeline).encode(), "application/json")
+    except Exception as exc:
+        err = as_proxygen_error(store.uri(key), exc)
+        for outcome in built:
+            outcome.row.update(status="failed", error=f"{type(err).__name__}: timeline: {err.cause}")
+        return
+    for outcome in built:
+        outcome.row["timeline_s3_key"] = key
+
+
+def _poster_choice(store: Store, ok: dict[int, KeyState], chosen_setting: int | None) -> int:
     tagged = [n for n, s in ok.items() if store.tags(s.key).get(POSTER_TAG, "").lower() in ("1", "true", "yes")]
-    chosen = poster_frame(list(ok), tagged[0] if tagged else chosen_setting)
+    return poster_frame(list(ok), tagged[0] if tagged else chosen_setting)
+
+
+SLATE_TAGS = {"artist": ("proxygen-artist", "artist"), "note": ("proxygen-note", "note")}
+
+
+def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: set[int], row: dict[str, Any],
+               fps: float, tc: str, render) -> SlateInfo:
+    """The slate's fields: shot identity, frames, duration, rate, size, date, generator, and the artist and
+    note when the first frame's object carries them (tags ``proxygen-artist`` / ``proxygen-note``, or S3
+    metadata ``artist`` / ``note``)."""
+    numbers = sorted({*ok, *failed})
+    first, last = numbers[0], numbers[-1]
+    count = last - first + 1
+    missing = count - len(ok) - len(failed)
+    extra = {}
+    if ok:
+        source = ok[min(ok)].key
+        tags, meta = store.tags(source), store.metadata_if_exists(source) or {}
+        extra = {name: tags.get(tag) or meta.get(key) for name, (tag, key) in SLATE_TAGS.items()}
+    version = row.get("version")
+    gaps = ", ".join(part for part in (f"{missing} missing" if missing else "", f"{len(failed)} failed" if failed
+                                       else "") if part)
+    probe = (ok[min(ok)].source or {}).get("probe", {}) if ok else {}
+    return SlateInfo(row.get("shot") or posixpath.basename(pattern), [
+        ("Show", row.get("show")), ("Sequence", row.get("seq")), ("Shot", row.get("shot")), ("Task", row.get("task")),
+        ("Version", f"v{version:03d}" if version is not None else None),
+        ("Frames", f"{first}-{last} ({count}{', ' + gaps if gaps else ''})"),
+        ("Duration", f"{count / fps:.2f} s from {tc}"), ("FPS", f"{fps:g}"),
+        ("Resolution", f"{probe.get('width')}x{probe.get('height')}" if probe else None),
+        ("Date", utc_now_iso()[:10]), ("Generator", f"{GENERATOR} {__version__}"),
+        ("Artist", extra.get("artist")), ("Note", extra.get("note")), ("Source", posixpath.basename(pattern))])
+
+
+def _poster(store: Store, key: str, ok: dict[int, KeyState], chosen: int) -> dict[str, Any]:
     store.copy(ok[chosen].thumbnail["path"], key, tags=media_tags("poster"), metadata={"poster-frame": str(chosen)})
     return {"key": key, "frame": chosen, "bytes": store.get_bytes(key)}
 
@@ -229,13 +305,15 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
         raise clip.error
     key = keys[profile.name]
     check = qc.check_clip(qc.mp4_info(clip.path, count_frames=True), profile, clip.width, clip.height,
-                          clip.frame_count, clip.alpha)
+                          clip.frame_count + int(clip.slate), clip.alpha)
     if not check.passed:
         raise QCFailure(store.uri(key), "; ".join(check.problems))
     t0 = time.perf_counter()
     display = display_name(profile, render)
     band = burnin_band(clip.height) if render.clip_burnins else 0
-    quality = clip_quality.measure(clip.path, profile, display, references, made.samples, band)
+    shift = int(clip.slate)  # a slate is picture 0: the frames come one later
+    quality = clip_quality.measure(clip.path, profile, display, {i + shift: r for i, r in references.items()},
+                                   {i + shift: n for i, n in made.samples.items()}, band)
     outcome.timings["quality_seconds"] = round(time.perf_counter() - t0, 4)
     meta = {"sequence": outcome.row["sequence"] if len(outcome.row["sequence"]) < 1000 else "",
             "frames-fingerprint": outcome.row["frames_fingerprint"], "clip-profile": profile.name}
@@ -250,7 +328,7 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
         "clip_resolution": resolution(clip.width, clip.height), "clip_size_bytes": stored.size,
         "quality_metric": quality.metric, "quality_de_mean": quality.de_mean, "quality_de_p99": quality.de_p99,
         "quality_psnr_db": quality.psnr_db, "quality_passed": quality.passed,
-        "pix_fmt": profile.encoded_pix_fmt(clip.alpha),
+        "pix_fmt": profile.encoded_pix_fmt(clip.alpha), "slate_frames": int(clip.slate),
     })
 
 

@@ -25,6 +25,7 @@ FRAME_NAME = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<digits>\d+)(?P<ext>\.[^
 # A sequence's pattern key writes the frame number as #s: ``renders/sh010/beauty.####.exr``.
 FRAME_PATTERN = re.compile(r"^(?P<name>.*?)(?P<sep>[._])(?P<hashes>#+)(?P<ext>\.[^./]+)$")
 POSTER_SUFFIX = "_poster.jpg"
+TIMELINE_SUFFIX = "_timeline.otio"  # the sequence's OpenTimelineIO timeline, referencing its clips
 _SUFFIXES = {"thumbnail": "_thumb.jpg", "proxy": "_proxy.mp4", "preview": "_preview.jpg"}
 
 
@@ -132,10 +133,11 @@ def clip_name(pattern: str) -> str:
 
 
 def clip_suffixes(profiles: dict[str, str]) -> dict[str, str]:
-    """Profile name -> extension (``.mov``) to the suffix of each deliverable, plus the poster's: the review
-    clip keeps ``_clip.mp4``, every other profile is ``_<profile><ext>`` (``_prores_422hq.mov``)."""
+    """Profile name -> extension (``.mov``) to the suffix of each deliverable, plus the poster's and the
+    timeline's: the review clip keeps ``_clip.mp4``, every other profile is ``_<profile><ext>``
+    (``_prores_422hq.mov``)."""
     suffixes = {name: "_clip.mp4" if name == "review" else f"_{name}{ext}" for name, ext in profiles.items()}
-    return {**suffixes, "poster": POSTER_SUFFIX}
+    return {**suffixes, "poster": POSTER_SUFFIX, "timeline": TIMELINE_SUFFIX}
 
 
 def clip_keys(pattern: str, profiles: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,50 @@
+"""The slate: one picture before a deliverable's first frame that says what the movie is.
+
+Drawn in display code values with OpenImageIO's text rendering and the font bundled with its wheel (the PyAV
+wheel has no drawtext): the sequence's fields on the left, the poster frame's own rendering on the right, so
+the slate shows the shot through the same display and view as the movie after it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from proxygen_core.media.render import resize
+
+
+@dataclass
+class SlateInfo:
+    """What a slate says, in order (empty values are left out)."""
+
+    title: str  # the shot, else the sequence's name
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
+
+
+def slate_picture(info: SlateInfo, poster: np.ndarray | None, width: int, height: int, font: str) -> np.ndarray:
+    """A (height, width, 3) float picture: dark grey, the title, the fields, the poster on the right."""
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(oiio.ImageSpec(width, height, 3, oiio.FLOAT))
+    oiio.ImageBufAlgo.fill(buf, (0.08, 0.08, 0.08))
+    margin = max(8, width // 40)
+    title_size = max(12, height // 12)
+    oiio.ImageBufAlgo.render_text(buf, margin, margin + title_size, info.title, title_size, font, (1.0, 1.0, 1.0))
+    rows = [(label, value) for label, value in info.lines if value not in (None, "")]
+    size = max(9, min(height // (len(rows) + 6), title_size * 2 // 3)) if rows else 10
+    y = margin + title_size + size * 2
+    for label, value in rows:
+        oiio.ImageBufAlgo.render_text(buf, margin, y, f"{label}", size, font, (0.6, 0.6, 0.6))
+        oiio.ImageBufAlgo.render_text(buf, margin + size * 7, y, str(value), size, font, (1.0, 1.0, 1.0))
+        y += int(size * 1.35)
+    out = np.ascontiguousarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32)
+    if poster is not None:
+        pw = max(2, width * 2 // 5)
+        ph = max(2, round(pw * poster.shape[0] / poster.shape[1]))
+        if ph > height - 2 * margin:
+            ph = height - 2 * margin
+            pw = max(2, round(ph * poster.shape[1] / poster.shape[0]))
+        small = resize(np.ascontiguousarray(poster, dtype=np.float32), pw, ph, "box")
+        top, left = (height - ph) // 2, width - margin - pw
+        out[top:top + ph, left:left + pw] = np.clip(small, 0.0, 1.0)
+    return out

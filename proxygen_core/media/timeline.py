@@ -1,0 +1,62 @@
+"""OpenTimelineIO for one image sequence: a timeline that editorial tools load beside its clips.
+
+One video track with one clip named after the shot; the clip carries one media reference per built profile
+(``review``, ``prores_422hq``, ...; the review clip active), each with its available range: its start timecode
+and its length in pictures (a slate, when the profile has one, is the picture before the first frame, so that
+profile's range starts one frame earlier). The clip's source range is the frames themselves. Missing and
+failed frames are markers at their place, so a gap is visible in the cut, not only in the catalog.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Deliverable:
+    """One built profile's file, as the timeline references it."""
+
+    profile: str
+    url: str  # s3://bucket/key, or a path for the local door
+    start_timecode: str  # of its first picture (the slate's when it has one)
+    pictures: int  # pictures in the file, slate included
+
+
+def sequence_timeline(name: str, fps: float, first_timecode: str, frame_count: int, deliverables: list[Deliverable],
+                      missing: list[int], failed: list[int], first_frame: int,
+                      metadata: dict[str, Any] | None = None) -> Any:
+    """The ``opentimelineio.schema.Timeline`` of one sequence (``first_timecode``: its first frame's)."""
+    import opentimelineio as otio
+
+    rate = float(fps)
+    start = otio.opentime.from_timecode(first_timecode, rate)
+    timeline = otio.schema.Timeline(name=name, global_start_time=start)
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    references = {}
+    for d in deliverables:
+        available = otio.opentime.TimeRange(otio.opentime.from_timecode(d.start_timecode, rate),
+                                            otio.opentime.RationalTime(d.pictures, rate))
+        references[d.profile] = otio.schema.ExternalReference(target_url=d.url, available_range=available,
+                                                              metadata={"proxygen": {"profile": d.profile}})
+    clip = otio.schema.Clip(name=name, source_range=otio.opentime.TimeRange(
+        start, otio.opentime.RationalTime(frame_count, rate)))
+    if references:
+        active = "review" if "review" in references else next(iter(references))
+        clip.set_media_references(references, active)
+    clip.metadata["proxygen"] = dict(metadata or {})
+    for kind, numbers, colour in (("MISSING", missing, otio.schema.MarkerColor.RED),
+                                  ("FAILED", failed, otio.schema.MarkerColor.ORANGE)):
+        for number in numbers:
+            at = start + otio.opentime.RationalTime(number - first_frame, rate)
+            clip.markers.append(otio.schema.Marker(name=f"{kind} {number}", color=colour,
+                                                   marked_range=otio.opentime.TimeRange(
+                                                       at, otio.opentime.RationalTime(1, rate))))
+    track.append(clip)
+    return timeline
+
+
+def timeline_json(timeline: Any) -> str:
+    import opentimelineio as otio
+
+    return otio.adapters.write_to_string(timeline, "otio_json")
