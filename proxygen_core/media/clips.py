@@ -534,7 +534,8 @@ def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures:
         profile = encoder.profile
         key = rendered.looks.get(name)
         display = rendered.displays.get(key) if key else None
-        info = SlateInfo(slate.title, [*slate.lines, ("Display", f"{key[0]} / {key[1]}" if key else "")])
+        info = SlateInfo(slate.title, [*slate.lines, ("Display", key[0] if key else ""),
+                                       ("View", key[1] if key else "")])
         rgb = slate_picture(info, display, pictures.width, pictures.height, font)
         planes = rgb_to_planes(rgb, profile.matrix, profile.bits, profile.chroma)
         if name in pictures.with_alpha:

@@ -13,6 +13,13 @@ import numpy as np
 from proxygen_core.media.render import resize
 
 
+MAX_VALUE = 44  # characters of a value; longer ones end in "..."
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(1, limit - 3)] + "..."
+
+
 @dataclass
 class SlateInfo:
     """What a slate says, in order (empty values are left out)."""
@@ -28,18 +35,24 @@ def slate_picture(info: SlateInfo, poster: np.ndarray | None, width: int, height
     buf = oiio.ImageBuf(oiio.ImageSpec(width, height, 3, oiio.FLOAT))
     oiio.ImageBufAlgo.fill(buf, (0.08, 0.08, 0.08))
     margin = max(8, width // 40)
-    title_size = max(12, height // 12)
-    oiio.ImageBufAlgo.render_text(buf, margin, margin + title_size, info.title, title_size, font, (1.0, 1.0, 1.0))
-    rows = [(label, value) for label, value in info.lines if value not in (None, "")]
-    size = max(9, min(height // (len(rows) + 6), title_size * 2 // 3)) if rows else 10
+    column = width * 11 // 20 - margin  # the text's half (a little more); the poster takes the rest
+    rows = [(label, _fit(str(value), MAX_VALUE)) for label, value in info.lines if value not in (None, "")]
+    label_chars = max((len(label) for label, _ in rows), default=8) + 2
+    chars = label_chars + max((len(value) for _, value in rows), default=10)
+    # DroidSansMono advances 0.6 em a character: every line fits the column, all of them fit the height
+    size = max(8, min(height // (len(rows) + 5), int(column / (0.6 * chars)))) if rows else 10
+    title = _fit(info.title, int(column / (0.6 * size * 1.6)))
+    title_size = max(size, min(int(size * 1.6), height // 10))
+    oiio.ImageBufAlgo.render_text(buf, margin, margin + title_size, title, title_size, font, (1.0, 1.0, 1.0))
     y = margin + title_size + size * 2
     for label, value in rows:
-        oiio.ImageBufAlgo.render_text(buf, margin, y, f"{label}", size, font, (0.6, 0.6, 0.6))
-        oiio.ImageBufAlgo.render_text(buf, margin + size * 7, y, str(value), size, font, (1.0, 1.0, 1.0))
+        oiio.ImageBufAlgo.render_text(buf, margin, y, label, size, font, (0.6, 0.6, 0.6))
+        oiio.ImageBufAlgo.render_text(buf, margin + int(0.6 * size * label_chars), y, value, size, font,
+                                      (1.0, 1.0, 1.0))
         y += int(size * 1.35)
     out = np.ascontiguousarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32)
     if poster is not None:
-        pw = max(2, width * 2 // 5)
+        pw = max(2, width - column - 3 * margin)
         ph = max(2, round(pw * poster.shape[0] / poster.shape[1]))
         if ph > height - 2 * margin:
             ph = height - 2 * margin
