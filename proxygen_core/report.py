@@ -16,12 +16,9 @@ def local_pointer() -> Path:
     return Path(base) / "proxygen" / LOCAL_POINTER
 
 
-def _catalog(args: argparse.Namespace):
-    """The catalog a user means: --config / $PROXYGEN_CONFIG / $PROXYGEN_SQLITE_PATH, else the last local
-    run's (from its pointer file). A missing SQLite file is an error, never created in the current folder.
-    Says which catalog it read, and why that one, on stderr (stdout stays the listing, or JSON)."""
-    import sys
-
+def _config(args: argparse.Namespace) -> tuple[str | None, str]:
+    """Which settings a listing command reads, and why: --config, $PROXYGEN_CONFIG, the environment, else the
+    last local run's pointer file."""
     config, why = args.config, "--config"
     if not config and os.environ.get("PROXYGEN_CONFIG"):
         why = "$PROXYGEN_CONFIG"
@@ -31,6 +28,16 @@ def _catalog(args: argparse.Namespace):
         config, why = str(local_pointer()), f"the last `proxygen local` ({local_pointer()})"
     elif not config:
         why = "the defaults"
+    return config, why
+
+
+def _catalog(args: argparse.Namespace):
+    """The catalog a user means: --config / $PROXYGEN_CONFIG / $PROXYGEN_SQLITE_PATH, else the last local
+    run's (from its pointer file). A missing SQLite file is an error, never created in the current folder.
+    Says which catalog it read, and why that one, on stderr (stdout stays the listing, or JSON)."""
+    import sys
+
+    config, why = _config(args)
     settings = load_settings(config).catalog
     if settings.catalog_backend == "sqlite":
         where = f"sqlite {Path(settings.sqlite_path).resolve()}"
@@ -118,6 +125,30 @@ def clips(args: argparse.Namespace) -> int:
     return 0
 
 
+def dailies(args: argparse.Namespace) -> int:
+    """A day's playlist movie, OpenTimelineIO timeline and HTML page, from the catalog's clips and the bucket."""
+    import sys
+    from datetime import date, datetime, timezone
+
+    from proxygen_core.pipeline.dailies import build_daily
+    from proxygen_core.store.s3 import ObjectStore, s3_client
+
+    catalog = _catalog(args)
+    settings = load_settings(_config(args)[0])
+    storage = settings.storage
+    store = ObjectStore(s3_client(storage.s3_endpoint_url, storage.s3_region), storage.s3_bucket, storage.cache_dir)
+    day = date.fromisoformat(args.day) if args.day else datetime.now(timezone.utc).date()
+    daily = build_daily(store, catalog, day, settings, args.show, args.out)
+    if daily.empty:
+        print(f"no review clip finished on {day.isoformat()}" + (f" for show {args.show}" if args.show else ""),
+              file=sys.stderr)
+        return 1
+    print(json.dumps({"day": daily.day, "show": daily.show, "shots": [r.get("shot") or r["sequence"]
+                                                                      for r in daily.shots],
+                      "pictures": daily.frames, **daily.keys}, indent=1))
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     rec = sub.add_parser("records", help="list recent catalog rows (proxy_outputs)")
     rec.add_argument("--limit", type=int, default=20)
@@ -134,3 +165,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     cl.add_argument("--limit", type=int, default=20)
     cl.add_argument("--json", action="store_true", help="one JSON list of clip objects")
     cl.set_defaults(func=clips)
+    da = sub.add_parser("dailies", help="a day's review: playlist movie, OpenTimelineIO timeline and HTML page")
+    da.add_argument("--day", help="YYYY-MM-DD (UTC; default today)")
+    da.add_argument("--show", help="only this show's clips")
+    da.add_argument("--out", help="write here, with the posters and review clips (default: into the bucket, "
+                                  ".proxies/dailies/<day>/)")
+    da.set_defaults(func=dailies)

@@ -116,6 +116,8 @@ class PipelineSettings:
     # Shot identity read from each key (docs/configuration.md): a format string with {show} {sequence} {shot}
     # {task} {version} {frame} (and any other {name}), or a regex with those named groups; matched at the key's end.
     key_template: str = DEFAULT_KEY_TEMPLATE
+    dailies_hour: int = 20  # UTC hour at which the day's review is assembled (the dailies schedule)
+    dailies_slate_seconds: float = 1.0  # each shot's slate card in the dailies playlist
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:

@@ -33,6 +33,7 @@ from dagster import (
 
 from proxygen_core import __version__
 from proxygen_core.errors import StorageError
+from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.pipeline.chain import (
     PREVIEW,
     PROXY,
@@ -45,7 +46,6 @@ from proxygen_core.pipeline.chain import (
     run_chain,
     stages_for,
 )
-from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.pipeline.record import record_frames
 from proxygen_core.settings import Settings
 from proxygen_dagster.partitions import frames

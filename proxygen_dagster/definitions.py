@@ -14,6 +14,7 @@ from dagster_aws.s3 import S3Resource
 from proxygen_core.settings import Settings, env_name, load_settings
 from proxygen_dagster.assets import build_frame_chain
 from proxygen_dagster.clips import build_shot_clip
+from proxygen_dagster.dailies import build_dailies_schedule, build_daily_review
 from proxygen_dagster.jobs import build_jobs
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 from proxygen_dagster.sensors import build_sensors
@@ -55,10 +56,12 @@ def resources(settings: Settings, env: str) -> dict:
 
 def build_definitions(settings: Settings, env: str = "local") -> Definitions:
     frames_job, clips_job = build_jobs(settings)
+    dailies_job, dailies_schedule = build_dailies_schedule(settings)
     return Definitions(
-        assets=[build_frame_chain(settings), build_shot_clip(settings)],
-        jobs=[frames_job, clips_job],
+        assets=[build_frame_chain(settings), build_shot_clip(settings), build_daily_review(settings)],
+        jobs=[frames_job, clips_job, dailies_job],
         sensors=build_sensors(settings, frames_job, clips_job),
+        schedules=[dailies_schedule],
         resources=resources(settings, env),
     )
 

@@ -400,3 +400,19 @@ def test_slate_and_timeline(tmp_path):
     assert clip.source_range.duration.value == 12
     assert [m.name for m in clip.markers] == ["MISSING 1005"]
     assert otio.opentime.to_timecode(clip.markers[0].marked_range.start_time, 24) == "00:00:41:21"
+    # The day's review, from the UI's daily partition: page, playlist and timeline in the bucket, links resolving.
+    import datetime
+    import posixpath
+    import re
+
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    review = dg.materialize([defs.get_assets_def("daily_review")], instance=instance, partition_key=today,
+                            resources={k: res[k] for k in ("storage", "catalog")})
+    assert review.success
+    meta = review.asset_materializations_for_node("daily_review")[0].metadata
+    assert meta["shots"].value == 1 and meta["pictures"].value == 24 + 3  # a one-second slate card, 3 frames
+    page_key = f".proxies/dailies/{today}/index.html"
+    page = bucket_store.get_bytes(page_key).decode()
+    for link in re.findall(r'(?:href|src)="([^"]+)"', page):
+        assert bucket_store.exists(posixpath.normpath(posixpath.join(posixpath.dirname(page_key), link))), link
+    assert defs.resolve_schedule_def("proxygen_dailies_schedule").cron_schedule == "0 20 * * *"

@@ -1,0 +1,253 @@
+"""A day's review, gathered from what finished that day: one OTIO timeline in shot order, one playlist movie
+(the review clips joined, each behind a slate card), and a static HTML contact sheet.
+
+The clips are the catalog's ``review`` rows that finished ok on the day (UTC), optionally of one show,
+ordered by show, sequence, shot, version and image sequence. The playlist is re-encoded once (the clips may
+differ in size): each picture is decoded from its review clip's Y'CbCr planes with BT.709 (never swscale's
+BT.601 default), scaled into the playlist's frame with bars, and encoded with the review clip's own encoder
+setup. The page links every shot's media by a path relative to itself, so it works in the bucket (S3
+website hosting, a synced copy) and in the folder ``proxygen dailies --out`` writes.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from proxygen_core.catalog import Catalog
+from proxygen_core.media.clips import burnin_font
+from proxygen_core.media.encode import bt709_frame, h264_stream, rgb_to_yuv420_bt709
+from proxygen_core.media.render import resize
+from proxygen_core.media.slate import SlateInfo, slate_picture
+from proxygen_core.media.timeline import Deliverable
+from proxygen_core.media.yuv import planes_to_rgb
+from proxygen_core.settings import Settings
+from proxygen_core.store.base import Store
+from proxygen_core.store.keys import PROXY_DIR
+
+DAILIES_DIR = f"{PROXY_DIR}/dailies"
+PLAYLIST_SIZE = (1920, 1080)
+SCAN_LIMIT = 100_000  # clip rows read to find a day's (the catalog lists newest first)
+
+
+@dataclass
+class Daily:
+    day: str
+    show: str | None
+    shots: list[dict[str, Any]]  # the clip rows, in playlist order
+    keys: dict[str, str] = field(default_factory=dict)  # playlist / timeline / page -> where they were written
+    frames: int = 0  # pictures in the playlist (slates included)
+
+    @property
+    def empty(self) -> bool:
+        return not self.shots
+
+
+def day_clips(catalog: Catalog, day: date, show: str | None = None) -> list[dict[str, Any]]:
+    """The ok review clips finished on ``day`` (UTC), in shot order."""
+    prefix = day.isoformat()
+    rows = [r for r in catalog.clips(SCAN_LIMIT) if r["status"] == "ok" and (r.get("profile") or "review") == "review"
+            and str(r.get("generated_timestamp") or "").startswith(prefix) and (show is None or r.get("show") == show)]
+    return sorted(rows, key=lambda r: tuple(str(r.get(k) or "") for k in ("show", "seq", "shot")) + (
+        r.get("version") or 0, r["sequence"]))
+
+
+def daily_keys(day: date, show: str | None) -> dict[str, str]:
+    folder = f"{DAILIES_DIR}/{day.isoformat()}" + (f"/{show}" if show else "")
+    return {"playlist": f"{folder}/playlist.mp4", "timeline": f"{folder}/playlist.otio", "page": f"{folder}/index.html"}
+
+
+def _slate(row: dict[str, Any], day: str) -> SlateInfo:
+    version = row.get("version")
+    return SlateInfo(row.get("shot") or posixpath.basename(row["sequence"]), [
+        ("Show", row.get("show")), ("Sequence", row.get("seq")), ("Task", row.get("task")),
+        ("Version", f"v{version:03d}" if version is not None else None),
+        ("Frames", f"{row['first_frame']}-{row['last_frame']} ({row['frame_count']})"),
+        ("Missing", ", ".join(map(str, json.loads(row.get("missing_frames") or "[]"))) or None),
+        ("Failed", ", ".join(map(str, json.loads(row.get("failed_frames") or "[]"))) or None),
+        ("Timecode", row.get("start_timecode")), ("Dailies", day), ("Source", posixpath.basename(row["sequence"]))])
+
+
+def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Into the playlist's frame, aspect kept, black bars."""
+    h, w = rgb.shape[:2]
+    scale = min(width / w, height / h)
+    sw, sh = max(2, round(w * scale)) // 2 * 2, max(2, round(h * scale)) // 2 * 2
+    out = np.zeros((height, width, 3), np.float32)
+    top, left = (height - sh) // 2, (width - sw) // 2
+    out[top:top + sh, left:left + sw] = rgb if (sw, sh) == (w, h) else resize(rgb, sw, sh, "box")
+    return out
+
+
+def _pictures(path: str):
+    from proxygen_core.media.clip_quality import planes
+
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            yield planes_to_rgb(planes(frame), "bt709", 8).astype(np.float32)
+
+
+def write_playlist(rows: list[dict[str, Any]], media: dict[str, str], out: str, settings: Settings, day: str) -> int:
+    """The review clips joined into one H.264 movie, each shot behind a slate card of ``dailies_slate_seconds``."""
+    render = settings.render
+    fps = float(rows[0].get("fps") or render.fps)
+    rate = Fraction(fps).limit_denominator(1001)
+    width, height = PLAYLIST_SIZE
+    font = burnin_font()
+    slate_frames = max(1, round(settings.pipeline.dailies_slate_seconds * fps))
+    index = 0
+    with av.open(out, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        gop = str(max(1, render.clip_keyframe_interval))
+        stream = h264_stream(container, rate, width, height, render.x264_preset, render.x264_crf,
+                             {"g": gop, "keyint_min": gop, "bf": "0"}, "scenecut=0")
+
+        def put(rgb: np.ndarray) -> None:
+            nonlocal index
+            for packet in stream.encode(bt709_frame(rgb_to_yuv420_bt709(rgb), index)):
+                container.mux(packet)
+            index += 1
+
+        for row in rows:
+            card = slate_picture(_slate(row, day), None, width, height, font)
+            for _ in range(slate_frames):
+                put(card)
+            for rgb in _pictures(media[row["clip_id"]]):
+                put(_fit(rgb, width, height))
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return index
+
+
+def playlist_timeline(rows: list[dict[str, Any]], urls: dict[str, str], day: str, name: str) -> Any:
+    """One track, one clip per shot in playlist order, each referencing its review clip's available range."""
+    import opentimelineio as otio
+
+    timeline = otio.schema.Timeline(name=name)
+    track = otio.schema.Track(name="review", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    for row in rows:
+        rate = float(row["fps"])
+        d = Deliverable("review", urls[row["clip_id"]], row["start_timecode"], row["frame_count"])
+        start = otio.opentime.from_timecode(d.start_timecode, rate)
+        available = otio.opentime.TimeRange(start, otio.opentime.RationalTime(d.pictures, rate))
+        clip = otio.schema.Clip(name=row.get("shot") or posixpath.basename(row["sequence"]),
+                                media_reference=otio.schema.ExternalReference(target_url=d.url,
+                                                                              available_range=available),
+                                source_range=available)
+        clip.metadata["proxygen"] = {k: row.get(k) for k in ("sequence", "show", "seq", "shot", "task", "version",
+                                                             "missing_frames", "failed_frames", "clip_id")}
+        clip.metadata["proxygen"]["dailies"] = day
+        for kind, column in (("MISSING", "missing_frames"), ("FAILED", "failed_frames")):
+            for number in json.loads(row.get(column) or "[]"):
+                at = start + otio.opentime.RationalTime(number - row["first_frame"], rate)
+                clip.markers.append(otio.schema.Marker(name=f"{kind} {number}",
+                                                       marked_range=otio.opentime.TimeRange(
+                                                           at, otio.opentime.RationalTime(1, rate))))
+        track.append(clip)
+    return timeline
+
+
+def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str, timeline: str) -> str:
+    """The static page: one card per shot (poster, shot, version, frames, gaps, links to its media)."""
+    title = f"Dailies {daily.day}" + (f" - {daily.show}" if daily.show else "")
+    cards = []
+    for row in daily.shots:
+        link = links[row["clip_id"]]
+        gaps = [f"missing {', '.join(map(str, json.loads(row.get('missing_frames') or '[]')))}"
+                if json.loads(row.get("missing_frames") or "[]") else "",
+                f"failed {', '.join(map(str, json.loads(row.get('failed_frames') or '[]')))}"
+                if json.loads(row.get("failed_frames") or "[]") else ""]
+        gap_text = "; ".join(g for g in gaps if g) or "no gaps"
+        version = f"v{row['version']:03d}" if row.get("version") is not None else ""
+        name = row.get("shot") or posixpath.basename(row["sequence"])
+        media = " ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in link.items()
+                         if label != "poster")
+        cards.append(f"""<div class="card"><img src="{html.escape(link['poster'])}" alt="{html.escape(name)}">
+<h2>{html.escape(name)} <span>{html.escape(version)}</span></h2>
+<p>{html.escape(" / ".join(str(row.get(k)) for k in ("show", "seq", "task") if row.get(k)))}</p>
+<p>frames {row['first_frame']}-{row['last_frame']} ({row['frame_count']}), {html.escape(row['start_timecode'] or '')}</p>
+<p class="{'gap' if gap_text != 'no gaps' else 'ok'}">{html.escape(gap_text)}</p>
+<p>{media}</p></div>""")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;background:#1b1b1b;color:#eee;margin:24px}}
+.grid{{display:flex;flex-wrap:wrap;gap:16px}}.card{{background:#2a2a2a;padding:12px;width:300px;border-radius:6px}}
+.card img{{width:100%;display:block}}h2 span{{color:#9ad}}a{{color:#9cf;margin-right:8px}}.gap{{color:#f96}}
+.ok{{color:#8c8}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p>{len(daily.shots)} shots, {daily.frames} pictures in the playlist.
+<a href="{html.escape(playlist)}">playlist movie</a> <a href="{html.escape(timeline)}">OpenTimelineIO</a></p>
+<div class="grid">
+{chr(10).join(cards)}
+</div></body></html>
+"""
+
+
+def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, show: str | None = None,
+                out_dir: str | os.PathLike[str] | None = None) -> Daily:
+    """Gather ``day``'s clips and write the playlist, timeline and page: into the bucket under
+    ``.proxies/dailies/<day>[/<show>]/``, or, with ``out_dir``, into that folder with the posters and review
+    clips copied beside them (so every link resolves offline)."""
+    from proxygen_core.media.timeline import timeline_json
+
+    rows = day_clips(catalog, day, show)
+    daily = Daily(day.isoformat(), show, rows)
+    if not rows:
+        return daily
+    keys = daily_keys(day, show)
+    folder = Path(tempfile.mkdtemp(prefix="proxygen-dailies-"))
+    try:
+        local: dict[str, str] = {}
+        links: dict[str, dict[str, str]] = {}
+        urls: dict[str, str] = {}
+        page_dir = posixpath.dirname(keys["page"])
+        for row in rows:
+            path = folder / f"{row['clip_id']}.mp4"
+            path.write_bytes(store.get_bytes(row["clip_s3_key"]))
+            local[row["clip_id"]] = str(path)
+            if out_dir is None:
+                links[row["clip_id"]] = {"poster": posixpath.relpath(row["poster_s3_key"], page_dir),
+                                         "review": posixpath.relpath(row["clip_s3_key"], page_dir),
+                                         **({"timeline": posixpath.relpath(row["timeline_s3_key"], page_dir)}
+                                            if row.get("timeline_s3_key") else {})}
+                urls[row["clip_id"]] = store.uri(row["clip_s3_key"])
+            else:
+                media = Path(out_dir) / "media"
+                media.mkdir(parents=True, exist_ok=True)
+                stem = f"{row.get('shot') or 'shot'}_{row['clip_id'][:8]}"
+                shutil.copyfile(path, media / f"{stem}_review.mp4")
+                (media / f"{stem}_poster.jpg").write_bytes(store.get_bytes(row["poster_s3_key"]))
+                links[row["clip_id"]] = {"poster": f"media/{stem}_poster.jpg", "review": f"media/{stem}_review.mp4"}
+                urls[row["clip_id"]] = f"media/{stem}_review.mp4"
+        playlist = folder / "playlist.mp4"
+        daily.frames = write_playlist(rows, local, str(playlist), settings, daily.day)
+        name = f"dailies {daily.day}" + (f" {show}" if show else "")
+        timeline_text = timeline_json(playlist_timeline(rows, urls, daily.day, name))
+        page = contact_sheet(daily, links, "playlist.mp4", "playlist.otio")
+        if out_dir is None:
+            store.upload_file(playlist, keys["playlist"], tags={"media_type": "dailies_playlist"})
+            store.put_bytes(keys["timeline"], timeline_text.encode(), "application/json")
+            store.put_bytes(keys["page"], page.encode(), "text/html")
+            daily.keys = keys
+        else:
+            out = Path(out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(playlist, out / "playlist.mp4")
+            (out / "playlist.otio").write_text(timeline_text)
+            (out / "index.html").write_text(page)
+            daily.keys = {"playlist": str(out / "playlist.mp4"), "timeline": str(out / "playlist.otio"),
+                          "page": str(out / "index.html")}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return daily

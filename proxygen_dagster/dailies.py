@@ -1,0 +1,60 @@
+"""The daily review: one partition per day (UTC), assembled by a schedule at ``dailies_hour`` and runnable for
+any day from the UI (or ``proxygen dailies``). Downstream of the review clips it gathers."""
+from datetime import date
+
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AssetsDefinition,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    ScheduleDefinition,
+    asset,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+
+from proxygen_core.pipeline.dailies import build_daily
+from proxygen_core.settings import Settings
+from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG
+from proxygen_dagster.clips import clip_asset_key
+from proxygen_dagster.resources import CatalogResource, MediaStorage
+
+DAYS = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)  # today included
+DAILIES_JOB = "proxygen_dailies"
+
+
+def build_daily_review(settings: Settings) -> AssetsDefinition:
+    @asset(partitions_def=DAYS, group_name=GROUP, owners=OWNERS, kinds={"s3", "h264", "html"}, pool="proxygen_io",
+           op_tags={QUEUE_TAG: settings.execution.io_queue},
+           deps=[AssetDep(clip_asset_key("review"), partition_mapping=AllPartitionMapping())],
+           description="The day's review clips (UTC), in shot order: one playlist movie (each shot behind a slate "
+                       "card), one OpenTimelineIO timeline and one HTML contact sheet under "
+                       ".proxies/dailies/<day>/, and the same per show under .proxies/dailies/<day>/<show>/.")
+    def daily_review(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource) -> MaterializeResult:
+        store, db = storage.store(), catalog.open()
+        day = date.fromisoformat(context.partition_key)
+        overall = build_daily(store, db, day, settings)
+        shows = sorted({r["show"] for r in overall.shots if r.get("show")})
+        per_show = {show: build_daily(store, db, day, settings, show) for show in shows}
+        url = (lambda key: MetadataValue.url(f"s3://{store.bucket}/{key}"))
+        return MaterializeResult(metadata={
+            "shots": len(overall.shots), "pictures": overall.frames,
+            "order": MetadataValue.json([r.get("shot") or r["sequence"] for r in overall.shots]),
+            **({"page": url(overall.keys["page"]), "playlist": url(overall.keys["playlist"]),
+                "timeline": url(overall.keys["timeline"])} if overall.keys else {}),
+            "shows": MetadataValue.json({s: {"shots": len(d.shots), "page": f"s3://{store.bucket}/{d.keys['page']}"}
+                                         for s, d in per_show.items()})})
+
+    return daily_review
+
+
+def build_dailies_schedule(settings: Settings) -> tuple:
+    job = define_asset_job(DAILIES_JOB, selection=["daily_review"], partitions_def=DAYS,
+                           description="The daily review of one day.")
+    schedule: ScheduleDefinition = build_schedule_from_partitioned_job(
+        job, hour_of_day=settings.pipeline.dailies_hour, minute_of_hour=0, name="proxygen_dailies_schedule",
+        description=f"Assembles the day's review at {settings.pipeline.dailies_hour:02d}:00 UTC.")
+    return job, schedule

@@ -1,0 +1,92 @@
+"""The daily review: three shots finished today give one playlist movie (slates and gap marks included), one
+OTIO timeline in shot order and one HTML page whose every link resolves and which renders in Chromium."""
+from __future__ import annotations
+
+import datetime
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+from proxygen_core.catalog import SQLiteCatalog
+from proxygen_core.events.schema import build_clip_event
+from proxygen_core.media.samples import write_sequence
+from proxygen_core.pipeline.dailies import build_daily
+from proxygen_core.pipeline.folder import render_file, write_sequence_clips
+from proxygen_core.settings import Settings
+from proxygen_core.store.local import LocalStore
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture()
+def three_shots(tmp_path):
+    settings = Settings()
+    store = LocalStore(tmp_path / "out")
+    catalog = SQLiteCatalog(tmp_path / "c.db")
+    catalog.ensure()
+    for shot, frames in (("sh030", 5), ("sh010", 4), ("sh020", 6)):
+        folder = tmp_path / "shows" / "abc" / "sq010" / shot / "comp"
+        paths = write_sequence(folder, frames=frames, width=320, height=180, name=f"{shot}_comp_v002")
+        if shot == "sh020":
+            paths[2].unlink()  # a missing frame: a gap in that shot
+        results = [render_file(p, tmp_path / "out", settings, store) for p in paths if p.exists()]
+        rows = write_sequence_clips(results, store, settings)
+        catalog.write_clips(rows, [build_clip_event(r, "t") for r in rows])
+    return settings, store, catalog
+
+
+def test_a_day_with_three_shots(three_shots, tmp_path):
+    import opentimelineio as otio
+
+    settings, store, catalog = three_shots
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    out = tmp_path / "daily"
+    daily = build_daily(store, catalog, today, settings, out_dir=out)
+    assert [r["shot"] for r in daily.shots] == ["sh010", "sh020", "sh030"]  # shot order, not arrival order
+    slate = round(settings.pipeline.dailies_slate_seconds * 24)
+    with av.open(str(out / "playlist.mp4")) as container:
+        cc = container.streams.video[0].codec_context
+        assert (cc.width, cc.height, cc.colorspace, cc.color_primaries) == (1920, 1080, 1, 1)
+        pictures = sum(1 for _ in container.decode(video=0))
+    assert pictures == daily.frames == 3 * slate + 4 + 6 + 5  # sh020's gap is a (marked) picture too
+    timeline = otio.adapters.read_from_file(str(out / "playlist.otio"))
+    clips = list(timeline.tracks[0])
+    assert [c.name for c in clips] == ["sh010", "sh020", "sh030"]
+    assert [c.source_range.duration.value for c in clips] == [4, 6, 5]
+    assert [m.name for m in clips[1].markers] == ["MISSING 1003"]
+    for c in clips:
+        assert (out / c.media_reference.target_url).exists()
+        assert otio.opentime.to_timecode(c.source_range.start_time, 24) == "00:00:41:17"
+    page = (out / "index.html").read_text()
+    links = re.findall(r'(?:href|src)="([^"]+)"', page)
+    assert len(links) == 2 + 3 * 2  # playlist, timeline; per shot a poster and its review clip
+    for link in links:
+        assert (out / link).is_file(), link
+    assert "missing 1003" in page and "v002" in page
+    assert not build_daily(store, catalog, today - datetime.timedelta(days=1), settings, out_dir=tmp_path / "x").shots
+    assert [r["shot"] for r in build_daily(store, catalog, today, settings, "abc", tmp_path / "y").shots] == [
+        "sh010", "sh020", "sh030"]
+    assert not build_daily(store, catalog, today, settings, "other", tmp_path / "z").shots
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/bootstrap.sh installs Debian's "
+                                              "chromium as root)")
+def test_the_page_renders_in_chromium(three_shots, tmp_path):
+    settings, store, catalog = three_shots
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    out = tmp_path / "daily"
+    build_daily(store, catalog, today, settings, out_dir=out)
+    shot = tmp_path / "dailies.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1300,800",
+             "--virtual-time-budget=5000", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", f"file://{out / 'index.html'}"], capture_output=True,
+                         text=True, timeout=120, check=False).stdout
+    assert dom.count('class="card"') == 3 and "Dailies " in dom
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", f"file://{out / 'index.html'}"], capture_output=True,
+                   timeout=120, check=False)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
