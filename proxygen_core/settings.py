@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from proxygen_core.media.burnins import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
+from proxygen_core.media.burnins import parse_template
 from proxygen_core.media.profiles import ClipProfile, parse_profiles
 from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, compiled
 
@@ -55,10 +57,23 @@ class RenderSettings:
     clip_gap_policy: str = "hold"  # hold | black | checkerboard: what a missing or failed frame shows
     clip_keyframe_interval: int = 12  # frames between keyframes of a clip (every frame stays seekable)
     clip_poster_frame: int | None = None  # a frame number for every clip's poster (default: the middle frame)
-    clip_burnins: bool = False  # draw sequence name, frame number and timecode on each clip picture
+    clip_burnins: bool = False  # burn-ins on every profile's pictures (else only on clip_burnin_profiles)
+    clip_burnin_profiles: str = ""  # profiles that carry burn-ins when clip_burnins is off (e.g. "review")
+    # position=text pairs: positions top_/bottom_ left/center/right; fields in docs/sequences.md
+    clip_burnin_template: str = DEFAULT_BURNIN_TEMPLATE
     # working frames carry the source's alpha (set automatically when an enabled clip profile has alpha:
     # prores_4444), so a deliverable can carry it too
     working_alpha: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            parse_template(self.clip_burnin_template)
+        except ValueError as exc:
+            raise ValueError(f"clip_burnin_template {exc}") from None
+        try:
+            parse_profiles(self.clip_burnin_profiles)
+        except ValueError as exc:
+            raise ValueError(f"clip_burnin_profiles {exc}") from None
 
     def review_layer_order(self) -> tuple[str, ...]:
         return tuple(part.strip() for part in self.review_layers.split(","))

@@ -280,6 +280,22 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     assert [m.asset_key.to_user_string() for m in only] == ["shot_clip_prores_422hq"]
     assert only[0].metadata["working_frames_redecoded"].value == 3
     assert {r["profile"]: r for r in SQLiteCatalog(db).clips()}["review"]["generated_timestamp"] == before
+    # The day's review, from the UI's daily partition: page, playlist and timeline in the bucket, links resolving.
+    import datetime
+    import posixpath
+    import re
+
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    review = dg.materialize([defs.get_assets_def("daily_review")], instance=instance, partition_key=today,
+                            resources={k: res[k] for k in ("storage", "catalog")})
+    assert review.success
+    meta = review.asset_materializations_for_node("daily_review")[0].metadata
+    assert meta["shots"].value == 1 and meta["pictures"].value == 24 + 3  # a one-second slate card, 3 frames
+    page_key = f".proxies/dailies/{today}/index.html"
+    page = bucket_store.get_bytes(page_key).decode()
+    for link in re.findall(r'(?:href|src)="([^"]+)"', page):
+        assert bucket_store.exists(posixpath.normpath(posixpath.join(posixpath.dirname(page_key), link))), link
+    assert defs.resolve_schedule_def("proxygen_dailies_schedule").cron_schedule == "0 20 * * *"
 
 
 def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_path):
@@ -400,19 +416,3 @@ def test_slate_and_timeline(tmp_path):
     assert clip.source_range.duration.value == 12
     assert [m.name for m in clip.markers] == ["MISSING 1005"]
     assert otio.opentime.to_timecode(clip.markers[0].marked_range.start_time, 24) == "00:00:41:21"
-    # The day's review, from the UI's daily partition: page, playlist and timeline in the bucket, links resolving.
-    import datetime
-    import posixpath
-    import re
-
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    review = dg.materialize([defs.get_assets_def("daily_review")], instance=instance, partition_key=today,
-                            resources={k: res[k] for k in ("storage", "catalog")})
-    assert review.success
-    meta = review.asset_materializations_for_node("daily_review")[0].metadata
-    assert meta["shots"].value == 1 and meta["pictures"].value == 24 + 3  # a one-second slate card, 3 frames
-    page_key = f".proxies/dailies/{today}/index.html"
-    page = bucket_store.get_bytes(page_key).decode()
-    for link in re.findall(r'(?:href|src)="([^"]+)"', page):
-        assert bucket_store.exists(posixpath.normpath(posixpath.join(posixpath.dirname(page_key), link))), link
-    assert defs.resolve_schedule_def("proxygen_dailies_schedule").cron_schedule == "0 20 * * *"

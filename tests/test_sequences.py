@@ -216,11 +216,24 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
         clip("x", clip_gap_policy="nope")
     plain = _decode(tmp_path / "black.mp4")[0][0].astype(int)
     out = tmp_path / "burn.mp4"
-    build_clips(frames, set(), {review: str(out)}, RenderSettings(clip_gap_policy="black"), 25,
-                burnin_name="sh010.####.exr")
+    from proxygen_core.media.burnins import BurnIns, parse_template
+
+    bottom = BurnIns(parse_template("bottom_left={name};bottom_right={frame}{state}  {timecode}"),
+                     {"name": "sh010.####.exr"}, frozenset({"review"}))
+    build_clips(frames, set(), {review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=bottom)
     burned = _decode(out)[0][0].astype(int)
     diff = np.abs(burned - plain).mean(axis=-1)
     assert diff[:150].mean() < 2 and diff[160:].max() > 100  # text in the bottom band, the picture untouched
+    # A template puts its fields where it says: the top band only, the shot's fields, free text.
+    top = BurnIns(parse_template("top_left={shot} v{version};top_right=FOR REVIEW {date}"),
+                  {"shot": "sh010", "version": 3, "date": "2026-11-29"}, frozenset({"review"}))
+    assert top.texts(1, "00:00:00:01", "", "d", "v") == {"top_left": "sh010 v003", "top_right": "FOR REVIEW 2026-11-29"}
+    build_clips(frames, set(), {review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=top)
+    burned = _decode(out)[0][0].astype(int)
+    diff = np.abs(burned - plain).mean(axis=-1)
+    assert diff[:10].max() > 100 and diff[30:].mean() < 2  # text in the top band only
+    with pytest.raises(ValueError, match="middle"):
+        parse_template("middle={shot}")
 
 
 def test_review_layer_preference_is_ordered_and_reported(tmp_path):

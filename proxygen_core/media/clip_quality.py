@@ -4,7 +4,7 @@ The clip is decoded here from its Y'CbCr planes with the matrix the profile tags
 assume BT.601), and compared with the exact OCIO display transform of the same working frames: PSNR on code
 values per pixel (on luma Y', as PSNR is usually quoted), and the colour difference (CIEDE2000 on SDR
 displays, deltaE ITP on PQ) over 8x8 block means, so chroma subsampling at sharp edges (a property of
-4:2:0/4:2:2, not an error) is not counted as a colour error. Rows under the burn-in band are left out.
+4:2:0/4:2:2, not an error) is not counted as a colour error. Rows under the burn-in bands are left out.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def decoded_frames(path: str | os.PathLike[str], indices: set[int], profile: Cli
 
 
 def measure(path: str | os.PathLike[str], profile: ClipProfile, display: str, references: dict[int, np.ndarray],
-            numbers: dict[int, int], exclude_bottom: int = 0) -> ClipQuality:
+            numbers: dict[int, int], exclude_bottom: int = 0, exclude_top: int = 0) -> ClipQuality:
     """``references``: clip index -> the exact display render of that picture; ``numbers``: index -> frame
     number (for the report)."""
     metric, difference = display_difference(display)
@@ -80,8 +80,8 @@ def measure(path: str | os.PathLike[str], profile: ClipProfile, display: str, re
         if got is None:
             problems.append(f"picture {index} (frame {numbers.get(index)}) is not in the clip")
             continue
-        rows = want.shape[0] - exclude_bottom
-        got, want = got[:rows], np.asarray(want[:rows], dtype=np.float64)
+        rows = slice(exclude_top, want.shape[0] - exclude_bottom)
+        got, want = got[rows], np.asarray(want[rows], dtype=np.float64)
         if got.shape != want.shape:
             problems.append(f"picture {index} is {got.shape[1]}x{got.shape[0]}, "
                             f"expected {want.shape[1]}x{want.shape[0]}")

@@ -21,6 +21,8 @@ import av
 import numpy as np
 
 from proxygen_core.errors import EncodeError, ProxygenError
+from proxygen_core.media.burnins import BurnIns
+from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
 from proxygen_core.media.profiles import (
     AV_MATRIX,
@@ -89,29 +91,6 @@ def burnin_font() -> str:
     if not path.exists():
         raise EncodeError(str(path), "the OpenImageIO package ships no DroidSansMono.ttf: burn-ins need it")
     return str(path)
-
-
-def burnin_band(height: int) -> int:
-    """Rows of the bottom band that carries burn-ins (the quality check leaves them out)."""
-    return max(16, (height // 18) // 2 * 2)
-
-
-def burn_in(rgb: np.ndarray, left: str, right: str, font: str) -> np.ndarray:
-    """Text on a darkened, neutral band at the bottom of a display picture; the rest is untouched."""
-    import OpenImageIO as oiio
-
-    height, width = rgb.shape[:2]
-    band = burnin_band(height)
-    size = max(10, int(band * 0.7))
-    mask = oiio.ImageBuf(oiio.ImageSpec(width, band, 1, oiio.FLOAT))
-    oiio.ImageBufAlgo.render_text(mask, band // 3, int(band * 0.78), left, size, font, (1.0,))
-    oiio.ImageBufAlgo.render_text(mask, width - band // 3, int(band * 0.78), right, size, font, (1.0,), alignx="right")
-    alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)[..., None]
-    out = rgb.copy()
-    top = height - band
-    out[top:] *= np.float32(0.35)  # darken the band ...
-    out[top:] = out[top:] * (1 - alpha) + alpha  # ... and write the text in white
-    return out
 
 
 def gap_band(height: int) -> tuple[int, int]:
@@ -293,10 +272,11 @@ class _Pictures:
     (once per look), burn-ins, then R'G'B' -> Y'CbCr per matrix, bit depth and chroma layout (+ alpha)."""
 
     def __init__(self, profiles: list[ClipProfile], settings: RenderSettings, width: int, height: int,
-                 labels: Callable[[int, int], str], name: str | None, with_alpha: set[str]) -> None:
+                 labels: Callable[[int, int], tuple[str, str]], burnins: BurnIns | None,
+                 with_alpha: set[str]) -> None:
         self.profiles, self.settings, self.width, self.height = profiles, settings, width, height
-        self.labels, self.name, self.with_alpha = labels, name, with_alpha
-        self.font = burnin_font() if name is not None else ""
+        self.labels, self.burnins, self.with_alpha = labels, burnins, with_alpha
+        self.font = burnin_font() if burnins is not None else ""
 
     def render(self, frame: WorkingFrame | ReviewPlanes) -> _Prepared:
         if isinstance(frame, ReviewPlanes):
@@ -322,14 +302,20 @@ class _Pictures:
     def planes_of(self, ready: _Prepared, index: int, number: int) -> dict[str, list[np.ndarray]]:
         if not ready.displays:  # given as planes (ReviewPlanes): nothing to render, no burn-ins on this path
             return ready.planes
-        shown = {k: burn_in(rgb, self.name, self.labels(index, number), self.font) if self.name else rgb
-                 for k, rgb in ready.displays.items()}
+        burned: dict[Look, np.ndarray] = {}
         out: dict[str, list[np.ndarray]] = {}
         cache: dict[tuple, list[np.ndarray]] = {}
         for p in self.profiles:
-            key = (ready.looks[p.name], p.matrix, p.bits, p.chroma)
+            look_ = ready.looks[p.name]
+            with_text = self.burnins is not None and p.name in self.burnins.profiles
+            if with_text and look_ not in burned:
+                timecode_, state = self.labels(index, number)
+                texts = self.burnins.texts(number, timecode_, state, look_[0], look_[1])
+                burned[look_] = draw_burnins(ready.displays[look_], texts, self.font)
+            key = (look_, with_text, p.matrix, p.bits, p.chroma)
             if key not in cache:
-                cache[key] = rgb_to_planes(shown[ready.looks[p.name]], p.matrix, p.bits, p.chroma)
+                picture = burned[look_] if with_text else ready.displays[look_]
+                cache[key] = rgb_to_planes(picture, p.matrix, p.bits, p.chroma)
             out[p.name] = cache[key]
             if p.name in self.with_alpha:
                 coverage = ready.alpha if ready.alpha is not None else np.ones((self.height, self.width), np.float32)
@@ -381,7 +367,7 @@ class _Pictures:
 
 def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], outputs: dict[ClipProfile, str],
                 settings: RenderSettings, fps: float, start_timecode: str | None = None,
-                burnin_name: str | None = None, samples: int = 5, slate: SlateInfo | None = None,
+                burnins: BurnIns | None = None, samples: int = 5, slate: SlateInfo | None = None,
                 slate_profiles: frozenset[str] = frozenset(), poster: int | None = None) -> ClipPass:
     """Encode frame numbers min..max of ``frames`` and ``failed`` into one file per profile.
 
@@ -425,11 +411,11 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
             outcome.results[profile.name].error = EncodeError(path, f"{profile.name} encoder cannot start: "
                                                                     f"{type(exc).__name__}: {exc}")
 
-    def label(index: int, number: int) -> str:
+    def label(index: int, number: int) -> tuple[str, str]:
         state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
-        return f"{number}{state}  {timecode(tc_start + index, float(rate))}"
+        return timecode(tc_start + index, float(rate)), state
 
-    pictures = _Pictures(list(outputs), settings, width, height, label, burnin_name, with_alpha)
+    pictures = _Pictures(list(outputs), settings, width, height, label, burnins, with_alpha)
     if slated:
         _add_slates(encoders, slated, pictures, slate, frames, poster, ref, outcome)
     loaders = {n: (lambda: ref) if n == order[0] else frames[n] for n in order}

@@ -30,7 +30,6 @@ from proxygen_core.media.clips import (
     ClipResult,
     ReviewPlanes,
     build_clips,
-    burnin_band,
     clip_timing,
     tc_frames,
     display_name,
@@ -39,7 +38,8 @@ from proxygen_core.media.clips import (
     profile_pixels,
 )
 from proxygen_core.media.geometry import resolution
-from proxygen_core.media.profiles import ClipProfile
+from proxygen_core.media.burnins import BurnIns, band_height, parse_template
+from proxygen_core.media.profiles import PROFILES, ClipProfile
 from proxygen_core.media.render import WorkingFrame, decode_working, display_encode
 from proxygen_core.media.sequences import timecode
 from proxygen_core.media.slate import SlateInfo
@@ -162,13 +162,15 @@ def build_sequence_clips(store: Store, pattern: str, members: Members, settings:
             # The review clip alone, without burn-ins, is encoded from the planes its frames' proxies were made
             # from (the same pictures, without a second display render); anything else from the working frames.
             slated = frozenset(p.name for p in settings.pipeline.slated())
-            fast = ([p.name for p in profiles] == ["review"] and not render.clip_burnins and "review" not in slated
+            burnins = burnins_for(pattern, base, settings)
+            fast = ([p.name for p in profiles] == ["review"] and "review" not in burnins.profiles
+                    and "review" not in slated
                     and all(s.review_planes and store.exists(s.review_planes) for s in ok.values()))
             loaders = {n: working.planes_loader(s) if fast else working.loader(n, s) for n, s in sorted(ok.items())}
             chosen = _poster_choice(store, ok, render.clip_poster_frame)
             made = build_clips(loaders, failed,
                                {p: str(folder / f"{p.name}{p.extension}") for p in profiles}, render, fps, tc,
-                               posixpath.basename(pattern) if render.clip_burnins else None, QUALITY_SAMPLES,
+                               burnins if burnins.profiles else None, QUALITY_SAMPLES,
                                slate_info(store, pattern, ok, failed, base, fps, tc, render), slated, chosen)
             pass_seconds = time.perf_counter() - t0
             poster = _poster(store, keys["poster"], ok, chosen)
@@ -256,6 +258,24 @@ def _timeline(store: Store, pattern: str, key: str, outcomes: dict[str, ClipOutc
         outcome.row["timeline_s3_key"] = key
 
 
+def burnin_profiles(render) -> frozenset[str]:
+    """Every profile with ``clip_burnins``, else those ``clip_burnin_profiles`` lists."""
+    if render.clip_burnins:
+        return frozenset(PROFILES)
+    return frozenset(p.strip() for p in render.clip_burnin_profiles.split(",") if p.strip())
+
+
+def parse_template_bands(template: str) -> tuple[bool, bool]:
+    return BurnIns(parse_template(template)).bands
+
+
+def burnins_for(pattern: str, row: dict[str, Any], settings: Settings) -> BurnIns:
+    """The burn-ins of a sequence's clips: the template, the sequence's fields, the profiles that carry them."""
+    fields = {k: row.get(k) for k in ("show", "seq", "shot", "task", "version")}
+    fields.update(name=posixpath.basename(pattern), date=utc_now_iso()[:10])
+    return BurnIns(parse_template(settings.render.clip_burnin_template), fields, burnin_profiles(settings.render))
+
+
 def _poster_choice(store: Store, ok: dict[int, KeyState], chosen_setting: int | None) -> int:
     tagged = [n for n, s in ok.items() if store.tags(s.key).get(POSTER_TAG, "").lower() in ("1", "true", "yes")]
     return poster_frame(list(ok), tagged[0] if tagged else chosen_setting)
@@ -310,10 +330,13 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
         raise QCFailure(store.uri(key), "; ".join(check.problems))
     t0 = time.perf_counter()
     display = display_name(profile, render)
-    band = burnin_band(clip.height) if render.clip_burnins else 0
+    burned = profile.name in burnin_profiles(render)
+    top, bottom = parse_template_bands(render.clip_burnin_template) if burned else (False, False)
+    band = band_height(clip.height)
     shift = int(clip.slate)  # a slate is picture 0: the frames come one later
     quality = clip_quality.measure(clip.path, profile, display, {i + shift: r for i, r in references.items()},
-                                   {i + shift: n for i, n in made.samples.items()}, band)
+                                   {i + shift: n for i, n in made.samples.items()}, band if bottom else 0,
+                                   band if top else 0)
     outcome.timings["quality_seconds"] = round(time.perf_counter() - t0, 4)
     meta = {"sequence": outcome.row["sequence"] if len(outcome.row["sequence"]) < 1000 else "",
             "frames-fingerprint": outcome.row["frames_fingerprint"], "clip-profile": profile.name}

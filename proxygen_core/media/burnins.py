@@ -1,0 +1,96 @@
+"""Burn-ins from a template: text in six positions, from the shot's fields and each picture's own.
+
+The template is ``position=text`` pairs separated by ``;`` (positions: top_left, top_center, top_right,
+bottom_left, bottom_center, bottom_right); the text is a format string over the fields below, and anything
+else in it is printed as written (free text). Fields: ``show seq shot task version`` (the key template's;
+``version`` zero-padded to 3), ``name`` (the image sequence's file name), ``profile``, ``date`` (UTC day of
+the build), ``display`` and ``view`` (what the profile renders through), and per picture ``frame``,
+``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty). An unknown field prints
+nothing. Text is white on a darkened band at the top and/or bottom; the rest of the picture is untouched.
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+
+import numpy as np
+
+POSITIONS = ("top_left", "top_center", "top_right", "bottom_left", "bottom_center", "bottom_right")
+DEFAULT_TEMPLATE = ("top_left={show} {seq} {shot};top_right={task} v{version};bottom_left={name};"
+                    "bottom_right={frame}{state}  {timecode}")
+FIELDS = ("show", "seq", "shot", "task", "version", "name", "profile", "date", "display", "view", "frame",
+          "timecode", "state")
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def parse_template(text: str) -> dict[str, str]:
+    """``position=text;...`` -> {position: text}; an unknown position or a malformed format is an error."""
+    out: dict[str, str] = {}
+    for part in (p for p in text.split(";") if p.strip()):
+        position, sep, value = part.partition("=")
+        position = position.strip()
+        if not sep or position not in POSITIONS:
+            raise ValueError(f"burn-in {part.strip()!r}: expected position=text with a position among "
+                             f"{', '.join(POSITIONS)}")
+        try:
+            list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"burn-in {position}: {exc}") from None
+        out[position] = value
+    return out
+
+
+def band_height(height: int) -> int:
+    """Rows of each band that carries burn-ins (the quality check leaves them out)."""
+    return max(16, (height // 18) // 2 * 2)
+
+
+@dataclass
+class BurnIns:
+    """What to write, where, and on which profiles."""
+
+    template: dict[str, str]
+    fields: dict[str, str | int | None] = field(default_factory=dict)  # the sequence's own (shot, name, ...)
+    profiles: frozenset[str] = frozenset()
+
+    @property
+    def bands(self) -> tuple[bool, bool]:
+        """(top, bottom): which bands carry text."""
+        return (any(p.startswith("top") for p in self.template), any(p.startswith("bottom") for p in self.template))
+
+    def texts(self, frame: int, timecode: str, state: str, display: str, view: str) -> dict[str, str]:
+        values = _Blank({k: "" if v is None else v for k, v in self.fields.items()})
+        if isinstance(self.fields.get("version"), int):
+            values["version"] = f"{self.fields['version']:03d}"
+        values.update(frame=str(frame), timecode=timecode, state=state, display=display, view=view)
+        return {position: text.format_map(values).strip() for position, text in self.template.items()}
+
+
+def draw(rgb: np.ndarray, texts: dict[str, str], font: str) -> np.ndarray:
+    """``texts`` by position on darkened bands of a display picture."""
+    import OpenImageIO as oiio
+
+    height, width = rgb.shape[:2]
+    band = band_height(height)
+    size = max(10, int(band * 0.7))
+    out = rgb.copy()
+    for edge in ("top", "bottom"):
+        chosen = {p: t for p, t in texts.items() if p.startswith(edge)}
+        if not chosen:
+            continue
+        mask = oiio.ImageBuf(oiio.ImageSpec(width, band, 1, oiio.FLOAT))
+        for position, text in chosen.items():
+            if not text:
+                continue
+            align = position.split("_")[1]
+            x = {"left": band // 3, "center": width // 2, "right": width - band // 3}[align]
+            oiio.ImageBufAlgo.render_text(mask, x, int(band * 0.78), text, size, font, (1.0,), alignx=align)
+        alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)[..., None]
+        rows = slice(0, band) if edge == "top" else slice(height - band, height)
+        out[rows] *= np.float32(0.35)  # darken the band ...
+        out[rows] = out[rows] * (1 - alpha) + alpha  # ... and write the text in white
+    return out
