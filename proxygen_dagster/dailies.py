@@ -8,6 +8,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     DailyPartitionsDefinition,
+    DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
     ScheduleDefinition,
@@ -56,5 +57,6 @@ def build_dailies_schedule(settings: Settings) -> tuple:
                            description="The daily review of one day.")
     schedule: ScheduleDefinition = build_schedule_from_partitioned_job(
         job, hour_of_day=settings.pipeline.dailies_hour, minute_of_hour=0, name="proxygen_dailies_schedule",
+        default_status=DefaultScheduleStatus.RUNNING,
         description=f"Assembles the day's review at {settings.pipeline.dailies_hour:02d}:00 UTC.")
     return job, schedule

@@ -14,7 +14,7 @@ import pytest
 from proxygen_core.catalog import SQLiteCatalog
 from proxygen_core.events.schema import build_clip_event
 from proxygen_core.media.samples import write_sequence
-from proxygen_core.pipeline.dailies import build_daily
+from proxygen_core.pipeline.dailies import build_daily, day_clips
 from proxygen_core.pipeline.folder import render_file, write_sequence_clips
 from proxygen_core.settings import Settings
 from proxygen_core.store.local import LocalStore
@@ -22,8 +22,9 @@ from proxygen_core.store.local import LocalStore
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture()
-def three_shots(tmp_path):
+@pytest.fixture(scope="module")
+def three_shots(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("shots")
     settings = Settings()
     store = LocalStore(tmp_path / "out")
     catalog = SQLiteCatalog(tmp_path / "c.db")
@@ -39,18 +40,24 @@ def three_shots(tmp_path):
     return settings, store, catalog
 
 
-def test_a_day_with_three_shots(three_shots, tmp_path):
+@pytest.fixture(scope="module")
+def built(three_shots, tmp_path_factory):
+    settings, store, catalog = three_shots
+    out = tmp_path_factory.mktemp("daily")
+    return build_daily(store, catalog, datetime.datetime.now(datetime.timezone.utc).date(), settings, out_dir=out), out
+
+
+def test_a_day_with_three_shots(three_shots, built, tmp_path):
     import opentimelineio as otio
 
     settings, store, catalog = three_shots
     today = datetime.datetime.now(datetime.timezone.utc).date()
-    out = tmp_path / "daily"
-    daily = build_daily(store, catalog, today, settings, out_dir=out)
+    daily, out = built
     assert [r["shot"] for r in daily.shots] == ["sh010", "sh020", "sh030"]  # shot order, not arrival order
     slate = round(settings.pipeline.dailies_slate_seconds * 24)
     with av.open(str(out / "playlist.mp4")) as container:
         cc = container.streams.video[0].codec_context
-        assert (cc.width, cc.height, cc.colorspace, cc.color_primaries) == (1920, 1080, 1, 1)
+        assert (cc.width, cc.height, cc.colorspace, cc.color_primaries) == (320, 180, 1, 1)  # the clips' frame
         pictures = sum(1 for _ in container.decode(video=0))
     assert pictures == daily.frames == 3 * slate + 4 + 6 + 5  # sh020's gap is a (marked) picture too
     timeline = otio.adapters.read_from_file(str(out / "playlist.otio"))
@@ -68,18 +75,14 @@ def test_a_day_with_three_shots(three_shots, tmp_path):
         assert (out / link).is_file(), link
     assert "missing 1003" in page and "v002" in page
     assert not build_daily(store, catalog, today - datetime.timedelta(days=1), settings, out_dir=tmp_path / "x").shots
-    assert [r["shot"] for r in build_daily(store, catalog, today, settings, "abc", tmp_path / "y").shots] == [
-        "sh010", "sh020", "sh030"]
-    assert not build_daily(store, catalog, today, settings, "other", tmp_path / "z").shots
+    assert [r["shot"] for r in day_clips(catalog, today, "abc")] == ["sh010", "sh020", "sh030"]  # one show's
+    assert not day_clips(catalog, today, "other")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/bootstrap.sh installs Debian's "
                                               "chromium as root)")
-def test_the_page_renders_in_chromium(three_shots, tmp_path):
-    settings, store, catalog = three_shots
-    today = datetime.datetime.now(datetime.timezone.utc).date()
-    out = tmp_path / "daily"
-    build_daily(store, catalog, today, settings, out_dir=out)
+def test_the_page_renders_in_chromium(built, tmp_path):
+    out = built[1]
     shot = tmp_path / "dailies.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1300,800",
              "--virtual-time-budget=5000", f"--user-data-dir={tmp_path / 'profile'}"]

@@ -295,7 +295,8 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     page = bucket_store.get_bytes(page_key).decode()
     for link in re.findall(r'(?:href|src)="([^"]+)"', page):
         assert bucket_store.exists(posixpath.normpath(posixpath.join(posixpath.dirname(page_key), link))), link
-    assert defs.resolve_schedule_def("proxygen_dailies_schedule").cron_schedule == "0 20 * * *"
+    schedule = defs.resolve_schedule_def("proxygen_dailies_schedule")
+    assert schedule.cron_schedule == "0 20 * * *" and schedule.default_status.value == "RUNNING"
 
 
 def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_path):

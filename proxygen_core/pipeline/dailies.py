@@ -4,7 +4,7 @@
 The clips are the catalog's ``review`` rows that finished ok on the day (UTC), optionally of one show,
 ordered by show, sequence, shot, version and image sequence. The playlist is re-encoded once (the clips may
 differ in size): each picture is decoded from its review clip's Y'CbCr planes with BT.709 (never swscale's
-BT.601 default), scaled into the playlist's frame with bars, and encoded with the review clip's own encoder
+BT.601 default), scaled into the playlist's frame (the largest clip's) with bars, and encoded with the review clip's own encoder
 setup. The page links every shot's media by a path relative to itself, so it works in the bucket (S3
 website hosting, a synced copy) and in the folder ``proxygen dailies --out`` writes.
 """
@@ -37,7 +37,6 @@ from proxygen_core.store.base import Store
 from proxygen_core.store.keys import PROXY_DIR
 
 DAILIES_DIR = f"{PROXY_DIR}/dailies"
-PLAYLIST_SIZE = (1920, 1080)
 SCAN_LIMIT = 100_000  # clip rows read to find a day's (the catalog lists newest first)
 
 
@@ -103,7 +102,8 @@ def write_playlist(rows: list[dict[str, Any]], media: dict[str, str], out: str, 
     render = settings.render
     fps = float(rows[0].get("fps") or render.fps)
     rate = Fraction(fps).limit_denominator(1001)
-    width, height = PLAYLIST_SIZE
+    sizes = [tuple(int(v) for v in str(r["clip_resolution"]).split("x")) for r in rows if r.get("clip_resolution")]
+    width, height = max(sizes, key=lambda s: s[0] * s[1]) if sizes else (1920, 1080)  # the largest clip's frame
     font = burnin_font()
     slate_frames = max(1, round(settings.pipeline.dailies_slate_seconds * fps))
     index = 0
