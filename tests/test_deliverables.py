@@ -295,6 +295,23 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     page = bucket_store.get_bytes(page_key).decode()
     for link in re.findall(r'(?:href|src)="([^"]+)"', page):
         assert bucket_store.exists(posixpath.normpath(posixpath.join(posixpath.dirname(page_key), link))), link
+    # The same from the command line, into a folder: every link resolves offline.
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "dailies"
+    proc = subprocess.run([sys.executable, "-m", "proxygen_dagster.cli", "dailies", "--day", today, "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PROXYGEN_SQLITE_PATH": str(db)})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pictures"] == 27
+    for link in re.findall(r'(?:href|src)="([^"]+)"', (out / "index.html").read_text()):
+        assert (out / link).is_file(), link
+    empty = subprocess.run([sys.executable, "-m", "proxygen_dagster.cli", "dailies", "--day", "2026-01-02", "--out",
+                            str(tmp_path / "none")], capture_output=True, text=True, timeout=120, check=False,
+                           env={**os.environ, "PROXYGEN_SQLITE_PATH": str(db)})
+    assert empty.returncode == 1 and "no review clip finished on 2026-01-02" in empty.stderr
     schedule = defs.resolve_schedule_def("proxygen_dailies_schedule")
     assert schedule.cron_schedule == "0 20 * * *" and schedule.default_status.value == "RUNNING"
 
