@@ -27,6 +27,14 @@ DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
 GENERATOR = "proxygen"
 
 
+def _check(section: Any, name: str, parse: Any) -> None:
+    """Parse a field's text at load; a refusal names the field (``load_settings`` adds its variable)."""
+    try:
+        parse(getattr(section, name))
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """Everything that changes the pixels of an output (hashed into the render-settings hash)."""
@@ -66,14 +74,8 @@ class RenderSettings:
     working_alpha: bool = False
 
     def __post_init__(self) -> None:
-        try:
-            parse_template(self.clip_burnin_template)
-        except ValueError as exc:
-            raise ValueError(f"clip_burnin_template {exc}") from None
-        try:
-            parse_profiles(self.clip_burnin_profiles)
-        except ValueError as exc:
-            raise ValueError(f"clip_burnin_profiles {exc}") from None
+        _check(self, "clip_burnin_template", parse_template)
+        _check(self, "clip_burnin_profiles", parse_profiles)
 
     def review_layer_order(self) -> tuple[str, ...]:
         return tuple(part.strip() for part in self.review_layers.split(","))
@@ -139,20 +141,11 @@ class PipelineSettings:
             raise ValueError(f"working_compression {self.working_compression!r}: one of "
                              f"{', '.join(WORKING_COMPRESSIONS)} (the intermediate must stay lossless)")
         self.start_moment()  # refuse a start_from that is neither a word nor a time, at load
-        try:
-            compiled(self.key_template)  # a broken template is refused at load, naming the variable
-        except ValueError as exc:
-            raise ValueError(f"key_template {exc}") from None
+        _check(self, "key_template", compiled)  # a broken template is refused at load, naming the variable
         if self.working_retention not in WORKING_RETENTIONS:
             raise ValueError(f"working_retention {self.working_retention!r}: one of {', '.join(WORKING_RETENTIONS)}")
-        try:
-            self.profiles()
-        except ValueError as exc:
-            raise ValueError(f"clip_profiles {exc}") from None
-        try:
-            parse_profiles(self.clip_slates)
-        except ValueError as exc:
-            raise ValueError(f"clip_slates {exc}") from None
+        _check(self, "clip_profiles", parse_profiles)
+        _check(self, "clip_slates", parse_profiles)
 
     def profiles(self) -> "tuple[ClipProfile, ...]":
         return parse_profiles(self.clip_profiles)
