@@ -50,7 +50,7 @@ from proxygen_core.pipeline.state import (
     REVIEW_PLANES,
     WORKING,
     KeyState,
-    load_review_planes,
+    load_review_planes_bytes,
     load_state,
     load_working,
     save_state,
@@ -109,10 +109,17 @@ class WorkingFrames:
         self.redecoded: set[int] = set()
         self._lock = threading.Lock()
 
-    def planes_loader(self, state: KeyState) -> Callable[[], ReviewPlanes]:
-        def load() -> ReviewPlanes:
+    def planes_loader(self, number: int, state: KeyState) -> Callable[[], ReviewPlanes | WorkingFrame]:
+        """The kept proxy planes; when they are gone (released, or an older state), the working frame instead
+        (the same pictures, rendered): no listing or HEAD per frame to find out beforehand."""
+        working = self.loader(number, state)
+
+        def load() -> ReviewPlanes | WorkingFrame:
+            data = self.store.get_bytes_if_exists(state.review_planes) if state.review_planes else None
+            if data is None:
+                return working()
             try:
-                return ReviewPlanes(load_review_planes(self.store, state.review_planes))
+                return ReviewPlanes(load_review_planes_bytes(data))
             except Exception as exc:
                 raise as_proxygen_error(self.store.uri(state.key), exc) from exc
         return load
@@ -164,9 +171,8 @@ def build_sequence_clips(store: Store, pattern: str, members: Members, settings:
             slated = frozenset(p.name for p in settings.pipeline.slated())
             burnins = burnins_for(pattern, base, settings)
             fast = ([p.name for p in profiles] == ["review"] and "review" not in burnins.profiles
-                    and "review" not in slated
-                    and all(s.review_planes and store.exists(s.review_planes) for s in ok.values()))
-            loaders = {n: working.planes_loader(s) if fast else working.loader(n, s) for n, s in sorted(ok.items())}
+                    and "review" not in slated)
+            loaders = {n: working.planes_loader(n, s) if fast else working.loader(n, s) for n, s in sorted(ok.items())}
             chosen = _poster_choice(store, ok, render.clip_poster_frame)
             made = build_clips(loaders, failed,
                                {p: str(folder / f"{p.name}{p.extension}") for p in profiles}, render, fps, tc,

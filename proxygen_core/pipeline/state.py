@@ -96,5 +96,5 @@ def store_review_planes(store: Store, key: str, planes: np.ndarray) -> str:
     return target
 
 
-def load_review_planes(store: Store, planes_key: str) -> np.ndarray:
-    return np.load(io.BytesIO(store.get_bytes(planes_key)), allow_pickle=False)
+def load_review_planes_bytes(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
