@@ -261,6 +261,8 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
         assert sum(1 for _ in container.decode(video=0)) == 4  # the slate, then the three frames
     events = [e.body for e in SQLiteCatalog(db).events(50) if e.body["type"].startswith("clip.")]
     assert sorted(e["profile"] for e in events) == ["prores_422hq", "review"]
+    assert {e["timeline_uri"] for e in events} == {f"s3://{bucket_store.bucket}/{prefix}/.proxies/plate_exr_timeline.otio"}
+    assert bucket_store.exists(f"{prefix}/.proxies/plate_exr_timeline.otio")
     assert not any(bucket_store.exists(bucket_store.state_key(k, "working.exr")) for k in keys)  # released
     # The slate names the artist and note a studio puts on the object (tags here; S3 metadata works too).
     from proxygen_core.pipeline.sequence import load_members, slate_info

@@ -92,6 +92,9 @@ def build_clip_event(row: dict[str, Any], topic: str) -> OutboxEvent:
         "clip_uri": f"s3://{bucket}/{row['clip_s3_key']}" if kind == CLIP_GENERATED else None,
         "poster_uri": f"s3://{bucket}/{row['poster_s3_key']}" if kind == CLIP_GENERATED and row.get("poster_s3_key")
         else None,
+        "timeline_uri": f"s3://{bucket}/{row['timeline_s3_key']}" if kind == CLIP_GENERATED
+        and row.get("timeline_s3_key") else None,
+        "slate_frames": row.get("slate_frames"),
         **{k: row.get(k) for k in ("first_frame", "last_frame", "frame_count", "fps", "start_timecode",
                                    "duration_seconds", "clip_resolution", "clip_size_bytes", "poster_frame", "error",
                                    "generator_version", "codec", "pix_fmt", "quality_metric", "quality_de_mean",
