@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxygen_core.services.postgres import postgres_dsn, start_postgres
-from proxygen_core.services.process import Service, stop_process
+from proxygen_core.services.process import Service, ServiceError, stop_process
 from proxygen_core.services.redis import redis_url, start_redis
 from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import start_tansu
@@ -180,6 +180,28 @@ def start_cluster(work: Path, hosts: int, batch: int, concurrency: int = 1, rede
         raise
 
 
+def wait_workers_ready(logs: Path, names: list[str], timeout: float = 120.0) -> None:
+    """Every worker host has connected to the broker and is consuming (Celery logs "<name>@... ready."), so a
+    batch is never queued before the host that should share it exists. A host that never gets there is an
+    error naming it, with the end of its log."""
+    deadline = time.monotonic() + timeout
+    waiting = list(names)
+    while waiting and time.monotonic() < deadline:
+        waiting = [n for n in waiting if " ready." not in _text(logs / f"{n}.log")]
+        if waiting:
+            time.sleep(0.5)
+    if waiting:
+        tails = "; ".join(f"{n}: {_text(logs / f'{n}.log')[-400:]!r}" for n in waiting)
+        raise ServiceError(f"worker hosts not ready after {timeout:.0f} s: {tails}")
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def busy(worker_log: Path) -> bool:
     """The worker holds a task it has not finished (Celery logs 'received' and 'succeeded'/'failed')."""
     try:
@@ -231,6 +253,7 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
         store = ObjectStore(s3_client(env[env_name("s3_endpoint_url")], access_key_id=ACCESS, secret_access_key=SECRET),
                             "frames", str(work / "cache" / "uploader"))
         store.wait_ready(60)
+        wait_workers_ready(work / "logs", [host_name(i) for i in range(hosts)])
         log(f"control {cluster.network.control}: postgres, redis, seaweedfs, tansu, dagster-daemon; "
             f"workers: {', '.join(f'{host_name(i)} ({cluster.network.address(i)})' for i in range(hosts))}")
         t0 = time.time()
