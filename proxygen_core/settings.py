@@ -98,6 +98,8 @@ class StorageSettings:
 
 WORKING_COMPRESSIONS = ("piz", "zip", "zips", "rle", "none")  # lossless EXR compressions only
 WORKING_RETENTIONS = ("until_clips", "keep", "none")
+RENAMED = {"keep_working_frames": "use working_retention (PROXYGEN_WORKING_RETENTION): true is keep, false is none; "
+                                  "the default, until_clips, keeps a sequence frame's until its clips are built"}
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
             # Relative to the settings file, not to whichever folder a command happens to start in.
             catalog["sqlite_path"] = str(Path(path).resolve().parent / str(catalog["sqlite_path"]))
     env = dict(env)
+    for old, new in RENAMED.items():  # a setting that was renamed is refused, never silently ignored
+        if env_name(old) in env or old in (data.get("pipeline") or {}):
+            raise ValueError(f"configuration {old} ({env_name(old)}) was renamed: {new}")
     if "PROXYGEN_OCIO_CONFIG" not in env and env.get("OCIO") and "ocio_config" not in data.get("render", {}):
         env["PROXYGEN_OCIO_CONFIG"] = env["OCIO"]
     sections = {f.name: f.type for f in fields(Settings)}

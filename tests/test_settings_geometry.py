@@ -55,3 +55,8 @@ def test_even_fit_for_h264():
     assert even_fit_within(1, 1, 1920, 1080) == (2, 2)
     w, h = even_fit_within(8192, 4320, 1920, 1080)
     assert w % 2 == 0 and h % 2 == 0 and w <= 1920 and h <= 1080
+
+
+def test_a_renamed_setting_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="PROXYGEN_KEEP_WORKING_FRAMES.*renamed.*PROXYGEN_WORKING_RETENTION"):
+        load_settings(env={"PROXYGEN_KEEP_WORKING_FRAMES": "false"})
