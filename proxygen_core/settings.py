@@ -159,7 +159,8 @@ class PipelineSettings:
 
     def keeps_working(self, frame_number: int | None) -> bool:
         """Whether a source's working frame is stored after its chain (the retention rule, in one place)."""
-        return self.working_retention == "keep" or (self.working_retention == "until_clips" and frame_number is not None)
+        keep, until_clips = self.working_retention == "keep", self.working_retention == "until_clips"
+        return keep or (until_clips and frame_number is not None)
 
     def start_moment(self, now: datetime | None = None) -> datetime | None:
         """The first LastModified (or event time) that counts; None for the beginning of the bucket."""
