@@ -33,15 +33,17 @@ def _missing() -> str | None:
 def test_two_worker_hosts_and_one_killed_mid_batch_lose_nothing():
     from proxygen_dagster.launch.cluster import run_demo
 
-    summary = run_demo(frames=8, hosts=2, batch=4, width=512, height=270, kill="worker-a", timeout=300,
+    # The first host seen holding a batch is killed (which one Celery hands the first batch to is its choice).
+    summary = run_demo(frames=8, hosts=2, batch=4, width=512, height=270, kill="any", timeout=300,
                        redelivery_seconds=15)
-    assert summary["killed"] == "worker-a"
+    assert summary["killed"] in ("worker-a", "worker-b")
+    survivor = ({"worker-a", "worker-b"} - {summary["killed"]}).pop()
     # Every frame ends with exactly one row, ok, and one event sent, although a host died holding a batch.
     assert summary["rows_ok"] == summary["rows"] == 8
     assert summary["events"] == summary["events_sent"] == 8
-    # worker-a died before writing a record of the batch it held: the surviving host wrote all 8, its own
+    # The killed host died before writing a record of the batch it held: the survivor wrote all 8, its own
     # batch and the one redelivered from the dead host.
-    assert summary["hosts"] == {"worker-a": 0, "worker-b": 8}
+    assert summary["hosts"] == {summary["killed"]: 0, survivor: 8}
     # Nothing it started is left: namespaces and processes are gone.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"pg{summary['network']}" not in netns

@@ -272,11 +272,13 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
                 if line.split("] ")[1] != last:
                     log(line)
                     last = line.split("] ")[1]
-                if kill and not killed and busy(work / "logs" / f"{kill}.log"):
+                watched = [host_name(i) for i in range(hosts)] if kill == "any" else [kill] if kill else []
+                holding = [h for h in watched if busy(work / "logs" / f"{h}.log")]
+                if holding and not killed:
                     # Mid-batch: the host has taken a batch's task and not finished it.
-                    os.killpg(cluster.procs[kill].pid, signal.SIGKILL)  # a host dies: no shutdown of any kind
-                    killed = kill
-                    log(f"killed {kill} (SIGKILL to its process group) mid-batch")
+                    os.killpg(cluster.procs[holding[0]].pid, signal.SIGKILL)  # a host dies: no shutdown at all
+                    killed = holding[0]
+                    log(f"killed {killed} (SIGKILL to its process group) mid-batch")
                 if len(done) >= frames:
                     break
                 time.sleep(0.2 if kill and not killed else 1.0)
@@ -309,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8, help="frames per run (one Celery task each)")
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--height", type=int, default=1080)
-    parser.add_argument("--kill", help="worker host to kill mid-batch, e.g. worker-a")
+    parser.add_argument("--kill", help="worker host to kill mid-batch, e.g. worker-a, or 'any': the first host "
+                                       "seen holding a batch")
     parser.add_argument("--timeout", type=float, default=1200.0)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
