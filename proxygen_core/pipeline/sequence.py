@@ -52,7 +52,7 @@ from proxygen_core.pipeline.state import (
     KeyState,
     load_review_planes_bytes,
     load_state,
-    load_working,
+    load_working_if_exists,
     save_state,
 )
 from proxygen_core.settings import GENERATOR, Settings
@@ -127,8 +127,9 @@ class WorkingFrames:
     def loader(self, number: int, state: KeyState) -> Callable[[], WorkingFrame]:
         def load() -> WorkingFrame:
             try:
-                if state.working_exr and self.store.exists(state.working_exr):
-                    return load_working(self.store, state.working_exr)
+                stored = load_working_if_exists(self.store, state.working_exr) if state.working_exr else None
+                if stored is not None:
+                    return stored
                 info = self.store.head(state.key)
                 frame = decode_working(str(self.store.fetch(info)), self.settings.render)
                 self.store.evict(info)

@@ -78,10 +78,20 @@ def store_working(store: Store, key: str, frame: WorkingFrame, compression: str 
 
 
 def load_working(store: Store, exr_key: str) -> WorkingFrame:
+    return _working_from(store.get_bytes(exr_key))
+
+
+def load_working_if_exists(store: Store, exr_key: str) -> WorkingFrame | None:
+    """The stored working frame, or None when it is gone (one GET, no HEAD before it)."""
+    data = store.get_bytes_if_exists(exr_key)
+    return None if data is None else _working_from(data)
+
+
+def _working_from(data: bytes) -> WorkingFrame:
     folder = Path(tempfile.mkdtemp(prefix="proxygen-working-"))
     try:
         path = folder / WORKING
-        path.write_bytes(store.get_bytes(exr_key))
+        path.write_bytes(data)
         return read_working_exr(path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
