@@ -33,13 +33,16 @@ def build_daily_review(settings: Settings) -> AssetsDefinition:
            deps=[AssetDep(clip_asset_key("review"), partition_mapping=AllPartitionMapping())],
            description="The day's review clips (UTC), in shot order: one playlist movie (each shot behind a slate "
                        "card), one OpenTimelineIO timeline and one HTML contact sheet under "
-                       ".proxies/dailies/<day>/, and the same per show under .proxies/dailies/<day>/<show>/.")
-    def daily_review(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource) -> MaterializeResult:
+                       ".proxies/dailies/<day>/, and, on a day of several shows, the same per show under "
+                       ".proxies/dailies/<day>/<show>/.")
+    def daily_review(context: AssetExecutionContext, storage: MediaStorage,
+                     catalog: CatalogResource) -> MaterializeResult:
         store, db = storage.store(), catalog.open()
         day = date.fromisoformat(context.partition_key)
         overall = build_daily(store, db, day, settings)
         shows = sorted({r["show"] for r in overall.shots if r.get("show")})
-        per_show = {show: build_daily(store, db, day, settings, show) for show in shows}
+        # A day of one show: its page is the day's page (no second download and encode of the same playlist).
+        per_show = {show: build_daily(store, db, day, settings, show) for show in shows} if len(shows) > 1 else {}
         url = (lambda key: MetadataValue.url(f"s3://{store.bucket}/{key}"))
         return MaterializeResult(metadata={
             "shots": len(overall.shots), "pictures": overall.frames,
