@@ -17,7 +17,7 @@ import numpy as np
 from proxygen_core.colour.colorimetry import block_means, display_difference
 from proxygen_core.errors import UnreadableSourceError
 from proxygen_core.media.profiles import ClipProfile, QualityBound
-from proxygen_core.media.yuv import MATRICES, planes_to_rgb
+from proxygen_core.media.yuv import MATRICES, picture_rgb
 
 
 @dataclass
@@ -38,21 +38,6 @@ class ClipQuality:
         return {**asdict(self), "passed": self.passed}
 
 
-def bits_of(pix_fmt: str) -> int:
-    """8 for yuv420p, 10 for yuv422p10le, 12 for yuv444p12le."""
-    return int(pix_fmt.rsplit("p", 1)[1][:-2]) if pix_fmt.endswith("le") else 8
-
-
-def planes(frame: av.VideoFrame) -> list[np.ndarray]:
-    """A decoded frame's Y', Cb, Cr planes as stored (8 or 16-bit words), without libav's line padding."""
-    out = []
-    for plane in list(frame.planes)[:3]:
-        dtype = np.uint16 if bits_of(frame.format.name) > 8 else np.uint8
-        data = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // np.dtype(dtype).itemsize)
-        out.append(data[:, :plane.width].astype(np.float32))
-    return out
-
-
 def decoded_frames(path: str | os.PathLike[str], indices: set[int], profile: ClipProfile) -> dict[int, np.ndarray]:
     """R'G'B' of the clip's pictures at ``indices`` (0 = its first picture)."""
     found: dict[int, np.ndarray] = {}
@@ -60,7 +45,7 @@ def decoded_frames(path: str | os.PathLike[str], indices: set[int], profile: Cli
         with av.open(str(path)) as container:
             for index, frame in enumerate(container.decode(video=0)):
                 if index in indices:
-                    found[index] = planes_to_rgb(planes(frame), profile.matrix, bits_of(frame.format.name))
+                    found[index] = picture_rgb(frame, profile.matrix)
                 if len(found) == len(indices):
                     break
     except av.FFmpegError as exc:

@@ -64,6 +64,26 @@ def planes_to_rgb(yuv: list[np.ndarray], matrix: str, bits: int) -> np.ndarray:
     return np.clip(np.stack([r, g, b], -1), 0.0, 1.0)
 
 
+def bits_of(pix_fmt: str) -> int:
+    """8 for yuv420p, 10 for yuv422p10le, 12 for yuv444p12le."""
+    return int(pix_fmt.rsplit("p", 1)[1][:-2]) if pix_fmt.endswith("le") else 8
+
+
+def frame_planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """A decoded frame's Y', Cb, Cr planes as stored (8 or 16-bit words), without libav's line padding."""
+    out = []
+    for plane in list(frame.planes)[:3]:
+        dtype = np.uint16 if bits_of(frame.format.name) > 8 else np.uint8
+        data = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // np.dtype(dtype).itemsize)
+        out.append(data[:, :plane.width].astype(np.float32))
+    return out
+
+
+def picture_rgb(frame: av.VideoFrame, matrix: str = "bt709") -> np.ndarray:
+    """A decoded limited-range picture as R'G'B' in [0, 1], by ``matrix`` at the frame's own bit depth."""
+    return planes_to_rgb(frame_planes(frame), matrix, bits_of(frame.format.name))
+
+
 def alpha_plane(alpha: np.ndarray, bits: int = 10) -> np.ndarray:
     """Alpha is full range (0 = transparent, peak = opaque)."""
     peak = (1 << bits) - 1

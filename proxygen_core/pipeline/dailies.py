@@ -31,7 +31,7 @@ from proxygen_core.media.encode import bt709_frame, h264_stream, rgb_to_yuv420_b
 from proxygen_core.media.render import resize
 from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.timeline import Deliverable
-from proxygen_core.media.yuv import planes_to_rgb
+from proxygen_core.media.yuv import picture_rgb
 from proxygen_core.settings import Settings
 from proxygen_core.store.base import Store
 from proxygen_core.store.keys import PROXY_DIR
@@ -90,11 +90,9 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _pictures(path: str):
-    from proxygen_core.media.clip_quality import planes
-
     with av.open(path) as container:
         for frame in container.decode(video=0):
-            yield planes_to_rgb(planes(frame), "bt709", 8).astype(np.float32)
+            yield picture_rgb(frame, "bt709").astype(np.float32)
 
 
 def write_playlist(rows: list[dict[str, Any]], media: dict[str, str], out: str, settings: Settings, day: str) -> int:
