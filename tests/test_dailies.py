@@ -6,7 +6,6 @@ import datetime
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import av
 import pytest

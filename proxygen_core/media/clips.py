@@ -34,7 +34,8 @@ from proxygen_core.media.profiles import (
     HDR_VIEW,
     ClipProfile,
 )
-from proxygen_core.media.render import WorkingFrame, display_encode, resize, straight
+from proxygen_core.media.render import WorkingFrame, display_encode, straight
+from proxygen_core.media.resample import resize
 from proxygen_core.media.sequences import timecode
 from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes

@@ -18,6 +18,7 @@ from proxygen_core.errors import (
     as_proxygen_error,
 )
 from proxygen_core.media.geometry import even_fit_within, fit_within
+from proxygen_core.media.resample import resize
 from proxygen_core.probe import (
     ProbeRecord,
     classic_exr_reader,
@@ -181,75 +182,62 @@ def _frame_up(buf: oiio.ImageBuf, probe: ProbeRecord) -> oiio.ImageBuf:
     return buf
 
 
-def _fix_nonfinite(buf: oiio.ImageBuf) -> int:
-    """NaN/Inf -> 0 in place, so one bad pixel cannot poison a filter; returns how many were found."""
-    stats = oiio.ImageBufAlgo.computePixelStats(buf)
-    bad = max(n + i for n, i in zip(stats.nancount, stats.infcount)) if stats.nancount else 0
-    if bad:
-        oiio.ImageBufAlgo.fixNonFinite(buf, buf, oiio.NONFINITE_BLACK)
-    return int(bad)
+def _needs_framing(probe: ProbeRecord) -> bool:
+    """Whether the pixels need more than a straight read: deep samples to flatten, a data window other
+    than the display window, an orientation, or unassociated alpha (premultiplied only by ImageBuf)."""
+    dw, disp = probe.data_window, probe.display_window
+    return (probe.deep or (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height)
+            or probe.orientation != 1 or (probe.format != "openexr" and "A" in probe.channels))
 
 
-def to_buf(rgb: np.ndarray) -> oiio.ImageBuf:
-    buf = oiio.ImageBuf(oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.FLOAT))
-    buf.set_pixels(oiio.ROI(), np.ascontiguousarray(rgb, dtype=np.float32))
-    return buf
+def _read_pixels(path: str, inp: oiio.ImageInput, probe: ProbeRecord, chans: list[int]) -> np.ndarray:
+    """The display window's pixels of ``chans`` as float32 (h, w, len(chans)).
 
-
-def resize_buf(src: oiio.ImageBuf, width: int, height: int, filtername: str) -> np.ndarray:
-    """Filtered resize (OIIO, multithreaded; the filter widens with the shrink factor) to a numpy array."""
-    spec = src.spec()
-    if spec.width == width and spec.height == height and spec.x == 0 and spec.y == 0:
-        out = src
-    else:
-        out = oiio.ImageBufAlgo.resize(src, filtername=filtername,
-                                       roi=oiio.ROI(0, width, 0, height, 0, 1, 0, src.nchannels))
-        if out.has_error:
-            raise RuntimeError(f"resize failed: {oiio_error(out)}")
-    return np.ascontiguousarray(out.get_pixels(oiio.FLOAT), dtype=np.float32)
-
-
-def _area_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per output sample: the source indices its footprint covers and their coverage weights (sum 1)."""
-    scale = n_in / n_out
-    edges = np.arange(n_out + 1) * scale
-    lo = np.floor(edges[:-1]).astype(np.int64)
-    taps = int((np.minimum(np.ceil(edges[1:]), n_in) - lo).max())
-    idx = lo[:, None] + np.arange(taps)[None, :]
-    covered = np.minimum(idx + 1, edges[1:, None]) - np.maximum(idx, edges[:-1, None])
-    return np.minimum(idx, n_in - 1), (np.clip(covered, 0.0, None) / scale).astype(np.float32)
-
-
-def area_resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Box-filter shrink as exact area averaging, separable, in numpy.
-
-    For a thumbnail (a 5-10x shrink of the proxy-size frame) this is several times cheaper than handing
-    the array to OIIO, which first copies it into an ImageBuf; for slight shrinks OIIO's resize is faster.
+    The common frame (flat, data window = display window, no orientation) is read by the already open
+    ImageInput straight into numpy: no second open, no ImageBuf and no copy out of it (a 4K frame's copy
+    alone was ~60 ms). Everything else goes through an ImageBuf that crops, orients and flattens.
     """
-    idx, wt = _area_taps(rgb.shape[0], height)
-    rows = np.zeros((height,) + rgb.shape[1:], np.float32)
-    for j in range(idx.shape[1]):
-        rows += rgb[idx[:, j]] * wt[:, j, None, None]
-    idx, wt = _area_taps(rgb.shape[1], width)
-    out = np.zeros((height, width, rgb.shape[2]), np.float32)
-    for j in range(idx.shape[1]):
-        out += rows[:, idx[:, j]] * wt[None, :, j, None]
-    return out
+    if _needs_framing(probe):
+        return np.ascontiguousarray(_frame_up(_open_buf(path, probe, chans), probe).get_pixels(oiio.FLOAT),
+                                    dtype=np.float32)
+    lo, hi = min(chans), max(chans) + 1
+    pixels = inp.read_image(0, 0, lo, hi, oiio.FLOAT)
+    if pixels is None:
+        message = oiio_error(inp) or "read failed"
+        if not needs_classic_reader(message):
+            raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
+        with classic_exr_reader():
+            again = oiio.ImageInput.open(path)
+            try:
+                pixels = again.read_image(0, 0, lo, hi, oiio.FLOAT) if again else None
+                if pixels is None:
+                    message = (oiio_error(again) if again else oiio_error()) or "read failed"
+                    raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
+            finally:
+                if again:
+                    again.close()
+    pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+    if list(chans) != list(range(lo, hi)):
+        pixels = pixels[..., [c - lo for c in chans]]
+    return np.ascontiguousarray(pixels, dtype=np.float32)
 
 
-def resize(rgb: np.ndarray, width: int, height: int, filtername: str) -> np.ndarray:
-    if rgb.shape[1] == width and rgb.shape[0] == height:
-        return rgb
-    if filtername == "box" and rgb.shape[1] >= 2 * width and rgb.shape[0] >= 2 * height:
-        return area_resize(rgb, width, height)
-    return resize_buf(to_buf(rgb), width, height, filtername)
+def _fix_nonfinite(pixels: np.ndarray) -> int:
+    """NaN/Inf -> 0 in place, so one bad pixel cannot poison a filter; returns how many pixels had one."""
+    bad = ~np.isfinite(pixels)
+    if not bad.any():
+        return 0
+    count = int(np.count_nonzero(bad[..., :3].any(-1) if pixels.ndim == 3 else bad))
+    pixels[bad] = 0.0
+    return count
 
 
 def decode_working(path: str, settings: RenderSettings, source_colorspace: str | None = None) -> WorkingFrame:
     """Source file -> WorkingFrame (probe, colour decision, scene-linear pixels at proxy size).
 
-    Full-resolution pixels stay inside OIIO (read, crop, orient, NaN fix, resize are multithreaded C++);
-    only the proxy-size image comes to numpy, unless the source needs a non-linear conversion first.
+    One open serves the probe and the read; the full-resolution pixels are read once into numpy and,
+    for a linear source, shrunk before any colour work (media/resample.py), so the colour conversion
+    and everything after it run on the proxy-size image.
     """
     path = str(path)
     timings: dict[str, float] = {}
@@ -257,49 +245,47 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
     inp = open_input(path)
     try:
         probe = probe_input(path, inp, settings.max_pixels)
+        eng = engine(settings.ocio_config)
+        colour = eng.detect(probe, settings, source_colorspace)
+        try:
+            chans, layer = review_layer(probe.channels, settings.review_layer_order())
+        except ValueError:
+            raise UnsupportedSourceError(path, "no image channels") from None
+        alpha_idx = alpha_channel(probe.channels, layer) if settings.working_alpha else None
+        pixels = _read_pixels(path, inp, probe, chans + ([alpha_idx] if alpha_idx is not None else []))
     finally:
         inp.close()
-    eng = engine(settings.ocio_config)
-    colour = eng.detect(probe, settings, source_colorspace)
-    try:
-        chans, layer = review_layer(probe.channels, settings.review_layer_order())
-    except ValueError:
-        raise UnsupportedSourceError(path, "no image channels") from None
-    alpha_idx = alpha_channel(probe.channels, layer) if settings.working_alpha else None
-    buf = _frame_up(_open_buf(path, probe, chans + ([alpha_idx] if alpha_idx is not None else [])), probe)
-    alpha_buf = None
-    if alpha_idx is not None:
-        alpha_buf = oiio.ImageBufAlgo.channels(buf, (3,))
-        buf = oiio.ImageBufAlgo.channels(buf, (0, 1, 2))
     timings["decode"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     bad = 0
-    w, h = buf.spec().width, buf.spec().height
+    h, w = pixels.shape[:2]
     dw, dh = desqueezed(w, h, probe.pixel_aspect)
     pw, ph = even_fit_within(dw, dh, settings.proxy_max_width, settings.proxy_max_height)
     to_work, linear = eng.to_working(colour, settings.working_colorspace)
     full = None
     if linear and not settings.preview_enabled:
-        # A matrix commutes with a (linear) filter: shrink first, convert the small image. A NaN/Inf
-        # anywhere in the source reaches the shrunk image through the filter, so the full-resolution scan
-        # (a tenth of a second at 4K) is only paid for frames that have one.
-        small = resize_buf(buf, pw, ph, settings.resize_filter)
+        # A matrix commutes with a (linear) filter: shrink first (alpha with the colour, in one pass),
+        # convert the small image. A NaN/Inf anywhere in the source reaches the shrunk image through the
+        # filter, so the full-resolution scan is only paid for frames that have one.
+        small = resize(pixels, pw, ph, settings.resize_filter)
         if not np.isfinite(small).all():
-            bad = _fix_nonfinite(buf)
-            small = resize_buf(buf, pw, ph, settings.resize_filter)
+            bad = _fix_nonfinite(pixels)
+            small = resize(pixels, pw, ph, settings.resize_filter)
+        alpha = small[..., 3] if alpha_idx is not None else None
+        small = np.ascontiguousarray(small[..., :3])
         apply(to_work, small)
     else:
-        bad = _fix_nonfinite(buf)
-        rgb = np.ascontiguousarray(buf.get_pixels(oiio.FLOAT), dtype=np.float32)
+        bad = _fix_nonfinite(pixels)
+        rgb = np.ascontiguousarray(pixels[..., :3])
         apply(to_work, rgb)
         np.nan_to_num(rgb, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
         small = resize(rgb, pw, ph, settings.resize_filter)
         if settings.preview_enabled and (dw, dh) != (w, h):
             rgb = resize(rgb, dw, dh, settings.resize_filter)  # the preview is desqueezed too
         full = rgb if settings.preview_enabled else None
-    alpha = None
-    if alpha_buf is not None:
-        alpha = np.clip(np.nan_to_num(resize_buf(alpha_buf, pw, ph, settings.resize_filter)[..., 0]), 0.0, 1.0)
+        alpha = resize(pixels[..., 3], pw, ph, settings.resize_filter) if alpha_idx is not None else None
+    if alpha is not None:
+        alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0)
     timings["to_working_and_resize"] = time.perf_counter() - t1
     return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer,
                         probe.pixel_aspect, alpha)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from proxygen_core.media.render import resize
+from proxygen_core.media.resample import resize
 
 
 MAX_VALUE = 44  # characters of a value; longer ones end in "..."

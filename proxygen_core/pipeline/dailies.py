@@ -28,7 +28,7 @@ import numpy as np
 from proxygen_core.catalog import Catalog
 from proxygen_core.media.clips import burnin_font
 from proxygen_core.media.encode import bt709_frame, h264_stream, rgb_to_yuv420_bt709
-from proxygen_core.media.render import resize
+from proxygen_core.media.resample import resize
 from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.timeline import Deliverable
 from proxygen_core.media.yuv import picture_rgb

@@ -1,0 +1,130 @@
+"""Resizing images: OpenImageIO's filters, applied as banded matrix products.
+
+Why: OpenImageIO's resize evaluates its filter for every output pixel and every tap, in 2D; at
+4096x2160 -> 1920x1012 that was 0.15 s of a 0.5 s frame on two cores, the largest single cost. Its box
+filter (ours by default) is one 1-D operator per axis, and each output pixel reads only a few source
+rows and columns. So the weights are taken from OpenImageIO itself, once per size pair
+(an impulse response on a thin image, a millisecond or two), and applied as a short band of rows times
+a small matrix (vertical) and a band of interleaved columns times a small matrix (horizontal). Both run
+in BLAS straight on the decoded pixels: no copy into an ImageBuf, no transposes. The result is
+OpenImageIO's own to float rounding (tests/test_resample.py) at a fifth of the time
+(benchmarks/resize_figures.py: time and colour on real frames).
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import OpenImageIO as oiio
+
+from proxygen_core.probe import oiio_error
+
+# Filters whose OpenImageIO resize is exactly one 1-D operator per axis. Measured: the box matches to
+# float rounding at every size pair tried, shrinking and growing; OpenImageIO normalises its other filters
+# over the 2-D footprint, so they differ from a product of 1-D weights and stay with OpenImageIO.
+BANDED = frozenset({"box"})
+# Output rows (columns) per matrix product: small enough that a band of source rows stays in cache and
+# the products waste little on zero weights, large enough that the calls stay few (measured: 16).
+_BLOCK = 16
+_WIDEST_FILTER = 8.0  # source pixels at a scale of 1: wider than any OpenImageIO filter
+
+
+@lru_cache(maxsize=64)
+def filter_weights(n_in: int, n_out: int, filtername: str) -> np.ndarray:
+    """(n_out, n_in): OpenImageIO's 1-D weights for resizing an axis of n_in pixels to n_out.
+
+    Measured rather than re-derived, so edge handling and tie rules are OpenImageIO's: a thin image of
+    ``comb`` columns, column k holding impulses at rows k, k + comb, ..., is resized along that axis; the
+    comb is wider than the filter's support, so each output pixel sees at most one impulse per column.
+    """
+    scale = n_in / n_out
+    comb = min(n_in, int(math.ceil(_WIDEST_FILTER * max(scale, 1.0))) + 2)
+    rows = np.arange(n_in)
+    impulses = np.zeros((n_in, comb, 1), np.float32)
+    impulses[rows, rows % comb, 0] = 1.0
+    src = oiio.ImageBuf(oiio.ImageSpec(comb, n_in, 1, oiio.FLOAT))
+    src.set_pixels(oiio.ROI(), impulses)
+    out = oiio.ImageBufAlgo.resize(src, filtername=filtername, roi=oiio.ROI(0, comb, 0, n_out, 0, 1, 0, 1))
+    if out.has_error:
+        raise RuntimeError(f"resize failed: {oiio_error(out)}")
+    response = out.get_pixels(oiio.FLOAT).reshape(n_out, comb)
+    centre = (np.arange(n_out) + 0.5) * scale - 0.5  # each output pixel's centre in source pixels
+    k = np.arange(comb)
+    source = k[None, :] + np.round((centre[:, None] - k[None, :]) / comb).astype(np.int64) * comb
+    weights = np.zeros((n_out, n_in), np.float32)
+    o, col = np.nonzero(response)
+    inside = (source[o, col] >= 0) & (source[o, col] < n_in)
+    weights[o[inside], source[o, col][inside]] = response[o, col][inside]
+    return weights
+
+
+Band = tuple[int, int, int, int, np.ndarray]  # output start, output end, input start, input end, weights
+
+
+@lru_cache(maxsize=64)
+def _row_bands(n_in: int, n_out: int, filtername: str) -> tuple[Band, ...]:
+    """Vertical pass: per block of output rows, the source rows it reads and its weights (out x in)."""
+    w = filter_weights(n_in, n_out, filtername)
+    bands = []
+    for o0 in range(0, n_out, _BLOCK):
+        o1 = min(o0 + _BLOCK, n_out)
+        used = np.flatnonzero(w[o0:o1].any(0))
+        i0, i1 = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        bands.append((o0, o1, i0, i1, np.ascontiguousarray(w[o0:o1, i0:i1])))
+    return tuple(bands)
+
+
+@lru_cache(maxsize=64)
+def _column_bands(n_in: int, n_out: int, filtername: str, channels: int) -> tuple[Band, ...]:
+    """Horizontal pass on interleaved pixels (x * channels + c): per block of output columns, the source
+    columns it reads and the weights expanded per channel (kron with the identity), (in x out)."""
+    eye = np.eye(channels, dtype=np.float32)
+    return tuple((o0 * channels, o1 * channels, i0 * channels, i1 * channels,
+                  np.ascontiguousarray(np.kron(w.T, eye), dtype=np.float32))
+                 for o0, o1, i0, i1, w in _row_bands(n_in, n_out, filtername))
+
+
+def separable_resize(pixels: np.ndarray, width: int, height: int, filtername: str = "box") -> np.ndarray:
+    """Resize a float (h, w[, c]) image to (height, width[, c]) with one of the ``BANDED`` filters.
+
+    Any channel count, float16 or float32 in; a new C-contiguous float32 array out.
+    """
+    h_in, w_in = pixels.shape[:2]
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    rows = np.ascontiguousarray(pixels).reshape(h_in, w_in * channels)
+    if height != h_in:
+        tall = rows
+        rows = np.empty((height, w_in * channels), np.float32)
+        for o0, o1, i0, i1, w in _row_bands(h_in, height, filtername):
+            np.matmul(w, tall[i0:i1].astype(np.float32, copy=False), out=rows[o0:o1])
+    if width != w_in:
+        wide = rows.astype(np.float32, copy=False)
+        rows = np.empty((height, width * channels), np.float32)
+        for o0, o1, i0, i1, w in _column_bands(w_in, width, filtername, channels):
+            np.matmul(wide[:, i0:i1], w, out=rows[:, o0:o1])
+    if np.may_share_memory(rows, pixels) or rows.dtype != np.float32:
+        rows = rows.astype(np.float32)  # same size both ways: a copy, never the caller's array
+    return rows.reshape((height, width) + pixels.shape[2:])
+
+
+def oiio_resize(pixels: np.ndarray, width: int, height: int, filtername: str) -> np.ndarray:
+    """OpenImageIO's resize itself: for the filters that are not ``BANDED``."""
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    src = oiio.ImageBuf(oiio.ImageSpec(pixels.shape[1], pixels.shape[0], channels, oiio.FLOAT))
+    src.set_pixels(oiio.ROI(), np.ascontiguousarray(pixels, dtype=np.float32))
+    out = oiio.ImageBufAlgo.resize(src, filtername=filtername,
+                                   roi=oiio.ROI(0, width, 0, height, 0, 1, 0, channels))
+    if out.has_error:
+        raise RuntimeError(f"resize failed: {oiio_error(out)}")
+    return np.ascontiguousarray(out.get_pixels(oiio.FLOAT), dtype=np.float32).reshape(
+        (height, width) + pixels.shape[2:])
+
+
+def resize(pixels: np.ndarray, width: int, height: int, filtername: str = "box") -> np.ndarray:
+    """The one resize every output uses (``RenderSettings.resize_filter``, OpenImageIO's filter names)."""
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    if filtername in BANDED:
+        return separable_resize(pixels, width, height, filtername)
+    return oiio_resize(pixels, width, height, filtername)
