@@ -6,6 +6,9 @@ to MP4. Prints the baseline's commands, per-frame wall times in-process for both
 LUT, the default, and the exact transform), the pure decode time (the floor), whole-process figures
 (``proxygen render`` of one frame vs the baseline's processes: start-up counts) and peak RSS, including
 an 8K half RGBA frame.
+With Debian's ``openimageio-tools`` and ``ffmpeg`` installed (``apt-get install openimageio-tools ffmpeg``)
+that build of the baseline runs too (its OCIO 2.1 gets the pinned config's two colour spaces as a file)
+and the ratios are against the faster of the two.
 Usage: python benchmarks/bench_render.py [--reps 3]
 """
 from __future__ import annotations
@@ -16,11 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
+from machine import describe  # benchmarks/machine.py (the script's own folder is on sys.path)
 from proxygen_core.media.samples import CHROMATICITIES, write_exr
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.settings import RenderSettings, Settings
@@ -74,16 +79,57 @@ def run_measured(args: list[str]) -> int:
 PEAKS: dict[str, int] = {}
 
 
-def baseline_commands(path: Path, out: Path, settings: RenderSettings) -> list[list[str]]:
+@dataclass(frozen=True)
+class BaselineTools:
+    """One build of the seed's tools: the OpenImageIO wheel's oiiotool with imageio-ffmpeg's ffmpeg, or
+    Debian's (openimageio-tools, ffmpeg), which ran faster in issue 20's measurements."""
+
+    name: str
+    oiiotool: str
+    ffmpeg: str
+    ocio_config: str
+
+
+def subset_config(settings: RenderSettings, path: Path) -> str:
+    """The two colour spaces the baseline converts between, with the pinned config's own transforms, as
+    an OCIO 2.1 file: Debian's OpenColorIO 2.1 has no built-in configs and cannot read a 2.5 one."""
+    import PyOpenColorIO as ocio
+
+    pinned = ocio.Config.CreateFromFile(settings.ocio_config)
+    config = ocio.Config.CreateRaw()
+    config.setMajorVersion(2)
+    config.setMinorVersion(1)
+    for name in ("ACES2065-1", "ACEScg", "sRGB Encoded Rec.709 (sRGB)"):
+        space = ocio.ColorSpace(ocio.REFERENCE_SPACE_SCENE, name=name)
+        for direction in (ocio.COLORSPACE_DIR_TO_REFERENCE, ocio.COLORSPACE_DIR_FROM_REFERENCE):
+            transform = pinned.getColorSpace(name).getTransform(direction)
+            if transform is not None:
+                space.setTransform(transform, direction)
+        config.addColorSpace(space)
+    for role, name in (("reference", "ACES2065-1"), ("scene_linear", "ACEScg"), ("default", "ACEScg")):
+        config.setRole(role, name)
+    path.write_text(config.serialize())
+    return str(path)
+
+
+def baseline_tools(settings: RenderSettings, tmp: Path) -> list[BaselineTools]:
     import imageio_ffmpeg
 
-    oiiotool = str(Path(sys.executable).with_name("oiiotool"))
+    tools = [BaselineTools("wheel", str(Path(sys.executable).with_name("oiiotool")),
+                           imageio_ffmpeg.get_ffmpeg_exe(), settings.ocio_config)]
+    if Path("/usr/bin/oiiotool").exists() and Path("/usr/bin/ffmpeg").exists():
+        tools.append(BaselineTools("debian", "/usr/bin/oiiotool", "/usr/bin/ffmpeg",
+                                   subset_config(settings, tmp / "baseline.ocio")))
+    return tools
+
+
+def baseline_commands(path: Path, out: Path, tools: BaselineTools) -> list[list[str]]:
     return [
-        [oiiotool, str(path), "--colorconfig", settings.ocio_config, "--ch", "R,G,B",
+        [tools.oiiotool, str(path), "--colorconfig", tools.ocio_config, "--ch", "R,G,B",
          "--colorconvert", "ACEScg", "sRGB Encoded Rec.709 (sRGB)", "--dup",
          "--fit", "256x256", "-d", "uint8", "-o", str(out / "thumb.jpg"), "--pop",
          "--fit", "1920x1080", "-d", "uint8", "-o", str(out / "proxy.png")],
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(out / "proxy.png"),
+        [tools.ffmpeg, "-y", "-loglevel", "error", "-i", str(out / "proxy.png"),
          "-c:v", "libx264", "-preset", "fast", "-crf", "18", "-pix_fmt", "yuv420p",
          "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-movflags", "+faststart", str(out / "proxy.mp4")],
     ]
@@ -97,8 +143,8 @@ def tool_version(exe: str) -> str:
     return f"{exe} = {first[0] if first else 'version unknown'}"
 
 
-def baseline(path: Path, out: Path, settings: RenderSettings) -> None:
-    peaks = [run_measured(cmd) for cmd in baseline_commands(path, out, settings)]
+def baseline(path: Path, out: Path, tools: BaselineTools) -> None:
+    peaks = [run_measured(cmd) for cmd in baseline_commands(path, out, tools)]
     PEAKS[str(path)] = max(PEAKS.get(str(path), 0), *peaks)
 
 
@@ -120,9 +166,13 @@ def main() -> int:
     lut, exact = RenderSettings(), RenderSettings(display_transform="exact")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        commands = baseline_commands(Path("SRC.exr"), Path("OUT"), lut)
-        print("baseline:", " && ".join(" ".join(c) for c in commands))
-        print("baseline tools:", "; ".join(tool_version(c[0]) for c in commands))
+        print("machine:", describe())
+        builds = baseline_tools(lut, tmp)
+        for tools in builds:
+            commands = baseline_commands(Path("SRC.exr"), Path("OUT"), tools)
+            print(f"baseline {tools.name}:", " && ".join(" ".join(c) for c in commands))
+            print(f"baseline {tools.name} tools:", "; ".join(tool_version(c[0]) for c in commands))
+        print("ratios are against the faster baseline of the frame (the stricter one)")
         print(f"{'frame':<10} {'lut s':>7} {'exact s':>8} {'base s':>7} {'lut x':>6} {'exact x':>8} {'decode s':>9} "
               f"{'lut/dec':>8} {'proc s':>7} {'base proc':>9} {'proc x':>7} {'RSS MiB':>8} {'base RSS':>8}")
         for label, (w, h) in (("4096x2160", (4096, 2160)), ("2048x1556", (2048, 1556))):
@@ -130,21 +180,31 @@ def main() -> int:
             make_frame(src, w, h)
             for s in (lut, exact):
                 render_file(src, tmp / "warm", Settings(render=s))  # warm caches: OCIO processors, the baked LUT, codecs
-            fast = timed(lambda: render_file(src, tmp / "ours", Settings(render=lut)), args.reps)
-            slow = timed(lambda: render_file(src, tmp / "ours", Settings(render=exact)), args.reps)
-            base = timed(lambda: baseline(src, tmp, lut), args.reps)
-            dec = timed(lambda: decode_only(src), args.reps)
-            proc = timed(lambda: proxygen_process(src, tmp / "proc"), args.reps)
+            # Interleaved rounds, each timing every item once: the ratios are taken within a round and their
+            # median quoted, so a drift in the machine's speed (shared VMs drift) moves both sides alike.
+            items = {"lut": lambda: render_file(src, tmp / "ours", Settings(render=lut)),
+                     "exact": lambda: render_file(src, tmp / "ours", Settings(render=exact)),
+                     **{f"base {t.name}": (lambda t=t: baseline(src, tmp, t)) for t in builds},
+                     "decode": lambda: decode_only(src),
+                     "proc": lambda: proxygen_process(src, tmp / "proc")}
+            rounds = [{name: timed(fn, 1) for name, fn in items.items()} for _ in range(args.reps)]
+            for r in rounds:
+                r["base"] = min(r[f"base {t.name}"] for t in builds)
+            med = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+            ratio = {f"{a}/{b}": statistics.median(r[a] / r[b] for r in rounds)
+                     for a, b in (("base", "lut"), ("base", "exact"), ("lut", "decode"), ("base", "proc"))}
+            print("  baselines: " + ", ".join(f"{t.name} {med['base ' + t.name]:.3f} s" for t in builds), flush=True)
             rss = proxygen_peak(src, tmp / "rss") / 1024
-            print(f"{label:<10} {fast:>7.3f} {slow:>8.3f} {base:>7.3f} {base / fast:>5.1f}x {base / slow:>7.1f}x "
-                  f"{dec:>9.3f} {fast / dec:>7.1f}x {proc:>7.3f} {base:>9.3f} {base / proc:>6.1f}x {rss:>8.0f} "
-                  f"{PEAKS[str(src)] / 1024:>8.0f}", flush=True)
+            print(f"{label:<10} {med['lut']:>7.3f} {med['exact']:>8.3f} {med['base']:>7.3f} {ratio['base/lut']:>5.1f}x "
+                  f"{ratio['base/exact']:>7.1f}x {med['decode']:>9.3f} {ratio['lut/decode']:>7.1f}x {med['proc']:>7.3f} "
+                  f"{med['base']:>9.3f} {ratio['base/proc']:>6.1f}x {rss:>8.0f} {PEAKS[str(src)] / 1024:>8.0f}",
+                  flush=True)
         src = tmp / "bench_8k.exr"
         make_frame(src, 7680, 4320)
         print(f"8K 7680x4320 half RGBA: proxygen peak RSS {proxygen_peak(src, tmp / 'rss8k') / 1024:.0f} MiB "
               f"(limit 1024)", flush=True)
-    print("x = baseline / proxygen (in-process for lut/exact, whole processes for proc); lut/dec = proxygen / bare "
-          "decode; RSS: peak of a fresh process rendering one frame (proxygen) / of the largest baseline tool")
+    print("times: medians over the rounds; x and lut/dec: medians of the per-round ratios. x = baseline / proxygen "
+          "(in-process for lut/exact, whole processes for proc); lut/dec = proxygen / bare decode; RSS: peak of a fresh process rendering one frame (proxygen) / of the largest baseline tool")
     return 0
 
 

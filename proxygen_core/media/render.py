@@ -291,10 +291,20 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
                         probe.pixel_aspect, alpha)
 
 
+# Below this many pixels an image goes through the exact display transform even when the settings choose the
+# baked LUT: at ~0.2 us a pixel a 256x256 thumbnail costs ~12 ms exact, while loading a 129^3 LUT into OCIO
+# costs ~0.1 s once per process and display (docs/benchmarks.md). The thumbnail is then exact, and a
+# one-frame `proxygen render` loads one LUT, not two.
+EXACT_BELOW_PIXELS = 65_537
+
+
 def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
-    """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or exact)."""
+    """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or
+    exact; small images always exact)."""
     out = np.ascontiguousarray(frame_pixels, dtype=np.float32).copy()
-    apply(engine(settings.ocio_config).display(working, display, view, settings.display_transform,
+    small = out.shape[0] * out.shape[1] < EXACT_BELOW_PIXELS
+    apply(engine(settings.ocio_config).display(working, display, view,
+                                               "exact" if small else settings.display_transform,
                                                settings.display_lut_size), out)
     np.nan_to_num(out, copy=False, nan=0.0)
     return np.clip(out, 0.0, 1.0, out=out)
