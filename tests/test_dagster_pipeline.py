@@ -338,3 +338,35 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     second, ctx = tick(ctx.cursor)
     assert isinstance(second, SensorResult)
     assert list(second.dynamic_partitions_requests[0].partition_keys) == ["archive/plate.0100.exr"]
+
+
+def test_no_automation_request_for_keys_a_batch_run_is_processing(dagster_defs, instance, bucket_store, tmp_path):
+    """A burst: the automation sensor ticks over and over while one ranged batch run processes the keys, as the
+    daemon does. It must never ask for any of them (issue 20 saw a fifth run for a key its batch was on)."""
+    import threading
+    import time as clock
+
+    import dagster as dg
+
+    prefix = f"burst/{uuid.uuid4().hex[:6]}"
+    keys = _upload(bucket_store, tmp_path, prefix, [f"b.{i:04d}.exr" for i in range(1, 9)])
+    instance.add_dynamic_partitions("frames", keys)  # what the S3 sensor does in the tick that requests the run
+    cursor = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance).cursor
+    outcome = {}
+    batch = threading.Thread(target=lambda: outcome.setdefault("run", run_keys(dagster_defs, instance, keys)))
+    batch.start()
+    requested, ticks, deadline = {}, 0, clock.monotonic() + 180
+    while clock.monotonic() < deadline:
+        done = not batch.is_alive()
+        tick = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=cursor)
+        cursor, ticks = tick.cursor, ticks + 1
+        for asset in ASSETS[1:]:
+            asked = tick.get_requested_partitions(dg.AssetKey(asset)) & set(keys)
+            if asked:
+                requested.setdefault(asset, set()).update(asked)
+        if done:
+            break
+    batch.join(timeout=5)
+    assert outcome["run"].success and materialized(outcome["run"], "proxy_record") == sorted(keys)
+    assert ticks >= 3, "the run ended before the automation ticks could overlap it"
+    assert requested == {}, f"automation asked again for keys its batch run was processing: {requested}"

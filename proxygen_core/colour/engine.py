@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +16,7 @@ import PyOpenColorIO as ocio
 
 from proxygen_core.colour.simd import clear_upper_state
 from proxygen_core.errors import ColorError
+from proxygen_core.parallel import WORKERS, run_parts, spread
 from proxygen_core.probe import ProbeRecord
 from proxygen_core.settings import RenderSettings
 
@@ -34,7 +33,6 @@ KNOWN_PRIMARIES: dict[str, tuple[float, ...]] = {
 _NAME_ALIASES = {"srgb": "srgb_rec709_scene", "linear": "lin_rec709_scene", "scene_linear": "scene_linear",
                  "rec709": "g24_rec709_scene", "aces": "lin_ap0_scene", "acescg": "lin_ap1_scene"}
 _CHROMA_TOLERANCE = 0.005
-_POOL = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="ocio")
 
 
 @dataclass(frozen=True)
@@ -215,14 +213,13 @@ def apply(cpu: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype != np.float32 or not rgb.flags.c_contiguous or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError("expected a contiguous float32 (h, w, 3) array")
     h, w = rgb.shape[:2]
-    workers = _POOL._max_workers if h * w >= 262_144 else 1
-    bounds = np.linspace(0, h, workers + 1).astype(int)
-    chunks = [rgb[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    def run(chunk: np.ndarray) -> None:
+
+    def run(rows: range) -> None:
         clear_upper_state()  # see simd.py: otherwise OCIO can run 7x slower after an EXR decode
+        chunk = rgb[rows.start:rows.stop]
         cpu.apply(ocio.PackedImageDesc(chunk, w, chunk.shape[0], 3))
 
-    list(_POOL.map(run, chunks))
+    run_parts(run, spread(range(h), WORKERS if h * w >= 262_144 else 1))
     return rgb
 
 

@@ -190,36 +190,74 @@ def _needs_framing(probe: ProbeRecord) -> bool:
             or probe.orientation != 1 or (probe.format != "openexr" and "A" in probe.channels))
 
 
+# Scanlines an EXR compresses together: a stripe that is a multiple of them never decodes a chunk twice.
+_EXR_CHUNK_LINES = {"zip": 16, "pxr24": 16, "piz": 32, "b44": 32, "b44a": 32, "dwaa": 32, "dwab": 256,
+                    "htj2k32": 32, "htj2k256": 256}
+_STRIPE_LINES = 64  # measured at 4K: 64 to 256 lines read as fast; whole-image reads were ~25% slower
+
+
+def _stripe_lines(spec: oiio.ImageSpec) -> int:
+    chunk = spec.tile_height or _EXR_CHUNK_LINES.get(
+        spec.get_string_attribute("compression").split(":")[0].lower(), 1)
+    return max(1, -(-_STRIPE_LINES // chunk)) * chunk
+
+
+def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool) -> tuple[np.ndarray | None, str]:
+    """Read subimage 0 into one float32 (h, w, len(chans)) array; an EXR in stripes of scanlines or tiles.
+
+    Why stripes: each stripe is decoded (in parallel by the reader), converted to float and its channels
+    picked while it is still in cache, into an array allocated once. A whole-image read converts the whole
+    image in a second pass and holds a second, native copy: ~25% slower at 4K, 1.7x slower and +350 MB at 8K.
+    Other formats are read whole: some TIFF compressions refuse random access.
+    """
+    spec = inp.spec()
+    lo, hi = min(chans), max(chans) + 1
+    pick = None if chans == list(range(lo, hi)) else [c - lo for c in chans]
+    out = np.empty((spec.height, spec.width, len(chans)), np.float32)
+    step = _stripe_lines(spec) if striped else spec.height
+    for y in range(0, spec.height, step):
+        y1 = min(y + step, spec.height)
+        if not striped:
+            block = inp.read_image(0, 0, lo, hi, oiio.FLOAT)
+        elif spec.tile_width:
+            block = inp.read_tiles(0, 0, spec.x, spec.x + spec.width, spec.y + y, spec.y + y1, spec.z, spec.z + 1,
+                                   lo, hi, oiio.FLOAT)
+        else:
+            block = inp.read_scanlines(0, 0, spec.y + y, spec.y + y1, spec.z, lo, hi, oiio.FLOAT)
+        if block is None:
+            return None, oiio_error(inp) or "read failed"
+        block = block.reshape(y1 - y, spec.width, hi - lo)
+        out[y:y1] = block if pick is None else block[..., pick]
+    return out, ""
+
+
 def _read_pixels(path: str, inp: oiio.ImageInput, probe: ProbeRecord, chans: list[int]) -> np.ndarray:
     """The display window's pixels of ``chans`` as float32 (h, w, len(chans)).
 
     The common frame (flat, data window = display window, no orientation) is read by the already open
-    ImageInput straight into numpy: no second open, no ImageBuf and no copy out of it (a 4K frame's copy
-    alone was ~60 ms). Everything else goes through an ImageBuf that crops, orients and flattens.
+    ImageInput straight into numpy (an EXR in stripes): no second open and no ImageBuf to copy out of. Everything
+    else goes through an ImageBuf that crops, orients and flattens.
     """
     if _needs_framing(probe):
         return np.ascontiguousarray(_frame_up(_open_buf(path, probe, chans), probe).get_pixels(oiio.FLOAT),
                                     dtype=np.float32)
-    lo, hi = min(chans), max(chans) + 1
-    pixels = inp.read_image(0, 0, lo, hi, oiio.FLOAT)
-    if pixels is None:
-        message = oiio_error(inp) or "read failed"
-        if not needs_classic_reader(message):
-            raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
+    striped = probe.format == "openexr"
+    pixels, message = _read_striped(inp, chans, striped)
+    if pixels is not None:
+        return pixels
+    if needs_classic_reader(message):
         with classic_exr_reader():
             again = oiio.ImageInput.open(path)
-            try:
-                pixels = again.read_image(0, 0, lo, hi, oiio.FLOAT) if again else None
-                if pixels is None:
-                    message = (oiio_error(again) if again else oiio_error()) or "read failed"
-                    raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
-            finally:
-                if again:
+            if again:
+                try:
+                    pixels, message = _read_striped(again, chans, striped)
+                finally:
                     again.close()
-    pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
-    if list(chans) != list(range(lo, hi)):
-        pixels = pixels[..., [c - lo for c in chans]]
-    return np.ascontiguousarray(pixels, dtype=np.float32)
+            else:
+                message = oiio_error() or "open failed"
+        if pixels is not None:
+            return pixels
+    raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
 
 
 def _fix_nonfinite(pixels: np.ndarray) -> int:

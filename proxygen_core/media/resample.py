@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import OpenImageIO as oiio
 
+from proxygen_core.parallel import run_parts, spread
 from proxygen_core.probe import oiio_error
 
 # Filters whose OpenImageIO resize is exactly one 1-D operator per axis. Measured: the box matches to
@@ -94,15 +96,21 @@ def separable_resize(pixels: np.ndarray, width: int, height: int, filtername: st
     channels = pixels.shape[2] if pixels.ndim == 3 else 1
     rows = np.ascontiguousarray(pixels).reshape(h_in, w_in * channels)
     if height != h_in:
-        tall = rows
-        rows = np.empty((height, w_in * channels), np.float32)
-        for o0, o1, i0, i1, w in _row_bands(h_in, height, filtername):
-            np.matmul(w, tall[i0:i1].astype(np.float32, copy=False), out=rows[o0:o1])
+        tall, rows = rows, np.empty((height, w_in * channels), np.float32)
+
+        def vertical(bands: Sequence[Band]) -> None:
+            for o0, o1, i0, i1, w in bands:
+                np.matmul(w, tall[i0:i1].astype(np.float32, copy=False), out=rows[o0:o1])
+
+        run_parts(vertical, spread(_row_bands(h_in, height, filtername)))
     if width != w_in:
-        wide = rows.astype(np.float32, copy=False)
-        rows = np.empty((height, width * channels), np.float32)
-        for o0, o1, i0, i1, w in _column_bands(w_in, width, filtername, channels):
-            np.matmul(wide[:, i0:i1], w, out=rows[:, o0:o1])
+        wide, rows = rows.astype(np.float32, copy=False), np.empty((height, width * channels), np.float32)
+
+        def horizontal(lines: range) -> None:
+            for o0, o1, i0, i1, w in _column_bands(w_in, width, filtername, channels):
+                np.matmul(wide[lines.start:lines.stop, i0:i1], w, out=rows[lines.start:lines.stop, o0:o1])
+
+        run_parts(horizontal, spread(range(height)))
     if np.may_share_memory(rows, pixels) or rows.dtype != np.float32:
         rows = rows.astype(np.float32)  # same size both ways: a copy, never the caller's array
     return rows.reshape((height, width) + pixels.shape[2:])

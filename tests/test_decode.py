@@ -1,0 +1,59 @@
+"""The straight read of a frame (stripes of scanlines or tiles into numpy) gives exactly what an ImageBuf reads."""
+from __future__ import annotations
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from proxygen_core.media.render import _read_pixels
+from proxygen_core.probe import open_input, probe_input
+
+
+def write(path, pixels: np.ndarray, names: tuple[str, ...], compression: str, tiled: bool, fmt) -> None:
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], fmt)
+    spec.channelnames = names
+    spec.attribute("compression", compression)
+    if tiled:
+        spec.tile_width, spec.tile_height = 64, 32
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), oiio.geterror()
+    assert out.write_image(pixels), out.geterror()
+    out.close()
+
+
+def imagebuf_pixels(path, chans: list[int]) -> np.ndarray:
+    buf = oiio.ImageBuf(str(path))
+    assert buf.read(0, 0, True, oiio.FLOAT)
+    return buf.get_pixels(oiio.FLOAT)[..., chans]
+
+
+@pytest.mark.parametrize("compression", ["none", "zip", "zips", "piz", "pxr24", "b44", "dwaa", "dwab", "rle"])
+@pytest.mark.parametrize("tiled", [False, True])
+def test_straight_read_is_the_imagebuf_read(tmp_path, compression, tiled):
+    rng = np.random.default_rng(11)
+    h, w = 301, 170  # not a multiple of any chunk or stripe: the last stripe is short
+    pixels = (rng.random((h, w, 4), np.float32) * 4.0).astype(np.float32)
+    path = tmp_path / f"{compression}{'_tiled' if tiled else ''}.exr"
+    write(path, pixels, ("A", "B", "G", "R"), compression, tiled, oiio.HALF)  # stored order: A, B, G, R
+    inp = open_input(str(path))
+    try:
+        probe = probe_input(str(path), inp, 10**9)
+        names = probe.channels
+        chans = [names.index("R"), names.index("G"), names.index("B"), names.index("A")]
+        ours = _read_pixels(str(path), inp, probe, chans)
+    finally:
+        inp.close()
+    assert ours.dtype == np.float32 and ours.shape == (h, w, 4)
+    np.testing.assert_array_equal(ours, imagebuf_pixels(path, chans))
+
+
+def test_float_exr_keeps_full_precision(tmp_path):
+    pixels = np.linspace(0, 1, 64 * 80 * 3, dtype=np.float32).reshape(64, 80, 3) + np.float32(1e-7)
+    path = tmp_path / "float.exr"
+    write(path, pixels, ("R", "G", "B"), "zip", False, oiio.FLOAT)
+    inp = open_input(str(path))
+    try:
+        ours = _read_pixels(str(path), inp, probe_input(str(path), inp, 10**9), [0, 1, 2])
+    finally:
+        inp.close()
+    np.testing.assert_array_equal(ours, pixels)
