@@ -1,12 +1,14 @@
 """End-to-end ingest: upload N synthetic 2K EXRs to a local SeaweedFS and let the real sensor, daemon and
-run launcher process them. Prints files/minute, wall time (first upload -> last record), the pure render
-time of the same frames in one process, and orchestration overhead = 1 - pure / wall.
-Usage: python benchmarks/bench_ingest.py [--frames 240] [--batch 16]
+run launcher process them. Prints files/minute, wall time (first upload -> last record), every run, and
+CPU-seconds per frame by process kind (run workers, code servers, daemon, storage) against the CPU per
+frame of the pure render of the same frames in one process.
+Usage: python benchmarks/bench_ingest.py [--frames 240] [--batch 24]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import describe  # benchmarks/machine.py
+from proc_cpu import CpuSampler  # benchmarks/proc_cpu.py
 from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.services.process import free_port, stop_process
@@ -39,20 +43,22 @@ def make_frames(folder: Path, count: int, width: int = 2048, height: int = 1080)
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=240)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     from dagster import AssetKey, DagsterInstance
 
     from proxygen_dagster.launch.local import connect, local_env, prepare_home
 
+    print("machine:", describe(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp)
         frames = make_frames(var / "frames", args.frames)
-        t = time.perf_counter()
+        render_file(frames[0], var / "warm", Settings(render=RenderSettings()))  # as a run worker's 2nd frame
+        t, cpu0 = time.perf_counter(), own_cpu()
         for f in frames:
             render_file(f, var / "pure", Settings(render=RenderSettings()))
-        pure = time.perf_counter() - t
+        pure, pure_cpu = time.perf_counter() - t, own_cpu() - cpu0
 
         s3_port = free_port()
         env = local_env(var, s3_port, "ingest")
@@ -68,17 +74,18 @@ def main() -> int:
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             time.sleep(5)  # let the daemon load the code location before the clock starts
             t0 = time.time()
-            with ThreadPoolExecutor(4) as pool:
-                list(pool.map(lambda p: store.upload_file(p, f"bench/shot_100/{p.name}"), frames))
-            uploaded = time.time() - t0
-            instance = DagsterInstance.get()
-            deadline = time.monotonic() + args.timeout
-            done = 0
-            while time.monotonic() < deadline and daemon.poll() is None:
-                done = len(instance.get_materialized_partitions(AssetKey("proxy_record")))
-                if done >= args.frames:
-                    break
-                time.sleep(1)
+            with CpuSampler() as cpu:
+                with ThreadPoolExecutor(4) as pool:
+                    list(pool.map(lambda p: store.upload_file(p, f"bench/shot_100/{p.name}"), frames))
+                uploaded = time.time() - t0
+                instance = DagsterInstance.get()
+                deadline = time.monotonic() + args.timeout
+                done = 0
+                while time.monotonic() < deadline and daemon.poll() is None:
+                    done = len(instance.get_materialized_partitions(AssetKey("proxy_record")))
+                    if done >= args.frames:
+                        break
+                    time.sleep(1)
             event = instance.get_latest_materialization_event(AssetKey("proxy_record"))
             wall = (event.timestamp if event else time.time()) - t0
             records = instance.get_run_records()
@@ -95,12 +102,26 @@ def main() -> int:
             if daemon is not None:
                 stop_process(daemon)
             weed.stop()
-    print(f"frames {args.frames} (2048x1080 half RGBA), batch {args.batch}, runs {runs}, processed {done}")
+    automation = sum(1 for r in records if r.dagster_run.tags.get("dagster/from_automation_condition") == "true")
+    print(f"frames {args.frames} (2048x1080 half RGBA), batch {args.batch}, runs {runs} "
+          f"(of which from the automation sensor: {automation}), processed {done}")
     print(f"upload {uploaded:.1f} s; wall first upload -> last record {wall:.1f} s; "
           f"{done / wall * 60:.1f} files/min")
-    print(f"pure render in one process {pure:.1f} s ({pure / args.frames:.2f} s/frame)")
-    print(f"orchestration overhead 1 - pure/wall = {1 - pure / wall:.1%}")
+    per = pure_cpu / args.frames
+    print(f"pure render in one process: {pure:.1f} s wall ({pure / args.frames:.3f} s/frame), "
+          f"{pure_cpu:.1f} CPU-s ({per:.3f} CPU-s/frame)")
+    print("CPU-seconds during the ingest, by process kind (sampled from /proc every 0.2 s):")
+    for kind, (seconds, count) in sorted(cpu.by_kind().items(), key=lambda kv: -kv[1][0]):
+        ratio = f", {seconds / args.frames / per:.2f}x the pure render's" if kind == "run workers" else ""
+        print(f"  {kind:<20} {seconds:7.1f} CPU-s over {count:3d} processes = {seconds / args.frames:.3f} "
+              f"CPU-s/frame{ratio}")
     return 0 if done >= args.frames else 1
+
+
+def own_cpu() -> float:
+    """This process's CPU-seconds, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 
 from dagster import (
+    AssetKey,
     AssetSelection,
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
@@ -23,9 +24,10 @@ from dagster import (
 from proxygen_core.events.batching import Held, take_batches
 from proxygen_core.events.notifications import commit, consume, relevant
 from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
+from proxygen_core.pipeline.chain import stages_for
 from proxygen_core.pipeline.sequence import load_members
 from proxygen_core.pipeline.state import last_processed_etag
-from proxygen_core.settings import PipelineSettings, Settings
+from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
 from proxygen_dagster.jobs import CLIPS_JOB, FRAMES_JOB
 from proxygen_dagster.partitions import frames, sequences
@@ -35,25 +37,37 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-def ranged_request(batch: dict[str, str], source: str) -> RunRequest:
+def frame_assets(settings: Settings) -> list[AssetKey]:
+    """Every frame asset this deployment runs: the explicit selection of each frames run a sensor requests.
+
+    Why explicit: Dagster's eager() ignores a dependency's update only when the run that made it has the
+    waiting asset in its *asset selection*; a run of the whole job has none, so each source_frame a batch
+    run materialized looked like news to the automation sensor, and a tick that fell between two of the
+    batch's events for one key (the key's working_frame not yet written, no longer counted in progress)
+    requested the rest of the chain again (issue 20: 1-2 extra runs per 96 frames, reproduced)."""
+    return [AssetKey(stage) for stage in stages_for(settings)]
+
+
+def ranged_request(batch: dict[str, str], source: str, assets: list[AssetKey]) -> RunRequest:
     """One run over consecutive partitions added together. ``RunRequest`` has no range argument: the range
     goes in the tags. The run key names every key@etag, so a repeated evaluation requests nothing twice."""
     keys = list(batch)
     ident = hashlib.sha256("|".join(f"{k}@{e}" for k, e in batch.items()).encode()).hexdigest()[:20]
-    return RunRequest(run_key=f"{source}-{ident}", job_name=FRAMES_JOB,
+    return RunRequest(run_key=f"{source}-{ident}", job_name=FRAMES_JOB, asset_selection=assets,
                       tags={RANGE_START: keys[0], RANGE_END: keys[-1], "proxygen/keys": str(len(keys)),
                             "proxygen/trigger": source})
 
 
-def reupload_request(key: str, etag: str, source: str) -> RunRequest:
+def reupload_request(key: str, etag: str, source: str, assets: list[AssetKey]) -> RunRequest:
     return RunRequest(run_key=f"{source}-{key}@{etag}", job_name=FRAMES_JOB, partition_key=key,
-                      tags={"proxygen/trigger": f"{source}-reupload"})
+                      asset_selection=assets, tags={"proxygen/trigger": f"{source}-reupload"})
 
 
 def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], held: Held, source: str,
-              pipeline: PipelineSettings) -> tuple[list[RunRequest], list[str], Held]:
+              settings: Settings) -> tuple[list[RunRequest], list[str], Held]:
     """Runs for found keys (key -> etag): new keys join the held burst and leave it in batches; a known key
     runs alone, and only if its etag differs from the one last processed (a re-upload)."""
+    pipeline, assets = settings.pipeline, frame_assets(settings)
     # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
     # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
     known = context.instance.get_existing_dynamic_partitions(frames.name, list(etags)) if etags else set()
@@ -63,12 +77,13 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
     # Held keys another sensor (or a user) added meanwhile cannot sit inside a range: they run alone too.
     taken = context.instance.get_existing_dynamic_partitions(frames.name, list(emitted)) if emitted else set()
     alone = {**{k: etags[k] for k in known}, **{k: emitted[k] for k in taken}}
-    requests = [reupload_request(k, e, source) for k, e in alone.items() if last_processed_etag(store, k) != e]
+    requests = [reupload_request(k, e, source, assets) for k, e in alone.items()
+                if last_processed_etag(store, k) != e]
     to_add: list[str] = []
     for batch in batches:
         batch = {k: e for k, e in batch.items() if k not in taken}
         if batch:
-            requests.append(ranged_request(batch, source))
+            requests.append(ranged_request(batch, source, assets))
             to_add += list(batch)
     return requests, to_add, held
 
@@ -126,7 +141,7 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
             context.log.info(f"passed over: {skipped}")
         requests, to_add = [], []
         if found or held.keys:
-            requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll", pipeline)
+            requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll", settings)
         new_cursor = json.dumps({"scan": cursor.dumps(), "held": held.to_json() if held.keys else None})
         if not requests and not to_add:
             context.update_cursor(new_cursor)
@@ -168,7 +183,7 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
             return SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)") if batch.malformed \
                 else SensorResult(cursor=json.dumps(state))
         requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held, "s3notify",
-                                           pipeline)
+                                           settings)
         state["held"] = held.to_json() if held.keys else None
         return sensor_result(requests, to_add, json.dumps(state))
 

@@ -48,11 +48,16 @@ def own_bucket(bucket_store, s3_env, name: str):
 def run_keys(defs, instance, keys):
     known = set(instance.get_dynamic_partitions("frames"))
     instance.add_dynamic_partitions("frames", [k for k in keys if k not in known])
+    from dagster import AssetKey
+
     job = defs.resolve_job_def("proxygen_frames")
+    # the asset selection every sensor request carries (sensors.frame_assets)
+    selection = [AssetKey(a) for a in ASSETS]
     if len(keys) == 1:
-        return job.execute_in_process(instance=instance, partition_key=keys[0], raise_on_error=False)
+        return job.execute_in_process(instance=instance, partition_key=keys[0], raise_on_error=False,
+                                      asset_selection=selection)
     return job.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
-                                  raise_on_error=False)
+                                  raise_on_error=False, asset_selection=selection)
 
 
 ASSETS = ("source_frame", "working_frame", "thumbnail", "proxy", "proxy_record")
@@ -237,7 +242,7 @@ def test_a_key_that_failed_for_its_content_is_not_requested_again_until_it_chang
     from dagster import build_sensor_context
 
     from proxygen_core.events.batching import Held
-    from proxygen_core.settings import PipelineSettings
+    from proxygen_core.settings import Settings
     from proxygen_dagster import sensors
 
     prefix = f"notretried/{uuid.uuid4().hex[:6]}"
@@ -247,7 +252,7 @@ def test_a_key_that_failed_for_its_content_is_not_requested_again_until_it_chang
     def plan() -> list:
         with build_sensor_context(instance=instance) as ctx:
             return sensors.plan_runs(ctx, bucket_store, {key: bucket_store.head(key).etag}, Held(), "s3poll",
-                                     PipelineSettings())[0]
+                                     Settings())[0]
 
     assert plan() == [] and plan() == []  # seen again on later ticks: never requested again
     bucket_store.upload_file(_frame(tmp_path, "fixed.exr"), key)  # a new version: requested once
@@ -261,7 +266,7 @@ def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, 
     from dagster import build_sensor_context
 
     from proxygen_core.events.batching import Held
-    from proxygen_core.settings import PipelineSettings
+    from proxygen_core.settings import Settings
     from proxygen_dagster import sensors
 
     prefix = f"held/{uuid.uuid4().hex[:6]}"
@@ -269,10 +274,12 @@ def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, 
     held = Held({a: ["e1", 0.0], b: ["e1", 0.0], c: ["e1", 0.0]}, 0.0)  # settled long ago
     instance.add_dynamic_partitions("frames", [b])
     with build_sensor_context(instance=instance) as ctx:
-        requests, to_add, held = sensors.plan_runs(ctx, bucket_store, {}, held, "s3poll", PipelineSettings())
+        requests, to_add, held = sensors.plan_runs(ctx, bucket_store, {}, held, "s3poll", Settings())
     assert to_add == [a, c] and held == Held()
     ranged = [r for r in requests if r.partition_key is None]
     assert len(ranged) == 1 and ranged[0].tags["proxygen/keys"] == "2"
+    # every request names the whole chain as its asset selection (see sensors.frame_assets)
+    assert all([k.to_user_string() for k in r.asset_selection] == list(ASSETS) for r in requests)
     assert [r.partition_key for r in requests if r.partition_key] == [b]
 
 
@@ -340,33 +347,25 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     assert list(second.dynamic_partitions_requests[0].partition_keys) == ["archive/plate.0100.exr"]
 
 
-def test_no_automation_request_for_keys_a_batch_run_is_processing(dagster_defs, instance, bucket_store, tmp_path):
-    """A burst: the automation sensor ticks over and over while one ranged batch run processes the keys, as the
-    daemon does. It must never ask for any of them (issue 20 saw a fifth run for a key its batch was on)."""
-    import threading
-    import time as clock
-
+def test_automation_never_asks_again_for_what_a_batch_run_targeted(dagster_defs, instance, bucket_store, tmp_path):
+    """A batch run, shaped as the sensors request it, leaves a key with source_frame materialized and the rest
+    of its chain not (its pixels are corrupt: it fails at working_frame). That is the state the automation
+    sensor saw mid-run in issue 20's duplicate runs (a key's source_frame written, its working_frame not yet):
+    eager() must not ask for the rest of that key's chain, because the run that wrote source_frame targeted it.
+    """
     import dagster as dg
 
-    prefix = f"burst/{uuid.uuid4().hex[:6]}"
-    keys = _upload(bucket_store, tmp_path, prefix, [f"b.{i:04d}.exr" for i in range(1, 9)])
-    instance.add_dynamic_partitions("frames", keys)  # what the S3 sensor does in the tick that requests the run
-    cursor = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance).cursor
-    outcome = {}
-    batch = threading.Thread(target=lambda: outcome.setdefault("run", run_keys(dagster_defs, instance, keys)))
-    batch.start()
-    requested, ticks, deadline = {}, 0, clock.monotonic() + 180
-    while clock.monotonic() < deadline:
-        done = not batch.is_alive()
-        tick = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=cursor)
-        cursor, ticks = tick.cursor, ticks + 1
-        for asset in ASSETS[1:]:
-            asked = tick.get_requested_partitions(dg.AssetKey(asset)) & set(keys)
-            if asked:
-                requested.setdefault(asset, set()).update(asked)
-        if done:
-            break
-    batch.join(timeout=5)
-    assert outcome["run"].success and materialized(outcome["run"], "proxy_record") == sorted(keys)
-    assert ticks >= 3, "the run ended before the automation ticks could overlap it"
-    assert requested == {}, f"automation asked again for keys its batch run was processing: {requested}"
+    prefix = f"targeted/{uuid.uuid4().hex[:6]}"
+    good = _upload(bucket_store, tmp_path, prefix, ["t.0001.exr"])[0]
+    corrupt = f"{prefix}/t.0002.exr"
+    data = bytearray(_frame(tmp_path, "corrupt.exr").read_bytes())
+    data[len(data) // 2:] = b"\x55" * (len(data) - len(data) // 2)  # header intact, pixel chunks garbage
+    bucket_store.put_bytes(corrupt, bytes(data))
+    instance.add_dynamic_partitions("frames", [good, corrupt])
+    before = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance)
+    result = run_keys(dagster_defs, instance, [good, corrupt])
+    assert materialized(result, "source_frame") == [good, corrupt]  # the corrupt key's source was read
+    assert materialized(result, "working_frame") == [good]  # and its pixels were not
+    after = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=before.cursor)
+    asked = {a: after.get_requested_partitions(dg.AssetKey(a)) for a in ASSETS[1:]}
+    assert after.total_requested == 0, f"automation asked again for keys its batch run had targeted: {asked}"
