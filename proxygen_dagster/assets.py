@@ -173,6 +173,26 @@ def _checks(context: AssetExecutionContext, specs: list[AssetCheckSpec],
                                metadata={"failed_keys": MetadataValue.json(bad)})
 
 
+def follows_upstream() -> AutomationCondition:
+    """eager() without its ``newly_missing`` branch: request a partition when an upstream of it was updated by
+    a run that did not target it (source_frame materialized alone, from the UI or the CLI).
+
+    Why not eager(): a new key's downstream partitions are "newly missing" the moment the sensor adds the
+    partition, and that trigger stays armed until the asset is updated. The batch run is what updates them;
+    an automation tick that fell between two of the batch's events for one key (its working_frame written
+    and no longer counted in progress, that write not yet seen as an update) found the trigger armed and
+    nothing blocking, and asked for the key again (issue 20: 4 extra runs in a 240-frame burst); a key
+    that failed for its content was asked for after every batch. Updates made by the batch itself are
+    ignored because every sensor run names the chain as its asset selection (sensors.frame_assets).
+    """
+    return (
+        AutomationCondition.any_deps_updated().since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("follows_upstream")
+
+
 def build_frame_chain(settings: Settings) -> AssetsDefinition:
     """The frame multi-asset for these settings (the preview asset exists only where the tier is enabled)."""
     stages = stages_for(settings)
@@ -181,10 +201,10 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
     pipeline = settings.pipeline
     # Downstream assets follow their inputs: materialize source_frame alone (UI, CLI) and the automation
     # sensor requests the rest of the chain for those partitions only. Full-chain batch runs update
-    # every asset in one run, so eager() has nothing left to request for them (tested).
+    # every asset in one run, so nothing is left to request for them (tested, races included).
     specs = [AssetSpec(stage, deps=DEPS[stage], kinds=DESCRIPTIONS[stage][0], description=DESCRIPTIONS[stage][1],
                        group_name=GROUP, owners=OWNERS, code_version=version, partitions_def=frames, skippable=True,
-                       automation_condition=AutomationCondition.eager() if DEPS[stage] else None)
+                       automation_condition=follows_upstream() if DEPS[stage] else None)
              for stage in stages]
     checks = [AssetCheckSpec(name, asset=asset, description=text)
               for name, (asset, _, _, text) in CHECKS.items() if asset in stages]

@@ -56,6 +56,13 @@ MUTANTS = [
            ("tests/test_sequences.py",)),
     Mutant("row_twice", "a re-recorded unchanged source adds a second (history) row", "proxygen_core/catalog/sql.py",
            "if is_new_version(old, row):", "if old:", ("tests/test_catalog.py",)),
+    Mutant("resize_shift", "the banded resize reads each tap one source pixel late", "proxygen_core/media/resample.py",
+           "    source = k + np.round((centre[o] - k) / comb).astype(np.int64) * comb\n",
+           "    source = k + np.round((centre[o] - k) / comb).astype(np.int64) * comb + 1\n",
+           ("tests/test_resample.py", "tests/test_colour_accuracy.py")),
+    Mutant("stripe_channels", "the striped EXR read keeps the file's channel order (EXR stores A, B, G, R)",
+           "proxygen_core/media/render.py", "        out[y:y1] = block if pick is None else block[..., pick]",
+           "        out[y:y1] = block[..., :len(chans)]", ("tests/test_decode.py",)),
 ]
 
 

@@ -361,8 +361,12 @@ def test_automation_never_asks_again_for_what_a_batch_run_targeted(dagster_defs,
     data = bytearray(_frame(tmp_path, "corrupt.exr").read_bytes())
     data[len(data) // 2:] = b"\x55" * (len(data) - len(data) // 2)  # header intact, pixel chunks garbage
     bucket_store.put_bytes(corrupt, bytes(data))
+    # As in the daemon: the automation sensor has ticked before the keys arrive, sees them become partitions
+    # (missing everywhere), and ticks again after the batch run.
+    first = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance)
     instance.add_dynamic_partitions("frames", [good, corrupt])
-    before = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance)
+    before = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=first.cursor)
+    assert before.total_requested == 0  # nothing to build from yet
     result = run_keys(dagster_defs, instance, [good, corrupt])
     assert materialized(result, "source_frame") == [good, corrupt]  # the corrupt key's source was read
     assert materialized(result, "working_frame") == [good]  # and its pixels were not
