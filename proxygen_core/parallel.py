@@ -2,11 +2,15 @@
 
 Why our own threads: each such call is split in row bands here, so a frame uses every core without any
 library starting threads of its own. OpenBLAS's own workers, for one, spin after every call and steal a
-core from OCIO and x264 (``proxygen_core/__init__.py`` keeps OpenBLAS to the calling thread).
+core from OCIO and x264 (measured at 4K: the proxy stage 0.10 s instead of 0.08 s), so OpenBLAS is kept to
+the calling thread: by ``OPENBLAS_NUM_THREADS`` when numpy is not loaded yet (``proxygen_core/__init__.py``),
+and here, at run time, when something imported numpy first (a benchmark, a host process).
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
@@ -31,3 +35,27 @@ def spread(items: Sequence[T], parts: int = WORKERS) -> list[Sequence[T]]:
     n = max(1, min(parts, len(items)))
     bounds = [round(i * len(items) / n) for i in range(n + 1)]
     return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def single_threaded_blas() -> bool:
+    """Set the loaded OpenBLAS (numpy's own build or a system one) to one thread; False when none is loaded
+    or it has no such entry point (then BLAS keeps its default)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", fh.read())))
+    except OSError:
+        return False
+    done = False
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(1))
+                done = True
+                break
+    return done

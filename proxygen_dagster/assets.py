@@ -23,7 +23,6 @@ from dagster import (
     AssetObservation,
     AssetsDefinition,
     AssetSpec,
-    AutomationCondition,
     BackfillPolicy,
     Failure,
     MetadataValue,
@@ -66,6 +65,9 @@ DESCRIPTIONS = {
     RECORD: ({"sqlite", "kafka"}, "One catalog row per source (ok or failed) plus its proxy.generated / proxy.failed "
              "event, written together (transactional outbox) and published to Kafka."),
 }
+# The trigger tag of the runs that complete a chain started part way (sensors.follow_upstream): like a retry,
+# they take a key whose current version already finished from its state instead of rendering it again.
+FOLLOW_TRIGGER = "follow-upstream"
 DEPS = {SOURCE: [], WORKING: [SOURCE], THUMBNAIL: [WORKING], PROXY: [WORKING], PREVIEW: [WORKING],
         RECORD: [THUMBNAIL, PROXY]}
 # Each check: the asset it is shown on, the stages whose failures it reports and of which kind (the chain
@@ -173,38 +175,17 @@ def _checks(context: AssetExecutionContext, specs: list[AssetCheckSpec],
                                metadata={"failed_keys": MetadataValue.json(bad)})
 
 
-def follows_upstream() -> AutomationCondition:
-    """eager() without its ``newly_missing`` branch: request a partition when an upstream of it was updated by
-    a run that did not target it (source_frame materialized alone, from the UI or the CLI).
-
-    Why not eager(): a new key's downstream partitions are "newly missing" the moment the sensor adds the
-    partition, and that trigger stays armed until the asset is updated. The batch run is what updates them;
-    an automation tick that fell between two of the batch's events for one key (its working_frame written
-    and no longer counted in progress, that write not yet seen as an update) found the trigger armed and
-    nothing blocking, and asked for the key again (issue 20: 4 extra runs in a 240-frame burst); a key
-    that failed for its content was asked for after every batch. Updates made by the batch itself are
-    ignored because every sensor run names the chain as its asset selection (sensors.frame_assets).
-    """
-    return (
-        AutomationCondition.any_deps_updated().since_last_handled()
-        & ~AutomationCondition.any_deps_missing()
-        & ~AutomationCondition.any_deps_in_progress()
-        & ~AutomationCondition.in_progress()
-    ).with_label("follows_upstream")
-
-
 def build_frame_chain(settings: Settings) -> AssetsDefinition:
     """The frame multi-asset for these settings (the preview asset exists only where the tier is enabled)."""
     stages = stages_for(settings)
     version = code_version(settings)
     host = settings.execution.host_name or socket.gethostname()  # reported per key: which host rendered it
     pipeline = settings.pipeline
-    # Downstream assets follow their inputs: materialize source_frame alone (UI, CLI) and the automation
-    # sensor requests the rest of the chain for those partitions only. Full-chain batch runs update
-    # every asset in one run, so nothing is left to request for them (tested, races included).
+    # Downstream assets follow their inputs: materialize source_frame alone (UI, CLI) and the follow_upstream
+    # sensor requests the rest of the chain for those partitions only (sensors.rest_of_chains says why not
+    # Dagster's eager()). Full-chain batch runs select every asset, so nothing is left to request for them.
     specs = [AssetSpec(stage, deps=DEPS[stage], kinds=DESCRIPTIONS[stage][0], description=DESCRIPTIONS[stage][1],
-                       group_name=GROUP, owners=OWNERS, code_version=version, partitions_def=frames, skippable=True,
-                       automation_condition=follows_upstream() if DEPS[stage] else None)
+                       group_name=GROUP, owners=OWNERS, code_version=version, partitions_def=frames, skippable=True)
              for stage in stages]
     checks = [AssetCheckSpec(name, asset=asset, description=text)
               for name, (asset, _, _, text) in CHECKS.items() if asset in stages]
@@ -218,12 +199,12 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
         store = storage.store()
         selected = frozenset(k.to_user_string() for k in context.selected_asset_keys)
         last_attempt = context.retry_number >= pipeline.step_retries
-        # A retried step, a run restarted after its worker died, or a run the automation sensor asked for: keys
+        # A retried step, a run restarted after its worker died, or a run follow_upstream asked for: keys
         # whose current version already finished (ok, or failed for its content) are taken from their state,
         # never fetched, decoded or published again. A person's own run (UI, backfill, CLI) always renders.
         tags = context.run.tags
         retried = (context.retry_number > 0 or "dagster/retry_number" in tags
-                   or tags.get("dagster/from_automation_condition") == "true" or "dagster/auto_materialize" in tags)
+                   or tags.get("proxygen/trigger") == FOLLOW_TRIGGER)
         if "dagster/parent_run_id" in tags and "dagster/retry_number" in tags:
             context.log.warning(f"retrying run {tags['dagster/parent_run_id']}: "
                                 f"{parent_failure(context.instance, tags['dagster/parent_run_id'])}")

@@ -11,8 +11,6 @@ from datetime import datetime
 
 from dagster import (
     AssetKey,
-    AssetSelection,
-    AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -29,6 +27,7 @@ from proxygen_core.pipeline.sequence import load_members
 from proxygen_core.pipeline.state import last_processed_etag
 from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
+from proxygen_dagster.assets import DEPS, FOLLOW_TRIGGER
 from proxygen_dagster.jobs import CLIPS_JOB, FRAMES_JOB
 from proxygen_dagster.partitions import frames, sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
@@ -38,13 +37,8 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 
 def frame_assets(settings: Settings) -> list[AssetKey]:
-    """Every frame asset this deployment runs: the explicit selection of each frames run a sensor requests.
-
-    Why explicit: Dagster's eager() ignores a dependency's update only when the run that made it has the
-    waiting asset in its *asset selection*; a run of the whole job has none, so each source_frame a batch
-    run materialized looked like news to the automation sensor, and a tick that fell between two of the
-    batch's events for one key (the key's working_frame not yet written, no longer counted in progress)
-    requested the rest of the chain again (issue 20: 1-2 extra runs per 96 frames, reproduced)."""
+    """Every frame asset this deployment runs: the explicit selection of each frames run a sensor requests, so
+    what a run targets is on the run itself (the UI's run page, follow_upstream) and not only in its plan."""
     return [AssetKey(stage) for stage in stages_for(settings)]
 
 
@@ -112,6 +106,72 @@ def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list
     # A full page means more remain: resume from the earliest cut, so neither kind of event is skipped
     # (events read twice only mark their sequence pending again, which is harmless).
     return keys, min(truncated) if truncated else newest
+
+
+def below(stage: str, stages: tuple[str, ...]) -> set[str]:
+    """The frame assets that depend on ``stage``, directly or through others (among ``stages``)."""
+    out: set[str] = set()
+    for s in stages:
+        parents, seen = list(DEPS.get(s, ())), set()
+        while parents:
+            p = parents.pop()
+            if p == stage:
+                out.add(s)
+                break
+            if p not in seen:
+                seen.add(p)
+                parents += DEPS.get(p, [])
+    return out
+
+
+def targeted_assets(instance, run_id: str) -> frozenset[str] | None:
+    """The assets a run set out to materialize: its asset selection, else its execution plan's (a whole job,
+    an ephemeral one), None if the run is gone."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return None
+    keys = run.asset_selection
+    if not keys and run.execution_plan_snapshot_id:
+        plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        keys = plan.asset_selection if plan is not None else None
+    return frozenset(k.to_user_string() for k in keys) if keys else None
+
+
+def rest_of_chains(instance, state: dict, stages: tuple[str, ...], limit: int) -> tuple[dict[str, set[str]], dict]:
+    """Per key, the frame assets a run left out below an asset it materialized, from the materializations
+    since ``state`` (asset -> storage id, advanced in place). A run without an asset selection ran the whole
+    job. On the first tick the cursor starts at the newest event: history is never re-requested.
+
+    Why not Dagster's eager(): it evaluates every partition of the chain on every tick (~5 CPU-s a tick at
+    10,000 partitions, growing with them) and, for a run over a range of partitions, recognizes only the
+    last partition as updated by a run that targeted the asset, so a batch's other keys looked updated from
+    elsewhere and a tick racing the batch's events requested them again (issue 20, docs/pipeline.md)."""
+    from dagster import AssetRecordsFilter
+
+    wanted: dict[str, set[str]] = {}
+    newest: dict[str, int] = {}
+    selections: dict[str, frozenset[str] | None] = {}
+    for stage in stages:
+        rest = below(stage, stages)
+        if not rest:
+            continue
+        after = state.get(stage)
+        if after is None:
+            latest = instance.fetch_materializations(AssetKey(stage), limit=1).records
+            state[stage] = latest[0].storage_id if latest else 0
+            continue
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(stage), after_storage_id=after), limit=limit, ascending=True).records
+        for record in records:
+            state[stage] = record.storage_id
+            if record.run_id not in selections:
+                selections[record.run_id] = targeted_assets(instance, record.run_id)
+            chosen = selections[record.run_id]
+            missing = set() if chosen is None else rest - chosen
+            if missing and record.partition_key:
+                wanted.setdefault(record.partition_key, set()).update(missing)
+                newest[record.partition_key] = max(newest.get(record.partition_key, 0), record.storage_id)
+    return wanted, newest
 
 
 def build_sensors(settings: Settings, frames_job, clips_job) -> list:
@@ -254,10 +314,17 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                             dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [])
 
 
-    # The eager() conditions on the frame assets act only when an automation sensor evaluates them; Dagster's
-    # implicit one starts stopped, so this one is declared, running, over the frame assets.
-    automation = AutomationConditionSensorDefinition(
-        "proxygen_automation", target=AssetSelection.groups("proxygen"), default_status=DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=15,
-        description="Requests the rest of the chain for partitions whose upstream was materialized on its own.")
-    return [s3_new_frames, s3_notifications, outbox_publisher, sequence_clips, automation]
+    @every_interval("follow_upstream", frames_job,
+                    "Completes a frame chain that was started part way: when a run materialized a frame asset without "
+                    "the assets below it (source_frame alone, from the UI), requests those for that key. Reads only "
+                    "the materializations since its cursor; the sensors' own batch runs select the whole chain.")
+    def follow_upstream(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        state = json.loads(context.cursor) if context.cursor else {}
+        wanted, newest = rest_of_chains(context.instance, state, stages_for(settings), pipeline.max_keys_per_tick)
+        requests = [RunRequest(run_key=f"follow-{key}-{newest[key]}", job_name=FRAMES_JOB, partition_key=key,
+                               asset_selection=[AssetKey(s) for s in stages_for(settings) if s in rest],
+                               tags={"proxygen/trigger": FOLLOW_TRIGGER})
+                    for key, rest in wanted.items()]
+        return SensorResult(run_requests=requests, cursor=json.dumps(state))
+
+    return [s3_new_frames, s3_notifications, outbox_publisher, sequence_clips, follow_upstream]

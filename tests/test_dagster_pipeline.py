@@ -283,18 +283,32 @@ def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, 
     assert [r.partition_key for r in requests if r.partition_key] == [b]
 
 
-def test_automation_completes_partial_materializations_only(dagster_defs, instance, bucket_store, tmp_path):
-    """eager(): nothing to request after a full-chain batch; the rest of the chain after source_frame alone."""
+def follow_tick(defs, instance, cursor):
+    """One tick of the follow_upstream sensor, its requests resolved as the daemon resolves them:
+    (requests, next cursor)."""
+    from dagster import build_sensor_context
+    from dagster._core.definitions.partitions.context import partition_loading_context
+
+    sensor = defs.resolve_sensor_def("follow_upstream")
+    with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as ctx, \
+            partition_loading_context(dynamic_partitions_store=instance):
+        result = sensor.evaluate_tick(ctx)
+    return list(result.run_requests or []), result.cursor
+
+
+def test_follow_upstream_completes_partial_materializations_only(dagster_defs, instance, bucket_store, tmp_path):
+    """Nothing to request after a full-chain batch; the rest of the chain after source_frame alone, for that
+    key only, as one run selecting exactly the assets below it."""
     import dagster as dg
 
     frame_chain = dagster_defs.get_assets_def("source_frame")
+    _, cursor = follow_tick(dagster_defs, instance, None)  # first tick: starts at the newest event
 
     prefix = f"auto/{uuid.uuid4().hex[:6]}"
     keys = _upload(bucket_store, tmp_path, prefix, ["c.0001.exr", "c.0002.exr"])
-    before = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance)
     assert run_keys(dagster_defs, instance, keys).success
-    after_full = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=before.cursor)
-    assert after_full.total_requested == 0  # the batch run left nothing behind
+    requests, cursor = follow_tick(dagster_defs, instance, cursor)
+    assert requests == []  # the batch run left nothing behind
 
     lone = _upload(bucket_store, tmp_path, prefix, ["c.0003.exr"])[0]
     instance.add_dynamic_partitions("frames", [lone])
@@ -302,16 +316,16 @@ def test_automation_completes_partial_materializations_only(dagster_defs, instan
     assert dg.materialize([frame_chain], selection=[dg.AssetKey("source_frame")],
                           resources={k: res[k] for k in ("storage", "catalog", "events")},
                           instance=instance, partition_key=lone).success
-    partial = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=after_full.cursor)
-    # The rest of the chain, for that partition only, in one request (eager counts deps requested together).
-    for asset in ("working_frame", "thumbnail", "proxy", "proxy_record"):
-        assert partial.get_requested_partitions(dg.AssetKey(asset)) == {lone}
-    assert partial.total_requested == 4
-    # Then the rest of the chain alone: it reuses the stored source record of this very version.
-    rest = dg.materialize([frame_chain], selection=[dg.AssetKey(n) for n in ASSETS[1:]],
-                          resources={k: res[k] for k in ("storage", "catalog", "events")},
-                          instance=instance, partition_key=lone)
+    requests, cursor = follow_tick(dagster_defs, instance, cursor)
+    assert [(r.partition_key, [k.to_user_string() for k in r.asset_selection], r.tags["proxygen/trigger"])
+            for r in requests] == [(lone, list(ASSETS[1:]), "follow-upstream")]
+    assert follow_tick(dagster_defs, instance, cursor)[0] == []  # asked once
+    # Then the rest of the chain alone, as requested: it reuses the stored source record of this very version.
+    rest = dagster_defs.resolve_job_def("proxygen_frames").execute_in_process(
+        instance=instance, partition_key=lone, asset_selection=requests[0].asset_selection,
+        tags=requests[0].tags, raise_on_error=False)
     assert rest.success and materialized(rest, "proxy_record") == [lone]
+    assert follow_tick(dagster_defs, instance, cursor)[0] == []
 
 
 def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bucket_store, s3_env, tmp_path):
@@ -347,29 +361,26 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     assert list(second.dynamic_partitions_requests[0].partition_keys) == ["archive/plate.0100.exr"]
 
 
-def test_automation_never_asks_again_for_what_a_batch_run_targeted(dagster_defs, instance, bucket_store, tmp_path):
-    """A batch run, shaped as the sensors request it, leaves a key with source_frame materialized and the rest
-    of its chain not (its pixels are corrupt: it fails at working_frame). That is the state the automation
-    sensor saw mid-run in issue 20's duplicate runs (a key's source_frame written, its working_frame not yet):
-    eager() must not ask for the rest of that key's chain, because the run that wrote source_frame targeted it.
-    """
-    import dagster as dg
-
+def test_follow_upstream_never_asks_again_for_what_a_batch_run_targeted(dagster_defs, instance, bucket_store,
+                                                                      tmp_path):
+    """A batch run over a range of keys, shaped as the sensors request it, leaves a key with source_frame
+    materialized and the rest of its chain not (its pixels are corrupt: it fails at working_frame); the other
+    key passes. Nothing may be requested again for either: the run that wrote them targeted the whole chain.
+    (Issue 20: with Dagster's eager(), a run over a range counted as targeting the asset for its last key only,
+    and ticks racing a batch's events asked for its keys again.) A whole-job run without a selection, as from
+    the UI, targeted everything as well."""
     prefix = f"targeted/{uuid.uuid4().hex[:6]}"
-    good = _upload(bucket_store, tmp_path, prefix, ["t.0001.exr"])[0]
-    corrupt = f"{prefix}/t.0002.exr"
+    first, good = _upload(bucket_store, tmp_path, prefix, ["t.0001.exr", "t.0002.exr"])
+    corrupt = f"{prefix}/t.0003.exr"
     data = bytearray(_frame(tmp_path, "corrupt.exr").read_bytes())
     data[len(data) // 2:] = b"\x55" * (len(data) - len(data) // 2)  # header intact, pixel chunks garbage
     bucket_store.put_bytes(corrupt, bytes(data))
-    # As in the daemon: the automation sensor has ticked before the keys arrive, sees them become partitions
-    # (missing everywhere), and ticks again after the batch run.
-    first = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance)
-    instance.add_dynamic_partitions("frames", [good, corrupt])
-    before = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=first.cursor)
-    assert before.total_requested == 0  # nothing to build from yet
-    result = run_keys(dagster_defs, instance, [good, corrupt])
-    assert materialized(result, "source_frame") == [good, corrupt]  # the corrupt key's source was read
-    assert materialized(result, "working_frame") == [good]  # and its pixels were not
-    after = dg.evaluate_automation_conditions(defs=dagster_defs, instance=instance, cursor=before.cursor)
-    asked = {a: after.get_requested_partitions(dg.AssetKey(a)) for a in ASSETS[1:]}
-    assert after.total_requested == 0, f"automation asked again for keys its batch run had targeted: {asked}"
+    _, cursor = follow_tick(dagster_defs, instance, None)
+    result = run_keys(dagster_defs, instance, [first, good, corrupt])
+    assert materialized(result, "source_frame") == [first, good, corrupt]  # the corrupt key's source was read
+    assert materialized(result, "working_frame") == [first, good]  # and its pixels were not
+    requests, cursor = follow_tick(dagster_defs, instance, cursor)
+    assert requests == [], f"asked again for keys its batch run had targeted: {requests}"
+    whole_job = dagster_defs.resolve_job_def("proxygen_frames").execute_in_process(
+        instance=instance, partition_key=first, raise_on_error=False)
+    assert whole_job.success and follow_tick(dagster_defs, instance, cursor)[0] == []

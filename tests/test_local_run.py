@@ -53,10 +53,10 @@ def test_instance_settings_retry_dead_runs_but_not_bad_content(tmp_path):
         assert instance.nux_enabled is False
 
 
-def test_automation_sensor_runs_by_default(dagster_defs):
+def test_follow_upstream_sensor_runs_by_default(dagster_defs):
     from dagster import DefaultSensorStatus
 
-    sensor = dagster_defs.resolve_sensor_def("proxygen_automation")
+    sensor = dagster_defs.resolve_sensor_def("follow_upstream")
     assert sensor.default_status == DefaultSensorStatus.RUNNING
     assert {s.name for s in dagster_defs.sensors} >= {"s3_new_frames", "sequence_clips", "outbox_publisher"}
 

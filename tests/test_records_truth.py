@@ -251,10 +251,10 @@ def test_a_step_retried_for_storage_fetches_only_the_key_that_hit_it(s3_env, ins
     assert status["source_frame"][corrupt] == "FAILED" and status["source_frame"][flaky] == "MATERIALIZED"
 
 
-def test_an_automation_run_never_renders_a_finished_key_again(dagster_defs, instance, bucket_store, tmp_path,
-                                                              monkeypatch):
-    """The automation sensor may ask again for a key whose batch already finished it (ok or corrupt): the run
-    takes it from its state, downloading nothing; a person's own run renders it."""
+def test_a_follow_up_run_never_renders_a_finished_key_again(dagster_defs, instance, bucket_store, tmp_path,
+                                                            monkeypatch):
+    """A run the follow_upstream sensor asks for may meet a key whose batch already finished it (ok or
+    corrupt): the run takes it from its state, downloading nothing; a person's own run renders it."""
     from collections import Counter
 
     from proxygen_core.store.s3 import ObjectStore
@@ -276,7 +276,7 @@ def test_an_automation_run_never_renders_a_finished_key_again(dagster_defs, inst
     job = dagster_defs.resolve_job_def("proxygen_frames")
     for key in keys:
         job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
-                               tags={"dagster/from_automation_condition": "true"})
+                               tags={"proxygen/trigger": "follow-upstream"})
     assert downloads == Counter()
     assert job.execute_in_process(instance=instance, partition_key=keys[0]).success  # by hand: rendered
     assert downloads == Counter({keys[0]: 1})

@@ -19,8 +19,10 @@ from typing import Sequence
 import numpy as np
 import OpenImageIO as oiio
 
-from proxygen_core.parallel import run_parts, spread
+from proxygen_core.parallel import run_parts, single_threaded_blas, spread
 from proxygen_core.probe import oiio_error
+
+single_threaded_blas()  # our products are spread over our own threads (parallel.py says why)
 
 # Filters whose OpenImageIO resize is exactly one 1-D operator per axis. Measured: the box matches to
 # float rounding at every size pair tried, shrinking and growing; OpenImageIO normalises its other filters

@@ -109,7 +109,7 @@ def run_chain(store: Store, key: str, settings: Settings, stages: frozenset[str]
     failures within the budget.
 
     ``reuse_finished``: a retried batch (a step retried for another key's storage trouble, a run restarted
-    after its worker died, a run the automation sensor asked for) takes a key whose current version already
+    after its worker died, a run the follow_upstream sensor asked for) takes a key whose current version already
     finished, ok or failed for its content, from its state: nothing is fetched, decoded or published again
     for it. If the state cannot be read, the chain runs as usual (and reports what goes wrong)."""
     stages = frozenset(stages_for(settings)) if stages is None else stages
