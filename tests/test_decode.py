@@ -57,3 +57,19 @@ def test_float_exr_keeps_full_precision(tmp_path):
     finally:
         inp.close()
     np.testing.assert_array_equal(ours, pixels)
+
+
+def test_a_frame_already_at_proxy_size_keeps_its_pixels_after_the_next_decode(tmp_path):
+    """The full-resolution decode array is reused from frame to frame; a frame that needed no shrink must
+    not hand that array out as its working pixels (the next decode would overwrite them)."""
+    from proxygen_core.media.render import decode_working
+    from proxygen_core.settings import RenderSettings
+
+    first, second = tmp_path / "a.exr", tmp_path / "b.exr"
+    write(first, np.full((108, 192, 3), 0.25, np.float32), ("R", "G", "B"), "zip", False, oiio.HALF)
+    write(second, np.full((108, 192, 3), 0.75, np.float32), ("R", "G", "B"), "zip", False, oiio.HALF)
+    settings = RenderSettings(proxy_max_width=192, proxy_max_height=108)
+    frame = decode_working(str(first), settings)
+    kept = frame.pixels.copy()
+    decode_working(str(second), settings)
+    np.testing.assert_array_equal(frame.pixels, kept)

@@ -5,6 +5,7 @@ only pays for a display transform on an already small image.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -202,7 +203,22 @@ def _stripe_lines(spec: oiio.ImageSpec) -> int:
     return max(1, -(-_STRIPE_LINES // chunk)) * chunk
 
 
-def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool) -> tuple[np.ndarray | None, str]:
+_SCRATCH = threading.local()
+
+
+def scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """This thread's reusable float32 array of ``shape``: the full-resolution decode of a frame that is only
+    read to be shrunk. A new array of a 4K frame costs its page faults on every frame (~15-60 ms; the first
+    in a process up to 0.2 s); a run renders frames of one size, one after the other."""
+    held = getattr(_SCRATCH, "array", None)
+    if held is None or held.shape != shape:
+        _SCRATCH.array = held = None  # drop the old one before allocating the new
+        _SCRATCH.array = held = np.empty(shape, np.float32)
+    return held
+
+
+def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool,
+                  reuse: bool = False) -> tuple[np.ndarray | None, str]:
     """Read subimage 0 into one float32 (h, w, len(chans)) array; an EXR in stripes of scanlines or tiles.
 
     Why stripes: each stripe is decoded (in parallel by the reader), converted to float and its channels
@@ -213,7 +229,8 @@ def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool) -> tupl
     spec = inp.spec()
     lo, hi = min(chans), max(chans) + 1
     pick = None if chans == list(range(lo, hi)) else [c - lo for c in chans]
-    out = np.empty((spec.height, spec.width, len(chans)), np.float32)
+    shape = (spec.height, spec.width, len(chans))
+    out = scratch(shape) if reuse else np.empty(shape, np.float32)
     step = _stripe_lines(spec) if striped else spec.height
     for y in range(0, spec.height, step):
         y1 = min(y + step, spec.height)
@@ -231,18 +248,20 @@ def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool) -> tupl
     return out, ""
 
 
-def _read_pixels(path: str, inp: oiio.ImageInput, probe: ProbeRecord, chans: list[int]) -> np.ndarray:
+def _read_pixels(path: str, inp: oiio.ImageInput, probe: ProbeRecord, chans: list[int],
+                 reuse: bool = False) -> np.ndarray:
     """The display window's pixels of ``chans`` as float32 (h, w, len(chans)).
 
     The common frame (flat, data window = display window, no orientation) is read by the already open
-    ImageInput straight into numpy (an EXR in stripes): no second open and no ImageBuf to copy out of. Everything
+    ImageInput straight into numpy (an EXR in stripes; into this thread's ``scratch`` array when ``reuse``: the
+    caller keeps nothing of it beyond its next read): no second open and no ImageBuf to copy out of. Everything
     else goes through an ImageBuf that crops, orients and flattens.
     """
     if _needs_framing(probe):
         return np.ascontiguousarray(_frame_up(_open_buf(path, probe, chans), probe).get_pixels(oiio.FLOAT),
                                     dtype=np.float32)
     striped = probe.format == "openexr"
-    pixels, message = _read_striped(inp, chans, striped)
+    pixels, message = _read_striped(inp, chans, striped, reuse)
     if pixels is not None:
         return pixels
     if needs_classic_reader(message):
@@ -250,7 +269,7 @@ def _read_pixels(path: str, inp: oiio.ImageInput, probe: ProbeRecord, chans: lis
             again = oiio.ImageInput.open(path)
             if again:
                 try:
-                    pixels, message = _read_striped(again, chans, striped)
+                    pixels, message = _read_striped(again, chans, striped, reuse)
                 finally:
                     again.close()
             else:
@@ -290,7 +309,10 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         except ValueError:
             raise UnsupportedSourceError(path, "no image channels") from None
         alpha_idx = alpha_channel(probe.channels, layer) if settings.working_alpha else None
-        pixels = _read_pixels(path, inp, probe, chans + ([alpha_idx] if alpha_idx is not None else []))
+        to_work, linear = eng.to_working(colour, settings.working_colorspace)
+        shrink_first = linear and not settings.preview_enabled  # then nothing keeps the full-resolution pixels
+        pixels = _read_pixels(path, inp, probe, chans + ([alpha_idx] if alpha_idx is not None else []),
+                              reuse=shrink_first)
     finally:
         inp.close()
     timings["decode"] = time.perf_counter() - t0
@@ -299,9 +321,8 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
     h, w = pixels.shape[:2]
     dw, dh = desqueezed(w, h, probe.pixel_aspect)
     pw, ph = even_fit_within(dw, dh, settings.proxy_max_width, settings.proxy_max_height)
-    to_work, linear = eng.to_working(colour, settings.working_colorspace)
     full = None
-    if linear and not settings.preview_enabled:
+    if shrink_first:
         # A matrix commutes with a (linear) filter: shrink first (alpha with the colour, in one pass),
         # convert the small image. A NaN/Inf anywhere in the source reaches the shrunk image through the
         # filter, so the full-resolution scan is only paid for frames that have one.
@@ -309,6 +330,8 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         if not np.isfinite(small).all():
             bad = _fix_nonfinite(pixels)
             small = resize(pixels, pw, ph, settings.resize_filter)
+        if small is pixels:  # already proxy size: never hand out the reused decode array
+            small = pixels.copy()
         alpha = small[..., 3] if alpha_idx is not None else None
         small = np.ascontiguousarray(small[..., :3])
         apply(to_work, small)
