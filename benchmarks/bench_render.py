@@ -26,6 +26,7 @@ import numpy as np
 import OpenImageIO as oiio
 
 from machine import describe  # benchmarks/machine.py (the script's own folder is on sys.path)
+from timing import timed
 from proxygen_core.media.samples import CHROMATICITIES, write_exr
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.settings import RenderSettings, Settings
@@ -37,15 +38,6 @@ def make_frame(path: Path, width: int, height: int) -> None:
     img = np.stack([xx / width * 2.0, yy / height, (np.sin(xx / 37) * np.cos(yy / 23) + 1) * 0.5], -1)
     img += rng.normal(0, 0.02, img.shape).astype(np.float32)  # grain, so compression has real work
     write_exr(path, img.astype(np.float32), CHROMATICITIES["ACEScg"], alpha=True, pixel_type="half")
-
-
-def timed(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def decode_only(path: Path) -> None:

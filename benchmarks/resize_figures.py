@@ -10,9 +10,7 @@ display values (the studio config's sRGB display, ACES 2.0 SDR view, exact trans
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
+from timing import timed  # noqa: E402
 from proxygen_core.colour.colorimetry import ciede2000, lab, srgb_eotf  # noqa: E402
 from proxygen_core.colour.engine import apply, engine  # noqa: E402
 from proxygen_core.media.resample import oiio_resize, resize  # noqa: E402
@@ -58,16 +57,6 @@ def display(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(out), 0.0, 1.0)
 
 
-def timed(fn, reps: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def main() -> int:
     print("machine:", describe())
     if not TESTDATA.is_dir():
@@ -78,12 +67,13 @@ def main() -> int:
     for name, space in SOURCES.items():
         src = mosaic(TESTDATA / name, space)
         ours, theirs = resize(src, *PROXY), oiio_resize(src, *PROXY, "box")
-        t_ours = timed(lambda: resize(src, *PROXY))
+        t_ours = timed(lambda: resize(src, *PROXY), 5, warmup=True)
         buf = oiio.ImageBuf(oiio.ImageSpec(SIZE[0], SIZE[1], 3, oiio.FLOAT))
         buf.set_pixels(oiio.ROI(), src)
         roi = oiio.ROI(0, PROXY[0], 0, PROXY[1], 0, 1, 0, 3)
         # what the render paid before: OIIO's resize straight from the decoded ImageBuf, the small result out
-        t_theirs = timed(lambda: oiio.ImageBufAlgo.resize(buf, filtername="box", roi=roi).get_pixels(oiio.FLOAT))
+        t_theirs = timed(lambda: oiio.ImageBufAlgo.resize(buf, filtername="box", roi=roi).get_pixels(oiio.FLOAT),
+                         5, warmup=True)
         a, b = display(ours), display(theirs)
         de = ciede2000(lab(a, srgb_eotf), lab(b, srgb_eotf))
         mse = float(np.mean((a - b) ** 2))
