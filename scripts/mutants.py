@@ -60,7 +60,7 @@ MUTANTS = [
            "    source = k + np.round((centre[o] - k) / comb).astype(np.int64) * comb\n",
            "    source = k + np.round((centre[o] - k) / comb).astype(np.int64) * comb + 1\n",
            ("tests/test_resample.py", "tests/test_colour_accuracy.py")),
-    Mutant("stripe_channels", "the striped EXR read keeps the file's channel order (EXR stores A, B, G, R)",
+    Mutant("stripe_channels", "the striped EXR read ignores which channels were asked for, and their order",
            "proxygen_core/media/render.py", "        out[y:y1] = block if pick is None else block[..., pick]",
            "        out[y:y1] = block[..., :len(chans)]", ("tests/test_decode.py",)),
 ]

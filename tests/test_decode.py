@@ -32,19 +32,19 @@ def imagebuf_pixels(path, chans: list[int]) -> np.ndarray:
 def test_straight_read_is_the_imagebuf_read(tmp_path, compression, tiled):
     rng = np.random.default_rng(11)
     h, w = 301, 170  # not a multiple of any chunk or stripe: the last stripe is short
-    pixels = (rng.random((h, w, 4), np.float32) * 4.0).astype(np.float32)
+    pixels = (rng.random((h, w, 5), np.float32) * 4.0).astype(np.float32)
     path = tmp_path / f"{compression}{'_tiled' if tiled else ''}.exr"
-    write(path, pixels, ("A", "B", "G", "R"), compression, tiled, oiio.HALF)  # stored order: A, B, G, R
-    inp = open_input(str(path))
-    try:
-        probe = probe_input(str(path), inp, 10**9)
-        names = probe.channels
-        chans = [names.index("R"), names.index("G"), names.index("B"), names.index("A")]
-        ours = _read_pixels(str(path), inp, probe, chans)
-    finally:
-        inp.close()
-    assert ours.dtype == np.float32 and ours.shape == (h, w, 4)
-    np.testing.assert_array_equal(ours, imagebuf_pixels(path, chans))
+    write(path, pixels, ("A", "B", "G", "R", "Z"), compression, tiled, oiio.HALF)
+    for wanted in (("R", "G", "B", "A"), ("B", "R", "Z")):  # in order, and picked out of order with gaps
+        inp = open_input(str(path))
+        try:
+            probe = probe_input(str(path), inp, 10**9)
+            chans = [probe.channels.index(c) for c in wanted]
+            ours = _read_pixels(str(path), inp, probe, chans)
+        finally:
+            inp.close()
+        assert ours.dtype == np.float32 and ours.shape == (h, w, len(wanted))
+        np.testing.assert_array_equal(ours, imagebuf_pixels(path, chans))
 
 
 def test_float_exr_keeps_full_precision(tmp_path):
