@@ -102,9 +102,9 @@ def main() -> int:
             if daemon is not None:
                 stop_process(daemon)
             weed.stop()
-    automation = sum(1 for r in records if r.dagster_run.tags.get("proxygen/trigger") == "follow-upstream")
+    follow_ups = sum(1 for r in records if r.dagster_run.tags.get("proxygen/trigger") == "follow-upstream")
     print(f"frames {args.frames} (2048x1080 half RGBA), batch {args.batch}, runs {runs} "
-          f"(of which follow-up runs: {automation}), processed {done}")
+          f"(of which follow-up runs: {follow_ups}), processed {done}")
     print(f"upload {uploaded:.1f} s; wall first upload -> last record {wall:.1f} s; "
           f"{done / wall * 60:.1f} files/min")
     per = pure_cpu / args.frames

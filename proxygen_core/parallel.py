@@ -3,8 +3,8 @@
 Why our own threads: each such call is split in row bands here, so a frame uses every core without any
 library starting threads of its own. OpenBLAS's own workers, for one, spin after every call and steal a
 core from OCIO and x264 (measured at 4K: the proxy stage 0.10 s instead of 0.08 s), so OpenBLAS is kept to
-the calling thread: by ``OPENBLAS_NUM_THREADS`` when numpy is not loaded yet (``proxygen_core/__init__.py``),
-and here, at run time, when something imported numpy first (a benchmark, a host process).
+the calling thread, set at run time (``single_threaded_blas``, called where the products are made): it holds
+whoever imported numpy first, and changes no environment a child process would inherit.
 """
 from __future__ import annotations
 
