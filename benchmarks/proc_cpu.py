@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 
-def kind_of(argv: list[str]) -> str | None:
-    """The process kind from its command line: the executable for the servers, the arguments for Python."""
+def kind_of(argv: Sequence[str], parent_argv: Sequence[str] = ()) -> str | None:
+    """The process kind from its command line: the executable for the servers, the arguments for Python.
+    A forked child keeps its parent's command line: a fork server's children are the run workers."""
     exe = os.path.basename(argv[0]) if argv else ""
     rest = " ".join(argv[1:])
+    if "multiprocessing.forkserver" in rest:
+        return "run workers" if "multiprocessing.forkserver" in " ".join(parent_argv) else "fork server"
     if exe == "weed":
         return "storage (SeaweedFS)"
     if "dagster-daemon" in exe or "dagster-daemon" in rest:
@@ -24,7 +28,8 @@ def kind_of(argv: list[str]) -> str | None:
         return "webserver"
     if not exe.startswith("python") and "dagster" not in exe:
         return None
-    # runs start as children of the code server (multiprocessing spawn), or as `dagster api execute_run`
+    # runs start as children of the code server (multiprocessing spawn), or as `dagster api execute_run`,
+    # or forked from proxygen's fork server (above)
     if "spawn_main" in rest or "execute_run" in rest or "execute_step" in rest:
         return "run workers"
     if "grpc" in rest or "code-server" in rest:
@@ -61,11 +66,12 @@ class CpuSampler:
             if not entry.name.isdigit() or int(entry.name) == me:
                 continue
             try:
-                argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-                kind = kind_of([a for a in argv if a])
+                argv = [a for a in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parent = Path(f"/proc/{fields[1]}/cmdline").read_bytes().decode(errors="replace").split("\0")
+                kind = kind_of(argv, parent)
                 if kind is None:
                     continue
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
                 cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
             except (OSError, IndexError, ValueError):
                 continue
