@@ -57,7 +57,7 @@ def build_daily_review(settings: Settings) -> AssetsDefinition:
 
 
 def build_dailies_schedule(settings: Settings) -> tuple:
-    job = define_asset_job(DAILIES_JOB, selection=AssetSelection.assets("daily_review"), partitions_def=DAYS,
+    job = define_asset_job(DAILIES_JOB, selection=AssetSelection.assets("daily_review"),
                            description="The daily review of one day.")
     schedule: ScheduleDefinition = build_schedule_from_partitioned_job(
         job, hour_of_day=settings.pipeline.dailies_hour, minute_of_hour=0, name="proxygen_dailies_schedule",

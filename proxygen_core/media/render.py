@@ -373,8 +373,9 @@ def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: s
     apply(engine(settings.ocio_config).display(working, display, view,
                                                "exact" if small else settings.display_transform,
                                                settings.display_lut_size), out)
-    np.nan_to_num(out, copy=False, nan=0.0)
-    return np.clip(out, 0.0, 1.0, out=out)
+    # fmax/fmin drop a NaN for the other operand (NaN -> 0, +-inf -> 1/0): one pass each, half nan_to_num + clip.
+    np.fmax(out, 0.0, out=out)
+    return np.fmin(out, 1.0, out=out)
 
 
 def to_uint8(display_rgb: np.ndarray) -> np.ndarray:
