@@ -73,7 +73,7 @@ def test_a_run_is_a_child_of_the_fork_server_with_its_libraries_loaded(instance,
     assert info["preloaded_boto3"]  # the job never imports boto3: it came with the fork
     worker = WorkerId.parse(run.tags[WORKER_TAG])
     assert (worker.host, worker.pid) == (socket.gethostname(), info["pid"])
-    assert not worker.alive()
+    wait_for(lambda: not worker.alive(), "the worker to exit after its run", timeout=20)  # it ends after the run
     health = instance.run_launcher.check_run_worker_health(run)
     assert health.status == WorkerStatus.SUCCESS, health
 
@@ -104,6 +104,22 @@ def test_a_killed_worker_is_reported_failed_and_the_monitor_fails_the_run(instan
     (record,) = instance.get_run_records(dg.RunsFilter(run_ids=[run_id]))
     monitor_started_run(instance, None, record, logging.getLogger("test"))  # what the daemon does each poll
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_worker_whose_run_could_not_be_tagged_never_runs(instance, tmp_path, monkeypatch):
+    """Dagster fails the launch; the forked worker waits for the tag and exits without running anything."""
+    spawned = []
+
+    def refuse(run_id, tags):
+        spawned.append(int(tags[WORKER_TAG].split(":")[1]))
+        raise OSError("run storage is read-only")
+
+    monkeypatch.setattr(instance, "add_run_tags", refuse)
+    with pytest.raises(OSError, match="read-only"):
+        launch(instance, tmp_path)
+    (pid,) = spawned
+    wait_for(lambda: start_ticks(pid) is None, "the unconfirmed worker to exit", timeout=20)
+    assert not (tmp_path / "worker.json").exists()
 
 
 def test_a_reused_process_id_is_not_taken_for_the_worker():

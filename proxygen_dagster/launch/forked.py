@@ -27,6 +27,7 @@ from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, 
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 WORKER_TAG = "proxygen/run_worker"  # host:pid:start-time of the forked run worker
+GO_TIMEOUT_SECONDS = 120.0  # a forked worker waits this long for its launcher to tag the run
 
 # What a run worker imports before its first frame that does not change with our code. Not proxygen's own
 # modules: those are imported by each run from its code origin, so an edit needs no restart.
@@ -67,11 +68,19 @@ def start_ticks(pid: int) -> int | None:
     return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
-def run_worker(input_json: str) -> None:
-    """The forked child: what `dagster api execute_run` does, in a process that has the libraries loaded."""
+def run_worker(input_json: str, go: Any) -> None:
+    """The forked child: what `dagster api execute_run` does, in a process that has the libraries loaded.
+    It starts once the launcher has tagged the run with this process: Dagster writes tags by rewriting the
+    whole run record (read, merge, write), which must not race the worker's own status writes."""
     from dagster._cli.api import execute_run_command
     from dagster._utils.interrupts import setup_interrupt_handlers
 
+    try:
+        confirmed = go.poll(GO_TIMEOUT_SECONDS) and go.recv()
+    except EOFError:  # the launcher closed its end without confirming: tagging the run failed
+        confirmed = False
+    if not confirmed:  # (or it died): the run never starts here; Dagster fails its launch or its start
+        raise SystemExit(f"run worker not confirmed by its launcher within {GO_TIMEOUT_SECONDS} s")
     setup_interrupt_handlers()  # SIGTERM is an interrupt, as in the `dagster` command: the run ends CANCELED
     execute_run_command.callback(input_json=input_json, compressed_input_json=None)
 
@@ -115,13 +124,20 @@ class ForkedRunLauncher(RunLauncher, ConfigurableClass):
         run = context.dagster_run
         args = ExecuteRunArgs(job_origin=check.not_none(run.job_code_origin), run_id=run.run_id,
                               instance_ref=self._instance.get_ref(), set_exit_code_on_failure=True)
-        worker = self._fork_server().Process(target=run_worker, args=(serialize_value(args),),
-                                             name=f"dagster-run-{run.run_id[:8]}", daemon=False)
+        forks = self._fork_server()
+        go, confirm = forks.Pipe(duplex=False)
+        worker = forks.Process(target=run_worker, args=(serialize_value(args), go),
+                                 name=f"dagster-run-{run.run_id[:8]}", daemon=False)
         worker.start()
+        go.close()
         self._workers[run.run_id] = worker
         started = start_ticks(check.not_none(worker.pid))
-        self._instance.add_run_tags(run.run_id, {WORKER_TAG: WorkerId(socket.gethostname(), worker.pid,
-                                                                      started or 0).tag()})
+        try:
+            self._instance.add_run_tags(run.run_id, {WORKER_TAG: WorkerId(socket.gethostname(), worker.pid,
+                                                                          started or 0).tag()})
+            confirm.send(True)
+        finally:
+            confirm.close()  # unconfirmed (the tag failed): the worker exits, the run fails to launch
         self._forget_finished()
 
     def _forget_finished(self) -> None:
