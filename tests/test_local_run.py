@@ -153,3 +153,82 @@ def test_a_retried_run_can_name_why_the_run_before_it_failed():
         assert not run.success
         assert parent_failure(instance, run.run_id).endswith("failed. Steps failed: ['doomed'].")
         assert parent_failure(instance, "no-such-run") == "no failure recorded"
+
+
+def _environ_home(pid: str) -> str | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    homes = [e[len(b"DAGSTER_HOME="):].decode() for e in env if e.startswith(b"DAGSTER_HOME=")]
+    return homes[0] if homes else None
+
+
+@pytest.mark.services
+def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_path):
+    """The deployed path end to end: frames land in the bucket of a running `proxygen local`, its daemon's
+    S3 sensor queues them, the forked run launcher runs the batch (tagged with its worker process), the
+    catalog gets one row per frame; on SIGTERM nothing of that Dagster home is left running (fork server
+    included)."""
+    import os
+    import re
+    import socket
+    import sys
+
+    import dagster as dg
+
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_core.services.process import free_port, stop_process
+    from proxygen_core.store.s3 import ObjectStore, s3_client
+    from proxygen_dagster.jobs import FRAMES_JOB
+    from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId
+    from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
+
+    from .test_dagster_pipeline import _upload
+
+    exe = Path(sys.executable).with_name("proxygen")
+    var, log_path = tmp_path / "var", tmp_path / "local.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PROXYGEN_BATCH_SETTLE_SECONDS="1")
+    log = log_path.open("wb")
+    proc = subprocess.Popen([str(exe), "local", "--var", str(var), "--no-samples", "--port", str(free_port()),
+                             "--s3-port", str(free_port()), "--kafka-port", str(free_port())], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    home = str(var / "dagster")
+    try:
+        deadline = time.monotonic() + 180
+        while b"Dagster UI:" not in log_path.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        endpoint, bucket = re.search(r"SeaweedFS S3 on (\S+)\s+bucket (\S+)", log_path.read_text()).groups()
+        store = ObjectStore(s3_client(endpoint, access_key_id=LOCAL_ACCESS, secret_access_key=LOCAL_SECRET), bucket)
+        keys = _upload(store, tmp_path, "forked/sh010", ["plate.1001.exr", "plate.1002.exr", "plate.1003.exr"],
+                       bad=["plate.1004.exr"])
+        catalog = var / "catalog.db"
+        rows: list = []
+        deadline = time.monotonic() + 240
+        while len(rows) < len(keys):
+            assert proc.poll() is None and time.monotonic() < deadline, f"rows {rows}\n" + log_path.read_text()[-3000:]
+            time.sleep(1)
+            rows = [r for r in SQLiteCatalog(catalog).rows() if r["s3_key"] in keys] if catalog.exists() else []
+        assert {r["s3_key"]: r["status"] for r in rows} == {**{k: "ok" for k in keys[:3]}, keys[3]: "failed"}
+        assert store.exists("forked/sh010/.proxies/plate.1002_proxy.mp4")
+
+        with dg.DagsterInstance.from_config(home) as instance:
+            runs = [r for r in instance.get_runs() if r.job_name == FRAMES_JOB]
+            assert runs, "no frame run"
+            for run in runs:  # every one launched by the forked launcher, on this host, in its own process
+                worker = WorkerId.parse(run.tags[WORKER_TAG])
+                assert worker.host == socket.gethostname() and worker.pid not in (proc.pid, os.getpid())
+        running = _processes_of(home)
+        assert any(b"multiprocessing.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in running)
+    finally:
+        stop_process(proc)
+        log.close()
+    assert _processes_of(home) == [], f"still running with DAGSTER_HOME={home}"
+
+
+def _processes_of(home: str) -> list[str]:
+    """Every process whose environment names this Dagster home (the stack's servers, fork server, runs)."""
+    pids = subprocess.run(["pgrep", "-f", "python|weed|tansu"], capture_output=True, text=True).stdout.split()
+    return [pid for pid in pids if _environ_home(pid) == home]
