@@ -166,10 +166,11 @@ def _environ_home(pid: str) -> str | None:
 
 @pytest.mark.services
 def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_path):
-    """The deployed path end to end: frames land in the bucket of a running `proxygen local`, its daemon's
-    S3 sensor queues them, the forked run launcher runs the batch (tagged with its worker process), the
-    catalog gets one row per frame; on SIGTERM nothing of that Dagster home is left running (fork server
-    included)."""
+    """The deployed path end to end: a burst of frames lands in the bucket of a running `proxygen local`, its
+    daemon's S3 sensor queues them in batches, the forked run launcher runs each (tagged with its worker
+    process), every key is in exactly one run (no duplicate or follow-up run for a key a batch is already
+    processing), the catalog gets one row per frame; on SIGTERM nothing of that Dagster home is left running
+    (fork server included)."""
     import os
     import re
     import socket
@@ -180,6 +181,7 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.services.process import free_port, stop_process
     from proxygen_core.store.s3 import ObjectStore, s3_client
+    from proxygen_dagster.assets import FOLLOW_TRIGGER
     from proxygen_dagster.jobs import FRAMES_JOB
     from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId
     from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
@@ -189,7 +191,7 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
     exe = Path(sys.executable).with_name("proxygen")
     var, log_path = tmp_path / "var", tmp_path / "local.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PROXYGEN_BATCH_SETTLE_SECONDS="1")
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PROXYGEN_BATCH_SETTLE_SECONDS="1", PROXYGEN_BATCH_SIZE="4")
     log = log_path.open("wb")
     proc = subprocess.Popen([str(exe), "local", "--var", str(var), "--no-samples", "--port", str(free_port()),
                              "--s3-port", str(free_port()), "--kafka-port", str(free_port())], env=env, stdout=log,
@@ -202,8 +204,8 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
             time.sleep(0.2)
         endpoint, bucket = re.search(r"SeaweedFS S3 on (\S+)\s+bucket (\S+)", log_path.read_text()).groups()
         store = ObjectStore(s3_client(endpoint, access_key_id=LOCAL_ACCESS, secret_access_key=LOCAL_SECRET), bucket)
-        keys = _upload(store, tmp_path, "forked/sh010", ["plate.1001.exr", "plate.1002.exr", "plate.1003.exr"],
-                       bad=["plate.1004.exr"])
+        keys = _upload(store, tmp_path, "forked/sh010", [f"plate.{n}.exr" for n in range(1001, 1017)],
+                       bad=["plate.1017.exr"])
         catalog = var / "catalog.db"
         rows: list = []
         deadline = time.monotonic() + 240
@@ -211,15 +213,24 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
             assert proc.poll() is None and time.monotonic() < deadline, f"rows {rows}\n" + log_path.read_text()[-3000:]
             time.sleep(1)
             rows = [r for r in SQLiteCatalog(catalog).rows() if r["s3_key"] in keys] if catalog.exists() else []
-        assert {r["s3_key"]: r["status"] for r in rows} == {**{k: "ok" for k in keys[:3]}, keys[3]: "failed"}
+        assert {r["s3_key"]: r["status"] for r in rows} == {**{k: "ok" for k in keys[:16]}, keys[16]: "failed"}
         assert store.exists("forked/sh010/.proxies/plate.1002_proxy.mp4")
 
         with dg.DagsterInstance.from_config(home) as instance:
             runs = [r for r in instance.get_runs() if r.job_name == FRAMES_JOB]
-            assert runs, "no frame run"
+            assert len(runs) >= 5, [r.tags for r in runs]  # 17 keys in batches of at most 4
+            order = instance.get_dynamic_partitions("frames")
+            targeted: list[str] = []
             for run in runs:  # every one launched by the forked launcher, on this host, in its own process
                 worker = WorkerId.parse(run.tags[WORKER_TAG])
                 assert worker.host == socket.gethostname() and worker.pid not in (proc.pid, os.getpid())
+                assert run.tags.get("proxygen/trigger") != FOLLOW_TRIGGER, run.tags  # nothing left to follow
+                if "dagster/partition" in run.tags:
+                    targeted.append(run.tags["dagster/partition"])
+                else:
+                    first = order.index(run.tags["dagster/asset_partition_range_start"])
+                    targeted += order[first:order.index(run.tags["dagster/asset_partition_range_end"]) + 1]
+            assert sorted(targeted) == sorted(keys)  # each key in exactly one run
         running = _processes_of(home)
         assert any(b"multiprocessing.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in running)
     finally:
