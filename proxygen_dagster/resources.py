@@ -5,6 +5,7 @@ UI shows a variable's name, never its value); nothing here reads settings on its
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -17,6 +18,24 @@ from proxygen_core.settings import CatalogSettings
 from proxygen_core.store.s3 import ObjectStore
 
 
+_CLIENTS: dict[tuple, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def shared_client(s3: S3Resource) -> Any:
+    """One boto3 client per S3 configuration and process. Building one costs ~50-150 ms of CPU (botocore
+    loads the S3 service model); Dagster builds the resources again for every sensor tick, so the code server
+    built two clients every 2 s: half of its sensor CPU during an ingest (docs/benchmarks.md). boto3's
+    low-level clients are thread-safe, and credentials from a profile or the instance refresh themselves;
+    a changed key, endpoint or setting is another configuration, so it gets its own client."""
+    key = (s3.max_attempts, s3.region_name, s3.endpoint_url, s3.use_unsigned_session, s3.profile_name, s3.use_ssl,
+           s3.verify, s3.aws_access_key_id, s3.aws_secret_access_key, s3.aws_session_token)
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = s3.get_client()
+        return _CLIENTS[key]
+
+
 class MediaStorage(ConfigurableResource):
     """The bucket that holds sources, outputs and the pipeline's intermediates."""
 
@@ -27,9 +46,8 @@ class MediaStorage(ConfigurableResource):
     _store: ObjectStore | None = PrivateAttr(default=None)
 
     def store(self) -> ObjectStore:
-        """One client per resource instance: building a boto3 client costs ~150 ms."""
         if self._store is None:
-            self._store = ObjectStore(self.s3.get_client(), self.bucket, self.cache_dir)
+            self._store = ObjectStore(shared_client(self.s3), self.bucket, self.cache_dir)
         return self._store
 
 
