@@ -63,6 +63,12 @@ MUTANTS = [
     Mutant("stripe_channels", "the striped EXR read ignores which channels were asked for, and their order",
            "proxygen_core/media/render.py", "        out[y:y1] = block if pick is None else block[..., pick]",
            "        out[y:y1] = block[..., :len(chans)]", ("tests/test_decode.py",)),
+    Mutant("pid_reuse", "a run worker's health ignores its start time (a reused process id passes for it)",
+           "proxygen_dagster/launch/forked.py", "return started is not None and started == self.started",
+           "return started is not None", ("tests/test_forked_launcher.py",)),
+    Mutant("cold_runs", "runs spawned cold instead of forked from the warm server", "proxygen_dagster/launch/forked.py",
+           '            context = multiprocessing.get_context("forkserver")\n            context.set_forkserver_preload(self._preload)\n',
+           '            context = multiprocessing.get_context("spawn")\n', ("tests/test_forked_launcher.py",)),
 ]
 
 
