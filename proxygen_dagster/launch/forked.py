@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import _check as check
 from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
@@ -122,18 +121,21 @@ class ForkedRunLauncher(RunLauncher, ConfigurableClass):
         from dagster._serdes import serialize_value
 
         run = context.dagster_run
-        args = ExecuteRunArgs(job_origin=check.not_none(run.job_code_origin), run_id=run.run_id,
+        if run.job_code_origin is None:
+            raise ValueError(f"run {run.run_id} has no code origin to load its job from")
+        args = ExecuteRunArgs(job_origin=run.job_code_origin, run_id=run.run_id,
                               instance_ref=self._instance.get_ref(), set_exit_code_on_failure=True)
         forks = self._fork_server()
         go, confirm = forks.Pipe(duplex=False)
         worker = forks.Process(target=run_worker, args=(serialize_value(args), go),
-                                 name=f"dagster-run-{run.run_id[:8]}", daemon=False)
+                               name=f"dagster-run-{run.run_id[:8]}", daemon=False)
         worker.start()
         go.close()
         self._workers[run.run_id] = worker
-        started = start_ticks(check.not_none(worker.pid))
+        pid = int(worker.pid or 0)  # set by start()
+        started = start_ticks(pid)
         try:
-            self._instance.add_run_tags(run.run_id, {WORKER_TAG: WorkerId(socket.gethostname(), worker.pid,
+            self._instance.add_run_tags(run.run_id, {WORKER_TAG: WorkerId(socket.gethostname(), pid,
                                                                           started or 0).tag()})
             confirm.send(True)
         finally:
