@@ -20,6 +20,7 @@ from proxygen_core.store.s3 import ObjectStore
 
 _CLIENTS: dict[tuple, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
+_MAX_CLIENTS = 8
 
 
 def shared_client(s3: S3Resource) -> Any:
@@ -32,6 +33,8 @@ def shared_client(s3: S3Resource) -> Any:
            s3.verify, s3.aws_access_key_id, s3.aws_secret_access_key, s3.aws_session_token)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
+            if len(_CLIENTS) >= _MAX_CLIENTS:  # rotated keys: the oldest configuration goes
+                del _CLIENTS[next(iter(_CLIENTS))]
             _CLIENTS[key] = s3.get_client()
         return _CLIENTS[key]
 

@@ -24,3 +24,6 @@ def test_one_s3_client_per_configuration_however_often_dagster_builds_the_resour
     assert other_endpoint.client is not first.client and other_key.client is not first.client
     assert other_key.client._request_signer._credentials.access_key == "k2"
     assert len(built) == 3
+    for n in range(resources._MAX_CLIENTS):  # keys rotated again and again: the cache stays bounded
+        _storage("http://127.0.0.1:1", f"rotated-{n}").store()
+    assert len(resources._CLIENTS) == resources._MAX_CLIENTS
