@@ -16,8 +16,8 @@ from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
 
-POOL = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="proxygen-native")
-WORKERS = POOL._max_workers
+WORKERS = max(1, os.cpu_count() or 1)
+POOL = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="proxygen-native")
 
 
 def run_parts(work: Callable[[T], None], parts: Sequence[T]) -> None:

@@ -142,7 +142,7 @@ def rest_of_chains(instance, state: dict, stages: tuple[str, ...], limit: int) -
     since ``state`` (asset -> storage id, advanced in place). A run without an asset selection ran the whole
     job. On the first tick the cursor starts at the newest event: history is never re-requested.
 
-    Why not Dagster's eager(): it evaluates every partition of the chain on every tick (~5 CPU-s a tick at
+    Why not Dagster's eager(): it evaluates every partition of the chain on every tick (6-10 CPU-s a tick at
     10,000 partitions, growing with them) and, for a run over a range of partitions, recognizes only the
     last partition as updated by a run that targeted the asset, so a batch's other keys looked updated from
     elsewhere and a tick racing the batch's events requested them again (issue 20, docs/pipeline.md)."""

@@ -368,7 +368,7 @@ EXACT_BELOW_PIXELS = 65_537
 def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
     """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or
     exact; small images always exact)."""
-    out = np.ascontiguousarray(frame_pixels, dtype=np.float32).copy()
+    out = np.array(frame_pixels, dtype=np.float32, order="C")  # one copy, whatever the input's layout
     small = out.shape[0] * out.shape[1] < EXACT_BELOW_PIXELS
     apply(engine(settings.ocio_config).display(working, display, view,
                                                "exact" if small else settings.display_transform,
