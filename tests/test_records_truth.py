@@ -258,6 +258,7 @@ def test_a_follow_up_run_never_renders_a_finished_key_again(dagster_defs, instan
     from collections import Counter
 
     from proxygen_core.store.s3 import ObjectStore
+    from proxygen_dagster.assets import FOLLOW_TRIGGER
 
     from .test_dagster_pipeline import _upload, run_keys
 
@@ -276,7 +277,7 @@ def test_a_follow_up_run_never_renders_a_finished_key_again(dagster_defs, instan
     job = dagster_defs.resolve_job_def("proxygen_frames")
     for key in keys:
         job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
-                               tags={"proxygen/trigger": "follow-upstream"})
+                               tags={"proxygen/trigger": FOLLOW_TRIGGER})
     assert downloads == Counter()
     assert job.execute_in_process(instance=instance, partition_key=keys[0]).success  # by hand: rendered
     assert downloads == Counter({keys[0]: 1})
