@@ -1,6 +1,7 @@
 """The local run: its supervisor and instance settings, and how it stops."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -96,7 +97,6 @@ def test_proxygen_local_started_with_sigint_ignored_still_stops_on_sigint(tmp_pa
     """A shell starts background jobs with SIGINT ignored; `proxygen local` must still stop on it, and stop
     every process it started."""
     import os
-    import signal
     import sys
 
     from proxygen_core.services.process import free_port, stop_process
@@ -240,10 +240,13 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
             assert sorted(targeted) == sorted(keys)  # each key in exactly one run
         running = _processes_of(home)
         assert any(b"multiprocessing.forkserver" in _cmdline(pid) for pid in running)  # the check sees it
+        proc.send_signal(signal.SIGTERM)  # as `kill` would: proxygen local stops its stack itself
+        assert proc.wait(timeout=60) == 0, log_path.read_text()[-3000:]
+        left = {pid: _cmdline(pid).replace(b"\0", b" ")[:120] for pid in _processes_of(home)}
+        assert left == {}, f"still running with DAGSTER_HOME={home}"
     finally:
         stop_process(proc)
         log.close()
-    assert _processes_of(home) == [], f"still running with DAGSTER_HOME={home}"
 
 
 def _processes_of(home: str) -> list[str]:

@@ -9,7 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 
 class ServiceError(RuntimeError):
@@ -51,27 +51,34 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
     The group, not only its leader: a leader that exits on SIGTERM can leave children that ignore it (the
     Dagster daemon's code server did), and they would outlive the test or demo that started them.
     """
-    if proc.poll() is None:
+    stop_processes([proc], grace)
+
+
+def stop_processes(procs: Sequence[subprocess.Popen], grace: float = 5.0) -> None:
+    """Stop several process groups at once: one grace period for all of them, not one after another (a
+    stack of four servers that each take 2-3 s to stop cleanly would otherwise take ten)."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    while any(_group_alive(p.pid) for p in procs) and time.monotonic() < deadline:
+        for proc in procs:
+            proc.poll()  # reap a leader that exited, so its group can read as gone
+        time.sleep(0.1)
+    for proc in procs:
+        if _group_alive(proc.pid):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=grace)
+            proc.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             pass
-    deadline = time.monotonic() + grace
-    while _group_alive(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _group_alive(proc.pid):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        proc.wait(timeout=5.0)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from proxygen_core.media.samples import write_sequence
-from proxygen_core.services.process import Service, wait_for_port
+from proxygen_core.services.process import Service, stop_processes, wait_for_port
 from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import S3Storage, start_tansu
 from proxygen_core.settings import env_name
@@ -263,5 +263,12 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
         print("stopping", flush=True)
         return 0
     finally:
-        for s in reversed(list(services.values())):
-            s.stop()
+        stop_stack(services)
+
+
+def stop_stack(services: dict[str, Service]) -> None:
+    """Dagster's processes first, then the broker, then the object store: the broker keeps its log in the
+    store, and the daemon's runs write to both. Each stage at once, so Ctrl-C takes seconds, not the sum."""
+    last = ("tansu", "seaweedfs")
+    for stage in ([name for name in services if name not in last], *([name] for name in last)):
+        stop_processes([services[name].proc for name in stage if name in services])
