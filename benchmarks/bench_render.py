@@ -6,7 +6,7 @@ to MP4. Prints the baseline's commands, per-frame wall times in-process for both
 LUT, the default, and the exact transform), the pure decode time (the floor), whole-process figures
 (``proxygen render`` of one frame vs the baseline's processes: start-up counts) and peak RSS, including
 an 8K half RGBA frame.
-With Debian's ``openimageio-tools`` and ``ffmpeg`` installed (``apt-get install openimageio-tools ffmpeg``)
+With Debian's ``openimageio-tools`` and ``ffmpeg`` installed (``PROXYGEN_BENCH_TOOLS=1 bash scripts/bootstrap.sh``)
 that build of the baseline runs too (its OCIO 2.1 gets the pinned config's two colour spaces as a file)
 and the ratios are against the faster of the two.
 Usage: python benchmarks/bench_render.py [--reps 3]

