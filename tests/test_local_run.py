@@ -181,9 +181,11 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
     import os
     import re
     import socket
+    import stat
     import sys
 
     import dagster as dg
+    import yaml
 
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.services.process import free_port, stop_process
@@ -240,13 +242,26 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
             assert sorted(targeted) == sorted(keys)  # each key in exactly one run
         running = _processes_of(home)
         assert any(b"multiprocessing.forkserver" in _cmdline(pid) for pid in running)  # the check sees it
+        # One code server for the webserver and the daemon (neither starts a code process of its own), on a
+        # socket in a folder only this user can open.
+        servers = [pid for pid in running if b"code-server\0start" in _cmdline(pid)]
+        assert len(servers) == 1, {pid: _cmdline(pid) for pid in running}
+        assert [_parent(pid) for pid in running if b"api\0grpc" in _cmdline(pid)] == servers
+        workspace = yaml.safe_load((var / "dagster" / "workspace.yaml").read_text())
+        sock = Path(workspace["load_from"][0]["grpc_server"]["socket"])
+        assert sock.is_socket() and stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
         proc.send_signal(signal.SIGTERM)  # as `kill` would: proxygen local stops its stack itself
         assert proc.wait(timeout=60) == 0, log_path.read_text()[-3000:]
         left = {pid: _cmdline(pid).replace(b"\0", b" ")[:120] for pid in _processes_of(home)}
         assert left == {}, f"still running with DAGSTER_HOME={home}"
+        assert not sock.parent.exists()
     finally:
         stop_process(proc)
         log.close()
+
+
+def _parent(pid: str) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
 
 
 def _processes_of(home: str) -> list[str]:

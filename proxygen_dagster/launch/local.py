@@ -1,4 +1,4 @@
-"""The main job on embedded defaults: SeaweedFS + Dagster (webserver and daemon) on loopback.
+"""The main job on embedded defaults: SeaweedFS, Tansu and Dagster (one code server, webserver, daemon) on loopback.
 
 ``proxygen local`` starts everything, uploads the generated sample sequence and leaves the UI open
 until Ctrl-C, then stops every process it started. ``proxygen local --once`` is the headless variant:
@@ -21,6 +21,7 @@ from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import S3Storage, start_tansu
 from proxygen_core.settings import env_name
 from proxygen_core.store.s3 import ObjectStore, s3_client
+from proxygen_dagster.launch.code_server import CodeServer, start_code_server
 
 LOCAL_ACCESS = "proxygen-local"
 LOCAL_SECRET = "proxygen-local-secret"
@@ -202,6 +203,7 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
     Kafka instead of starting SeaweedFS / Tansu."""
     root = Path(var).resolve()
     services: dict[str, Service] = {}
+    code: CodeServer | None = None
     if not once:
         # From the first moment, so a signal during start-up stops what was started too. SIGINT as well: a
         # shell starts background jobs with SIGINT ignored, and Python then installs no handler of its own.
@@ -249,12 +251,14 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
                   f"{report.sent if report else 0} waiting events published", flush=True)
             return 1 if failed else 0
         bin_dir = Path(sys.executable).parent
-        module = ["-m", "proxygen_dagster.definitions"]
         logs = root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        code = start_code_server(Path(env["DAGSTER_HOME"]), logs / "code-server.log")
+        services["dagster-code-server"] = code.service
+        workspace = ["-w", str(code.workspace)]
         services["dagster-webserver"] = spawn("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1",
-                                                            "-p", str(port), *module], logs / "webserver.log", port)
-        services["dagster-daemon"] = spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", *module],
+                                                            "-p", str(port), *workspace], logs / "webserver.log", port)
+        services["dagster-daemon"] = spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", *workspace],
                                            logs / "daemon.log")
         print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups  (sensor s3_new_frames is on; logs in {logs}; "
               f"Ctrl-C stops all)", flush=True)
@@ -264,6 +268,8 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
         return 0
     finally:
         stop_stack(services)
+        if code is not None:
+            code.remove()
 
 
 def stop_stack(services: dict[str, Service]) -> None:
