@@ -2,7 +2,9 @@
 run launcher process them. Prints files/minute, wall time (first upload -> last record), every run, and
 CPU-seconds per frame by process kind (run workers, code servers, daemon, storage) against the CPU per
 frame of the pure render of the same frames in one process.
-Usage: python benchmarks/bench_ingest.py [--frames 240] [--batch 24]
+The daemon loads the code from one shared code server, as `proxygen local` runs it; ``--code-server
+managed`` lets the daemon start (and every 60 s replace) its own, as before.
+Usage: python benchmarks/bench_ingest.py [--frames 240] [--batch 24] [--code-server shared|managed]
 """
 from __future__ import annotations
 
@@ -45,9 +47,11 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--code-server", choices=("shared", "managed"), default="shared")
     args = parser.parse_args()
     from dagster import AssetKey, DagsterInstance
 
+    from proxygen_dagster.launch.code_server import start_code_server
     from proxygen_dagster.launch.local import connect, local_env, prepare_home
 
     print("machine:", describe(), flush=True)
@@ -65,13 +69,17 @@ def main() -> int:
         env.update({"PROXYGEN_BATCH_SIZE": str(args.batch), "PROXYGEN_SENSOR_INTERVAL_SECONDS": "2"})
         os.environ.update(env)
         weed = start_seaweedfs(var / "seaweedfs", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], s3_port)
-        daemon = None
+        daemon = code = None
         try:
             prepare_home(Path(env["DAGSTER_HOME"]))
             store = connect(env)
-            daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m",
-                                       "proxygen_dagster.definitions"], env={**os.environ},
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            target = ["-m", "proxygen_dagster.definitions"]
+            if args.code_server == "shared":
+                code = start_code_server(Path(env["DAGSTER_HOME"]), var / "code-server.log")
+                target = ["-w", str(code.workspace)]
+            daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", *target],
+                                      env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True)
             time.sleep(5)  # let the daemon load the code location before the clock starts
             t0 = time.time()
             with CpuSampler() as cpu:
@@ -101,10 +109,13 @@ def main() -> int:
         finally:
             if daemon is not None:
                 stop_process(daemon)
+            if code is not None:
+                code.service.stop()
+                code.remove()
             weed.stop()
     follow_ups = sum(1 for r in records if r.dagster_run.tags.get("proxygen/trigger") == "follow-upstream")
-    print(f"frames {args.frames} (2048x1080 half RGBA), batch {args.batch}, runs {runs} "
-          f"(of which follow-up runs: {follow_ups}), processed {done}")
+    print(f"frames {args.frames} (2048x1080 half RGBA), batch {args.batch}, code server {args.code_server}, "
+          f"runs {runs} (of which follow-up runs: {follow_ups}), processed {done}")
     print(f"upload {uploaded:.1f} s; wall first upload -> last record {wall:.1f} s; "
           f"{done / wall * 60:.1f} files/min")
     per = pure_cpu / args.frames
