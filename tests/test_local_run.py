@@ -135,7 +135,7 @@ def test_proxygen_local_started_with_sigint_ignored_still_stops_on_sigint(tmp_pa
             assert s.connect_ex(("127.0.0.1", ui)) != 0
     finally:
         if proc.poll() is None:
-            stop_process(proc)
+            stop_process(proc, grace=60)  # time to stop its stack itself, as on Ctrl-C
         log.close()
 
 
@@ -256,7 +256,7 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
         assert left == {}, f"still running with DAGSTER_HOME={home}"
         assert not sock.parent.exists()
     finally:
-        stop_process(proc)
+        stop_process(proc, grace=60)  # time to stop its stack itself, as on Ctrl-C
         log.close()
 
 
