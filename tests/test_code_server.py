@@ -44,3 +44,19 @@ def test_a_crashed_code_server_comes_back_on_the_same_socket(tmp_path, monkeypat
         service.stop()
         code.remove()
     assert service.proc.poll() is not None and not code.socket.parent.exists()
+
+
+@pytest.mark.services
+def test_a_code_server_that_does_not_answer_in_time_is_not_left_running(tmp_path):
+    import re
+    import subprocess
+    from pathlib import Path
+
+    from proxygen_core.services.process import ServiceError
+    from proxygen_dagster.launch.code_server import start_code_server
+
+    with pytest.raises(ServiceError, match="did not answer on .*code.sock within 0 s") as failed:
+        start_code_server(tmp_path, tmp_path / "code.log", timeout=0.3)  # loading the code takes seconds
+    sock = re.search(r"did not answer on (\S+code\.sock)", str(failed.value)).group(1)
+    assert subprocess.run(["pgrep", "-f", sock], capture_output=True, text=True).stdout == ""  # stopped
+    assert not Path(sock).parent.exists() and not (tmp_path / "workspace.yaml").exists()

@@ -41,7 +41,11 @@ def start_code_server(home: Path, log: Path, timeout: float = 180.0) -> CodeServ
     workspace that points at it into the Dagster home."""
     # A socket path must fit in 108 bytes: a short temporary folder, not the (possibly deep) Dagster home.
     sock = Path(tempfile.mkdtemp(prefix="proxygen-code-")) / "code.sock"
-    service = _spawn(sock, log, timeout)
+    try:
+        service = _spawn(sock, log, timeout)
+    except BaseException:
+        shutil.rmtree(sock.parent, ignore_errors=True)
+        raise
     workspace = home / "workspace.yaml"
     workspace.write_text(f"load_from:\n  - grpc_server:\n      socket: {sock}\n      location_name: {LOCATION}\n")
     return CodeServer(service, sock, workspace)
@@ -54,7 +58,11 @@ def _spawn(sock: Path, log: Path, timeout: float) -> Service:
     with log.open("ab") as fh:
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service(proc, log, {}, lambda: _spawn(sock, log, timeout))
-    _wait_until_serving(service, sock, timeout)
+    try:
+        _wait_until_serving(service, sock, timeout)
+    except BaseException:  # not left running by a start that failed or was interrupted
+        service.stop()
+        raise
     return service
 
 

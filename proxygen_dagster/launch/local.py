@@ -108,7 +108,11 @@ def spawn(name: str, args: list[str], log: Path, port: int | None = None, timeou
     service = Service(proc, log, {name: port} if port else {},
                       lambda: spawn(name, args, log, port, timeout))
     if port:
-        wait_for_port(port, timeout, proc)
+        try:
+            wait_for_port(port, timeout, proc)
+        except BaseException:  # not left running by a start that failed or was interrupted
+            service.stop()
+            raise
     return service
 
 
