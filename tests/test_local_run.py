@@ -30,6 +30,25 @@ def test_a_crashed_service_is_restarted_not_the_end(tmp_path):
         services["broker"].stop()
 
 
+@pytest.mark.parametrize("failure", [TimeoutError("port 1 did not open"), KeyboardInterrupt()])
+def test_a_server_that_never_becomes_ready_is_stopped_not_left(tmp_path, failure):
+    from proxygen_core.services.process import ServiceError
+
+    log = tmp_path / "s.log"
+    log.write_text("listening failed: address in use\n")
+    service = _sleeper(60, log, [])
+
+    def ready() -> None:
+        raise failure
+
+    expected = (ServiceError, "Broker did not start: port 1 did not open\nlistening failed") \
+        if isinstance(failure, Exception) else (KeyboardInterrupt, "")
+    with pytest.raises(expected[0]) as raised:
+        service.wait_ready("Broker", ready)
+    assert str(raised.value).startswith(expected[1])  # names the server and the cause, then its log
+    assert service.proc.poll() is not None  # stopped and reaped
+
+
 def test_a_crash_loop_stops_everything(tmp_path, capsys):
     from proxygen_dagster.launch import local
 

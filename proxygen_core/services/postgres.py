@@ -72,13 +72,11 @@ def start_postgres(data_dir: str | os.PathLike[str], password: str, port: int | 
     service = Service(proc, log, {"postgres": port})
     service.start_again = functools.partial(start_postgres, data_dir, password, port, hosts, clients, databases,
                                             timeout)
-    try:
+    def ready() -> None:
         wait_for_port(port, timeout, proc, hosts[0])
         _create_databases(hosts[0], port, password, databases, timeout)
-    except Exception as exc:
-        service.stop()
-        raise ServiceError(f"PostgreSQL did not start: {exc}\n{service.log_tail()}") from exc
-    return service
+
+    return service.wait_ready("PostgreSQL", ready)
 
 
 def postgres_dsn(host: str, port: int, password: str, database: str = "proxygen") -> str:

@@ -91,6 +91,19 @@ class Service:
     def stop(self) -> None:
         stop_process(self.proc)
 
+    def wait_ready(self, name: str, ready: Callable[[], None]) -> Service:
+        """Wait until it serves. A start that fails, times out or is interrupted (Ctrl-C) stops it, so a server
+        that never became ready is not left running; the error names the server and ends with its log."""
+        try:
+            ready()
+        except Exception as exc:
+            self.stop()
+            raise ServiceError(f"{name} did not start: {exc}\n{self.log_tail()}") from exc
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

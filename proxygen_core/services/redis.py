@@ -34,12 +34,7 @@ def start_redis(data_dir: str | os.PathLike[str], password: str, port: int | Non
         proc = subprocess.Popen([exe, str(conf)], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service(proc, log, {"redis": port})
     service.start_again = functools.partial(start_redis, data_dir, password, port, hosts, timeout)
-    try:
-        wait_for_port(port, timeout, proc, hosts[0])
-    except ServiceError as exc:
-        service.stop()
-        raise ServiceError(f"Redis did not start: {exc}\n{service.log_tail()}") from exc
-    return service
+    return service.wait_ready("Redis", lambda: wait_for_port(port, timeout, proc, hosts[0]))
 
 
 def redis_url(host: str, port: int, password: str, db: int = 0) -> str:

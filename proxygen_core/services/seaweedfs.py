@@ -10,7 +10,6 @@ from pathlib import Path
 from proxygen_core.services.binaries import verified_weed
 from proxygen_core.services.process import (
     Service,
-    ServiceError,
     free_port,
     wait_for_port,
 )
@@ -74,10 +73,5 @@ def start_seaweedfs(data_dir: str | os.PathLike[str], access_key: str, secret_ke
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=data, start_new_session=True)
     service = Service(proc, log, ports, functools.partial(start_seaweedfs, data_dir, access_key, secret_key,
                                                           timeout=timeout, ports=ports, host=host))
-    try:
-        wait_for_port(ports["s3.port"], timeout, proc, host)
-    except ServiceError as exc:
-        service.stop()
-        raise ServiceError(f"SeaweedFS did not start: {exc}\n{service.log_tail()}") from exc
-    return service
+    return service.wait_ready("SeaweedFS", lambda: wait_for_port(ports["s3.port"], timeout, proc, host))
 

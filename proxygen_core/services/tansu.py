@@ -10,7 +10,6 @@ from pathlib import Path
 from proxygen_core.services.binaries import verified_tansu
 from proxygen_core.services.process import (
     Service,
-    ServiceError,
     free_port,
     wait_for_port,
 )
@@ -56,10 +55,5 @@ def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeou
                                 start_new_session=True)
     service = Service(proc, log, {"kafka": port})
     service.start_again = functools.partial(start_tansu, log_dir, port, timeout, storage, authentication, host)
-    try:
-        wait_for_port(port, timeout, proc, host)
-    except ServiceError as exc:
-        service.stop()
-        raise ServiceError(f"Tansu did not start: {exc}\n{service.log_tail()}") from exc
-    return service
+    return service.wait_ready("Tansu", lambda: wait_for_port(port, timeout, proc, host))
 

@@ -58,12 +58,7 @@ def _spawn(sock: Path, log: Path, timeout: float) -> Service:
     with log.open("ab") as fh:
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service(proc, log, {}, lambda: _spawn(sock, log, timeout))
-    try:
-        _wait_until_serving(service, sock, timeout)
-    except BaseException:  # not left running by a start that failed or was interrupted
-        service.stop()
-        raise
-    return service
+    return service.wait_ready("the Dagster code server", lambda: _wait_until_serving(service, sock, timeout))
 
 
 def _wait_until_serving(service: Service, sock: Path, timeout: float) -> None:
@@ -74,8 +69,7 @@ def _wait_until_serving(service: Service, sock: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if service.proc.poll() is not None:
-            raise ServiceError(f"the code server exited with {service.proc.returncode} before serving "
-                               f"(log: {service.log}):\n{service.log_tail()}")
+            raise ServiceError(f"it exited with {service.proc.returncode} (log: {service.log})")
         if sock.exists():
             try:
                 client.ping("")
@@ -83,6 +77,5 @@ def _wait_until_serving(service: Service, sock: Path, timeout: float) -> None:
             except DagsterUserCodeUnreachableError:
                 pass
         if time.monotonic() > deadline:
-            raise ServiceError(f"the code server did not answer on {sock} within {timeout:.0f} s "
-                               f"(log: {service.log}):\n{service.log_tail()}")
+            raise ServiceError(f"it did not answer on {sock} within {timeout:.0f} s (log: {service.log})")
         time.sleep(0.2)

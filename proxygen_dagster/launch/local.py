@@ -107,13 +107,7 @@ def spawn(name: str, args: list[str], log: Path, port: int | None = None, timeou
         proc = subprocess.Popen(args, env={**os.environ}, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service(proc, log, {name: port} if port else {},
                       lambda: spawn(name, args, log, port, timeout))
-    if port:
-        try:
-            wait_for_port(port, timeout, proc)
-        except BaseException:  # not left running by a start that failed or was interrupted
-            service.stop()
-            raise
-    return service
+    return service.wait_ready(f"the Dagster {name}", lambda: wait_for_port(port, timeout, proc)) if port else service
 
 
 def supervise(services: dict[str, Service], poll: float = 1.0, until: Callable[[], bool] = lambda: False) -> int:
