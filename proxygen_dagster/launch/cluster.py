@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxygen_core.services.postgres import postgres_dsn, start_postgres
-from proxygen_core.services.process import Service, ServiceError, stop_process
+from proxygen_core.services.process import Service, ServiceError, stop_processes
 from proxygen_core.services.redis import redis_url, start_redis
 from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import start_tansu
@@ -100,8 +100,7 @@ class Cluster:
 
     def stop(self) -> None:
         """Workers and the daemon first (they hold connections), then the services; every PID checked."""
-        for proc in self.procs.values():
-            stop_process(proc)
+        stop_processes(list(self.procs.values()))
         for service in reversed(list(self.services.values())):
             service.stop()
         self.network.remove()
