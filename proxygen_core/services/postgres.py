@@ -72,6 +72,7 @@ def start_postgres(data_dir: str | os.PathLike[str], password: str, port: int | 
     service = Service(proc, log, {"postgres": port})
     service.start_again = functools.partial(start_postgres, data_dir, password, port, hosts, clients, databases,
                                             timeout)
+
     def ready() -> None:
         wait_for_port(port, timeout, proc, hosts[0])
         _create_databases(hosts[0], port, password, databases, timeout)
