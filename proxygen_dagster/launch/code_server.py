@@ -52,7 +52,6 @@ def start_code_server(home: Path, log: Path, timeout: float = 180.0) -> CodeServ
 
 
 def _spawn(sock: Path, log: Path, timeout: float) -> Service:
-    sock.unlink(missing_ok=True)  # a crashed server's socket file
     args = [str(Path(sys.executable).with_name("dagster")), "code-server", "start", "-m", LOCATION,
             "--location-name", LOCATION, "-s", str(sock)]
     with log.open("ab") as fh:
@@ -70,7 +69,7 @@ def _wait_until_serving(service: Service, sock: Path, timeout: float) -> None:
     while True:
         if service.proc.poll() is not None:
             raise ServiceError(f"it exited with {service.proc.returncode} (log: {service.log})")
-        if sock.exists():
+        if sock.exists():  # a crashed server's stale file refuses the ping; gRPC replaces it on bind
             try:
                 client.ping("")
                 return
