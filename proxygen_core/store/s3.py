@@ -81,7 +81,12 @@ class ObjectStore:
     def __init__(self, client: Any, bucket: str, cache_dir: str | os.PathLike[str] = "var/cache") -> None:
         self.client = client
         self.bucket = bucket
-        self.cache_dir = Path(cache_dir)
+        self.cache_root = Path(cache_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        """This process's own folder of the cache (store/cache.py: a killed worker's is swept by the next)."""
+        return process_folder(self.cache_root)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

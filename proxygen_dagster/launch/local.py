@@ -20,6 +20,7 @@ from proxygen_core.services.process import Service, stop_processes, wait_for_por
 from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import S3Storage, start_tansu
 from proxygen_core.settings import env_name
+from proxygen_core.store.cache import sweep
 from proxygen_core.store.s3 import ObjectStore, s3_client
 from proxygen_dagster.launch.code_server import CodeServer, start_code_server
 
@@ -231,6 +232,9 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
             print(f"Tansu Kafka on 127.0.0.1:{kafka_port} (events topic {topic}; log kept in "
                   f"s3://{KAFKA_BUCKET}/)", flush=True)
         prepare_home(Path(env["DAGSTER_HOME"]))
+        swept = sweep(root / "cache")  # what killed run workers of an earlier start left (store/cache.py)
+        if swept:
+            print(f"removed {len(swept)} cache folders of run workers that are gone", flush=True)
         write_pointer(env)
         if samples:
             new = upload_samples(store, root, frames)
