@@ -35,6 +35,11 @@ def _check(section: Any, name: str, parse: Any) -> None:
         raise ValueError(f"{name} {exc}") from None
 
 
+# The memory budget picks the whole-image or the striped render, whose pixels are the same to float rounding
+# (tests/test_memory_budget.py): changing it must not mark every output stale.
+UNHASHED = frozenset({"max_frame_memory"})
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """Everything that changes the pixels of an output (hashed into the render-settings hash)."""
@@ -61,6 +66,9 @@ class RenderSettings:
     preview_enabled: bool = False
     preview_quality: int = 90
     max_pixels: int = 16384 * 16384
+    # MiB one render may bring the process's whole RSS to (the documented 2 GiB render slot): a frame above it
+    # is rendered in stripes, or refused as too_large where it cannot be (proxygen_core/media/memory.py)
+    max_frame_memory: int = 2048
     review_layers: str = ",beauty,rgba"  # multi-layer EXRs: layers to show, in order ("" = unnamed R,G,B)
     clip_gap_policy: str = "hold"  # hold | black | checkerboard: what a missing or failed frame shows
     clip_keyframe_interval: int = 12  # frames between keyframes of a clip (every frame stays seekable)
@@ -81,8 +89,9 @@ class RenderSettings:
         return tuple(part.strip() for part in self.review_layers.split(","))
 
     def settings_hash(self) -> str:
-        """Short stable hash; a change marks outputs stale (Dagster code version, catalog column)."""
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Short stable hash; a change marks outputs stale (Dagster code version, catalog column). Fields that
+        change how a frame is rendered but not its pixels (``UNHASHED``) are left out."""
+        payload = json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k not in UNHASHED}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
