@@ -8,9 +8,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import OpenImageIO as oiio
+import PyOpenColorIO as ocio
 
 from proxygen_core.colour.engine import ColourDecision, apply, engine
 from proxygen_core.errors import (
@@ -19,11 +21,13 @@ from proxygen_core.errors import (
     as_proxygen_error,
 )
 from proxygen_core.media.geometry import even_fit_within, fit_within
-from proxygen_core.media.resample import resize
+from proxygen_core.media.memory import admit
+from proxygen_core.media.resample import resize, stream_window_rows, streamed_resize
 from proxygen_core.probe import (
     ProbeRecord,
     classic_exr_reader,
     needs_classic_reader,
+    needs_framing,
     oiio_error,
     open_input,
     probe_input,
@@ -52,6 +56,7 @@ class WorkingFrame:
     # the yuv420p planes (BT.709, limited) its proxy was encoded from: the review clip's exact input, kept
     # beside the working frame so that clip costs an encode, not a second display render (docs/sequences.md)
     review_planes: np.ndarray | None = None
+    streamed: bool = False  # rendered in stripes, the frame being over the memory budget (media/memory.py)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -183,14 +188,6 @@ def _frame_up(buf: oiio.ImageBuf, probe: ProbeRecord) -> oiio.ImageBuf:
     return buf
 
 
-def _needs_framing(probe: ProbeRecord) -> bool:
-    """Whether the pixels need more than a straight read: deep samples to flatten, a data window other
-    than the display window, an orientation, or unassociated alpha (premultiplied only by ImageBuf)."""
-    dw, disp = probe.data_window, probe.display_window
-    return (probe.deep or (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height)
-            or probe.orientation != 1 or (probe.format != "openexr" and "A" in probe.channels))
-
-
 # Scanlines an EXR compresses together: a stripe that is a multiple of them never decodes a chunk twice.
 _EXR_CHUNK_LINES = {"zip": 16, "pxr24": 16, "piz": 32, "b44": 32, "b44a": 32, "dwaa": 32, "dwab": 256,
                     "htj2k32": 32, "htj2k256": 256}
@@ -223,9 +220,21 @@ def scratch(shape: tuple[int, ...]) -> np.ndarray:
     return held
 
 
-def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool,
-                  reuse: bool = False) -> tuple[np.ndarray | None, str]:
+def scratch_bytes() -> int:
+    """What this thread's scratch array holds now (reused or dropped by the next decode, so not extra)."""
+    held = getattr(_SCRATCH, "array", None)
+    return 0 if held is None else int(held.nbytes)
+
+
+def _drop_scratch() -> None:
+    _SCRATCH.array = None
+
+
+def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool, reuse: bool = False,
+                  rows: tuple[int, int] | None = None, out: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
     """Read subimage 0 into one float32 (h, w, len(chans)) array; an EXR in stripes of scanlines or tiles.
+    ``rows`` (start, end; default all) and ``out`` (an array of those rows to fill) serve the streamed render,
+    which reads a few stripes at a time (start on a stripe boundary).
 
     Why stripes: each stripe is decoded (in parallel by the reader), converted to float and its channels
     picked while it is still in cache, into an array allocated once. A whole-image read converts the whole
@@ -235,18 +244,21 @@ def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool,
     spec = inp.spec()
     lo, hi = min(chans), max(chans) + 1
     pick = None if chans == list(range(lo, hi)) else [c - lo for c in chans]
-    shape = (spec.height, spec.width, len(chans))
-    out = scratch(shape) if reuse else np.empty(shape, np.float32)
+    first, last = rows or (0, spec.height)
+    shape = (last - first, spec.width, len(chans))
+    if out is None:
+        out = scratch(shape) if reuse else np.empty(shape, np.float32)
     step = _stripe_lines(spec) if striped else spec.height
-    for y in range(0, spec.height, step):
-        y1 = min(y + step, spec.height)
+    for y in range(0, last - first, step):
+        y1 = min(y + step, last - first)
+        top = spec.y + first
         if not striped:
             block = inp.read_image(0, 0, lo, hi, oiio.FLOAT)
         elif spec.tile_width:
-            block = inp.read_tiles(0, 0, spec.x, spec.x + spec.width, spec.y + y, spec.y + y1, spec.z, spec.z + 1,
+            block = inp.read_tiles(0, 0, spec.x, spec.x + spec.width, top + y, top + y1, spec.z, spec.z + 1,
                                    lo, hi, oiio.FLOAT)
         else:
-            block = inp.read_scanlines(0, 0, spec.y + y, spec.y + y1, spec.z, lo, hi, oiio.FLOAT)
+            block = inp.read_scanlines(0, 0, top + y, top + y1, spec.z, lo, hi, oiio.FLOAT)
         if block is None:
             return None, oiio_error(inp) or "read failed"
         block = block.reshape(y1 - y, spec.width, hi - lo)
@@ -263,7 +275,7 @@ def _read_pixels(path: str, inp: oiio.ImageInput, probe: ProbeRecord, chans: lis
     caller keeps nothing of it beyond its next read): no second open and no ImageBuf to copy out of. Everything
     else goes through an ImageBuf that crops, orients and flattens.
     """
-    if _needs_framing(probe):
+    if needs_framing(probe):
         return np.ascontiguousarray(_frame_up(_open_buf(path, probe, chans), probe).get_pixels(oiio.FLOAT),
                                     dtype=np.float32)
     striped = probe.format == "openexr"
@@ -295,6 +307,94 @@ def _fix_nonfinite(pixels: np.ndarray) -> int:
     return count
 
 
+class _StripeReadError(Exception):
+    """A stripe of the streamed render could not be decoded (the reader's message)."""
+
+
+class _StripeWindow:
+    """The source rows ``streamed_resize`` asks for, decoded a stripe at a time into one reused buffer.
+
+    Requests come in order (each start at or after the last); rows before a request's start are dropped and
+    the overlap moved to the front, so each source row is decoded, checked for NaN/Inf and (``prepare``)
+    colour-converted exactly once, and the buffer holds at most ``capacity`` rows plus two stripes (a request
+    may start inside a stripe and end inside another).
+    """
+
+    def __init__(self, inp: oiio.ImageInput, chans: list[int], capacity: int,
+                 prepare: Callable[[np.ndarray], None] | None = None) -> None:
+        spec = inp.spec()
+        self.inp, self.chans, self.prepare = inp, chans, prepare
+        self.height, self.step = spec.height, _stripe_lines(spec)
+        self.buf = np.empty((capacity + 2 * self.step, spec.width, len(chans)), np.float32)
+        self.start = self.end = 0  # rows [start, end) are held in buf[:end - start]
+        self.nonfinite = 0
+
+    def rows(self, first: int, last: int) -> np.ndarray:
+        if first < self.start:
+            raise ValueError(f"rows {first}..{last} asked after {self.start}: a streamed resize reads forwards")
+        if first < self.end:
+            keep = self.end - first
+            self.buf[:keep] = self.buf[first - self.start:self.end - self.start]
+            self.start = first
+        else:  # nothing held is wanted: go on from the stripe boundary at or before ``first``
+            self.start = self.end = max(self.end, first - first % self.step)
+        while self.end < last:
+            self._read(self.end, self.end - self.start)
+        return self.buf[first - self.start:last - self.start].reshape(last - first, -1)
+
+    def _read(self, y: int, at: int) -> None:
+        y1 = min(y + self.step, self.height)
+        target = self.buf[at:at + y1 - y]
+        pixels, message = _read_striped(self.inp, self.chans, True, rows=(y, y1), out=target)
+        if pixels is None:
+            raise _StripeReadError(message)
+        self.nonfinite += _fix_nonfinite(target)
+        if self.prepare is not None:
+            self.prepare(target)
+        self.end = y1
+
+
+def _streamed_small(path: str, inp: oiio.ImageInput, chans: list[int], to_work: ocio.CPUProcessor,
+                    linear: bool, pw: int, ph: int, filtername: str) -> tuple[np.ndarray, int]:
+    """The proxy-size pixels (ph, pw, len(chans)) of a frame too large to hold whole, in stripes: the same
+    steps as ``decode_working``'s whole-image paths, on a window of rows. A linear source is resized raw and
+    converted small (alpha with the colour); a non-linear one is converted to the working space a stripe at a
+    time (NaN/Inf cleared first, then ``nan_to_num``, as the whole-image path does), alpha resized raw.
+    Returns the pixels and how many source pixels were not finite (cleared in every case: a bad pixel can
+    only ever reach the proxy)."""
+
+    def convert(block: np.ndarray) -> None:
+        rgb = block if block.shape[2] == 3 else np.ascontiguousarray(block[..., :3])
+        apply(to_work, rgb)
+        np.nan_to_num(rgb, copy=False, nan=0.0, posinf=HALF_MAX, neginf=-HALF_MAX)
+        if rgb is not block:
+            block[..., :3] = rgb
+
+    def run(reader: oiio.ImageInput) -> tuple[np.ndarray, int]:
+        spec = reader.spec()
+        window = _StripeWindow(reader, chans, stream_window_rows(spec.height, ph, filtername),
+                               None if linear else convert)
+        small = streamed_resize(window.rows, spec.height, spec.width, len(chans), pw, ph, filtername)
+        return small, window.nonfinite
+
+    try:
+        return run(inp)
+    except _StripeReadError as exc:
+        message = str(exc)
+    if needs_classic_reader(message):
+        with classic_exr_reader():
+            again = oiio.ImageInput.open(path)
+            if not again:
+                raise UnreadableSourceError(path, f"pixels cannot be decoded: {oiio_error() or 'open failed'}")
+            try:
+                return run(again)
+            except _StripeReadError as exc:
+                message = str(exc)
+            finally:
+                again.close()
+    raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
+
+
 def decode_working(path: str, settings: RenderSettings, source_colorspace: str | None = None) -> WorkingFrame:
     """Source file -> WorkingFrame (probe, colour decision, scene-linear pixels at proxy size).
 
@@ -317,12 +417,42 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         alpha_idx = alpha_channel(probe.channels, layer) if settings.working_alpha else None
         to_work, linear = eng.to_working(colour, settings.working_colorspace)
         shrink_first = linear and not settings.preview_enabled  # then nothing keeps the full-resolution pixels
-        pixels = _read_pixels(path, inp, probe, chans + ([alpha_idx] if alpha_idx is not None else []),
-                              reuse=shrink_first)
+        read = chans + ([alpha_idx] if alpha_idx is not None else [])
+        # before any pixel is read: whole image, stripes, or too_large (media/memory.py)
+        admission = admit(probe, settings, len(read), linear, reclaimable_bytes=scratch_bytes())
+        if admission.streamed:
+            _drop_scratch()  # its pages would count against the budget the stripes were sized for
+            w, h = inp.spec().width, inp.spec().height
+            pw, ph = even_fit_within(*desqueezed(w, h, probe.pixel_aspect), settings.proxy_max_width,
+                                     settings.proxy_max_height)
+            small, bad = _streamed_small(path, inp, read, to_work, linear, pw, ph, settings.resize_filter)
+        else:
+            pixels = _read_pixels(path, inp, probe, read, reuse=shrink_first)
     finally:
         inp.close()
-    timings["decode"] = time.perf_counter() - t0
+    timings["decode"] = time.perf_counter() - t0  # streamed: with the colour work and the resize
     t1 = time.perf_counter()
+    full = None
+    if admission.streamed:
+        alpha = small[..., 3] if alpha_idx is not None else None
+        small = np.ascontiguousarray(small[..., :3])
+        if linear:
+            apply(to_work, small)
+    else:
+        h, w = pixels.shape[:2]
+        small, full, alpha, bad = _whole_small(pixels, to_work, shrink_first, alpha_idx is not None, probe, settings)
+    if alpha is not None:
+        alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0)
+    timings["to_working_and_resize"] = time.perf_counter() - t1
+    return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer,
+                        probe.pixel_aspect, alpha, streamed=admission.streamed)
+
+
+def _whole_small(pixels: np.ndarray, to_work: ocio.CPUProcessor, shrink_first: bool, has_alpha: bool,
+                 probe: ProbeRecord, settings: RenderSettings
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int]:
+    """The whole-image path: proxy-size working RGB, the full-resolution working RGB (kept only for a
+    preview), the proxy-size alpha, and how many source pixels were not finite."""
     bad = 0
     h, w = pixels.shape[:2]
     dw, dh = desqueezed(w, h, probe.pixel_aspect)
@@ -338,7 +468,7 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
             small = resize(pixels, pw, ph, settings.resize_filter)
         if small is pixels:  # already proxy size: never hand out the reused decode array
             small = pixels.copy()
-        alpha = small[..., 3] if alpha_idx is not None else None
+        alpha = small[..., 3] if has_alpha else None
         small = np.ascontiguousarray(small[..., :3])
         apply(to_work, small)
     else:
@@ -350,12 +480,8 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         if settings.preview_enabled and (dw, dh) != (w, h):
             rgb = resize(rgb, dw, dh, settings.resize_filter)  # the preview is desqueezed too
         full = rgb if settings.preview_enabled else None
-        alpha = resize(pixels[..., 3], pw, ph, settings.resize_filter) if alpha_idx is not None else None
-    if alpha is not None:
-        alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0)
-    timings["to_working_and_resize"] = time.perf_counter() - t1
-    return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer,
-                        probe.pixel_aspect, alpha)
+        alpha = resize(pixels[..., 3], pw, ph, settings.resize_filter) if has_alpha else None
+    return small, full, alpha, bad
 
 
 # Below this many pixels an image goes through the exact display transform even when the settings choose the

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import OpenImageIO as oiio
@@ -97,30 +97,38 @@ def _column_bands(n_in: int, n_out: int, filtername: str, channels: int) -> tupl
                  for o0, o1, i0, i1, w in _row_bands(n_in, n_out, filtername))
 
 
-def separable_resize(pixels: np.ndarray, width: int, height: int, filtername: str = "box") -> np.ndarray:
-    """Resize a float (h, w[, c]) image to (height, width[, c]) with one of the ``BANDED`` filters.
+def _chunks(vertical: tuple[Band, ...] | None, height: int, bands_per_chunk: int) -> list[tuple]:
+    """Groups of output rows that go through both passes together: ``bands_per_chunk`` vertical bands, or
+    (no vertical pass) runs of source rows as (start, end)."""
+    if vertical:
+        return [vertical[i:i + bands_per_chunk] for i in range(0, len(vertical), bands_per_chunk)]
+    step = _BLOCK * bands_per_chunk
+    return [((r, min(r + step, height)),) for r in range(0, height, step)]
 
-    Any channel count, float16 or float32 in; a new C-contiguous float32 array out. Output rows go in
-    chunks, each through both passes while its intermediate (a few MB) is in cache; the chunks are spread
-    over the cores. No full-size intermediate: at 8K that would be another 100 MB.
-    """
-    h_in, w_in = pixels.shape[:2]
-    channels = pixels.shape[2] if pixels.ndim == 3 else 1
-    src = np.ascontiguousarray(pixels).reshape(h_in, w_in * channels)
-    out = np.empty((height, width * channels), np.float32)
-    vertical = _row_bands(h_in, height, filtername) if height != h_in else None
-    horizontal = _column_bands(w_in, width, filtername, channels) if width != w_in else None
-    chunks = [vertical[i:i + _CHUNK_BANDS] for i in range(0, len(vertical), _CHUNK_BANDS)] if vertical else \
-        [((r, min(r + _BLOCK * _CHUNK_BANDS, height)),) for r in range(0, height, _BLOCK * _CHUNK_BANDS)]
+
+def _source_span(chunk: Sequence, vertical: bool) -> tuple[int, int]:
+    """The source rows a chunk reads."""
+    if not vertical:
+        (r0, r1), = chunk
+        return r0, r1
+    return min(b[2] for b in chunk), max(b[3] for b in chunk)
+
+
+def _apply_chunks(chunks: Sequence[Sequence], src: np.ndarray, offset: int, vertical: bool,
+                  horizontal: tuple[Band, ...] | None, out: np.ndarray, row_width: int) -> None:
+    """Both passes for ``chunks``, spread over the cores: ``src`` holds source rows from ``offset`` on, as
+    (rows, w_in * channels); ``out`` is the whole (height, width * channels) result. The one place the
+    weights are applied, so a streamed resize is the whole-image one to float rounding."""
 
     def chunk_rows(chunk: Sequence) -> np.ndarray:
         """The chunk's output rows at the source width: the vertical pass (or the source rows themselves)."""
-        if vertical is None:
+        if not vertical:
             (r0, r1), = chunk
-            return src[r0:r1].astype(np.float32, copy=False)
-        rows = np.empty((chunk[-1][1] - chunk[0][0], w_in * channels), np.float32)
+            return src[r0 - offset:r1 - offset].astype(np.float32, copy=False)
+        rows = np.empty((chunk[-1][1] - chunk[0][0], row_width), np.float32)
         for o0, o1, i0, i1, w in chunk:
-            np.matmul(w, src[i0:i1].astype(np.float32, copy=False), out=rows[o0 - chunk[0][0]:o1 - chunk[0][0]])
+            np.matmul(w, src[i0 - offset:i1 - offset].astype(np.float32, copy=False),
+                      out=rows[o0 - chunk[0][0]:o1 - chunk[0][0]])
         return rows
 
     def work(run: Sequence[Sequence]) -> None:
@@ -134,7 +142,76 @@ def separable_resize(pixels: np.ndarray, width: int, height: int, filtername: st
                 np.matmul(rows[:, i0:i1], w, out=out[r0:r0 + rows.shape[0], o0:o1])
 
     run_parts(work, spread(chunks))
+
+
+def _passes(h_in: int, w_in: int, height: int, width: int, channels: int,
+            filtername: str) -> tuple[tuple[Band, ...] | None, tuple[Band, ...] | None]:
+    vertical = _row_bands(h_in, height, filtername) if height != h_in else None
+    horizontal = _column_bands(w_in, width, filtername, channels) if width != w_in else None
+    return vertical, horizontal
+
+
+def separable_resize(pixels: np.ndarray, width: int, height: int, filtername: str = "box") -> np.ndarray:
+    """Resize a float (h, w[, c]) image to (height, width[, c]) with one of the ``BANDED`` filters.
+
+    Any channel count, float16 or float32 in; a new C-contiguous float32 array out. Output rows go in
+    chunks, each through both passes while its intermediate (a few MB) is in cache; the chunks are spread
+    over the cores. No full-size intermediate: at 8K that would be another 100 MB.
+    """
+    h_in, w_in = pixels.shape[:2]
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    src = np.ascontiguousarray(pixels).reshape(h_in, w_in * channels)
+    out = np.empty((height, width * channels), np.float32)
+    vertical, horizontal = _passes(h_in, w_in, height, width, channels, filtername)
+    _apply_chunks(_chunks(vertical, height, _CHUNK_BANDS), src, 0, vertical is not None, horizontal, out,
+                  w_in * channels)
     return out.reshape((height, width) + pixels.shape[2:])
+
+
+# Source rows a streamed resize asks for at once (summed over the bands it applies together), unless one
+# band alone needs more: 512 rows of a 16K RGBA float frame are 128 MB.
+STREAM_WINDOW_ROWS = 512
+
+
+def streamed_resize(rows: Callable[[int, int], np.ndarray], h_in: int, w_in: int, channels: int, width: int,
+                    height: int, filtername: str = "box", window_rows: int = STREAM_WINDOW_ROWS) -> np.ndarray:
+    """``separable_resize`` of an image that is never whole in memory: ``rows(start, end)`` returns source
+    rows as a float (end - start, w_in * channels) array, asked for in order (each start at or after the last
+    one; consecutive spans overlap by a filter's footprint), so the caller can decode and convert a few
+    stripes at a time. Same bands and weights as the whole-image resize; a new float32
+    (height, width, channels) array out.
+    """
+    if filtername not in BANDED:
+        raise ValueError(f"a streamed resize needs a banded filter ({', '.join(sorted(BANDED))}), not {filtername!r}")
+    out = np.empty((height, width * channels), np.float32)
+    vertical, horizontal = _passes(h_in, w_in, height, width, channels, filtername)
+    chunks = _chunks(vertical, height, 1)
+    group: list = []
+    lo = hi = 0
+
+    def flush() -> None:
+        if group:
+            _apply_chunks(group, rows(lo, hi), lo, vertical is not None, horizontal, out, w_in * channels)
+
+    for chunk in chunks:
+        s0, s1 = _source_span(chunk, vertical is not None)
+        if group and max(hi, s1) - lo > window_rows:
+            flush()
+            group = []
+        if not group:
+            lo, hi = s0, s1
+        group.append(chunk)
+        hi = max(hi, s1)
+    flush()
+    return out.reshape(height, width, channels)
+
+
+def stream_window_rows(h_in: int, height: int, filtername: str = "box", window_rows: int = STREAM_WINDOW_ROWS) -> int:
+    """The most source rows ``streamed_resize`` asks for at once: what its caller's buffer must hold."""
+    if height == h_in or filtername not in BANDED:
+        return min(h_in, max(window_rows, _BLOCK))
+    widest = max(i1 - i0 for _, _, i0, i1, _ in _row_bands(h_in, height, filtername))
+    return min(h_in, max(window_rows, widest))
 
 
 def oiio_resize(pixels: np.ndarray, width: int, height: int, filtername: str) -> np.ndarray:

@@ -1,0 +1,182 @@
+"""Memory admission: what a frame's render will hold, from its header, against the run worker's budget.
+
+Why: one render slot is sized in memory (``PROXYGEN_MAX_FRAME_MEMORY``, the Helm run Jobs' limit), and a small
+file can claim a huge frame (a 3.8 MB half EXR of 16384x16384 peaked at 3,438 MiB). The decision is made after
+the header is read and before any pixel is: render the whole image (the fast path), render it in stripes
+(``decode_working``'s streamed path: a few stripes of source rows at a time through decode, colour and resize),
+or refuse it with ``SourceTooLargeError`` (kind ``too_large``) when only a whole-image render is possible and it
+would not fit. The budget is for the process's whole RSS, so the RSS it already has counts.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from proxygen_core.errors import SourceTooLargeError
+from proxygen_core.media.geometry import even_fit_within
+from proxygen_core.media.resample import BANDED, STREAM_WINDOW_ROWS, stream_window_rows
+from proxygen_core.parallel import WORKERS
+from proxygen_core.probe import ProbeRecord, needs_framing
+from proxygen_core.settings import RenderSettings
+
+MIB = 2**20
+F32 = 4
+# Calibration (benchmarks/bench_memory.py, `proxygen render` of one half RGBA EXR per process, 2K to 16K; see
+# docs/benchmarks.md, "Memory admission"): peak RSS minus the RSS at admission, against the arrays below.
+# What is not an array of the frame's size is the outputs' share: the proxy's display copy, its yuv planes,
+# the libx264 encoder and the JPEG/EXR writers (bytes per proxy pixel), and what the first frame of a process
+# builds once (the baked display LUTs, OCIO's processors, OpenEXR's thread buffers: a fixed sum).
+OUTPUT_BYTES_PER_PROXY_PIXEL = 48
+OUTPUT_FIXED_BYTES = 96 * MIB
+# OpenEXR decodes a stripe of chunks in its own buffers (compressed + uncompressed, per reader thread) before
+# OpenImageIO converts it to float: a few stripes' worth of the native pixels.
+READER_STRIPES = 3
+# Whole-image reads of other formats hold the native image and its float conversion at once.
+_NATIVE_BYTES = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "half": 2, "uint": 4, "int": 4, "float": 4,
+                 "double": 8}
+
+
+@dataclass(frozen=True)
+class FrameMemory:
+    """What one render holds at its peak, in bytes, by part; ``streamed`` for the striped path's figure."""
+
+    decode: int  # the decoded source pixels (whole image, or the streamed path's window of rows)
+    working: int  # full-resolution working copies (colour-converted RGB, a preview) and resize intermediates
+    outputs: int  # proxy-size working frame, display copies, encoders, first-frame LUTs
+    reader: int  # the reader's own buffers (native stripes, an ImageBuf, deep samples)
+    streamed: bool
+
+    @property
+    def total(self) -> int:
+        return self.decode + self.working + self.outputs + self.reader
+
+    def mib(self) -> int:
+        return -(-self.total // MIB)
+
+
+def stripe_obstacle(probe: ProbeRecord, settings: RenderSettings) -> str:
+    """Why this frame cannot be rendered in stripes ("" when it can). The streamed path reads a flat EXR's
+    subimage 0 (scanline or tiled, any compression) whose data window is its display window, in its stored
+    orientation, and resizes with a banded filter; everything else goes through a whole-image ImageBuf or keeps
+    a whole image by design."""
+    dw, disp = probe.data_window, probe.display_window
+    if probe.deep:
+        return "deep samples are flattened as a whole image"
+    if settings.preview_enabled:
+        return "the full-resolution preview is kept as a whole image"
+    if probe.format != "openexr":
+        return f"{probe.format} files are read as a whole image"
+    if (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height):
+        return "a data window other than the display window is framed as a whole image"
+    if probe.orientation != 1:
+        return "an orientation change is applied to the whole image"
+    if settings.resize_filter not in BANDED:
+        return f"the {settings.resize_filter!r} resize filter needs the whole image"
+    return ""
+
+
+def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels: int, linear: bool,
+                          streamed: bool = False) -> FrameMemory:
+    """What rendering this frame will hold at its peak, from the header alone (the one estimate).
+
+    ``channels``: how many are decoded (3, or 4 with the working alpha); ``linear``: the source-to-working
+    transform is a matrix (then the full-resolution pixels are shrunk before any colour work). Parts, as
+    ``decode_working`` and the outputs allocate them:
+
+    - whole image, flat EXR: one float32 (h, w, channels) decode array; a linear source is resized from it
+      (per core, one chunk of 128 output rows at the source width); a non-linear one also holds a converted RGB
+      copy (and, with a preview, its desqueezed copy; the preview's display copy, float and uint8 come after
+      the decode array is freed, so the larger of the two phases counts);
+    - other layouts (deep, data window, orientation, non-EXR alpha) first hold OpenImageIO's ImageBuf of the
+      channel range (deep: plus one sample per pixel and its counts, a floor, since the header has no sample
+      count) and one framed copy; non-EXR files are read whole (native + float);
+    - streamed: the window of source rows ``streamed_resize`` asks for (plus one stripe), one band's vertical
+      intermediate per core and the reader's stripes: independent of the height.
+
+    Calibrated against peak RSS measured by benchmarks/bench_memory.py (docs/benchmarks.md, "Memory admission"):
+    at 4K, 8K and 16K the figure is within a few percent above the measured growth over the RSS at admission.
+    """
+    dw = probe.data_window
+    width, height = dw.width, dw.height
+    dsp_w, dsp_h = probe.display_window.width, probe.display_window.height
+    if probe.orientation >= 5:
+        dsp_w, dsp_h = dsp_h, dsp_w
+    out_w, out_h = (max(1, round(dsp_w * probe.pixel_aspect)), dsp_h) if probe.pixel_aspect >= 1.0 else \
+        (dsp_w, max(1, round(dsp_h / probe.pixel_aspect)))
+    pw, ph = even_fit_within(out_w, out_h, settings.proxy_max_width, settings.proxy_max_height)
+    outputs = OUTPUT_FIXED_BYTES + OUTPUT_BYTES_PER_PROXY_PIXEL * pw * ph + pw * ph * channels * F32
+    native = _NATIVE_BYTES.get(probe.pixel_type, 4)
+    read_channels = len(probe.channels) if probe.deep else channels
+    stripe = 64 * width * read_channels * F32
+    if streamed:
+        rows = stream_window_rows(height, ph, settings.resize_filter, STREAM_WINDOW_ROWS) + 256
+        return FrameMemory(decode=rows * width * channels * F32,
+                           working=WORKERS * 16 * width * channels * F32,
+                           outputs=outputs, reader=READER_STRIPES * stripe, streamed=True)
+    frame = width * height
+    shown = dsp_w * dsp_h
+    decode = shown * channels * F32
+    reader = READER_STRIPES * stripe
+    if probe.deep:
+        reader = frame * (read_channels * F32 * 2 + 4) + shown * read_channels * F32
+    elif needs_framing(probe):
+        reader = frame * (read_channels + 1) * F32 + shown * channels * F32
+    elif probe.format != "openexr":
+        reader = frame * read_channels * (F32 + native)
+    if linear and not settings.preview_enabled:
+        working = WORKERS * 128 * width * channels * F32
+    else:
+        preview = out_w * out_h * 3 * F32
+        decode_phase = shown * 3 * F32 + (preview if settings.preview_enabled and (out_w, out_h) != (dsp_w, dsp_h)
+                                          else 0)
+        preview_phase = preview * 3 - decode if settings.preview_enabled else 0  # kept + display copy + temp
+        working = max(decode_phase, preview_phase)
+    return FrameMemory(decode=decode, working=working, outputs=outputs, reader=reader, streamed=False)
+
+
+def process_rss_bytes() -> int:
+    """This process's resident set now (what the budget already holds before the frame's arrays)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How a frame is rendered: whole (the fast path) or streamed; with the figures that decided it."""
+
+    streamed: bool
+    estimate: FrameMemory
+    rss_bytes: int
+    budget_bytes: int
+
+
+def admit(probe: ProbeRecord, settings: RenderSettings, channels: int, linear: bool,
+          reclaimable_bytes: int = 0) -> Admission:
+    """Whole image when it fits in the budget, else streamed when the layout allows it and that fits, else
+    ``SourceTooLargeError`` naming the estimate and the budget. ``reclaimable_bytes``: memory the process holds
+    now that this render reuses or frees first (the thread's scratch decode array), not counted twice."""
+    budget = settings.max_frame_memory * MIB
+    rss = max(0, process_rss_bytes() - reclaimable_bytes)
+    whole = estimate_frame_memory(probe, settings, channels, linear)
+    if rss + whole.total <= budget:
+        return Admission(False, whole, rss, budget)
+    obstacle = stripe_obstacle(probe, settings)
+    if obstacle:
+        raise SourceTooLargeError(probe.path, f"rendering needs an estimated {_mib(rss + whole.total)} MiB "
+                                              f"({whole.mib()} MiB for the frame, {_mib(rss)} MiB already held) and "
+                                              f"{obstacle}: over the budget of {settings.max_frame_memory} MiB "
+                                              "(max_frame_memory)")
+    streamed = estimate_frame_memory(probe, settings, channels, linear, streamed=True)
+    if rss + streamed.total > budget:
+        raise SourceTooLargeError(probe.path, f"even in stripes rendering needs an estimated "
+                                              f"{_mib(rss + streamed.total)} MiB ({streamed.mib()} MiB for the "
+                                              f"frame, {_mib(rss)} MiB already held): over the budget of "
+                                              f"{settings.max_frame_memory} MiB (max_frame_memory)")
+    return Admission(True, streamed, rss, budget)
+
+
+def _mib(value: int) -> int:
+    return -(-value // MIB)
