@@ -4,11 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from proxygen_core.settings import load_settings
 
-LOCAL_POINTER = "local.yaml"  # written by `proxygen local`: where its catalog (and bucket) are
+LOCAL_POINTER = "local.yaml"  # the account's pointer: a copy of the stack file of the last `proxygen local` started
+STACK_FILE = "proxygen-stack.yaml"  # in a local stack's var folder: that stack's own pointer
+SETTINGS_FILE = "proxygen-settings.yaml"  # beside it: the settings its listing commands read (catalog, bucket)
 
 
 def local_pointer() -> Path:
@@ -16,16 +19,57 @@ def local_pointer() -> Path:
     return Path(base) / "proxygen" / LOCAL_POINTER
 
 
+@dataclass(frozen=True)
+class LocalStack:
+    """One `proxygen local`: its var folder, ports and settings file, as its stack file names them.
+
+    Why a file in the stack's own folder: the account-wide pointer is one file per user, so a second stack (or a
+    ``--once`` trial) would silently redirect the first one's listings. A listing command run inside a checkout
+    finds that checkout's stack by walking up from the current folder; only outside any stack does it fall back
+    to the account's pointer, and it always says which stack it read.
+    """
+
+    var: Path
+    settings: Path
+    ports: dict[str, int]
+
+    @classmethod
+    def read(cls, path: Path) -> LocalStack:
+        import yaml
+
+        data = yaml.safe_load(path.read_text()) or {}
+        if "var" not in data:  # a pointer written before stack files: the settings themselves
+            return cls(path.parent, path, {})
+        return cls(Path(data["var"]), Path(data["settings"]), {k: int(v) for k, v in (data.get("ports") or {}).items()})
+
+    def describe(self) -> str:
+        ports = ", ".join(f"{name} :{port}" for name, port in self.ports.items())
+        return f"the local stack in {self.var}" + (f" ({ports})" if ports else "")
+
+
+def find_stack(start: Path) -> Path | None:
+    """The stack file of the local stack this folder belongs to: ``<dir>/var/`` or ``<dir>/`` up the tree."""
+    for folder in (start, *start.parents):
+        for candidate in (folder / STACK_FILE, folder / "var" / STACK_FILE):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
 def _config(args: argparse.Namespace) -> tuple[str | None, str]:
-    """Which settings a listing command reads, and why: --config, $PROXYGEN_CONFIG, the environment, else the
-    last local run's pointer file."""
+    """Which settings a listing command reads, and why: --config, $PROXYGEN_CONFIG, the environment, the local
+    stack of the folder it runs in, else the last local stack started (the account's pointer)."""
     config, why = args.config, "--config"
     if not config and os.environ.get("PROXYGEN_CONFIG"):
         why = "$PROXYGEN_CONFIG"
     elif not config and os.environ.get("PROXYGEN_SQLITE_PATH"):
         why = "$PROXYGEN_SQLITE_PATH"
+    elif not config and (here := find_stack(Path.cwd())) is not None:
+        stack = LocalStack.read(here)
+        config, why = str(stack.settings), f"{stack.describe()}, which this folder is in"
     elif not config and local_pointer().exists():
-        config, why = str(local_pointer()), f"the last `proxygen local` ({local_pointer()})"
+        stack = LocalStack.read(local_pointer())
+        config, why = str(stack.settings), f"{stack.describe()}, the last one started ({local_pointer()})"
     elif not config:
         why = "the defaults"
     return config, why

@@ -87,19 +87,25 @@ def upload_samples(store: ObjectStore, var: Path, frames: int, prefix: str = "re
     return uploaded
 
 
-def write_pointer(env: dict[str, str]) -> Path:
-    """Tell `proxygen records/events/clips`, run from any folder, where this local run keeps its catalog."""
+def write_pointer(env: dict[str, str], var: Path, ports: dict[str, int]) -> Path:
+    """Tell `proxygen records/events/clips/dailies` where this stack keeps its catalog and bucket: a stack file in
+    its own var folder (found from any folder inside the checkout) and a copy as the account's pointer (the last
+    stack started, for folders outside every stack). report.LocalStack says why both."""
     import yaml
 
-    from proxygen_core.report import local_pointer
+    from proxygen_core.report import SETTINGS_FILE, STACK_FILE, local_pointer
 
-    path = local_pointer()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({
+    settings = var / SETTINGS_FILE
+    settings.write_text(yaml.safe_dump({
         "catalog": {"sqlite_path": env[env_name("sqlite_path")]},
         "storage": {"s3_endpoint_url": env[env_name("s3_endpoint_url")], "s3_bucket": env[env_name("s3_bucket")]},
     }))
-    return path
+    text = yaml.safe_dump({"var": str(var), "settings": str(settings), "ports": ports}, sort_keys=False)
+    (var / STACK_FILE).write_text(text)
+    pointer = local_pointer()
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(text)
+    return pointer
 
 
 def spawn(name: str, args: list[str], log: Path, port: int | None = None, timeout: float = 120.0) -> Service:
@@ -221,6 +227,10 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
             print(f"SeaweedFS S3 on {endpoint}  bucket {bucket}  AWS_ACCESS_KEY_ID={LOCAL_ACCESS}  "
                   f"AWS_SECRET_ACCESS_KEY={LOCAL_SECRET}  (loopback-only local values; data in "
                   f"{root / 'seaweedfs'})", flush=True)
+            weed = services["seaweedfs"]
+            print(f"WARNING: {weed.exposure} (no private network namespace could be made; docs/pipeline.md, "
+                  "Storage)" if weed.exposure else "storage: only S3 (signed requests) is reachable; SeaweedFS's "
+                  "other ports are in a private network namespace", flush=True)
         store = connect(env)
         topic = os.environ.get(env_name("event_topic"), "spaceharbor.proxy")
         if kafka_bootstrap:
@@ -235,7 +245,8 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
         swept = sweep(root / "cache")  # what killed run workers of an earlier start left (store/cache.py)
         if swept:
             print(f"removed {len(swept)} cache folders of run workers that are gone", flush=True)
-        write_pointer(env)
+        write_pointer(env, root, {"ui": port, "s3": s3_port, "kafka": kafka_port} if not once else
+                      {"s3": s3_port, "kafka": kafka_port})
         if samples:
             new = upload_samples(store, root, frames)
             print(f"uploaded {len(new)} new sample frames to s3://{bucket}/renders/shot_010/"
