@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from proxygen_core.errors import StorageError
+from proxygen_core.store.cache import process_folder
 from proxygen_core.store.keys import OutputKeys, clip_keys, format_mtime, output_keys, state_key
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".mp4": "video/mp4", ".exr": "image/x-exr",
