@@ -5,6 +5,8 @@ row / JSON and carry on with the next frame. ``str(err)`` is always one line.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 MAX_CAUSE_CHARS = 300
 
 
@@ -84,6 +86,20 @@ class InternalError(ProxygenError):
     """An unexpected exception while processing one source, wrapped so the batch goes on."""
 
     kind = "internal"
+
+
+# The kinds that are the source's own fault: content that is damaged, unsupported or too large, a colour space its
+# metadata names that the config lacks, an output that misses its contract. A run that failed only on these needs no
+# operator (the rows and proxy.failed events say it all); any other failure (storage, the catalog, the broker, an
+# unexpected exception, a killed worker, a timeout) is infrastructure and worth an alert (docs/operations.md).
+CONTENT_KINDS = frozenset({"unreadable", "unsupported", "too_large", "color", "encode", "qc"})
+CONTENT, INFRASTRUCTURE = "content", "infrastructure"
+
+
+def failure_class(kinds: Iterable[str]) -> str:
+    """``content`` when every failure is of a content kind, else ``infrastructure`` (none known: infrastructure)."""
+    kinds = list(kinds)
+    return CONTENT if kinds and all(k in CONTENT_KINDS for k in kinds) else INFRASTRUCTURE
 
 
 def as_proxygen_error(path: str, exc: BaseException) -> ProxygenError:

@@ -217,6 +217,9 @@ class ExecutionSettings:
     worker_concurrency: int = 1  # tasks one worker host runs at once (a frame step uses ~1.3 cores)
     redelivery_seconds: int = 300  # a task whose worker died goes to another host after this (Redis visibility)
     host_name: str | None = None  # how this host names itself in step metadata; default: the hostname
+    # Infrastructure failures (not broken frames) POST one JSON each here (Slack/Teams-compatible "text"):
+    # docs/operations.md, "Alerts". Unset: they are tagged and logged by the failure_alerts sensor only.
+    alert_webhook_url: str | None = None
 
 
 @dataclass(frozen=True)

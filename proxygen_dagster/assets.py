@@ -31,7 +31,7 @@ from dagster import (
 )
 
 from proxygen_core import __version__
-from proxygen_core.errors import StorageError
+from proxygen_core.errors import StorageError, failure_class
 from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.pipeline.chain import (
     PREVIEW,
@@ -47,6 +47,7 @@ from proxygen_core.pipeline.chain import (
 )
 from proxygen_core.pipeline.record import record_frames
 from proxygen_core.settings import Settings
+from proxygen_dagster.alerts import FAILURE_CLASS
 from proxygen_dagster.partitions import frames
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
@@ -260,7 +261,10 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
             raise Failure(
                 description=f"{len(failed)} of {len(results)} frames failed: "
                             + "; ".join(f"{k}: {m}" for k, m in list(failed.items())[:5]),
-                metadata={"failed_keys": MetadataValue.json(failed), "ok_keys": len(results) - len(failed)},
+                metadata={"failed_keys": MetadataValue.json(failed), "ok_keys": len(results) - len(failed),
+                          # read by the failure_alerts sensor: a batch with only broken frames needs no operator
+                          FAILURE_CLASS: failure_class(r.failed.error.get("kind", "") for r in results.values()
+                                                       if r.failed)},
             )
 
     return frame_chain

@@ -26,6 +26,7 @@ from dagster import (
     multi_asset,
 )
 
+from proxygen_core.errors import failure_class
 from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.media.profiles import ClipProfile
 from proxygen_core.media.sequences import members_of, parse_pattern
@@ -33,6 +34,7 @@ from proxygen_core.pipeline.chain import WORKING
 from proxygen_core.pipeline.record import record_clip
 from proxygen_core.pipeline.sequence import ClipOutcome, build_sequence_clips, load_members
 from proxygen_core.settings import Settings
+from proxygen_dagster.alerts import FAILURE_CLASS
 from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG, code_version
 from proxygen_dagster.partitions import sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
@@ -84,11 +86,12 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
         db = catalog.open()
         outcomes = build_sequence_clips(store, pattern, members, settings, db.profile, chosen)
         publisher = events.publisher()
-        failed = []
+        failed, kinds = [], []
         for outcome in outcomes:
             record_clip(db, publisher, outcome.row)
             if outcome.row["status"] != "ok":
                 failed.append(f"{outcome.profile}: {outcome.row['error']}")
+                kinds.append(outcome.error_kind)
                 continue
             yield MaterializeResult(asset_key=clip_asset_key(outcome.profile), metadata=_metadata(store, outcome))
             quality = outcome.quality or {}
@@ -97,7 +100,8 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
         if failed:
             row = outcomes[0].row
             raise Failure(description=f"clips of {pattern} failed: " + "; ".join(failed),
-                          metadata={"failed_frames": MetadataValue.json(json.loads(row["failed_frames"] or "[]"))})
+                          metadata={"failed_frames": MetadataValue.json(json.loads(row["failed_frames"] or "[]")),
+                                    FAILURE_CLASS: failure_class(kinds)})
 
     return sequence_deliverables
 

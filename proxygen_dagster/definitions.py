@@ -12,6 +12,7 @@ from dagster import Definitions, EnvVar
 from dagster_aws.s3 import S3Resource
 
 from proxygen_core.settings import Settings, env_name, load_settings
+from proxygen_dagster.alerts import build_failure_alerts
 from proxygen_dagster.assets import build_frame_chain
 from proxygen_dagster.clips import build_shot_clip
 from proxygen_dagster.dailies import build_dailies_schedule, build_daily_review
@@ -60,7 +61,9 @@ def build_definitions(settings: Settings, env: str = "local") -> Definitions:
     return Definitions(
         assets=[build_frame_chain(settings), build_shot_clip(settings), build_daily_review(settings)],
         jobs=[frames_job, clips_job, dailies_job],
-        sensors=build_sensors(settings, frames_job, clips_job),
+        sensors=[*build_sensors(settings, frames_job, clips_job),
+                 build_failure_alerts(frozenset({frames_job.name, clips_job.name, dailies_job.name}),
+                                      settings.execution.alert_webhook_url)],
         schedules=[dailies_schedule],
         resources=resources(settings, env),
     )

@@ -87,6 +87,7 @@ class ClipOutcome:
     quality: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     redecoded: int = 0
+    error_kind: str = ""  # a failed profile's error kind (errors.py), for the run's failure class
 
 
 def load_members(store: Store, keys: list[str]) -> Members:
@@ -365,6 +366,7 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
 def _fail(outcome: ClipOutcome, uri: str, exc: BaseException, ok: dict[int, KeyState], failed: set[int]) -> None:
     """A failed row (and event), never dropped."""
     err = as_proxygen_error(uri, exc)
+    outcome.error_kind = err.kind
     numbers = sorted({*ok, *failed})
     outcome.row.update({"status": "failed", "error": f"{type(err).__name__}: {err.cause}",
                         "first_frame": numbers[0] if numbers else None, "last_frame": numbers[-1] if numbers else None,

@@ -1,0 +1,150 @@
+"""Failed runs get their failure class (``proxygen/failure=content|infrastructure``); only infrastructure alerts.
+
+Why: a batch run with one broken frame stays FAILURE, since that is what marks the frame's partitions failed in the
+UI (per-partition truth, Dagster issue 17836), so "alert on every failed run" would page someone for every bad
+frame. The class says who has to act: ``content`` (every failed key is the source's own fault: errors.CONTENT_KINDS;
+its rows and proxy.failed events already say so) or ``infrastructure`` (storage, the catalog, the broker, an
+unexpected exception, a killed or OOM-killed worker, a start or run timeout).
+
+Why a sensor of our own rather than Dagster's ``run_failure_sensor``: a run killed with its worker is retried by the
+daemon, which copies the failed run's tags into the retry. Tagging it before the retry exists would mark the retry
+(which may well succeed) as failed too, so a failed run is classified only once its retry decision is taken
+(``dagster/will_retry`` set, or a retry run named). The same tick sends the alert (``PROXYGEN_ALERT_WEBHOOK_URL``:
+one JSON POST per infrastructure failure, Slack-compatible ``text``) and logs it; a content failure sends nothing.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from dagster import (
+    DagsterEventType,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
+
+from proxygen_core.errors import CONTENT, INFRASTRUCTURE
+
+FAILURE_TAG = "proxygen/failure"  # content | infrastructure, on every failed run of ours
+FAILURE_CLASS = "failure_class"  # the key of a step Failure's metadata that says which it was
+SETTLE_SECONDS = 60.0  # a failed run whose retry decision never shows (retries off) is classified after this
+MAX_RUNS_PER_TICK = 100
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    """What an alert says of one failed run."""
+
+    run_id: str
+    job: str
+    failure: str  # content | infrastructure
+    reason: str  # Dagster's failure reason (STEP_FAILURE, UNEXPECTED_TERMINATION, START_TIMEOUT, ...)
+    message: str
+    retry_run_id: str | None
+
+    @property
+    def text(self) -> str:
+        retry = f"; retried as {self.retry_run_id}" if self.retry_run_id else "; not retried"
+        return f"proxygen: run {self.run_id} of {self.job} failed ({self.failure}, {self.reason}): {self.message}{retry}"
+
+
+def classify(instance: Any, run: DagsterRun) -> FailedRun:
+    """Content only when the run failed at its steps and every failed step says its failures were content."""
+    reason = run.tags.get(RUN_FAILURE_REASON_TAG, "UNKNOWN")
+    steps = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
+    classes, messages = [], []
+    for record in steps:
+        data = record.dagster_event.step_failure_data if record.dagster_event else None
+        user = data.user_failure_data if data else None
+        entry = (user.metadata if user else {}).get(FAILURE_CLASS)
+        classes.append(getattr(entry, "value", entry) or INFRASTRUCTURE)
+        messages.append((user.description if user else None) or (_innermost(data.error) if data and data.error
+                                                                 else record.message))
+    if not messages:
+        failures = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        messages = [failures[-1].message if failures else "no failure event recorded"]
+    content = reason == "STEP_FAILURE" and classes and all(c == CONTENT for c in classes)
+    return FailedRun(run.run_id, run.job_name, CONTENT if content else INFRASTRUCTURE, reason,
+                     " | ".join(m for m in messages if m)[:1000], run.tags.get(AUTO_RETRY_RUN_ID_TAG))
+
+
+def _innermost(error: Any) -> str:
+    """The exception the step raised, not Dagster's wrapper around it (``Error occurred while executing op``)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def _settled(run: DagsterRun, end_time: float | None, now: float) -> bool:
+    """Whether the daemon has decided about a retry (so tagging this run cannot leak into its retry)."""
+    if WILL_RETRY_TAG in run.tags or AUTO_RETRY_RUN_ID_TAG in run.tags:
+        return True
+    return end_time is not None and now - end_time > SETTLE_SECONDS
+
+
+def send_alert(url: str, failed: FailedRun, timeout: float = 10.0) -> None:
+    """POST the alert as JSON (``text`` for Slack and Teams webhooks, the fields for anything else)."""
+    body = json.dumps({"text": failed.text, **asdict(failed)}).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read()
+
+
+def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url: str | None) -> SkipReason:
+    """One tick: classify and tag the failed runs of ``jobs`` not tagged yet, alert on infrastructure ones.
+
+    The cursor is the run-storage update time up to which every failed run has been seen (a run still waiting for
+    its retry decision holds it back), so each run is alerted once and tagged once, across daemon restarts too.
+    The alert goes out before the tag is written: a webhook that refuses fails the tick, and the run is tried again.
+    """
+    now = time.time()
+    since = float(context.cursor) if context.cursor else now - 86400.0
+    records = context.instance.get_run_records(
+        RunsFilter(statuses=[DagsterRunStatus.FAILURE], updated_after=datetime.fromtimestamp(since, timezone.utc)),
+        limit=MAX_RUNS_PER_TICK, order_by="update_timestamp", ascending=True)
+    waiting: list[float] = []
+    done: list[FailedRun] = []
+    newest = since
+    for record in records:
+        run, updated = record.dagster_run, record.update_timestamp.timestamp()
+        if run.job_name in jobs and FAILURE_TAG not in run.tags:
+            if not _settled(run, record.end_time, now):
+                waiting.append(updated)
+                continue
+            failed = classify(context.instance, run)
+            if failed.failure == INFRASTRUCTURE:
+                context.log.error(failed.text)
+                if webhook_url:
+                    send_alert(webhook_url, failed)
+            context.instance.add_run_tags(run.run_id, {FAILURE_TAG: failed.failure})
+            done.append(failed)
+        newest = max(newest, updated)
+        context.update_cursor(str(min([newest, *waiting])))  # what is done stays done if a later alert fails
+    infra = sum(f.failure == INFRASTRUCTURE for f in done)
+    return SkipReason(f"{len(done)} failed runs classified ({infra} infrastructure, alerted; "
+                      f"{len(done) - infra} content); {len(waiting)} waiting for their retry decision")
+
+
+def build_failure_alerts(job_names: frozenset[str], webhook_url: str | None,
+                         interval_seconds: int = 15) -> SensorDefinition:
+    """The ``failure_alerts`` sensor (on by default): tags every failed run of ours and alerts on infrastructure."""
+
+    @sensor(name="failure_alerts", minimum_interval_seconds=interval_seconds,
+            default_status=DefaultSensorStatus.RUNNING,
+            description="Tags each failed proxygen run proxygen/failure=content|infrastructure and alerts "
+                        "(PROXYGEN_ALERT_WEBHOOK_URL) on infrastructure failures only.")
+    def failure_alerts(context: SensorEvaluationContext) -> SkipReason:
+        return evaluate(context, job_names, webhook_url)
+
+    return failure_alerts

@@ -1,0 +1,126 @@
+"""Failed runs are classed content or infrastructure, and only infrastructure alerts (proxygen_dagster/alerts.py).
+
+Real Dagster runs on an ephemeral instance: a step that fails with the frame chain's content Failure, one that
+raises an unexpected exception, and a run failed the way run monitoring fails a killed worker's run; the real
+sensor function evaluates them with a webhook served by the test.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+from dagster._core.storage.tags import WILL_RETRY_TAG
+
+from proxygen_core.errors import CONTENT, INFRASTRUCTURE, failure_class
+from proxygen_dagster.alerts import FAILURE_CLASS, FAILURE_TAG, build_failure_alerts, classify
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+    status = 200
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def hook():
+    _Hook.received, _Hook.status = [], 200
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/alert"
+    server.shutdown()
+
+
+def test_the_rule_content_only_when_every_failure_is_the_sources_own():
+    assert failure_class(["unreadable", "too_large", "qc"]) == CONTENT
+    assert failure_class(["unreadable", "storage"]) == INFRASTRUCTURE
+    assert failure_class(["internal"]) == INFRASTRUCTURE
+    assert failure_class([]) == INFRASTRUCTURE  # nothing known about it: someone should look
+
+
+@dg.op
+def broken_frames() -> None:
+    raise dg.Failure("1 of 4 frames failed: shot/a.0001.exr: unreadable",
+                     metadata={FAILURE_CLASS: failure_class(["unreadable"])})
+
+
+@dg.op
+def catalog_down() -> None:
+    raise ConnectionError("the catalog refused the connection")
+
+
+@dg.job
+def proxygen_frames() -> None:
+    broken_frames()
+
+
+@dg.job(name="proxygen_clips")
+def clips_job() -> None:
+    catalog_down()
+
+
+def _killed_run(instance: dg.DagsterInstance) -> str:
+    """A run failed as run monitoring fails one whose worker was SIGKILLed (no step failure of its own)."""
+    run = instance.create_run_for_job(proxygen_frames)
+    instance.report_run_failed(run, "Run worker proxygen:123:456 is gone (killed or out of memory)")
+    return run.run_id
+
+
+def _tick(instance, sensor, cursor=None):
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        result = sensor(context)
+        return result, context.cursor
+
+
+def test_classes_and_alerts_only_infrastructure(hook):
+    with dg.DagsterInstance.ephemeral() as instance:
+        content = proxygen_frames.execute_in_process(instance=instance, raise_on_error=False).run_id
+        crashed = clips_job.execute_in_process(instance=instance, raise_on_error=False).run_id
+        killed = _killed_run(instance)
+        for run_id in (content, crashed, killed):
+            instance.add_run_tags(run_id, {WILL_RETRY_TAG: "false"})  # the retry decision, as the daemon records it
+        assert classify(instance, instance.get_run_by_id(content)).failure == CONTENT
+        assert classify(instance, instance.get_run_by_id(crashed)).failure == INFRASTRUCTURE
+        gone = classify(instance, instance.get_run_by_id(killed))
+        assert gone.failure == INFRASTRUCTURE and "is gone" in gone.message
+
+        sensor = build_failure_alerts(frozenset({"proxygen_frames", "proxygen_clips"}), hook)
+        result, cursor = _tick(instance, sensor)
+        assert "3 failed runs classified (2 infrastructure" in result.skip_message
+        tags = {rid: instance.get_run_by_id(rid).tags.get(FAILURE_TAG) for rid in (content, crashed, killed)}
+        assert tags == {content: CONTENT, crashed: INFRASTRUCTURE, killed: INFRASTRUCTURE}
+        assert sorted(a["run_id"] for a in _Hook.received) == sorted([crashed, killed])
+        assert all(a["failure"] == INFRASTRUCTURE and a["text"].startswith(f"proxygen: run {a['run_id']}")
+                   for a in _Hook.received)
+        assert any("catalog refused the connection" in a["message"] for a in _Hook.received)
+        # The next tick alerts nothing again.
+        result, cursor = _tick(instance, sensor, cursor)
+        assert len(_Hook.received) == 2 and result.skip_message.startswith("0 failed runs classified")
+
+
+def test_a_run_waits_for_its_retry_decision_and_a_refused_alert_is_sent_again(hook):
+    with dg.DagsterInstance.ephemeral() as instance:
+        killed = _killed_run(instance)
+        sensor = build_failure_alerts(frozenset({"proxygen_frames"}), hook)
+        result, cursor = _tick(instance, sensor)
+        # No retry decision yet: untagged (a retry made now would copy the tag), nothing sent.
+        assert "1 waiting for their retry decision" in result.skip_message and _Hook.received == []
+        assert FAILURE_TAG not in instance.get_run_by_id(killed).tags
+        instance.add_run_tags(killed, {WILL_RETRY_TAG: "true"})
+        _Hook.status = 500
+        with pytest.raises(Exception, match="500"):
+            _tick(instance, sensor, cursor)
+        assert FAILURE_TAG not in instance.get_run_by_id(killed).tags  # not marked done: it will be sent again
+        _Hook.status = 200
+        _tick(instance, sensor, cursor)
+        assert [a["run_id"] for a in _Hook.received] == [killed, killed]
+        assert instance.get_run_by_id(killed).tags[FAILURE_TAG] == INFRASTRUCTURE
