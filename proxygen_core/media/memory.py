@@ -21,16 +21,25 @@ from proxygen_core.settings import RenderSettings
 
 MIB = 2**20
 F32 = 4
-# Calibration (benchmarks/bench_memory.py, `proxygen render` of one half RGBA EXR per process, 2K to 16K; see
-# docs/benchmarks.md, "Memory admission"): peak RSS minus the RSS at admission, against the arrays below.
-# What is not an array of the frame's size is the outputs' share: the proxy's display copy, its yuv planes,
-# the libx264 encoder and the JPEG/EXR writers (bytes per proxy pixel), and what the first frame of a process
-# builds once (the baked display LUTs, OCIO's processors, OpenEXR's thread buffers: a fixed sum).
-OUTPUT_BYTES_PER_PROXY_PIXEL = 48
-OUTPUT_FIXED_BYTES = 96 * MIB
+# Calibration (benchmarks/bench_memory.py: `proxygen render` of one half RGBA EXR per fresh process, 640x360 to
+# 16384x16384; docs/benchmarks.md, "Memory admission"). A render has two peaks, never at once: the decode (the
+# source's arrays) and the outputs (the proxy's display copy and yuv planes, the libx264 encoder, the JPEG and
+# working-EXR writers, and what a process builds once on its first frame: the baked display LUTs, OCIO's
+# processors), after the decode arrays are freed. Measured above the RSS at admission, the outputs phase was
+# 119 MiB for a 640x360 proxy and 168 MiB for 1920x1012 (4K: 178 MiB, with the 106 MiB reused decode array held):
+# a fixed part and a part per proxy pixel.
+OUTPUT_FIXED_BYTES = 132 * MIB
+OUTPUT_BYTES_PER_PROXY_PIXEL = 28
 # OpenEXR decodes a stripe of chunks in its own buffers (compressed + uncompressed, per reader thread) before
 # OpenImageIO converts it to float: a few stripes' worth of the native pixels.
 READER_STRIPES = 3
+# The most scanlines one stripe can span (DWAB and HTJ2K256 compress 256 together; the header's compression is
+# not in the probe, so the streamed window counts the largest).
+WIDEST_STRIPE = 256
+# Decodes up to this size are kept in a reused per-thread array between frames (media/render.py ``scratch``):
+# they stay held through the outputs phase. Larger ones get a new array each time (measured: 8K peak RSS 687 MiB
+# with reuse, 559 without; 4K RGBA is 141 MB).
+SCRATCH_MAX_BYTES = 256 * 2**20
 # Whole-image reads of other formats hold the native image and its float conversion at once.
 _NATIVE_BYTES = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "half": 2, "uint": 4, "int": 4, "float": 4,
                  "double": 8}
@@ -38,20 +47,23 @@ _NATIVE_BYTES = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "half": 2, "uin
 
 @dataclass(frozen=True)
 class FrameMemory:
-    """What one render holds at its peak, in bytes, by part; ``streamed`` for the striped path's figure."""
+    """What one render holds at its peak, in bytes, by part; ``streamed`` for the striped path's figure.
+    The decode phase (decode + working + reader) and the outputs phase (outputs + held) come one after the
+    other: the peak is the larger."""
 
     decode: int  # the decoded source pixels (whole image, or the streamed path's window of rows)
-    working: int  # full-resolution working copies (colour-converted RGB, a preview) and resize intermediates
-    outputs: int  # proxy-size working frame, display copies, encoders, first-frame LUTs
+    working: int  # full-resolution working copies (colour-converted RGB, a desqueezed preview), resize buffers
     reader: int  # the reader's own buffers (native stripes, an ImageBuf, deep samples)
+    outputs: int  # proxy-size display copies, encoders and writers, first-frame LUTs; a preview's display copies
+    held: int  # what the decode leaves held through the outputs (the reused decode array, a preview's pixels)
     streamed: bool
 
     @property
     def total(self) -> int:
-        return self.decode + self.working + self.outputs + self.reader
+        return max(self.decode + self.working + self.reader, self.outputs + self.held)
 
     def mib(self) -> int:
-        return -(-self.total // MIB)
+        return _mib(self.total)
 
 
 def stripe_obstacle(probe: ProbeRecord, settings: RenderSettings) -> str:
@@ -76,25 +88,29 @@ def stripe_obstacle(probe: ProbeRecord, settings: RenderSettings) -> str:
 
 
 def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels: int, linear: bool,
-                          streamed: bool = False) -> FrameMemory:
+                          streamed: bool = False, window_rows: int = STREAM_WINDOW_ROWS,
+                          stripe_lines: int = WIDEST_STRIPE) -> FrameMemory:
     """What rendering this frame will hold at its peak, from the header alone (the one estimate).
 
     ``channels``: how many are decoded (3, or 4 with the working alpha); ``linear``: the source-to-working
-    transform is a matrix (then the full-resolution pixels are shrunk before any colour work). Parts, as
+    transform is a matrix (then the full-resolution pixels are shrunk before any colour work); ``window_rows``
+    and ``stripe_lines`` (the reader's stripe, when the open file is at hand) size the streamed path. Parts, as
     ``decode_working`` and the outputs allocate them:
 
     - whole image, flat EXR: one float32 (h, w, channels) decode array; a linear source is resized from it
       (per core, one chunk of 128 output rows at the source width); a non-linear one also holds a converted RGB
-      copy (and, with a preview, its desqueezed copy; the preview's display copy, float and uint8 come after
-      the decode array is freed, so the larger of the two phases counts);
+      copy (and, with a preview, its desqueezed copy, kept through the outputs with the preview's display copy,
+      its float temporary and its uint8 pixels);
     - other layouts (deep, data window, orientation, non-EXR alpha) first hold OpenImageIO's ImageBuf of the
-      channel range (deep: plus one sample per pixel and its counts, a floor, since the header has no sample
-      count) and one framed copy; non-EXR files are read whole (native + float);
-    - streamed: the window of source rows ``streamed_resize`` asks for (plus one stripe), one band's vertical
-      intermediate per core and the reader's stripes: independent of the height.
+      channel range and one framed copy (deep: two floats and a count per pixel, a floor: the header has no
+      sample count); non-EXR files are read whole (native + float);
+    - streamed: the window of source rows ``streamed_resize`` asks for plus two of the widest stripes, one
+      band's vertical intermediate per core and the reader's stripes: independent of the height.
 
-    Calibrated against peak RSS measured by benchmarks/bench_memory.py (docs/benchmarks.md, "Memory admission"):
-    at 4K, 8K and 16K the figure is within a few percent above the measured growth over the RSS at admission.
+    Calibrated against the peak RSS of fresh processes (benchmarks/bench_memory.py, docs/benchmarks.md "Memory
+    admission"): measured growth over the RSS at admission / this figure, half RGBA EXRs, RGB decoded:
+    640x360 119 / 118 MiB, 2K 194 / 196, 4K 284 / 288, 8K 488 / 500, 16K whole 3,200 / 3,250, 16K streamed
+    162 / 173.
     """
     dw = probe.data_window
     width, height = dw.width, dw.height
@@ -104,34 +120,35 @@ def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels
     out_w, out_h = (max(1, round(dsp_w * probe.pixel_aspect)), dsp_h) if probe.pixel_aspect >= 1.0 else \
         (dsp_w, max(1, round(dsp_h / probe.pixel_aspect)))
     pw, ph = even_fit_within(out_w, out_h, settings.proxy_max_width, settings.proxy_max_height)
-    outputs = OUTPUT_FIXED_BYTES + OUTPUT_BYTES_PER_PROXY_PIXEL * pw * ph + pw * ph * channels * F32
-    native = _NATIVE_BYTES.get(probe.pixel_type, 4)
+    outputs = OUTPUT_FIXED_BYTES + OUTPUT_BYTES_PER_PROXY_PIXEL * pw * ph
     read_channels = len(probe.channels) if probe.deep else channels
-    stripe = 64 * width * read_channels * F32
+    stripes = READER_STRIPES * stripe_lines * width * read_channels * F32
     if streamed:
-        rows = stream_window_rows(height, ph, settings.resize_filter, STREAM_WINDOW_ROWS) + 256
-        return FrameMemory(decode=rows * width * channels * F32,
-                           working=WORKERS * 16 * width * channels * F32,
-                           outputs=outputs, reader=READER_STRIPES * stripe, streamed=True)
-    frame = width * height
-    shown = dsp_w * dsp_h
+        rows = stream_window_rows(height, ph, settings.resize_filter, window_rows) + 2 * stripe_lines
+        return FrameMemory(decode=rows * width * channels * F32, working=WORKERS * 16 * width * channels * F32,
+                           reader=stripes, outputs=outputs, held=0, streamed=True)
+    frame, shown = width * height, dsp_w * dsp_h
     decode = shown * channels * F32
-    reader = READER_STRIPES * stripe
+    reader = stripes
     if probe.deep:
         reader = frame * (read_channels * F32 * 2 + 4) + shown * read_channels * F32
     elif needs_framing(probe):
         reader = frame * (read_channels + 1) * F32 + shown * channels * F32
     elif probe.format != "openexr":
-        reader = frame * read_channels * (F32 + native)
+        reader = frame * read_channels * (F32 + _NATIVE_BYTES.get(probe.pixel_type, F32))
+    held = 0
     if linear and not settings.preview_enabled:
         working = WORKERS * 128 * width * channels * F32
+        if not needs_framing(probe) and decode <= SCRATCH_MAX_BYTES:
+            held = decode
     else:
         preview = out_w * out_h * 3 * F32
-        decode_phase = shown * 3 * F32 + (preview if settings.preview_enabled and (out_w, out_h) != (dsp_w, dsp_h)
-                                          else 0)
-        preview_phase = preview * 3 - decode if settings.preview_enabled else 0  # kept + display copy + temp
-        working = max(decode_phase, preview_phase)
-    return FrameMemory(decode=decode, working=working, outputs=outputs, reader=reader, streamed=False)
+        desqueezed = preview if settings.preview_enabled and (out_w, out_h) != (dsp_w, dsp_h) else 0
+        working = shown * 3 * F32 + desqueezed
+        if settings.preview_enabled:
+            held = preview
+            outputs += preview * 2 + preview // 4  # its display copy, the uint8 conversion's float temporary, uint8
+    return FrameMemory(decode=decode, working=working, reader=reader, outputs=outputs, held=held, streamed=False)
 
 
 def process_rss_bytes() -> int:
@@ -145,22 +162,26 @@ def process_rss_bytes() -> int:
 
 @dataclass(frozen=True)
 class Admission:
-    """How a frame is rendered: whole (the fast path) or streamed; with the figures that decided it."""
+    """How a frame is rendered: whole (the fast path) or streamed with a window of ``window_rows`` source rows;
+    with the figures that decided it."""
 
     streamed: bool
     estimate: FrameMemory
     rss_bytes: int
     budget_bytes: int
+    window_rows: int = STREAM_WINDOW_ROWS
 
 
 def admit(probe: ProbeRecord, settings: RenderSettings, channels: int, linear: bool,
-          reclaimable_bytes: int = 0) -> Admission:
+          reclaimable_bytes: int = 0, stripe_lines: int = WIDEST_STRIPE) -> Admission:
     """Whole image when it fits in the budget, else streamed when the layout allows it and that fits, else
     ``SourceTooLargeError`` naming the estimate and the budget. ``reclaimable_bytes``: memory the process holds
-    now that this render reuses or frees first (the thread's scratch decode array), not counted twice."""
+    now that this render reuses or frees first (the thread's scratch decode array), not counted twice. The
+    streamed window is ``STREAM_WINDOW_ROWS``, or fewer rows (down to one band's footprint) under a tight
+    budget."""
     budget = settings.max_frame_memory * MIB
     rss = max(0, process_rss_bytes() - reclaimable_bytes)
-    whole = estimate_frame_memory(probe, settings, channels, linear)
+    whole = estimate_frame_memory(probe, settings, channels, linear, stripe_lines=stripe_lines)
     if rss + whole.total <= budget:
         return Admission(False, whole, rss, budget)
     obstacle = stripe_obstacle(probe, settings)
@@ -169,13 +190,16 @@ def admit(probe: ProbeRecord, settings: RenderSettings, channels: int, linear: b
                                               f"({whole.mib()} MiB for the frame, {_mib(rss)} MiB already held) and "
                                               f"{obstacle}: over the budget of {settings.max_frame_memory} MiB "
                                               "(max_frame_memory)")
-    streamed = estimate_frame_memory(probe, settings, channels, linear, streamed=True)
+    least = estimate_frame_memory(probe, settings, channels, linear, True, 0, stripe_lines)  # one band's rows
+    spare_rows = max(0, budget - rss - least.total) // (probe.data_window.width * channels * F32)
+    window = min(STREAM_WINDOW_ROWS, spare_rows)  # streamed_resize widens it to one band's footprint at least
+    streamed = estimate_frame_memory(probe, settings, channels, linear, True, window, stripe_lines)
     if rss + streamed.total > budget:
         raise SourceTooLargeError(probe.path, f"even in stripes rendering needs an estimated "
                                               f"{_mib(rss + streamed.total)} MiB ({streamed.mib()} MiB for the "
                                               f"frame, {_mib(rss)} MiB already held): over the budget of "
                                               f"{settings.max_frame_memory} MiB (max_frame_memory)")
-    return Admission(True, streamed, rss, budget)
+    return Admission(True, streamed, rss, budget, window)
 
 
 def _mib(value: int) -> int:

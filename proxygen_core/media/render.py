@@ -21,7 +21,7 @@ from proxygen_core.errors import (
     as_proxygen_error,
 )
 from proxygen_core.media.geometry import even_fit_within, fit_within
-from proxygen_core.media.memory import admit
+from proxygen_core.media.memory import SCRATCH_MAX_BYTES, admit
 from proxygen_core.media.resample import resize, stream_window_rows, streamed_resize
 from proxygen_core.probe import (
     ProbeRecord,
@@ -201,9 +201,7 @@ def _stripe_lines(spec: oiio.ImageSpec) -> int:
 
 
 _SCRATCH = threading.local()
-# Larger decodes (8K: 398 MB) get a new array each time: kept between frames they would add their size to
-# the process's peak (measured: 8K peak RSS 687 MiB with reuse, 559 without; 4K RGBA is 141 MB).
-SCRATCH_MAX_BYTES = 256 * 2**20
+# Larger decodes (8K: 398 MB) get a new array each time (SCRATCH_MAX_BYTES, media/memory.py, which counts it).
 
 
 def scratch(shape: tuple[int, ...]) -> np.ndarray:
@@ -355,7 +353,7 @@ class _StripeWindow:
 
 
 def _streamed_small(path: str, inp: oiio.ImageInput, chans: list[int], to_work: ocio.CPUProcessor,
-                    linear: bool, pw: int, ph: int, filtername: str) -> tuple[np.ndarray, int]:
+                    linear: bool, pw: int, ph: int, filtername: str, window_rows: int) -> tuple[np.ndarray, int]:
     """The proxy-size pixels (ph, pw, len(chans)) of a frame too large to hold whole, in stripes: the same
     steps as ``decode_working``'s whole-image paths, on a window of rows. A linear source is resized raw and
     converted small (alpha with the colour); a non-linear one is converted to the working space a stripe at a
@@ -372,9 +370,9 @@ def _streamed_small(path: str, inp: oiio.ImageInput, chans: list[int], to_work: 
 
     def run(reader: oiio.ImageInput) -> tuple[np.ndarray, int]:
         spec = reader.spec()
-        window = _StripeWindow(reader, chans, stream_window_rows(spec.height, ph, filtername),
+        window = _StripeWindow(reader, chans, stream_window_rows(spec.height, ph, filtername, window_rows),
                                None if linear else convert)
-        small = streamed_resize(window.rows, spec.height, spec.width, len(chans), pw, ph, filtername)
+        small = streamed_resize(window.rows, spec.height, spec.width, len(chans), pw, ph, filtername, window_rows)
         return small, window.nonfinite
 
     try:
@@ -419,13 +417,15 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         shrink_first = linear and not settings.preview_enabled  # then nothing keeps the full-resolution pixels
         read = chans + ([alpha_idx] if alpha_idx is not None else [])
         # before any pixel is read: whole image, stripes, or too_large (media/memory.py)
-        admission = admit(probe, settings, len(read), linear, reclaimable_bytes=scratch_bytes())
+        admission = admit(probe, settings, len(read), linear, reclaimable_bytes=scratch_bytes(),
+                          stripe_lines=_stripe_lines(inp.spec()))
         if admission.streamed:
             _drop_scratch()  # its pages would count against the budget the stripes were sized for
             w, h = inp.spec().width, inp.spec().height
             pw, ph = even_fit_within(*desqueezed(w, h, probe.pixel_aspect), settings.proxy_max_width,
                                      settings.proxy_max_height)
-            small, bad = _streamed_small(path, inp, read, to_work, linear, pw, ph, settings.resize_filter)
+            small, bad = _streamed_small(path, inp, read, to_work, linear, pw, ph, settings.resize_filter,
+                                         admission.window_rows)
         else:
             pixels = _read_pixels(path, inp, probe, read, reuse=shrink_first)
     finally:
