@@ -79,13 +79,19 @@ class SeaweedService(Service):
             shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
-def socket_folder(data: Path) -> Path:
-    """``<data>/sockets``, or (a data folder too deep for a socket path's 108 bytes) a folder in the temp
-    folder named after the data folder: the same at every start, so a start after a SIGKILL clears what the
-    killed server left. Emptied and made 0700 here."""
+def socket_path(data: Path) -> Path:
+    """Where the server's sockets live: ``<data>/sockets``, or (a data folder too deep for a socket path's 108
+    bytes) a folder in the temp folder named after the data folder; the same at every start, so a start after a
+    SIGKILL clears what the killed server left."""
     folder = data / "sockets"
     if len(str(folder / "seaweedfs-volume-grpc-65535.sock")) > 100:
         folder = Path(tempfile.gettempdir()) / f"proxygen-weed-{hashlib.sha256(str(data).encode()).hexdigest()[:12]}"
+    return folder
+
+
+def socket_folder(data: Path) -> Path:
+    """``socket_path(data)``, emptied and made 0700 (refused if someone else's)."""
+    folder = socket_path(data)
     if folder.is_symlink() or (folder.exists() and folder.lstat().st_uid != os.geteuid()):
         raise ServiceError(f"{folder}: socket folder exists and is not ours; refusing to use it")
     shutil.rmtree(folder, ignore_errors=True)
