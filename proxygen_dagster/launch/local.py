@@ -27,6 +27,7 @@ from proxygen_dagster.launch.code_server import CodeServer, start_code_server
 LOCAL_ACCESS = "proxygen-local"
 LOCAL_SECRET = "proxygen-local-secret"
 KAFKA_BUCKET = "proxygen-kafka"  # the local broker's log, on the local SeaweedFS: it survives restarts
+UI_TOKEN_FILE = "ui-token"  # in the var folder, 0600: the Dagster UI's token of the running stack
 MAX_RESTARTS = 5  # per service and per 10 minutes; past that the local run gives up and stops everything
 # The checkout's file, or (an installed package, e.g. the container image) the one $PROXYGEN_INSTANCE_YAML names.
 INSTANCE_YAML = Path(os.environ.get("PROXYGEN_INSTANCE_YAML") or Path(__file__).resolve().parents[2] / "dagster.yaml")
@@ -106,6 +107,19 @@ def write_pointer(env: dict[str, str], var: Path, ports: dict[str, int]) -> Path
     pointer.parent.mkdir(parents=True, exist_ok=True)
     pointer.write_text(text)
     return pointer
+
+
+def write_ui_token(var: Path) -> str:
+    """A new token for the UI (launch/webserver.py), in a file only this user can read."""
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    path = var / UI_TOKEN_FILE
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
+    return token
 
 
 def spawn(name: str, args: list[str], log: Path, port: int | None = None, timeout: float = 120.0) -> Service:
@@ -268,13 +282,15 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
         logs.mkdir(parents=True, exist_ok=True)
         code = start_code_server(Path(env["DAGSTER_HOME"]), logs / "code-server.log")
         services["dagster-code-server"] = code.service
-        workspace = ["-w", str(code.workspace)]
-        services["dagster-webserver"] = spawn("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1",
-                                                            "-p", str(port), *workspace], logs / "webserver.log", port)
-        services["dagster-daemon"] = spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", *workspace],
-                                           logs / "daemon.log")
-        print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups  (sensor s3_new_frames is on; logs in {logs}; "
-              f"Ctrl-C stops all)", flush=True)
+        token = write_ui_token(root)
+        services["dagster-webserver"] = spawn("webserver", [
+            sys.executable, "-m", "proxygen_dagster.launch.webserver", "--host", "127.0.0.1", "--port", str(port),
+            "--workspace", str(code.workspace), "--token-file", str(root / UI_TOKEN_FILE)], logs / "webserver.log", port)
+        services["dagster-daemon"] = spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w",
+                                                      str(code.workspace)], logs / "daemon.log")
+        print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups?token={token}  (the token is new at every start and "
+              f"guards the UI from other local users; sensor s3_new_frames is on; logs in {logs}; Ctrl-C stops all)",
+              flush=True)
         return supervise(services)
     except KeyboardInterrupt:
         print("stopping", flush=True)
