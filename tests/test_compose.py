@@ -168,8 +168,8 @@ def test_compose_demo_renders_24_frames_end_to_end(tmp_path):
         owner = project.exec("daemon", "stat", "-c", "%U %a", "/home/proxygen/dagster", "/home/proxygen/dagster/"
                              "dagster.yaml").split()
         assert owner[0] == "proxygen" and owner[2] == "proxygen", owner
-        logs = project.exec("webserver", "find", "/home/proxygen/dagster/storage", "-name", "*.err")
-        assert logs.strip(), "no compute log in the shared Dagster home"
+        logs = project.exec("webserver", "find", "/home/proxygen/dagster/storage", "-path", "*/compute_logs/*.err")
+        assert logs.strip(), "no run's compute log in the shared Dagster home"
         # The instance file in use names the run launcher and frees a dead run's slots.
         instance = project.exec("daemon", "python", "-c", "from dagster import DagsterInstance; "
                                 "i = DagsterInstance.get(); print(type(i.run_launcher).__name__, "
@@ -181,10 +181,11 @@ def test_compose_demo_renders_24_frames_end_to_end(tmp_path):
             assert check.returncode == 0, f"{service} healthcheck: {check.stdout}{check.stderr}"
         info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{web_port}/server_info", timeout=10).read())
         assert "dagster_webserver_version" in info, info
-        # Restart policies are set.
+        # Restart policies are set, and one works: the daemon killed from outside comes back by itself.
         for service in ("postgres", "webserver", "daemon", "seaweedfs", "tansu"):
             policy = podman.run("inspect", project.container(service), "--format", "{{.HostConfig.RestartPolicy.Name}}")
             assert policy.stdout.strip() == "unless-stopped", (service, policy.stdout)
+        _kill_and_see_it_restart(project, "daemon")
         print(f"compose: images {[(b.tag, round(b.seconds), b.mib) for b in builds]}, up {up_s:.0f} s, "
               f"{FRAMES} frames rendered {render_s:.0f} s after the upload, total {time.monotonic() - started:.0f} s")
     except BaseException:
@@ -192,10 +193,44 @@ def test_compose_demo_renders_24_frames_end_to_end(tmp_path):
         raise
     finally:
         down = project.compose("down", "-v", timeout=300)
-        left = project.containers()
-        volumes = podman.run("volume", "ls", "--filter", f"label=io.podman.compose.project={project.name}",
-                             "--format", "{{.Name}}").stdout.split()
-        conmon = [line for line in subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-                  .splitlines() if "conmon" in line and any(i in line for i in ids)]
+        left, volumes, conmon = _leftovers(project, ids)
     assert down.returncode == 0, down.stdout[-2000:] + down.stderr[-2000:]
     assert not left and not volumes and not conmon, (left, volumes, conmon)
+    network = podman.run("network", "exists", f"{project.name}_default")
+    assert network.returncode != 0, f"network {project.name}_default left behind"
+
+
+def _kill_and_see_it_restart(project: Project, service: str, timeout: float = 60.0) -> None:
+    """SIGKILL the service's main process from the host (a crash, not `podman stop`); the restart policy must
+    start the container again, on its own."""
+    def state() -> tuple[str, int, int]:
+        out = project.podman.run("inspect", project.container(service), "--format",
+                                 "{{.State.Status}} {{.RestartCount}} {{.State.Pid}}").stdout.split()
+        return out[0], int(out[1]), int(out[2])
+
+    status, count, pid = state()
+    assert status == "running" and pid > 0, (service, status, pid)
+    os.kill(pid, 9)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, after, new_pid = state()
+        if status == "running" and after == count + 1 and new_pid not in (0, pid):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{service} killed: not restarted in {timeout:.0f} s ({status}, restarts {after})")
+
+
+def _leftovers(project: Project, ids: list[str], timeout: float = 30.0) -> tuple[list[str], list[str], list[str]]:
+    """What is left of the project after `down -v`: containers, volumes, and conmon monitors of its containers
+    (given a few seconds to exit)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = project.containers()
+        volumes = [v for v in project.podman.run("volume", "ls", "--format", "{{.Name}}").stdout.split()
+                   if v.startswith(f"{project.name}_")]
+        conmon = [line for line in subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True,
+                                                  timeout=30).stdout.splitlines()
+                  if "conmon" in line and any(i in line for i in ids)]
+        if not (left or volumes or conmon) or time.monotonic() > deadline:
+            return left, volumes, conmon
+        time.sleep(1)
