@@ -68,7 +68,8 @@ def setns(pid: int) -> str:
 
 def listdir(path: str) -> str:
     try:
-        return "open" if os.listdir(path) is not None else "open"
+        os.listdir(path)
+        return "open"
     except OSError as exc:
         return type(exc).__name__
 

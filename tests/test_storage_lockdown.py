@@ -143,7 +143,7 @@ def _weed(pids: list[str]) -> tuple[str, dict[str, int]]:
         args = _cmdline(pid).decode().split("\0")
         if args[0].endswith("/weed") and args[1:2] == ["mini"]:
             ports = {m.group(1): int(m.group(2)) for a in args if (m := re.fullmatch(r"-([\w.]+port[\w.]*)=(\d+)", a))}
-            return pid, ports
+            return pid, {name: port for name, port in ports.items() if port}  # 0: a listener turned off
     raise AssertionError(f"no weed mini among {pids}")
 
 

@@ -26,9 +26,9 @@ from proxygen_core.services.process import (
 def write_security(data: Path) -> Path:
     """``security.toml`` in the server's working folder: JWT keys (new at every start; they only sign the
     server's own short-lived tokens) for reads and writes on the volume and filer ports, so even where those
-    ports can be reached (without namespaces, ``SeaweedService.exposure``) the filer and volume HTTP serve no read, write or
-    delete without a token. The master's HTTP and every gRPC port check nothing: only the private network
-    namespace keeps them from other users (docs/pipeline.md, "Storage")."""
+    ports can be reached (without namespaces, ``SeaweedService.exposure``) the filer and volume HTTP serve no
+    read, write or delete without a token. The master's HTTP and every gRPC port check nothing: only the
+    private network namespace keeps them from other users (docs/pipeline.md, "Storage")."""
     sections = (("jwt.signing", "volume writes"), ("jwt.signing.read", "volume reads"),
                 ("jwt.filer_signing", "filer writes"), ("jwt.filer_signing.read", "filer reads"))
     path = data / "security.toml"
