@@ -66,7 +66,7 @@ def child(frame: str, out_dir: str, budget: int) -> None:
     from proxygen_core.colour.engine import engine
     from proxygen_core.errors import SourceTooLargeError
     from proxygen_core.media.memory import admit, estimate_frame_memory, process_rss_bytes
-    from proxygen_core.media.render import alpha_channel, review_layer
+    from proxygen_core.media.render import _stripe_lines, alpha_channel, review_layer
     from proxygen_core.pipeline.folder import render_file
     from proxygen_core.probe import probe
     from proxygen_core.settings import Settings
@@ -78,13 +78,17 @@ def child(frame: str, out_dir: str, budget: int) -> None:
     n = len(chans) + (1 if settings.render.working_alpha and alpha_channel(record.channels, layer) is not None else 0)
     eng = engine(settings.render.ocio_config)
     _, linear = eng.to_working(eng.detect(record, settings.render), settings.render.working_colorspace)
+    inp = oiio.ImageInput.open(frame)
+    lines = _stripe_lines(inp.spec())  # as decode_working passes it: the open file's stripe
+    inp.close()
     rss = process_rss_bytes()
-    whole = estimate_frame_memory(record, settings.render, n, linear)
-    streamed = estimate_frame_memory(record, settings.render, n, linear, streamed=True)
+    whole = estimate_frame_memory(record, settings.render, n, linear, stripe_lines=lines)
     try:
-        decided = admit(record, settings.render, n, linear).streamed  # the decision decode_working will make
+        admission = admit(record, settings.render, n, linear, stripe_lines=lines)  # decode_working's decision
+        decided, window = admission.streamed, admission.window_rows
     except SourceTooLargeError:
-        decided = False
+        decided, window = False, 0
+    streamed = estimate_frame_memory(record, settings.render, n, linear, True, window, lines)
     t0 = time.perf_counter()
     result = render_file(frame, out_dir, settings)
     seconds = time.perf_counter() - t0

@@ -108,9 +108,9 @@ def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels
       band's vertical intermediate per core and the reader's stripes: independent of the height.
 
     Calibrated against the peak RSS of fresh processes (benchmarks/bench_memory.py, docs/benchmarks.md "Memory
-    admission"): measured growth over the RSS at admission / this figure, half RGBA EXRs, RGB decoded:
-    640x360 119 / 118 MiB, 2K 194 / 196, 4K 284 / 288, 8K 488 / 500, 16K whole 3,200 / 3,250, 16K streamed
-    162 / 173.
+    admission"; half RGBA EXRs, RGB decoded), RSS at admission + this figure / measured peak, MiB: 640x360
+    237 / 218, 2K 306 / 292, 4K 383 / 382, 8K 599 / 585, 16K whole 3,254 / 3,298 (1% under: the decode array
+    dominates and is exact), 16K streamed 261 / 261.
     """
     dw = probe.data_window
     width, height = dw.width, dw.height
