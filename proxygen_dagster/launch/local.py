@@ -255,6 +255,8 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
                 endpoint, KAFKA_BUCKET, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
             print(f"Tansu Kafka on 127.0.0.1:{kafka_port} (events topic {topic}; log kept in "
                   f"s3://{KAFKA_BUCKET}/)", flush=True)
+            print("WARNING: the local Kafka broker (Tansu) is open to local users: any topic can be read or "
+                  "written; production must use SASL_SSL (docs/pipeline.md, Storage)", flush=True)
         prepare_home(Path(env["DAGSTER_HOME"]))
         swept = sweep(root / "cache")  # what killed run workers of an earlier start left (store/cache.py)
         if swept:
