@@ -35,8 +35,14 @@ if ! "${PODMAN[@]}" image exists "$BASE"; then
   mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$work/rootfs.tar"
   "${PODMAN[@]}" import "$work/rootfs.tar" "$BASE" >/dev/null
 fi
+old=$("${PODMAN[@]}" image inspect "$TAG" --format '{{.Id}}' 2>/dev/null || true)
 # shellcheck disable=SC2086  # PROXYGEN_BUILD_FLAGS is a list of flags
 "${PODMAN[@]}" build --network=host "${MOUNTS[@]}" --build-arg BASE="$BASE" \
   ${PROXYGEN_BUILD_FLAGS:-} --ignorefile deploy/containerignore -t "$TAG" -f "$FILE" .
+# The image this tag named before (now untagged) goes, unless a container or another tag still uses it: repeated
+# builds after code changes do not pile up images.
+if [ -n "$old" ] && [ "$old" != "$("${PODMAN[@]}" image inspect "$TAG" --format '{{.Id}}')" ]; then
+  "${PODMAN[@]}" rmi "$old" >/dev/null 2>&1 || true
+fi
 size=$("${PODMAN[@]}" image inspect "$TAG" --format '{{.Size}}')
 echo "built $TAG: $((size / 1024 / 1024)) MiB"
