@@ -61,8 +61,9 @@ if [ "${PROXYGEN_SKIP_CONTAINERS:-0}" != "1" ]; then
   [ -x /usr/lib/podman/aardvark-dns ] || command -v aardvark-dns >/dev/null 2>&1 || ctools+=(aardvark-dns)
   if [ ${#ctools[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${ctools[@]}" >/dev/null) || echo "warning: ${ctools[*]} could not be installed; the container tests will be skipped" >&2
+      # With podman's recommends (as tried: slirp4netns, uidmap, fuse-overlayfs and the like).
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${ctools[@]}" >/dev/null) \
+        || echo "warning: ${ctools[*]} could not be installed; the container tests will be skipped" >&2
     else
       echo "warning: ${ctools[*]} missing and not root; the container tests will be skipped" >&2
     fi
