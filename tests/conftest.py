@@ -10,7 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Baked display LUTs go to a folder of this run, not the user's cache.
 import tempfile  # noqa: E402
 
-os.environ.setdefault("PROXYGEN_LUT_CACHE_DIR", tempfile.mkdtemp(prefix="proxygen-luts-"))
+# One folder for every pytest-xdist worker of a run (the LUT files are written atomically), so a LUT is baked once
+# per run, not once per worker.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+os.environ.setdefault("PROXYGEN_LUT_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"proxygen-luts-{_RUN}") if _RUN
+                      else tempfile.mkdtemp(prefix="proxygen-luts-"))
 # Third-party test images (EXR of many kinds, DPX, TIFF, PNG, JPEG, broken files) with a MANIFEST.tsv:
 # PROXYGEN_TESTDATA points at such a folder; the project's own checkout looks beside it (../shared/testdata).
 TESTDATA = Path(os.environ.get("PROXYGEN_TESTDATA") or ROOT.parent / "shared" / "testdata")
