@@ -60,6 +60,10 @@ def celery_config(execution: ExecutionSettings) -> dict:
 
 
 FRAMES_JOB, CLIPS_JOB = "proxygen_frames", "proxygen_clips"
+# A run that failed at its steps is never re-run whole, whatever the instance says (the Helm chart renders no
+# retry_on_asset_or_op_failure, and Dagster's default is to retry): bad content fails the same way again, and storage
+# outages are retried inside the step. Runs whose worker died are still retried by run_retries.
+NO_STEP_FAILURE_RETRY = {"dagster/retry_on_asset_or_op_failure": "false"}
 
 
 def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "UnresolvedAssetJobDefinition"]:
@@ -68,10 +72,11 @@ def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "Unr
     executor = executor_for(settings.execution)
     frames_job = define_asset_job(
         FRAMES_JOB, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
+        tags=NO_STEP_FAILURE_RETRY,
         description="Source -> working frame -> thumbnail + proxy -> record, for one key or a range of keys.")
     clips_job = define_asset_job(
         CLIPS_JOB, selection=AssetSelection.assets(*(clip_asset_key(p.name) for p in settings.pipeline.profiles())),
-        executor_def=executor,
+        executor_def=executor, tags=NO_STEP_FAILURE_RETRY,
         description="The deliverables (one per enabled clip profile) and poster of one image sequence, from its "
                     "frames' working frames.")
     return frames_job, clips_job

@@ -124,3 +124,15 @@ def test_a_run_waits_for_its_retry_decision_and_a_refused_alert_is_sent_again(ho
         _tick(instance, sensor, cursor)
         assert [a["run_id"] for a in _Hook.received] == [killed, killed]
         assert instance.get_run_by_id(killed).tags[FAILURE_TAG] == INFRASTRUCTURE
+
+
+def test_a_run_failed_at_its_steps_is_never_rerun_whole_whatever_the_instance_says():
+    """The Helm chart renders no retry_on_asset_or_op_failure (Dagster's default: retry): the jobs' own tag says
+    no, so a batch with a broken frame fails once, while a dead worker's run is still retried."""
+    from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
+
+    from proxygen_core.settings import Settings
+    from proxygen_dagster.jobs import build_jobs
+
+    for job in build_jobs(Settings()):
+        assert job.tags[RETRY_ON_ASSET_OR_OP_FAILURE_TAG] == "false", job.name
