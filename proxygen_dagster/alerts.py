@@ -56,7 +56,8 @@ class FailedRun:
     @property
     def text(self) -> str:
         retry = f"; retried as {self.retry_run_id}" if self.retry_run_id else "; not retried"
-        return f"proxygen: run {self.run_id} of {self.job} failed ({self.failure}, {self.reason}): {self.message}{retry}"
+        return (f"proxygen: run {self.run_id} of {self.job} failed ({self.failure}, {self.reason}): "
+                f"{self.message}{retry}")
 
 
 def classify(instance: Any, run: DagsterRun) -> FailedRun:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import string
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -84,34 +81,20 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
 
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.errors import CONTENT, INFRASTRUCTURE
-    from proxygen_core.services.process import free_port, stop_process
-    from proxygen_core.store.s3 import ObjectStore, s3_client
     from proxygen_dagster.alerts import FAILURE_TAG
     from proxygen_dagster.jobs import FRAMES_JOB
-    from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
 
     from .kafka_helpers import consume_events
+    from .local_stack import start_local
 
     _Webhook.received = []
     hook = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    exe = Path(sys.executable).with_name("proxygen")
-    var, log_path = tmp_path / "var", tmp_path / "local.log"
-    kafka = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PROXYGEN_BATCH_SETTLE_SECONDS="1", PROXYGEN_BATCH_SIZE="4",
-               PROXYGEN_ALERT_WEBHOOK_URL=f"http://127.0.0.1:{hook.server_port}/alert")
-    log = log_path.open("wb")
-    proc = subprocess.Popen([str(exe), "local", "--var", str(var), "--no-samples", "--port", str(free_port()),
-                             "--s3-port", str(free_port()), "--kafka-port", str(kafka)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    local = start_local(tmp_path, {"PROXYGEN_BATCH_SIZE": "4",
+                                   "PROXYGEN_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/alert"})
+    var, kafka = local.var, local.ports["kafka"]
     try:
-        deadline = time.monotonic() + 180
-        while b"Dagster UI:" not in log_path.read_bytes():
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-        endpoint, bucket = re.search(r"SeaweedFS S3 on (\S+)\s+bucket (\S+)", log_path.read_text()).groups()
-        store = ObjectStore(s3_client(endpoint, access_key_id=LOCAL_ACCESS, secret_access_key=LOCAL_SECRET), bucket)
+        store = local.store()
         started = time.monotonic()
         keys = _upload_frames(store, tmp_path / "frames", "crash/sh010", _names(39))
         store.put_bytes("crash/sh010/plate_zz.exr", b"definitely not an image")  # one broken frame: content
@@ -125,10 +108,10 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
             catalog_path = var / "catalog.db"
             rows: list = []
             while len(rows) < len(keys):
-                assert proc.poll() is None, log_path.read_text()[-3000:]
+                assert local.proc.poll() is None, local.log[-3000:]
                 assert time.monotonic() - started < DEADLINE_SECONDS, (
                     f"{len(rows)} of {len(keys)} keys done after {DEADLINE_SECONDS} s; missing "
-                    f"{sorted(set(keys) - {r['s3_key'] for r in rows})[:8]}\n" + log_path.read_text()[-3000:])
+                    f"{sorted(set(keys) - {r['s3_key'] for r in rows})[:8]}\n" + local.log[-3000:])
                 time.sleep(1)
                 rows = SQLiteCatalog(catalog_path).rows(limit=1000) if catalog_path.exists() else []
             elapsed = time.monotonic() - started
@@ -141,6 +124,11 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
             versions = [r["event_id"] for r in current] + [h["event_id"] for h in catalog.history(1000)]
             outbox = [e.event_id for e in catalog.events(1000)]
             assert Counter(outbox) == Counter(versions)
+            # A row is committed with its event before the event is sent: wait (bounded) for the outbox to drain.
+            sent_by = time.monotonic() + 90
+            while (pending := catalog.count("pending")) and time.monotonic() < sent_by:
+                time.sleep(1)
+            assert pending == 0, f"{pending} events still waiting in the outbox"
             published = consume_events(f"127.0.0.1:{kafka}", "spaceharbor.proxy", timeout=60)
             assert Counter(e["event_id"] for e in published) == Counter(versions)
 
@@ -176,6 +164,5 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
         assert left == [], left
         print(f"64 keys, two workers killed: done in {elapsed:.0f} s")
     finally:
-        stop_process(proc, grace=60)
-        log.close()
+        local.stop()
         hook.shutdown()

@@ -198,40 +198,25 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
     processing), the catalog gets one row per frame; on SIGTERM nothing of that Dagster home is left running
     (fork server included)."""
     import os
-    import re
     import socket
     import stat
-    import sys
 
     import dagster as dg
     import yaml
 
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_core.services.process import free_port, stop_process
-    from proxygen_core.store.s3 import ObjectStore, s3_client
     from proxygen_dagster.assets import FOLLOW_TRIGGER
     from proxygen_dagster.jobs import FRAMES_JOB
     from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId
-    from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
+
+    from .local_stack import start_local
 
     from .test_dagster_pipeline import _upload
 
-    exe = Path(sys.executable).with_name("proxygen")
-    var, log_path = tmp_path / "var", tmp_path / "local.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PROXYGEN_BATCH_SETTLE_SECONDS="1", PROXYGEN_BATCH_SIZE="4")
-    log = log_path.open("wb")
-    proc = subprocess.Popen([str(exe), "local", "--var", str(var), "--no-samples", "--port", str(free_port()),
-                             "--s3-port", str(free_port()), "--kafka-port", str(free_port())], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    home = str(var / "dagster")
+    local = start_local(tmp_path, {"PROXYGEN_BATCH_SIZE": "4"})
+    proc, var, log_path, home = local.proc, local.var, local.log_path, local.home
     try:
-        deadline = time.monotonic() + 180
-        while b"Dagster UI:" not in log_path.read_bytes():
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-        endpoint, bucket = re.search(r"SeaweedFS S3 on (\S+)\s+bucket (\S+)", log_path.read_text()).groups()
-        store = ObjectStore(s3_client(endpoint, access_key_id=LOCAL_ACCESS, secret_access_key=LOCAL_SECRET), bucket)
+        store = local.store()
         keys = _upload(store, tmp_path, "forked/sh010", [f"plate.{n}.exr" for n in range(1001, 1017)],
                        bad=["plate.1017.exr"])
         catalog = var / "catalog.db"
@@ -275,8 +260,7 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
         assert left == {}, f"still running with DAGSTER_HOME={home}"
         assert not sock.parent.exists()
     finally:
-        stop_process(proc, grace=60)  # time to stop its stack itself, as on Ctrl-C
-        log.close()
+        local.stop()
 
 
 def _parent(pid: str) -> str:

@@ -105,8 +105,8 @@ def _socket_inodes(pid: str) -> set[str]:
                 continue
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
-    except OSError:  # ended meanwhile
-        assert "storage: only S3 (signed requests) is reachable" in text, text
+    except OSError:  # ended meanwhile: it holds no socket
+        pass
     return inodes
 
 
@@ -158,22 +158,6 @@ def _weed(pids: list[str]) -> tuple[str, dict[str, int]]:
             ports = {m.group(1): int(m.group(2)) for a in args if (m := re.fullmatch(r"-([\w.]+port[\w.]*)=(\d+)", a))}
             return pid, {name: port for name, port in ports.items() if port}  # 0: a listener turned off
     raise AssertionError(f"no weed mini among {pids}")
-
-
-def _start_local(tmp_path: Path, ports: dict[str, int]) -> tuple[subprocess.Popen, Path]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PROXYGEN_BATCH_SETTLE_SECONDS="1")
-    log_path = tmp_path / "local.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("proxygen")), "local", "--var",
-                                 str(tmp_path / "var"), "--no-samples", "--port", str(ports["ui"]), "--s3-port",
-                                 str(ports["s3"]), "--kafka-port", str(ports["kafka"])], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while b"Dagster UI:" not in log_path.read_bytes():
-        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-        time.sleep(0.2)
-    return proc, log_path
 
 
 def _http(method: str, url: str, body: str | None = None) -> dict:
@@ -243,22 +227,19 @@ def _judge(probes: list[tuple[str, dict, tuple[str, ...] | None]], outcomes: lis
 @pytest.mark.slow
 def test_another_local_user_reaches_only_signed_s3_and_the_documented_exceptions(tmp_path, probe_user):
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_core.services.process import free_port, stop_process
     from proxygen_core.services.seaweedfs import socket_path
-    from proxygen_core.store.s3 import ObjectStore, s3_client
-    from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
 
+    from .local_stack import start_local
     from .test_dagster_pipeline import _upload
 
-    ports = {"ui": free_port(), "s3": free_port(), "kafka": free_port()}
+    local = start_local(tmp_path)
+    ports, proc, log_path, var, home = local.ports, local.proc, local.log_path, local.var, local.home
     assert set(ports) == set(EXCEPTIONS) | set(GUARDED)  # every port of this stack is an exception or guarded
-    proc, log_path = _start_local(tmp_path, ports)
-    var, home = tmp_path / "var", str(tmp_path / "var" / "dagster")
     try:
-        text = log_path.read_text()
+        text = local.log
         assert "storage: only S3 (signed requests) is reachable" in text, text
-        endpoint, bucket = re.search(r"SeaweedFS S3 on (\S+)\s+bucket (\S+)", text).groups()
-        store = ObjectStore(s3_client(endpoint, access_key_id=LOCAL_ACCESS, secret_access_key=LOCAL_SECRET), bucket)
+        store = local.store()
+        bucket = store.bucket
         key, secret = "lockdown/sh010/secret.0001.exr", os.urandom(4096)
         store.put_bytes(key, secret)
 
@@ -312,4 +293,4 @@ def test_another_local_user_reaches_only_signed_s3_and_the_documented_exceptions
         grpc = {weed_ports[p] for p in weed_ports if p.endswith(".grpc")}
         assert [p for p in Path("/tmp").glob("seaweedfs-*.sock") if int(p.stem.rsplit("-", 1)[1]) in grpc] == []
     finally:
-        stop_process(proc, grace=60)  # time to stop its stack itself, as on Ctrl-C
+        local.stop()
