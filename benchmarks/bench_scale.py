@@ -143,7 +143,7 @@ def main() -> int:
     from proxygen_core.services.process import free_port, stop_process, wait_for_port
     from proxygen_core.services.seaweedfs import filer_write_token, start_seaweedfs
     from proxygen_core.settings import env_name
-    from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
+    LOCAL_ACCESS, LOCAL_SECRET = "proxygen-bench", "proxygen-bench-secret"  # noqa: N806 (this run's own server)
 
     work = Path(tempfile.mkdtemp(prefix="proxygen-scale-"))
     work.chmod(0o755)

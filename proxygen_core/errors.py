@@ -64,6 +64,17 @@ class SourceTooLargeError(ProxygenError):
     kind = "too_large"
 
 
+class WorkerMemoryError(ProxygenError):
+    """The frame fits the budget in a fresh worker but not beside what this worker already holds: a state of the
+    process (grown by earlier frames), not of the file, so it is transient and infrastructure, never a permanent
+    ``too_large`` on the frame's row."""
+
+    kind = "worker_memory"
+
+    def __init__(self, path: str, cause: str) -> None:
+        super().__init__(path, cause, transient=True)
+
+
 class ColorError(ProxygenError):
     """The OCIO config, a colour space, display or view cannot be resolved or applied."""
 

@@ -48,12 +48,20 @@ class LocalStack:
 
 
 def find_stack(start: Path) -> Path | None:
-    """The stack file of the local stack this folder belongs to: ``<dir>/var/`` or ``<dir>/`` up the tree."""
+    """The stack file of the local stack this folder belongs to: ``<dir>/var/`` or ``<dir>/`` up the tree.
+
+    Only a file of this user's that nobody else may write counts: a stack file planted higher up (``/tmp/var``)
+    by another user must not redirect this user's listings or ``dailies`` writes."""
     for folder in (start, *start.parents):
         for candidate in (folder / STACK_FILE, folder / "var" / STACK_FILE):
-            if candidate.is_file():
+            if candidate.is_file() and _own_and_private(candidate):
                 return candidate
     return None
+
+
+def _own_and_private(path: Path) -> bool:
+    info = path.stat()
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def _config(args: argparse.Namespace) -> tuple[str | None, str]:

@@ -37,6 +37,8 @@ from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, RUN_FAILURE_REASON
 from proxygen_core.errors import CONTENT, INFRASTRUCTURE
 
 FAILURE_TAG = "proxygen/failure"  # content | infrastructure, on every failed run of ours
+FAILURE_RUN_TAG = "proxygen/failure_run"  # the run the class was given to: a retry that inherited it is not done
+FIRST_LOOK_BACK_SECONDS = 600.0  # a new deployment classifies the failures of its last 10 minutes, not of a day
 FAILURE_CLASS = "failure_class"  # the key of a step Failure's metadata that says which it was
 SETTLE_SECONDS = 60.0  # a failed run whose retry decision never shows (retries off) is classified after this
 MAX_RUNS_PER_TICK = 100
@@ -87,9 +89,19 @@ def _innermost(error: Any) -> str:
     return error.message.strip()
 
 
+def _ours(run: DagsterRun, jobs: frozenset[str]) -> bool:
+    """Our jobs' runs, and the runs the UI or a backfill launch on our assets (Dagster's implicit asset jobs)."""
+    return run.job_name in jobs or run.job_name.startswith("__ASSET_JOB")
+
+
 def _settled(run: DagsterRun, end_time: float | None, now: float) -> bool:
-    """Whether the daemon has decided about a retry (so tagging this run cannot leak into its retry)."""
-    if WILL_RETRY_TAG in run.tags or AUTO_RETRY_RUN_ID_TAG in run.tags:
+    """Whether the daemon's retry of this run exists or never will (so tagging it cannot leak into its retry).
+
+    Dagster writes ``dagster/will_retry`` when the run fails; the retry daemon copies the run's tags into the retry
+    a few seconds later and then names it (``dagster/auto_retry_run_id``). So ``will_retry=true`` waits for the
+    retry's id; only past ``SETTLE_SECONDS`` (no daemon, retries off) is a run classified without either.
+    """
+    if AUTO_RETRY_RUN_ID_TAG in run.tags or run.tags.get(WILL_RETRY_TAG) == "false":
         return True
     return end_time is not None and now - end_time > SETTLE_SECONDS
 
@@ -110,7 +122,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url
     The alert goes out before the tag is written: a webhook that refuses fails the tick, and the run is tried again.
     """
     now = time.time()
-    since = float(context.cursor) if context.cursor else now - 86400.0
+    since = float(context.cursor) if context.cursor else now - FIRST_LOOK_BACK_SECONDS
     records = context.instance.get_run_records(
         RunsFilter(statuses=[DagsterRunStatus.FAILURE], updated_after=datetime.fromtimestamp(since, timezone.utc)),
         limit=MAX_RUNS_PER_TICK, order_by="update_timestamp", ascending=True)
@@ -119,7 +131,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url
     newest = since
     for record in records:
         run, updated = record.dagster_run, record.update_timestamp.timestamp()
-        if run.job_name in jobs and FAILURE_TAG not in run.tags:
+        if _ours(run, jobs) and run.tags.get(FAILURE_RUN_TAG) != run.run_id:
             if not _settled(run, record.end_time, now):
                 waiting.append(updated)
                 continue
@@ -128,7 +140,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url
                 context.log.error(failed.text)
                 if webhook_url:
                     send_alert(webhook_url, failed)
-            context.instance.add_run_tags(run.run_id, {FAILURE_TAG: failed.failure})
+            context.instance.add_run_tags(run.run_id, {FAILURE_TAG: failed.failure, FAILURE_RUN_TAG: run.run_id})
             done.append(failed)
         newest = max(newest, updated)
         context.update_cursor(str(min([newest, *waiting])))  # what is done stays done if a later alert fails

@@ -28,10 +28,10 @@ class LocalStack:
     def store(self):
         """The stack's bucket, with the credentials its banner prints."""
         from proxygen_core.store.s3 import ObjectStore, s3_client
-        from proxygen_dagster.launch.local import LOCAL_ACCESS, LOCAL_SECRET
 
-        endpoint, bucket = re.search(r"SeaweedFS S3 on (\S+)\s+bucket (\S+)", self.log).groups()
-        return ObjectStore(s3_client(endpoint, access_key_id=LOCAL_ACCESS, secret_access_key=LOCAL_SECRET), bucket)
+        endpoint, bucket, access, secret = re.search(r"SeaweedFS S3 on (\S+)\s+bucket (\S+)\s+AWS_ACCESS_KEY_ID=(\S+)"
+                                                     r"\s+AWS_SECRET_ACCESS_KEY=(\S+)", self.log).groups()
+        return ObjectStore(s3_client(endpoint, access_key_id=access, secret_access_key=secret), bucket)
 
     def stop(self) -> None:
         """As Ctrl-C would, with time to stop its own stack; then whatever is left of its group."""

@@ -74,6 +74,16 @@ def listdir(path: str) -> str:
         return type(exc).__name__
 
 
+def read(path: str) -> str:
+    """Read a file of the stack (its keys): "open" if that user could."""
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+        return "open"
+    except OSError as exc:
+        return type(exc).__name__
+
+
 def weed_shell(weed: str, master: str, filer: str, commands: list[str], home: str) -> str:
     """``weed shell`` with no security settings: its whole output (the test checks it shows and did nothing)."""
     try:
@@ -86,7 +96,8 @@ def weed_shell(weed: str, master: str, filer: str, commands: list[str], home: st
         return "TimeoutExpired " + (out.decode(errors="replace") if isinstance(out, bytes) else out)
 
 
-KINDS = {"tcp": tcp, "unix": unix, "http": http, "setns": setns, "listdir": listdir, "weed_shell": weed_shell}
+KINDS = {"tcp": tcp, "unix": unix, "http": http, "setns": setns, "listdir": listdir, "read": read,
+         "weed_shell": weed_shell}
 
 
 def main() -> int:

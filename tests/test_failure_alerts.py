@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import WILL_RETRY_TAG
+from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 
 from proxygen_core.errors import CONTENT, INFRASTRUCTURE, failure_class
 from proxygen_dagster.alerts import FAILURE_CLASS, FAILURE_TAG, build_failure_alerts, classify
@@ -115,7 +115,11 @@ def test_a_run_waits_for_its_retry_decision_and_a_refused_alert_is_sent_again(ho
         # No retry decision yet: untagged (a retry made now would copy the tag), nothing sent.
         assert "1 waiting for their retry decision" in result.skip_message and _Hook.received == []
         assert FAILURE_TAG not in instance.get_run_by_id(killed).tags
-        instance.add_run_tags(killed, {WILL_RETRY_TAG: "true"})
+        instance.add_run_tags(killed, {WILL_RETRY_TAG: "true"})  # as Dagster writes it when the run fails
+        result, cursor = _tick(instance, sensor, cursor)
+        # A retry is coming but not made yet: it would copy a tag written now, so the run still waits.
+        assert "1 waiting" in result.skip_message and FAILURE_TAG not in instance.get_run_by_id(killed).tags
+        instance.add_run_tags(killed, {AUTO_RETRY_RUN_ID_TAG: "the-retry"})
         _Hook.status = 500
         with pytest.raises(Exception, match="500"):
             _tick(instance, sensor, cursor)
@@ -136,3 +140,18 @@ def test_a_run_failed_at_its_steps_is_never_rerun_whole_whatever_the_instance_sa
 
     for job in build_jobs(Settings()):
         assert job.tags[RETRY_ON_ASSET_OR_OP_FAILURE_TAG] == "false", job.name
+
+
+def test_a_retry_that_inherited_the_class_is_classified_itself(hook):
+    """Should a retry ever copy its parent's tag (the retry made before the tag could be held back), the class
+    names the run it was given to, and the retry is classified on its own."""
+    from proxygen_dagster.alerts import FAILURE_RUN_TAG
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        retry = proxygen_frames.execute_in_process(
+            instance=instance, raise_on_error=False,
+            tags={FAILURE_TAG: INFRASTRUCTURE, FAILURE_RUN_TAG: "the-parent-run", WILL_RETRY_TAG: "false"}).run_id
+        instance.add_run_tags(retry, {WILL_RETRY_TAG: "false"})
+        _tick(instance, build_failure_alerts(frozenset({"proxygen_frames"}), hook))
+        tags = instance.get_run_by_id(retry).tags
+        assert (tags[FAILURE_TAG], tags[FAILURE_RUN_TAG]) == (CONTENT, retry) and _Hook.received == []

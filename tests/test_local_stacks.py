@@ -75,3 +75,13 @@ def test_a_pointer_from_before_stack_files_still_reads(tmp_path, monkeypatch, ca
     (tmp_path / "elsewhere").mkdir()
     out, err = _records(monkeypatch, capsys, tmp_path / "elsewhere")
     assert out.strip().splitlines()[-1] == "0 rows" and f"catalog: sqlite {db}" in err
+
+
+def test_a_stack_file_another_user_could_write_is_not_followed(tmp_path, monkeypatch, capsys):
+    _no_proxygen_env(monkeypatch)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    var = _stack(tmp_path / "checkout", 2, {"ui": 3000, "s3": 8333, "kafka": 9092})
+    (var / "proxygen-stack.yaml").chmod(0o666)  # anyone may rewrite it: it could name anyone's catalog
+    (tmp_path / "checkout" / "docs").mkdir()
+    out, err = _records(monkeypatch, capsys, tmp_path / "checkout" / "docs")
+    assert "which this folder is in" not in err and "the last one started" in err

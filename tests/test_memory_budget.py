@@ -273,3 +273,18 @@ def test_a_16k_half_exr_renders_within_the_default_budget(tmp_path):
     report = json.loads((tmp_path / "out" / "ramp_16k.json").read_text())
     assert report["status"] == "ok" and report["proxy"]["resolution"] == "1080x1080"
     assert peak_kib / 1024 <= 2048, f"peak RSS {peak_kib / 1024:.0f} MiB over the 2048 MiB budget"
+
+
+def test_a_frame_refused_only_for_what_this_worker_holds_is_infrastructure_not_too_large(tmp_path, monkeypatch):
+    """The same file gets the same answer in every worker: a frame that cannot be striped but fits the budget in a
+    fresh worker is refused for this worker's grown RSS as transient infrastructure, never a permanent too_large."""
+    from proxygen_core.errors import INFRASTRUCTURE, WorkerMemoryError, failure_class
+
+    path, settings = _inset_frame(tmp_path / "i.exr"), RenderSettings(max_frame_memory=512)
+    monkeypatch.setattr(memory, "process_rss_bytes", lambda: 510 * MIB)  # a worker grown by earlier frames
+    with pytest.raises(WorkerMemoryError) as err:
+        decode_working(str(path), settings)
+    assert err.value.transient and failure_class([err.value.kind]) == INFRASTRUCTURE
+    assert "fits the budget of 512 MiB in a fresh worker but not beside the 510 MiB this one holds" in str(err.value)
+    monkeypatch.setattr(memory, "process_rss_bytes", lambda: memory.FRESH_WORKER_BYTES)
+    assert decode_working(str(path), settings).width > 0  # a fresh worker renders it

@@ -17,6 +17,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,8 @@ EXCEPTIONS = {
              "authentication refuses the user API); production uses SASL_SSL (tests/test_kafka_security.py)",
 }
 # The stack's ports that serve another local user only with credentials: each has probes below that must be refused.
-GUARDED = {"s3": "SigV4-signed requests only", "ui": "the Dagster UI's token gate (proxygen_dagster/launch/webserver.py)"}
+GUARDED = {"s3": "SigV4-signed requests with this stack's own keys",
+           "ui": "the Dagster UI's token gate (proxygen_dagster/launch/webserver.py)"}
 UNREACHABLE_HTTP = ("ConnectionRefusedError", "TimeoutError", "ConnectionResetError", "RemoteDisconnected")
 
 
@@ -259,7 +261,8 @@ def test_another_local_user_reaches_only_signed_s3_and_the_documented_exceptions
         probes += more
         ui = f"http://127.0.0.1:{ports['ui']}"
         probes += [(f"UI without the token: {method} {path}", _http(method, ui + path, body), ("401",))
-                   for method, path, body in (("GET", "/asset-groups", None), ("GET", "/asset-groups?token=guess", None),
+                   for method, path, body in (("GET", "/asset-groups", None),
+                                              ("GET", "/asset-groups?token=guess", None),
                                               ("POST", "/graphql", '{"query": "{ version }"}'),
                                               ("GET", "/server_info", None))]
         weed = str(probe_user.weed)
@@ -274,6 +277,20 @@ def test_another_local_user_reaches_only_signed_s3_and_the_documented_exceptions
         failures += _judge(probes, outcomes[:-1])
         assert not failures, "reachable by another local user:\n" + "\n".join(failures)
         assert bucket not in outcomes[-1] and "secret.0001" not in outcomes[-1], outcomes[-1]
+
+        # The keys are this stack's own: the fixed ones earlier versions printed (and any guess) are refused, and
+        # the file holding the real ones is the stack owner's alone.
+        from proxygen_core.store.s3 import s3_client
+
+        guessed = s3_client(f"http://127.0.0.1:{ports['s3']}", access_key_id="proxygen-local",
+                            secret_access_key="proxygen-local-secret")
+        for call in (lambda: guessed.list_objects_v2(Bucket=bucket), lambda: guessed.delete_bucket(Bucket=bucket),
+                     lambda: guessed.delete_object(Bucket=bucket, Key=key)):
+            with pytest.raises(Exception, match="AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|403"):
+                call()
+        assert {stat.S_IMODE((var / name).stat().st_mode) for name in ("s3-credentials", "ui-token")} == {0o600}
+        assert probe_user.run([{"kind": "read", "args": [str(var / name)]} for name in ("s3-credentials", "ui-token")]
+                              ) == ["PermissionError", "PermissionError"]
 
         # The stack itself keeps working: the object is intact, and a new frame is rendered.
         assert store.get_bytes(key) == secret

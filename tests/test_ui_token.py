@@ -5,9 +5,11 @@ import asyncio
 
 import pytest
 
-from proxygen_dagster.launch.webserver import COOKIE, TokenGate
+from proxygen_dagster.launch.webserver import TokenGate
 
 TOKEN = "s3cr3t-token-of-this-stack-0123"
+PORT = 3100
+COOKIE = f"proxygen_ui_token_{PORT}"  # named after the port: two stacks keep their own
 
 
 class _App:
@@ -38,9 +40,13 @@ def _call(gate: TokenGate, path: str = "/graphql", query: str = "", headers: dic
 
 def test_without_the_token_nothing_passes():
     app = _App()
-    gate = TokenGate(app, TOKEN)
+    gate = TokenGate(app, TOKEN, PORT)
     for headers, query in (({}, ""), ({"Cookie": f"{COOKIE}=wrong"}, ""), ({"Authorization": "Bearer nope"}, ""),
-                           ({}, "token=guess"), ({"Cookie": f"other={TOKEN}"}, "")):
+                           ({}, "token=guess"), ({"Cookie": f"other={TOKEN}"}, ""),
+                           ({"Cookie": f"proxygen_ui_token_3000={TOKEN}"}, ""),  # another stack's cookie name
+                           # a page served from another local port, with this UI's cookie
+                           ({"Cookie": f"{COOKIE}={TOKEN}", "Origin": "http://127.0.0.1:8080"}, ""),
+                           ({"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.localhost:3100"}, "")):
         sent = _call(gate, headers=headers, query=query)
         assert sent[0]["status"] == 401 and b"proxygen local" in sent[1]["body"], (headers, query)
     assert _call(gate, kind="websocket") == [{"type": "websocket.close", "code": 4401}]
@@ -49,7 +55,7 @@ def test_without_the_token_nothing_passes():
 
 def test_the_token_once_in_the_address_becomes_a_cookie_and_leaves_the_address():
     app = _App()
-    gate = TokenGate(app, TOKEN)
+    gate = TokenGate(app, TOKEN, PORT)
     sent = _call(gate, path="/asset-groups", query=f"token={TOKEN}&view=lineage")
     head = dict(sent[0]["headers"])
     assert sent[0]["status"] == 303 and head[b"location"] == b"/asset-groups?view=lineage"
@@ -57,10 +63,11 @@ def test_the_token_once_in_the_address_becomes_a_cookie_and_leaves_the_address()
     assert app.calls == []  # the redirect itself serves nothing
     assert _call(gate, headers={"Cookie": f"a=b; {COOKIE}={TOKEN}"})[0]["status"] == 200
     assert _call(gate, headers={"Authorization": f"Bearer {TOKEN}"})[0]["status"] == 200
+    assert _call(gate, headers={"Cookie": f"{COOKIE}={TOKEN}", "Origin": f"http://127.0.0.1:{PORT}"})[0]["status"] == 200
     assert _call(gate, kind="websocket", headers={"Cookie": f"{COOKIE}={TOKEN}"})[1]["body"] == b"dagster"
-    assert app.calls == ["/graphql", "/graphql", "/graphql"]
+    assert app.calls == ["/graphql"] * 4
 
 
 def test_a_short_token_is_refused():
     with pytest.raises(ValueError, match="too short"):
-        TokenGate(_App(), "abc")
+        TokenGate(_App(), "abc", PORT)

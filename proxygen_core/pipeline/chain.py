@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from proxygen_core import __version__
-from proxygen_core.errors import ProxygenError, as_proxygen_error
+from proxygen_core.errors import ProxygenError, WorkerMemoryError, as_proxygen_error
 from proxygen_core.media.output import Media
 from proxygen_core.media.render import WorkingFrame
 from proxygen_core.pipeline import state as st
@@ -126,7 +126,8 @@ def run_chain(store: Store, key: str, settings: Settings, stages: frozenset[str]
     while True:
         result = _Attempt(store, key, settings, stages).run()
         result.attempts = attempt
-        if result.ok or not result.failed.transient or time.monotonic() - started + delay > budget:
+        if (result.ok or not result.failed.transient or time.monotonic() - started + delay > budget
+                or result.failed.error.get("kind") == WorkerMemoryError.kind):  # the same process: no use trying
             return result
         sleep(delay)
         delay, attempt = min(delay * 2, 15.0), attempt + 1

@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             child.wait()
         return 0
     finally:
+        if child.poll() is None:  # the keeper itself failed (its port taken, ...): never leave the server behind
+            child.kill()
+            child.wait()
         if listener is not None:
             try:
                 listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the serving thread

@@ -112,16 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", action="store_true", help="only check that the namespaces can be made")
     parser.add_argument("cmd", nargs="*")
     opts = parser.parse_args(argv)
+    if not opts.probe and not opts.cmd:
+        parser.error("no command to run")
+    # Opened before /tmp is replaced: the binary may itself live under the old /tmp (a checkout or CI clone there),
+    # which the server no longer sees once its private /tmp is in place. Executed through its descriptor.
+    binary = None if opts.probe else os.open(opts.cmd[0], os.O_RDONLY)
     try:
         enter(opts.tmp, opts.data)
     except OSError as exc:
         print(f"netns: cannot make private namespaces: {exc}", file=sys.stderr, flush=True)
         return FAILED
-    if opts.probe:
+    if binary is None:
         return 0
-    if not opts.cmd:
-        parser.error("no command to run")
-    os.execv(opts.cmd[0], opts.cmd)
+    os.execv(f"/proc/self/fd/{binary}", opts.cmd)
     return FAILED  # not reached
 
 

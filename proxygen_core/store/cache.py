@@ -40,8 +40,11 @@ def process_folder(root: str | os.PathLike[str]) -> Path:
     key = (str(root.resolve()), os.getpid())
     with _lock:
         held = _owned.get(key)
-        if held is not None and held[0].is_dir():
-            return held[0]
+        if held is not None:
+            if held[0].is_dir():
+                return held[0]
+            os.close(held[1])  # its folder was removed under us: drop the lock of a folder that is gone
+            del _owned[key]
         sweep(root)
         name = f"{_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
         # Made under a name the sweep ignores and renamed once locked: a sweep never sees it unlocked.

@@ -24,8 +24,7 @@ from proxygen_core.store.cache import sweep
 from proxygen_core.store.s3 import ObjectStore, s3_client
 from proxygen_dagster.launch.code_server import CodeServer, start_code_server
 
-LOCAL_ACCESS = "proxygen-local"
-LOCAL_SECRET = "proxygen-local-secret"
+CREDENTIALS_FILE = "s3-credentials"  # in the var folder, 0600: this stack's own S3 keys, made at its first start
 KAFKA_BUCKET = "proxygen-kafka"  # the local broker's log, on the local SeaweedFS: it survives restarts
 UI_TOKEN_FILE = "ui-token"  # in the var folder, 0600: the Dagster UI's token of the running stack
 MAX_RESTARTS = 5  # per service and per 10 minutes; past that the local run gives up and stops everything
@@ -47,18 +46,38 @@ def prepare_home(home: Path) -> None:
         pass
 
 
+def local_credentials(var: Path) -> tuple[str, str]:
+    """This stack's S3 keys: random, made at its first start and kept in a file only this user can read.
+
+    Why not fixed values: the S3 port is the one SeaweedFS port another local user can reach, and SigV4 with keys
+    printed in the README would let anyone on the machine delete the bucket through it.
+    """
+    path = var / CREDENTIALS_FILE
+    if not path.exists():
+        import secrets
+
+        var.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"proxygen-{secrets.token_hex(6)}\n{secrets.token_urlsafe(30)}\n")
+    access, secret = path.read_text().split()
+    return access, secret
+
+
 def local_env(var: Path, s3_port: int, bucket: str, kafka_port: int | None = None, s3_endpoint: str | None = None,
               kafka_bootstrap: str | None = None) -> dict[str, str]:
-    """The environment of the local run. Its own SeaweedFS always gets the fixed local credentials (so a
+    """The environment of the local run. Its own SeaweedFS gets this stack's own keys (``local_credentials``; a
     user's real AWS keys are never handed to it or printed); an existing endpoint uses the AWS_* variables."""
     if s3_endpoint and not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
         raise ValueError("--s3-endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+    access, secret = (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]) if s3_endpoint \
+        else local_credentials(var)
     env = {
         env_name("s3_endpoint_url"): s3_endpoint or f"http://127.0.0.1:{s3_port}",
         env_name("s3_bucket"): bucket,
         env_name("cache_dir"): str(var / "cache"),
-        "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"] if s3_endpoint else LOCAL_ACCESS,
-        "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"] if s3_endpoint else LOCAL_SECRET,
+        "AWS_ACCESS_KEY_ID": access,
+        "AWS_SECRET_ACCESS_KEY": secret,
         "DAGSTER_HOME": str(var / "dagster"),
         "PROXYGEN_ENV": os.environ.get("PROXYGEN_ENV", "local"),  # production: the same run against real services
         env_name("sqlite_path"): str(var / "catalog.db"),
@@ -237,9 +256,11 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
             print(f"using S3 at {endpoint}, bucket {bucket} (credentials from AWS_ACCESS_KEY_ID / "
                   "AWS_SECRET_ACCESS_KEY)", flush=True)
         else:
-            services["seaweedfs"] = start_seaweedfs(root / "seaweedfs", LOCAL_ACCESS, LOCAL_SECRET, s3_port)
-            print(f"SeaweedFS S3 on {endpoint}  bucket {bucket}  AWS_ACCESS_KEY_ID={LOCAL_ACCESS}  "
-                  f"AWS_SECRET_ACCESS_KEY={LOCAL_SECRET}  (loopback-only local values; data in "
+            services["seaweedfs"] = start_seaweedfs(root / "seaweedfs", env["AWS_ACCESS_KEY_ID"],
+                                                    env["AWS_SECRET_ACCESS_KEY"], s3_port)
+            print(f"SeaweedFS S3 on {endpoint}  bucket {bucket}  AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']}  "
+                  f"AWS_SECRET_ACCESS_KEY={env['AWS_SECRET_ACCESS_KEY']}  (this stack's own keys, kept in "
+                  f"{root / CREDENTIALS_FILE}; data in "
                   f"{root / 'seaweedfs'})", flush=True)
             weed = services["seaweedfs"]
             print(f"WARNING: {weed.exposure} (no private network namespace could be made; docs/pipeline.md, "
@@ -287,7 +308,8 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
         token = write_ui_token(root)
         services["dagster-webserver"] = spawn("webserver", [
             sys.executable, "-m", "proxygen_dagster.launch.webserver", "--host", "127.0.0.1", "--port", str(port),
-            "--workspace", str(code.workspace), "--token-file", str(root / UI_TOKEN_FILE)], logs / "webserver.log", port)
+            "--workspace", str(code.workspace), "--token-file", str(root / UI_TOKEN_FILE)],
+            logs / "webserver.log", port)
         services["dagster-daemon"] = spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w",
                                                       str(code.workspace)], logs / "daemon.log")
         print(f"Dagster UI: http://127.0.0.1:{port}/asset-groups?token={token}  (the token is new at every start and "

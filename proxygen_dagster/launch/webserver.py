@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-COOKIE = "proxygen_ui_token"
+COOKIE = "proxygen_ui_token"  # + "_<port>"
 TOKEN_PARAM = "token"
 REFUSED = (b"This Dagster UI belongs to a proxygen local stack and needs its token: open the address that "
            b"`proxygen local` printed (it ends in ?token=...), or send Authorization: Bearer <token>.\n")
@@ -29,12 +29,19 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class TokenGate:
-    """ASGI middleware: passes a request only with the token (cookie, bearer header, or once in the query)."""
+    """ASGI middleware: passes a request only with the token (cookie, bearer header, or once in the query).
 
-    def __init__(self, app: Callable[..., Awaitable[None]], token: str) -> None:
+    Browsers scope cookies by host, not port, and count every port of 127.0.0.1 as the same site: so the cookie is
+    named after this UI's port (two stacks under one account keep their own), and a request whose ``Origin`` is
+    not this UI (a page served from another local port) is refused even with the cookie.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], token: str, port: int) -> None:
         if len(token) < 16:
             raise ValueError("the UI token is too short to guard anything")
-        self.app, self.token = app, token
+        self.app, self.token, self.port = app, token, port
+        self.cookie = f"{COOKIE}_{port}"
+        self.origins = {f"http://{host}:{port}" for host in ("127.0.0.1", "localhost")}
 
     def _valid(self, value: str | None) -> bool:
         return value is not None and hmac.compare_digest(value.encode(), self.token.encode())
@@ -47,7 +54,9 @@ class TokenGate:
             name, _, value = part.strip().partition("=")
             cookies[name] = value
         bearer = headers.get("authorization", "")
-        ok = self._valid(cookies.get(COOKIE)) or (bearer.startswith("Bearer ") and self._valid(bearer[7:]))
+        if headers.get("origin", next(iter(self.origins))) not in self.origins:
+            return False, None  # another page's request, whatever it carries
+        ok = self._valid(cookies.get(self.cookie)) or (bearer.startswith("Bearer ") and self._valid(bearer[7:]))
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
         return ok, (query.get(TOKEN_PARAM) or [None])[0]
 
@@ -72,7 +81,7 @@ class TokenGate:
         query = [(k, v) for k, v in urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"))
                  if k != TOKEN_PARAM]
         target = scope.get("root_path", "") + scope["path"] + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+        cookie = f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
         await send({"type": "http.response.start", "status": 303,
                     "headers": [(b"location", target.encode("latin-1")), (b"set-cookie", cookie.encode("latin-1")),
                                 (b"cache-control", b"no-store")]})
@@ -91,7 +100,7 @@ def serve(workspace: Path, host: str, port: int, token: str) -> None:
     with DagsterInstance.get() as instance, WorkspaceProcessContext(
             instance, version=__version__, workspace_load_target=WorkspaceFileTarget([str(workspace)])) as context:
         app = create_app_from_workspace_process_context(context, "", None)
-        uvicorn.run(TokenGate(app, token), host=host, port=port, log_level="warning")
+        uvicorn.run(TokenGate(app, token, port), host=host, port=port, log_level="warning")
 
 
 def main(argv: list[str] | None = None) -> None:
