@@ -42,8 +42,11 @@ class Target:
 
     @property
     def libpq_dsn(self) -> str:
-        # SQLAlchemy's URL names its driver (postgresql+psycopg2://); libpq wants the bare scheme.
-        return self.dsn.replace("postgresql+psycopg2://", "postgresql://", 1)
+        # SQLAlchemy's URL names its driver (postgresql+psycopg2://, +psycopg://); libpq wants the bare scheme.
+        scheme, sep, rest = self.dsn.partition("://")
+        if sep and scheme.split("+", 1)[0] in ("postgresql", "postgres"):
+            return f"postgresql://{rest}"
+        return self.dsn
 
     def where(self) -> str:
         from psycopg2.extensions import parse_dsn

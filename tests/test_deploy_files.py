@@ -111,3 +111,11 @@ def test_the_entrypoint_gives_up_on_postgres_in_time_without_the_password(monkey
     assert time.monotonic() - start < 5
     message = str(err.value)
     assert f"127.0.0.1:{port}/proxygen (PROXYGEN_POSTGRES_DSN)" in message and "s3cret-pw" not in message
+
+
+@pytest.mark.parametrize("dsn", ["postgresql+psycopg2://u:p@db:5432/dagster", "postgresql+psycopg://u:p@db:5432/dagster",
+                                 "postgresql://u:p@db:5432/dagster", "postgres://u:p@db:5432/dagster"])
+def test_the_entrypoint_reads_every_sqlalchemy_driver_spelling(dsn):
+    target = _entrypoint().Target("PROXYGEN_DAGSTER_PG_URL", dsn)
+    assert target.libpq_dsn == "postgresql://u:p@db:5432/dagster"
+    assert target.where() == "db:5432/dagster (PROXYGEN_DAGSTER_PG_URL)"
