@@ -34,7 +34,12 @@ class ProxygenError(Exception):
 
     def __init__(self, path: str, cause: str, transient: bool = False) -> None:
         self.path = str(path)
-        self.cause = clean_text(cause) or self.kind
+        # The file's own path, where the cause names it, does not count towards the limit: the same failure then
+        # reads the same whichever door names the file (a local path, or the S3 URI of the same object).
+        text = clean_text(cause, limit=10**6)
+        self.cause = clean_text(text, MAX_CAUSE_CHARS + text.count(self.path) * len(self.path)) if self.path \
+            else clean_text(text)
+        self.cause = self.cause or self.kind
         # Infrastructure trouble (S3 unreachable, timeouts, 5xx): worth retrying, unlike bad content.
         self.transient = transient
         super().__init__(f"{self.path}: {self.cause}")
@@ -71,8 +76,8 @@ class WorkerMemoryError(ProxygenError):
 
     kind = "worker_memory"
 
-    def __init__(self, path: str, cause: str) -> None:
-        super().__init__(path, cause, transient=True)
+    def __init__(self, path: str, cause: str, transient: bool = True) -> None:
+        super().__init__(path, cause, transient=True)  # always: a state of this process, never of the file
 
 
 class ColorError(ProxygenError):

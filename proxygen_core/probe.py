@@ -25,7 +25,7 @@ def oiio_error(obj: Any = None) -> str:
         text = exc.object  # the raw bytes, decoded with replacement characters below
     except Exception as exc:  # the binding itself failed: report that rather than nothing
         text = f"(error text unavailable: {type(exc).__name__})"
-    return clean_text(text)
+    return clean_text(text, limit=10_000)  # cut to length by the error that carries it (errors.ProxygenError)
 
 
 # Formats whose files end with a fixed marker: a file that lacks it was cut short, even when the
