@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,9 +27,11 @@ from dagster import (
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    RunRequest,
     RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     sensor,
 )
@@ -39,6 +42,11 @@ from proxygen_core.errors import CONTENT, INFRASTRUCTURE
 FAILURE_TAG = "proxygen/failure"  # content | infrastructure, on every failed run of ours
 FAILURE_RUN_TAG = "proxygen/failure_run"  # the run the class was given to: a retry that inherited it is not done
 FIRST_LOOK_BACK_SECONDS = 600.0  # a new deployment classifies the failures of its last 10 minutes, not of a day
+# The trigger of a run this sensor requests for a failed run whose promised retry the daemon never made (seen on
+# SQLite: of two killed runs failed within a second, one got its retry and the other never did). Like a retry, it
+# takes the keys that already finished from their state (assets.frame_chain).
+MISSED_RETRY_TRIGGER = "missed-retry"
+_RUN_SHAPE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end", "proxygen/keys")
 FAILURE_CLASS = "failure_class"  # the key of a step Failure's metadata that says which it was
 SETTLE_SECONDS = 60.0  # a failed run whose retry decision never shows (retries off) is classified after this
 MAX_RUNS_PER_TICK = 100
@@ -94,6 +102,20 @@ def _ours(run: DagsterRun, jobs: frozenset[str]) -> bool:
     return run.job_name in jobs or run.job_name.startswith("__ASSET_JOB")
 
 
+def missed_retry(run: DagsterRun, end_time: float | None, now: float) -> RunRequest | None:
+    """The run the daemon promised (``dagster/will_retry=true``) and never made, once ``SETTLE_SECONDS`` have
+    passed: the same job, assets and keys, once (its run key names the failed run)."""
+    if run.tags.get(WILL_RETRY_TAG) != "true" or AUTO_RETRY_RUN_ID_TAG in run.tags or run.job_name.startswith("__"):
+        return None
+    if end_time is None or now - end_time <= SETTLE_SECONDS:
+        return None
+    return RunRequest(run_key=f"{MISSED_RETRY_TRIGGER}-{run.run_id}", job_name=run.job_name,
+                      partition_key=run.tags.get("dagster/partition"),
+                      asset_selection=sorted(run.asset_selection, key=str) if run.asset_selection else None,
+                      tags={**{k: run.tags[k] for k in _RUN_SHAPE_TAGS if k in run.tags},
+                            "proxygen/trigger": MISSED_RETRY_TRIGGER, "proxygen/retry_of": run.run_id})
+
+
 def _settled(run: DagsterRun, end_time: float | None, now: float) -> bool:
     """Whether the daemon's retry of this run exists or never will (so tagging it cannot leak into its retry).
 
@@ -114,7 +136,8 @@ def send_alert(url: str, failed: FailedRun, timeout: float = 10.0) -> None:
         response.read()
 
 
-def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url: str | None) -> SkipReason:
+def evaluate(context: SensorEvaluationContext, jobs: frozenset[str],
+             webhook_url: str | None) -> SkipReason | SensorResult:
     """One tick: classify and tag the failed runs of ``jobs`` not tagged yet, alert on infrastructure ones.
 
     The cursor is the run-storage update time up to which every failed run has been seen (a run still waiting for
@@ -123,11 +146,14 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url
     """
     now = time.time()
     since = float(context.cursor) if context.cursor else now - FIRST_LOOK_BACK_SECONDS
+    # updated_after is strict: a second of overlap, so a run that held the cursor back is seen again
     records = context.instance.get_run_records(
-        RunsFilter(statuses=[DagsterRunStatus.FAILURE], updated_after=datetime.fromtimestamp(since, timezone.utc)),
+        RunsFilter(statuses=[DagsterRunStatus.FAILURE],
+                   updated_after=datetime.fromtimestamp(since - 1.0, timezone.utc)),
         limit=MAX_RUNS_PER_TICK, order_by="update_timestamp", ascending=True)
     waiting: list[float] = []
     done: list[FailedRun] = []
+    requests: list[RunRequest] = []
     newest = since
     for record in records:
         run, updated = record.dagster_run, record.update_timestamp.timestamp()
@@ -136,6 +162,10 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url
                 waiting.append(updated)
                 continue
             failed = classify(context.instance, run)
+            again = missed_retry(run, record.end_time, now)
+            if again is not None:
+                requests.append(again)
+                failed = replace(failed, retry_run_id=f"(requested by failure_alerts: {again.run_key})")
             if failed.failure == INFRASTRUCTURE:
                 context.log.error(failed.text)
                 if webhook_url:
@@ -145,19 +175,23 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str], webhook_url
         newest = max(newest, updated)
         context.update_cursor(str(min([newest, *waiting])))  # what is done stays done if a later alert fails
     infra = sum(f.failure == INFRASTRUCTURE for f in done)
+    if requests:
+        return SensorResult(run_requests=requests)
     return SkipReason(f"{len(done)} failed runs classified ({infra} infrastructure, alerted; "
                       f"{len(done) - infra} content); {len(waiting)} waiting for their retry decision")
 
 
-def build_failure_alerts(job_names: frozenset[str], webhook_url: str | None,
+def build_failure_alerts(jobs: Sequence[Any], webhook_url: str | None,
                          interval_seconds: int = 15) -> SensorDefinition:
-    """The ``failure_alerts`` sensor (on by default): tags every failed run of ours and alerts on infrastructure."""
+    """The ``failure_alerts`` sensor (on by default): tags every failed run of ``jobs`` (and of the UI's asset jobs)
+    and alerts on infrastructure; requests a retry the daemon promised and never made."""
+    job_names = frozenset(job.name for job in jobs)
 
-    @sensor(name="failure_alerts", minimum_interval_seconds=interval_seconds,
+    @sensor(name="failure_alerts", minimum_interval_seconds=interval_seconds, jobs=list(jobs),
             default_status=DefaultSensorStatus.RUNNING,
             description="Tags each failed proxygen run proxygen/failure=content|infrastructure and alerts "
                         "(PROXYGEN_ALERT_WEBHOOK_URL) on infrastructure failures only.")
-    def failure_alerts(context: SensorEvaluationContext) -> SkipReason:
+    def failure_alerts(context: SensorEvaluationContext) -> SkipReason | SensorResult:
         return evaluate(context, job_names, webhook_url)
 
     return failure_alerts

@@ -47,7 +47,7 @@ from proxygen_core.pipeline.chain import (
 )
 from proxygen_core.pipeline.record import record_frames
 from proxygen_core.settings import Settings
-from proxygen_dagster.alerts import FAILURE_CLASS
+from proxygen_dagster.alerts import FAILURE_CLASS, MISSED_RETRY_TRIGGER
 from proxygen_dagster.partitions import frames
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
@@ -205,7 +205,7 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
         # never fetched, decoded or published again. A person's own run (UI, backfill, CLI) always renders.
         tags = context.run.tags
         retried = (context.retry_number > 0 or "dagster/retry_number" in tags
-                   or tags.get("proxygen/trigger") == FOLLOW_TRIGGER)
+                   or tags.get("proxygen/trigger") in (FOLLOW_TRIGGER, MISSED_RETRY_TRIGGER))
         if "dagster/parent_run_id" in tags and "dagster/retry_number" in tags:
             context.log.warning(f"retrying run {tags['dagster/parent_run_id']}: "
                                 f"{parent_failure(context.instance, tags['dagster/parent_run_id'])}")

@@ -62,8 +62,7 @@ def build_definitions(settings: Settings, env: str = "local") -> Definitions:
         assets=[build_frame_chain(settings), build_shot_clip(settings), build_daily_review(settings)],
         jobs=[frames_job, clips_job, dailies_job],
         sensors=[*build_sensors(settings, frames_job, clips_job),
-                 build_failure_alerts(frozenset({frames_job.name, clips_job.name, dailies_job.name}),
-                                      settings.execution.alert_webhook_url)],
+                 build_failure_alerts([frames_job, clips_job, dailies_job], settings.execution.alert_webhook_url)],
         schedules=[dailies_schedule],
         resources=resources(settings, env),
     )

@@ -93,7 +93,7 @@ def test_classes_and_alerts_only_infrastructure(hook):
         gone = classify(instance, instance.get_run_by_id(killed))
         assert gone.failure == INFRASTRUCTURE and "is gone" in gone.message
 
-        sensor = build_failure_alerts(frozenset({"proxygen_frames", "proxygen_clips"}), hook)
+        sensor = build_failure_alerts([proxygen_frames, clips_job], hook)
         result, cursor = _tick(instance, sensor)
         assert "3 failed runs classified (2 infrastructure" in result.skip_message
         tags = {rid: instance.get_run_by_id(rid).tags.get(FAILURE_TAG) for rid in (content, crashed, killed)}
@@ -110,7 +110,7 @@ def test_classes_and_alerts_only_infrastructure(hook):
 def test_a_run_waits_for_its_retry_decision_and_a_refused_alert_is_sent_again(hook):
     with dg.DagsterInstance.ephemeral() as instance:
         killed = _killed_run(instance)
-        sensor = build_failure_alerts(frozenset({"proxygen_frames"}), hook)
+        sensor = build_failure_alerts([proxygen_frames], hook)
         result, cursor = _tick(instance, sensor)
         # No retry decision yet: untagged (a retry made now would copy the tag), nothing sent.
         assert "1 waiting for their retry decision" in result.skip_message and _Hook.received == []
@@ -152,6 +152,30 @@ def test_a_retry_that_inherited_the_class_is_classified_itself(hook):
             instance=instance, raise_on_error=False,
             tags={FAILURE_TAG: INFRASTRUCTURE, FAILURE_RUN_TAG: "the-parent-run", WILL_RETRY_TAG: "false"}).run_id
         instance.add_run_tags(retry, {WILL_RETRY_TAG: "false"})
-        _tick(instance, build_failure_alerts(frozenset({"proxygen_frames"}), hook))
+        _tick(instance, build_failure_alerts([proxygen_frames], hook))
         tags = instance.get_run_by_id(retry).tags
         assert (tags[FAILURE_TAG], tags[FAILURE_RUN_TAG]) == (CONTENT, retry) and _Hook.received == []
+
+
+def test_a_retry_the_daemon_promised_and_never_made_is_requested_once(hook, monkeypatch):
+    """Seen on SQLite: of two runs killed within a second, the daemon retried one and never the other (its
+    will_retry stayed true, no retry run). Past SETTLE_SECONDS the sensor requests that retry itself, once."""
+    import proxygen_dagster.alerts as alerts
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        killed = _killed_run(instance)
+        instance.add_run_tags(killed, {WILL_RETRY_TAG: "true", "dagster/asset_partition_range_start": "a.exr",
+                                       "dagster/asset_partition_range_end": "d.exr", "proxygen/keys": "4"})
+        sensor = build_failure_alerts([proxygen_frames], hook)
+        result, cursor = _tick(instance, sensor)
+        assert "1 waiting" in result.skip_message  # within SETTLE_SECONDS: the daemon may still make it
+        monkeypatch.setattr(alerts, "SETTLE_SECONDS", 0.0)
+        result, cursor = _tick(instance, sensor, cursor)
+        [request] = result.run_requests
+        assert request.run_key == f"missed-retry-{killed}" and request.job_name == "proxygen_frames"
+        assert request.tags == {"dagster/asset_partition_range_start": "a.exr",
+                                "dagster/asset_partition_range_end": "d.exr", "proxygen/keys": "4",
+                                "proxygen/trigger": alerts.MISSED_RETRY_TRIGGER, "proxygen/retry_of": killed}
+        assert [a["retry_run_id"] for a in _Hook.received] == [f"(requested by failure_alerts: {request.run_key})"]
+        result, cursor = _tick(instance, sensor, cursor)
+        assert not getattr(result, "run_requests", None) and len(_Hook.received) == 1  # once
