@@ -121,12 +121,17 @@ class ProbeRecord:
         return asdict(self)
 
 
+def windows_differ(probe: ProbeRecord) -> bool:
+    """Whether the stored pixels (data window) are not exactly what the artist framed (display window)."""
+    dw, disp = probe.data_window, probe.display_window
+    return (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height)
+
+
 def needs_framing(probe: ProbeRecord) -> bool:
     """Whether the pixels need more than a straight read: deep samples to flatten, a data window other
     than the display window, an orientation, or unassociated alpha (premultiplied only by ImageBuf)."""
-    dw, disp = probe.data_window, probe.display_window
-    return (probe.deep or (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height)
-            or probe.orientation != 1 or (probe.format != "openexr" and "A" in probe.channels))
+    return (probe.deep or windows_differ(probe) or probe.orientation != 1
+            or (probe.format != "openexr" and "A" in probe.channels))
 
 
 def _bcd(value: int) -> int:

@@ -9,33 +9,17 @@ tagged ``infrastructure`` and alerted (a webhook served by the test), and the ba
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import string
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.services
 DEADLINE_SECONDS = 300  # the issue's bound: every key done, with no manual step, within 5 minutes
-
-
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 def _names(count: int, start: int = 0) -> list[str]:
@@ -86,12 +70,10 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
 
     from .kafka_helpers import consume_events
     from .local_stack import start_local
+    from .webhook import Webhook
 
-    _Webhook.received = []
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    local = start_local(tmp_path, {"PROXYGEN_BATCH_SIZE": "4",
-                                   "PROXYGEN_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/alert"})
+    hook = Webhook().start()
+    local = start_local(tmp_path, {"PROXYGEN_BATCH_SIZE": "4", "PROXYGEN_ALERT_WEBHOOK_URL": hook.url})
     var, kafka = local.var, local.ports["kafka"]
     try:
         store = local.store()
@@ -154,10 +136,10 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
             assert content and all(runs[rid].tags.get("dagster/partition", "") in ("", "crash/sh010/plate_zz.exr")
                                    for rid in content), tags
             assert set(tags.values()) == {CONTENT, INFRASTRUCTURE}, tags
-            alerted = [a["run_id"] for a in _Webhook.received]
+            alerted = [a["run_id"] for a in hook.received]
             assert sorted(alerted) == sorted(rid for rid, t in tags.items() if t == INFRASTRUCTURE)
             assert all(a["failure"] == INFRASTRUCTURE and a["text"].startswith("proxygen: run ")
-                       for a in _Webhook.received)
+                       for a in hook.received)
         # Nothing of the killed workers is left in the cache (their retries swept it).
         cache = var / "cache"
         left = [p.name for p in cache.iterdir() if any(p.name.startswith(f"proc-{pid}-") for pid in killed.values())]
@@ -165,4 +147,4 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
         print(f"64 keys, two workers killed: done in {elapsed:.0f} s")
     finally:
         local.stop()
-        hook.shutdown()
+        hook.stop()

@@ -6,10 +6,6 @@ sensor function evaluates them with a webhook served by the test.
 """
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import dagster as dg
 import pytest
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
@@ -17,27 +13,13 @@ from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 from proxygen_core.errors import CONTENT, INFRASTRUCTURE, failure_class
 from proxygen_dagster.alerts import FAILURE_CLASS, FAILURE_TAG, build_failure_alerts, classify
 
-
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-    status = 200
-
-    def do_POST(self) -> None:  # noqa: N802
-        type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
+from .webhook import Webhook
 
 
 @pytest.fixture()
 def hook():
-    _Hook.received, _Hook.status = [], 200
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alert"
-    server.shutdown()
+    with Webhook() as server:
+        yield server
 
 
 def test_the_rule_content_only_when_every_failure_is_the_sources_own():
@@ -93,40 +75,40 @@ def test_classes_and_alerts_only_infrastructure(hook):
         gone = classify(instance, instance.get_run_by_id(killed))
         assert gone.failure == INFRASTRUCTURE and "is gone" in gone.message
 
-        sensor = build_failure_alerts([proxygen_frames, clips_job], hook)
+        sensor = build_failure_alerts([proxygen_frames, clips_job], hook.url)
         result, cursor = _tick(instance, sensor)
         assert "3 failed runs classified (2 infrastructure" in result.skip_message
         tags = {rid: instance.get_run_by_id(rid).tags.get(FAILURE_TAG) for rid in (content, crashed, killed)}
         assert tags == {content: CONTENT, crashed: INFRASTRUCTURE, killed: INFRASTRUCTURE}
-        assert sorted(a["run_id"] for a in _Hook.received) == sorted([crashed, killed])
+        assert sorted(a["run_id"] for a in hook.received) == sorted([crashed, killed])
         assert all(a["failure"] == INFRASTRUCTURE and a["text"].startswith(f"proxygen: run {a['run_id']}")
-                   for a in _Hook.received)
-        assert any("catalog refused the connection" in a["message"] for a in _Hook.received)
+                   for a in hook.received)
+        assert any("catalog refused the connection" in a["message"] for a in hook.received)
         # The next tick alerts nothing again.
         result, cursor = _tick(instance, sensor, cursor)
-        assert len(_Hook.received) == 2 and result.skip_message.startswith("0 failed runs classified")
+        assert len(hook.received) == 2 and result.skip_message.startswith("0 failed runs classified")
 
 
 def test_a_run_waits_for_its_retry_decision_and_a_refused_alert_is_sent_again(hook):
     with dg.DagsterInstance.ephemeral() as instance:
         killed = _killed_run(instance)
-        sensor = build_failure_alerts([proxygen_frames], hook)
+        sensor = build_failure_alerts([proxygen_frames], hook.url)
         result, cursor = _tick(instance, sensor)
         # No retry decision yet: untagged (a retry made now would copy the tag), nothing sent.
-        assert "1 waiting for their retry decision" in result.skip_message and _Hook.received == []
+        assert "1 waiting for their retry decision" in result.skip_message and hook.received == []
         assert FAILURE_TAG not in instance.get_run_by_id(killed).tags
         instance.add_run_tags(killed, {WILL_RETRY_TAG: "true"})  # as Dagster writes it when the run fails
         result, cursor = _tick(instance, sensor, cursor)
         # A retry is coming but not made yet: it would copy a tag written now, so the run still waits.
         assert "1 waiting" in result.skip_message and FAILURE_TAG not in instance.get_run_by_id(killed).tags
         instance.add_run_tags(killed, {AUTO_RETRY_RUN_ID_TAG: "the-retry"})
-        _Hook.status = 500
+        hook.status = 500
         with pytest.raises(Exception, match="500"):
             _tick(instance, sensor, cursor)
         assert FAILURE_TAG not in instance.get_run_by_id(killed).tags  # not marked done: it will be sent again
-        _Hook.status = 200
+        hook.status = 200
         _tick(instance, sensor, cursor)
-        assert [a["run_id"] for a in _Hook.received] == [killed, killed]
+        assert [a["run_id"] for a in hook.received] == [killed, killed]
         assert instance.get_run_by_id(killed).tags[FAILURE_TAG] == INFRASTRUCTURE
 
 
@@ -152,9 +134,9 @@ def test_a_retry_that_inherited_the_class_is_classified_itself(hook):
             instance=instance, raise_on_error=False,
             tags={FAILURE_TAG: INFRASTRUCTURE, FAILURE_RUN_TAG: "the-parent-run", WILL_RETRY_TAG: "false"}).run_id
         instance.add_run_tags(retry, {WILL_RETRY_TAG: "false"})
-        _tick(instance, build_failure_alerts([proxygen_frames], hook))
+        _tick(instance, build_failure_alerts([proxygen_frames], hook.url))
         tags = instance.get_run_by_id(retry).tags
-        assert (tags[FAILURE_TAG], tags[FAILURE_RUN_TAG]) == (CONTENT, retry) and _Hook.received == []
+        assert (tags[FAILURE_TAG], tags[FAILURE_RUN_TAG]) == (CONTENT, retry) and hook.received == []
 
 
 def test_a_retry_the_daemon_promised_and_never_made_is_requested_once(hook, monkeypatch):
@@ -166,7 +148,7 @@ def test_a_retry_the_daemon_promised_and_never_made_is_requested_once(hook, monk
         killed = _killed_run(instance)
         instance.add_run_tags(killed, {WILL_RETRY_TAG: "true", "dagster/asset_partition_range_start": "a.exr",
                                        "dagster/asset_partition_range_end": "d.exr", "proxygen/keys": "4"})
-        sensor = build_failure_alerts([proxygen_frames], hook)
+        sensor = build_failure_alerts([proxygen_frames], hook.url)
         result, cursor = _tick(instance, sensor)
         assert "1 waiting" in result.skip_message  # within SETTLE_SECONDS: the daemon may still make it
         monkeypatch.setattr(alerts, "SETTLE_SECONDS", 0.0)
@@ -176,6 +158,6 @@ def test_a_retry_the_daemon_promised_and_never_made_is_requested_once(hook, monk
         assert request.tags == {"dagster/asset_partition_range_start": "a.exr",
                                 "dagster/asset_partition_range_end": "d.exr", "proxygen/keys": "4",
                                 "proxygen/trigger": alerts.MISSED_RETRY_TRIGGER, "proxygen/retry_of": killed}
-        assert [a["retry_run_id"] for a in _Hook.received] == [f"(requested by failure_alerts: {request.run_key})"]
+        assert [a["retry_run_id"] for a in hook.received] == [f"(requested by failure_alerts: {request.run_key})"]
         result, cursor = _tick(instance, sensor, cursor)
-        assert not getattr(result, "run_requests", None) and len(_Hook.received) == 1  # once
+        assert not getattr(result, "run_requests", None) and len(hook.received) == 1  # once

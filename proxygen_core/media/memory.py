@@ -16,7 +16,7 @@ from proxygen_core.errors import SourceTooLargeError, WorkerMemoryError
 from proxygen_core.media.geometry import even_fit_within
 from proxygen_core.media.resample import BANDED, STREAM_WINDOW_ROWS, stream_window_rows
 from proxygen_core.parallel import WORKERS
-from proxygen_core.probe import ProbeRecord, needs_framing
+from proxygen_core.probe import ProbeRecord, needs_framing, windows_differ
 from proxygen_core.settings import RenderSettings
 
 MIB = 2**20
@@ -71,14 +71,13 @@ def stripe_obstacle(probe: ProbeRecord, settings: RenderSettings) -> str:
     subimage 0 (scanline or tiled, any compression) whose data window is its display window, in its stored
     orientation, and resizes with a banded filter; everything else goes through a whole-image ImageBuf or keeps
     a whole image by design."""
-    dw, disp = probe.data_window, probe.display_window
     if probe.deep:
         return "deep samples are flattened as a whole image"
     if settings.preview_enabled:
         return "the full-resolution preview is kept as a whole image"
     if probe.format != "openexr":
         return f"{probe.format} files are read as a whole image"
-    if (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height):
+    if windows_differ(probe):
         return "a data window other than the display window is framed as a whole image"
     if probe.orientation != 1:
         return "an orientation change is applied to the whole image"

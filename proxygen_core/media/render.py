@@ -31,6 +31,7 @@ from proxygen_core.probe import (
     oiio_error,
     open_input,
     probe_input,
+    windows_differ,
 )
 from proxygen_core.settings import RenderSettings
 
@@ -180,8 +181,7 @@ def _open_buf(path: str, probe: ProbeRecord, chans: list[int]) -> oiio.ImageBuf:
 
 def _frame_up(buf: oiio.ImageBuf, probe: ProbeRecord) -> oiio.ImageBuf:
     """Crop/extend to the display window (what the artist framed) and apply the EXIF orientation."""
-    dw, disp = probe.data_window, probe.display_window
-    if (dw.x, dw.y, dw.width, dw.height) != (disp.x, disp.y, disp.width, disp.height):
+    if windows_differ(probe):
         buf = oiio.ImageBufAlgo.crop(buf, buf.roi_full)
     if probe.orientation != 1:
         buf = oiio.ImageBufAlgo.reorient(buf)
