@@ -11,7 +11,20 @@ from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "proxygen_core.cli", *args], capture_output=True, text=True, timeout=120)
+    """`python -m proxygen_core.cli ARGS`, in this process: the same exit code, stdout and stderr, without paying
+    a new interpreter's imports for each call (the tests that need another environment or folder run it as one)."""
+    import contextlib
+    import io
+
+    from proxygen_core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["proxygen", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_render_good_and_bad_sources(tmp_path):
