@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from proxygen_core.media.profiles import PROFILES
 from proxygen_core.media.samples import CHROMATICITIES, write_exr, write_sequence
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.pipeline.sequence import build_sequence_clips, load_members
+from proxygen_core.profiles import PROFILES
 from proxygen_core.settings import PipelineSettings, Settings
 from proxygen_core.store.local import LocalStore
 

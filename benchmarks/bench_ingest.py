@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
 from machine import describe  # benchmarks/machine.py
 from proc_cpu import CpuSampler  # benchmarks/proc_cpu.py
+
 from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.services.process import free_port, stop_process

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
-
 from machine import describe  # benchmarks/machine.py (the script's own folder is on sys.path)
 
 BASELINE_BUDGET = 10**6  # MiB: every frame fits, so every frame takes the whole-image path

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
-
 from machine import describe  # benchmarks/machine.py (the script's own folder is on sys.path)
 from timing import timed
+
 from proxygen_core.media.samples import CHROMATICITIES, write_exr
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.settings import RenderSettings, Settings

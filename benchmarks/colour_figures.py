@@ -83,7 +83,7 @@ def lut_figures(tmp: Path) -> None:
     s = RenderSettings()
     cfg = engine(s.ocio_config).config
     from proxygen_core.colour.colorimetry import display_difference
-    from proxygen_core.media.profiles import HDR_DISPLAY, HDR_VIEW
+    from proxygen_core.profiles import HDR_DISPLAY, HDR_VIEW
 
     for display, view in ((THUMB_DISPLAY, s.view), (PROXY_DISPLAY, s.view), (HDR_DISPLAY, HDR_VIEW)):
         for size in (65, 129):

@@ -45,7 +45,7 @@ class CpuSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "CpuSampler":
+    def __enter__(self) -> CpuSampler:
         self.sample()
         self.before = {pid: cpu for pid, (_, cpu) in self.latest.items()}
         self._thread.start()

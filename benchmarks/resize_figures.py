@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
 from timing import timed  # noqa: E402
+
 from proxygen_core.colour.colorimetry import ciede2000, lab, srgb_eotf  # noqa: E402
 from proxygen_core.colour.engine import apply, engine  # noqa: E402
 from proxygen_core.media.resample import oiio_resize, resize  # noqa: E402

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
+
 from proxygen_core.media.samples import chart  # noqa: E402
 from proxygen_core.settings import WORKING_COMPRESSIONS  # noqa: E402
 from tests.conftest import TESTDATA  # noqa: E402

@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="render thumbnails and H.264 proxies for local files")
     render.add_argument("sources", nargs="+", metavar="SRC")
     render.add_argument("--out", required=True, help="output folder")
-    render.add_argument("--ocio-config", help="OCIO config path or ocio:// name (default pinned studio config; $OCIO honoured)")
+    render.add_argument(
+        "--ocio-config", help="OCIO config path or ocio:// name (default pinned studio config; $OCIO honoured)"
+    )
     render.add_argument("--display", help="display for both outputs (overrides the per-output defaults)")
     render.add_argument("--thumb-display", help="display for the JPEG thumbnail (default 'sRGB - Display')")
     render.add_argument("--proxy-display", help="display for the MP4 proxy (default 'Rec.1886 Rec.709 - Display')")

@@ -5,7 +5,7 @@ row / JSON and carry on with the next frame. ``str(err)`` is always one line.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 MAX_CAUSE_CHARS = 300
 

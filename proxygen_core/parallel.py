@@ -11,8 +11,9 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -34,7 +35,7 @@ def spread(items: Sequence[T], parts: int = WORKERS) -> list[Sequence[T]]:
     """``items`` in up to ``parts`` consecutive runs of near-equal length."""
     n = max(1, min(parts, len(items)))
     bounds = [round(i * len(items) / n) for i in range(n + 1)]
-    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
 
 
 def single_threaded_blas() -> bool:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import OpenImageIO as oiio
 
@@ -180,9 +181,14 @@ def colour_metadata(spec: oiio.ImageSpec) -> dict[str, Any]:
 
 
 def check_pixel_limit(path: str, spec: oiio.ImageSpec, max_pixels: int) -> None:
-    for label, pixels in (("data window", spec.width * spec.height), ("display window", spec.full_width * spec.full_height)):
+    for label, pixels in (
+        ("data window", spec.width * spec.height),
+        ("display window", spec.full_width * spec.full_height),
+    ):
         if pixels > max_pixels:
-            raise SourceTooLargeError(path, f"{label} of {pixels} pixels exceeds the limit of {max_pixels} (max_pixels)")
+            raise SourceTooLargeError(
+                path, f"{label} of {pixels} pixels exceeds the limit of {max_pixels} (max_pixels)"
+            )
 
 
 def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord:

@@ -5,9 +5,10 @@ import argparse
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
-from proxygen_core.settings import load_settings
+from proxygen_core.settings import config_home, environ, load_settings
 
 LOCAL_POINTER = "local.yaml"  # the account's pointer: a copy of the stack file of the last `proxygen local` started
 STACK_FILE = "proxygen-stack.yaml"  # in a local stack's var folder: that stack's own pointer
@@ -15,8 +16,7 @@ SETTINGS_FILE = "proxygen-settings.yaml"  # beside it: the settings its listing 
 
 
 def local_pointer() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "proxygen" / LOCAL_POINTER
+    return config_home() / LOCAL_POINTER
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def _config(args: argparse.Namespace) -> tuple[str | None, str]:
     """Which settings a listing command reads, and why: --config, $PROXYGEN_CONFIG, the environment, the local
     stack of the folder it runs in, else the last local stack started (the account's pointer)."""
     config, why = args.config, "--config"
-    if not config and os.environ.get("PROXYGEN_CONFIG"):
+    if not config and environ("PROXYGEN_CONFIG"):
         why = "$PROXYGEN_CONFIG"
-    elif not config and os.environ.get("PROXYGEN_SQLITE_PATH"):
+    elif not config and environ("PROXYGEN_SQLITE_PATH"):
         why = "$PROXYGEN_SQLITE_PATH"
     elif not config and (here := find_stack(Path.cwd())) is not None:
         stack = LocalStack.read(here)
@@ -180,7 +180,7 @@ def clips(args: argparse.Namespace) -> int:
 def dailies(args: argparse.Namespace) -> int:
     """A day's playlist movie, OpenTimelineIO timeline and HTML page, from the catalog's clips and the bucket."""
     import sys
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     from proxygen_core.pipeline.dailies import build_daily
     from proxygen_core.store.s3 import ObjectStore, s3_client
@@ -189,7 +189,7 @@ def dailies(args: argparse.Namespace) -> int:
     settings = load_settings(_config(args)[0])
     storage = settings.storage
     store = ObjectStore(s3_client(storage.s3_endpoint_url, storage.s3_region), storage.s3_bucket, storage.cache_dir)
-    day = date.fromisoformat(args.day) if args.day else datetime.now(timezone.utc).date()
+    day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date()
     daily = build_daily(store, catalog, day, settings, args.show, args.out)
     if daily.empty:
         print(f"no review clip finished on {day.isoformat()}" + (f" for show {args.show}" if args.show else ""),
@@ -213,7 +213,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--pending", action="store_true", help="only events not yet acknowledged by Kafka")
     ev.add_argument("--json", action="store_true", help="one JSON list of event objects")
     ev.set_defaults(func=events)
-    cl = sub.add_parser("clips", help="list the clips and deliverables of image sequences (proxy_clips), one row per profile")
+    cl = sub.add_parser(
+        "clips", help="list the clips and deliverables of image sequences (proxy_clips), one row per profile"
+    )
     cl.add_argument("--limit", type=int, default=20)
     cl.add_argument("--json", action="store_true", help="one JSON list of clip objects")
     cl.set_defaults(func=clips)

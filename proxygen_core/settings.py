@@ -13,14 +13,14 @@ import json
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from proxygen_core.media.burnins import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
-from proxygen_core.media.burnins import parse_template
-from proxygen_core.media.profiles import ClipProfile, parse_profiles
+from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
+from proxygen_core.profiles import ClipProfile, parse_profiles, parse_template
 from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, compiled
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
@@ -132,7 +132,9 @@ class PipelineSettings:
     # Profiles whose files start with a slate (one picture before the first frame, timecode one earlier):
     # the editorial ones by default. Only enabled profiles are made, so this never adds a deliverable.
     clip_slates: str = "prores_422hq,prores_4444,dnxhr_hqx"
-    working_compression: str = "piz"  # lossless: piz (7.4 MB at 2K, 100 ms) or none (11.7 MB, 25 ms); docs/benchmarks.md
+    working_compression: str = (
+        "piz"  # lossless: piz (7.4 MB at 2K, 100 ms) or none (11.7 MB, 25 ms); docs/benchmarks.md
+    )
     transient_retry_seconds: float = 90.0  # per key: how long S3 outages are retried inside a step
     step_retries: int = 3  # then the step is retried this many times (Dagster RetryRequested)
     step_retry_wait_seconds: float = 20.0
@@ -158,10 +160,10 @@ class PipelineSettings:
         _check(self, "clip_profiles", parse_profiles)
         _check(self, "clip_slates", parse_profiles)
 
-    def profiles(self) -> "tuple[ClipProfile, ...]":
+    def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)
 
-    def slated(self) -> "tuple[ClipProfile, ...]":
+    def slated(self) -> tuple[ClipProfile, ...]:
         """The enabled profiles that get a slate."""
         names = {p.name for p in parse_profiles(self.clip_slates)}
         return tuple(p for p in self.profiles() if p.name in names)
@@ -176,13 +178,13 @@ class PipelineSettings:
         if self.start_from == "beginning":
             return None
         if self.start_from == "now":
-            return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+            return (now or datetime.now(UTC)).astimezone(UTC)
         try:
             moment = datetime.fromisoformat(self.start_from.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"start_from {self.start_from!r}: beginning, now or an ISO 8601 time "
                              "(2026-11-29T18:00:00+00:00)") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def extension_set(self) -> frozenset[str]:
         return frozenset(e.strip().lower() for e in self.extensions.split(",") if e.strip())
@@ -252,15 +254,13 @@ class Settings:
     events: EventSettings = field(default_factory=EventSettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
-    def with_render(self, **overrides: Any) -> "Settings":
+    def with_render(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, render=replace(self.render, **clean))
 
 
 def _coerce(value: Any, annotation: Any) -> Any:
     """Turn YAML/env text into the field's declared type (bool, int, float, str, optional)."""
-    if isinstance(annotation, str):
-        annotation = eval(annotation, {"types": types}, {})  # annotations are postponed strings
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -288,6 +288,7 @@ def env_name(field_name: str) -> str:
 
 def _section(cls: type, yaml_values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)  # the annotations are postponed strings: resolved, never evaluated here
     for f in fields(cls):
         var = env_name(f.name)
         if var in env:
@@ -297,7 +298,7 @@ def _section(cls: type, yaml_values: Mapping[str, Any], env: Mapping[str, str]) 
         else:
             continue
         try:
-            kwargs[f.name] = _coerce(raw, f.type)
+            kwargs[f.name] = _coerce(raw, hints[f.name])
         except (TypeError, ValueError) as exc:
             raise ValueError(f"configuration {f.name} ({var}): {exc}") from exc
     unknown = set(yaml_values) - {f.name for f in fields(cls)}
@@ -359,3 +360,47 @@ def check_deployment(settings: Settings) -> Settings:
     if settings.catalog.catalog_backend == "postgres" and not settings.catalog.postgres_dsn:
         raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
     return settings
+
+
+# The process environment outside the settings sections: every read of it goes through these, so that what
+# the product reads from its environment is listed in one place (docs/configuration.md, "Environment").
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def environ(name: str, default: str | None = None) -> str | None:
+    """One variable of the process environment, read now (not at import: tests and launchers set them)."""
+    return os.environ.get(name, default)
+
+
+def from_environment(field_name: str, value: Any) -> bool:
+    """Whether a field's value came from its environment variable: secrets that did stay bound to their
+    variable in Dagster's stored definitions (the UI shows the variable's name, never the value)."""
+    return value is not None and os.environ.get(env_name(field_name)) == value
+
+
+def deployment() -> str:
+    """``$PROXYGEN_ENV``: ``local`` (the embedded stack's endpoints) or ``production``."""
+    return os.environ.get("PROXYGEN_ENV", "local")
+
+
+def lut_cache_dir() -> Path:
+    """``$PROXYGEN_LUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/proxygen`` (``~/.cache/proxygen``)."""
+    if os.environ.get("PROXYGEN_LUT_CACHE_DIR"):
+        return Path(os.environ["PROXYGEN_LUT_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "proxygen"
+
+
+def config_home() -> Path:
+    """``$XDG_CONFIG_HOME/proxygen`` (``~/.config/proxygen``): the account's pointer to its last local stack."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "proxygen"
+
+
+def instance_file() -> Path:
+    """The Dagster instance file ``proxygen local`` starts from: ``$PROXYGEN_INSTANCE_YAML``, else the checkout's."""
+    return Path(os.environ.get("PROXYGEN_INSTANCE_YAML") or _CHECKOUT / "dagster.yaml")
+
+
+def cluster_file() -> Path:
+    """The farm's instance file: ``$PROXYGEN_CLUSTER_YAML``, else the checkout's ``deploy/dagster.cluster.yaml``
+    (an installed package, e.g. the container image, names its own)."""
+    return Path(os.environ.get("PROXYGEN_CLUSTER_YAML") or _CHECKOUT / "deploy" / "dagster.cluster.yaml")

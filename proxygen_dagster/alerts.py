@@ -19,7 +19,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
@@ -149,7 +149,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str],
     # updated_after is strict: a second of overlap, so a run that held the cursor back is seen again
     records = context.instance.get_run_records(
         RunsFilter(statuses=[DagsterRunStatus.FAILURE],
-                   updated_after=datetime.fromtimestamp(since - 1.0, timezone.utc)),
+                   updated_after=datetime.fromtimestamp(since - 1.0, UTC)),
         limit=MAX_RUNS_PER_TICK, order_by="update_timestamp", ascending=True)
     waiting: list[float] = []
     done: list[FailedRun] = []

@@ -11,7 +11,8 @@ the batch are untouched.
 
 import base64
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckResult,

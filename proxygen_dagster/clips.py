@@ -9,7 +9,7 @@ naming it.
 """
 import base64
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from dagster import (
     AllPartitionMapping,
@@ -28,11 +28,11 @@ from dagster import (
 
 from proxygen_core.errors import failure_class
 from proxygen_core.events.schema import IDENTITY_FIELDS
-from proxygen_core.media.profiles import ClipProfile
 from proxygen_core.media.sequences import members_of, parse_pattern
 from proxygen_core.pipeline.chain import WORKING
 from proxygen_core.pipeline.record import record_clip
 from proxygen_core.pipeline.sequence import ClipOutcome, build_sequence_clips, load_members
+from proxygen_core.profiles import ClipProfile
 from proxygen_core.settings import Settings
 from proxygen_dagster.alerts import FAILURE_CLASS
 from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG, code_version

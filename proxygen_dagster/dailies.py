@@ -6,8 +6,8 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
-    AssetSelection,
     AssetsDefinition,
+    AssetSelection,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
     MaterializeResult,
@@ -44,7 +44,8 @@ def build_daily_review(settings: Settings) -> AssetsDefinition:
         shows = sorted({r["show"] for r in overall.shots if r.get("show")})
         # A day of one show: its page is the day's page (no second download and encode of the same playlist).
         per_show = {show: build_daily(store, db, day, settings, show) for show in shows} if len(shows) > 1 else {}
-        url = (lambda key: MetadataValue.url(f"s3://{store.bucket}/{key}"))
+        def url(key):
+            return (MetadataValue.url(f"s3://{store.bucket}/{key}"))
         return MaterializeResult(metadata={
             "shots": len(overall.shots), "pictures": overall.frames,
             "order": MetadataValue.json([r.get("shot") or r["sequence"] for r in overall.shots]),

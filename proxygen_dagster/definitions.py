@@ -6,12 +6,10 @@ configured S3 endpoint (AWS, VAST). Both read endpoint, credentials and bucket f
 """
 from __future__ import annotations
 
-import os
-
 from dagster import Definitions, EnvVar
 from dagster_aws.s3 import S3Resource
 
-from proxygen_core.settings import Settings, env_name, load_settings
+from proxygen_core.settings import Settings, deployment, env_name, environ, from_environment, load_settings
 from proxygen_dagster.alerts import build_failure_alerts
 from proxygen_dagster.assets import build_frame_chain
 from proxygen_dagster.clips import build_shot_clip
@@ -23,20 +21,21 @@ from proxygen_dagster.sensors import build_sensors
 
 def _secret(name: str, value: str | None) -> EnvVar | str | None:
     """A secret that came from the environment stays bound to its variable (the UI shows the name only)."""
-    return EnvVar(env_name(name)) if value is not None and os.environ.get(env_name(name)) == value else value
+    return EnvVar(env_name(name)) if from_environment(name, value) else value
 
 
 def resources(settings: Settings, env: str) -> dict:
     storage = settings.storage
     s3 = S3Resource(
-        endpoint_url=EnvVar(env_name("s3_endpoint_url")) if env == "local" or os.environ.get(env_name("s3_endpoint_url"))
+        endpoint_url=EnvVar(env_name("s3_endpoint_url"))
+        if env == "local" or environ(env_name("s3_endpoint_url"))
         else storage.s3_endpoint_url,
         region_name=storage.s3_region,
         aws_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
         max_attempts=5,
     )
-    bucket = EnvVar(env_name("s3_bucket")) if os.environ.get(env_name("s3_bucket")) else storage.s3_bucket
+    bucket = EnvVar(env_name("s3_bucket")) if environ(env_name("s3_bucket")) else storage.s3_bucket
     cat = settings.catalog
     secrets = ("postgres_dsn", "vast_db_endpoint", "vast_db_access", "vast_db_secret", "vast_db_bucket")
     catalog = CatalogResource(**{name: _secret(name, getattr(cat, name)) if name in secrets else getattr(cat, name)
@@ -68,4 +67,4 @@ def build_definitions(settings: Settings, env: str = "local") -> Definitions:
     )
 
 
-defs = build_definitions(load_settings(), os.environ.get("PROXYGEN_ENV", "local"))
+defs = build_definitions(load_settings(), deployment())

@@ -40,11 +40,9 @@ def executor_for(execution: ExecutionSettings) -> ExecutorDefinition:
 def _secret_source(field: str, value: str | None) -> str | dict | None:
     """A broker URL carries its password: bind it to its environment variable when it comes from there,
     so the job's stored definition (and the UI) shows the variable's name, not the value."""
-    import os
+    from proxygen_core.settings import env_name, from_environment
 
-    from proxygen_core.settings import env_name
-
-    return {"env": env_name(field)} if value and os.environ.get(env_name(field)) == value else value
+    return {"env": env_name(field)} if value and from_environment(field, value) else value
 
 
 def celery_config(execution: ExecutionSettings) -> dict:

@@ -17,7 +17,6 @@ from proxygen_core.events.outbox import SECURITY_PROPERTIES, Publisher, security
 from proxygen_core.settings import CatalogSettings
 from proxygen_core.store.s3 import ObjectStore
 
-
 _CLIENTS: dict[tuple, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 _MAX_CLIENTS = 8

@@ -214,7 +214,9 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                     "Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and batch "
                     "runs exactly like the polling sensor; offsets advance only after the tick was recorded.",
                     running=bool(settings.events.notifications_topic))
-    def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, events: EventBus) -> SensorResult | SkipReason:
+    def s3_notifications(
+        context: SensorEvaluationContext, storage: MediaStorage, events: EventBus
+    ) -> SensorResult | SkipReason:
         from confluent_kafka import Consumer
 
         topic = events.notifications_topic
@@ -240,8 +242,11 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                          datetime.fromisoformat(state["start"]) if state["start"] else None)
         if not notes and not held.keys:
             context.update_cursor(json.dumps(state))  # malformed messages are counted once, never re-read
-            return SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)") if batch.malformed \
+            return (
+                SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)")
+                if batch.malformed
                 else SensorResult(cursor=json.dumps(state))
+            )
         requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held, "s3notify",
                                            settings)
         state["held"] = held.to_json() if held.keys else None
@@ -310,9 +315,11 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
             state["built"][pattern] = fingerprint
             requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=CLIPS_JOB, partition_key=pattern,
                                        tags={"proxygen/trigger": "sequence-settled"}))
-        return SensorResult(run_requests=requests, cursor=json.dumps(state),
-                            dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [])
-
+        return SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(state),
+            dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [],
+        )
 
     @every_interval("follow_upstream", frames_job,
                     "Completes a frame chain that was started part way: when a run materialized a frame asset without "

@@ -9,4 +9,5 @@ if [ "${1:-}" = "--quick" ]; then
   # worksteal: an idle worker takes tests from the busy one (the real-image colour tests come in long runs): 62 -> 57 s.
   exec .venv/bin/python -m pytest -q -n 2 --dist worksteal -m "not services and not slow" "$@"
 fi
+bash scripts/lint.sh  # ruff, the import contracts and mypy: CI fails on any finding
 exec .venv/bin/python -m pytest -q "$@"

@@ -105,7 +105,7 @@ class Table:
         ids = self._need_row_ids(rows)
         names = columns or [n for n in rows.schema.names if n != ROW_ID]
         by_id = {r[ROW_ID]: r for r in self._store()["rows"]}
-        for rid, rec in zip(ids, rows.to_pylist()):
+        for rid, rec in zip(ids, rows.to_pylist(), strict=True):
             if rid in by_id:
                 for n in names:
                     by_id[rid][n] = rec[n]

@@ -1,6 +1,8 @@
 """Synthetic files of every format path the shared third-party set covers, written by OpenImageIO itself,
 so a clone without ../shared/testdata still exercises each reader path: DPX, deep, tiled + MIP-mapped,
-multipart, luminance (Y) and luminance-chroma (Y/RY/BY), data/display windows, EXIF orientation, CMYK, and damaged files."""
+multipart, luminance (Y) and luminance-chroma (Y/RY/BY), data/display windows, EXIF orientation, CMYK, and damaged
+files."""
+
 from __future__ import annotations
 
 from pathlib import Path

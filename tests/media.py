@@ -52,7 +52,8 @@ def read_mp4_planes(path: str | Path, index: int = 0) -> tuple[np.ndarray, np.nd
             raise AssertionError(f"{path}: no frame {index}")
     h, w = frame.height, frame.width
     uv = planes[h:].reshape(-1)
-    up = (lambda c: np.repeat(np.repeat(c.reshape(h // 2, w // 2), 2, 0), 2, 1))
+    def up(c):
+        return (np.repeat(np.repeat(c.reshape(h // 2, w // 2), 2, 0), 2, 1))
     return planes[:h], up(uv[: (h // 2) * (w // 2)]), up(uv[(h // 2) * (w // 2):])
 
 
@@ -92,7 +93,8 @@ def picture_rgb(frame: av.VideoFrame, kr: float = BT709_KR, kb: float = BT709_KB
         data = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // np.dtype(dtype).itemsize)
         planes.append(data[:, :plane.width].astype(np.float64) / (1 << (bits - 8)))
     y, cb, cr = planes
-    up = (lambda c: np.repeat(np.repeat(c, y.shape[0] // c.shape[0], 0), y.shape[1] // c.shape[1], 1))
+    def up(c):
+        return (np.repeat(np.repeat(c, y.shape[0] // c.shape[0], 0), y.shape[1] // c.shape[1], 1))
     yf, pb, pr = (y - Y_BLACK) / Y_RANGE, (up(cb) - C_ZERO) / C_RANGE, (up(cr) - C_ZERO) / C_RANGE
     r = yf + 2.0 * (1.0 - kr) * pr
     b = yf + 2.0 * (1.0 - kb) * pb

@@ -62,7 +62,9 @@ def reference(rgb_full: np.ndarray, source_colorspace: str, size: tuple[int, int
     src.set_pixels(oiio.ROI(), work)
     small = oiio.ImageBufAlgo.resize(src, filtername="box", roi=oiio.ROI(0, size[0], 0, size[1], 0, 1, 0, 3))
     out = np.ascontiguousarray(small.get_pixels(oiio.FLOAT), dtype=np.float32)
-    dv = cfg.getProcessor(ocio.DisplayViewTransform(settings.working_colorspace, display, view)).getDefaultCPUProcessor()
+    dv = cfg.getProcessor(
+        ocio.DisplayViewTransform(settings.working_colorspace, display, view)
+    ).getDefaultCPUProcessor()
     dv.apply(ocio.PackedImageDesc(out, out.shape[1], out.shape[0], 3))
     return np.clip(out, 0.0, 1.0)
 

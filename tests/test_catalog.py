@@ -75,7 +75,13 @@ def _server_for_backend(request):
         request.getfixturevalue("postgres_server")
 
 
-def row(key: str, status: str = "ok", file_id: str | None = "f" * 16, etag: str = "e1", ts: str = "2026-11-21T10:00:00+00:00"):
+def row(
+    key: str,
+    status: str = "ok",
+    file_id: str | None = "f" * 16,
+    etag: str = "e1",
+    ts: str = "2026-11-21T10:00:00+00:00",
+):
     return conform({
         "proxy_id": proxy_id("frames", key, "review"), "file_id": file_id, "s3_key": key,
         "s3_bucket": "frames", "asset_id": key[:16], "status": status, "output_profile": "review",
@@ -238,7 +244,9 @@ def test_vast_write_is_one_transaction(tmp_path):
         if self.name == "proxy_events":
             from vastdb import errors
 
-            raise errors.ServiceUnavailable(code="SlowDown", message="busy", method="POST", url="fake", status=503, headers={})
+            raise errors.ServiceUnavailable(
+                code="SlowDown", message="busy", method="POST", url="fake", status=503, headers={}
+            )
         return original(self, rows, by_columns)
 
     fake_vastdb.Table.insert = failing_insert
@@ -296,10 +304,23 @@ def test_clip_rows_one_per_sequence(make, tmp_path):
 
     c = make(tmp_path)
     base = {n: None for n in PROXY_CLIPS.names}
-    row = {**base, "clip_id": "c1", "sequence": "s/beauty.####.exr", "s3_bucket": "frames", "status": "ok",
-           "clip_s3_key": "s/.proxies/beauty.exr_clip.mp4", "first_frame": 1001, "last_frame": 1024,
-           "frame_count": 24, "missing_frames": "[1005]", "failed_frames": "[1010]", "fps": 24.0,
-           "start_timecode": "00:00:41:17", "frames_fingerprint": "f1", "generated_timestamp": "2026-11-21T10:00:00+00:00"}
+    row = {
+        **base,
+        "clip_id": "c1",
+        "sequence": "s/beauty.####.exr",
+        "s3_bucket": "frames",
+        "status": "ok",
+        "clip_s3_key": "s/.proxies/beauty.exr_clip.mp4",
+        "first_frame": 1001,
+        "last_frame": 1024,
+        "frame_count": 24,
+        "missing_frames": "[1005]",
+        "failed_frames": "[1010]",
+        "fps": 24.0,
+        "start_timecode": "00:00:41:17",
+        "frames_fingerprint": "f1",
+        "generated_timestamp": "2026-11-21T10:00:00+00:00",
+    }
     row["event_id"] = clip_event_id(row)
     c.write_clips([row], [build_clip_event(row, "t")])
     rebuilt = {**row, "frames_fingerprint": "f2", "generated_timestamp": "2026-11-21T11:00:00+00:00"}

@@ -258,8 +258,14 @@ def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # no local-run pointer
-    proc = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "--config", str(tmp_path / "show" / "proxygen.yaml"),
-                           "records"], capture_output=True, text=True, timeout=60, env=env, cwd=elsewhere)
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxygen_core.cli", "--config", str(tmp_path / "show" / "proxygen.yaml"), "records"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=elsewhere,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"catalog: sqlite {db} (from --config)" in proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "20 of 25 rows shown (--limit N for more)"
@@ -277,5 +283,7 @@ def test_the_catalog_line_never_shows_a_postgres_password():
     from proxygen_core.report import dsn_place
 
     assert dsn_place("postgresql://proxygen:s3cret@db.studio:5433/catalog") == "db.studio:5433/catalog"
-    assert dsn_place("host=db.studio port=5433 dbname=catalog user=proxygen password=s3cret") == "db.studio:5433/catalog"
+    assert (
+        dsn_place("host=db.studio port=5433 dbname=catalog user=proxygen password=s3cret") == "db.studio:5433/catalog"
+    )
     assert dsn_place("password='s 3cret' host=db dbname=c") == "db/c"

@@ -47,5 +47,7 @@ def test_two_worker_hosts_and_one_killed_mid_batch_lose_nothing():
     # Nothing it started is left: namespaces and processes are gone.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"pg{summary['network']}" not in netns
-    leftover = subprocess.run(["pgrep", "-f", "proxygen_dagster.launch.celery_app"], capture_output=True, text=True).stdout
+    leftover = subprocess.run(
+        ["pgrep", "-f", "proxygen_dagster.launch.celery_app"], capture_output=True, text=True
+    ).stdout
     assert leftover.strip() == ""

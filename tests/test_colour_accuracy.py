@@ -57,7 +57,8 @@ def test_the_test_decoder_is_bt709_and_agrees_with_libswscale(tmp_path):
 
     ours = read_mp4_rgb(result.proxy.path)
     sws = read_mp4_rgb_swscale(result.proxy.path)
-    means = (lambda img: patch_means(img, centres, (640, 360)))
+    def means(img):
+        return (patch_means(img, centres, (640, 360)))
     assert np.abs(means(ours) - means(sws)).max() < 3 / 255  # swscale rounds to ~8 bits on this path
     y, cb, cr = (p.astype(np.float64) for p in read_mp4_planes(result.proxy.path))
     yf, pb, pr = (y - 16) / 219, (cb - 128) / 224, (cr - 128) / 224
@@ -85,7 +86,9 @@ def test_real_images_block_de2000(tmp_path, row, testdata, S):
                                        ("thumbnail", srgb_eotf, THUMB_DISPLAY, 1.0)):
         media = getattr(result, kind)
         ours = read_mp4_rgb(media.path) if kind == "proxy" else read_jpeg(media.path)
-        ref = reference(full, report["source_colorspace"], (media.width, media.height), display, report["view"], S, chroma)
+        ref = reference(
+            full, report["source_colorspace"], (media.width, media.height), display, report["view"], S, chroma
+        )
         block = ciede2000(lab(block_means(ours), eotf), lab(block_means(ref), eotf)).mean()
         pixel = ciede2000(lab(ours, eotf), lab(ref, eotf))
         results[kind] = {"block_mean": round(float(block), 3), "pixel_mean": round(float(pixel.mean()), 3),

@@ -43,14 +43,14 @@ def three_shots(tmp_path_factory):
 def built(three_shots, tmp_path_factory):
     settings, store, catalog = three_shots
     out = tmp_path_factory.mktemp("daily")
-    return build_daily(store, catalog, datetime.datetime.now(datetime.timezone.utc).date(), settings, out_dir=out), out
+    return build_daily(store, catalog, datetime.datetime.now(datetime.UTC).date(), settings, out_dir=out), out
 
 
 def test_a_day_with_three_shots(three_shots, built, tmp_path):
     import opentimelineio as otio
 
     settings, store, catalog = three_shots
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     daily, out = built
     assert [r["shot"] for r in daily.shots] == ["sh010", "sh020", "sh030"]  # shot order, not arrival order
     slate = round(settings.pipeline.dailies_slate_seconds * 24)

@@ -14,9 +14,9 @@ import OpenImageIO as oiio
 import pytest
 
 from proxygen_core.colour.colorimetry import bt1886_eotf, ciede2000, delta_e_itp, lab, pq_eotf
-from proxygen_core.media.profiles import HDR_DISPLAY, HDR_VIEW, PROFILES
 from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 from proxygen_core.pipeline.folder import render_file, write_sequence_clips
+from proxygen_core.profiles import HDR_DISPLAY, HDR_VIEW, PROFILES
 from proxygen_core.settings import PipelineSettings, RenderSettings, Settings
 from proxygen_core.store.local import LocalStore
 
@@ -287,7 +287,7 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     import posixpath
     import re
 
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
     review = dg.materialize([defs.get_assets_def("daily_review")], instance=instance, partition_key=today,
                             resources={k: res[k] for k in ("storage", "catalog")})
     assert review.success
@@ -336,7 +336,7 @@ def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_pat
     slow = build_sequence_clips(store, "b.####.exr", members, settings, "review")[0]
     slow_pictures = [p.to_ndarray() for p in decoded_pictures(slow.row["clip_s3_key"])]
     assert len(fast_pictures) == len(slow_pictures) == 4  # frame 3 is a held gap in both
-    for a, b in zip(fast_pictures[:2] + fast_pictures[3:], slow_pictures[:2] + slow_pictures[3:]):
+    for a, b in zip(fast_pictures[:2] + fast_pictures[3:], slow_pictures[:2] + slow_pictures[3:], strict=False):
         assert np.array_equal(a, b)
     # the held gap: the same luma outside its "FRAME 3 MISSING" band; in the band the same text (the two
     # inputs differ by rounding, so the encoder's output differs a little at the letters' edges)

@@ -3,7 +3,7 @@ small however large the bucket is. A listing double stands in for S3 here (the s
 SeaweedFS); it sorts keys and pages them the way ListObjectsV2 does."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from proxygen_core.store.discovery import Cursor, scan
@@ -15,7 +15,7 @@ EXT = frozenset({".exr"})
 class Listing:
     def __init__(self) -> None:
         self.objects: dict[str, ObjectInfo] = {}
-        self.now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
     def put(self, key: str, etag: str) -> None:
         self.objects[key] = ObjectInfo(key, 1, etag, self.now)
@@ -112,7 +112,7 @@ def test_start_from_refuses_what_is_neither_a_word_nor_a_time():
 def test_notifications_before_the_start_are_not_sources():
     from proxygen_core.events.notifications import Notification, relevant
 
-    start = datetime(2026, 11, 29, 18, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
     notes = [Notification("b", "x/a.exr", "e", "ObjectCreated:Put", "2026-11-29T17:59:59.000Z"),
              Notification("b", "x/b.exr", "e", "ObjectCreated:Put", "2026-11-29T18:00:01.000Z"),
              Notification("b", "x/c.exr", "e", "ObjectCreated:Put", "")]

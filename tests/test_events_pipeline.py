@@ -21,7 +21,9 @@ def resources(defs, db_path, bootstrap, topic, timeout=3.0, notifications=None):
 
     res = dict(defs.resources)
     res["catalog"] = CatalogResource(catalog_backend="sqlite", sqlite_path=str(db_path))
-    res["events"] = EventBus(bootstrap=bootstrap, topic=topic, timeout_seconds=timeout, notifications_topic=notifications)
+    res["events"] = EventBus(
+        bootstrap=bootstrap, topic=topic, timeout_seconds=timeout, notifications_topic=notifications
+    )
     return res
 
 

@@ -18,7 +18,6 @@ import pytest
 from dagster._core.launcher.base import WorkerStatus
 
 from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId, start_ticks
-
 from tests import launcher_jobs  # importable in the forked run worker: the fork server gets our sys.path
 
 TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}

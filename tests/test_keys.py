@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -21,7 +21,7 @@ def test_proxy_keys_are_recognised_as_our_outputs():
 
 
 def test_mtime_text_form_is_pinned():
-    aware = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone.utc)
+    aware = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
     assert keys.format_mtime(aware) == "2026-03-04T05:06:07+00:00"
     other_zone = aware.astimezone(timezone(timedelta(hours=2)))
     assert keys.format_mtime(other_zone) == "2026-03-04T05:06:07+00:00"
@@ -32,7 +32,7 @@ def test_file_id_matches_exr_inspector_formula():
     import hashlib
 
     key = "renders/shot_010/beauty.0001.exr"
-    mtime = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    mtime = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     md5 = hashlib.md5(key.encode()).hexdigest()
     expected = hashlib.sha256(f"{key}2026-01-02T03:04:05+00:00{md5}".encode()).hexdigest()[:16]
     assert keys.file_id(key, mtime) == expected
@@ -41,7 +41,7 @@ def test_file_id_matches_exr_inspector_formula():
 
 def test_file_id_pinned_value():
     # Pinned literal: a change here breaks the JOIN with exr-inspector's files table.
-    mtime = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    mtime = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert keys.file_id("renders/shot_010/beauty.0001.exr", mtime) == "76b11fc9606a2521"
     assert keys.file_id("renders/shot_010/beauty.0001.exr", "2026-01-02T03:04:05+00:00") == "76b11fc9606a2521"
 

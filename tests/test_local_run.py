@@ -210,7 +210,6 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
     from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId
 
     from .local_stack import start_local
-
     from .test_dagster_pipeline import _upload
 
     local = start_local(tmp_path, {"PROXYGEN_BATCH_SIZE": "4"})

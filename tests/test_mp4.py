@@ -42,7 +42,8 @@ def test_rgb_to_yuv_is_bt709_limited_range_by_the_tests_own_equations():
     rgb[:] = (0.8, 0.2, 0.1)
     planes = rgb_to_yuv420_bt709(rgb)
     y, u, v = planes[:4], planes[4:5].reshape(-1)[:4].reshape(2, 2), planes[4:].reshape(-1)[4:].reshape(2, 2)
-    full = (lambda c: np.repeat(np.repeat(c, 2, 0), 2, 1))
+    def full(c):
+        return (np.repeat(np.repeat(c, 2, 0), 2, 1))
     assert np.abs(bt709_limited_to_rgb(y, full(u), full(v)) - rgb).max() < 0.01
     # Y' of (0.8, 0.2, 0.1) by BT.709 is 0.2126*0.8 + 0.7152*0.2 + 0.0722*0.1 = 0.3203 -> 16 + 219 * 0.3203 = 86.2
     assert int(y[0, 0]) == 86 and y.min() >= 16 and y.max() <= 235

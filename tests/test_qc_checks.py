@@ -65,7 +65,9 @@ def test_each_fault_fails_its_key_at_its_stage(faults, tmp_path, width, stage, k
     assert words in r.failed.error["cause"]
     if stage == THUMBNAIL:
         assert not (tmp_path / "out" / f"plate_{width}_thumb.jpg").exists()  # a failed output is never published
-    good = run_chain(LocalStore(tmp_path / "out"), str(_exr(tmp_path / "in" / "good.exr", size=(GOOD, 180))), Settings())
+    good = run_chain(
+        LocalStore(tmp_path / "out"), str(_exr(tmp_path / "in" / "good.exr", size=(GOOD, 180))), Settings()
+    )
     assert good.ok, good.failed  # the faults hit only their own keys
 
 
@@ -89,7 +91,9 @@ def test_asset_checks_fail_on_exactly_the_bad_keys(faults, dagster_defs, instanc
     assert evaluated["playable_rec709"].asset_key == AssetKey("proxy")
     # The partitions say the same: each bad key failed from its stage down, the good key is materialized.
     status = partition_status(instance, list(keys.values()))
-    assert status["thumbnail"][keys[BAD_THUMB]] == "FAILED" and status["working_frame"][keys[BAD_THUMB]] == "MATERIALIZED"
+    assert (
+        status["thumbnail"][keys[BAD_THUMB]] == "FAILED" and status["working_frame"][keys[BAD_THUMB]] == "MATERIALIZED"
+    )
     assert status["proxy"][keys[BAD_PROXY]] == "FAILED" and status["thumbnail"][keys[BAD_PROXY]] == "MATERIALIZED"
     assert status["proxy"][keys[UNSTORED]] == "FAILED" and status["working_frame"][keys[NONFINITE]] == "FAILED"
     assert {a: s[keys[GOOD]] for a, s in status.items()} == {a: "MATERIALIZED" for a in status}

@@ -54,7 +54,11 @@ def test_patterns_round_trip(pattern):
     seq, padding = parse_pattern(pattern)
     assert seq.pattern(padding) == pattern
     keys = clip_keys(pattern, {"review": ".mp4"})
-    assert keys["review"].endswith("_clip.mp4") and keys["poster"].endswith("_poster.jpg") and "/.proxies/" in f"/{keys['review']}"
+    assert (
+        keys["review"].endswith("_clip.mp4")
+        and keys["poster"].endswith("_poster.jpg")
+        and "/.proxies/" in f"/{keys['review']}"
+    )
     assert parse_frame(seq.frame_key(1001, padding)).sequence == seq
 
 
@@ -187,9 +191,9 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     import numpy as np
 
     from proxygen_core.media.clips import build_clips
-    from proxygen_core.media.profiles import PROFILES
     from proxygen_core.media.render import decode_working
     from proxygen_core.media.samples import write_exr
+    from proxygen_core.profiles import PROFILES
     from proxygen_core.settings import RenderSettings
 
     src = tmp_path / "grey.exr"
@@ -216,7 +220,8 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
         clip("x", clip_gap_policy="nope")
     plain = _decode(tmp_path / "black.mp4")[0][0].astype(int)
     out = tmp_path / "burn.mp4"
-    from proxygen_core.media.burnins import BurnIns, parse_template
+    from proxygen_core.media.burnins import BurnIns
+    from proxygen_core.profiles import parse_template
 
     bottom = BurnIns(parse_template("bottom_left={name};bottom_right={frame}{state}  {timecode}"),
                      {"name": "sh010.####.exr"}, frozenset({"review"}))
@@ -300,7 +305,9 @@ def test_touched_frames_never_skip_events_past_a_full_page(dagster_defs, instanc
 
     instance.add_dynamic_partitions("frames", [f"t/a.{i:04d}.exr" for i in range(6)])
     for i in range(3):
-        instance.report_runless_asset_event(AssetMaterialization(AssetKey("proxy_record"), partition=f"t/a.{i:04d}.exr"))
+        instance.report_runless_asset_event(
+            AssetMaterialization(AssetKey("proxy_record"), partition=f"t/a.{i:04d}.exr")
+        )
     for i in range(3, 6):
         instance.report_runless_asset_event(AssetObservation(AssetKey("proxy_record"), partition=f"t/a.{i:04d}.exr"))
     seen: set[str] = set()

@@ -46,7 +46,11 @@ def test_broken_image_gets_a_typed_one_line_error(tmp_path, row, testdata):
         assert isinstance(err, SourceTooLargeError)
     result = render_file(path, tmp_path, Settings(render=S))
     report = result.report()
-    assert report["status"] == "failed" and report["error"]["path"] == path and report["error"]["type"] == type(err).__name__
+    assert (
+        report["status"] == "failed"
+        and report["error"]["path"] == path
+        and report["error"]["type"] == type(err).__name__
+    )
 
 
 def test_nan_and_inf_do_not_poison_outputs(tmp_path):

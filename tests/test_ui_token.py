@@ -63,7 +63,9 @@ def test_the_token_once_in_the_address_becomes_a_cookie_and_leaves_the_address()
     assert app.calls == []  # the redirect itself serves nothing
     assert _call(gate, headers={"Cookie": f"a=b; {COOKIE}={TOKEN}"})[0]["status"] == 200
     assert _call(gate, headers={"Authorization": f"Bearer {TOKEN}"})[0]["status"] == 200
-    assert _call(gate, headers={"Cookie": f"{COOKIE}={TOKEN}", "Origin": f"http://127.0.0.1:{PORT}"})[0]["status"] == 200
+    assert (
+        _call(gate, headers={"Cookie": f"{COOKIE}={TOKEN}", "Origin": f"http://127.0.0.1:{PORT}"})[0]["status"] == 200
+    )
     assert _call(gate, kind="websocket", headers={"Cookie": f"{COOKIE}={TOKEN}"})[1]["body"] == b"dagster"
     assert app.calls == ["/graphql"] * 4
 

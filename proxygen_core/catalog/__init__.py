@@ -23,11 +23,22 @@ from proxygen_core.store.keys import proxy_id
 if TYPE_CHECKING:
     from proxygen_core.settings import CatalogSettings
 
-__all__ = ["HISTORY", "OUTBOX", "PROXY_CLIPS", "PROXY_OUTPUTS", "Catalog", "OutboxEvent", "SQLiteCatalog", "conform", "open_catalog",
-           "proxy_id", "sql_ddl"]
+__all__ = [
+    "HISTORY",
+    "OUTBOX",
+    "PROXY_CLIPS",
+    "PROXY_OUTPUTS",
+    "Catalog",
+    "OutboxEvent",
+    "SQLiteCatalog",
+    "conform",
+    "open_catalog",
+    "proxy_id",
+    "sql_ddl",
+]
 
 
-def open_catalog(settings: "CatalogSettings") -> Catalog:
+def open_catalog(settings: CatalogSettings) -> Catalog:
     """The configured backend, tables ensured."""
     if settings.catalog_backend == "sqlite":
         catalog: Catalog = SQLiteCatalog(settings.sqlite_path, settings.catalog_table, settings.outbox_table)

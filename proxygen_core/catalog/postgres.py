@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -60,7 +61,7 @@ class PostgresCatalog(SQLCatalog):
             if cur.description is None:
                 return []
             names = [d.name for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
     def _executemany(self, sql: str, rows: list[tuple]) -> None:
         if rows:

@@ -9,8 +9,9 @@ so concurrent drains never send one event twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 

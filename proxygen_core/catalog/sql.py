@@ -6,8 +6,9 @@ takes a write transaction and lists a table's columns. The tables come from the 
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -25,7 +26,7 @@ from proxygen_core.catalog.schema import (
 
 
 def utc_iso(offset_seconds: float = 0.0) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=offset_seconds)).isoformat(timespec="milliseconds")
+    return (datetime.now(UTC) + timedelta(seconds=offset_seconds)).isoformat(timespec="milliseconds")
 
 
 class SQLCatalog:

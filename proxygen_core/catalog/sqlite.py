@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from proxygen_core.catalog.sql import SQLCatalog, utc_iso
 

@@ -8,7 +8,8 @@ it is created lazily, on first use.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pyarrow as pa
 
@@ -58,7 +59,9 @@ class VastCatalog:
             try:
                 self._session = self._connect(endpoint=self.endpoint, access=self.access, secret=self.secret)
             except Exception as exc:
-                raise CatalogError(self.endpoint, f"cannot connect to VAST DataBase: {type(exc).__name__}: {exc}") from exc
+                raise CatalogError(
+                    self.endpoint, f"cannot connect to VAST DataBase: {type(exc).__name__}: {exc}"
+                ) from exc
         return self._session
 
     def _run(self, action: str, fn: Callable[[Any], Any]) -> Any:
@@ -117,7 +120,9 @@ class VastCatalog:
                                  "replaced_at": replaced_at}
                                 for r in rows if is_new_version(current.get(r["proxy_id"]), r)]
                 if old_versions:
-                    self._table(tx, self.history_table, HISTORY).insert(pa.Table.from_pylist(old_versions, schema=HISTORY))
+                    self._table(tx, self.history_table, HISTORY).insert(
+                        pa.Table.from_pylist(old_versions, schema=HISTORY)
+                    )
                 if found:
                     table.delete(pa.table({ROW_ID: pa.array(sorted(r[ROW_ID] for r in found), pa.uint64())}))
                 table.insert(pa.Table.from_pylist(rows, schema=PROXY_OUTPUTS))

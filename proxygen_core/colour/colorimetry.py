@@ -40,8 +40,11 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     dHp = 2 * np.sqrt(C1p * C2p) * np.sin(np.radians(dh / 2))
     Lbp, Cbp = (L1 + L2) / 2, (C1p + C2p) / 2
     hsum = h1p + h2p
-    hbp = np.where(C1p * C2p == 0, hsum,
-                   np.where(np.abs(h1p - h2p) <= 180, hsum / 2, np.where(hsum < 360, (hsum + 360) / 2, (hsum - 360) / 2)))
+    hbp = np.where(
+        C1p * C2p == 0,
+        hsum,
+        np.where(np.abs(h1p - h2p) <= 180, hsum / 2, np.where(hsum < 360, (hsum + 360) / 2, (hsum - 360) / 2)),
+    )
     T = (1 - 0.17 * np.cos(np.radians(hbp - 30)) + 0.24 * np.cos(np.radians(2 * hbp))
          + 0.32 * np.cos(np.radians(3 * hbp + 6)) - 0.20 * np.cos(np.radians(4 * hbp - 63)))
     dtheta = 30 * np.exp(-(((hbp - 275) / 25) ** 2))

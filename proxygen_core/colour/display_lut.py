@@ -22,6 +22,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from proxygen_core.colour.colorimetry import display_difference
+from proxygen_core.settings import lut_cache_dir
 
 SHAPER = "ACEScct"
 # Colour difference on display code values over the test set (CIEDE2000; deltaE ITP on PQ displays), before
@@ -43,11 +44,8 @@ class BakeReport:
 
 
 def default_cache_dir() -> Path:
-    """``$PROXYGEN_LUT_CACHE_DIR``, else ``$XDG_CACHE_HOME/proxygen`` (``~/.cache/proxygen``); LUTs go to its
-    ``luts/`` folder."""
-    if os.environ.get("PROXYGEN_LUT_CACHE_DIR"):
-        return Path(os.environ["PROXYGEN_LUT_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "proxygen"
+    """Where baked LUTs are kept (settings.lut_cache_dir); LUTs go to its ``luts/`` folder."""
+    return lut_cache_dir()
 
 
 def _cpu(config: ocio.Config, transform: ocio.Transform) -> ocio.CPUProcessor:
@@ -134,7 +132,9 @@ def fast_display(config: ocio.Config, working: str, display: str, view: str, siz
         values = bake(config, working, display, view, size)
         fast = lut_processor(config, working, values, size)
         mean, p99, worst = measure(config, working, display, view, fast, exact)
-        over = [f"{k} {v:.2f} > {BOUNDS[k]}" for k, v in (("mean", mean), ("p99", p99), ("max", worst)) if v > BOUNDS[k]]
+        over = [
+            f"{k} {v:.2f} > {BOUNDS[k]}" for k, v in (("mean", mean), ("p99", p99), ("max", worst)) if v > BOUNDS[k]
+        ]
         report = BakeReport("exact" if over else "lut",
                             f"LUT error over the bound: {', '.join(over)}" if over else "within the bound",
                             size, round(mean, 4), round(p99, 4), round(worst, 4), round(time.perf_counter() - t0, 3))

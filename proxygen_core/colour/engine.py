@@ -68,7 +68,7 @@ def chromaticities_matrix(prim: tuple[float, ...]) -> np.ndarray:
 
 
 def _matches(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return len(a) == 8 and all(abs(x - y) <= _CHROMA_TOLERANCE for x, y in zip(a, b))
+    return len(a) == 8 and all(abs(x - y) <= _CHROMA_TOLERANCE for x, y in zip(a, b, strict=False))
 
 
 class ColourEngine:
@@ -188,7 +188,9 @@ class ColourEngine:
                                                f"(views: {', '.join(self.config.getViews(display))})")
         exact = ("display", working, display, view)
         if transform == "exact":
-            return self._cached(exact, lambda: self.config.getProcessor(ocio.DisplayViewTransform(working, display, view)))
+            return self._cached(
+                exact, lambda: self.config.getProcessor(ocio.DisplayViewTransform(working, display, view))
+            )
         if transform != "lut":
             raise ColorError(self.config_name, f"display_transform {transform!r} is not 'lut' or 'exact'")
         key = ("display-lut", working, display, view, lut_size)

@@ -23,7 +23,7 @@ class Held:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "Held":
+    def from_json(cls, data: dict | None) -> Held:
         return cls(**data) if data else cls()
 
 

@@ -139,7 +139,7 @@ class Publisher:
     security: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, events: "EventSettings", password: str | None = None) -> "Publisher":
+    def from_settings(cls, events: EventSettings, password: str | None = None) -> Publisher:
         values = {name: getattr(events, name) for name in SECURITY_PROPERTIES}
         if password is not None:
             values["kafka_sasl_password"] = password

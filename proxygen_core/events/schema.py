@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the catalog loads pyarrow (~0.2 s): not at import, so `proxygen render` starts without it
@@ -20,7 +20,7 @@ CLIP_GENERATED, CLIP_FAILED = "clip.generated", "clip.failed"
 IDENTITY_FIELDS = ("show", "seq", "shot", "task", "version")  # from the key template (store/identity.py)
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def event_id(row: dict[str, Any]) -> str:
@@ -33,7 +33,8 @@ def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
     """The event for one catalog row (a superset of the original ProxyGeneratedEvent fields)."""
     kind = GENERATED if row["status"] == "ok" else FAILED
     bucket = row["s3_bucket"]
-    uri = (lambda key: f"s3://{bucket}/{key}" if key else None)
+    def uri(key):
+        return (f"s3://{bucket}/{key}" if key else None)
     body = {
         "schema": SCHEMA_VERSION,
         "event_id": row.get("event_id") or event_id(row),

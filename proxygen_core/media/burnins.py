@@ -10,38 +10,14 @@ nothing. Text is white on a darkened band at the top and/or bottom; the rest of 
 """
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, field
 
 import numpy as np
-
-POSITIONS = ("top_left", "top_center", "top_right", "bottom_left", "bottom_center", "bottom_right")
-DEFAULT_TEMPLATE = ("top_left={show} {seq} {shot};top_right={task} v{version};bottom_left={name};"
-                    "bottom_right={frame}{state}  {timecode}")
-FIELDS = ("show", "seq", "shot", "task", "version", "name", "profile", "date", "display", "view", "frame",
-          "timecode", "state")
 
 
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return ""
-
-
-def parse_template(text: str) -> dict[str, str]:
-    """``position=text;...`` -> {position: text}; an unknown position or a malformed format is an error."""
-    out: dict[str, str] = {}
-    for part in (p for p in text.split(";") if p.strip()):
-        position, sep, value = part.partition("=")
-        position = position.strip()
-        if not sep or position not in POSITIONS:
-            raise ValueError(f"burn-in {part.strip()!r}: expected position=text with a position among "
-                             f"{', '.join(POSITIONS)}")
-        try:
-            list(string.Formatter().parse(value))
-        except ValueError as exc:
-            raise ValueError(f"burn-in {position}: {exc}") from None
-        out[position] = value
-    return out
 
 
 def band_height(height: int) -> int:

@@ -16,8 +16,8 @@ import numpy as np
 
 from proxygen_core.colour.colorimetry import block_means, display_difference
 from proxygen_core.errors import UnreadableSourceError
-from proxygen_core.media.profiles import ClipProfile, QualityBound
 from proxygen_core.media.yuv import MATRICES, picture_rgb
+from proxygen_core.profiles import ClipProfile, QualityBound
 
 
 @dataclass

@@ -24,7 +24,12 @@ from proxygen_core.errors import EncodeError, ProxygenError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
-from proxygen_core.media.profiles import (
+from proxygen_core.media.render import WorkingFrame, display_encode, straight
+from proxygen_core.media.resample import resize
+from proxygen_core.media.sequences import timecode
+from proxygen_core.media.slate import SlateInfo, slate_picture
+from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes
+from proxygen_core.profiles import (
     AV_MATRIX,
     AV_PRIMARIES,
     AV_TRANSFER,
@@ -34,11 +39,6 @@ from proxygen_core.media.profiles import (
     HDR_VIEW,
     ClipProfile,
 )
-from proxygen_core.media.render import WorkingFrame, display_encode, straight
-from proxygen_core.media.resample import resize
-from proxygen_core.media.sequences import timecode
-from proxygen_core.media.slate import SlateInfo, slate_picture
-from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes
 
 if TYPE_CHECKING:
     from proxygen_core.settings import RenderSettings
@@ -344,10 +344,12 @@ class _Pictures:
             y = picture[0]
             ry = y.shape[0] // picture[1].shape[0]
             rows = [slice(top, top + band), *[slice(top // ry, (top + band) // ry)] * 2]
-            rgb = planes_to_rgb([c[r].astype(np.float32) for c, r in zip(picture[:3], rows)], p.matrix, p.bits)
+            rgb = planes_to_rgb(
+                [c[r].astype(np.float32) for c, r in zip(picture[:3], rows, strict=False)], p.matrix, p.bits
+            )
             marked = rgb_to_planes(mark_band(rgb, text, font), p.matrix, p.bits, p.chroma)
             out = [c.copy() for c in picture[:3]]
-            for plane, r, new in zip(out, rows, marked):
+            for plane, r, new in zip(out, rows, marked, strict=False):
                 plane[r] = new
             planes[p.name] = out
         return _Prepared({}, {}, None, planes)

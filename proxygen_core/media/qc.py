@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from proxygen_core.media.geometry import fit_within
-from proxygen_core.media.profiles import AV_MATRIX, AV_PRIMARIES, AV_TRANSFER, ClipProfile
+from proxygen_core.profiles import AV_MATRIX, AV_PRIMARIES, AV_TRANSFER, ClipProfile
 
 
 @dataclass
@@ -61,11 +61,17 @@ def check_thumbnail(width: int, height: int, source_width: int, source_height: i
     if width > box or height > box:
         problems.append(f"thumbnail {width}x{height} exceeds {box}x{box}")
     if abs(width - expected[0]) > 1 or abs(height - expected[1]) > 1:
-        problems.append(f"thumbnail {width}x{height} does not keep the source aspect (expected {expected[0]}x{expected[1]})")
-    return QCResult(not problems, problems, {"thumbnail": f"{width}x{height}", "expected": f"{expected[0]}x{expected[1]}"})
+        problems.append(
+            f"thumbnail {width}x{height} does not keep the source aspect (expected {expected[0]}x{expected[1]})"
+        )
+    return QCResult(
+        not problems, problems, {"thumbnail": f"{width}x{height}", "expected": f"{expected[0]}x{expected[1]}"}
+    )
 
 
-def check_proxy(info: dict[str, Any], source_width: int, source_height: int, max_width: int, max_height: int) -> QCResult:
+def check_proxy(
+    info: dict[str, Any], source_width: int, source_height: int, max_width: int, max_height: int
+) -> QCResult:
     problems = []
     if info["codec"] != "h264":
         problems.append(f"codec {info['codec']} is not h264")

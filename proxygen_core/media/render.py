@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import OpenImageIO as oiio
@@ -120,7 +120,7 @@ def alpha_channel(names: tuple[str, ...], layer: str) -> int | None:
     return None
 
 
-def straight(frame: "WorkingFrame") -> np.ndarray:
+def straight(frame: WorkingFrame) -> np.ndarray:
     """The frame's colours un-premultiplied by its alpha (EXR pixels are premultiplied): what a deliverable
     with straight alpha (ProRes 4444) shows; fully transparent pixels stay black."""
     if frame.alpha is None:
@@ -491,7 +491,9 @@ def _whole_small(pixels: np.ndarray, to_work: ocio.CPUProcessor, shrink_first: b
 EXACT_BELOW_PIXELS = 65_537
 
 
-def display_encode(frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings) -> np.ndarray:
+def display_encode(
+    frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings
+) -> np.ndarray:
     """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or
     exact; small images always exact)."""
     out = np.array(frame_pixels, dtype=np.float32, order="C")  # one copy, whatever the input's layout
@@ -518,7 +520,9 @@ def thumbnail_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarra
 
 def proxy_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
     """float32 Rec.1886 display code values in [0, 1] at proxy size (even, within the proxy box)."""
-    return display_encode(frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings)
+    return display_encode(
+        frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings
+    )
 
 
 def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray | None:

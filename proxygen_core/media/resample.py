@@ -13,8 +13,8 @@ OpenImageIO's own to float rounding (tests/test_resample.py) at a fifth of the t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 import OpenImageIO as oiio

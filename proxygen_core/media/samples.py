@@ -21,7 +21,9 @@ CHROMATICITIES = {
 }
 
 
-def chart(width: int, height: int, cols: int = 5, rows: int = 4, frame: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def chart(
+    width: int, height: int, cols: int = 5, rows: int = 4, frame: int = 0
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """A grid of flat patches (with a moving marker per frame); returns pixels and patch centres."""
     img = np.zeros((height, width, 3), dtype=np.float32)
     centres = []

@@ -10,8 +10,8 @@ first named the sequence (``renders/sh010/beauty.####.exr``) and parses back exa
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from proxygen_core.store.keys import split_frame, split_pattern
 

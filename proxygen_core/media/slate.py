@@ -12,7 +12,6 @@ import numpy as np
 
 from proxygen_core.media.resample import resize
 
-
 MAX_VALUE = 44  # characters of a value; longer ones end in "..."
 
 

@@ -94,7 +94,7 @@ def planar_frame(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
     """An ``av.VideoFrame`` of ``pix_fmt`` with the planes copied in row by row (libav pads its lines)."""
     h, w = planes[0].shape
     frame = av.VideoFrame(w, h, pix_fmt)
-    for plane, data in zip(frame.planes, planes):
+    for plane, data in zip(frame.planes, planes, strict=False):
         itemsize = data.dtype.itemsize
         view = np.frombuffer(plane, dtype=data.dtype).reshape(plane.height, plane.line_size // itemsize)
         view[:, :data.shape[1]] = data

@@ -4,7 +4,8 @@
 The clips are the catalog's ``review`` rows that finished ok on the day (UTC), optionally of one show,
 ordered by show, sequence, shot, version and image sequence. The playlist is re-encoded once (the clips may
 differ in size): each picture is decoded from its review clip's Y'CbCr planes with BT.709 (never swscale's
-BT.601 default), scaled into the playlist's frame (the largest clip's) with bars, and encoded with the review clip's own encoder
+BT.601 default), scaled into the playlist's frame (the largest clip's) with bars, and encoded with the review
+clip's own encoder
 setup. The page links every shot's media by a path relative to itself, so it works in the bucket (S3
 website hosting, a synced copy) and in the folder ``proxygen dailies --out`` writes.
 """
@@ -171,11 +172,12 @@ def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str,
         name = row.get("shot") or posixpath.basename(row["sequence"])
         media = " ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in link.items()
                          if label != "poster")
-        cards.append(f"""<div class="card"><img src="{html.escape(link['poster'])}" alt="{html.escape(name)}">
+        start = html.escape(row["start_timecode"] or "")
+        cards.append(f"""<div class="card"><img src="{html.escape(link["poster"])}" alt="{html.escape(name)}">
 <h2>{html.escape(name)} <span>{html.escape(version)}</span></h2>
 <p>{html.escape(" / ".join(str(row.get(k)) for k in ("show", "seq", "task") if row.get(k)))}</p>
-<p>frames {row['first_frame']}-{row['last_frame']} ({row['frame_count']}), {html.escape(row['start_timecode'] or '')}</p>
-<p class="{'gap' if gap_text != 'no gaps' else 'ok'}">{html.escape(gap_text)}</p>
+<p>frames {row["first_frame"]}-{row["last_frame"]} ({row["frame_count"]}), {start}</p>
+<p class="{"gap" if gap_text != "no gaps" else "ok"}">{html.escape(gap_text)}</p>
 <p>{media}</p></div>""")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

@@ -17,34 +17,33 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from proxygen_core import __version__
 from proxygen_core.errors import ProxygenError, QCFailure, as_proxygen_error
 from proxygen_core.events.schema import clip_event_id
 from proxygen_core.media import clip_quality, qc
+from proxygen_core.media.burnins import BurnIns, band_height
 from proxygen_core.media.clips import (
     ClipPass,
     ClipResult,
     ReviewPlanes,
     build_clips,
     clip_timing,
-    tc_frames,
     display_name,
     look,
     poster_frame,
     profile_pixels,
+    tc_frames,
 )
 from proxygen_core.media.geometry import resolution
-from proxygen_core.media.burnins import BurnIns, band_height, parse_template
-from proxygen_core.media.profiles import PROFILES, ClipProfile
 from proxygen_core.media.render import WorkingFrame, decode_working, display_encode
-from proxygen_core.media.sequences import timecode
+from proxygen_core.media.sequences import parse_frame, timecode
 from proxygen_core.media.slate import SlateInfo
 from proxygen_core.media.timeline import Deliverable, sequence_timeline, timeline_json
-from proxygen_core.media.sequences import parse_frame
 from proxygen_core.pipeline.stages import media_tags, utc_now_iso
 from proxygen_core.pipeline.state import (
     REVIEW_PLANES,
@@ -55,6 +54,7 @@ from proxygen_core.pipeline.state import (
     load_working_if_exists,
     save_state,
 )
+from proxygen_core.profiles import PROFILES, ClipProfile, parse_template
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import identify

@@ -56,7 +56,9 @@ def load_state(store: Store, key: str) -> KeyState | None:
 
 
 def save_state(store: Store, state: KeyState) -> None:
-    store.put_bytes(store.state_key(state.key, STATE), json.dumps(asdict(state), default=str).encode(), "application/json")
+    store.put_bytes(
+        store.state_key(state.key, STATE), json.dumps(asdict(state), default=str).encode(), "application/json"
+    )
 
 
 def last_processed_etag(store: Store, key: str) -> str | None:

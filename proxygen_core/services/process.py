@@ -7,9 +7,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 
 class ServiceError(RuntimeError):
@@ -86,7 +86,7 @@ class Service:
     proc: subprocess.Popen
     log: Path
     ports: dict[str, int] = field(default_factory=dict)
-    start_again: Callable[[], "Service"] | None = None  # same binary, ports, data: for supervisors and tests
+    start_again: Callable[[], Service] | None = None  # same binary, ports, data: for supervisors and tests
 
     def stop(self) -> None:
         stop_process(self.proc)

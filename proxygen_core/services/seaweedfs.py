@@ -49,7 +49,8 @@ def filer_write_token(data_dir: str | os.PathLike[str], seconds: int = 3600) -> 
 
     text = (Path(data_dir) / "security.toml").read_text()
     key = re.search(r'\[jwt\.filer_signing\][^\[]*?key = "([^"]+)"', text).group(1)
-    encode = (lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+    def encode(raw):
+        return (base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
     head = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     body = encode(json.dumps({"exp": int(time.time()) + seconds}).encode())
     signature = hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()

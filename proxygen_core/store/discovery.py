@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from posixpath import splitext
 
@@ -33,12 +33,12 @@ class Cursor:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def loads(cls, text: str | None, start: datetime | None = None) -> "Cursor":
+    def loads(cls, text: str | None, start: datetime | None = None) -> Cursor:
         """The stored cursor, or a first one that counts objects modified from ``start`` (None: all)."""
         if text:
             return cls(**json.loads(text))
         # LastModified has 1 s resolution: an object written just after the start can read as before it.
-        return cls(since=(start.astimezone(timezone.utc) - SKEW).isoformat()) if start else cls()
+        return cls(since=(start.astimezone(UTC) - SKEW).isoformat()) if start else cls()
 
 
 @dataclass
@@ -76,11 +76,12 @@ def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix:
     token = None
     finished = False
     while seen < max_keys:
-        objects, token, server_date = store.list_page(prefix, start_after=after, max_keys=min(page_size, max_keys - seen),
-                                                      continuation=token)
+        objects, token, server_date = store.list_page(
+            prefix, start_after=after, max_keys=min(page_size, max_keys - seen), continuation=token
+        )
         if not started:
-            now = parsedate_to_datetime(server_date) if server_date else datetime.now(timezone.utc)
-            started = now.astimezone(timezone.utc).isoformat()
+            now = parsedate_to_datetime(server_date) if server_date else datetime.now(UTC)
+            started = now.astimezone(UTC).isoformat()
         changed_since = datetime.fromisoformat(started) - SKEW  # objects changed during this sweep
         skip_to = None
         for obj in objects:

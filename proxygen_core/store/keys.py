@@ -13,7 +13,7 @@ import hashlib
 import posixpath
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 PROXY_DIR = ".proxies"
 PIPELINE_DIR = f"{PROXY_DIR}/.pipeline"
@@ -88,8 +88,8 @@ def asset_id(source_key: str) -> str:
 def format_mtime(mtime: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS+00:00``: UTC, no microseconds, exactly exr-inspector's text form."""
     if mtime.tzinfo is None:
-        mtime = mtime.replace(tzinfo=timezone.utc)
-    return mtime.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+        mtime = mtime.replace(tzinfo=UTC)
+    return mtime.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def file_id(source_key: str, mtime: datetime | str) -> str:

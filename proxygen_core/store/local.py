@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from proxygen_core.errors import StorageError
@@ -63,7 +63,7 @@ class LocalStore:
             raise StorageError(key, "is not a file")
         # What an etag is for S3: changes whenever the content may have changed.
         return ObjectInfo(key, st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}",
-                          datetime.fromtimestamp(st.st_mtime, timezone.utc))
+                          datetime.fromtimestamp(st.st_mtime, UTC))
 
     def fetch(self, info: ObjectInfo) -> Path:
         return Path(info.key)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from proxygen_core.errors import StorageError
 from proxygen_core.store.cache import process_folder
@@ -34,7 +35,9 @@ def is_transient(exc: BaseException) -> bool:
         code = str((getattr(chain, "response", None) or {}).get("Error", {}).get("Code", ""))
         if code in _TRANSIENT_CODES:
             return True
-        if any(t in type(chain).__name__ for t in _TRANSIENT_TYPES) or isinstance(chain, (ConnectionError, TimeoutError)):
+        if any(t in type(chain).__name__ for t in _TRANSIENT_TYPES) or isinstance(
+            chain, (ConnectionError, TimeoutError)
+        ):
             return True
         chain = chain.__cause__ or chain.__context__
     return False
@@ -117,7 +120,7 @@ class ObjectStore:
             except Exception as exc:
                 raise self._fail("", "create bucket", exc) from exc
 
-    def wait_ready(self, timeout: float = 30.0) -> "ObjectStore":
+    def wait_ready(self, timeout: float = 30.0) -> ObjectStore:
         """Ensure the bucket, retrying while a freshly started server still refuses connections."""
         import time
 

@@ -32,10 +32,8 @@ from proxygen_core.services.process import Service, ServiceError, stop_processes
 from proxygen_core.services.redis import redis_url, start_redis
 from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import start_tansu
-from proxygen_core.settings import ExecutionSettings, env_name
+from proxygen_core.settings import ExecutionSettings, cluster_file, env_name
 
-# The checkout's file, or (an installed package, e.g. the container image) the one $PROXYGEN_CLUSTER_YAML names.
-CLUSTER_YAML = Path(os.environ.get("PROXYGEN_CLUSTER_YAML") or Path(__file__).resolve().parents[2] / "deploy" / "dagster.cluster.yaml")
 ACCESS, SECRET = "proxygen-cluster", "proxygen-cluster-secret"
 
 
@@ -107,7 +105,7 @@ class Cluster:
 
 
 def _instance_yaml(slots: int) -> str:
-    text = CLUSTER_YAML.read_text()
+    text = cluster_file().read_text()
     return text.replace("max_concurrent_runs: 8", f"max_concurrent_runs: {slots + 1}").replace(
         "default_limit: 8", f"default_limit: {slots}")
 
@@ -167,8 +165,27 @@ def start_cluster(work: Path, hosts: int, batch: int, concurrency: int = 1, rede
             env = {**base, env_name("host_name"): name, env_name("cache_dir"): str(work / "cache" / name)}
             with (logs / f"{name}.log").open("ab") as fh:
                 cluster.procs[name] = subprocess.Popen(
-                    ["ip", "netns", "exec", ns, str(bin_dir / "celery"), "-A", "proxygen_dagster.launch.celery_app", "worker",
-                     "-Q", f"{ExecutionSettings.render_queue},{ExecutionSettings.io_queue}", "-n", f"{name}@%h", "-l", "INFO"], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        str(bin_dir / "celery"),
+                        "-A",
+                        "proxygen_dagster.launch.celery_app",
+                        "worker",
+                        "-Q",
+                        f"{ExecutionSettings.render_queue},{ExecutionSettings.io_queue}",
+                        "-n",
+                        f"{name}@%h",
+                        "-l",
+                        "INFO",
+                    ],
+                    env=env,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         with (logs / "daemon.log").open("ab") as fh:
             cluster.procs["daemon"] = subprocess.Popen(
                 [str(bin_dir / "dagster-daemon"), "run", "-m", "proxygen_dagster.definitions"], env=base,
@@ -304,7 +321,9 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxygen_dagster.launch.cluster", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m proxygen_dagster.launch.cluster", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--hosts", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8, help="frames per run (one Celery task each)")

@@ -12,14 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from proxygen_core.media.samples import write_sequence
 from proxygen_core.services.process import Service, stop_processes, wait_for_port
 from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.services.tansu import S3Storage, start_tansu
-from proxygen_core.settings import env_name
+from proxygen_core.settings import deployment, env_name, instance_file
 from proxygen_core.store.cache import sweep
 from proxygen_core.store.s3 import ObjectStore, s3_client
 from proxygen_dagster.launch.code_server import CodeServer, start_code_server
@@ -28,16 +28,14 @@ CREDENTIALS_FILE = "s3-credentials"  # in the var folder, 0600: this stack's own
 KAFKA_BUCKET = "proxygen-kafka"  # the local broker's log, on the local SeaweedFS: it survives restarts
 UI_TOKEN_FILE = "ui-token"  # in the var folder, 0600: the Dagster UI's token of the running stack
 MAX_RESTARTS = 5  # per service and per 10 minutes; past that the local run gives up and stops everything
-# The checkout's file, or (an installed package, e.g. the container image) the one $PROXYGEN_INSTANCE_YAML names.
-INSTANCE_YAML = Path(os.environ.get("PROXYGEN_INSTANCE_YAML") or Path(__file__).resolve().parents[2] / "dagster.yaml")
 
 
 def prepare_home(home: Path) -> None:
     """Create DAGSTER_HOME and its SQLite schema once, before several processes touch it."""
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    if INSTANCE_YAML.exists():
-        shutil.copyfile(INSTANCE_YAML, target)
+    if instance_file().exists():
+        shutil.copyfile(instance_file(), target)
     elif not target.exists():
         target.write_text("telemetry:\n  enabled: false\n")
     from dagster import DagsterInstance
@@ -79,7 +77,7 @@ def local_env(var: Path, s3_port: int, bucket: str, kafka_port: int | None = Non
         "AWS_ACCESS_KEY_ID": access,
         "AWS_SECRET_ACCESS_KEY": secret,
         "DAGSTER_HOME": str(var / "dagster"),
-        "PROXYGEN_ENV": os.environ.get("PROXYGEN_ENV", "local"),  # production: the same run against real services
+        "PROXYGEN_ENV": deployment(),  # production: the same run against real services
         env_name("sqlite_path"): str(var / "catalog.db"),
         # frames arrive together here: build a sequence's clip 5 s after its last frame, not 30 s
         env_name("clip_settle_seconds"): os.environ.get(env_name("clip_settle_seconds"), "5"),
@@ -189,7 +187,7 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
     # the clips are asked for, so nothing is held for a burst or a sequence to settle.
     settings = load_settings()
     settings = replace(settings, pipeline=replace(settings.pipeline, batch_settle_seconds=0, clip_settle_seconds=0))
-    defs = build_definitions(settings, os.environ.get("PROXYGEN_ENV", "local"))
+    defs = build_definitions(settings, deployment())
     instance = DagsterInstance.get()
     home = Path(os.environ["DAGSTER_HOME"])
     ok = failed = 0
@@ -245,7 +243,8 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
     if not once:
         # From the first moment, so a signal during start-up stops what was started too. SIGINT as well: a
         # shell starts background jobs with SIGINT ignored, and Python then installs no handler of its own.
-        stop = (lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        def stop(*_):
+            return ((_ for _ in ()).throw(KeyboardInterrupt()))
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     try:

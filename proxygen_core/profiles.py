@@ -10,9 +10,13 @@ transform in float, so each deliverable is first generation.
 ``bound`` is what the profile's quality check holds the decoded clip to, against the exact display render of
 the same working frames (docs/sequences.md, "Deliverables"): mean and p99 colour difference (CIEDE2000; on
 the PQ profile deltaE ITP) over sampled frames, and a minimum PSNR on code values.
+
+The burn-in template grammar lives here too (the pixels are drawn by media/burnins.py): settings check a
+template when they are made, and nothing on this floor may import a stage.
 """
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 
 # BT.2020 primaries and D65 white in SMPTE ST 2086 units (0.00002), and the 1000-nit mastering display.
@@ -93,3 +97,28 @@ def parse_profiles(text: str) -> tuple[ClipProfile, ...]:
     if unknown:
         raise ValueError(f"unknown clip profile(s) {', '.join(unknown)}: one of {', '.join(PROFILES)}")
     return tuple(PROFILES[n] for n in dict.fromkeys(names))
+
+
+# The burn-in template grammar (media/burnins.py draws it).
+POSITIONS = ("top_left", "top_center", "top_right", "bottom_left", "bottom_center", "bottom_right")
+DEFAULT_TEMPLATE = ("top_left={show} {seq} {shot};top_right={task} v{version};bottom_left={name};"
+                    "bottom_right={frame}{state}  {timecode}")
+FIELDS = ("show", "seq", "shot", "task", "version", "name", "profile", "date", "display", "view", "frame",
+          "timecode", "state")
+
+
+def parse_template(text: str) -> dict[str, str]:
+    """``position=text;...`` -> {position: text}; an unknown position or a malformed format is an error."""
+    out: dict[str, str] = {}
+    for part in (p for p in text.split(";") if p.strip()):
+        position, sep, value = part.partition("=")
+        position = position.strip()
+        if not sep or position not in POSITIONS:
+            raise ValueError(f"burn-in {part.strip()!r}: expected position=text with a position among "
+                             f"{', '.join(POSITIONS)}")
+        try:
+            list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"burn-in {position}: {exc}") from None
+        out[position] = value
+    return out
