@@ -26,7 +26,7 @@ import OpenImageIO as oiio
 
 from proxygen_core.media.samples import CHROMATICITIES, write_exr, write_sequence
 from proxygen_core.pipeline.folder import render_file
-from proxygen_core.pipeline.sequence import build_sequence_clips, load_members
+from proxygen_core.pipeline.sequence import build_clips_of, load_members
 from proxygen_core.profiles import PROFILES
 from proxygen_core.settings import PipelineSettings, Settings
 from proxygen_core.store.local import LocalStore
@@ -75,7 +75,7 @@ def main() -> None:
         keys = [r.key for r in results]
         pattern = "tahoe.####.exr"
         t1 = time.perf_counter()
-        review = build_sequence_clips(store, pattern, load_members(store, keys), keep, "review")[0]
+        review = build_clips_of(store, pattern, load_members(store, keys), keep, "review")[1][0]
         clip_s = time.perf_counter() - t1
         row = review.row
         print(f"{args.frames} frames 2048x1080 through the chain: {frames_s:.2f} s "
@@ -97,7 +97,7 @@ def main() -> None:
         for name in PROFILES:
             alone = replace(keep, pipeline=replace(keep.pipeline, clip_profiles=name))
             t2 = time.perf_counter()
-            o = build_sequence_clips(store, f"{name}.####.exr", subset, alone, "review")[0]
+            o = build_clips_of(store, f"{name}.####.exr", subset, alone, "review")[1][0]
             wall = time.perf_counter() - t2
             r = o.row
             size = (r.get("clip_size_bytes") or 0) / n / 1e6
@@ -107,7 +107,7 @@ def main() -> None:
                   f"{r.get('quality_psnr_db')} dB | {r['status']} |")
         every = replace(keep, pipeline=replace(keep.pipeline, clip_profiles=",".join(PROFILES)))
         t3 = time.perf_counter()
-        build_sequence_clips(store, "every.####.exr", subset, every, "review")
+        build_clips_of(store, "every.####.exr", subset, every, "review")
         all_s = time.perf_counter() - t3
         print(f"every profile in one pass over {n} frames (each frame read once, one render per display): "
               f"{all_s:.2f} s ({all_s / n:.3f} s/frame)")

@@ -50,13 +50,13 @@ def _render(args: argparse.Namespace) -> int:
     if len(sources) > 1 and not args.quiet:
         print(f"{len(sources) - failed} ok, {failed} failed in {time.perf_counter() - started:.1f} s", flush=True)
     for clip in write_sequence_clips(results, store, settings, keep_working=args.keep_working):
-        if clip["status"] != "ok":
-            print(f"error: clip {clip['sequence']} ({clip['profile']}): {clip['error']}", file=sys.stderr, flush=True)
+        if not clip.ok:
+            print(f"error: clip {clip.sequence} ({clip.profile}): {clip.error}", file=sys.stderr, flush=True)
             failed += 1
             continue
-        print(f"clip {clip['profile']} {clip['clip_s3_key']} frames {clip['first_frame']}-{clip['last_frame']} missing "
-              f"{clip['missing_frames']} failed {clip['failed_frames']} timecode {clip['start_timecode']} "
-              f"{clip['quality_metric']} mean {clip['quality_de_mean']} PSNR {clip['quality_psnr_db']} dB", flush=True)
+        print(f"clip {clip.profile} {clip.clip_s3_key} frames {clip.first_frame}-{clip.last_frame} missing "
+              f"{clip.missing_frames} failed {clip.failed_frames} timecode {clip.start_timecode} "
+              f"{clip.quality_metric} mean {clip.quality_de_mean} PSNR {clip.quality_psnr_db} dB", flush=True)
     return 1 if failed else 0
 
 

@@ -58,6 +58,17 @@ class ClipProfile:
     def extension(self) -> str:
         return f".{self.container}"
 
+    @property
+    def primary(self) -> bool:
+        """The review clip: the first deliverable, whose names (asset ``shot_clip``, key ``_clip``, its row's id)
+        predate the other profiles and stay as they were."""
+        return self.name == PRIMARY
+
+    @property
+    def asset_name(self) -> str:
+        """Its Dagster asset: ``shot_clip`` for the review clip, ``shot_clip_<profile>`` otherwise."""
+        return "shot_clip" if self.primary else f"shot_clip_{self.name}"
+
     def encoded_pix_fmt(self, alpha: bool) -> str:
         return self.alpha_pix_fmt if alpha and self.alpha_pix_fmt else self.pix_fmt
 
@@ -65,6 +76,15 @@ class ClipProfile:
         """What a decoder (and ffprobe) reports for the stream."""
         fmt = self.decoded_pix_fmt or self.pix_fmt
         return fmt.replace("yuv", "yuva", 1) if alpha and self.alpha_pix_fmt else fmt
+
+
+PRIMARY = "review"  # the review clip's profile name
+
+
+def id_suffix(profile: str) -> str:
+    """What a profile adds to the ids of its rows and events: nothing for the review clip (its ids predate the
+    other profiles), ``|<profile>`` otherwise."""
+    return "" if profile == PRIMARY else f"|{profile}"
 
 
 PROFILES: dict[str, ClipProfile] = {p.name: p for p in (

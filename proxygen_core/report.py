@@ -129,10 +129,10 @@ def records(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     rows = catalog.history(args.limit) if args.history else catalog.rows(args.limit, args.status)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps([r.record() for r in rows], indent=1))
         return 0
     for row in rows:
-        print("  ".join(str(row.get(c) or "-") for c in RECORD_COLUMNS))
+        print("  ".join(str(getattr(row, c) or "-") for c in RECORD_COLUMNS))
     total = catalog.count("history") if args.history else catalog.count("rows", args.status)
     print(_shown(len(rows), total, "history rows" if args.history else "rows"))
     return 0
@@ -161,13 +161,13 @@ CLIP_COLUMNS = ("generated_timestamp", "status", "profile", "sequence", "first_f
 
 def clips(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
-    rows = catalog.clips(args.limit)
-    for row in rows:  # the frame lists are JSON in the table; lists here
-        row["missing_frames"] = json.loads(row["missing_frames"] or "[]")
-        row["failed_frames"] = json.loads(row["failed_frames"] or "[]")
-        if row.get("quality_passed") is not None:  # SQLite keeps booleans as 0/1
-            row["quality_passed"] = bool(row["quality_passed"])
-        row["profile"] = row.get("profile") or "review"  # rows written before clip profiles existed
+    rows = []
+    for clip in catalog.clips(args.limit):  # the frame lists are JSON in the table; lists here
+        row = {**clip.record(), "missing_frames": clip.missing, "failed_frames": clip.failed,
+               "profile": clip.profile or "review"}  # rows written before clip profiles existed
+        if clip.quality_passed is not None:  # SQLite keeps booleans as 0/1
+            row["quality_passed"] = bool(clip.quality_passed)
+        rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -195,7 +195,7 @@ def dailies(args: argparse.Namespace) -> int:
         print(f"no review clip finished on {day.isoformat()}" + (f" for show {args.show}" if args.show else ""),
               file=sys.stderr)
         return 1
-    print(json.dumps({"day": daily.day, "show": daily.show, "shots": [r.get("shot") or r["sequence"]
+    print(json.dumps({"day": daily.day, "show": daily.show, "shots": [r.shot or r.sequence
                                                                       for r in daily.shots],
                       "pictures": daily.frames, **daily.keys}, indent=1))
     return 0

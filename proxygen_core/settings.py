@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
-from proxygen_core.profiles import ClipProfile, parse_profiles, parse_template
+from proxygen_core.profiles import PROFILES, ClipProfile, parse_profiles, parse_template
 from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, compiled
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
@@ -84,6 +84,12 @@ class RenderSettings:
     def __post_init__(self) -> None:
         _check(self, "clip_burnin_template", parse_template)
         _check(self, "clip_burnin_profiles", parse_profiles)
+
+    def burned_profiles(self) -> frozenset[str]:
+        """The profiles whose pictures carry burn-ins: every one with ``clip_burnins``, else those listed."""
+        if self.clip_burnins:
+            return frozenset(PROFILES)
+        return frozenset(p.name for p in parse_profiles(self.clip_burnin_profiles))
 
     def review_layer_order(self) -> tuple[str, ...]:
         return tuple(part.strip() for part in self.review_layers.split(","))

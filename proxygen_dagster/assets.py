@@ -33,7 +33,6 @@ from dagster import (
 
 from proxygen_core import __version__
 from proxygen_core.errors import StorageError, failure_class
-from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.pipeline.chain import (
     PREVIEW,
     PROXY,
@@ -47,7 +46,9 @@ from proxygen_core.pipeline.chain import (
     stages_for,
 )
 from proxygen_core.pipeline.record import record_frames
+from proxygen_core.rows import FrameRow
 from proxygen_core.settings import Settings
+from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_dagster.alerts import FAILURE_CLASS, MISSED_RETRY_TRIGGER
 from proxygen_dagster.partitions import frames
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
@@ -139,21 +140,21 @@ def failure_observations(r: KeyResult, selected: frozenset[str]) -> Iterator[Ass
     for stage in STAGES:
         if stage in selected and stage not in r.passed and stage != RECORD:
             yield AssetObservation(asset_key=AssetKey(stage), partition=r.key, metadata={
-                "status": "failed", "failed_stage": r.failed.step, "error_kind": error.get("kind", ""),
+                "status": "failed", "failed_step": r.failed.step, "error_kind": error.get("kind", ""),
                 "error": f"{error.get('type', 'Error')}: {error.get('cause', '')}",
                 "source": MetadataValue.url(r.uri) if r.uri.startswith("s3://") else r.uri})
 
 
-def _record_metadata(row: dict[str, Any]) -> dict[str, Any]:
+def _record_metadata(row: FrameRow) -> dict[str, Any]:
     def url(key: str | None) -> Any:
-        return MetadataValue.url(f"s3://{row['s3_bucket']}/{key}") if key else ""
+        return MetadataValue.url(f"s3://{row.s3_bucket}/{key}") if key else ""
 
-    return {"status": row["status"], "proxy_id": row["proxy_id"], "file_id": row["file_id"],
-            "event_id": row["event_id"], "source_colorspace": row["source_colorspace"] or "",
-            "thumbnail_uri": url(row["thumbnail_s3_key"]), "proxy_uri": url(row["proxy_s3_key"]),
-            **({"preview_uri": url(row["preview_s3_key"])} if row.get("preview_s3_key") else {}),
-            "processing_time_seconds": row["processing_time_seconds"],
-            **{k: row[k] for k in IDENTITY_FIELDS if row.get(k) is not None}}  # show, seq, shot, task, version
+    return {"status": row.status, "proxy_id": row.proxy_id, "file_id": row.file_id,
+            "event_id": row.event_id, "source_colorspace": row.source_colorspace or "",
+            "thumbnail_uri": url(row.thumbnail_s3_key), "proxy_uri": url(row.proxy_s3_key),
+            **({"preview_uri": url(row.preview_s3_key)} if row.preview_s3_key else {}),
+            "processing_time_seconds": row.processing_time_seconds,
+            **{k: getattr(row, k) for k in IDENTITY_FIELDS if getattr(row, k) is not None}}  # the shot identity
 
 
 def _checks(context: AssetExecutionContext, specs: list[AssetCheckSpec],
@@ -239,12 +240,12 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
             for key, row in recorded.rows.items():
                 # The same JSON report `proxygen render` writes beside its outputs.
                 report = MetadataValue.json(done[key].report())
-                if row["status"] != "ok":  # not a materialization: tells the sequence sensor this frame is done
+                if not row.ok:  # not a materialization: tells the sequence sensor this frame is done
                     failed = done[key].failed
                     yield AssetObservation(asset_key=AssetKey(RECORD), partition=key,
-                                           metadata={"status": "failed", "failed_stage": failed.step,
+                                           metadata={"status": "failed", "failed_step": failed.step,
                                                      "error_kind": failed.error.get("kind", ""),
-                                                     "error": row["error"] or "", "report": report})
+                                                     "error": row.error or "", "report": report})
                 else:
                     yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
                                                metadata={**_record_metadata(row), "attempts": done[key].attempts,

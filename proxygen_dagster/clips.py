@@ -8,7 +8,6 @@ profile can be rebuilt alone); each profile is its own asset with its own partit
 naming it.
 """
 import base64
-import json
 from collections.abc import Iterator
 
 from dagster import (
@@ -27,13 +26,13 @@ from dagster import (
 )
 
 from proxygen_core.errors import failure_class
-from proxygen_core.events.schema import IDENTITY_FIELDS
 from proxygen_core.media.sequences import members_of, parse_pattern
 from proxygen_core.pipeline.chain import WORKING
 from proxygen_core.pipeline.record import record_clip
-from proxygen_core.pipeline.sequence import ClipOutcome, build_sequence_clips, load_members
+from proxygen_core.pipeline.sequence import ClipOutcome, build_clips_of, load_members
 from proxygen_core.profiles import ClipProfile
 from proxygen_core.settings import Settings
+from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_dagster.alerts import FAILURE_CLASS
 from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG, code_version
 from proxygen_dagster.partitions import sequences
@@ -63,7 +62,8 @@ def _describe(profile: ClipProfile) -> str:
 
 def build_shot_clip(settings: Settings) -> AssetsDefinition:
     profiles = settings.pipeline.profiles()
-    specs = [AssetSpec(clip_asset_key(p.name), group_name=GROUP, owners=OWNERS, description=_describe(p),
+    specs = [AssetSpec(clip_asset_key(p.name), group_name=GROUP, skippable=True, owners=OWNERS,
+                       description=_describe(p),
                        code_version=f"{code_version(settings)}-{p.name}", kinds={"s3"} | KINDS.get(p.name, set()),
                        # Every frame's working frame feeds its sequence's clips; the mapping is by pattern, which
                        # Dagster's built-in mappings cannot express, so the edge is drawn from all frame partitions.
@@ -84,13 +84,18 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
         chosen = tuple(p for p in profiles if clip_asset_key(p.name) in selected)
         members = load_members(store, sequence_members(context.instance, pattern))
         db = catalog.open()
-        outcomes = build_sequence_clips(store, pattern, members, settings, db.profile, chosen)
+        plan, outcomes = build_clips_of(store, pattern, members, settings, db.profile, chosen)
         publisher = events.publisher()
         failed, kinds = [], []
         for outcome in outcomes:
-            record_clip(db, publisher, outcome.row)
-            if outcome.row["status"] != "ok":
-                failed.append(f"{outcome.profile}: {outcome.row['error']}")
+            if outcome.superseded or not record_clip(db, publisher, outcome.row):
+                # The sequence changed during this build (or a newer plan's row is there): nothing of it was
+                # published; the sensor requests the newer state's build. Not a failure, and not a partition.
+                context.log.info(f"{outcome.profile}: superseded by a newer state of {pattern} (plan "
+                                 f"{plan.planned_at}): not recorded")
+                continue
+            if not outcome.row.ok:
+                failed.append(f"{outcome.profile}: {outcome.row.error}")
                 kinds.append(outcome.error_kind)
                 continue
             yield MaterializeResult(asset_key=clip_asset_key(outcome.profile), metadata=_metadata(store, outcome))
@@ -100,7 +105,7 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
         if failed:
             row = outcomes[0].row
             raise Failure(description=f"clips of {pattern} failed: " + "; ".join(failed),
-                          metadata={"failed_frames": MetadataValue.json(json.loads(row["failed_frames"] or "[]")),
+                          metadata={"failed_frames": MetadataValue.json(row.failed),
                                     FAILURE_CLASS: failure_class(kinds)})
 
     return sequence_deliverables
@@ -117,19 +122,19 @@ def _metadata(store, outcome: ClipOutcome) -> dict:
     row = outcome.row
     poster = outcome.poster
     return {
-        "profile": outcome.profile, "codec": row["codec"], "pix_fmt": row["pix_fmt"],
-        **{k: row[k] for k in IDENTITY_FIELDS if row.get(k) is not None},
-        "clip_uri": MetadataValue.url(f"s3://{store.bucket}/{row['clip_s3_key']}"),
-        "poster_uri": MetadataValue.url(f"s3://{store.bucket}/{row['poster_s3_key']}"),
+        "profile": outcome.profile, "codec": row.codec, "pix_fmt": row.pix_fmt,
+        **{k: getattr(row, k) for k in IDENTITY_FIELDS if getattr(row, k) is not None},
+        "clip_uri": MetadataValue.url(f"s3://{store.bucket}/{row.clip_s3_key}"),
+        "poster_uri": MetadataValue.url(f"s3://{store.bucket}/{row.poster_s3_key}"),
         "poster": MetadataValue.md(f"![poster](data:image/jpeg;base64,{base64.b64encode(poster).decode()})"
                                    if poster else ""),
-        "frame_range": f"{row['first_frame']}-{row['last_frame']}", "frame_count": row["frame_count"],
-        "missing_frames": MetadataValue.json(json.loads(row["missing_frames"])),
-        "failed_frames": MetadataValue.json(json.loads(row["failed_frames"])),
+        "frame_range": f"{row.first_frame}-{row.last_frame}", "frame_count": row.frame_count,
+        "missing_frames": MetadataValue.json(row.missing),
+        "failed_frames": MetadataValue.json(row.failed),
         "filled": MetadataValue.json({str(k): v for k, v in outcome.filled.items()}),
-        "fps": row["fps"], "start_timecode": row["start_timecode"], "poster_frame": row["poster_frame"],
-        "resolution": row["clip_resolution"], "size_bytes": row["clip_size_bytes"],
-        "quality": f"{row['quality_metric']} mean {row['quality_de_mean']} p99 {row['quality_de_p99']}, "
-                   f"PSNR {row['quality_psnr_db']} dB",
+        "fps": row.fps, "start_timecode": row.start_timecode, "poster_frame": row.poster_frame,
+        "resolution": row.clip_resolution, "size_bytes": row.clip_size_bytes,
+        "quality": f"{row.quality_metric} mean {row.quality_de_mean} p99 {row.quality_de_p99}, "
+                   f"PSNR {row.quality_psnr_db} dB",
         "working_frames_redecoded": outcome.redecoded,
-        **{k: v for k, v in outcome.timings.items()}, "frames_fingerprint": row["frames_fingerprint"]}
+        **{k: v for k, v in outcome.timings.items()}, "frames_fingerprint": row.frames_fingerprint}

@@ -41,14 +41,14 @@ def build_daily_review(settings: Settings) -> AssetsDefinition:
         store, db = storage.store(), catalog.open()
         day = date.fromisoformat(context.partition_key)
         overall = build_daily(store, db, day, settings)
-        shows = sorted({r["show"] for r in overall.shots if r.get("show")})
+        shows = sorted({r.show for r in overall.shots if r.show})
         # A day of one show: its page is the day's page (no second download and encode of the same playlist).
         per_show = {show: build_daily(store, db, day, settings, show) for show in shows} if len(shows) > 1 else {}
         def url(key):
             return (MetadataValue.url(f"s3://{store.bucket}/{key}"))
         return MaterializeResult(metadata={
             "shots": len(overall.shots), "pictures": overall.frames,
-            "order": MetadataValue.json([r.get("shot") or r["sequence"] for r in overall.shots]),
+            "order": MetadataValue.json([r.shot or r.sequence for r in overall.shots]),
             **({"page": url(overall.keys["page"]), "playlist": url(overall.keys["playlist"]),
                 "timeline": url(overall.keys["timeline"])} if overall.keys else {}),
             "shows": MetadataValue.json({s: {"shots": len(d.shots), "page": f"s3://{store.bucket}/{d.keys['page']}"}

@@ -23,7 +23,8 @@ from proxygen_core.events.batching import Held, take_batches
 from proxygen_core.events.notifications import commit, consume, relevant
 from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
 from proxygen_core.pipeline.chain import stages_for
-from proxygen_core.pipeline.sequence import load_members
+from proxygen_core.pipeline.sequence import build_fingerprint, due, load_members, profiles_signature
+from proxygen_core.pipeline.sequence.plan import sequence_digest
 from proxygen_core.pipeline.state import last_processed_etag
 from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
@@ -174,6 +175,22 @@ def rest_of_chains(instance, state: dict, stages: tuple[str, ...], limit: int) -
     return wanted, newest
 
 
+SEQUENCE_TAG = "proxygen/sequence"  # one clip build per sequence at a time (dagster.yaml tag_concurrency_limits)
+
+
+def _changed_profiles(state: dict, settings: Settings, now: float) -> None:
+    """When the enabled (or slated) profiles differ from the ones the cursor last saw, every sequence built
+    before lacks a deliverable: mark them all pending again (their fingerprints are new, so each gets a run).
+    Why here: no frame changes when a profile is enabled, so nothing else would ever ask for them."""
+    signature = profiles_signature(settings)
+    seen = state.get("profiles")
+    state["profiles"] = signature
+    if seen is None or seen == signature:
+        return
+    for pattern in state["built"]:
+        state["pending"].setdefault(pattern, now - settings.pipeline.clip_settle_seconds)
+
+
 def build_sensors(settings: Settings, frames_job, clips_job) -> list:
     """The code location's sensors for these settings."""
     pipeline = settings.pipeline
@@ -296,25 +313,24 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                 pattern = by_identity[frame.sequence] = frame.sequence.pattern(frame.padding)
                 new_patterns.append(pattern)
             state["pending"][pattern] = now
-        settings_hash = settings.render.settings_hash()
+        _changed_profiles(state, settings, now)
         requests = []
         store = storage.store()
         for pattern, changed in list(state["pending"].items()):
             if now - changed < pipeline.clip_settle_seconds:
                 continue
             members = load_members(store, members_of(all_frames(), parse_pattern(pattern)[0]))
-            if members.unfinished(settings_hash):
+            if not due(members, settings):
                 continue  # frames still in flight: look again next tick
             del state["pending"][pattern]
             # the frames' versions and the enabled profiles: enabling a profile builds it for every sequence
-            profiles = "+".join(p.name for p in pipeline.profiles())
-            slates = "+".join(p.name for p in pipeline.slated())
-            fingerprint = f"{members.fingerprint(settings_hash)}-{profiles}-slates-{slates}"
+            fingerprint = build_fingerprint(members, settings)
             if state["built"].get(pattern) == fingerprint:
                 continue
             state["built"][pattern] = fingerprint
             requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=CLIPS_JOB, partition_key=pattern,
-                                       tags={"proxygen/trigger": "sequence-settled"}))
+                                       tags={"proxygen/trigger": "sequence-settled",
+                                             SEQUENCE_TAG: sequence_digest(pattern)}))
         return SensorResult(
             run_requests=requests,
             cursor=json.dumps(state),

@@ -14,11 +14,11 @@ from proxygen_core.catalog import (
     OUTBOX,
     PROXY_OUTPUTS,
     SQLiteCatalog,
-    conform,
     proxy_id,
     sql_ddl,
 )
 from proxygen_core.events.schema import FAILED, GENERATED, build_event
+from proxygen_core.rows import ClipRow, FrameRow
 
 from . import fake_vastdb
 
@@ -82,7 +82,7 @@ def row(
     etag: str = "e1",
     ts: str = "2026-11-21T10:00:00+00:00",
 ):
-    return conform({
+    return FrameRow.from_record({
         "proxy_id": proxy_id("frames", key, "review"), "file_id": file_id, "s3_key": key,
         "s3_bucket": "frames", "asset_id": key[:16], "status": status, "output_profile": "review",
         "error": "UnreadableSourceError at source_frame: bad" if status == "failed" else None,
@@ -111,15 +111,15 @@ def test_failed_row_is_replaced_by_success(make, tmp_path):
     c = make(tmp_path)
     bad = row("shot/b.0001.exr", status="failed", file_id=None)
     c.write([bad], [build_event(bad, "t")])
-    assert [r["status"] for r in c.rows()] == ["failed"]
-    assert c.rows(status="failed")[0]["error"].startswith("UnreadableSourceError")
+    assert [r.status for r in c.rows()] == ["failed"]
+    assert c.rows(status="failed")[0].error.startswith("UnreadableSourceError")
     good = row("shot/b.0001.exr", ts="2026-11-21T11:00:00+00:00")
     c.write([good], [build_event(good, "t")])
     rows = c.rows()
-    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["proxy_id"] == good["proxy_id"]
+    assert len(rows) == 1 and rows[0].status == "ok" and rows[0].proxy_id == good.proxy_id
     kinds = sorted(e.body["type"] for e in c.events())
     assert kinds == sorted([FAILED, GENERATED])
-    assert [h["status"] for h in c.history()] == ["failed"]  # the replaced version is kept in the history
+    assert [h.status for h in c.history()] == ["failed"]  # the replaced version is kept in the history
 
 
 @pytest.mark.parametrize("make", BACKENDS)
@@ -134,9 +134,9 @@ def test_one_current_row_per_source_whatever_its_versions(make, tmp_path):
     v2 = row("shot/c.0001.exr", file_id="c" * 16, etag="e2", ts="2026-11-21T13:00:00+00:00")
     c.write([v2], [build_event(v2, "t")])
     rows = c.rows()
-    assert len(rows) == 1 and rows[0]["etag"] == "e2" and rows[0]["file_id"] == "c" * 16
+    assert len(rows) == 1 and rows[0].etag == "e2" and rows[0].file_id == "c" * 16
     assert len(c.events()) == 2  # e1 once, e2 once
-    assert sorted(h["file_id"] for h in c.history()) == ["a" * 16, "b" * 16]
+    assert sorted(h.file_id for h in c.history()) == ["a" * 16, "b" * 16]
 
 
 def with_events(make, tmp_path, n: int):
@@ -211,7 +211,7 @@ def test_sqlite_additive_column_evolution(tmp_path):
     c = SQLiteCatalog(path)
     c.ensure()
     rows = c.rows()
-    assert rows[0]["proxy_id"] == "p" and "render_settings_hash" in rows[0] and "preview_s3_key" in rows[0]
+    assert rows[0].proxy_id == "p" and rows[0].render_settings_hash is None and rows[0].preview_s3_key is None
 
 
 def test_vast_additive_column_evolution_and_missing_bucket(tmp_path):
@@ -321,13 +321,14 @@ def test_clip_rows_one_per_sequence(make, tmp_path):
         "frames_fingerprint": "f1",
         "generated_timestamp": "2026-11-21T10:00:00+00:00",
     }
-    row["event_id"] = clip_event_id(row)
+    row = ClipRow.from_record(row)
+    row = row.but(event_id=clip_event_id(row))
     c.write_clips([row], [build_clip_event(row, "t")])
-    rebuilt = {**row, "frames_fingerprint": "f2", "generated_timestamp": "2026-11-21T11:00:00+00:00"}
-    rebuilt["event_id"] = clip_event_id(rebuilt)
+    rebuilt = row.but(frames_fingerprint="f2", generated_timestamp="2026-11-21T11:00:00+00:00")
+    rebuilt = rebuilt.but(event_id=clip_event_id(rebuilt))
     c.write_clips([rebuilt], [build_clip_event(rebuilt, "t")])
     clips = c.clips()
-    assert len(clips) == 1 and clips[0]["frames_fingerprint"] == "f2"
+    assert len(clips) == 1 and clips[0].frames_fingerprint == "f2"
     bodies = [e.body for e in c.events() if e.body["type"] == CLIP_GENERATED]
     assert len(bodies) == 2 and bodies[0]["missing_frames"] == [1005] and bodies[0]["failed_frames"] == [1010]
 

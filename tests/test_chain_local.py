@@ -41,7 +41,7 @@ def test_full_chain_runs_every_stage_in_order_and_saves_state(tmp_path):
     saved = st.load_state(store, str(src))
     assert saved.status == "ok" and saved.etag == r.info.etag and saved.proxy["path"] == r.proxy.path
     assert saved.working_exr and os.path.exists(saved.working_exr)  # kept where the store keeps state
-    assert r.report()["source_colorspace"] == "ACEScg" and r.report()["failed_stage"] is None
+    assert r.report()["source_colorspace"] == "ACEScg" and r.report()["failed_step"] is None
 
 
 def test_partial_rerun_reuses_stored_stages_of_the_same_version(tmp_path):

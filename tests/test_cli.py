@@ -132,15 +132,17 @@ def test_records_and_events_json(tmp_path):
     rec = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "records", "--json"], capture_output=True,
                          text=True, timeout=60, env={**os.environ, **env})
     rows = json.loads(rec.stdout)
-    assert isinstance(rows, list) and rows[0]["s3_key"] == "shot/a.0001.exr" and rows[0]["event_id"] == r["event_id"]
+    assert isinstance(rows, list) and rows[0]["s3_key"] == "shot/a.0001.exr" and rows[0]["event_id"] == r.event_id
     ev = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events", "--json"], capture_output=True,
                         text=True, timeout=60, env={**os.environ, **env})
     events = json.loads(ev.stdout)
-    assert events[0]["event_id"] == r["event_id"] and events[0]["sent_at"] is None
+    assert events[0]["event_id"] == r.event_id and events[0]["sent_at"] is None
     # A clip event beside it: the text listing names its sequence (it has no source_uri).
-    clip = {"clip_id": "c" * 32, "sequence": "shot/a.####.exr", "s3_bucket": "frames", "status": "ok",
-            "clip_s3_key": "shot/.proxies/a.exr_clip.mp4", "frames_fingerprint": "f", "missing_frames": "[]",
-            "failed_frames": "[]", "output_profile": "review"}
+    from proxygen_core.rows import ClipRow
+
+    clip = ClipRow(clip_id="c" * 32, sequence="shot/a.####.exr", s3_bucket="frames", status="ok",
+                   clip_s3_key="shot/.proxies/a.exr_clip.mp4", frames_fingerprint="f", missing_frames="[]",
+                   failed_frames="[]", output_profile="review")
     c.write_clips([clip], [build_clip_event(clip, "t")])
     text = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events"], capture_output=True, text=True,
                           timeout=60, env={**os.environ, **env})

@@ -93,17 +93,17 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
                 assert local.proc.poll() is None, local.log[-3000:]
                 assert time.monotonic() - started < DEADLINE_SECONDS, (
                     f"{len(rows)} of {len(keys)} keys done after {DEADLINE_SECONDS} s; missing "
-                    f"{sorted(set(keys) - {r['s3_key'] for r in rows})[:8]}\n" + local.log[-3000:])
+                    f"{sorted(set(keys) - {r.s3_key for r in rows})[:8]}\n" + local.log[-3000:])
                 time.sleep(1)
                 rows = SQLiteCatalog(catalog_path).rows(limit=1000) if catalog_path.exists() else []
             elapsed = time.monotonic() - started
             catalog = SQLiteCatalog(catalog_path)
             current = catalog.rows(limit=1000)
-            assert Counter(r["s3_key"] for r in current) == Counter(keys)  # exactly one current row per key
-            assert {r["s3_key"]: r["status"] for r in current} == {
+            assert Counter(r.s3_key for r in current) == Counter(keys)  # exactly one current row per key
+            assert {r.s3_key: r.status for r in current} == {
                 **{k: "ok" for k in keys if not k.endswith("plate_zz.exr")}, "crash/sh010/plate_zz.exr": "failed"}
             # one event per row version: the current rows' events plus those of the versions they replaced
-            versions = [r["event_id"] for r in current] + [h["event_id"] for h in catalog.history(1000)]
+            versions = [r.event_id for r in current] + [h.event_id for h in catalog.history(1000)]
             outbox = [e.event_id for e in catalog.events(1000)]
             assert Counter(outbox) == Counter(versions)
             # A row is committed with its event before the event is sent: wait (bounded) for the outbox to drain.

@@ -132,7 +132,7 @@ def test_batch_with_a_corrupt_frame_fails_only_that_frame(dagster_defs, instance
         observed = instance.fetch_observations(
             AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[bad]), limit=1).records
         meta = observed[0].event_log_entry.asset_observation.metadata
-        assert meta["status"].value == "failed" and meta["failed_stage"].value == "source_frame", asset
+        assert meta["status"].value == "failed" and meta["failed_step"].value == "source_frame", asset
         assert meta["error_kind"].value == "unreadable" and "UnreadableSourceError" in meta["error"].value, asset
     evaluated = checks(result)
     assert evaluated["playable_rec709"].passed and evaluated["fits_box_with_aspect"].passed

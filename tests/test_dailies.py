@@ -52,7 +52,7 @@ def test_a_day_with_three_shots(three_shots, built, tmp_path):
     settings, store, catalog = three_shots
     today = datetime.datetime.now(datetime.UTC).date()
     daily, out = built
-    assert [r["shot"] for r in daily.shots] == ["sh010", "sh020", "sh030"]  # shot order, not arrival order
+    assert [r.shot for r in daily.shots] == ["sh010", "sh020", "sh030"]  # shot order, not arrival order
     slate = round(settings.pipeline.dailies_slate_seconds * 24)
     with av.open(str(out / "playlist.mp4")) as container:
         cc = container.streams.video[0].codec_context
@@ -74,7 +74,7 @@ def test_a_day_with_three_shots(three_shots, built, tmp_path):
         assert (out / link).is_file(), link
     assert "missing 1003" in page and "v002" in page
     assert not build_daily(store, catalog, today - datetime.timedelta(days=1), settings, out_dir=tmp_path / "x").shots
-    assert [r["shot"] for r in day_clips(catalog, today, "abc")] == ["sh010", "sh020", "sh030"]  # one show's
+    assert [r.shot for r in day_clips(catalog, today, "abc")] == ["sh010", "sh020", "sh030"]  # one show's
     assert not day_clips(catalog, today, "other")
 
 

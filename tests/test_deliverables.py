@@ -53,7 +53,7 @@ def _render_sequence(tmp_path, frames: list[int], size=(320, 180), settings: Set
         write_exr(path, img, CHROMATICITIES["ACEScg"], alpha=True)
         results.append(render_file(path, tmp_path / "out", settings, store, keep_working=keep_working))
     rows = write_sequence_clips(results, store, settings, keep_working=keep_working)
-    return {r["profile"]: r for r in rows}, store
+    return {r.profile: r for r in rows}, store
 
 
 def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
@@ -62,11 +62,11 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
     assert set(rows) == set(PROFILES)
     for profile, (codec, pix_fmt, tag, ext, suffix, tags) in EXPECTED.items():
         row = rows[profile]
-        assert row["status"] == "ok", f"{profile}: {row.get('error')}"
-        path = row["clip_s3_key"]
+        assert row.status == "ok", f"{profile}: {row.get('error')}"
+        path = row.clip_s3_key
         assert path.endswith(suffix) and path.endswith(ext)
-        assert row["first_frame"] == 1001 and row["last_frame"] == 1024 and row["frame_count"] == 24
-        assert json.loads(row["missing_frames"]) == [1010]
+        assert row.first_frame == 1001 and row.last_frame == 1024 and row.frame_count == 24
+        assert json.loads(row.missing_frames) == [1010]
         with av.open(path) as container:
             video = container.streams.video[0]
             cc = video.codec_context
@@ -82,10 +82,10 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
             assert timecodes == ["00:00:41:16" if slate else "00:00:41:17"], profile
             pictures = list(container.decode(video))
         assert len(pictures) == 24 + slate, profile  # the gap is a picture too (held), nothing dropped
-        assert row["slate_frames"] == int(slate)
-        assert row["quality_passed"] in (1, True), f"{profile}: {row['quality_de_mean']} {row['quality_psnr_db']}"
+        assert row.slate_frames == int(slate)
+        assert row.quality_passed in (1, True), f"{profile}: {row.quality_de_mean} {row.quality_psnr_db}"
     # HDR10 static metadata travels in the HEVC stream: mastering display (1000 nits peak) and MaxCLL 1000.
-    first = decoded_pictures(rows["hdr_pq"]["clip_s3_key"])[0]
+    first = decoded_pictures(rows["hdr_pq"].clip_s3_key)[0]
     side = {str(sd.type).rsplit(".", 1)[-1]: bytes(sd) for sd in first.side_data}
     mastering = struct.unpack("<22i", side["MASTERING_DISPLAY_METADATA"][:88])
     # AVMasteringDisplayMetadata: R, G, B, white (x, y) as rationals, then min and max luminance, then flags
@@ -118,12 +118,12 @@ def test_chart_colour_of_every_deliverable(tmp_path, display_transform):
     want_sdr = patch_means(ref_sdr, centres, size)
     for profile, bound in (("review", 1.0), ("prores_422hq", 0.5), ("prores_4444", 0.5), ("dnxhr_hqx", 0.5),
                            ("hevc_main10", 0.5)):
-        first = rows[profile]["slate_frames"]  # picture 0 is the slate on the editorial profiles
-        got = patch_means(_chart_patches(rows[profile]["clip_s3_key"], 0.2126, 0.0722, first), centres, size)
+        first = rows[profile].slate_frames  # picture 0 is the slate on the editorial profiles
+        got = patch_means(_chart_patches(rows[profile].clip_s3_key, 0.2126, 0.0722, first), centres, size)
         de = ciede2000(lab(got, bt1886_eotf), lab(want_sdr, bt1886_eotf))
         print(f"{display_transform} {profile}: max dE2000 {de.max():.3f} mean {de.mean():.3f}")
         assert de.max() < bound, f"{profile}: {np.round(de, 2).tolist()}"
-    got = patch_means(_chart_patches(rows["hdr_pq"]["clip_s3_key"], BT2020_KR, BT2020_KB), centres, size)
+    got = patch_means(_chart_patches(rows["hdr_pq"].clip_s3_key, BT2020_KR, BT2020_KB), centres, size)
     itp = delta_e_itp(got, patch_means(ref_pq, centres, size))
     print(f"{display_transform} hdr_pq: max deltaE ITP {itp.max():.3f} mean {itp.mean():.3f}")
     assert itp.max() < 1.0, np.round(itp, 2).tolist()
@@ -163,16 +163,16 @@ def test_anamorphic_source_is_desqueezed_everywhere(tmp_path):
     jpeg = oiio.ImageBuf(results[0].thumbnail.path).get_pixels(oiio.FLOAT)[..., 1]
     cols, rows_ = np.nonzero(jpeg.T > 0.2)
     assert (cols.max() - cols.min() + 1) / (rows_.max() - rows_.min() + 1) == pytest.approx(2.0, rel=0.1)
-    rows = {r["profile"]: r for r in write_sequence_clips(results, store, settings)}
+    rows = {r.profile: r for r in write_sequence_clips(results, store, settings)}
     for profile in ("review", "prores_422hq"):
-        assert rows[profile]["clip_resolution"] == "800x200"
-        grey = picture_rgb(decoded_pictures(rows[profile]["clip_s3_key"])[rows[profile]["slate_frames"]])[..., 1]
+        assert rows[profile].clip_resolution == "800x200"
+        grey = picture_rgb(decoded_pictures(rows[profile].clip_s3_key)[rows[profile].slate_frames])[..., 1]
         cols, rows_ = np.nonzero(grey.T > 0.2)
         assert (cols.max() - cols.min() + 1) / (rows_.max() - rows_.min() + 1) == pytest.approx(2.0, rel=0.05)
 
 
 def test_retention_keeps_working_frames_until_the_clips_and_rebuilds_from_sources(tmp_path):
-    from proxygen_core.pipeline.sequence import build_sequence_clips, load_members
+    from proxygen_core.pipeline.sequence import build_clips_of, load_members
 
     settings = _settings("review")
     rows, store = _render_sequence(tmp_path, [1, 2, 3], settings=settings, keep_working=True)
@@ -180,12 +180,12 @@ def test_retention_keeps_working_frames_until_the_clips_and_rebuilds_from_source
     assert len(kept) == 3  # --keep-working keeps them
     members = load_members(store, [str(p) for p in sorted((tmp_path / "src").glob("*.exr"))])
     until = replace(settings, pipeline=replace(settings.pipeline, working_retention="until_clips"))
-    first = build_sequence_clips(store, "x.####.exr", members, until, "review")[0]
-    assert first.row["status"] == "ok" and first.redecoded == 0
+    first = build_clips_of(store, "x.####.exr", members, until, "review")[1][0]
+    assert first.row.status == "ok" and first.redecoded == 0
     assert not list((tmp_path / "out" / ".proxygen").rglob("working.exr"))  # released once every profile is built
-    again = build_sequence_clips(store, "x.####.exr", load_members(store, list(members.states)), until, "review")[0]
-    assert again.row["status"] == "ok" and again.redecoded == 3  # a rebuild decodes the sources again
-    assert again.row["quality_de_mean"] == pytest.approx(first.row["quality_de_mean"], abs=0.05)
+    again = build_clips_of(store, "x.####.exr", load_members(store, list(members.states)), until, "review")[1][0]
+    assert again.row.status == "ok" and again.redecoded == 3  # a rebuild decodes the sources again
+    assert again.row.quality_de_mean == pytest.approx(first.row.quality_de_mean, abs=0.05)
     # A lone still (no frame number) never keeps a working frame under until_clips.
     still = tmp_path / "src" / "still.exr"
     write_exr(still, chart(64, 36)[0])
@@ -203,8 +203,8 @@ def test_quality_check_fails_when_the_matrix_is_wrong(tmp_path, monkeypatch):
     monkeypatch.setattr(clips, "rgb_to_planes", lambda rgb, matrix, bits, chroma: encode(rgb, "bt601", bits, chroma))
     rows, _ = _render_sequence(tmp_path, [1, 2], settings=_settings("prores_422hq"))
     row = rows["prores_422hq"]
-    assert row["status"] == "ok" and row["quality_passed"] in (0, False), row
-    assert row["quality_de_mean"] > 0.5
+    assert row.status == "ok" and row.quality_passed in (0, False), row
+    assert row.quality_de_mean > 0.5
 
 
 def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, bucket_store, tmp_path):
@@ -251,11 +251,11 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     meta = {m.asset_key.to_user_string(): m.metadata for m in prores}
     assert meta["shot_clip_prores_422hq"]["pix_fmt"].value == "yuv422p10le"
     assert meta["shot_clip_prores_422hq"]["working_frames_redecoded"].value == 0
-    rows = {r["profile"]: r for r in SQLiteCatalog(db).clips()}
-    assert set(rows) == {"review", "prores_422hq"} and rows["review"]["clip_id"] != rows["prores_422hq"]["clip_id"]
-    assert rows["prores_422hq"]["clip_s3_key"] == f"{prefix}/.proxies/plate_exr_prores_422hq.mov"
+    rows = {r.profile: r for r in SQLiteCatalog(db).clips()}
+    assert set(rows) == {"review", "prores_422hq"} and rows["review"].clip_id != rows["prores_422hq"].clip_id
+    assert rows["prores_422hq"].clip_s3_key == f"{prefix}/.proxies/plate_exr_prores_422hq.mov"
     local = tmp_path / "p.mov"
-    local.write_bytes(bucket_store.get_bytes(rows["prores_422hq"]["clip_s3_key"]))
+    local.write_bytes(bucket_store.get_bytes(rows["prores_422hq"].clip_s3_key))
     with av.open(str(local)) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv422p10le"
         assert sum(1 for _ in container.decode(video=0)) == 4  # the slate, then the three frames
@@ -271,17 +271,17 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
         {"Key": "proxygen-artist", "Value": "Ana Lima"}, {"Key": "proxygen-note", "Value": "fix the edge"}]})
     states = load_members(bucket_store, keys).states
     lines = dict(slate_info(bucket_store, pattern, {n + 1: states[k] for n, k in enumerate(keys)}, set(),
-                            rows["prores_422hq"], 24.0, "00:00:00:01", None).lines)
+                            rows["prores_422hq"], 24.0, "00:00:00:01").lines)
     assert lines["Artist"] == "Ana Lima" and lines["Note"] == "fix the edge"
     # One profile alone, from the UI or a backfill: the other's row is untouched, the sources are decoded again.
-    before = rows["review"]["generated_timestamp"]
+    before = rows["review"].generated_timestamp
     again = dg.materialize([deliverables], instance=instance, partition_key=pattern, resources=clip_res,
                            selection=[dg.AssetKey("shot_clip_prores_422hq")])
     assert again.success
     only = again.asset_materializations_for_node("sequence_deliverables")
     assert [m.asset_key.to_user_string() for m in only] == ["shot_clip_prores_422hq"]
     assert only[0].metadata["working_frames_redecoded"].value == 3
-    assert {r["profile"]: r for r in SQLiteCatalog(db).clips()}["review"]["generated_timestamp"] == before
+    assert {r.profile: r for r in SQLiteCatalog(db).clips()}["review"].generated_timestamp == before
     # The day's review, from the UI's daily partition: page, playlist and timeline in the bucket, links resolving.
     import datetime
     import posixpath
@@ -321,20 +321,20 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
 def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_path):
     """The review clip alone is encoded from the yuv420p planes each frame's proxy was made from; those must
     be exactly the pictures the working frames give (decoded pictures identical, bit for bit)."""
-    from proxygen_core.pipeline.sequence import build_sequence_clips, load_members
+    from proxygen_core.pipeline.sequence import build_clips_of, load_members
 
     settings = _settings("review")
     settings = replace(settings, pipeline=replace(settings.pipeline, working_retention="keep"))
     _, store = _render_sequence(tmp_path, [1, 2, 4], settings=settings, keep_working=True)
     members = load_members(store, [str(p) for p in sorted((tmp_path / "src").glob("*.exr"))])
     assert all(s.review_planes for s in members.states.values())
-    fast = build_sequence_clips(store, "a.####.exr", members, settings, "review")[0]
-    fast_pictures = [p.to_ndarray() for p in decoded_pictures(fast.row["clip_s3_key"])]
+    fast = build_clips_of(store, "a.####.exr", members, settings, "review")[1][0]
+    fast_pictures = [p.to_ndarray() for p in decoded_pictures(fast.row.clip_s3_key)]
     assert fast.timings["display_seconds"] < 0.05 * len(fast_pictures)  # nothing rendered on this path
     for state in members.states.values():
         Path(state.review_planes).unlink()  # the local store's keys are paths
-    slow = build_sequence_clips(store, "b.####.exr", members, settings, "review")[0]
-    slow_pictures = [p.to_ndarray() for p in decoded_pictures(slow.row["clip_s3_key"])]
+    slow = build_clips_of(store, "b.####.exr", members, settings, "review")[1][0]
+    slow_pictures = [p.to_ndarray() for p in decoded_pictures(slow.row.clip_s3_key)]
     assert len(fast_pictures) == len(slow_pictures) == 4  # frame 3 is a held gap in both
     for a, b in zip(fast_pictures[:2] + fast_pictures[3:], slow_pictures[:2] + slow_pictures[3:], strict=False):
         assert np.array_equal(a, b)
@@ -347,7 +347,7 @@ def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_pat
     outside = np.r_[0:top, top + band:180]
     assert np.array_equal(a[outside], b[outside]) and np.abs(a[top:top + band] - b[top:top + band]).mean() < 1.0
     assert a[top:top + band].max() > 200  # the mark is there
-    assert fast.row["quality_passed"] in (1, True) and fast.row["quality_de_mean"] == slow.row["quality_de_mean"]
+    assert fast.row.quality_passed in (1, True) and fast.row.quality_de_mean == slow.row.quality_de_mean
 
 
 def test_prores_4444_carries_the_source_alpha_straight(tmp_path):
@@ -371,17 +371,17 @@ def test_prores_4444_carries_the_source_alpha_straight(tmp_path):
         assert out.open(str(path), spec) and out.write_image(rgba)
         out.close()
         results.append(render_file(path, tmp_path / "out", settings, store))
-    rows = {r["profile"]: r for r in write_sequence_clips(results, store, settings)}
+    rows = {r.profile: r for r in write_sequence_clips(results, store, settings)}
     row = rows["prores_4444"]
-    assert row["status"] == "ok", row.get("error")
-    assert row["pix_fmt"] == "yuva444p10le" and row["quality_passed"] in (1, True)
-    picture = decoded_pictures(row["clip_s3_key"])[row["slate_frames"]]
+    assert row.status == "ok", row.error
+    assert row.pix_fmt == "yuva444p10le" and row.quality_passed in (1, True)
+    picture = decoded_pictures(row.clip_s3_key)[row.slate_frames]
     assert picture.format.name == "yuva444p12le"
     alpha = np.frombuffer(picture.planes[3], np.uint16).reshape(180, -1)[:, :320] / 4095.0
     assert np.allclose(alpha[:, :150], 1.0, atol=2e-3) and np.allclose(alpha[:, 170:], 0.5, atol=2e-3)
     rgb = picture_rgb(picture)
     assert np.abs(rgb[90, 80] - rgb[90, 240]).max() < 2e-3  # straight colour: both halves the same grey
-    review = picture_rgb(decoded_pictures(rows["review"]["clip_s3_key"])[0])
+    review = picture_rgb(decoded_pictures(rows["review"].clip_s3_key)[0])
     assert review[90, 240].mean() < review[90, 80].mean() - 0.05  # the review clip stays premultiplied (over black)
 
 
@@ -396,10 +396,10 @@ def test_slate_and_timeline(tmp_path):
     rows, store = _render_sequence(tmp_path, frames, settings=settings, name="sh020_comp_v003",
                                    folder="abc/sq010/sh020/comp")
     prores, review = rows["prores_422hq"], rows["review"]
-    assert prores["status"] == "ok" and review["status"] == "ok"
-    pictures = decoded_pictures(prores["clip_s3_key"])
+    assert prores.status == "ok" and review.status == "ok"
+    pictures = decoded_pictures(prores.clip_s3_key)
     slate, first = picture_rgb(pictures[0]), picture_rgb(pictures[1])
-    assert np.abs(first - picture_rgb(decoded_pictures(review["clip_s3_key"])[0])).mean() < 0.01  # 1001 after it
+    assert np.abs(first - picture_rgb(decoded_pictures(review.clip_s3_key)[0])).mean() < 0.01  # 1001 after it
     left = slate[:, : slate.shape[1] // 2]
     background = np.abs(left - 0.08).max(-1) < 0.03
     assert background.mean() > 0.8  # the slate's dark ground ...
@@ -407,29 +407,29 @@ def test_slate_and_timeline(tmp_path):
     assert len(np.split(text_rows, np.nonzero(np.diff(text_rows) > 2)[0] + 1)) >= 8  # ... title and field lines
     right = slate[:, slate.shape[1] // 2:]
     assert right.std() > 0.05  # the poster picture is on it
-    assert (prores["show"], prores["seq"], prores["shot"], prores["task"], prores["version"]) == (
+    assert (prores.show, prores.seq, prores.shot, prores.task, prores.version) == (
         "abc", "sq010", "sh020", "comp", 3)
     # What the slate says (drawn from these lines): the shot's identity, frames with their gap, rate, date, ...
     from proxygen_core.pipeline.sequence import load_members, slate_info
 
     members = load_members(store, [str(p) for p in sorted((tmp_path / "abc").rglob("*.exr"))])
     ok = {members.numbers[k]: s for k, s in members.states.items()}
-    info = slate_info(store, "sh020_comp_v003.####.exr", ok, set(), prores, 24.0, "00:00:41:17", None)
+    info = slate_info(store, "sh020_comp_v003.####.exr", ok, set(), prores, 24.0, "00:00:41:17")
     lines = dict(info.lines)
     assert info.title == "sh020" and lines["Show"] == "abc" and lines["Version"] == "v003" and lines["Task"] == "comp"
     assert lines["Frames"] == "1001-1012 (12, 1 missing)" and lines["FPS"] == "24" and lines["Resolution"] == "320x180"
     assert lines["Generator"].startswith("proxygen ") and lines["Date"][:2] == "20"
     # The timeline
-    timeline = otio.adapters.read_from_string(Path(prores["timeline_s3_key"]).read_text(), "otio_json")
+    timeline = otio.adapters.read_from_string(Path(prores.timeline_s3_key).read_text(), "otio_json")
     clip = timeline.tracks[0][0]
     refs = clip.media_references()
     assert set(refs) == {"review", "prores_422hq"} and clip.active_media_reference_key == "review"
     for profile, ref in refs.items():
         row = rows[profile]
-        with av.open(row["clip_s3_key"]) as container:
+        with av.open(row.clip_s3_key) as container:
             tc = [dict(s.metadata).get("timecode") for s in container.streams if s.type == "data"][0]
             count = sum(1 for _ in container.decode(video=0))
-        assert Path(ref.target_url).resolve() == Path(row["clip_s3_key"]).resolve()
+        assert Path(ref.target_url).resolve() == Path(row.clip_s3_key).resolve()
         assert otio.opentime.to_timecode(ref.available_range.start_time, 24) == tc
         assert ref.available_range.duration.value == count
     assert otio.opentime.to_timecode(clip.source_range.start_time, 24) == "00:00:41:17"

@@ -48,14 +48,14 @@ def test_rows_and_events_once_per_file(dagster_defs, instance, bucket_store, tan
     first = run(defs, res, instance, keys)
     assert not first.success  # the corrupt frame fails its own partition
     catalog = SQLiteCatalog(db)
-    rows = {r["s3_key"]: r for r in catalog.rows()}
+    rows = {r.s3_key: r for r in catalog.rows()}
     assert len(rows) == 3
     assert rows[keys[0]]["status"] == "ok" and rows[keys[0]]["proxy_size_bytes"] > 0
     from proxygen_core.store.keys import file_id, proxy_id
 
     for key in keys:  # exr-inspector's id of this very object version (failed rows too), and the row id
-        assert rows[key]["file_id"] == file_id(key, bucket_store.head(key).last_modified)
-        assert rows[key]["proxy_id"] == proxy_id(bucket_store.bucket, key, "review")
+        assert rows[key].file_id == file_id(key, bucket_store.head(key).last_modified)
+        assert rows[key].proxy_id == proxy_id(bucket_store.bucket, key, "review")
     assert rows[keys[2]]["status"] == "failed" and "UnreadableSourceError" in rows[keys[2]]["error"]
     assert catalog.pending_events() == []  # all acknowledged by the broker
     events = consume_events(bootstrap, topic, expected=3)
@@ -74,7 +74,7 @@ def test_rows_and_events_once_per_file(dagster_defs, instance, bucket_store, tan
     bucket_store.upload_file(_frame(tmp_path, "fixed.exr"), keys[2])  # fixed: the failed row is replaced
     third = run(defs, res, instance, [keys[2]])
     assert third.success
-    rows = {r["s3_key"]: r for r in catalog.rows()}
+    rows = {r.s3_key: r for r in catalog.rows()}
     assert len(rows) == 3 and rows[keys[2]]["status"] == "ok"
 
 

@@ -40,7 +40,7 @@ def test_production_settings_against_services_started_by_hand(seaweedfs, tansu, 
     assert " - DEBUG - " not in proc.stdout + proc.stderr  # no debug line per materialization
     assert not (tmp_path / "var" / "seaweedfs").exists() and not (tmp_path / "var" / "tansu").exists()
     rows = SQLiteCatalog(tmp_path / "var" / "catalog.db").rows()
-    assert sorted(r["s3_key"] for r in rows) == sorted(keys) and {r["status"] for r in rows} == {"ok"}
+    assert sorted(r.s3_key for r in rows) == sorted(keys) and {r.status for r in rows} == {"ok"}
     assert store.exists("show/sh020/.proxies/plate.1001_proxy.mp4")
     events = consume_events(bootstrap, topic)
     frames = [e["body"] for e in events if e["body"]["type"].startswith("proxy.")]

@@ -36,7 +36,7 @@ def test_rows_events_and_reports_carry_it(tmp_path):
     from proxygen_core.settings import RenderSettings
 
     row = frame_row(KeyResult(KEY), "frames", RenderSettings(), "review")
-    assert (row["show"], row["seq"], row["shot"], row["task"], row["version"]) == ("abc", "sq010", "sh020", "comp", 3)
+    assert (row.show, row.seq, row.shot, row.task, row.version) == ("abc", "sq010", "sh020", "comp", 3)
     body = build_event(row, "t").body
     assert (body["show"], body["seq"], body["shot"], body["task"], body["version"]) == ("abc", "sq010", "sh020",
                                                                                            "comp", 3)

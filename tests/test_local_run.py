@@ -224,8 +224,8 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
         while len(rows) < len(keys):
             assert proc.poll() is None and time.monotonic() < deadline, f"rows {rows}\n" + log_path.read_text()[-3000:]
             time.sleep(1)
-            rows = [r for r in SQLiteCatalog(catalog).rows() if r["s3_key"] in keys] if catalog.exists() else []
-        assert {r["s3_key"]: r["status"] for r in rows} == {**{k: "ok" for k in keys[:16]}, keys[16]: "failed"}
+            rows = [r for r in SQLiteCatalog(catalog).rows() if r.s3_key in keys] if catalog.exists() else []
+        assert {r.s3_key: r.status for r in rows} == {**{k: "ok" for k in keys[:16]}, keys[16]: "failed"}
         assert store.exists("forked/sh010/.proxies/plate.1002_proxy.mp4")
 
         with dg.DagsterInstance.from_config(home) as instance:

@@ -66,31 +66,31 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     assert materialized(first, "proxy_record") == sorted(good)
 
     catalog = SQLiteCatalog(db)
-    rows = {r["s3_key"]: r for r in catalog.rows(limit=100)}
+    rows = {r.s3_key: r for r in catalog.rows(limit=100)}
     assert set(rows) == set(keys) and len(catalog.rows(limit=100)) == len(keys)
     bad = rows[corrupt]
-    assert bad["status"] == "failed" and bad["thumbnail_s3_key"] is None and bad["proxy_s3_key"] is None
-    assert bad["file_id"] == file_id(corrupt, bucket_store.head(corrupt).last_modified)
-    assert bad["failed_step"] == "source_frame" and bad["error"].startswith("UnreadableSourceError at source_frame: ")
-    assert len(bad["error"].split(": ", 1)[1]) <= 300  # the cause is cut at 300 characters; type and stage lead
+    assert bad.status == "failed" and bad.thumbnail_s3_key is None and bad.proxy_s3_key is None
+    assert bad.file_id == file_id(corrupt, bucket_store.head(corrupt).last_modified)
+    assert bad.failed_step == "source_frame" and bad.error.startswith("UnreadableSourceError at source_frame: ")
+    assert len(bad.error.split(": ", 1)[1]) <= 300  # the cause is cut at 300 characters; type and stage lead
     # Same stem, two sources: each row points at media made from its own source.
     exr, tif = rows[f"{prefix}/frame.0001.exr"], rows[f"{prefix}/frame.0001.tif"]
     assert exr["thumbnail_s3_key"] == f"{prefix}/.proxies/frame.0001_thumb.jpg"
     assert tif["thumbnail_s3_key"] == f"{prefix}/.proxies/frame.0001.tif_thumb.jpg"
     for key in good:
         row = rows[key]
-        for out in (row["thumbnail_s3_key"], row["proxy_s3_key"]):
+        for out in (row.thumbnail_s3_key, row.proxy_s3_key):
             assert len(out.encode()) <= MAX_KEY_BYTES
             meta = bucket_store.head_metadata(out)
             assert meta["source-key-sha256"] == hashlib.sha256(key.encode()).hexdigest()
-            assert meta["source-etag"] == row["etag"]
-            assert bucket_store.head(out).size == (row["thumbnail_size_bytes"] if out.endswith(".jpg")
-                                                   else row["proxy_size_bytes"])
+            assert meta["source-etag"] == row.etag
+            assert bucket_store.head(out).size == (row.thumbnail_size_bytes if out.endswith(".jpg")
+                                                   else row.proxy_size_bytes)
         if len(key.encode()) < 1000:
-            assert urllib.parse.unquote(bucket_store.head_metadata(row["proxy_s3_key"])["source-key"]) == key
+            assert urllib.parse.unquote(bucket_store.head_metadata(row.proxy_s3_key)["source-key"]) == key
     assert key_digest(keys[-1], 16) in rows[keys[-1]]["proxy_s3_key"]  # shortened, not refused
     events_before = {e.event_id for e in catalog.events(100)}
-    assert events_before == {r["event_id"] for r in rows.values()} and len(events_before) == len(keys)
+    assert events_before == {r.event_id for r in rows.values()} and len(events_before) == len(keys)
 
     # Re-upload identical bytes (same etag, new LastModified) and new bytes for another key.
     same, changed = keys[0], keys[1]
@@ -104,15 +104,15 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     status = partition_status(instance, keys)
     for asset in ASSETS:
         assert status[asset] == {**{k: "MATERIALIZED" for k in good}, corrupt: "FAILED"}, (asset, status[asset])
-    after = {r["s3_key"]: r for r in catalog.rows(limit=100)}
+    after = {r.s3_key: r for r in catalog.rows(limit=100)}
     assert len(catalog.rows(limit=100)) == len(keys)  # still exactly one row per source
-    assert after[same]["event_id"] == rows[same]["event_id"]  # unchanged content, same event
-    assert after[same]["file_id"] != rows[same]["file_id"]  # file_id follows the new mtime (exr-inspector)
-    assert after[changed]["etag"] != rows[changed]["etag"] and after[changed]["event_id"] != rows[changed]["event_id"]
+    assert after[same]["event_id"] == rows[same].event_id  # unchanged content, same event
+    assert after[same]["file_id"] != rows[same].file_id  # file_id follows the new mtime (exr-inspector)
+    assert after[changed]["etag"] != rows[changed].etag and after[changed]["event_id"] != rows[changed].event_id
     new_events = {e.event_id for e in catalog.events(100)} - events_before
     assert new_events == {after[changed]["event_id"]}
     assert after[changed]["proxy_size_bytes"] == bucket_store.head(after[changed]["proxy_s3_key"]).size
-    assert {h["s3_key"] for h in catalog.history(100)} >= {changed}
+    assert {h.s3_key for h in catalog.history(100)} >= {changed}
     published = consume_events(bootstrap, topic, expected=len(keys) + 1)
     assert Counter(e["event_id"] for e in published) == Counter(events_before | new_events)
     # The local source cache holds in-flight keys only: nothing but the living process's lock is left once the
@@ -190,7 +190,7 @@ def test_s3_outage_mid_batch_heals_without_a_person(dagster_defs, instance, tmp_
         weed = holder["weed"]
         assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         rows = SQLiteCatalog(tmp_path / "c.db").rows(limit=100)
-        assert sorted(r["s3_key"] for r in rows) == sorted(keys) and {r["status"] for r in rows} == {"ok"}
+        assert sorted(r.s3_key for r in rows) == sorted(keys) and {r.status for r in rows} == {"ok"}
         attempts = [e.event_specific_data.materialization.metadata["attempts"].value for e in result.all_events
                     if e.event_type_value == "ASSET_MATERIALIZATION"
                     and e.event_specific_data.materialization.asset_key.to_user_string() == "proxy_record"]

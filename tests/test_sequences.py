@@ -8,12 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from proxygen_core.media.sequences import (
-    group,
-    parse_frame,
-    parse_pattern,
-    timecode,
-)
+from proxygen_core.media.sequences import group, parse_frame, parse_pattern
+from proxygen_core.media.timecode import timecode
 from proxygen_core.store.keys import clip_keys
 
 
@@ -125,12 +121,12 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     assert [k.to_user_string() for k in job.asset_layer.selected_asset_keys] == ["shot_clip"]
     assert build().success
     clip = SQLiteCatalog(db).clips()[0]
-    assert clip["status"] == "ok" and clip["sequence"] == pattern
-    assert (clip["first_frame"], clip["last_frame"], clip["frame_count"]) == (1001, 1024, 24)
-    assert json.loads(clip["missing_frames"]) == [1005] and json.loads(clip["failed_frames"]) == [1010]
-    assert clip["start_timecode"] == "00:00:41:17" and clip["fps"] == 24.0
+    assert clip.status == "ok" and clip.sequence == pattern
+    assert (clip.first_frame, clip.last_frame, clip.frame_count) == (1001, 1024, 24)
+    assert json.loads(clip.missing_frames) == [1005] and json.loads(clip.failed_frames) == [1010]
+    assert clip.start_timecode == "00:00:41:17" and clip.fps == 24.0
     local = tmp_path / "clip.mp4"
-    local.write_bytes(bucket_store.get_bytes(clip["clip_s3_key"]))
+    local.write_bytes(bucket_store.get_bytes(clip.clip_s3_key))
     frames, fps, tc, tags = _decode(local)
     assert len(frames) == 24 and fps == 24.0 and tc == ["00:00:41:17"] and tags == (1, 1, 1, 1)
     from proxygen_core.media.clips import gap_band
@@ -146,8 +142,8 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     with_pictures = [n for n in numbers if n != 1010]
     middle = with_pictures[(len(with_pictures) - 1) // 2]
     thumb = f"{prefix}/.proxies/beauty.{middle}_thumb.jpg"
-    assert clip["poster_frame"] == middle
-    assert bucket_store.get_bytes(clip["poster_s3_key"]) == bucket_store.get_bytes(thumb)
+    assert clip.poster_frame == middle
+    assert bucket_store.get_bytes(clip.poster_s3_key) == bucket_store.get_bytes(thumb)
     events = [e.body for e in SQLiteCatalog(db).events(200) if e.body["type"].startswith("clip.")]
     assert [e["type"] for e in events] == ["clip.generated"] and events[0]["missing_frames"] == [1005]
 
@@ -160,8 +156,8 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     assert [r.partition_key for r in third.run_requests] == [pattern]
     assert build().success
     rebuilt = SQLiteCatalog(db).clips()[0]
-    assert rebuilt["frames_fingerprint"] != clip["frames_fingerprint"]
-    local.write_bytes(bucket_store.get_bytes(rebuilt["clip_s3_key"]))
+    assert rebuilt.frames_fingerprint != clip.frames_fingerprint
+    local.write_bytes(bucket_store.get_bytes(rebuilt.clip_s3_key))
     assert float(_decode(local)[0][0].mean()) > means[0] + 20  # the new first frame is in the clip
     # A person picks the poster: an object tag on that frame's source.
     bucket_store.client.put_object_tagging(Bucket=bucket_store.bucket, Key=keys[1],
@@ -190,7 +186,7 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     """Black and checkerboard gap fills, and burn-ins drawn with the packaged font on a bottom band only."""
     import numpy as np
 
-    from proxygen_core.media.clips import build_clips
+    from proxygen_core.media.clips import ClipJob, build_clips
     from proxygen_core.media.render import decode_working
     from proxygen_core.media.samples import write_exr
     from proxygen_core.profiles import PROFILES
@@ -204,7 +200,7 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
 
     def clip(name, **render):
         out = tmp_path / f"{name}.mp4"
-        made = build_clips(frames, set(), {review: str(out)}, RenderSettings(**render), 25)
+        made = build_clips(frames, set(), ClipJob({review: str(out)}, RenderSettings(**render), 25))
         return made.results["review"], out
 
     black, path = clip("black", clip_gap_policy="black")
@@ -225,7 +221,7 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
 
     bottom = BurnIns(parse_template("bottom_left={name};bottom_right={frame}{state}  {timecode}"),
                      {"name": "sh010.####.exr"}, frozenset({"review"}))
-    build_clips(frames, set(), {review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=bottom)
+    build_clips(frames, set(), ClipJob({review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=bottom))
     burned = _decode(out)[0][0].astype(int)
     diff = np.abs(burned - plain).mean(axis=-1)
     assert diff[:150].mean() < 2 and diff[160:].max() > 100  # text in the bottom band, the picture untouched
@@ -233,7 +229,7 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     top = BurnIns(parse_template("top_left={shot} v{version};top_right=FOR REVIEW {date}"),
                   {"shot": "sh010", "version": 3, "date": "2026-11-29"}, frozenset({"review"}))
     assert top.texts(1, "00:00:00:01", "", "d", "v") == {"top_left": "sh010 v003", "top_right": "FOR REVIEW 2026-11-29"}
-    build_clips(frames, set(), {review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=top)
+    build_clips(frames, set(), ClipJob({review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=top))
     burned = _decode(out)[0][0].astype(int)
     diff = np.abs(burned - plain).mean(axis=-1)
     assert diff[:10].max() > 100 and diff[30:].mean() < 2  # text in the top band only
@@ -295,7 +291,7 @@ def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
     assert bucket_store.exists(f"{prefix}/.proxies/a.1001_thumb.jpg")  # thumbnails remain
     assert still.proxy.path == f"{prefix}/.proxies/still_proxy.mp4"  # a lone file keeps its proxy
     row = frame_row(framed, bucket_store.bucket, settings.render, "review")
-    assert row["status"] == "ok" and row["proxy_s3_key"] is None and row["thumbnail_s3_key"]
+    assert row.status == "ok" and row.proxy_s3_key is None and row.thumbnail_s3_key
 
 
 def test_touched_frames_never_skip_events_past_a_full_page(dagster_defs, instance):

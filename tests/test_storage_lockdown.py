@@ -335,8 +335,8 @@ def test_another_local_user_reaches_only_signed_s3_and_the_documented_exceptions
         while not rows:
             assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(1)
-            rows = [r for r in SQLiteCatalog(catalog).rows() if r["s3_key"] == frame] if catalog.exists() else []
-        assert rows[0]["status"] == "ok", rows
+            rows = [r for r in SQLiteCatalog(catalog).rows() if r.s3_key == frame] if catalog.exists() else []
+        assert rows[0].status == "ok", rows
         assert store.exists("lockdown/sh020/.proxies/plate.1001_proxy.mp4")
 
         proc.send_signal(signal.SIGTERM)

@@ -98,7 +98,7 @@ def test_render_and_pipeline_give_the_same_media_report_and_failure(s3_env, buck
     # Same report fields, and the same failure (stage, kind, type, cause) for the broken source.
     assert _comparable(local_ok.report()) == _comparable(piped_ok)
     assert _comparable(local_bad.report()) == _comparable(piped_bad)
-    assert piped_bad["failed_stage"] in ("source_frame", "working_frame")
+    assert piped_bad["failed_step"] in ("source_frame", "working_frame")
     assert piped_bad["error"]["kind"] == "unreadable"
     # The local door's report on disk is that same report.
     assert json.loads((out / "broken.0002.json").read_text())["error"] == local_bad.report()["error"]

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from proxygen_core.rows import ClipRow, FrameRow, HistoryRow, _Record
+
 PROXY_OUTPUTS = pa.schema([
     # the original function's columns
     ("proxy_id", pa.string()), ("file_id", pa.string()), ("s3_key", pa.string()), ("s3_bucket", pa.string()),
@@ -32,6 +34,7 @@ PROXY_OUTPUTS = pa.schema([
     ("review_layer", pa.string()), ("pixel_aspect_ratio", pa.float64()),
     # shot identity from the key template (empty when the key does not match it)
     ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
+    ("nonfinite_pixels", pa.int64()),  # NaN/Inf samples of the source, rendered as 0 (a QC warning)
 ])
 
 # Earlier versions of a row: the same columns plus when the row was replaced.
@@ -58,6 +61,7 @@ PROXY_CLIPS = pa.schema([
     ("quality_de_mean", pa.float64()), ("quality_de_p99", pa.float64()), ("quality_psnr_db", pa.float64()),
     ("quality_passed", pa.bool_()), ("timeline_s3_key", pa.string()), ("slate_frames", pa.int64()),
     ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
+    ("planned_at", pa.int64()),  # the build's plan stamp (ms): a row is never replaced by an older plan's
 ])
 
 # What makes a row a different version: a change of any of these sends the old row to the history.
@@ -67,12 +71,20 @@ VERSION_COLUMNS = ("file_id", "etag", "render_settings_hash", "status", "error")
 SQLITE_TYPES = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.float64(): "REAL", pa.bool_(): "INTEGER"}
 
 
-def conform(row: dict[str, Any], schema: pa.Schema = PROXY_OUTPUTS) -> dict[str, Any]:
+def conform(row: dict[str, Any] | _Record, schema: pa.Schema = PROXY_OUTPUTS) -> dict[str, Any]:
     """Exactly the schema's columns, missing ones as None; unknown keys are an error (no silent drops)."""
+    if isinstance(row, _Record):
+        row = row.record()
     unknown = set(row) - set(schema.names)
     if unknown:
         raise ValueError(f"unknown catalog columns: {sorted(unknown)}")
     return {name: row.get(name) for name in schema.names}
+
+
+def planned_later(stored: int | None, new: int | None) -> bool:
+    """Whether the stored clip row comes from a later plan than a new one (both plan stamps, ms): the new row is
+    then stale and refused. A row without a stamp (written before stamps existed) never blocks nor is blocked."""
+    return stored is not None and new is not None and stored > new
 
 
 def is_new_version(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
@@ -110,15 +122,15 @@ class Catalog(Protocol):
 
     def ensure(self) -> None: ...
 
-    def write(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None: ...
+    def write(self, rows: list[FrameRow], events: list[OutboxEvent]) -> None: ...
 
-    def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]: ...
+    def rows(self, limit: int = 50, status: str | None = None) -> list[FrameRow]: ...
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]: ...
+    def history(self, limit: int = 50) -> list[HistoryRow]: ...
 
-    def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None: ...
+    def write_clips(self, rows: list[ClipRow], events: list[OutboxEvent]) -> int: ...
 
-    def clips(self, limit: int = 50) -> list[dict[str, Any]]: ...
+    def clips(self, limit: int = 50) -> list[ClipRow]: ...
 
     def pending_events(self, limit: int = 500) -> list[OutboxEvent]: ...
 

@@ -21,8 +21,10 @@ from proxygen_core.catalog.schema import (
     OutboxEvent,
     conform,
     is_new_version,
+    planned_later,
     sql_ddl,
 )
+from proxygen_core.rows import ClipRow, FrameRow, HistoryRow
 
 
 def utc_iso(offset_seconds: float = 0.0) -> str:
@@ -85,14 +87,15 @@ class SQLCatalog:
         self._execute(f'INSERT INTO "{table}" ({self._cols(names)}) VALUES ({", ".join("?" for _ in names)})',
                       [values.get(n) for n in names])
 
-    def write(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+    def write(self, rows: list[FrameRow], events: list[OutboxEvent]) -> None:
         upsert = self._upsert_sql(self.table, PROXY_OUTPUTS.names, "proxy_id")
         with self._transaction():
             replaced_at = utc_iso()
-            for row in rows:
-                row = conform(row)
+            for typed in rows:
+                row = conform(typed)
                 self._lock_row(row["proxy_id"])
-                found = self._execute(f'SELECT * FROM "{self.table}" WHERE proxy_id = ?', [row["proxy_id"]])
+                found = self._execute(f'SELECT {self._cols(PROXY_OUTPUTS.names)} FROM "{self.table}" '
+                                      'WHERE proxy_id = ?', [row["proxy_id"]])
                 old = found[0] if found else None
                 if is_new_version(old, row):
                     self._insert(self.history_table, HISTORY.names, {**old, "replaced_at": replaced_at})
@@ -106,24 +109,41 @@ class SQLCatalog:
             values = {**ev.__dict__, "sent_at": None, "attempts": 0, "claimed_by": None, "claimed_until": None}
             self._execute(sql, [values[n] for n in OUTBOX.names])
 
-    def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+    def write_clips(self, rows: list[ClipRow], events: list[OutboxEvent]) -> int:
+        """Upsert clip rows and their events; a row planned before the one stored (``planned_at``) is refused
+        with its events: an older build that finishes last never replaces a newer one's row. Returns how many
+        rows were written."""
         upsert = self._upsert_sql(self.clips_table, PROXY_CLIPS.names, "clip_id")
+        written = 0
         with self._transaction():
-            for row in rows:
-                row = conform(row, PROXY_CLIPS)
+            for typed in rows:
+                row = conform(typed, PROXY_CLIPS)
+                self._lock_row(row["clip_id"])
+                stored = self._execute(f'SELECT planned_at FROM "{self.clips_table}" WHERE clip_id = ?',
+                                       [row["clip_id"]])
+                if stored and planned_later(stored[0]["planned_at"], row["planned_at"]):
+                    events = [e for e in events if e.proxy_id != row["clip_id"]]
+                    continue
                 self._execute(upsert, [row[n] for n in PROXY_CLIPS.names])
+                written += 1
             self._add_events(events)
+        return written
 
-    def clips(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self._execute(f'SELECT * FROM "{self.clips_table}" ORDER BY generated_timestamp DESC LIMIT ?', [limit])
+    def clips(self, limit: int = 50) -> list[ClipRow]:
+        found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" '
+                              'ORDER BY generated_timestamp DESC LIMIT ?', [limit])
+        return [ClipRow.from_record(r) for r in found]
 
-    def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+    def rows(self, limit: int = 50, status: str | None = None) -> list[FrameRow]:
         where, args = ("WHERE status = ?", [status]) if status else ("", [])
-        return self._execute(f'SELECT * FROM "{self.table}" {where} ORDER BY generated_timestamp DESC LIMIT ?',
-                             [*args, limit])
+        found = self._execute(f'SELECT {self._cols(PROXY_OUTPUTS.names)} FROM "{self.table}" {where} '
+                              'ORDER BY generated_timestamp DESC LIMIT ?', [*args, limit])
+        return [FrameRow.from_record(r) for r in found]
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self._execute(f'SELECT * FROM "{self.history_table}" ORDER BY replaced_at DESC LIMIT ?', [limit])
+    def history(self, limit: int = 50) -> list[HistoryRow]:
+        found = self._execute(f'SELECT {self._cols(HISTORY.names)} FROM "{self.history_table}" '
+                              'ORDER BY replaced_at DESC LIMIT ?', [limit])
+        return [HistoryRow.from_record(r) for r in found]
 
     def count(self, what: str, status: str | None = None) -> int:
         """How many rows (of ``status``), history rows, clips, events or pending events the catalog holds."""

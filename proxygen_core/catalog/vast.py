@@ -21,9 +21,11 @@ from proxygen_core.catalog.schema import (
     OutboxEvent,
     conform,
     is_new_version,
+    planned_later,
 )
 from proxygen_core.catalog.sql import utc_iso
 from proxygen_core.errors import ProxygenError
+from proxygen_core.rows import ClipRow, FrameRow, HistoryRow
 
 ROW_ID = "$row_id"
 
@@ -104,10 +106,10 @@ class VastCatalog:
     def _select(table: Any, columns: list[str], predicate: Any, row_id: bool = False) -> pa.Table:
         return table.select(columns=columns, predicate=predicate, internal_row_id=row_id).read_all()
 
-    def write(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+    def write(self, typed: list[FrameRow], events: list[OutboxEvent]) -> None:
         from ibis import _
 
-        rows = [conform(r) for r in rows]
+        rows = [conform(r) for r in typed]
 
         def work(tx: Any) -> None:
             table = self._table(tx, self.table, PROXY_OUTPUTS)
@@ -144,43 +146,56 @@ class VastCatalog:
                 [{**e.__dict__, "sent_at": None, "attempts": 0, "claimed_by": None, "claimed_until": None}
                  for e in new], schema=OUTBOX))
 
-    def write_clips(self, rows: list[dict[str, Any]], events: list[OutboxEvent]) -> None:
+    def write_clips(self, typed: list[ClipRow], events: list[OutboxEvent]) -> int:
+        """As the SQL catalog's: a row planned before the stored one is refused with its events."""
         from ibis import _
 
-        rows = [conform(r, PROXY_CLIPS) for r in rows]
+        rows = [conform(r, PROXY_CLIPS) for r in typed]
 
-        def work(tx: Any) -> None:
+        def work(tx: Any) -> int:
             table = self._table(tx, self.clips_table, PROXY_CLIPS)
+            kept, sending = rows, events
             if rows:
-                found = self._select(table, ["clip_id"], _.clip_id.isin([r["clip_id"] for r in rows]), row_id=True)
-                if found.num_rows:
-                    table.delete(pa.table({ROW_ID: pa.array(sorted(found.column(ROW_ID).to_pylist()), pa.uint64())}))
-                table.insert(pa.Table.from_pylist(rows, schema=PROXY_CLIPS))
-            self._add_events(tx, events)
+                found = self._select(table, ["clip_id", "planned_at"], _.clip_id.isin([r["clip_id"] for r in rows]),
+                                     row_id=True).to_pylist()
+                stored = {r["clip_id"]: r["planned_at"] for r in found}
+                kept = [r for r in rows if not planned_later(stored.get(r["clip_id"]), r["planned_at"])]
+                ids = {r["clip_id"] for r in kept}
+                sending = [e for e in events if e.proxy_id in ids]
+                stale = [r[ROW_ID] for r in found if r["clip_id"] in ids]
+                if stale:
+                    table.delete(pa.table({ROW_ID: pa.array(sorted(stale), pa.uint64())}))
+                if kept:
+                    table.insert(pa.Table.from_pylist(kept, schema=PROXY_CLIPS))
+            self._add_events(tx, sending)
+            return len(kept)
 
-        self._run("write clips", work)
+        return self._run("write clips", work)
 
-    def clips(self, limit: int = 50) -> list[dict[str, Any]]:
-        def work(tx: Any) -> list[dict[str, Any]]:
+    def clips(self, limit: int = 50) -> list[ClipRow]:
+        def work(tx: Any) -> list[ClipRow]:
             data = self._select(self._table(tx, self.clips_table, PROXY_CLIPS), PROXY_CLIPS.names, None).to_pylist()
-            return sorted(data, key=lambda r: r["generated_timestamp"] or "", reverse=True)[:limit]
+            data = sorted(data, key=lambda r: r["generated_timestamp"] or "", reverse=True)[:limit]
+            return [ClipRow.from_record(r) for r in data]
 
         return self._run("read clips", work)
 
-    def rows(self, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+    def rows(self, limit: int = 50, status: str | None = None) -> list[FrameRow]:
         from ibis import _
 
-        def work(tx: Any) -> list[dict[str, Any]]:
+        def work(tx: Any) -> list[FrameRow]:
             table = self._table(tx, self.table, PROXY_OUTPUTS)
             data = self._select(table, PROXY_OUTPUTS.names, (_.status == status) if status else None).to_pylist()
-            return sorted(data, key=lambda r: r["generated_timestamp"] or "", reverse=True)[:limit]
+            data = sorted(data, key=lambda r: r["generated_timestamp"] or "", reverse=True)[:limit]
+            return [FrameRow.from_record(r) for r in data]
 
         return self._run("read rows", work)
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
-        def work(tx: Any) -> list[dict[str, Any]]:
+    def history(self, limit: int = 50) -> list[HistoryRow]:
+        def work(tx: Any) -> list[HistoryRow]:
             data = self._select(self._table(tx, self.history_table, HISTORY), HISTORY.names, None).to_pylist()
-            return sorted(data, key=lambda r: r["replaced_at"] or "", reverse=True)[:limit]
+            data = sorted(data, key=lambda r: r["replaced_at"] or "", reverse=True)[:limit]
+            return [HistoryRow.from_record(r) for r in data]
 
         return self._run("read history", work)
 

@@ -24,10 +24,12 @@ from proxygen_core.errors import EncodeError, ProxygenError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
-from proxygen_core.media.render import WorkingFrame, display_encode, straight
+from proxygen_core.media.frame import WorkingFrame
+from proxygen_core.media.render import display_encode, straight
 from proxygen_core.media.resample import resize
-from proxygen_core.media.sequences import timecode
 from proxygen_core.media.slate import SlateInfo, slate_picture
+from proxygen_core.media.timecode import frames_of as tc_frames
+from proxygen_core.media.timecode import timecode
 from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes
 from proxygen_core.profiles import (
     AV_MATRIX,
@@ -368,142 +370,187 @@ class _Pictures:
         return ready
 
 
-def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], outputs: dict[ClipProfile, str],
-                settings: RenderSettings, fps: float, start_timecode: str | None = None,
-                burnins: BurnIns | None = None, samples: int = 5, slate: SlateInfo | None = None,
-                slate_profiles: frozenset[str] = frozenset(), poster: int | None = None) -> ClipPass:
-    """Encode frame numbers min..max of ``frames`` and ``failed`` into one file per profile.
+@dataclass(frozen=True)
+class ClipJob:
+    """What one pass encodes, as the sequence's plan decided it (pipeline/sequence/plan.py): the files, the
+    rate and start timecode, burn-ins, the slate and which profiles get it, the poster, the sampled frames.
+    ``render`` carries the encoder and display settings; nothing here is read from settings again."""
+
+    outputs: dict[ClipProfile, str]  # profile -> the file to write
+    render: RenderSettings
+    fps: float
+    start_timecode: str | None = None
+    burnins: BurnIns | None = None
+    samples: int = 5  # frames spread over the clip that the quality check measures
+    slate: SlateInfo | None = None
+    slated: frozenset[str] = frozenset()  # profiles that get the slate as their first picture
+    poster: int | None = None  # the frame the slate shows
+
+
+def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], job: ClipJob) -> ClipPass:
+    """Encode frame numbers min..max of ``frames`` and ``failed`` into one file per profile of ``job``.
 
     ``frames`` maps frame number -> a loader of its working frame. A frame number with no loader is a gap;
     ``failed`` ones are listed apart from the missing ones. Frames of another size are scaled (in linear
-    light) to the first frame's size, and listed. ``samples`` frames spread over the clip are remembered for
-    the quality check. A reader thread loads and prepares the next frames while the encoders run.
-    ``slate_profiles`` get ``slate`` as one picture before the first frame (showing the ``poster`` frame),
-    their timecode track starting one frame earlier."""
-    gap_policy = settings.clip_gap_policy
-    if gap_policy not in GAP_POLICIES:
-        raise ValueError(f"unknown gap policy {gap_policy!r} (one of {', '.join(GAP_POLICIES)})")
+    light) to the first frame's size, and listed. ``job.samples`` frames spread over the clip are remembered
+    for the quality check. A reader thread loads and prepares the next frames while the encoders run.
+    ``job.slated`` profiles get ``job.slate`` as one picture before the first frame (showing the poster
+    frame), their timecode track starting one frame earlier."""
+    if job.render.clip_gap_policy not in GAP_POLICIES:
+        raise ValueError(f"unknown gap policy {job.render.clip_gap_policy!r} (one of {', '.join(GAP_POLICIES)})")
     if not frames:
-        raise EncodeError(next(iter(outputs.values()), ""), "no frame of the sequence has a working frame")
-    numbers = sorted(set(frames) | set(failed))
-    first, last = numbers[0], numbers[-1]
-    missing = [n for n in range(first, last + 1) if n not in frames and n not in failed]
-    failed_list = sorted(n for n in failed if n not in frames)
-    rate = Fraction(fps).limit_denominator(1001)
-    tc = start_timecode or timecode(first, float(rate))
-    tc_start = tc_frames(tc, max(1, round(float(rate))))
-    order = sorted(frames)
-    t_read = time.perf_counter()
-    ref = frames[order[0]]()  # its size is the clip's
-    read_seconds = time.perf_counter() - t_read
-    width, height = ref.width, ref.height
-    outcome = ClipPass({p.name: ClipResult(p.name, path, width, height, first, last, last - first + 1, missing,
-                                           failed_list, fps=float(rate), start_timecode=tc)
-                        for p, path in outputs.items()})
-    chosen = {order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples, len(order)))}
-    encoders: dict[str, ProfileEncoder] = {}
-    with_alpha = {p.name for p in outputs if p.alpha_pix_fmt and ref.alpha is not None}
-    slated = {p.name for p in outputs if p.name in slate_profiles} if slate is not None else set()
-    tc_slate = timecode(tc_start - 1, float(rate))
-    for profile, path in outputs.items():
+        raise EncodeError(next(iter(job.outputs.values()), ""), "no frame of the sequence has a working frame")
+    return _Pass(frames, failed, job).run()
+
+
+class _Pass:
+    """One pass over a sequence's frame numbers, feeding every profile's encoder (build_clips)."""
+
+    def __init__(self, frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], job: ClipJob) -> None:
+        self.frames, self.job, settings = frames, job, job.render
+        numbers = sorted(set(frames) | set(failed))
+        self.first, self.last = numbers[0], numbers[-1]
+        self.missing = [n for n in range(self.first, self.last + 1) if n not in frames and n not in failed]
+        self.failed_list = sorted(n for n in failed if n not in frames)
+        self.rate = Fraction(job.fps).limit_denominator(1001)
+        self.tc = job.start_timecode or timecode(self.first, float(self.rate))
+        self.tc_start = tc_frames(self.tc, max(1, round(float(self.rate))))
+        self.order = sorted(frames)
+        t_read = time.perf_counter()
+        self.ref = frames[self.order[0]]()  # its size is the clip's
+        self.read_seconds = time.perf_counter() - t_read
+        self.display_seconds = 0.0
+        self.width, self.height = self.ref.width, self.ref.height
+        self.outcome = ClipPass({p.name: ClipResult(p.name, path, self.width, self.height, self.first, self.last,
+                                                    self.last - self.first + 1, self.missing, self.failed_list,
+                                                    fps=float(self.rate), start_timecode=self.tc)
+                                 for p, path in job.outputs.items()})
+        order, samples = self.order, job.samples
+        self.chosen = {order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples,
+                                                                                                    len(order)))}
+        self.with_alpha = {p.name for p in job.outputs if p.alpha_pix_fmt and self.ref.alpha is not None}
+        self.slated = {p.name for p in job.outputs if p.name in job.slated} if job.slate is not None else set()
+        self.encoders = self._encoders()
+        self.pictures = _Pictures(list(job.outputs), settings, self.width, self.height, self._label, job.burnins,
+                                  self.with_alpha)
+        self.previous: _Prepared | None = None
+        self.previous_number = order[0]
+        self.filled: dict[int, str] = {}
+
+    def _encoders(self) -> dict[str, ProfileEncoder]:
+        encoders: dict[str, ProfileEncoder] = {}
+        tc_slate = timecode(self.tc_start - 1, float(self.rate))
+        for profile, path in self.job.outputs.items():
+            try:
+                encoders[profile.name] = ProfileEncoder(profile, path, self.width, self.height, self.rate,
+                                                        tc_slate if profile.name in self.slated else self.tc,
+                                                        self.job.render, profile.name in self.with_alpha)
+            except Exception as exc:
+                self.outcome.results[profile.name].error = EncodeError(
+                    path, f"{profile.name} encoder cannot start: {type(exc).__name__}: {exc}")
+        return encoders
+
+    def _label(self, index: int, number: int) -> tuple[str, str]:
+        state = " MISSING" if number in self.missing else " FAILED" if number in self.failed_list else ""
+        return timecode(self.tc_start + index, float(self.rate)), state
+
+    def run(self) -> ClipPass:
+        if self.slated:
+            _add_slates(self.encoders, self.slated, self.pictures, self.job.slate, self.frames, self.job.poster,
+                        self.ref, self.outcome)
+        loaders = {n: (lambda: self.ref) if n == self.order[0] else self.frames[n] for n in self.order}
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-read")
+        ahead = iter(self.order)
+        pending: dict[int, Any] = {}
+
+        def submit_next() -> None:
+            number = next(ahead, None)
+            if number is not None:
+                pending[number] = pool.submit(self.pictures.prepare, loaders[number], number - self.first, number)
+
         try:
-            encoders[profile.name] = ProfileEncoder(profile, path, width, height, rate,
-                                                    tc_slate if profile.name in slated else tc, settings,
-                                                    profile.name in with_alpha)
-        except Exception as exc:
-            outcome.results[profile.name].error = EncodeError(path, f"{profile.name} encoder cannot start: "
-                                                                    f"{type(exc).__name__}: {exc}")
+            submit_next()
+            submit_next()
+            for index, number in enumerate(range(self.first, self.last + 1)):
+                ready = None
+                if number in pending:
+                    ready = self._taken(pending.pop(number).result(), index, number)
+                    submit_next()
+                if ready is None:  # a gap: held picture or an opaque card, always marked as such (rare)
+                    ready = self._gap(index, number)
+                self._feed(ready, number)
+                if not self.encoders:
+                    break
+        except BaseException:
+            for encoder in self.encoders.values():
+                encoder.abandon()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return self._finish()
 
-    def label(index: int, number: int) -> tuple[str, str]:
-        state = " MISSING" if number in missing else " FAILED" if number in failed_list else ""
-        return timecode(tc_start + index, float(rate)), state
+    def _taken(self, ready: _Prepared, index: int, number: int) -> _Prepared | None:
+        """A prepared frame, or None when its working frame was unreadable (it becomes a listed failed gap)."""
+        self.read_seconds += ready.read_seconds
+        self.display_seconds += ready.display_seconds
+        if ready.error is not None:
+            self.outcome.unreadable[number] = ready.error
+            for result in self.outcome.results.values():
+                result.failed_frames = sorted({*result.failed_frames, number})
+            return None
+        self.previous, self.previous_number = ready, number
+        frame = ready.frame
+        if (frame.width, frame.height) != (self.width, self.height):
+            self.filled[number] = f"scaled from {frame.width}x{frame.height}"
+        elif number in self.chosen:
+            self.outcome.samples[index] = number
+        return ready
 
-    pictures = _Pictures(list(outputs), settings, width, height, label, burnins, with_alpha)
-    if slated:
-        _add_slates(encoders, slated, pictures, slate, frames, poster, ref, outcome)
-    loaders = {n: (lambda: ref) if n == order[0] else frames[n] for n in order}
-    index_of = {n: n - first for n in order}
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-read")
-    ahead = iter(order)
-    pending = {}
+    def _gap(self, index: int, number: int) -> _Prepared:
+        t0 = time.perf_counter()
+        base = self.previous or self.pictures.render(self.ref)
+        state = "FAILED" if number in self.failed_list or number in self.outcome.unreadable else "MISSING"
+        policy = self.job.render.clip_gap_policy
+        if policy == "hold" and self.previous is not None:
+            self.filled[number] = "held previous frame"
+            text = f"FRAME {number} {state} - HOLDING {self.previous_number}"
+            shown = base
+        else:
+            kind = "black" if policy == "hold" else policy
+            self.filled[number] = kind
+            text = f"FRAME {number} {state}"
+            card = gap_card(kind, self.width, self.height)
+            shown = _Prepared({k: card for k in base.displays}, base.looks, None,
+                              {} if base.displays else {p.name: card for p in self.job.outputs})
+        ready = self.pictures.gap(shown, text, index, number)
+        self.display_seconds += time.perf_counter() - t0
+        return ready
 
-    def submit_next() -> None:
-        number = next(ahead, None)
-        if number is not None:
-            pending[number] = pool.submit(pictures.prepare, loaders[number], index_of[number], number)
+    def _feed(self, ready: _Prepared, number: int) -> None:
+        for name, encoder in list(self.encoders.items()):
+            try:
+                encoder.add(ready.planes[name])
+            except Exception as exc:
+                self.outcome.results[name].error = EncodeError(
+                    encoder.path, f"{name} encode failed at frame {number}: {type(exc).__name__}: {exc}")
+                self.encoders.pop(name).abandon()
 
-    previous: _Prepared | None = None
-    previous_number = order[0]
-    filled: dict[int, str] = {}
-    display_seconds = 0.0
-    try:
-        submit_next()
-        submit_next()
-        for index, number in enumerate(range(first, last + 1)):
-            ready = None
-            if number in pending:
-                ready = pending.pop(number).result()
-                submit_next()
-                read_seconds += ready.read_seconds
-                display_seconds += ready.display_seconds
-                if ready.error is not None:
-                    outcome.unreadable[number] = ready.error
-                    for result in outcome.results.values():
-                        result.failed_frames = sorted({*result.failed_frames, number})
-                    ready = None
-                else:
-                    previous, previous_number = ready, number
-                    frame = ready.frame
-                    if (frame.width, frame.height) != (width, height):
-                        filled[number] = f"scaled from {frame.width}x{frame.height}"
-                    elif number in chosen:
-                        outcome.samples[index] = number
-            if ready is None:  # a gap: held picture or an opaque card, always marked as such (rare)
-                t0 = time.perf_counter()
-                base = previous or pictures.render(ref)
-                state = "FAILED" if number in failed_list or number in outcome.unreadable else "MISSING"
-                if gap_policy == "hold" and previous is not None:
-                    filled[number] = "held previous frame"
-                    text = f"FRAME {number} {state} - HOLDING {previous_number}"
-                    shown = base
-                else:
-                    kind = "black" if gap_policy == "hold" else gap_policy
-                    filled[number] = kind
-                    text = f"FRAME {number} {state}"
-                    card = gap_card(kind, width, height)
-                    shown = _Prepared({k: card for k in base.displays}, base.looks, None,
-                                      {} if base.displays else {p.name: card for p in outputs})
-                ready = pictures.gap(shown, text, index, number)
-                display_seconds += time.perf_counter() - t0
-            for name, encoder in list(encoders.items()):
-                try:
-                    encoder.add(ready.planes[name])
-                except Exception as exc:
-                    outcome.results[name].error = EncodeError(encoder.path, f"{name} encode failed at frame "
-                                                                            f"{number}: {type(exc).__name__}: {exc}")
-                    encoders.pop(name).abandon()
-            if not encoders:
-                break
-    except BaseException:
-        for encoder in encoders.values():
-            encoder.abandon()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    for result in outcome.results.values():
-        result.filled = dict(filled)
-        result.alpha = result.profile in with_alpha
-        result.slate = result.profile in slated
-    for name, encoder in encoders.items():
-        result = outcome.results[name]
-        try:
-            result.size_bytes = encoder.finish()
-        except Exception as exc:
-            result.error = EncodeError(encoder.path, f"{name} encode failed at the end: {type(exc).__name__}: {exc}")
-        result.encode_seconds = round(encoder.seconds, 4)
-    outcome.read_seconds = round(read_seconds, 4)
-    outcome.display_seconds = round(display_seconds, 4)
-    return outcome
+    def _finish(self) -> ClipPass:
+        for result in self.outcome.results.values():
+            result.filled = dict(self.filled)
+            result.alpha = result.profile in self.with_alpha
+            result.slate = result.profile in self.slated
+        for name, encoder in self.encoders.items():
+            result = self.outcome.results[name]
+            try:
+                result.size_bytes = encoder.finish()
+            except Exception as exc:
+                result.error = EncodeError(encoder.path,
+                                           f"{name} encode failed at the end: {type(exc).__name__}: {exc}")
+            result.encode_seconds = round(encoder.seconds, 4)
+        self.outcome.read_seconds = round(self.read_seconds, 4)
+        self.outcome.display_seconds = round(self.display_seconds, 4)
+        return self.outcome
 
 
 def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures: _Pictures, slate: SlateInfo,
@@ -535,28 +582,3 @@ def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures:
             outcome.results[name].error = EncodeError(encoder.path, f"{name} slate encode failed: "
                                                                     f"{type(exc).__name__}: {exc}")
             encoders.pop(name).abandon()
-
-
-def tc_frames(text: str, base: int) -> int:
-    hh, mm, ss, ff = (int(p) for p in text.replace(";", ":").split(":"))
-    return ((hh * 60 + mm) * 60 + ss) * base + ff
-
-
-def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
-                first_with_picture: int | None,
-                settings: RenderSettings) -> tuple[float, str]:
-    """A sequence's rate and start timecode by the project's rules (the pipeline and ``proxygen render`` share
-    them): the rate is the first frame's EXR ``framesPerSecond``, else the setting; the start timecode is that
-    frame's EXR ``timeCode`` when it is also the first frame number, else the first frame number at that rate."""
-    fps = float(header_fps or settings.fps)
-    start = min(numbers) if numbers else 0
-    tc = header_timecode if header_timecode and first_with_picture == start else timecode(start, fps)
-    return fps, tc
-
-
-def poster_frame(frames: list[int], chosen: int | None = None) -> int:
-    """The chosen frame if it is there, else the middle of the frames that have pictures."""
-    if chosen is not None and chosen in frames:
-        return chosen
-    ordered = sorted(frames)
-    return ordered[(len(ordered) - 1) // 2]

@@ -22,3 +22,9 @@ def even_fit_within(width: int, height: int, max_width: int, max_height: int) ->
 
 def resolution(width: int, height: int) -> str:
     return f"{width}x{height}"
+
+
+def desqueezed(width: int, height: int, pixel_aspect: float) -> tuple[int, int]:
+    if pixel_aspect >= 1.0:
+        return max(1, round(width * pixel_aspect)), height
+    return width, max(1, round(height / pixel_aspect))

@@ -14,13 +14,14 @@ import numpy as np
 import OpenImageIO as oiio
 import PyOpenColorIO as ocio
 
-from proxygen_core.colour.engine import ColourDecision, apply, engine
+from proxygen_core.colour.engine import apply, engine
 from proxygen_core.errors import (
     UnreadableSourceError,
     UnsupportedSourceError,
     as_proxygen_error,
 )
-from proxygen_core.media.geometry import even_fit_within, fit_within
+from proxygen_core.media.frame import WorkingFrame
+from proxygen_core.media.geometry import desqueezed, even_fit_within, fit_within
 from proxygen_core.media.memory import SCRATCH_MAX_BYTES, admit
 from proxygen_core.media.resample import resize, stream_window_rows, streamed_resize
 from proxygen_core.probe import (
@@ -39,53 +40,11 @@ HALF_MAX = 65504.0
 
 
 @dataclass
-class WorkingFrame:
-    """Scene-linear pixels in the working space at proxy resolution: the shared intermediate."""
-
-    pixels: np.ndarray  # float32 (h, w, 3)
-    probe: ProbeRecord
-    colour: ColourDecision
-    working_colorspace: str
-    source_width: int  # display window after orientation, in stored pixels
-    source_height: int
-    nonfinite_pixels: int = 0
-    full_res: np.ndarray | None = None  # only kept when a full-resolution preview is wanted
-    timings: dict[str, float] = field(default_factory=dict)
-    layer: str = ""  # the review layer shown ("" = the unnamed RGB channels)
-    pixel_aspect: float = 1.0  # the source's; the pixels here are already desqueezed (square)
-    alpha: np.ndarray | None = None  # float32 (h, w) coverage, kept only when a deliverable carries alpha
-    # the yuv420p planes (BT.709, limited) its proxy was encoded from: the review clip's exact input, kept
-    # beside the working frame so that clip costs an encode, not a second display render (docs/sequences.md)
-    review_planes: np.ndarray | None = None
-    streamed: bool = False  # rendered in stripes, the frame being over the memory budget (media/memory.py)
-
-    @property
-    def display_size(self) -> tuple[int, int]:
-        """The source as it is meant to be seen: anamorphic pixels desqueezed (2:1 doubles the width; a ratio
-        below 1 stretches the height instead, so no axis is ever shrunk). What every output's aspect follows."""
-        return desqueezed(self.source_width, self.source_height, self.pixel_aspect)
-
-    @property
-    def width(self) -> int:
-        return int(self.pixels.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.pixels.shape[0])
-
-
-@dataclass
 class Outputs:
     thumbnail: np.ndarray  # uint8 (h, w, 3) sRGB display code values
     proxy: np.ndarray  # float32 (h, w, 3) Rec.1886 display code values in [0, 1]
     preview: np.ndarray | None
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def desqueezed(width: int, height: int, pixel_aspect: float) -> tuple[int, int]:
-    if pixel_aspect >= 1.0:
-        return max(1, round(width * pixel_aspect)), height
-    return width, max(1, round(height / pixel_aspect))
 
 
 def _rgb_of(names: tuple[str, ...], prefix: str) -> list[int] | None:

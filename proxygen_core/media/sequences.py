@@ -76,11 +76,3 @@ def group(keys: Iterable[str]) -> dict[SequenceId, dict[int, str]]:
         if parsed is not None:
             found.setdefault(parsed.sequence, {}).setdefault(parsed.frame, key)
     return {seq: frames for seq, frames in found.items() if len(frames) >= 2}
-
-
-def timecode(frame: int, fps: float) -> str:
-    """Non-drop-frame SMPTE timecode of a frame number at ``fps`` (frame 1001 at 24 fps = 00:00:41:17)."""
-    base = max(1, round(fps))
-    ff = frame % base
-    seconds = frame // base
-    return f"{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff:02d}"

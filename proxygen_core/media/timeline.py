@@ -45,6 +45,17 @@ def sequence_timeline(name: str, fps: float, first_timecode: str, frame_count: i
         active = "review" if "review" in references else next(iter(references))
         clip.set_media_references(references, active)
     clip.metadata["proxygen"] = dict(metadata or {})
+    add_gap_markers(clip, start, rate, first_frame, missing, failed)
+    track.append(clip)
+    return timeline
+
+
+def add_gap_markers(clip: Any, start: Any, rate: float, first_frame: int, missing: list[int],
+                    failed: list[int]) -> None:
+    """One marker per missing (red) and failed (orange) frame, one frame long, at its place in the clip: the
+    sequence's timeline and the dailies' playlist mark gaps the same way."""
+    import opentimelineio as otio
+
     for kind, numbers, colour in (("MISSING", missing, otio.schema.MarkerColor.RED),
                                   ("FAILED", failed, otio.schema.MarkerColor.ORANGE)):
         for number in numbers:
@@ -52,8 +63,6 @@ def sequence_timeline(name: str, fps: float, first_timecode: str, frame_count: i
             clip.markers.append(otio.schema.Marker(name=f"{kind} {number}", color=colour,
                                                    marked_range=otio.opentime.TimeRange(
                                                        at, otio.opentime.RationalTime(1, rate))))
-    track.append(clip)
-    return timeline
 
 
 def timeline_json(timeline: Any) -> str:

@@ -14,7 +14,7 @@ import OpenImageIO as oiio
 
 from proxygen_core.colour.engine import ColourDecision
 from proxygen_core.errors import UnreadableSourceError
-from proxygen_core.media.render import WorkingFrame
+from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.probe import ProbeRecord, Window, oiio_error
 from proxygen_core.settings import WORKING_COMPRESSIONS
 

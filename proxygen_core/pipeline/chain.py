@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from proxygen_core import __version__
 from proxygen_core.errors import ProxygenError, WorkerMemoryError, as_proxygen_error
+from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.output import Media
-from proxygen_core.media.render import WorkingFrame
 from proxygen_core.pipeline import state as st
 from proxygen_core.pipeline.stages import (
     Failed,
@@ -99,7 +99,7 @@ class KeyResult:
             "timings": {**self.timings, **{name: m.seconds for name, m in (("thumbnail", self.thumbnail),
                         ("proxy", self.proxy), ("preview", self.preview)) if m is not None},
                         "total": round(self.seconds, 4)},
-            "failed_stage": self.failed.step if self.failed else None,
+            "failed_step": self.failed.step if self.failed else None,
             "error": self.failed.error if self.failed else None,
         }
 
@@ -148,7 +148,7 @@ def finished_result(store: Store, key: str, settings: Settings, stages: frozense
     r.source = SourceFrame(**previous.source) if previous.source else None
     order = [s for s in STAGES if s in needed(stages)]
     if previous.status == "failed":
-        stage = previous.failed_stage or SOURCE
+        stage = previous.failed_step or SOURCE
         r.failed = Failed(key, stage, previous.error or {})
         r.passed = [s for s in order[:order.index(stage)] if s != SOURCE or r.source] if stage in order else []
         return r
@@ -305,7 +305,7 @@ class _Attempt:
         try:
             st.save_state(self.store, st.KeyState(self.key, r.info.etag, self.settings.render.settings_hash(),
                                                   "failed", asdict(r.source) if r.source else None, r.frame_info,
-                                                  error=r.failed.error, failed_stage=r.failed.step))
+                                                  error=r.failed.error, failed_step=r.failed.step))
         except ProxygenError as exc:
             # The failure itself is in the row; without this state the sensor offers the key again, which
             # re-records the same failure. Reported on the partition, not hidden.

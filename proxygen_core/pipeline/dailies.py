@@ -31,8 +31,9 @@ from proxygen_core.media.clips import burnin_font
 from proxygen_core.media.encode import bt709_frame, h264_stream, rgb_to_yuv420_bt709
 from proxygen_core.media.resample import resize
 from proxygen_core.media.slate import SlateInfo, slate_picture
-from proxygen_core.media.timeline import Deliverable
+from proxygen_core.media.timeline import Deliverable, add_gap_markers
 from proxygen_core.media.yuv import picture_rgb
+from proxygen_core.rows import ClipRow
 from proxygen_core.settings import Settings
 from proxygen_core.store.base import Store
 from proxygen_core.store.keys import PROXY_DIR
@@ -45,7 +46,7 @@ SCAN_LIMIT = 100_000  # clip rows read to find a day's (the catalog lists newest
 class Daily:
     day: str
     show: str | None
-    shots: list[dict[str, Any]]  # the clip rows, in playlist order
+    shots: list[ClipRow]  # the clip rows, in playlist order
     keys: dict[str, str] = field(default_factory=dict)  # playlist / timeline / page -> where they were written
     frames: int = 0  # pictures in the playlist (slates included)
 
@@ -54,13 +55,13 @@ class Daily:
         return not self.shots
 
 
-def day_clips(catalog: Catalog, day: date, show: str | None = None) -> list[dict[str, Any]]:
+def day_clips(catalog: Catalog, day: date, show: str | None = None) -> list[ClipRow]:
     """The ok review clips finished on ``day`` (UTC), in shot order."""
     prefix = day.isoformat()
-    rows = [r for r in catalog.clips(SCAN_LIMIT) if r["status"] == "ok" and (r.get("profile") or "review") == "review"
-            and str(r.get("generated_timestamp") or "").startswith(prefix) and (show is None or r.get("show") == show)]
-    return sorted(rows, key=lambda r: tuple(str(r.get(k) or "") for k in ("show", "seq", "shot")) + (
-        r.get("version") or 0, r["sequence"]))
+    rows = [r for r in catalog.clips(SCAN_LIMIT) if r.status == "ok" and (r.profile or "review") == "review"
+            and str(r.generated_timestamp or "").startswith(prefix) and (show is None or r.show == show)]
+    return sorted(rows, key=lambda r: tuple(str(getattr(r, k) or "") for k in ("show", "seq", "shot")) + (
+        r.version or 0, r.sequence))
 
 
 def daily_keys(day: date, show: str | None) -> dict[str, str]:
@@ -68,15 +69,15 @@ def daily_keys(day: date, show: str | None) -> dict[str, str]:
     return {"playlist": f"{folder}/playlist.mp4", "timeline": f"{folder}/playlist.otio", "page": f"{folder}/index.html"}
 
 
-def _slate(row: dict[str, Any], day: str) -> SlateInfo:
-    version = row.get("version")
-    return SlateInfo(row.get("shot") or posixpath.basename(row["sequence"]), [
-        ("Show", row.get("show")), ("Sequence", row.get("seq")), ("Task", row.get("task")),
+def _slate(row: ClipRow, day: str) -> SlateInfo:
+    version = row.version
+    return SlateInfo(row.shot or posixpath.basename(row.sequence), [
+        ("Show", row.show), ("Sequence", row.seq), ("Task", row.task),
         ("Version", f"v{version:03d}" if version is not None else None),
-        ("Frames", f"{row['first_frame']}-{row['last_frame']} ({row['frame_count']})"),
-        ("Missing", ", ".join(map(str, json.loads(row.get("missing_frames") or "[]"))) or None),
-        ("Failed", ", ".join(map(str, json.loads(row.get("failed_frames") or "[]"))) or None),
-        ("Timecode", row.get("start_timecode")), ("Dailies", day), ("Source", posixpath.basename(row["sequence"]))])
+        ("Frames", f"{row.first_frame}-{row.last_frame} ({row.frame_count})"),
+        ("Missing", ", ".join(map(str, row.missing)) or None),
+        ("Failed", ", ".join(map(str, row.failed)) or None),
+        ("Timecode", row.start_timecode), ("Dailies", day), ("Source", posixpath.basename(row.sequence))])
 
 
 def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -96,12 +97,12 @@ def _pictures(path: str):
             yield picture_rgb(frame, "bt709").astype(np.float32)
 
 
-def write_playlist(rows: list[dict[str, Any]], media: dict[str, str], out: str, settings: Settings, day: str) -> int:
+def write_playlist(rows: list[ClipRow], media: dict[str, str], out: str, settings: Settings, day: str) -> int:
     """The review clips joined into one H.264 movie, each shot behind a slate card of ``dailies_slate_seconds``."""
     render = settings.render
-    fps = float(rows[0].get("fps") or render.fps)
+    fps = float(rows[0].fps or render.fps)
     rate = Fraction(fps).limit_denominator(1001)
-    sizes = [tuple(int(v) for v in str(r["clip_resolution"]).split("x")) for r in rows if r.get("clip_resolution")]
+    sizes = [tuple(int(v) for v in str(r.clip_resolution).split("x")) for r in rows if r.clip_resolution]
     width, height = max(sizes, key=lambda s: s[0] * s[1]) if sizes else (1920, 1080)  # the largest clip's frame
     font = burnin_font()
     slate_frames = max(1, round(settings.pipeline.dailies_slate_seconds * fps))
@@ -121,14 +122,14 @@ def write_playlist(rows: list[dict[str, Any]], media: dict[str, str], out: str, 
             card = slate_picture(_slate(row, day), None, width, height, font)
             for _ in range(slate_frames):
                 put(card)
-            for rgb in _pictures(media[row["clip_id"]]):
+            for rgb in _pictures(media[row.clip_id]):
                 put(_fit(rgb, width, height))
         for packet in stream.encode(None):
             container.mux(packet)
     return index
 
 
-def playlist_timeline(rows: list[dict[str, Any]], urls: dict[str, str], day: str, name: str) -> Any:
+def playlist_timeline(rows: list[ClipRow], urls: dict[str, str], day: str, name: str) -> Any:
     """One track, one clip per shot in playlist order, each referencing its review clip's available range."""
     import opentimelineio as otio
 
@@ -136,23 +137,18 @@ def playlist_timeline(rows: list[dict[str, Any]], urls: dict[str, str], day: str
     track = otio.schema.Track(name="review", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     for row in rows:
-        rate = float(row["fps"])
-        d = Deliverable("review", urls[row["clip_id"]], row["start_timecode"], row["frame_count"])
+        rate = float(row.fps)
+        d = Deliverable("review", urls[row.clip_id], row.start_timecode, row.frame_count)
         start = otio.opentime.from_timecode(d.start_timecode, rate)
         available = otio.opentime.TimeRange(start, otio.opentime.RationalTime(d.pictures, rate))
-        clip = otio.schema.Clip(name=row.get("shot") or posixpath.basename(row["sequence"]),
+        clip = otio.schema.Clip(name=row.shot or posixpath.basename(row.sequence),
                                 media_reference=otio.schema.ExternalReference(target_url=d.url,
                                                                               available_range=available),
                                 source_range=available)
-        clip.metadata["proxygen"] = {k: row.get(k) for k in ("sequence", "show", "seq", "shot", "task", "version",
+        clip.metadata["proxygen"] = {k: getattr(row, k) for k in ("sequence", "show", "seq", "shot", "task", "version",
                                                              "missing_frames", "failed_frames", "clip_id")}
         clip.metadata["proxygen"]["dailies"] = day
-        for kind, column in (("MISSING", "missing_frames"), ("FAILED", "failed_frames")):
-            for number in json.loads(row.get(column) or "[]"):
-                at = start + otio.opentime.RationalTime(number - row["first_frame"], rate)
-                clip.markers.append(otio.schema.Marker(name=f"{kind} {number}",
-                                                       marked_range=otio.opentime.TimeRange(
-                                                           at, otio.opentime.RationalTime(1, rate))))
+        add_gap_markers(clip, start, rate, row.first_frame or 0, row.missing, row.failed)
         track.append(clip)
     return timeline
 
@@ -162,21 +158,21 @@ def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str,
     title = f"Dailies {daily.day}" + (f" - {daily.show}" if daily.show else "")
     cards = []
     for row in daily.shots:
-        link = links[row["clip_id"]]
-        gaps = [f"missing {', '.join(map(str, json.loads(row.get('missing_frames') or '[]')))}"
-                if json.loads(row.get("missing_frames") or "[]") else "",
-                f"failed {', '.join(map(str, json.loads(row.get('failed_frames') or '[]')))}"
-                if json.loads(row.get("failed_frames") or "[]") else ""]
+        link = links[row.clip_id]
+        gaps = [f"missing {', '.join(map(str, json.loads(row.missing_frames or '[]')))}"
+                if row.missing else "",
+                f"failed {', '.join(map(str, json.loads(row.failed_frames or '[]')))}"
+                if row.failed else ""]
         gap_text = "; ".join(g for g in gaps if g) or "no gaps"
-        version = f"v{row['version']:03d}" if row.get("version") is not None else ""
-        name = row.get("shot") or posixpath.basename(row["sequence"])
+        version = f"v{row.version:03d}" if row.version is not None else ""
+        name = row.shot or posixpath.basename(row.sequence)
         media = " ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in link.items()
                          if label != "poster")
-        start = html.escape(row["start_timecode"] or "")
+        start = html.escape(row.start_timecode or "")
         cards.append(f"""<div class="card"><img src="{html.escape(link["poster"])}" alt="{html.escape(name)}">
 <h2>{html.escape(name)} <span>{html.escape(version)}</span></h2>
-<p>{html.escape(" / ".join(str(row.get(k)) for k in ("show", "seq", "task") if row.get(k)))}</p>
-<p>frames {row["first_frame"]}-{row["last_frame"]} ({row["frame_count"]}), {start}</p>
+<p>{html.escape(" / ".join(str(getattr(row, k)) for k in ("show", "seq", "task") if getattr(row, k)))}</p>
+<p>frames {row.first_frame}-{row.last_frame} ({row.frame_count}), {start}</p>
 <p class="{"gap" if gap_text != "no gaps" else "ok"}">{html.escape(gap_text)}</p>
 <p>{media}</p></div>""")
     return f"""<!doctype html>
@@ -213,23 +209,23 @@ def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, s
         urls: dict[str, str] = {}
         page_dir = posixpath.dirname(keys["page"])
         for row in rows:
-            path = folder / f"{row['clip_id']}.mp4"
-            path.write_bytes(store.get_bytes(row["clip_s3_key"]))
-            local[row["clip_id"]] = str(path)
+            path = folder / f"{row.clip_id}.mp4"
+            path.write_bytes(store.get_bytes(row.clip_s3_key))
+            local[row.clip_id] = str(path)
             if out_dir is None:
-                links[row["clip_id"]] = {"poster": posixpath.relpath(row["poster_s3_key"], page_dir),
-                                         "review": posixpath.relpath(row["clip_s3_key"], page_dir),
-                                         **({"timeline": posixpath.relpath(row["timeline_s3_key"], page_dir)}
-                                            if row.get("timeline_s3_key") else {})}
-                urls[row["clip_id"]] = store.uri(row["clip_s3_key"])
+                links[row.clip_id] = {"poster": posixpath.relpath(row.poster_s3_key, page_dir),
+                                         "review": posixpath.relpath(row.clip_s3_key, page_dir),
+                                         **({"timeline": posixpath.relpath(row.timeline_s3_key, page_dir)}
+                                            if row.timeline_s3_key else {})}
+                urls[row.clip_id] = store.uri(row.clip_s3_key)
             else:
                 media = Path(out_dir) / "media"
                 media.mkdir(parents=True, exist_ok=True)
-                stem = f"{row.get('shot') or 'shot'}_{row['clip_id'][:8]}"
+                stem = f"{row.shot or 'shot'}_{row.clip_id[:8]}"
                 shutil.copyfile(path, media / f"{stem}_review.mp4")
-                (media / f"{stem}_poster.jpg").write_bytes(store.get_bytes(row["poster_s3_key"]))
-                links[row["clip_id"]] = {"poster": f"media/{stem}_poster.jpg", "review": f"media/{stem}_review.mp4"}
-                urls[row["clip_id"]] = f"media/{stem}_review.mp4"
+                (media / f"{stem}_poster.jpg").write_bytes(store.get_bytes(row.poster_s3_key))
+                links[row.clip_id] = {"poster": f"media/{stem}_poster.jpg", "review": f"media/{stem}_review.mp4"}
+                urls[row.clip_id] = f"media/{stem}_review.mp4"
         playlist = folder / "playlist.mp4"
         daily.frames = write_playlist(rows, local, str(playlist), settings, daily.day)
         name = f"dailies {daily.day}" + (f" {show}" if show else "")

@@ -10,12 +10,12 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from proxygen_core.media.sequences import group, parse_frame
 from proxygen_core.pipeline.chain import KeyResult, run_chain
-from proxygen_core.pipeline.sequence import build_sequence_clips, load_members, release_working_frames
+from proxygen_core.pipeline.sequence import build_clips_of, load_members, release_working_frames
 from proxygen_core.pipeline.stages import output_keys_for
+from proxygen_core.rows import ClipRow
 from proxygen_core.settings import Settings
 from proxygen_core.store.local import LocalStore
 
@@ -50,17 +50,17 @@ def _report_name(store: LocalStore, result: KeyResult) -> str:
 
 
 def write_sequence_clips(results: list[KeyResult], store: LocalStore, settings: Settings,
-                         keep_working: bool = False, output_profile: str = "review") -> list[dict[str, Any]]:
+                         keep_working: bool = False, output_profile: str = "review") -> list[ClipRow]:
     """The clip rows (ok or failed, one per enabled clip profile) of the image sequences among ``results``,
     each made by the pipeline's sequence stage over the local store. Then no working frame stays unless
     asked: a numbered frame that formed no sequence has no clip to wait for here."""
     settings = local_settings(settings, keep_working)
-    rows = []
+    rows: list[ClipRow] = []
     for seq, frames in group([r.key for r in results]).items():
         pattern = seq.pattern(parse_frame(frames[min(frames)]).padding)
         members = load_members(store, list(frames.values()))
-        rows += [o.row for o in build_sequence_clips(store, pattern, members, settings, output_profile)]
+        rows += [o.row for o in build_clips_of(store, pattern, members, settings, output_profile)[1]]
     if not keep_working:
-        release_working_frames(store, load_members(store, [r.key for r in results]), settings)
+        release_working_frames(store, load_members(store, [r.key for r in results]), until_clips=True)
     return rows
 

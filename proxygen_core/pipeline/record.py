@@ -14,6 +14,7 @@ from proxygen_core.events.outbox import Publisher, PublishReport
 from proxygen_core.events.schema import build_clip_event, build_event, event_id
 from proxygen_core.pipeline.chain import KeyResult
 from proxygen_core.pipeline.stages import utc_now_iso
+from proxygen_core.rows import FAILED, OK, ClipRow, FrameRow
 from proxygen_core.settings import GENERATOR, RenderSettings
 from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, identify
 from proxygen_core.store.keys import asset_id, file_id, is_private, proxy_id
@@ -21,12 +22,12 @@ from proxygen_core.store.keys import asset_id, file_id, is_private, proxy_id
 
 @dataclass
 class Recorded:
-    rows: dict[str, dict[str, Any]]  # key -> its row, as written
+    rows: dict[str, FrameRow]  # key -> its row, as written
     report: PublishReport | None  # None: no broker configured, the events wait in the outbox
 
 
 def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile: str,
-              key_template: str = DEFAULT_KEY_TEMPLATE) -> dict[str, Any]:
+              key_template: str = DEFAULT_KEY_TEMPLATE) -> FrameRow:
     """The catalog row for one source (superset of the original function's columns).
 
     A failed row names no output keys (nothing was published for it) and still carries the file_id
@@ -39,43 +40,43 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
     def public(media: Any, field: str) -> Any:
         return getattr(media, field) if ok and media is not None and not is_private(media.path) else None
 
-    row = {
-        "proxy_id": proxy_id(bucket, key, profile),
-        "output_profile": profile,
-        "file_id": source.file_id if source else (file_id(key, info.last_modified) if info else None),
-        "s3_key": key,
-        "s3_bucket": bucket,
-        "asset_id": asset_id(key),
-        "status": "ok" if ok else "failed",
-        "error": failed.message if failed else None,
-        "failed_step": failed.step if failed else None,
-        "thumbnail_s3_key": public(result.thumbnail, "path"),
-        "proxy_s3_key": public(result.proxy, "path"),
-        "preview_s3_key": public(result.preview, "path"),
-        "thumbnail_size_bytes": public(result.thumbnail, "size_bytes"),
-        "proxy_size_bytes": public(result.proxy, "size_bytes"),
-        "source_size_bytes": source.size_bytes if source else (info.size if info else None),
-        "source_colorspace": details.get("source_colorspace"),
-        "colorspace_rule": details.get("colorspace_rule"),
-        "review_layer": details.get("review_layer"),
-        "pixel_aspect_ratio": details.get("pixel_aspect_ratio"),
-        "thumb_colorspace": settings.thumb_display,
-        "proxy_colorspace": settings.proxy_display,
-        "thumb_resolution": public(result.thumbnail, "resolution"),
-        "proxy_resolution": public(result.proxy, "resolution"),
-        "source_resolution": details.get("source_resolution"),
-        "processing_time_seconds": round(result.seconds, 4),
-        "generated_timestamp": utc_now_iso(),
-        "generator_version": f"{GENERATOR} {__version__}",
-        "etag": source.etag if source else (info.etag if info else None),
-        "mtime": source.mtime if source else (info.mtime if info else None),
-        "ocio_config": settings.ocio_config,
-        "ocio_view": details.get("view", settings.view),
-        "render_settings_hash": settings.settings_hash(),
+    row = FrameRow(
+        proxy_id=proxy_id(bucket, key, profile),
+        output_profile=profile,
+        file_id=source.file_id if source else (file_id(key, info.last_modified) if info else None),
+        s3_key=key,
+        s3_bucket=bucket,
+        asset_id=asset_id(key),
+        status=OK if ok else FAILED,
+        error=failed.message if failed else None,
+        failed_step=failed.step if failed else None,
+        thumbnail_s3_key=public(result.thumbnail, "path"),
+        proxy_s3_key=public(result.proxy, "path"),
+        preview_s3_key=public(result.preview, "path"),
+        thumbnail_size_bytes=public(result.thumbnail, "size_bytes"),
+        proxy_size_bytes=public(result.proxy, "size_bytes"),
+        source_size_bytes=source.size_bytes if source else (info.size if info else None),
+        source_colorspace=details.get("source_colorspace"),
+        colorspace_rule=details.get("colorspace_rule"),
+        review_layer=details.get("review_layer"),
+        pixel_aspect_ratio=details.get("pixel_aspect_ratio"),
+        nonfinite_pixels=details.get("nonfinite_pixels"),
+        thumb_colorspace=settings.thumb_display,
+        proxy_colorspace=settings.proxy_display,
+        thumb_resolution=public(result.thumbnail, "resolution"),
+        proxy_resolution=public(result.proxy, "resolution"),
+        source_resolution=details.get("source_resolution"),
+        processing_time_seconds=round(result.seconds, 4),
+        generated_timestamp=utc_now_iso(),
+        generator_version=f"{GENERATOR} {__version__}",
+        etag=source.etag if source else (info.etag if info else None),
+        mtime=source.mtime if source else (info.mtime if info else None),
+        ocio_config=settings.ocio_config,
+        ocio_view=details.get("view", settings.view),
+        render_settings_hash=settings.settings_hash(),
         **identify(key, key_template).columns(),
-    }
-    row["event_id"] = event_id(row)
-    return row
+    )
+    return row.but(event_id=event_id(row))
 
 
 def record_frames(catalog: Catalog, publisher: Publisher, bucket: str, results: dict[str, KeyResult],
@@ -87,7 +88,9 @@ def record_frames(catalog: Catalog, publisher: Publisher, bucket: str, results: 
     return Recorded(rows, publisher.drain(catalog))
 
 
-def record_clip(catalog: Catalog, publisher: Publisher, row: dict[str, Any]) -> PublishReport | None:
-    """A sequence's clip row and its event, then a drain."""
-    catalog.write_clips([row], [build_clip_event(row, publisher.topic)])
-    return publisher.drain(catalog)
+def record_clip(catalog: Catalog, publisher: Publisher, row: ClipRow) -> bool:
+    """A sequence's clip row and its event, then a drain. False when the catalog refused the row because a
+    later plan's row is there already (its event is not sent: it would announce a stale state)."""
+    written = catalog.write_clips([row], [build_clip_event(row, publisher.topic)])
+    publisher.drain(catalog)
+    return written > 0

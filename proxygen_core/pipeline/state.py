@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from proxygen_core.media.render import WorkingFrame
+from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.working import read_working_exr, write_working_exr
 from proxygen_core.store.base import Store
 
@@ -41,7 +41,7 @@ class KeyState:
     working_exr: str | None = None
     error: dict[str, str] | None = None
     preview: dict[str, Any] | None = None
-    failed_stage: str | None = None  # where a content failure happened
+    failed_step: str | None = None  # where a content failure happened (the catalog's failed_step)
     review_planes: str | None = None  # key of the stored REVIEW_PLANES, kept as long as the working frame
 
 
@@ -50,7 +50,10 @@ def load_state(store: Store, key: str) -> KeyState | None:
     if data is None:
         return None
     try:
-        return KeyState(**json.loads(data))
+        fields = json.loads(data)
+        if "failed_stage" in fields:  # the name states had before it was failed_step everywhere
+            fields["failed_step"] = fields.pop("failed_stage")
+        return KeyState(**fields)
     except (TypeError, ValueError):
         return None  # an older or damaged state object: recompute rather than trust it
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 DEFAULT_KEY_TEMPLATE = "{show}/{sequence}/{shot}/{task}/{name}_v{version}.{frame}.{ext}"
 FIELDS = ("show", "sequence", "shot", "task", "version")
+IDENTITY_FIELDS = ("show", "seq", "shot", "task", "version")  # as catalog columns and event fields (``seq``)
 _DIGITS = {"version", "frame"}
 
 

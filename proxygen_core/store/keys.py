@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from proxygen_core.profiles import PRIMARY, id_suffix
+
 PROXY_DIR = ".proxies"
 PIPELINE_DIR = f"{PROXY_DIR}/.pipeline"
 LOCAL_STATE_DIR = ".proxygen"  # the local door's state, metadata and scratch, inside its output folder
@@ -104,6 +106,12 @@ def proxy_id(s3_bucket: str, s3_key: str, profile: str) -> str:
     return hashlib.sha256(f"{s3_bucket}/{s3_key}|{profile}".encode()).hexdigest()[:32]
 
 
+def clip_id(bucket: str, pattern: str, output_profile: str, clip_profile: str = PRIMARY) -> str:
+    """One clip row per sequence, output profile and clip profile; the review clip keeps the id it always had."""
+    basis = f"{bucket}/{pattern}|{output_profile}|clip{id_suffix(clip_profile)}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
 def split_frame(name: str) -> re.Match[str] | None:
     """A file name's parts by the frame-number rule (name, sep, digits, ext), or None without a frame number."""
     match = FRAME_NAME.match(posixpath.basename(name))
@@ -136,7 +144,7 @@ def clip_suffixes(profiles: dict[str, str]) -> dict[str, str]:
     """Profile name -> extension (``.mov``) to the suffix of each deliverable, plus the poster's and the
     timeline's: the review clip keeps ``_clip.mp4``, every other profile is ``_<profile><ext>``
     (``_prores_422hq.mov``)."""
-    suffixes = {name: "_clip.mp4" if name == "review" else f"_{name}{ext}" for name, ext in profiles.items()}
+    suffixes = {name: "_clip.mp4" if name == PRIMARY else f"_{name}{ext}" for name, ext in profiles.items()}
     return {**suffixes, "poster": POSTER_SUFFIX, "timeline": TIMELINE_SUFFIX}
 
 

@@ -303,7 +303,7 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
         catalog = PostgresCatalog(env[env_name("postgres_dsn")])
         rows = catalog.rows(limit=frames * 2)
         events = catalog.events(limit=frames * 2)
-        summary = {"frames": frames, "rows_ok": sum(r["status"] == "ok" for r in rows), "rows": len(rows),
+        summary = {"frames": frames, "rows_ok": sum(r.ok for r in rows), "rows": len(rows),
                    "events": len(events), "events_sent": sum(e.sent_at is not None for e in events),
                    "network": cluster.network.tag,
                    "hosts": {host_name(i): per_host.get(host_name(i), 0) for i in range(hosts)},

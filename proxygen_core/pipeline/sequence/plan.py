@@ -1,0 +1,203 @@
+"""What a sequence's clips will be, decided once: the plan.
+
+Every decision about a sequence's deliverables is made here, from the settings, the members' states and the
+source objects' tags, and nowhere else: which profiles are built now, which carry a slate or burn-ins,
+whether the review clip takes the fast path (encoded from its frames' proxy planes), the poster frame, the
+rate and start timecode, the slate's fields, how many frames the quality check samples, and the rule the
+sensor asks: is the sequence due, and what fingerprint names this build. The encode pass (media/clips.py),
+the rows, the poster and the timeline (build.py) receive the plan; none of them reads settings.
+
+``planned_at`` (ms since the epoch) orders the plans of one sequence: a build older than the newest one can
+never replace its row or event (the catalog refuses it, catalog/schema.py ``planned_later``).
+"""
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxygen_core import __version__
+from proxygen_core.media.burnins import BurnIns
+from proxygen_core.media.clips import ClipJob
+from proxygen_core.media.slate import SlateInfo
+from proxygen_core.media.timecode import timecode
+from proxygen_core.pipeline.sequence.members import Members
+from proxygen_core.pipeline.stages import utc_now_iso
+from proxygen_core.pipeline.state import KeyState
+from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
+from proxygen_core.rows import OK, ClipRow
+from proxygen_core.settings import GENERATOR, RenderSettings, Settings
+from proxygen_core.store.base import Store
+from proxygen_core.store.identity import identify
+from proxygen_core.store.keys import clip_id
+
+POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
+QUALITY_SAMPLES = 3  # frames per clip the quality check decodes and compares (spread over the clip)
+SLATE_TAGS = {"artist": ("proxygen-artist", "artist"), "note": ("proxygen-note", "note")}
+
+
+def planned_at() -> int:
+    """A plan's stamp: milliseconds since the epoch (comparable across hosts with synchronised clocks)."""
+    return time.time_ns() // 1_000_000
+
+
+def profiles_signature(settings: Settings) -> str:
+    """The enabled and the slated profiles: a change of either means every sequence lacks a deliverable."""
+    pipeline = settings.pipeline
+    return "+".join(p.name for p in pipeline.profiles()) + "-slates-" + "+".join(p.name for p in pipeline.slated())
+
+
+def build_fingerprint(members: Members, settings: Settings) -> str:
+    """What names one build of a sequence: its members' versions and outcomes, the render settings and the
+    enabled profiles (the sensor's run key; enabling a profile makes every sequence's fingerprint new)."""
+    return f"{members.fingerprint(settings.render.settings_hash())}-{profiles_signature(settings)}"
+
+
+def due(members: Members, settings: Settings) -> bool:
+    """Whether a settled sequence's clips can be built now: every member finished with these render settings
+    (ok or failed); frames still in flight mean look again later."""
+    return bool(members.states) and not members.unfinished(settings.render.settings_hash())
+
+
+@dataclass(frozen=True)
+class SequencePlan:
+    """One build of one sequence's clips: everything the pass, the rows, the poster and the timeline need."""
+
+    pattern: str
+    bucket: str
+    output_profile: str
+    profiles: tuple[ClipProfile, ...]  # built by this plan
+    enabled: tuple[ClipProfile, ...]  # every enabled profile (the timeline lists those built; release waits)
+    slated: frozenset[str]
+    burnins: BurnIns | None
+    fast: bool  # the review clip alone, no slate or burn-ins: encoded from the proxies' planes
+    ok: dict[int, KeyState]
+    failed: frozenset[int]
+    fps: float
+    start_timecode: str
+    poster: int | None  # None when no frame has a picture
+    slate: SlateInfo | None
+    render: RenderSettings
+    release_working: bool  # working frames go once every enabled profile is built
+    fingerprint: str  # the members' versions and settings (the rows' frames_fingerprint)
+    keys: dict[str, str]  # profile name -> clip key, "poster", "timeline"
+    identity: dict[str, Any] = field(default_factory=dict)
+    samples: int = QUALITY_SAMPLES
+    planned_at: int = 0
+    error: BaseException | None = None  # the sources' tags could not be read: every row fails with it
+
+    @property
+    def numbers(self) -> list[int]:
+        return sorted({*self.ok, *self.failed})
+
+    def row(self, profile: ClipProfile) -> ClipRow:
+        """A profile's row before the build fills it (ok until something fails)."""
+        return ClipRow(clip_id=clip_id(self.bucket, self.pattern, self.output_profile, profile.name),
+                       sequence=self.pattern, s3_bucket=self.bucket, output_profile=self.output_profile,
+                       profile=profile.name, codec=profile.stream_codec, pix_fmt=profile.pix_fmt, status=OK,
+                       render_settings_hash=self.render.settings_hash(), frames_fingerprint=self.fingerprint,
+                       generated_timestamp=utc_now_iso(), generator_version=f"{GENERATOR} {__version__}",
+                       planned_at=self.planned_at, **self.identity)
+
+    def job(self, paths: dict[ClipProfile, str]) -> ClipJob:
+        return ClipJob(paths, self.render, self.fps, self.start_timecode, self.burnins, self.samples, self.slate,
+                       self.slated, self.poster)
+
+
+def plan_clips(store: Store, pattern: str, members: Members, settings: Settings, output_profile: str,
+               profiles: tuple[ClipProfile, ...] | None = None) -> SequencePlan:
+    """The plan of one build: ``profiles`` (default: every enabled one) of ``pattern`` from ``members``."""
+    render, pipeline = settings.render, settings.pipeline
+    enabled = pipeline.profiles()
+    profiles = profiles or enabled
+    ok, failed = members.ok(), members.failed()
+    numbers = sorted({*ok, *failed})
+    header = (ok[min(ok)].source or {}).get("probe", {}) if ok else {}
+    fps, tc = clip_timing(header.get("fps"), header.get("timecode"), numbers, min(ok) if ok else None, render)
+    identity = identify(pattern, pipeline.key_template).columns()
+    slated = frozenset(p.name for p in pipeline.slated())
+    burnins = burnins_for(pattern, identity, render)
+    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated)
+    poster, slate, error = None, None, None
+    try:  # the sources' tags: a storage failure here fails the rows (build.py), it never loses them
+        poster = poster_choice(store, ok, render.clip_poster_frame) if ok else None
+        slate = slate_info(store, pattern, ok, failed, identity, fps, tc) if numbers else None
+    except Exception as exc:
+        error = exc
+    return SequencePlan(
+        pattern=pattern, bucket=store.bucket, output_profile=output_profile, profiles=profiles, enabled=enabled,
+        slated=slated, burnins=burnins if burnins.profiles else None, fast=fast, ok=ok, failed=failed, fps=fps,
+        start_timecode=tc, poster=poster, slate=slate, render=render, error=error,
+        release_working=pipeline.working_retention == "until_clips",
+        fingerprint=members.fingerprint(render.settings_hash()),
+        keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=identity,
+        planned_at=planned_at())
+
+
+def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
+                first_with_picture: int | None, render: RenderSettings) -> tuple[float, str]:
+    """A sequence's rate and start timecode by the project's rules (the pipeline and ``proxygen render`` share
+    them): the rate is the first frame's EXR ``framesPerSecond``, else the setting; the start timecode is that
+    frame's EXR ``timeCode`` when it is also the first frame number, else the first frame number at that rate."""
+    fps = float(header_fps or render.fps)
+    start = min(numbers) if numbers else 0
+    tc = header_timecode if header_timecode and first_with_picture == start else timecode(start, fps)
+    return fps, tc
+
+
+def burnins_for(pattern: str, identity: dict[str, Any], render: RenderSettings) -> BurnIns:
+    """The burn-ins of a sequence's clips: the template, the sequence's fields, the profiles that carry them."""
+    fields = {k: identity.get(k) for k in ("show", "seq", "shot", "task", "version")}
+    fields.update(name=posixpath.basename(pattern), date=utc_now_iso()[:10])
+    return BurnIns(parse_template(render.clip_burnin_template), fields, render.burned_profiles())
+
+
+def poster_frame(frames: list[int], chosen: int | None = None) -> int:
+    """The chosen frame if it is there, else the middle of the frames that have pictures."""
+    if chosen is not None and chosen in frames:
+        return chosen
+    ordered = sorted(frames)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def poster_choice(store: Store, ok: dict[int, KeyState], chosen_setting: int | None) -> int:
+    """A frame whose source object is tagged ``proxygen-poster``, else the setting, else the middle frame."""
+    tagged = [n for n, s in ok.items() if store.tags(s.key).get(POSTER_TAG, "").lower() in ("1", "true", "yes")]
+    return poster_frame(list(ok), tagged[0] if tagged else chosen_setting)
+
+
+def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: frozenset[int] | set[int],
+               identity: dict[str, Any] | ClipRow, fps: float, tc: str) -> SlateInfo:
+    """The slate's fields: shot identity, frames, duration, rate, size, date, generator, and the artist and
+    note when the first frame's object carries them (tags ``proxygen-artist`` / ``proxygen-note``, or S3
+    metadata ``artist`` / ``note``)."""
+    if isinstance(identity, ClipRow):
+        identity = identity.record()
+    numbers = sorted({*ok, *failed})
+    first, last = numbers[0], numbers[-1]
+    count = last - first + 1
+    missing = count - len(ok) - len(failed)
+    extra = {}
+    if ok:
+        source = ok[min(ok)].key
+        tags, meta = store.tags(source), store.metadata_if_exists(source) or {}
+        extra = {name: tags.get(tag) or meta.get(key) for name, (tag, key) in SLATE_TAGS.items()}
+    version = identity.get("version")
+    gaps = ", ".join(part for part in (f"{missing} missing" if missing else "",
+                                       f"{len(failed)} failed" if failed else "") if part)
+    probe = (ok[min(ok)].source or {}).get("probe", {}) if ok else {}
+    return SlateInfo(identity.get("shot") or posixpath.basename(pattern), [
+        ("Show", identity.get("show")), ("Sequence", identity.get("seq")), ("Shot", identity.get("shot")),
+        ("Task", identity.get("task")), ("Version", f"v{version:03d}" if version is not None else None),
+        ("Frames", f"{first}-{last} ({count}{', ' + gaps if gaps else ''})"),
+        ("Duration", f"{count / fps:.2f} s from {tc}"), ("FPS", f"{fps:g}"),
+        ("Resolution", f"{probe.get('width')}x{probe.get('height')}" if probe else None),
+        ("Date", utc_now_iso()[:10]), ("Generator", f"{GENERATOR} {__version__}"),
+        ("Artist", extra.get("artist")), ("Note", extra.get("note")), ("Source", posixpath.basename(pattern))])
+
+
+def sequence_digest(pattern: str) -> str:
+    """A short stable name of a sequence for run tags (tag values are length-limited; patterns are not)."""
+    return hashlib.sha256(pattern.encode()).hexdigest()[:16]

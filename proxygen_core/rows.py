@@ -1,0 +1,156 @@
+"""The catalog's records as types: one dataclass per table, whose fields are exactly the table's columns.
+
+Why here, on the ground floor: rows are built by the pipeline, written by the catalog, read by the events,
+the dailies, the reports, the CLI and the Dagster layer. A typed row lets each of them read ``row.status``
+instead of ``row["status"]`` (a typo is a type error, not a KeyError at 3 a.m.), and keeps this module free
+of pyarrow: ``proxygen render`` starts without it. The pyarrow schemas (catalog/schema.py) are the tables'
+definition; tests/test_rows.py holds the two to the same names, order and types.
+
+``from_record`` is strict about unknown keys (a column nobody declared is a bug, never dropped in silence)
+and lenient about missing ones (an older table without a newer column reads as None), so old rows stay
+readable after a column is added.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from typing import Any, Self
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"  # a row's status: rendered, failed (error names why), not a source
+
+
+class _Record:
+    """What every row type shares: to and from the catalog's plain records."""
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Self:
+        unknown = set(record) - set(cls.columns())
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown catalog columns {sorted(unknown)}")
+        return cls(**{name: record.get(name) for name in cls.columns()})
+
+    def record(self) -> dict[str, Any]:
+        """The row as the catalog stores it: every column, in the table's order."""
+        return {name: getattr(self, name) for name in self.columns()}
+
+    def but(self, **changes: Any) -> Self:
+        """A copy with ``changes`` (rows are values: a stage never edits another stage's row in place)."""
+        return replace(self, **changes)  # type: ignore[type-var]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameRow(_Record):
+    """One source's current row in ``proxy_outputs`` (a superset of the original function's columns)."""
+
+    # the original function's columns
+    proxy_id: str
+    file_id: str | None = None
+    s3_key: str
+    s3_bucket: str
+    asset_id: str | None = None
+    thumbnail_s3_key: str | None = None
+    proxy_s3_key: str | None = None
+    thumbnail_size_bytes: int | None = None
+    proxy_size_bytes: int | None = None
+    source_size_bytes: int | None = None
+    source_colorspace: str | None = None
+    thumb_colorspace: str | None = None
+    proxy_colorspace: str | None = None
+    thumb_resolution: str | None = None
+    proxy_resolution: str | None = None
+    processing_time_seconds: float | None = None
+    generated_timestamp: str | None = None
+    generator_version: str | None = None
+    # what users need beyond them
+    status: str
+    error: str | None = None
+    etag: str | None = None
+    mtime: str | None = None
+    colorspace_rule: str | None = None
+    source_resolution: str | None = None
+    ocio_config: str | None = None
+    ocio_view: str | None = None
+    render_settings_hash: str | None = None
+    output_profile: str | None = None
+    preview_s3_key: str | None = None
+    failed_step: str | None = None  # the one name of the stage a failed row failed in
+    event_id: str | None = None
+    review_layer: str | None = None
+    pixel_aspect_ratio: float | None = None
+    # shot identity from the key template (None when the key does not match it)
+    show: str | None = None
+    seq: str | None = None
+    shot: str | None = None
+    task: str | None = None
+    version: int | None = None
+    nonfinite_pixels: int | None = None  # NaN/Inf samples in the source's picture (rendered as 0): QC warns
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryRow(FrameRow):
+    """An earlier version of a frame row, and when it was replaced."""
+
+    replaced_at: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClipRow(_Record):
+    """One deliverable of one image sequence (``proxy_clips``): per sequence, output profile and clip profile."""
+
+    clip_id: str
+    sequence: str
+    s3_bucket: str
+    output_profile: str | None = None
+    clip_s3_key: str | None = None
+    poster_s3_key: str | None = None
+    poster_frame: int | None = None
+    first_frame: int | None = None
+    last_frame: int | None = None
+    frame_count: int | None = None
+    missing_frames: str | None = None  # JSON lists of frame numbers (one text column in every backend)
+    failed_frames: str | None = None
+    fps: float | None = None
+    start_timecode: str | None = None
+    duration_seconds: float | None = None
+    clip_resolution: str | None = None
+    clip_size_bytes: int | None = None
+    status: str
+    error: str | None = None
+    render_settings_hash: str | None = None
+    frames_fingerprint: str | None = None
+    generated_timestamp: str | None = None
+    generator_version: str | None = None
+    event_id: str | None = None
+    # the deliverable: which clip profile, how it is encoded, and how close it measured to the exact render
+    profile: str | None = None
+    codec: str | None = None
+    pix_fmt: str | None = None
+    quality_metric: str | None = None
+    quality_de_mean: float | None = None
+    quality_de_p99: float | None = None
+    quality_psnr_db: float | None = None
+    quality_passed: bool | None = None
+    timeline_s3_key: str | None = None
+    slate_frames: int | None = None
+    show: str | None = None
+    seq: str | None = None
+    shot: str | None = None
+    task: str | None = None
+    version: int | None = None
+    planned_at: int | None = None  # the plan's stamp (ms): an older build never replaces a newer one's row
+
+    @property
+    def missing(self) -> list[int]:
+        return json.loads(self.missing_frames or "[]")
+
+    @property
+    def failed(self) -> list[int]:
+        return json.loads(self.failed_frames or "[]")
