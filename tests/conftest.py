@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
+
+from proxygen_core.settings import RenderSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # Baked display LUTs go to a folder of this run, not the user's cache.
@@ -47,6 +50,19 @@ def testdata() -> Path:
     if not (TESTDATA / "MANIFEST.tsv").exists():
         pytest.skip(SKIP_REASON)
     return TESTDATA
+
+
+# --- settings -----------------------------------------------------------------------------------
+# The defaults, for the modules that only read them (frozen: one object serves every test).
+RENDER = RenderSettings()
+SETTINGS = Settings(render=RENDER)
+
+
+def no_retry_settings(**pipeline) -> Settings:
+    """The defaults with no retry of transient failures (a test's failure shows at once), and these pipeline
+    settings."""
+    return dataclasses.replace(SETTINGS, pipeline=dataclasses.replace(SETTINGS.pipeline, transient_retry_seconds=0,
+                                                                      **pipeline))
 
 
 # --- real services -------------------------------------------------------------------------------

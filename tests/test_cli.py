@@ -7,7 +7,10 @@ import sys
 
 import numpy as np
 
-from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.media.samples import CHROMATICITIES, write_exr
+
+from .conftest import RENDER
+from .formats import chart_exr, flat_tif, write_pixels
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -28,9 +31,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_render_good_and_bad_sources(tmp_path):
-    good = tmp_path / "in" / "beauty.0001.exr"
-    good.parent.mkdir()
-    write_exr(good, chart(320, 180)[0], CHROMATICITIES["ACEScg"])
+    good = chart_exr(tmp_path / "in" / "beauty.0001.exr")
     bad = tmp_path / "in" / "broken.exr"
     bad.write_bytes(b"this is not an exr at all")
     out = tmp_path / "out"
@@ -92,15 +93,8 @@ def test_probe_prints_a_record(tmp_path):
 
 
 def test_same_stem_sources_never_overwrite_each_other(tmp_path):
-    import OpenImageIO as oiio
-
-    exr = tmp_path / "in" / "frame.0001.exr"
-    exr.parent.mkdir()
-    write_exr(exr, chart(320, 180)[0], CHROMATICITIES["ACEScg"])
-    tif = tmp_path / "in" / "frame.0001.tif"
-    buf = oiio.ImageBuf(oiio.ImageSpec(64, 32, 3, oiio.UINT8))
-    oiio.ImageBufAlgo.fill(buf, (0.5, 0.2, 0.1))
-    assert buf.write(str(tif))
+    exr = chart_exr(tmp_path / "in" / "frame.0001.exr")
+    tif = flat_tif(tmp_path / "in" / "frame.0001.tif", (0.5, 0.2, 0.1))
     out = tmp_path / "out"
     proc = _run("render", str(exr), str(tif), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -119,12 +113,11 @@ def test_records_and_events_json(tmp_path):
     from proxygen_core.events.schema import build_clip_event, build_event
     from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.pipeline.record import frame_row
-    from proxygen_core.settings import RenderSettings
 
     db = tmp_path / "c.db"
     c = SQLiteCatalog(db)
     c.ensure()
-    r = frame_row(KeyResult("shot/a.0001.exr"), "frames", RenderSettings(), "review")
+    r = frame_row(KeyResult("shot/a.0001.exr"), "frames", RENDER, "review")
     c.write([r], [build_event(r, "t")])
     env = {"PROXYGEN_SQLITE_PATH": str(db)}
     import os
@@ -174,14 +167,9 @@ def test_exr_frame_rate_and_timecode_drive_the_clip(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     for n in (1, 2):
-        path = src / f"plate_{n:04d}.exr"
-        spec = oiio.ImageSpec(64, 32, 3, oiio.HALF)
-        spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (25, 1))
-        spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x10203010 + n - 1, 0))  # 10:20:30:10 (+1)
-        out = oiio.ImageOutput.create(str(path))
-        out.open(str(path), spec)
-        out.write_image(np.full((32, 64, 3), 0.3, np.float32))
-        out.close()
+        write_pixels(src / f"plate_{n:04d}.exr", np.full((32, 64, 3), 0.3, np.float32), attributes=[
+            ("FramesPerSecond", oiio.TypeDesc("rational"), (25, 1)),
+            ("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x10203010 + n - 1, 0))])  # 10:20:30:10 (+1)
     proc = _run("render", *sorted(str(p) for p in src.iterdir()), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     with av.open(str(tmp_path / "out" / "plate_exr_clip.mp4")) as c:
@@ -244,13 +232,12 @@ def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path):
     from proxygen_core.events.schema import build_event
     from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.pipeline.record import frame_row
-    from proxygen_core.settings import RenderSettings
 
     (tmp_path / "show").mkdir()
     db = tmp_path / "show" / "catalog.db"
     c = SQLiteCatalog(db)
     c.ensure()
-    rows = [frame_row(KeyResult(f"shot/a.{i:04d}.exr"), "frames", RenderSettings(), "review") for i in range(25)]
+    rows = [frame_row(KeyResult(f"shot/a.{i:04d}.exr"), "frames", RENDER, "review") for i in range(25)]
     c.write(rows, [build_event(r, "t") for r in rows])
     # A relative path in a settings file is the settings file's folder, wherever the command starts.
     (tmp_path / "show" / "proxygen.yaml").write_text("catalog:\n  sqlite_path: catalog.db\n")

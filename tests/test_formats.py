@@ -10,13 +10,11 @@ import pytest
 
 from proxygen_core.colour.colorimetry import block_means, ciede2000, lab, srgb_eotf
 from proxygen_core.pipeline.folder import render_file
-from proxygen_core.settings import Settings
 
 from . import formats
+from .conftest import SETTINGS
 from .media import read_jpeg, read_mp4_rgb
 from .reference import read_full, reference
-
-S = Settings()
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +25,14 @@ def made(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(formats.MAKERS))
 def test_each_format_renders_with_the_reference_colour(made, tmp_path, name):
-    result = render_file(made[name], tmp_path, S)
+    result = render_file(made[name], tmp_path, SETTINGS)
     report = result.report()
     assert result.ok, report["error"]
     full = read_full(str(made[name]))  # OIIO's own reading: display window, upright, deep flattened
     assert report["source_resolution"] == f"{full.shape[1]}x{full.shape[0]}"
     thumb = read_jpeg(result.thumbnail.path)
     ref = reference(full, report["source_colorspace"], (result.thumbnail.width, result.thumbnail.height),
-                    S.render.thumb_display, report["view"], S.render)
+                    SETTINGS.render.thumb_display, report["view"], SETTINGS.render)
     de = ciede2000(lab(block_means(thumb), srgb_eotf), lab(block_means(ref), srgb_eotf))
     assert de.mean() < 1.0 and de.max() < 3.0, f"{name}: block dE2000 mean {de.mean():.2f} max {de.max():.2f}"
     proxy = read_mp4_rgb(result.proxy.path)
@@ -42,7 +40,7 @@ def test_each_format_renders_with_the_reference_colour(made, tmp_path, name):
 
 
 def test_display_window_frames_the_data_window(made, tmp_path):
-    r = render_file(made["windows.exr"], tmp_path, S)
+    r = render_file(made["windows.exr"], tmp_path, SETTINGS)
     assert r.ok and r.report()["source_resolution"] == f"{formats.W}x{formats.H}"  # the display window
     thumb = read_jpeg(r.thumbnail.path)
     sy, sx = thumb.shape[0] / formats.H, thumb.shape[1] / formats.W
@@ -52,7 +50,7 @@ def test_display_window_frames_the_data_window(made, tmp_path):
 
 
 def test_exif_orientation_is_applied(made, tmp_path):
-    r = render_file(made["oriented.tif"], tmp_path, S)
+    r = render_file(made["oriented.tif"], tmp_path, SETTINGS)
     assert r.ok and r.report()["source_resolution"] == f"{formats.H}x{formats.W}"  # portrait once upright
     thumb = read_jpeg(r.thumbnail.path)
     assert thumb.shape[0] > thumb.shape[1]
@@ -61,7 +59,7 @@ def test_exif_orientation_is_applied(made, tmp_path):
 
 
 def test_cmyk_is_converted_not_read_as_rgb(made, tmp_path):
-    r = render_file(made["cmyk.tif"], tmp_path, S)
+    r = render_file(made["cmyk.tif"], tmp_path, SETTINGS)
     assert r.ok
     thumb = read_jpeg(r.thumbnail.path)
     left, right = thumb[:, : thumb.shape[1] // 3].reshape(-1, 3).mean(0), thumb[:, -thumb.shape[1] // 3:].mean()
@@ -71,7 +69,7 @@ def test_cmyk_is_converted_not_read_as_rgb(made, tmp_path):
 
 def test_deep_multipart_and_mipmapped_read_the_first_image_at_full_resolution(made, tmp_path):
     for name in ("deep.exr", "multipart.exr", "tiled_mip.exr"):
-        r = render_file(made[name], tmp_path / name, S)
+        r = render_file(made[name], tmp_path / name, SETTINGS)
         assert r.ok and r.report()["source_resolution"] == f"{formats.W}x{formats.H}", name
         assert r.proxy.width == formats.W and r.proxy.height == formats.H, name  # never a lower MIP level
 
@@ -95,7 +93,7 @@ def test_damaged_files_fail_alone_with_a_typed_one_line_error(made, tmp_path, ki
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]  # (log lines aside)
     assert len(errors) == 1 and errors[0].startswith(f"error: {path}: "), proc.stderr
-    report = render_file(path, tmp_path / "again", S).report()
+    report = render_file(path, tmp_path / "again", SETTINGS).report()
     assert report["status"] == "failed" and report["error"]["kind"] == "unreadable", report["error"]
     assert report["error"]["path"] == str(path) and "\n" not in report["error"]["cause"]
     assert (out / "dpx_10bit_thumb.jpg").exists()  # the good file of the batch was still rendered
