@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,27 @@ def no_retry_settings(**pipeline) -> Settings:
     settings."""
     return dataclasses.replace(SETTINGS, pipeline=dataclasses.replace(SETTINGS.pipeline, transient_retry_seconds=0,
                                                                       **pipeline))
+
+
+# --- the command line, in this process ------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m proxygen_core.cli ARGS`, in this process: the same exit code, stdout and stderr, without paying
+    a new interpreter's imports for each call (the tests that need another environment or folder run it as one,
+    or set them with monkeypatch)."""
+    import contextlib
+    import io
+
+    from proxygen_core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["proxygen", *args], code, out.getvalue(), err.getvalue())
 
 
 # --- real services -------------------------------------------------------------------------------

@@ -9,25 +9,8 @@ import numpy as np
 
 from proxygen_core.media.samples import CHROMATICITIES, write_exr
 
-from .conftest import RENDER
+from .conftest import RENDER, run_cli
 from .formats import chart_exr, flat_tif, write_pixels
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    """`python -m proxygen_core.cli ARGS`, in this process: the same exit code, stdout and stderr, without paying
-    a new interpreter's imports for each call (the tests that need another environment or folder run it as one)."""
-    import contextlib
-    import io
-
-    from proxygen_core.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(["proxygen", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_render_good_and_bad_sources(tmp_path):
@@ -35,7 +18,7 @@ def test_render_good_and_bad_sources(tmp_path):
     bad = tmp_path / "in" / "broken.exr"
     bad.write_bytes(b"this is not an exr at all")
     out = tmp_path / "out"
-    proc = _run("render", str(bad), str(good), "--out", str(out))
+    proc = run_cli("render", str(bad), str(good), "--out", str(out))
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [line for line in proc.stderr.splitlines() if line.strip()]
@@ -58,7 +41,7 @@ def test_render_options(tmp_path):
     src = tmp_path / "plate.exr"
     write_exr(src, np.full((90, 160, 3), 0.18, np.float32))
     out = tmp_path / "out"
-    proc = _run("render", str(src), "--out", str(out), "--source-colorspace", "Linear Rec.709 (sRGB)",
+    proc = run_cli("render", str(src), "--out", str(out), "--source-colorspace", "Linear Rec.709 (sRGB)",
                 "--display", "sRGB - Display", "--view", "Un-tone-mapped",
                 "--ocio-config", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
     assert proc.returncode == 0, proc.stderr
@@ -74,21 +57,21 @@ def test_render_options(tmp_path):
 def test_bad_option_values_fail_clearly(tmp_path):
     src = tmp_path / "plate.exr"
     write_exr(src, np.full((8, 8, 3), 0.18, np.float32))
-    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
+    proc = run_cli("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
     assert proc.returncode == 1 and "No Such View" in proc.stderr
 
 
 def test_probe_prints_a_record(tmp_path):
     src = tmp_path / "shot.1001.exr"
     write_exr(src, np.zeros((10, 20, 3), np.float32), CHROMATICITIES["ACEScg"])
-    proc = _run("probe", str(src))
+    proc = run_cli("probe", str(src))
     record = json.loads(proc.stdout)
     assert record["width"] == 20 and record["height"] == 10 and record["frame_number"] == 1001
     assert record["channels"] == ["R", "G", "B"] and record["colour_metadata"]["chromaticities"]
     assert record["colour"] == {"source_colorspace": "ACEScg", "rule": "metadata:chromaticities"}
     untagged = tmp_path / "untagged.exr"
     write_exr(untagged, np.zeros((10, 20, 3), np.float32))
-    assert json.loads(_run("probe", str(untagged)).stdout)["colour"] == {"source_colorspace": "ACES2065-1",
+    assert json.loads(run_cli("probe", str(untagged)).stdout)["colour"] == {"source_colorspace": "ACES2065-1",
                                                                          "rule": "file-rules:EXR"}
 
 
@@ -96,7 +79,7 @@ def test_same_stem_sources_never_overwrite_each_other(tmp_path):
     exr = chart_exr(tmp_path / "in" / "frame.0001.exr")
     tif = flat_tif(tmp_path / "in" / "frame.0001.tif", (0.5, 0.2, 0.1))
     out = tmp_path / "out"
-    proc = _run("render", str(exr), str(tif), "--out", str(out))
+    proc = run_cli("render", str(exr), str(tif), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     first = json.loads((out / "frame.0001.json").read_text())
     second = json.loads((out / "frame.0001.tif.json").read_text())
@@ -104,7 +87,7 @@ def test_same_stem_sources_never_overwrite_each_other(tmp_path):
     assert second["source"] == str(tif) and second["proxy"]["resolution"] == "64x32"
     assert (out / "frame.0001.tif_proxy.mp4").stat().st_size > 0
     # Rendering the .exr again keeps its own plain names.
-    assert _run("render", str(exr), "--out", str(out)).returncode == 0
+    assert run_cli("render", str(exr), "--out", str(out)).returncode == 0
     assert json.loads((out / "frame.0001.json").read_text())["source"] == str(exr)
 
 
@@ -149,7 +132,7 @@ def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
         write_exr(src / f"sh_v003.{n}.exr", np.full((90, 160, 3), 0.1 * (n - 1000), np.float32))
     write_exr(src / "still.exr", np.zeros((90, 160, 3), np.float32))
     out = tmp_path / "out"
-    proc = _run("render", *sorted(str(p) for p in src.iterdir()), "--out", str(out))
+    proc = run_cli("render", *sorted(str(p) for p in src.iterdir()), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "clip " in proc.stdout and "missing [1003]" in proc.stdout and "00:00:41:17" in proc.stdout
     import av
@@ -170,7 +153,7 @@ def test_exr_frame_rate_and_timecode_drive_the_clip(tmp_path):
         write_pixels(src / f"plate_{n:04d}.exr", np.full((32, 64, 3), 0.3, np.float32), attributes=[
             ("FramesPerSecond", oiio.TypeDesc("rational"), (25, 1)),
             ("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x10203010 + n - 1, 0))])  # 10:20:30:10 (+1)
-    proc = _run("render", *sorted(str(p) for p in src.iterdir()), "--out", str(tmp_path / "out"))
+    proc = run_cli("render", *sorted(str(p) for p in src.iterdir()), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     with av.open(str(tmp_path / "out" / "plate_exr_clip.mp4")) as c:
         assert float(c.streams.video[0].average_rate) == 25.0
@@ -211,17 +194,17 @@ def test_bad_command_lines_get_one_clear_error(tmp_path):
     write_exr(src, np.full((8, 8, 3), 0.18, np.float32))
     afile = tmp_path / "afile"
     afile.write_text("x")
-    proc = _run("render", str(src), "--out", str(afile))
+    proc = run_cli("render", str(src), "--out", str(afile))
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: --out {afile}: is a file; give a folder " \
                                                           "(it is created if missing)"
     folder = tmp_path / "frames"
     folder.mkdir()
-    proc = _run("render", str(folder), str(src), "--out", str(tmp_path / "o"))
+    proc = run_cli("render", str(folder), str(src), "--out", str(tmp_path / "o"))
     assert proc.returncode == 1 and f"error: {folder}: is a folder" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o" / "frames.json").exists() and (tmp_path / "o" / "plate.json").exists()
-    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--no-such-flag")
+    proc = run_cli("render", str(src), "--out", str(tmp_path / "o"), "--no-such-flag")
     assert proc.returncode == 2 and "usage: proxygen render" in proc.stderr and "--no-such-flag" in proc.stderr
-    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
+    proc = run_cli("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
     assert "views: " in proc.stderr and "ACES 2.0 - SDR 100 nits (Rec.709)" in proc.stderr
 
 

@@ -15,11 +15,7 @@ import OpenImageIO as oiio
 import PyOpenColorIO as ocio
 
 from proxygen_core.colour.engine import ColourDecision, apply, engine
-from proxygen_core.errors import (
-    UnreadableSourceError,
-    UnsupportedSourceError,
-    as_proxygen_error,
-)
+from proxygen_core.errors import UnreadableSourceError, UnsupportedSourceError
 from proxygen_core.media.geometry import even_fit_within, fit_within
 from proxygen_core.media.memory import SCRATCH_MAX_BYTES, admit
 from proxygen_core.media.resample import resize, stream_window_rows, streamed_resize
@@ -72,14 +68,6 @@ class WorkingFrame:
     @property
     def height(self) -> int:
         return int(self.pixels.shape[0])
-
-
-@dataclass
-class Outputs:
-    thumbnail: np.ndarray  # uint8 (h, w, 3) sRGB display code values
-    proxy: np.ndarray  # float32 (h, w, 3) Rec.1886 display code values in [0, 1]
-    preview: np.ndarray | None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def desqueezed(width: int, height: int, pixel_aspect: float) -> tuple[int, int]:
@@ -530,19 +518,3 @@ def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray 
         return None
     return to_uint8(display_encode(frame.full_res, frame.working_colorspace, settings.thumb_display,
                              frame.colour.thumb_view, settings))
-
-
-def render_outputs(frame: WorkingFrame, settings: RenderSettings) -> Outputs:
-    """Display-encode the working frame for each output (thumbnail, proxy, optional preview)."""
-    t0 = time.perf_counter()
-    outputs = Outputs(thumbnail_pixels(frame, settings), proxy_pixels(frame, settings), preview_pixels(frame, settings))
-    outputs.timings["display"] = time.perf_counter() - t0
-    return outputs
-
-
-def render(path: str, settings: RenderSettings, source_colorspace: str | None = None) -> tuple[WorkingFrame, Outputs]:
-    try:
-        frame = decode_working(path, settings, source_colorspace)
-        return frame, render_outputs(frame, settings)
-    except Exception as exc:
-        raise as_proxygen_error(path, exc) from exc
