@@ -1,11 +1,12 @@
-"""The CLI contract, checked from outside: files, JSON, stderr lines and exit codes."""
+"""The CLI contract: files, JSON, listings, stderr lines and exit codes, run in this process."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 
 import numpy as np
+import pytest
 
 from proxygen_core.media.samples import CHROMATICITIES, write_exr
 
@@ -91,38 +92,86 @@ def test_same_stem_sources_never_overwrite_each_other(tmp_path):
     assert json.loads((out / "frame.0001.json").read_text())["source"] == str(exr)
 
 
-def test_records_and_events_json(tmp_path):
+@pytest.fixture()
+def catalog(tmp_path, monkeypatch):
+    """A SQLite catalog with one frame row and its event; the listing commands find it by $PROXYGEN_SQLITE_PATH
+    (and no other PROXYGEN_ variable of this process)."""
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_core.events.schema import build_clip_event, build_event
+    from proxygen_core.events.schema import build_event
     from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.pipeline.record import frame_row
 
-    db = tmp_path / "c.db"
-    c = SQLiteCatalog(db)
+    for name in [n for n in os.environ if n.startswith("PROXYGEN_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PROXYGEN_SQLITE_PATH", str(tmp_path / "c.db"))
+    c = SQLiteCatalog(tmp_path / "c.db")
     c.ensure()
-    r = frame_row(KeyResult("shot/a.0001.exr"), "frames", RENDER, "review")
-    c.write([r], [build_event(r, "t")])
-    env = {"PROXYGEN_SQLITE_PATH": str(db)}
-    import os
+    row = frame_row(KeyResult("shot/a.0001.exr"), "frames", RENDER, "review")
+    c.write([row], [build_event(row, "t")])
+    return c, row
 
-    rec = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "records", "--json"], capture_output=True,
-                         text=True, timeout=60, env={**os.environ, **env})
-    rows = json.loads(rec.stdout)
+
+def _clip(profile: str, status: str = "ok") -> dict:
+    return {"clip_id": f"{profile[:4]:c<32}", "sequence": "shot/a.####.exr", "s3_bucket": "frames", "status": status,
+            "profile": profile, "clip_s3_key": f"shot/.proxies/a.exr_{profile}.mp4", "frames_fingerprint": "f",
+            "missing_frames": "[1003]", "failed_frames": "[]", "output_profile": "review", "first_frame": 1001,
+            "error": None if status == "ok" else "encode failed"}
+
+
+def _listing(proc: subprocess.CompletedProcess) -> tuple[list[str], list[dict[str, str]], str]:
+    """A text listing: its header's column names, each row as {column: cell}, and its closing count line."""
+    lines = proc.stdout.strip().splitlines()
+    header = lines[0].split()
+    return header, [dict(zip(header, line.split(None, len(header) - 1), strict=True)) for line in lines[1:-1]], \
+        lines[-1]
+
+
+def test_records_and_events_json(catalog):
+    from proxygen_core.events.schema import build_clip_event
+
+    c, r = catalog
+    rows = json.loads(run_cli("records", "--json").stdout)
     assert isinstance(rows, list) and rows[0]["s3_key"] == "shot/a.0001.exr" and rows[0]["event_id"] == r["event_id"]
-    ev = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events", "--json"], capture_output=True,
-                        text=True, timeout=60, env={**os.environ, **env})
-    events = json.loads(ev.stdout)
+    events = json.loads(run_cli("events", "--json").stdout)
     assert events[0]["event_id"] == r["event_id"] and events[0]["sent_at"] is None
     # A clip event beside it: the text listing names its sequence (it has no source_uri).
-    clip = {"clip_id": "c" * 32, "sequence": "shot/a.####.exr", "s3_bucket": "frames", "status": "ok",
-            "clip_s3_key": "shot/.proxies/a.exr_clip.mp4", "frames_fingerprint": "f", "missing_frames": "[]",
-            "failed_frames": "[]", "output_profile": "review"}
+    clip = _clip("review")
     c.write_clips([clip], [build_clip_event(clip, "t")])
-    text = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events"], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **env})
+    text = run_cli("events")
     assert text.returncode == 0, text.stderr
     assert "clip.generated" in text.stdout and "s3://frames/shot/a.####.exr" in text.stdout
     assert "proxy.generated" in text.stdout and "s3://frames/shot/a.0001.exr" in text.stdout
+
+
+def test_listings_have_a_header_and_events_name_the_clip_profile(catalog):
+    from proxygen_core.events.schema import build_clip_event
+
+    c, r = catalog
+    clips = [_clip("review"), _clip("prores_4444"), _clip("dnxhr_hqx", "failed")]
+    c.write_clips(clips, [build_clip_event(x, "t") for x in clips])
+    header, rows, last = _listing(run_cli("events"))
+    assert header == ["created_at", "delivery", "type", "profile", "event_id", "subject"]
+    assert last == "4 events; 4 pending in the outbox"
+    by_id = {row["event_id"]: row for row in rows}
+    assert by_id[r["event_id"]] == {**by_id[r["event_id"]], "type": "proxy.generated", "profile": "-",
+                                    "delivery": "PENDING", "subject": "s3://frames/shot/a.0001.exr"}
+    clip_rows = [row for row in rows if row["type"].startswith("clip.")]
+    assert sorted((row["type"], row["profile"]) for row in clip_rows) == [
+        ("clip.failed", "dnxhr_hqx"), ("clip.generated", "prores_4444"), ("clip.generated", "review")]
+    assert {row["subject"] for row in clip_rows} == {"s3://frames/shot/a.####.exr"}
+    # every line of a listing has its columns where the header has them
+    text = run_cli("events").stdout.splitlines()
+    assert {line.index("PENDING") for line in text[1:-1]} == {text[0].index("delivery")}
+
+    header, rows, last = _listing(run_cli("clips"))
+    assert header[:4] == ["generated_timestamp", "status", "profile", "sequence"] and last == "3 clips"
+    assert {row["profile"]: row["status"] for row in rows} == {"review": "ok", "prores_4444": "ok",
+                                                               "dnxhr_hqx": "failed"}
+    assert {row["missing_frames"] for row in rows} == {"[1003]"} and {row["first_frame"] for row in rows} == {"1001"}
+
+    header, rows, last = _listing(run_cli("records"))
+    assert header == ["generated_timestamp", "status", "s3_key", "proxy_resolution", "source_colorspace", "error"]
+    assert [(row["status"], row["s3_key"]) for row in rows] == [("ok", "shot/a.0001.exr")] and last == "1 rows"
 
 
 def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
@@ -160,23 +209,19 @@ def test_exr_frame_rate_and_timecode_drive_the_clip(tmp_path):
         assert [dict(s.metadata).get("timecode") for s in c.streams if s.type == "data"] == ["10:20:30:10"]
 
 
-def test_catalog_commands_find_the_local_run_and_create_nothing(tmp_path):
-    import os
-
+def test_catalog_commands_find_the_local_run_and_create_nothing(tmp_path, monkeypatch):
     import yaml
 
     from proxygen_core.catalog import SQLiteCatalog
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PROXYGEN_SQLITE_PATH", "PROXYGEN_CONFIG")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    monkeypatch.delenv("PROXYGEN_SQLITE_PATH", raising=False)
+    monkeypatch.delenv("PROXYGEN_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
 
-    def records():
-        return subprocess.run([sys.executable, "-m", "proxygen_core.cli", "records"], capture_output=True, text=True,
-                              timeout=60, env=env, cwd=elsewhere)
-
-    proc = records()
+    proc = run_cli("records")
     assert proc.returncode == 2 and proc.stderr.startswith("error: no catalog at ") and "proxygen local" in proc.stderr
     assert list(elsewhere.iterdir()) == []  # no stray var/catalog.db
     db = tmp_path / "var" / "catalog.db"
@@ -184,8 +229,8 @@ def test_catalog_commands_find_the_local_run_and_create_nothing(tmp_path):
     pointer = tmp_path / "config" / "proxygen" / "local.yaml"
     pointer.parent.mkdir(parents=True)
     pointer.write_text(yaml.safe_dump({"catalog": {"sqlite_path": str(db)}}))
-    proc = records()
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("0 rows")
+    proc = run_cli("records")
+    assert proc.returncode == 0 and proc.stdout.strip() == "0 rows"  # no rows: no header either
     assert list(elsewhere.iterdir()) == []
 
 
@@ -208,9 +253,7 @@ def test_bad_command_lines_get_one_clear_error(tmp_path):
     assert "views: " in proc.stderr and "ACES 2.0 - SDR 100 nits (Rec.709)" in proc.stderr
 
 
-def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path):
-    import os
-
+def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path, monkeypatch):
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.events.schema import build_event
     from proxygen_core.pipeline.chain import KeyResult
@@ -226,25 +269,22 @@ def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path):
     (tmp_path / "show" / "proxygen.yaml").write_text("catalog:\n  sqlite_path: catalog.db\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # no local-run pointer
-    proc = subprocess.run(
-        [sys.executable, "-m", "proxygen_core.cli", "--config", str(tmp_path / "show" / "proxygen.yaml"), "records"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=elsewhere,
-    )
+    monkeypatch.chdir(elsewhere)
+    for name in [n for n in os.environ if n.startswith("PROXYGEN_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no local-run pointer
+    proc = run_cli("--config", str(tmp_path / "show" / "proxygen.yaml"), "records")
     assert proc.returncode == 0, proc.stderr
     assert f"catalog: sqlite {db} (from --config)" in proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "20 of 25 rows shown (--limit N for more)"
-    events = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events", "--limit", "30"], capture_output=True,
-                            text=True, timeout=60, env={**env, "PROXYGEN_SQLITE_PATH": str(db)}, cwd=elsewhere)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["generated_timestamp", "status", "s3_key"] and len(lines) == 1 + 20 + 1
+    assert lines[-1] == "20 of 25 rows shown (--limit N for more)"
+    monkeypatch.setenv("PROXYGEN_SQLITE_PATH", str(db))
+    events = run_cli("events", "--limit", "30")
     assert f"catalog: sqlite {db} (from $PROXYGEN_SQLITE_PATH)" in events.stderr
     assert events.stdout.strip().splitlines()[-1] == "25 events; 25 pending in the outbox"
-    missing = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "clips"], capture_output=True, text=True,
-                             timeout=60, env=env, cwd=elsewhere)
+    monkeypatch.delenv("PROXYGEN_SQLITE_PATH")
+    missing = run_cli("clips")
     assert missing.returncode == 2 and "(from the defaults)" in missing.stderr
     assert not (elsewhere / "var").exists()  # nothing created in the folder the command ran in
 
