@@ -154,6 +154,18 @@ def deep_exr(path: Path) -> Path:
     return path
 
 
+def empty_deep_exr(path: Path, channels: tuple[str, ...] = ("R", "G", "B")) -> Path:
+    """A valid deep EXR with no sample in any pixel (an empty deep render layer)."""
+    spec = oiio.ImageSpec(W, H, len(channels), oiio.HALF)
+    spec.channelnames = channels
+    spec.deep = True
+    spec.attribute("compression", "zips")
+    buf = oiio.ImageBuf(spec)
+    assert buf.deep and not any(buf.deepdata().samples(p) for p in range(W * H))
+    assert buf.write(str(path)), buf.geterror()
+    return path
+
+
 def tiled_mipmap_exr(path: Path) -> Path:
     src = oiio.ImageBuf(oiio.ImageSpec(W, H, 3, oiio.FLOAT))
     src.set_pixels(oiio.ROI(), linear_chart())

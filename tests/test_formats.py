@@ -3,9 +3,11 @@ through the chain with the right framing and colour, and damaged ones fail alone
 The third-party set (tests/test_testdata.py) stays as the real-world layer on top."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from proxygen_core.colour.colorimetry import block_means, ciede2000, lab, srgb_eotf
@@ -72,6 +74,24 @@ def test_deep_multipart_and_mipmapped_read_the_first_image_at_full_resolution(ma
         r = render_file(made[name], tmp_path / name, SETTINGS)
         assert r.ok and r.report()["source_resolution"] == f"{formats.W}x{formats.H}", name
         assert r.proxy.width == formats.W and r.proxy.height == formats.H, name  # never a lower MIP level
+
+
+@pytest.mark.parametrize("channels", [("R", "G", "B"), ("R", "G", "B", "A", "Z")], ids=["rgb", "rgbaz"])
+def test_a_deep_image_without_samples_renders_empty_with_a_warning(tmp_path, channels):
+    """Nothing to composite is an empty picture, not a failure (flattening refused it without alpha)."""
+    from proxygen_core.media.render import EMPTY_DEEP
+
+    src = formats.empty_deep_exr(tmp_path / "empty_deep.exr", channels)
+    r = render_file(src, tmp_path / "out", SETTINGS)
+    report = json.loads((tmp_path / "out" / "empty_deep.json").read_text())
+    assert r.ok and report["status"] == "ok", report["error"]
+    assert report["warnings"]["deep"] == EMPTY_DEEP == r.warnings["deep"]
+    assert report["source_resolution"] == f"{formats.W}x{formats.H}"
+    thumb = read_jpeg(r.thumbnail.path)
+    assert thumb.shape == (formats.H, formats.W, 3) and np.abs(thumb).max() <= 1 / 255
+    proxy = read_mp4_rgb(r.proxy.path)
+    assert proxy.shape == (formats.H, formats.W, 3) and np.abs(proxy).max() <= 2 / 255
+    assert "exposure" in report["warnings"]  # and the exposure check says the frame is black, as for any
 
 
 @pytest.mark.parametrize("kind", ["truncated.exr", "truncated.dpx", "corrupt_header.exr", "empty.exr",
