@@ -130,6 +130,24 @@ def sweep(label: str, instance, sensor, storage, cursor: str | None, max_ticks: 
     return cursor, found
 
 
+def filer_write_token(data_dir: str | os.PathLike[str], seconds: int = 3600) -> str:
+    """A bearer token for the filer's HTTP writes (HS256 with the filer signing key of this server's
+    security.toml, ``services/seaweedfs.write_security``), for this benchmark's bulk seeding only."""
+    import base64
+    import hashlib
+    import hmac
+    import re
+
+    text = (Path(data_dir) / "security.toml").read_text()
+    key = re.search(r'\[jwt\.filer_signing\][^\[]*?key = "([^"]+)"', text).group(1)
+    def encode(raw):
+        return (base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+    head = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = encode(json.dumps({"exp": int(time.time()) + seconds}).encode())
+    signature = hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{encode(signature)}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--partitions", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -141,7 +159,7 @@ def main() -> int:
 
     from proxygen_core.services.postgres import postgres_dsn, start_postgres
     from proxygen_core.services.process import free_port, stop_process, wait_for_port
-    from proxygen_core.services.seaweedfs import filer_write_token, start_seaweedfs
+    from proxygen_core.services.seaweedfs import start_seaweedfs
     from proxygen_core.settings import env_name
     LOCAL_ACCESS, LOCAL_SECRET = "proxygen-bench", "proxygen-bench-secret"  # noqa: N806 (this run's own server)
 

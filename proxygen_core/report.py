@@ -122,6 +122,20 @@ def _shown(listed: int, total: int, what: str) -> str:
     return f"{listed} {what}" if listed >= total else f"{listed} of {total} {what} shown (--limit N for more)"
 
 
+def table(columns: tuple[str, ...], rows: list[list[str]]) -> list[str]:
+    """The lines of a listing: a header of the column names, then one line per row, each column as wide as
+    its widest cell (the last one unpadded: errors and URIs run long). No rows: no lines."""
+    if not rows:
+        return []
+    widths = [max(len(cells[i]) for cells in (list(columns), *rows)) for i in range(len(columns) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(cells, widths, strict=False)), cells[-1]]).rstrip()
+            for cells in (list(columns), *rows)]
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
 RECORD_COLUMNS = ("generated_timestamp", "status", "s3_key", "proxy_resolution", "source_colorspace", "error")
 
 
@@ -131,11 +145,24 @@ def records(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.record() for r in rows], indent=1))
         return 0
-    for row in rows:
-        print("  ".join(str(getattr(row, c) or "-") for c in RECORD_COLUMNS))
+    for line in table(RECORD_COLUMNS, [[_cell(getattr(row, c) or None) for c in RECORD_COLUMNS] for row in rows]):
+        print(line)
     total = catalog.count("history") if args.history else catalog.count("rows", args.status)
     print(_shown(len(rows), total, "history rows" if args.history else "rows"))
     return 0
+
+
+EVENT_COLUMNS = ("created_at", "delivery", "type", "profile", "event_id", "subject")
+
+
+def _event_cells(ev) -> list[str]:
+    """One event's cells: a clip event names its sequence and clip profile (the events of one sequence differ
+    by it alone), a frame event its source (no profile: "-")."""
+    body = ev.body
+    clip = "sequence_uri" in body
+    return [ev.created_at, f"sent {ev.sent_at}" if ev.sent_at else "PENDING", body["type"],
+            (body.get("profile") or "review") if clip else "-", ev.event_id,
+            _cell(body.get("sequence_uri") if clip else body.get("source_uri"))]
 
 
 def events(args: argparse.Namespace) -> int:
@@ -145,10 +172,8 @@ def events(args: argparse.Namespace) -> int:
         print(json.dumps([{**ev.body, "created_at": ev.created_at, "sent_at": ev.sent_at, "attempts": ev.attempts}
                           for ev in listed], indent=1))
         return 0
-    for ev in listed:
-        body = ev.body
-        print(f"{ev.created_at}  {'sent ' + ev.sent_at if ev.sent_at else 'PENDING':<34} {body['type']:<16} "
-              f"{ev.event_id}  {body.get('source_uri') or body.get('sequence_uri') or ''}")  # frame or clip event
+    for line in table(EVENT_COLUMNS, [_event_cells(ev) for ev in listed]):
+        print(line)
     print(f"{_shown(len(listed), catalog.count('pending' if args.pending else 'events'), 'events')}; "
           f"{catalog.count('pending')} pending in the outbox")
     return 0
@@ -171,8 +196,8 @@ def clips(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    for row in rows:
-        print("  ".join(str(row.get(c) if row.get(c) not in (None, "") else "-") for c in CLIP_COLUMNS))
+    for line in table(CLIP_COLUMNS, [[_cell(row.get(c)) for c in CLIP_COLUMNS] for row in rows]):
+        print(line)
     print(_shown(len(rows), catalog.count("clips"), "clips"))
     return 0
 

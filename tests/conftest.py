@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from proxygen_core.settings import RenderSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # Baked display LUTs go to a folder of this run, not the user's cache.
@@ -47,6 +51,40 @@ def testdata() -> Path:
     if not (TESTDATA / "MANIFEST.tsv").exists():
         pytest.skip(SKIP_REASON)
     return TESTDATA
+
+
+# --- settings -----------------------------------------------------------------------------------
+# The defaults, for the modules that only read them (frozen: one object serves every test).
+RENDER = RenderSettings()
+SETTINGS = Settings(render=RENDER)
+
+
+def no_retry_settings(**pipeline) -> Settings:
+    """The defaults with no retry of transient failures (a test's failure shows at once), and these pipeline
+    settings."""
+    return dataclasses.replace(SETTINGS, pipeline=dataclasses.replace(SETTINGS.pipeline, transient_retry_seconds=0,
+                                                                      **pipeline))
+
+
+# --- the command line, in this process ------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m proxygen_core.cli ARGS`, in this process: the same exit code, stdout and stderr, without paying
+    a new interpreter's imports for each call (the tests that need another environment or folder run it as one,
+    or set them with monkeypatch)."""
+    import contextlib
+    import io
+
+    from proxygen_core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["proxygen", *args], code, out.getvalue(), err.getvalue())
 
 
 # --- real services -------------------------------------------------------------------------------

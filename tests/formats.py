@@ -1,14 +1,20 @@
-"""Synthetic files of every format path the shared third-party set covers, written by OpenImageIO itself,
-so a clone without ../shared/testdata still exercises each reader path: DPX, deep, tiled + MIP-mapped,
-multipart, luminance (Y) and luminance-chroma (Y/RY/BY), data/display windows, EXIF orientation, CMYK, and damaged
-files."""
+"""The suite's test frames, written by OpenImageIO itself.
+
+Synthetic files of every format path the shared third-party set covers, so a clone without ../shared/testdata
+still exercises each reader path: DPX, deep, tiled + MIP-mapped, multipart, luminance (Y) and luminance-chroma
+(Y/RY/BY), data/display windows, EXIF orientation, CMYK, and damaged files (``MAKERS``); and the plain frames the
+other test modules render (``chart_exr``, ``flat_tif``, ``write_pixels`` ...), kept here once instead of a copy
+per module."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
+
+from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 
 W, H = 96, 64
 
@@ -30,6 +36,91 @@ def _write(path: Path, spec: oiio.ImageSpec, pixels: np.ndarray) -> Path:
     out = oiio.ImageOutput.create(str(path))
     assert out is not None and out.open(str(path), spec), oiio.geterror()
     assert out.write_image(np.ascontiguousarray(pixels)), out.geterror()
+    out.close()
+    return path
+
+
+# --- the plain frames of the other test modules ---------------------------------------------------------------
+
+
+def write_pixels(path: Path, pixels: np.ndarray, fmt=oiio.HALF, names: tuple[str, ...] | None = None,
+                 compression: str | None = None, tile: tuple[int, int] | None = None,
+                 attributes: Iterable[tuple] = ()) -> Path:
+    """``pixels`` (h, w, c) as one image file of pixel type ``fmt`` (the format from the name's extension);
+    ``attributes`` are ``ImageSpec.attribute`` arguments: (name, value) or (name, TypeDesc, value)."""
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], fmt)
+    if names:
+        spec.channelnames = names
+    if compression:
+        spec.attribute("compression", compression)
+    if tile:
+        spec.tile_width, spec.tile_height = tile
+    for attribute in attributes:
+        spec.attribute(*attribute)
+    return _write(path, spec, pixels)
+
+
+def chart_exr(path: Path, value: float | None = None, size: tuple[int, int] = (320, 180)) -> Path:
+    """An ACEScg-tagged EXR (its folder made): the colour chart, or one flat ``value`` in every channel."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = chart(*size)[0] if value is None else np.full((size[1], size[0], 3), value, np.float32)
+    write_exr(path, img, CHROMATICITIES["ACEScg"])
+    return path
+
+
+def chart_tif(path: Path, size: tuple[int, int] = (320, 180)) -> Path:
+    """The colour chart as an 8-bit TIFF (clipped, 1/2.2 encoded)."""
+    img = np.clip(chart(*size)[0], 0, 1) ** (1 / 2.2)
+    return write_pixels(path, (img * 255).astype(np.uint8), oiio.UINT8)
+
+
+def flat_tif(path: Path, colour: tuple[float, float, float], size: tuple[int, int] = (64, 32)) -> Path:
+    """An 8-bit RGB TIFF of one colour."""
+    buf = oiio.ImageBuf(oiio.ImageSpec(size[0], size[1], 3, oiio.UINT8))
+    oiio.ImageBufAlgo.fill(buf, colour)
+    assert buf.write(str(path)), buf.geterror()
+    return path
+
+
+def noisy_rgba_exr(path: Path, width: int = 1024, height: int = 768, nonfinite: bool = True, tiled: bool = False,
+                   compression: str = "zip", chroma: str = "ACEScg") -> Path:
+    """Half RGBA with high-frequency HDR detail everywhere (and, by default, a NaN and an Inf)."""
+    rng = np.random.default_rng(5)
+    rgb = (rng.random((height, width, 3), np.float32) * 3.0) ** 2
+    if nonfinite:
+        rgb[17, 33, 0] = np.nan
+        rgb[height - 2, width // 2, 1] = np.inf
+    alpha = rng.random((height, width, 1), np.float32)
+    return write_pixels(path, np.concatenate([rgb * alpha, alpha], -1), oiio.HALF, compression=compression,
+                        tile=(64, 64) if tiled else None,
+                        attributes=[("chromaticities", oiio.TypeDesc("float[8]"), CHROMATICITIES[chroma])])
+
+
+def inset_exr(path: Path, width: int = 1024, height: int = 768, border: int = 4) -> Path:
+    """Data window inside the display window (0.18 grey inside): a layout only the whole-image ImageBuf path
+    frames."""
+    spec = oiio.ImageSpec(width - 2 * border, height - 2 * border, 3, "half")
+    spec.x = spec.y = border
+    spec.full_x = spec.full_y = 0
+    spec.full_width, spec.full_height = width, height
+    spec.attribute("compression", "zip")
+    return _write(path, spec, np.full((spec.height, spec.width, 3), 0.18, np.float32))
+
+
+def deep_one_sample_exr(path: Path, width: int = 64, height: int = 48) -> Path:
+    """A deep RGBA EXR with one sample of 0.5 in every channel of every pixel."""
+    spec = oiio.ImageSpec(width, height, 4, "float")
+    spec.channelnames = ("R", "G", "B", "A")
+    spec.deep = True
+    deep = oiio.DeepData()
+    deep.init(width * height, 4, [oiio.FLOAT] * 4, spec.channelnames)
+    for p in range(width * height):
+        deep.set_samples(p, 1)
+        for c in range(4):
+            deep.set_deep_value(p, c, 0, 0.5)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), oiio.geterror()
+    assert out.write_deep_image(deep), out.geterror()
     out.close()
     return path
 
@@ -59,6 +150,18 @@ def deep_exr(path: Path) -> Path:
                     buf.set_deep_value(x, y, 0, c, s, float(colour[c] * alpha))
                 buf.set_deep_value(x, y, 0, 3, s, alpha)
                 buf.set_deep_value(x, y, 0, 4, s, 1.0 + s)
+    assert buf.write(str(path)), buf.geterror()
+    return path
+
+
+def empty_deep_exr(path: Path, channels: tuple[str, ...] = ("R", "G", "B")) -> Path:
+    """A valid deep EXR with no sample in any pixel (an empty deep render layer)."""
+    spec = oiio.ImageSpec(W, H, len(channels), oiio.HALF)
+    spec.channelnames = channels
+    spec.deep = True
+    spec.attribute("compression", "zips")
+    buf = oiio.ImageBuf(spec)
+    assert buf.deep and not any(buf.deepdata().samples(p) for p in range(W * H))
     assert buf.write(str(path)), buf.geterror()
     return path
 

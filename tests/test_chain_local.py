@@ -2,38 +2,25 @@
 service started (the same chain the pipeline runs over S3)."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
 import numpy as np
 
-from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 from proxygen_core.pipeline import state as st
 from proxygen_core.pipeline.chain import PREVIEW, PROXY, RECORD, SOURCE, THUMBNAIL, WORKING, run_chain
 from proxygen_core.pipeline.folder import render_file
-from proxygen_core.settings import Settings
 from proxygen_core.store.local import LocalStore
 
+from .conftest import SETTINGS, no_retry_settings
+from .formats import chart_exr, flat_tif
 from .media import read_jpeg
 
 
-def _exr(path, size=(320, 180), value=None):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = chart(*size)[0] if value is None else np.full((size[1], size[0], 3), value, np.float32)
-    write_exr(path, img, CHROMATICITIES["ACEScg"])
-    return path
-
-
-def _settings(**pipeline) -> Settings:
-    s = Settings()
-    return dataclasses.replace(s, pipeline=dataclasses.replace(s.pipeline, transient_retry_seconds=0, **pipeline))
-
-
 def test_full_chain_runs_every_stage_in_order_and_saves_state(tmp_path):
-    src = _exr(tmp_path / "in" / "plate.exr")
+    src = chart_exr(tmp_path / "in" / "plate.exr")
     store = LocalStore(tmp_path / "out")
-    r = run_chain(store, str(src), _settings(working_retention="keep"))
+    r = run_chain(store, str(src), no_retry_settings(working_retention="keep"))
     assert r.ok, r.failed
     assert r.passed == [SOURCE, WORKING, THUMBNAIL, PROXY, RECORD]  # no preview tier unless enabled
     assert r.thumbnail.path == str(tmp_path / "out" / "plate_thumb.jpg") and r.thumbnail.resolution == "256x144"
@@ -45,9 +32,9 @@ def test_full_chain_runs_every_stage_in_order_and_saves_state(tmp_path):
 
 
 def test_partial_rerun_reuses_stored_stages_of_the_same_version(tmp_path):
-    src = _exr(tmp_path / "in" / "plate.exr")
+    src = chart_exr(tmp_path / "in" / "plate.exr")
     store = LocalStore(tmp_path / "out")
-    settings = _settings(working_retention="keep")
+    settings = no_retry_settings(working_retention="keep")
     first = run_chain(store, str(src), settings)
     thumb_before = read_jpeg(first.thumbnail.path)
     os.remove(first.thumbnail.path)
@@ -58,7 +45,7 @@ def test_partial_rerun_reuses_stored_stages_of_the_same_version(tmp_path):
     assert st.load_state(store, str(src)).proxy["path"] == first.proxy.path  # kept, not recomputed
     assert np.abs(read_jpeg(again.thumbnail.path) - thumb_before).max() <= 1 / 255
     # A new version of the source is never served from the old state.
-    _exr(src, value=0.5)
+    chart_exr(src, value=0.5)
     third = run_chain(store, str(src), settings, frozenset({THUMBNAIL}))
     assert "decode" in third.timings and third.ok
 
@@ -68,7 +55,7 @@ def test_a_broken_source_fails_at_its_stage_with_a_typed_error_and_a_failed_stat
     bad.parent.mkdir()
     bad.write_bytes(b"not an exr at all")
     store = LocalStore(tmp_path / "out")
-    r = run_chain(store, str(bad), _settings())
+    r = run_chain(store, str(bad), no_retry_settings())
     assert not r.ok and r.failed.step == SOURCE and r.passed == []
     assert r.failed.error["type"] == "UnreadableSourceError" and r.failed.error["path"] == str(bad)
     assert st.load_state(store, str(bad)).status == "failed"
@@ -76,32 +63,26 @@ def test_a_broken_source_fails_at_its_stage_with_a_typed_error_and_a_failed_stat
 
 
 def test_a_missing_source_is_a_storage_failure_naming_the_file(tmp_path):
-    r = run_chain(LocalStore(tmp_path / "out"), str(tmp_path / "nope.exr"), _settings())
+    r = run_chain(LocalStore(tmp_path / "out"), str(tmp_path / "nope.exr"), no_retry_settings())
     assert not r.ok and r.failed.error["kind"] == "storage" and str(tmp_path / "nope.exr") in r.failed.message
 
 
 def test_same_stem_sibling_keeps_its_own_outputs(tmp_path):
-    exr = _exr(tmp_path / "in" / "frame.0001.exr", value=0.1)
-    tif = tmp_path / "in" / "frame.0001.tif"
-    import OpenImageIO as oiio
-
-    buf = oiio.ImageBuf(oiio.ImageSpec(64, 32, 3, oiio.UINT8))
-    oiio.ImageBufAlgo.fill(buf, (0.9, 0.9, 0.9))
-    assert buf.write(str(tif))
+    exr = chart_exr(tmp_path / "in" / "frame.0001.exr", value=0.1)
+    tif = flat_tif(tmp_path / "in" / "frame.0001.tif", (0.9, 0.9, 0.9))
     out = tmp_path / "out"
-    a, b = render_file(exr, out, Settings()), render_file(tif, out, Settings())
+    a, b = render_file(exr, out, SETTINGS), render_file(tif, out, SETTINGS)
     assert a.ok and b.ok
     assert a.thumbnail.path.endswith("/frame.0001_thumb.jpg") and b.thumbnail.path.endswith("/frame.0001.tif_thumb.jpg")
     assert json.loads((out / "frame.0001.json").read_text())["source"] == str(exr)
     assert json.loads((out / "frame.0001.tif.json").read_text())["source"] == str(tif)
     # Running the first one again keeps its plain names (it owns them).
-    assert render_file(exr, out, Settings()).thumbnail.path == a.thumbnail.path
+    assert render_file(exr, out, SETTINGS).thumbnail.path == a.thumbnail.path
 
 
 def test_preview_tier_is_full_resolution_and_a_stage_of_its_own(tmp_path):
-    src = _exr(tmp_path / "in" / "plate.exr", size=(400, 300))
-    s = Settings()
-    s = dataclasses.replace(s, render=dataclasses.replace(s.render, preview_enabled=True))
+    src = chart_exr(tmp_path / "in" / "plate.exr", size=(400, 300))
+    s = SETTINGS.with_render(preview_enabled=True)
     r = render_file(src, tmp_path / "out", s)
     assert r.ok and PREVIEW in r.passed and r.passed.index(PREVIEW) > r.passed.index(PROXY)
     assert read_jpeg(r.preview.path).shape[:2] == (300, 400)
@@ -109,30 +90,30 @@ def test_preview_tier_is_full_resolution_and_a_stage_of_its_own(tmp_path):
 
 
 def test_local_door_keeps_no_working_frames_unless_asked(tmp_path):
-    src = _exr(tmp_path / "in" / "plate.exr")
+    src = chart_exr(tmp_path / "in" / "plate.exr")
     out = tmp_path / "out"
-    assert render_file(src, out, Settings()).ok
+    assert render_file(src, out, SETTINGS).ok
     assert st.load_state(LocalStore(out), str(src)).working_exr is None
-    assert render_file(src, out, Settings(), keep_working=True).ok
+    assert render_file(src, out, SETTINGS, keep_working=True).ok
     assert os.path.exists(st.load_state(LocalStore(out), str(src)).working_exr)
 
 
 def test_a_retried_batch_takes_finished_keys_from_their_state(tmp_path, monkeypatch):
-    ok = _exr(tmp_path / "in" / "ok.exr")
+    ok = chart_exr(tmp_path / "in" / "ok.exr")
     bad = tmp_path / "in" / "bad.exr"
     bad.write_bytes(b"not an exr")
     store = LocalStore(tmp_path / "out")
-    first = {p: run_chain(store, str(p), _settings()) for p in (ok, bad)}
+    first = {p: run_chain(store, str(p), no_retry_settings()) for p in (ok, bad)}
     fetched: list[str] = []
     fetch = LocalStore.fetch
     monkeypatch.setattr(LocalStore, "fetch", lambda self, info: fetched.append(info.key) or fetch(self, info))
-    again = {p: run_chain(store, str(p), _settings(), reuse_finished=True) for p in (ok, bad)}
+    again = {p: run_chain(store, str(p), no_retry_settings(), reuse_finished=True) for p in (ok, bad)}
     assert fetched == []  # nothing fetched (so nothing decoded or published) for either
     assert again[ok].reused and again[ok].ok and again[ok].passed == first[ok].passed
     assert again[ok].thumbnail == first[ok].thumbnail and again[ok].proxy == first[ok].proxy
     assert again[bad].reused and again[bad].failed == first[bad].failed  # same stage, same cause
-    _exr(ok, value=0.3)  # a new version is never taken from the old state
-    changed = run_chain(store, str(ok), _settings(), reuse_finished=True)
+    chart_exr(ok, value=0.3)  # a new version is never taken from the old state
+    changed = run_chain(store, str(ok), no_retry_settings(), reuse_finished=True)
     assert not changed.reused and changed.ok and set(fetched) == {str(ok)}
 
 
@@ -141,11 +122,11 @@ def test_an_unreadable_state_never_escapes_the_chain(tmp_path, monkeypatch):
     chain: the key simply runs."""
     from proxygen_core.errors import StorageError
 
-    src = _exr(tmp_path / "in" / "plate.exr")
+    src = chart_exr(tmp_path / "in" / "plate.exr")
 
     def down(self, key):
         raise StorageError(key, "get failed: EndpointConnectionError", transient=True)
 
     monkeypatch.setattr(LocalStore, "get_bytes_if_exists", down)
-    r = run_chain(LocalStore(tmp_path / "out"), str(src), _settings(), reuse_finished=True)
+    r = run_chain(LocalStore(tmp_path / "out"), str(src), no_retry_settings(), reuse_finished=True)
     assert r.ok and not r.reused, r.failed

@@ -1,40 +1,26 @@
-"""The CLI contract, checked from outside: files, JSON, stderr lines and exit codes."""
+"""The CLI contract: files, JSON, listings, stderr lines and exit codes, run in this process."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 
 import numpy as np
+import pytest
 
-from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.media.samples import CHROMATICITIES, write_exr
+from proxygen_core.rows import ClipRow
 
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    """`python -m proxygen_core.cli ARGS`, in this process: the same exit code, stdout and stderr, without paying
-    a new interpreter's imports for each call (the tests that need another environment or folder run it as one)."""
-    import contextlib
-    import io
-
-    from proxygen_core.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(["proxygen", *args], code, out.getvalue(), err.getvalue())
+from .conftest import RENDER, run_cli
+from .formats import chart_exr, flat_tif, write_pixels
 
 
 def test_render_good_and_bad_sources(tmp_path):
-    good = tmp_path / "in" / "beauty.0001.exr"
-    good.parent.mkdir()
-    write_exr(good, chart(320, 180)[0], CHROMATICITIES["ACEScg"])
+    good = chart_exr(tmp_path / "in" / "beauty.0001.exr")
     bad = tmp_path / "in" / "broken.exr"
     bad.write_bytes(b"this is not an exr at all")
     out = tmp_path / "out"
-    proc = _run("render", str(bad), str(good), "--out", str(out))
+    proc = run_cli("render", str(bad), str(good), "--out", str(out))
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [line for line in proc.stderr.splitlines() if line.strip()]
@@ -57,7 +43,7 @@ def test_render_options(tmp_path):
     src = tmp_path / "plate.exr"
     write_exr(src, np.full((90, 160, 3), 0.18, np.float32))
     out = tmp_path / "out"
-    proc = _run("render", str(src), "--out", str(out), "--source-colorspace", "Linear Rec.709 (sRGB)",
+    proc = run_cli("render", str(src), "--out", str(out), "--source-colorspace", "Linear Rec.709 (sRGB)",
                 "--display", "sRGB - Display", "--view", "Un-tone-mapped",
                 "--ocio-config", "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5")
     assert proc.returncode == 0, proc.stderr
@@ -73,36 +59,29 @@ def test_render_options(tmp_path):
 def test_bad_option_values_fail_clearly(tmp_path):
     src = tmp_path / "plate.exr"
     write_exr(src, np.full((8, 8, 3), 0.18, np.float32))
-    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
+    proc = run_cli("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
     assert proc.returncode == 1 and "No Such View" in proc.stderr
 
 
 def test_probe_prints_a_record(tmp_path):
     src = tmp_path / "shot.1001.exr"
     write_exr(src, np.zeros((10, 20, 3), np.float32), CHROMATICITIES["ACEScg"])
-    proc = _run("probe", str(src))
+    proc = run_cli("probe", str(src))
     record = json.loads(proc.stdout)
     assert record["width"] == 20 and record["height"] == 10 and record["frame_number"] == 1001
     assert record["channels"] == ["R", "G", "B"] and record["colour_metadata"]["chromaticities"]
     assert record["colour"] == {"source_colorspace": "ACEScg", "rule": "metadata:chromaticities"}
     untagged = tmp_path / "untagged.exr"
     write_exr(untagged, np.zeros((10, 20, 3), np.float32))
-    assert json.loads(_run("probe", str(untagged)).stdout)["colour"] == {"source_colorspace": "ACES2065-1",
+    assert json.loads(run_cli("probe", str(untagged)).stdout)["colour"] == {"source_colorspace": "ACES2065-1",
                                                                          "rule": "file-rules:EXR"}
 
 
 def test_same_stem_sources_never_overwrite_each_other(tmp_path):
-    import OpenImageIO as oiio
-
-    exr = tmp_path / "in" / "frame.0001.exr"
-    exr.parent.mkdir()
-    write_exr(exr, chart(320, 180)[0], CHROMATICITIES["ACEScg"])
-    tif = tmp_path / "in" / "frame.0001.tif"
-    buf = oiio.ImageBuf(oiio.ImageSpec(64, 32, 3, oiio.UINT8))
-    oiio.ImageBufAlgo.fill(buf, (0.5, 0.2, 0.1))
-    assert buf.write(str(tif))
+    exr = chart_exr(tmp_path / "in" / "frame.0001.exr")
+    tif = flat_tif(tmp_path / "in" / "frame.0001.tif", (0.5, 0.2, 0.1))
     out = tmp_path / "out"
-    proc = _run("render", str(exr), str(tif), "--out", str(out))
+    proc = run_cli("render", str(exr), str(tif), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     first = json.loads((out / "frame.0001.json").read_text())
     second = json.loads((out / "frame.0001.tif.json").read_text())
@@ -110,45 +89,91 @@ def test_same_stem_sources_never_overwrite_each_other(tmp_path):
     assert second["source"] == str(tif) and second["proxy"]["resolution"] == "64x32"
     assert (out / "frame.0001.tif_proxy.mp4").stat().st_size > 0
     # Rendering the .exr again keeps its own plain names.
-    assert _run("render", str(exr), "--out", str(out)).returncode == 0
+    assert run_cli("render", str(exr), "--out", str(out)).returncode == 0
     assert json.loads((out / "frame.0001.json").read_text())["source"] == str(exr)
 
 
-def test_records_and_events_json(tmp_path):
+@pytest.fixture()
+def catalog(tmp_path, monkeypatch):
+    """A SQLite catalog with one frame row and its event; the listing commands find it by $PROXYGEN_SQLITE_PATH
+    (and no other PROXYGEN_ variable of this process)."""
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_core.events.schema import build_clip_event, build_event
+    from proxygen_core.events.schema import build_event
     from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.pipeline.record import frame_row
-    from proxygen_core.settings import RenderSettings
 
-    db = tmp_path / "c.db"
-    c = SQLiteCatalog(db)
+    for name in [n for n in os.environ if n.startswith("PROXYGEN_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PROXYGEN_SQLITE_PATH", str(tmp_path / "c.db"))
+    c = SQLiteCatalog(tmp_path / "c.db")
     c.ensure()
-    r = frame_row(KeyResult("shot/a.0001.exr"), "frames", RenderSettings(), "review")
-    c.write([r], [build_event(r, "t")])
-    env = {"PROXYGEN_SQLITE_PATH": str(db)}
-    import os
+    row = frame_row(KeyResult("shot/a.0001.exr"), "frames", RENDER, "review")
+    c.write([row], [build_event(row, "t")])
+    return c, row
 
-    rec = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "records", "--json"], capture_output=True,
-                         text=True, timeout=60, env={**os.environ, **env})
-    rows = json.loads(rec.stdout)
+
+def _clip(profile: str, status: str = "ok") -> ClipRow:
+    return ClipRow.from_record({
+        "clip_id": f"{profile[:4]:c<32}", "sequence": "shot/a.####.exr", "s3_bucket": "frames", "status": status,
+        "profile": profile, "clip_s3_key": f"shot/.proxies/a.exr_{profile}.mp4", "frames_fingerprint": "f",
+        "missing_frames": "[1003]", "failed_frames": "[]", "output_profile": "review", "first_frame": 1001,
+        "error": None if status == "ok" else "encode failed"})
+
+
+def _listing(proc: subprocess.CompletedProcess) -> tuple[list[str], list[dict[str, str]], str]:
+    """A text listing: its header's column names, each row as {column: cell}, and its closing count line."""
+    lines = proc.stdout.strip().splitlines()
+    header = lines[0].split()
+    return header, [dict(zip(header, line.split(None, len(header) - 1), strict=True)) for line in lines[1:-1]], \
+        lines[-1]
+
+
+def test_records_and_events_json(catalog):
+    from proxygen_core.events.schema import build_clip_event
+
+    c, r = catalog
+    rows = json.loads(run_cli("records", "--json").stdout)
     assert isinstance(rows, list) and rows[0]["s3_key"] == "shot/a.0001.exr" and rows[0]["event_id"] == r.event_id
-    ev = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events", "--json"], capture_output=True,
-                        text=True, timeout=60, env={**os.environ, **env})
-    events = json.loads(ev.stdout)
+    events = json.loads(run_cli("events", "--json").stdout)
     assert events[0]["event_id"] == r.event_id and events[0]["sent_at"] is None
     # A clip event beside it: the text listing names its sequence (it has no source_uri).
-    from proxygen_core.rows import ClipRow
-
-    clip = ClipRow(clip_id="c" * 32, sequence="shot/a.####.exr", s3_bucket="frames", status="ok",
-                   clip_s3_key="shot/.proxies/a.exr_clip.mp4", frames_fingerprint="f", missing_frames="[]",
-                   failed_frames="[]", output_profile="review")
+    clip = _clip("review")
     c.write_clips([clip], [build_clip_event(clip, "t")])
-    text = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events"], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **env})
+    text = run_cli("events")
     assert text.returncode == 0, text.stderr
     assert "clip.generated" in text.stdout and "s3://frames/shot/a.####.exr" in text.stdout
     assert "proxy.generated" in text.stdout and "s3://frames/shot/a.0001.exr" in text.stdout
+
+
+def test_listings_have_a_header_and_events_name_the_clip_profile(catalog):
+    from proxygen_core.events.schema import build_clip_event
+
+    c, r = catalog
+    clips = [_clip("review"), _clip("prores_4444"), _clip("dnxhr_hqx", "failed")]
+    c.write_clips(clips, [build_clip_event(x, "t") for x in clips])
+    header, rows, last = _listing(run_cli("events"))
+    assert header == ["created_at", "delivery", "type", "profile", "event_id", "subject"]
+    assert last == "4 events; 4 pending in the outbox"
+    by_id = {row["event_id"]: row for row in rows}
+    assert by_id[r.event_id] == {**by_id[r.event_id], "type": "proxy.generated", "profile": "-",
+                                    "delivery": "PENDING", "subject": "s3://frames/shot/a.0001.exr"}
+    clip_rows = [row for row in rows if row["type"].startswith("clip.")]
+    assert sorted((row["type"], row["profile"]) for row in clip_rows) == [
+        ("clip.failed", "dnxhr_hqx"), ("clip.generated", "prores_4444"), ("clip.generated", "review")]
+    assert {row["subject"] for row in clip_rows} == {"s3://frames/shot/a.####.exr"}
+    # every line of a listing has its columns where the header has them
+    text = run_cli("events").stdout.splitlines()
+    assert {line.index("PENDING") for line in text[1:-1]} == {text[0].index("delivery")}
+
+    header, rows, last = _listing(run_cli("clips"))
+    assert header[:4] == ["generated_timestamp", "status", "profile", "sequence"] and last == "3 clips"
+    assert {row["profile"]: row["status"] for row in rows} == {"review": "ok", "prores_4444": "ok",
+                                                               "dnxhr_hqx": "failed"}
+    assert {row["missing_frames"] for row in rows} == {"[1003]"} and {row["first_frame"] for row in rows} == {"1001"}
+
+    header, rows, last = _listing(run_cli("records"))
+    assert header == ["generated_timestamp", "status", "s3_key", "proxy_resolution", "source_colorspace", "error"]
+    assert [(row["status"], row["s3_key"]) for row in rows] == [("ok", "shot/a.0001.exr")] and last == "1 rows"
 
 
 def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
@@ -158,7 +183,7 @@ def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
         write_exr(src / f"sh_v003.{n}.exr", np.full((90, 160, 3), 0.1 * (n - 1000), np.float32))
     write_exr(src / "still.exr", np.zeros((90, 160, 3), np.float32))
     out = tmp_path / "out"
-    proc = _run("render", *sorted(str(p) for p in src.iterdir()), "--out", str(out))
+    proc = run_cli("render", *sorted(str(p) for p in src.iterdir()), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "clip " in proc.stdout and "missing [1003]" in proc.stdout and "00:00:41:17" in proc.stdout
     import av
@@ -176,38 +201,29 @@ def test_exr_frame_rate_and_timecode_drive_the_clip(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     for n in (1, 2):
-        path = src / f"plate_{n:04d}.exr"
-        spec = oiio.ImageSpec(64, 32, 3, oiio.HALF)
-        spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (25, 1))
-        spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x10203010 + n - 1, 0))  # 10:20:30:10 (+1)
-        out = oiio.ImageOutput.create(str(path))
-        out.open(str(path), spec)
-        out.write_image(np.full((32, 64, 3), 0.3, np.float32))
-        out.close()
-    proc = _run("render", *sorted(str(p) for p in src.iterdir()), "--out", str(tmp_path / "out"))
+        write_pixels(src / f"plate_{n:04d}.exr", np.full((32, 64, 3), 0.3, np.float32), attributes=[
+            ("FramesPerSecond", oiio.TypeDesc("rational"), (25, 1)),
+            ("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x10203010 + n - 1, 0))])  # 10:20:30:10 (+1)
+    proc = run_cli("render", *sorted(str(p) for p in src.iterdir()), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     with av.open(str(tmp_path / "out" / "plate_exr_clip.mp4")) as c:
         assert float(c.streams.video[0].average_rate) == 25.0
         assert [dict(s.metadata).get("timecode") for s in c.streams if s.type == "data"] == ["10:20:30:10"]
 
 
-def test_catalog_commands_find_the_local_run_and_create_nothing(tmp_path):
-    import os
-
+def test_catalog_commands_find_the_local_run_and_create_nothing(tmp_path, monkeypatch):
     import yaml
 
     from proxygen_core.catalog import SQLiteCatalog
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PROXYGEN_SQLITE_PATH", "PROXYGEN_CONFIG")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    monkeypatch.delenv("PROXYGEN_SQLITE_PATH", raising=False)
+    monkeypatch.delenv("PROXYGEN_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
 
-    def records():
-        return subprocess.run([sys.executable, "-m", "proxygen_core.cli", "records"], capture_output=True, text=True,
-                              timeout=60, env=env, cwd=elsewhere)
-
-    proc = records()
+    proc = run_cli("records")
     assert proc.returncode == 2 and proc.stderr.startswith("error: no catalog at ") and "proxygen local" in proc.stderr
     assert list(elsewhere.iterdir()) == []  # no stray var/catalog.db
     db = tmp_path / "var" / "catalog.db"
@@ -215,8 +231,8 @@ def test_catalog_commands_find_the_local_run_and_create_nothing(tmp_path):
     pointer = tmp_path / "config" / "proxygen" / "local.yaml"
     pointer.parent.mkdir(parents=True)
     pointer.write_text(yaml.safe_dump({"catalog": {"sqlite_path": str(db)}}))
-    proc = records()
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("0 rows")
+    proc = run_cli("records")
+    assert proc.returncode == 0 and proc.stdout.strip() == "0 rows"  # no rows: no header either
     assert list(elsewhere.iterdir()) == []
 
 
@@ -225,58 +241,52 @@ def test_bad_command_lines_get_one_clear_error(tmp_path):
     write_exr(src, np.full((8, 8, 3), 0.18, np.float32))
     afile = tmp_path / "afile"
     afile.write_text("x")
-    proc = _run("render", str(src), "--out", str(afile))
+    proc = run_cli("render", str(src), "--out", str(afile))
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: --out {afile}: is a file; give a folder " \
                                                           "(it is created if missing)"
     folder = tmp_path / "frames"
     folder.mkdir()
-    proc = _run("render", str(folder), str(src), "--out", str(tmp_path / "o"))
+    proc = run_cli("render", str(folder), str(src), "--out", str(tmp_path / "o"))
     assert proc.returncode == 1 and f"error: {folder}: is a folder" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o" / "frames.json").exists() and (tmp_path / "o" / "plate.json").exists()
-    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--no-such-flag")
+    proc = run_cli("render", str(src), "--out", str(tmp_path / "o"), "--no-such-flag")
     assert proc.returncode == 2 and "usage: proxygen render" in proc.stderr and "--no-such-flag" in proc.stderr
-    proc = _run("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
+    proc = run_cli("render", str(src), "--out", str(tmp_path / "o"), "--view", "No Such View")
     assert "views: " in proc.stderr and "ACES 2.0 - SDR 100 nits (Rec.709)" in proc.stderr
 
 
-def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path):
-    import os
-
+def test_list_commands_say_which_catalog_and_how_much_is_not_shown(tmp_path, monkeypatch):
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.events.schema import build_event
     from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.pipeline.record import frame_row
-    from proxygen_core.settings import RenderSettings
 
     (tmp_path / "show").mkdir()
     db = tmp_path / "show" / "catalog.db"
     c = SQLiteCatalog(db)
     c.ensure()
-    rows = [frame_row(KeyResult(f"shot/a.{i:04d}.exr"), "frames", RenderSettings(), "review") for i in range(25)]
+    rows = [frame_row(KeyResult(f"shot/a.{i:04d}.exr"), "frames", RENDER, "review") for i in range(25)]
     c.write(rows, [build_event(r, "t") for r in rows])
     # A relative path in a settings file is the settings file's folder, wherever the command starts.
     (tmp_path / "show" / "proxygen.yaml").write_text("catalog:\n  sqlite_path: catalog.db\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # no local-run pointer
-    proc = subprocess.run(
-        [sys.executable, "-m", "proxygen_core.cli", "--config", str(tmp_path / "show" / "proxygen.yaml"), "records"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=elsewhere,
-    )
+    monkeypatch.chdir(elsewhere)
+    for name in [n for n in os.environ if n.startswith("PROXYGEN_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no local-run pointer
+    proc = run_cli("--config", str(tmp_path / "show" / "proxygen.yaml"), "records")
     assert proc.returncode == 0, proc.stderr
     assert f"catalog: sqlite {db} (from --config)" in proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "20 of 25 rows shown (--limit N for more)"
-    events = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "events", "--limit", "30"], capture_output=True,
-                            text=True, timeout=60, env={**env, "PROXYGEN_SQLITE_PATH": str(db)}, cwd=elsewhere)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["generated_timestamp", "status", "s3_key"] and len(lines) == 1 + 20 + 1
+    assert lines[-1] == "20 of 25 rows shown (--limit N for more)"
+    monkeypatch.setenv("PROXYGEN_SQLITE_PATH", str(db))
+    events = run_cli("events", "--limit", "30")
     assert f"catalog: sqlite {db} (from $PROXYGEN_SQLITE_PATH)" in events.stderr
     assert events.stdout.strip().splitlines()[-1] == "25 events; 25 pending in the outbox"
-    missing = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "clips"], capture_output=True, text=True,
-                             timeout=60, env=env, cwd=elsewhere)
+    monkeypatch.delenv("PROXYGEN_SQLITE_PATH")
+    missing = run_cli("clips")
     assert missing.returncode == 2 and "(from the defaults)" in missing.stderr
     assert not (elsewhere / "var").exists()  # nothing created in the folder the command ran in
 

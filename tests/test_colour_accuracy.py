@@ -17,11 +17,10 @@ from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.settings import RenderSettings, Settings
 
-from .conftest import manifest_cases
+from .conftest import RENDER, SETTINGS, manifest_cases
 from .media import read_jpeg, read_mp4_rgb
 from .reference import PROXY_DISPLAY, THUMB_DISPLAY, chart_errors, patch_means, read_full, reference
 
-S = RenderSettings()
 # Both display paths keep the same bounds: the baked LUT (default) and the exact output transform.
 PATHS = [pytest.param(RenderSettings(display_transform="lut"), id="lut"),
          pytest.param(RenderSettings(display_transform="exact"), id="exact")]
@@ -51,7 +50,7 @@ def test_the_test_decoder_is_bt709_and_agrees_with_libswscale(tmp_path):
     img, centres = chart(640, 360)
     src = tmp_path / "chart.exr"
     write_exr(src, img, CHROMATICITIES["ACEScg"], pixel_type="float")
-    result = render_file(src, tmp_path / "out", Settings(render=S))
+    result = render_file(src, tmp_path / "out", SETTINGS)
     assert result.ok, result.failed
     from .media import read_mp4_planes, read_mp4_rgb_swscale
 
@@ -102,24 +101,27 @@ def test_display_lut_is_checked_cached_and_falls_back(tmp_path, monkeypatch):
 
     from proxygen_core.colour import display_lut
 
-    cfg = ocio.Config.CreateFromFile(S.ocio_config)
-    args = (cfg, S.working_colorspace, S.proxy_display, S.view, S.display_lut_size, tmp_path)
+    cfg = ocio.Config.CreateFromFile(RENDER.ocio_config)
+    args = (cfg, RENDER.working_colorspace, RENDER.proxy_display, RENDER.view, RENDER.display_lut_size, tmp_path)
     cpu, report = display_lut.fast_display(*args)
     assert report.used == "lut" and report.max <= display_lut.BOUNDS["max"] and cpu is not None
     assert len(list((tmp_path / "luts").glob("*.npz"))) == 1
     cached, again = display_lut.fast_display(*args)  # from the disk cache, same verdict
     assert again == report and cached is not None
     grey = np.full((1, 1, 3), 0.18, np.float32)
-    exact = display_lut._cpu(cfg, ocio.DisplayViewTransform(S.working_colorspace, S.proxy_display, S.view))
+    exact = display_lut._cpu(cfg, ocio.DisplayViewTransform(RENDER.working_colorspace, RENDER.proxy_display,
+                                                             RENDER.view))
     assert np.abs(display_lut._apply(cpu, grey) - display_lut._apply(exact, grey)).max() < 1e-3
     # The check covers light low-saturation tones (ACEScg (0.7, 0.5, 0.4) and its neighbours), where a 65^3 LUT
     # errs most: that LUT is refused and the exact transform used.
-    colours = display_lut.test_colours(cfg, S.working_colorspace)
+    colours = display_lut.test_colours(cfg, RENDER.working_colorspace)
     assert any(np.allclose(c, (0.7, 0.5, 0.4)) for c in colours[-5:])
     sat = colours.max(1) / np.maximum(colours.min(1), 1e-6)
     assert ((sat < 1.7) & (colours.max(1) > 0.4)).sum() > 1000
-    small, refused_65 = display_lut.fast_display(cfg, S.working_colorspace, S.thumb_display, S.view, 65, None)
+    small, refused_65 = display_lut.fast_display(cfg, RENDER.working_colorspace, RENDER.thumb_display, RENDER.view,
+                                                 65, None)
     assert small is None and refused_65.used == "exact" and "max" in refused_65.reason
     monkeypatch.setattr(display_lut, "BOUNDS", {"mean": 0.0, "p99": 0.0, "max": 0.0})
-    none, refused = display_lut.fast_display(cfg, S.working_colorspace, S.thumb_display, S.view, 17, None)
+    none, refused = display_lut.fast_display(cfg, RENDER.working_colorspace, RENDER.thumb_display, RENDER.view,
+                                             17, None)
     assert none is None and refused.used == "exact" and "over the bound" in refused.reason

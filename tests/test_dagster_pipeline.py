@@ -3,26 +3,17 @@ from __future__ import annotations
 
 import uuid
 
-import numpy as np
-
-from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from .formats import chart_exr
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-
-
-def _frame(tmp_path, name, value=None, size=(320, 180)):
-    path = tmp_path / name
-    img = chart(*size)[0] if value is None else np.full((size[1], size[0], 3), value, np.float32)
-    write_exr(path, img, CHROMATICITIES["ACEScg"])
-    return path
 
 
 def _upload(store, tmp_path, prefix, names, bad=()):
     keys = []
     for name in names:
         key = f"{prefix}/{name}"
-        store.upload_file(_frame(tmp_path, name.replace("/", "_")), key)
+        store.upload_file(chart_exr(tmp_path / name.replace("/", "_")), key)
         keys.append(key)
     for name in bad:
         key = f"{prefix}/{name}"
@@ -139,7 +130,7 @@ def test_batch_with_a_corrupt_frame_fails_only_that_frame(dagster_defs, instance
     assert evaluated["outputs_in_s3"].passed and evaluated["finite_pixels"].passed
 
     # The bad key, once fixed, is retried alone through the same code path.
-    bucket_store.upload_file(_frame(tmp_path, "fixed.exr"), bad)
+    bucket_store.upload_file(chart_exr(tmp_path / "fixed.exr"), bad)
     retry = run_keys(dagster_defs, instance, [bad])
     assert retry.success and materialized(retry, "proxy_record") == [bad]
     assert bucket_store.exists(f"{prefix}/.proxies/{stem}_proxy.mp4")
@@ -161,7 +152,7 @@ def test_rerun_is_idempotent(dagster_defs, instance, bucket_store, tmp_path):
 def test_black_frame_fails_the_exposure_check(dagster_defs, instance, bucket_store, tmp_path):
     prefix = f"renders/{uuid.uuid4().hex[:6]}"
     key = f"{prefix}/black.0001.exr"
-    bucket_store.upload_file(_frame(tmp_path, "black.exr", value=0.0), key)
+    bucket_store.upload_file(chart_exr(tmp_path / "black.exr", value=0.0), key)
     result = run_keys(dagster_defs, instance, [key])
     evaluated = checks(result)
     exposure = evaluated["exposure"]
@@ -186,7 +177,7 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     names = ["shot/a.0001.exr", "shot/a.0002.exr", "shot/a.0003.exr", "shot/a.0004.exr", "shot/a.0005.exr",
              "other shot/ü.0001.exr"]
     for n in names:
-        store.upload_file(_frame(tmp_path, n.replace("/", "_")), n)
+        store.upload_file(chart_exr(tmp_path / n.replace("/", "_")), n)
     store.put_bytes("shot/.proxies/a.0001_thumb.jpg", b"x")
     store.put_bytes("shot/.proxies/a.0001_proxy.exr", b"x")
     store.put_bytes("shot/notes.txt", b"x")
@@ -228,8 +219,8 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     again, ctx = tick(result.cursor)
     assert isinstance(again, SkipReason) and again.skip_message == "no new objects"
 
-    store.upload_file(_frame(tmp_path, "new.exr", value=0.3), "shot/a.0002.exr")  # re-upload: new etag
-    store.upload_file(_frame(tmp_path, "new2.exr"), "shot/a.0006.exr")
+    store.upload_file(chart_exr(tmp_path / "new.exr", value=0.3), "shot/a.0002.exr")  # re-upload: new etag
+    store.upload_file(chart_exr(tmp_path / "new2.exr"), "shot/a.0006.exr")
     third, _ = tick(ctx.cursor)
     assert isinstance(third, SensorResult)
     assert third.dynamic_partitions_requests[0].partition_keys == ["shot/a.0006.exr"]
@@ -255,7 +246,7 @@ def test_a_key_that_failed_for_its_content_is_not_requested_again_until_it_chang
                                      Settings())[0]
 
     assert plan() == [] and plan() == []  # seen again on later ticks: never requested again
-    bucket_store.upload_file(_frame(tmp_path, "fixed.exr"), key)  # a new version: requested once
+    bucket_store.upload_file(chart_exr(tmp_path / "fixed.exr"), key)  # a new version: requested once
     again = plan()
     assert [(r.partition_key, r.tags["proxygen/trigger"]) for r in again] == [(key, "s3poll-reupload")]
 
@@ -343,7 +334,7 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     storage = own_bucket(bucket_store, s3_env, "existing")
     store = storage.store()
     for i in range(3):
-        store.upload_file(_frame(tmp_path, f"old{i}.exr"), f"archive/plate.{i:04d}.exr")
+        store.upload_file(chart_exr(tmp_path / f"old{i}.exr"), f"archive/plate.{i:04d}.exr")
     clock.sleep(3)  # past LastModified's 1 s resolution and the sweep's skew allowance
     settings = load_settings()
     settings = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline, start_from="now"))
@@ -355,7 +346,7 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
 
     first, ctx = tick(None)
     assert isinstance(first, SkipReason) and first.skip_message == "no new objects"
-    store.upload_file(_frame(tmp_path, "new.exr"), "archive/plate.0100.exr")
+    store.upload_file(chart_exr(tmp_path / "new.exr"), "archive/plate.0100.exr")
     second, ctx = tick(ctx.cursor)
     assert isinstance(second, SensorResult)
     assert list(second.dynamic_partitions_requests[0].partition_keys) == ["archive/plate.0100.exr"]
@@ -372,7 +363,7 @@ def test_follow_upstream_never_asks_again_for_what_a_batch_run_targeted(dagster_
     prefix = f"targeted/{uuid.uuid4().hex[:6]}"
     first, good = _upload(bucket_store, tmp_path, prefix, ["t.0001.exr", "t.0002.exr"])
     corrupt = f"{prefix}/t.0003.exr"
-    data = bytearray(_frame(tmp_path, "corrupt.exr").read_bytes())
+    data = bytearray(chart_exr(tmp_path / "corrupt.exr").read_bytes())
     data[len(data) // 2:] = b"\x55" * (len(data) - len(data) // 2)  # header intact, pixel chunks garbage
     bucket_store.put_bytes(corrupt, bytes(data))
     _, cursor = follow_tick(dagster_defs, instance, None)

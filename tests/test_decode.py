@@ -8,17 +8,7 @@ import pytest
 from proxygen_core.media.render import _read_pixels
 from proxygen_core.probe import open_input, probe_input
 
-
-def write(path, pixels: np.ndarray, names: tuple[str, ...], compression: str, tiled: bool, fmt) -> None:
-    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], fmt)
-    spec.channelnames = names
-    spec.attribute("compression", compression)
-    if tiled:
-        spec.tile_width, spec.tile_height = 64, 32
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec), oiio.geterror()
-    assert out.write_image(pixels), out.geterror()
-    out.close()
+from .formats import write_pixels
 
 
 def imagebuf_pixels(path, chans: list[int]) -> np.ndarray:
@@ -34,7 +24,7 @@ def test_straight_read_is_the_imagebuf_read(tmp_path, compression, tiled):
     h, w = 301, 170  # not a multiple of any chunk or stripe: the last stripe is short
     pixels = (rng.random((h, w, 5), np.float32) * 4.0).astype(np.float32)
     path = tmp_path / f"{compression}{'_tiled' if tiled else ''}.exr"
-    write(path, pixels, ("A", "B", "G", "R", "Z"), compression, tiled, oiio.HALF)
+    write_pixels(path, pixels, oiio.HALF, ("A", "B", "G", "R", "Z"), compression, (64, 32) if tiled else None)
     for wanted in (("R", "G", "B", "A"), ("B", "R", "Z")):  # in order, and picked out of order with gaps
         inp = open_input(str(path))
         try:
@@ -50,7 +40,7 @@ def test_straight_read_is_the_imagebuf_read(tmp_path, compression, tiled):
 def test_float_exr_keeps_full_precision(tmp_path):
     pixels = np.linspace(0, 1, 64 * 80 * 3, dtype=np.float32).reshape(64, 80, 3) + np.float32(1e-7)
     path = tmp_path / "float.exr"
-    write(path, pixels, ("R", "G", "B"), "zip", False, oiio.FLOAT)
+    write_pixels(path, pixels, oiio.FLOAT, ("R", "G", "B"), "zip")
     inp = open_input(str(path))
     try:
         ours = _read_pixels(str(path), inp, probe_input(str(path), inp, 10**9), [0, 1, 2])
@@ -66,8 +56,8 @@ def test_a_frame_already_at_proxy_size_keeps_its_pixels_after_the_next_decode(tm
     from proxygen_core.settings import RenderSettings
 
     first, second = tmp_path / "a.exr", tmp_path / "b.exr"
-    write(first, np.full((108, 192, 3), 0.25, np.float32), ("R", "G", "B"), "zip", False, oiio.HALF)
-    write(second, np.full((108, 192, 3), 0.75, np.float32), ("R", "G", "B"), "zip", False, oiio.HALF)
+    write_pixels(first, np.full((108, 192, 3), 0.25, np.float32), oiio.HALF, ("R", "G", "B"), "zip")
+    write_pixels(second, np.full((108, 192, 3), 0.75, np.float32), oiio.HALF, ("R", "G", "B"), "zip")
     settings = RenderSettings(proxy_max_width=192, proxy_max_height=108)
     frame = decode_working(str(first), settings)
     kept = frame.pixels.copy()

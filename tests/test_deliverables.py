@@ -219,7 +219,7 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     from proxygen_core.settings import load_settings
     from proxygen_dagster.definitions import build_definitions
 
-    from .test_dagster_pipeline import _frame
+    from .formats import chart_exr
     from .test_events_pipeline import resources, run
 
     base = load_settings()
@@ -229,7 +229,7 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     keys = []
     for n in (1, 2, 3):
         key = f"{prefix}/plate_{n:04d}.exr"
-        bucket_store.upload_file(_frame(tmp_path, f"f{n}.exr"), key)
+        bucket_store.upload_file(chart_exr(tmp_path / f"f{n}.exr"), key)
         keys.append(key)
     db = tmp_path / "c.db"
     res = resources(defs, db, None, "t")

@@ -10,8 +10,9 @@ from proxygen_core.catalog import SQLiteCatalog
 from proxygen_core.events.outbox import producer_config, publish_pending
 from proxygen_core.services.tansu import start_tansu
 
+from .formats import chart_exr
 from .kafka_helpers import consume_events, produce
-from .test_dagster_pipeline import _frame, _upload
+from .test_dagster_pipeline import _upload
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -71,7 +72,7 @@ def test_rows_and_events_once_per_file(dagster_defs, instance, bucket_store, tan
     assert {e.event_id for e in catalog.events(100)} == ids
     assert len(consume_events(bootstrap, topic, expected=3)) == 3
 
-    bucket_store.upload_file(_frame(tmp_path, "fixed.exr"), keys[2])  # fixed: the failed row is replaced
+    bucket_store.upload_file(chart_exr(tmp_path / "fixed.exr"), keys[2])  # fixed: the failed row is replaced
     third = run(defs, res, instance, [keys[2]])
     assert third.success
     rows = {r.s3_key: r for r in catalog.rows()}

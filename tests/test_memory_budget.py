@@ -25,6 +25,8 @@ from proxygen_core.pipeline.folder import render_file
 from proxygen_core.probe import probe
 from proxygen_core.settings import RenderSettings, Settings, load_settings
 
+from .formats import deep_one_sample_exr, inset_exr, noisy_rgba_exr
+
 MIB = 2**20
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,28 +39,6 @@ def rss_zero(monkeypatch):
 @pytest.fixture
 def no_fixed_outputs(monkeypatch):
     monkeypatch.setattr(memory, "OUTPUT_FIXED_BYTES", 0)
-
-
-def _frame(path: Path, width: int = 1024, height: int = 768, nonfinite: bool = True, tiled: bool = False,
-           compression: str = "zip", chroma: str = "ACEScg") -> Path:
-    """Half RGBA with high-frequency HDR detail everywhere (and, by default, a NaN and an Inf)."""
-    rng = np.random.default_rng(5)
-    rgb = (rng.random((height, width, 3), np.float32) * 3.0) ** 2
-    if nonfinite:
-        rgb[17, 33, 0] = np.nan
-        rgb[height - 2, width // 2, 1] = np.inf
-    alpha = rng.random((height, width, 1), np.float32)
-    data = np.concatenate([rgb * alpha, alpha], -1)
-    spec = oiio.ImageSpec(width, height, 4, "half")
-    spec.attribute("compression", compression)
-    spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), CHROMATICITIES[chroma])
-    if tiled:
-        spec.tile_width = spec.tile_height = 64
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec), oiio.geterror()
-    out.write_image(data)
-    out.close()
-    return path
 
 
 def _stripe_lines(path: Path) -> int:
@@ -86,7 +66,7 @@ def _budget_between(path: Path, settings: RenderSettings, channels: int, linear:
 ])
 def test_streamed_render_is_the_whole_image_render(tmp_path, rss_zero, no_fixed_outputs, source, alpha, tiled,
                                                    compression):
-    path = _frame(tmp_path / "f.exr", tiled=tiled, compression=compression)
+    path = noisy_rgba_exr(tmp_path / "f.exr", tiled=tiled, compression=compression)
     base = RenderSettings(working_alpha=alpha, proxy_max_width=400, proxy_max_height=300)
     whole = decode_working(str(path), base, source)
     budget = _budget_between(path, base, 4 if alpha else 3, source is None)
@@ -106,7 +86,7 @@ def test_streamed_render_is_the_whole_image_render(tmp_path, rss_zero, no_fixed_
 
 def test_a_tight_budget_narrows_the_window_and_reads_each_row_once(tmp_path, rss_zero, no_fixed_outputs,
                                                                     monkeypatch):
-    path = _frame(tmp_path / "f.exr", nonfinite=False)
+    path = noisy_rgba_exr(tmp_path / "f.exr", nonfinite=False)
     base = RenderSettings(proxy_max_width=400, proxy_max_height=300)
     budget = _budget_between(path, base, 3, True)
     reads: list[tuple[int, int]] = []
@@ -130,14 +110,14 @@ def test_a_tight_budget_narrows_the_window_and_reads_each_row_once(tmp_path, rss
 
 
 def test_a_frame_within_the_budget_takes_the_whole_image_path(tmp_path, rss_zero):
-    path = _frame(tmp_path / "f.exr", width=320, height=200, nonfinite=False)
+    path = noisy_rgba_exr(tmp_path / "f.exr", width=320, height=200, nonfinite=False)
     frame = decode_working(str(path), RenderSettings())
     assert not frame.streamed
     assert not memory.admit(probe(path), RenderSettings(), 3, True).streamed
 
 
 def test_the_process_rss_counts_against_the_budget(tmp_path, monkeypatch):
-    path = _frame(tmp_path / "f.exr", width=320, height=200, nonfinite=False)
+    path = noisy_rgba_exr(tmp_path / "f.exr", width=320, height=200, nonfinite=False)
     record = probe(path)
     settings = RenderSettings(max_frame_memory=1024)
     need = memory.estimate_frame_memory(record, settings, 3, True).total
@@ -150,48 +130,17 @@ def test_the_process_rss_counts_against_the_budget(tmp_path, monkeypatch):
         memory.admit(record, settings, 3, True)
 
 
-def _inset_frame(path: Path, width: int = 1024, height: int = 768, border: int = 4) -> Path:
-    """Data window inside the display window: a layout only the whole-image ImageBuf path frames."""
-    spec = oiio.ImageSpec(width - 2 * border, height - 2 * border, 3, "half")
-    spec.x = spec.y = border
-    spec.full_x = spec.full_y = 0
-    spec.full_width, spec.full_height = width, height
-    spec.attribute("compression", "zip")
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec), oiio.geterror()
-    out.write_image(np.full((spec.height, spec.width, 3), 0.18, np.float32))
-    out.close()
-    return path
-
-
-def _deep_frame(path: Path, width: int = 64, height: int = 48) -> Path:
-    spec = oiio.ImageSpec(width, height, 4, "float")
-    spec.channelnames = ("R", "G", "B", "A")
-    spec.deep = True
-    deep = oiio.DeepData()
-    deep.init(width * height, 4, [oiio.FLOAT] * 4, spec.channelnames)
-    for p in range(width * height):
-        deep.set_samples(p, 1)
-        for c in range(4):
-            deep.set_deep_value(p, c, 0, 0.5)
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec), oiio.geterror()
-    assert out.write_deep_image(deep), out.geterror()
-    out.close()
-    return path
-
-
 @pytest.mark.parametrize("kind", ["inset data window", "deep", "preview"])
 def test_a_frame_that_cannot_be_striped_is_refused_before_any_pixel_is_read(tmp_path, rss_zero, monkeypatch, kind):
     if kind == "deep":
-        path, settings = _deep_frame(tmp_path / "d.exr"), RenderSettings(max_frame_memory=1)
+        path, settings = deep_one_sample_exr(tmp_path / "d.exr"), RenderSettings(max_frame_memory=1)
         cause = "deep samples"
     elif kind == "preview":
-        path, settings = _frame(tmp_path / "p.exr", nonfinite=False), RenderSettings(max_frame_memory=1,
+        path, settings = noisy_rgba_exr(tmp_path / "p.exr", nonfinite=False), RenderSettings(max_frame_memory=1,
                                                                                        preview_enabled=True)
         cause = "preview"
     else:
-        path, settings = _inset_frame(tmp_path / "i.exr"), RenderSettings(max_frame_memory=1)
+        path, settings = inset_exr(tmp_path / "i.exr"), RenderSettings(max_frame_memory=1)
         cause = "data window"
     touched: list[str] = []
     for name in ("_read_pixels", "_read_striped", "_open_buf", "_streamed_small"):
@@ -211,7 +160,7 @@ def test_the_chain_records_too_large_and_the_other_frames_still_render(tmp_path,
     """Through the chain ``proxygen render`` runs: the refused frame's report says too_large, the next renders."""
     folder = tmp_path / "in"
     folder.mkdir()
-    big = _inset_frame(folder / "big.exr", 1024, 768)
+    big = inset_exr(folder / "big.exr", 1024, 768)
     small = folder / "small.exr"
     write_exr(small, np.full((90, 160, 3), 0.18, np.float32), CHROMATICITIES["ACEScg"])
     record = probe(big)
@@ -233,7 +182,7 @@ def test_the_cli_reports_too_large_and_goes_on(tmp_path):
     """`proxygen render` itself, with the budget from the environment: exit 1, the error line, the other frame."""
     folder = tmp_path / "in"
     folder.mkdir()
-    big = _inset_frame(folder / "big.exr", 1024, 768)
+    big = inset_exr(folder / "big.exr", 1024, 768)
     small = folder / "small.exr"
     write_exr(small, np.full((90, 160, 3), 0.18, np.float32), CHROMATICITIES["ACEScg"])
     env = {"PATH": "/usr/bin:/bin", "PROXYGEN_MAX_FRAME_MEMORY": "1", "HOME": str(tmp_path)}
@@ -282,7 +231,7 @@ def test_a_frame_refused_only_for_what_this_worker_holds_is_infrastructure_not_t
     fresh worker is refused for this worker's grown RSS as transient infrastructure, never a permanent too_large."""
     from proxygen_core.errors import INFRASTRUCTURE, WorkerMemoryError, failure_class
 
-    path, settings = _inset_frame(tmp_path / "i.exr"), RenderSettings(max_frame_memory=512)
+    path, settings = inset_exr(tmp_path / "i.exr"), RenderSettings(max_frame_memory=512)
     monkeypatch.setattr(memory, "process_rss_bytes", lambda: 510 * MIB)  # a worker grown by earlier frames
     with pytest.raises(WorkerMemoryError) as err:
         decode_working(str(path), settings)

@@ -6,8 +6,8 @@ import pytest
 
 from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
 from proxygen_core.pipeline.folder import render_file
-from proxygen_core.settings import RenderSettings, Settings
 
+from .conftest import SETTINGS
 from .media import mp4_info
 
 
@@ -17,7 +17,7 @@ def test_mp4_properties(tmp_path, size, expected):
     img, _ = chart(*size)
     src = tmp_path / "frame.exr"
     write_exr(src, img, CHROMATICITIES["ACEScg"])
-    result = render_file(src, tmp_path / "out", Settings(render=RenderSettings()))
+    result = render_file(src, tmp_path / "out", SETTINGS)
     report = result.report()
     assert report["status"] == "ok", report["error"]
     info = mp4_info(result.proxy.path)

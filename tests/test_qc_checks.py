@@ -14,7 +14,7 @@ from proxygen_core.pipeline.chain import PROXY, THUMBNAIL, WORKING, run_chain
 from proxygen_core.settings import Settings
 from proxygen_core.store.local import LocalStore
 
-from .test_chain_local import _exr
+from .formats import chart_exr
 
 # Faults by source width, so one batch can hold a key of each kind.
 BAD_THUMB, BAD_PROXY, UNSTORED, NONFINITE, GOOD = 322, 324, 326, 328, 320
@@ -59,14 +59,14 @@ def faults(monkeypatch):
     (NONFINITE, WORKING, "qc", "1 non-finite pixels"),
 ])
 def test_each_fault_fails_its_key_at_its_stage(faults, tmp_path, width, stage, kind, words):
-    src = _exr(tmp_path / "in" / f"plate_{width}.exr", size=(width, 180))
+    src = chart_exr(tmp_path / "in" / f"plate_{width}.exr", size=(width, 180))
     r = run_chain(LocalStore(tmp_path / "out"), str(src), Settings())
     assert not r.ok and r.failed.step == stage and r.failed.error["kind"] == kind, r.failed
     assert words in r.failed.error["cause"]
     if stage == THUMBNAIL:
         assert not (tmp_path / "out" / f"plate_{width}_thumb.jpg").exists()  # a failed output is never published
     good = run_chain(
-        LocalStore(tmp_path / "out"), str(_exr(tmp_path / "in" / "good.exr", size=(GOOD, 180))), Settings()
+        LocalStore(tmp_path / "out"), str(chart_exr(tmp_path / "in" / "good.exr", size=(GOOD, 180))), Settings()
     )
     assert good.ok, good.failed  # the faults hit only their own keys
 
@@ -80,7 +80,7 @@ def test_asset_checks_fail_on_exactly_the_bad_keys(faults, dagster_defs, instanc
     keys = {}
     for width in (GOOD, BAD_THUMB, BAD_PROXY, UNSTORED, NONFINITE):
         key = keys[width] = f"{prefix}/plate_{width}.exr"
-        bucket_store.upload_file(_exr(tmp_path / f"{width}.exr", size=(width, 180)), key)
+        bucket_store.upload_file(chart_exr(tmp_path / f"{width}.exr", size=(width, 180)), key)
     result = run_keys(dagster_defs, instance, sorted(keys.values()))
     assert not result.success
     evaluated = checks(result)

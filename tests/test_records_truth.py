@@ -8,25 +8,13 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import OpenImageIO as oiio
-
 from proxygen_core.catalog import SQLiteCatalog
-from proxygen_core.media.samples import chart
 from proxygen_core.store.keys import MAX_KEY_BYTES, file_id, key_digest
 
+from .formats import chart_exr, chart_tif
 from .kafka_helpers import consume_events
-from .test_dagster_pipeline import ASSETS, _frame, materialized, partition_status
+from .test_dagster_pipeline import ASSETS, materialized, partition_status
 from .test_events_pipeline import resources, run
-
-
-def _tif(path: Path, size=(320, 180)) -> Path:
-    img = np.clip(chart(*size)[0], 0, 1) ** (1 / 2.2)
-    out = oiio.ImageOutput.create(str(path))
-    out.open(str(path), oiio.ImageSpec(size[0], size[1], 3, oiio.UINT8))
-    out.write_image((img * 255).astype(np.uint8))
-    out.close()
-    return path
 
 
 def _owner(store, key):
@@ -49,7 +37,8 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     keys = []
     for name in names:
         key = f"{prefix}/{name}"
-        local = _tif(tmp_path / "f.tif") if name.endswith(".tif") else _frame(tmp_path, f"{uuid.uuid4().hex}.exr")
+        local = (chart_tif(tmp_path / "f.tif") if name.endswith(".tif")
+                 else chart_exr(tmp_path / f"{uuid.uuid4().hex}.exr"))
         bucket_store.upload_file(local, key)
         keys.append(key)
     corrupt = f"{prefix}/a.0003.exr"
@@ -97,7 +86,7 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     time.sleep(1.1)  # a new LastModified second
     bucket_store.client.copy_object(Bucket=bucket_store.bucket, Key=same, MetadataDirective="REPLACE",
                                     CopySource={"Bucket": bucket_store.bucket, "Key": same})
-    bucket_store.upload_file(_frame(tmp_path, "changed.exr", value=0.25), changed)
+    bucket_store.upload_file(chart_exr(tmp_path / "changed.exr", value=0.25), changed)
     # ... then a backfill of everything.
     again = run(dagster_defs, res, instance, keys)
     assert not again.success  # the corrupt frame is still corrupt
@@ -220,7 +209,7 @@ def test_a_step_retried_for_storage_fetches_only_the_key_that_hit_it(s3_env, ins
     good, flaky = (f"{prefix}/{n}" for n in ("a.exr", "b.exr"))
     corrupt = f"{prefix}/c.exr"
     for key in (good, flaky):
-        bucket_store.upload_file(_frame(tmp_path, key.rsplit("/", 1)[1]), key)
+        bucket_store.upload_file(chart_exr(tmp_path / key.rsplit("/", 1)[1]), key)
     bucket_store.put_bytes(corrupt, b"not an exr")
     fetched: Counter = Counter()
     fetch, publish = ObjectStore.fetch, stages.publish

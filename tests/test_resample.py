@@ -5,7 +5,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from proxygen_core.media.resample import filter_weights, resize, separable_resize
+from proxygen_core.media.resample import filter_taps, resize, separable_resize
 
 
 def oiio_box(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -15,6 +15,14 @@ def oiio_box(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     src.set_pixels(oiio.ROI(), np.ascontiguousarray(pixels, dtype=np.float32))
     roi = oiio.ROI(0, width, 0, height, 0, 1, 0, pixels.shape[2])
     return oiio.ImageBufAlgo.resize(src, filtername="box", roi=roi).get_pixels(oiio.FLOAT)
+
+
+def filter_weights(n_in: int, n_out: int, filtername: str) -> np.ndarray:
+    """The resize's taps (``filter_taps``) as a dense (n_out, n_in) matrix."""
+    o, i, w = filter_taps(n_in, n_out, filtername)
+    weights = np.zeros((n_out, n_in), np.float32)
+    weights[o, i] = w
+    return weights
 
 
 @pytest.mark.parametrize("shape,size", [

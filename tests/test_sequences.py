@@ -82,7 +82,7 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
 
     from proxygen_core.catalog import SQLiteCatalog
 
-    from .test_dagster_pipeline import _frame
+    from .formats import chart_exr
     from .test_events_pipeline import resources, run
 
     prefix = f"seq/{uuid.uuid4().hex[:6]}/sh010"
@@ -93,10 +93,10 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
         if n == 1010:
             bucket_store.put_bytes(key, b"corrupt frame")
         else:
-            bucket_store.upload_file(_frame(tmp_path, f"f{n}.exr", value=0.02 * (n - 1000)), key)
+            bucket_store.upload_file(chart_exr(tmp_path / f"f{n}.exr", value=0.02 * (n - 1000)), key)
         keys.append(key)
     still = f"{prefix}/still.exr"
-    bucket_store.upload_file(_frame(tmp_path, "still.exr"), still)
+    bucket_store.upload_file(chart_exr(tmp_path / "still.exr"), still)
     db = tmp_path / "c.db"
     res = resources(dagster_defs, db, None, "t")
     run(dagster_defs, res, instance, keys + [still])  # fails for the corrupt frame only
@@ -150,7 +150,7 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
     # Nothing changed: no new request. A re-rendered frame: the clip is due again and rebuilt.
     again = tick(result.cursor)
     assert not again.run_requests
-    bucket_store.upload_file(_frame(tmp_path, "new.exr", value=0.9), keys[0])
+    bucket_store.upload_file(chart_exr(tmp_path / "new.exr", value=0.9), keys[0])
     assert run(dagster_defs, res, instance, [keys[0]]).success
     third = tick(again.cursor)
     assert [r.partition_key for r in third.run_requests] == [pattern]
@@ -275,14 +275,14 @@ def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
     from proxygen_core.pipeline.record import frame_row
     from proxygen_core.settings import load_settings
 
-    from .test_dagster_pipeline import _frame
+    from .formats import chart_exr
 
     settings = load_settings()
     settings = replace(settings, pipeline=replace(settings.pipeline, sequence_frame_proxies=False))
     prefix = f"noproxy/{uuid.uuid4().hex[:6]}"
     frame_key, still_key = f"{prefix}/a.1001.exr", f"{prefix}/still.exr"
     for key in (frame_key, still_key):
-        bucket_store.upload_file(_frame(tmp_path, f"{uuid.uuid4().hex}.exr"), key)
+        bucket_store.upload_file(chart_exr(tmp_path / f"{uuid.uuid4().hex}.exr"), key)
     framed = run_chain(bucket_store, frame_key, settings)
     still = run_chain(bucket_store, still_key, settings)
     assert framed.ok and still.ok

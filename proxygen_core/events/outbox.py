@@ -41,9 +41,6 @@ SECURITY_PROPERTIES = {
 }
 
 
-SECRET_PROPERTIES = {"sasl.password"}
-
-
 def security_config(values: dict[str, Any]) -> dict[str, str]:
     """librdkafka security properties from settings-named values (unset ones left out)."""
     config = {prop: str(values[name]) for name, prop in SECURITY_PROPERTIES.items() if values.get(name)}
@@ -52,11 +49,6 @@ def security_config(values: dict[str, Any]) -> dict[str, str]:
     if config.get("sasl.mechanism") and not (config.get("sasl.username") and config.get("sasl.password")):
         raise ValueError("kafka_sasl_mechanism needs PROXYGEN_KAFKA_SASL_USERNAME and PROXYGEN_KAFKA_SASL_PASSWORD")
     return config
-
-
-def redacted(config: dict[str, Any]) -> dict[str, Any]:
-    """A client config safe to log or show: secrets replaced."""
-    return {k: ("***" if k in SECRET_PROPERTIES else v) for k, v in config.items()}
 
 
 def producer_config(bootstrap: str, idempotent: bool = True, timeout_ms: int = 10000,

@@ -106,14 +106,10 @@ def bt709_frame(planes: np.ndarray, pts: int) -> av.VideoFrame:
     return frame
 
 
-def write_mp4(rgb: np.ndarray, path: str | os.PathLike[str], settings: RenderSettings, frames: int = 1) -> int:
-    """Encode display-encoded Rec.709 RGB as an H.264 MP4 (yuv420p, BT.709 tags, tv range, faststart)."""
-    return write_mp4_planes(rgb_to_yuv420_bt709(rgb), path, settings, frames)
-
-
 def write_mp4_planes(planes: np.ndarray, path: str | os.PathLike[str], settings: RenderSettings,
                      frames: int = 1) -> int:
-    """As ``write_mp4``, from yuv420p planes already made (``rgb_to_yuv420_bt709``)."""
+    """Encode yuv420p planes (``rgb_to_yuv420_bt709`` of display-encoded Rec.709 RGB) as an H.264 MP4
+    (BT.709 tags, tv range, faststart)."""
     path = str(path)
     h, w = planes.shape[0] * 2 // 3, planes.shape[1]
     try:

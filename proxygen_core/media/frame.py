@@ -34,6 +34,7 @@ class WorkingFrame:
     # beside the working frame so that clip costs an encode, not a second display render (docs/sequences.md)
     review_planes: np.ndarray | None = None
     streamed: bool = False  # rendered in stripes, the frame being over the memory budget (media/memory.py)
+    warnings: dict[str, str] = field(default_factory=dict)  # what the decode made of an odd source (not a failure)
 
     @property
     def display_size(self) -> tuple[int, int]:

@@ -8,18 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import OpenImageIO as oiio
 import PyOpenColorIO as ocio
 
 from proxygen_core.colour.engine import apply, engine
-from proxygen_core.errors import (
-    UnreadableSourceError,
-    UnsupportedSourceError,
-    as_proxygen_error,
-)
+from proxygen_core.errors import UnreadableSourceError, UnsupportedSourceError
 from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.geometry import desqueezed, even_fit_within, fit_within
 from proxygen_core.media.memory import SCRATCH_MAX_BYTES, admit
@@ -37,14 +32,6 @@ from proxygen_core.probe import (
 from proxygen_core.settings import RenderSettings
 
 HALF_MAX = 65504.0
-
-
-@dataclass
-class Outputs:
-    thumbnail: np.ndarray  # uint8 (h, w, 3) sRGB display code values
-    proxy: np.ndarray  # float32 (h, w, 3) Rec.1886 display code values in [0, 1]
-    preview: np.ndarray | None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _rgb_of(names: tuple[str, ...], prefix: str) -> list[int] | None:
@@ -104,8 +91,39 @@ def select_channels(names: tuple[str, ...]) -> list[int]:
     raise ValueError("no channels")
 
 
-def _open_buf(path: str, probe: ProbeRecord, chans: list[int]) -> oiio.ImageBuf:
-    """Read subimage 0 into an ImageBuf (float, only the needed channel range; deep images flattened)."""
+EMPTY_DEEP = "deep image has no samples: rendered as an empty (transparent black) picture"
+
+
+def _has_samples(buf: oiio.ImageBuf) -> bool:
+    """Whether any pixel of a deep ImageBuf holds a sample (stops at the first that does; ~70 ms per
+    megapixel when none does)."""
+    deep = buf.deepdata()
+    return any(map(deep.samples, range(deep.pixels)))
+
+
+def _flatten(path: str, buf: oiio.ImageBuf, warnings: dict[str, str] | None) -> oiio.ImageBuf:
+    """A deep image composited into a flat one. A valid deep file with no sample at all (an empty render
+    layer) is an empty picture: zeros in every channel, alpha too, and a warning; flattening would refuse it
+    when it has no alpha channel ("No alpha channel could be identified"), though there is nothing to composite."""
+    if not _has_samples(buf):
+        spec = oiio.ImageSpec(buf.spec())
+        spec.deep = False
+        spec.set_format(oiio.FLOAT)
+        empty = oiio.ImageBuf(spec)
+        oiio.ImageBufAlgo.zero(empty)
+        if warnings is not None:
+            warnings["deep"] = EMPTY_DEEP
+        return empty
+    flat = oiio.ImageBufAlgo.flatten(buf)
+    if flat.has_error:
+        raise UnreadableSourceError(path, f"deep image cannot be flattened: {oiio_error(flat)}")
+    return flat
+
+
+def _open_buf(path: str, probe: ProbeRecord, chans: list[int],
+              warnings: dict[str, str] | None = None) -> oiio.ImageBuf:
+    """Read subimage 0 into an ImageBuf (float, only the needed channel range; deep images flattened, what
+    that notes in ``warnings``)."""
     lo, hi = min(chans), max(chans) + 1
     if probe.deep:
         lo, hi = 0, len(probe.channels)  # flattening needs alpha
@@ -127,10 +145,7 @@ def _open_buf(path: str, probe: ProbeRecord, chans: list[int]) -> oiio.ImageBuf:
     if message:
         raise UnreadableSourceError(path, f"pixels cannot be decoded: {message}")
     if probe.deep:
-        flat = oiio.ImageBufAlgo.flatten(buf)
-        if flat.has_error:
-            raise UnreadableSourceError(path, f"deep image cannot be flattened: {oiio_error(flat)}")
-        buf = flat
+        buf = _flatten(path, buf, warnings)
     names = list(buf.spec().channelnames)
     wanted = [names.index(probe.channels[c]) if probe.channels[c] in names else c - lo for c in chans]
     if wanted != [0, 1, 2] or buf.nchannels != 3:
@@ -224,16 +239,17 @@ def _read_striped(inp: oiio.ImageInput, chans: list[int], striped: bool, reuse: 
 
 
 def _read_pixels(path: str, inp: oiio.ImageInput, probe: ProbeRecord, chans: list[int],
-                 reuse: bool = False) -> np.ndarray:
+                 reuse: bool = False, warnings: dict[str, str] | None = None) -> np.ndarray:
     """The display window's pixels of ``chans`` as float32 (h, w, len(chans)).
 
     The common frame (flat, data window = display window, no orientation) is read by the already open
     ImageInput straight into numpy (an EXR in stripes; into this thread's ``scratch`` array when ``reuse``: the
     caller keeps nothing of it beyond its next read): no second open and no ImageBuf to copy out of. Everything
-    else goes through an ImageBuf that crops, orients and flattens.
+    else goes through an ImageBuf that crops, orients and flattens (noting what it made of the source in
+    ``warnings``).
     """
     if needs_framing(probe):
-        return np.ascontiguousarray(_frame_up(_open_buf(path, probe, chans), probe).get_pixels(oiio.FLOAT),
+        return np.ascontiguousarray(_frame_up(_open_buf(path, probe, chans, warnings), probe).get_pixels(oiio.FLOAT),
                                     dtype=np.float32)
     striped = probe.format == "openexr"
     pixels, message = _read_striped(inp, chans, striped, reuse)
@@ -361,6 +377,7 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
     """
     path = str(path)
     timings: dict[str, float] = {}
+    warnings: dict[str, str] = {}
     t0 = time.perf_counter()
     inp = open_input(path)
     try:
@@ -386,7 +403,7 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
             small, bad = _streamed_small(path, inp, read, to_work, linear, pw, ph, settings.resize_filter,
                                          admission.window_rows)
         else:
-            pixels = _read_pixels(path, inp, probe, read, reuse=shrink_first)
+            pixels = _read_pixels(path, inp, probe, read, reuse=shrink_first, warnings=warnings)
     finally:
         inp.close()
     timings["decode"] = time.perf_counter() - t0  # streamed: with the colour work and the resize
@@ -404,7 +421,7 @@ def decode_working(path: str, settings: RenderSettings, source_colorspace: str |
         alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0)
     timings["to_working_and_resize"] = time.perf_counter() - t1
     return WorkingFrame(small, probe, colour, settings.working_colorspace, w, h, bad, full, timings, layer,
-                        probe.pixel_aspect, alpha, streamed=admission.streamed)
+                        probe.pixel_aspect, alpha, streamed=admission.streamed, warnings=warnings)
 
 
 def _whole_small(pixels: np.ndarray, to_work: ocio.CPUProcessor, shrink_first: bool, has_alpha: bool,
@@ -489,19 +506,3 @@ def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray 
         return None
     return to_uint8(display_encode(frame.full_res, frame.working_colorspace, settings.thumb_display,
                              frame.colour.thumb_view, settings))
-
-
-def render_outputs(frame: WorkingFrame, settings: RenderSettings) -> Outputs:
-    """Display-encode the working frame for each output (thumbnail, proxy, optional preview)."""
-    t0 = time.perf_counter()
-    outputs = Outputs(thumbnail_pixels(frame, settings), proxy_pixels(frame, settings), preview_pixels(frame, settings))
-    outputs.timings["display"] = time.perf_counter() - t0
-    return outputs
-
-
-def render(path: str, settings: RenderSettings, source_colorspace: str | None = None) -> tuple[WorkingFrame, Outputs]:
-    try:
-        frame = decode_working(path, settings, source_colorspace)
-        return frame, render_outputs(frame, settings)
-    except Exception as exc:
-        raise as_proxygen_error(path, exc) from exc

@@ -61,14 +61,6 @@ def filter_taps(n_in: int, n_out: int, filtername: str) -> tuple[np.ndarray, np.
     return o[inside], source[inside], response[o[inside], k[inside]]
 
 
-def filter_weights(n_in: int, n_out: int, filtername: str) -> np.ndarray:
-    """The same weights as a dense (n_out, n_in) matrix (for checks and small sizes)."""
-    o, i, w = filter_taps(n_in, n_out, filtername)
-    weights = np.zeros((n_out, n_in), np.float32)
-    weights[o, i] = w
-    return weights
-
-
 Band = tuple[int, int, int, int, np.ndarray]  # output start, output end, input start, input end, weights
 
 

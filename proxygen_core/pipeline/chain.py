@@ -260,6 +260,7 @@ class _Attempt:
         frame = self.step(WORKING, lambda: working_frame(self.store, r.source, self.settings.render, stored))
         r.frame_info = frame_info(frame)
         r.timings.update({n: round(v, 4) for n, v in frame.timings.items()})
+        r.warnings.update(frame.warnings)  # what the decode made of an odd source (an empty deep image)
         return frame
 
     def _thumbnail(self, frame: WorkingFrame | None, outs: Any) -> Media:

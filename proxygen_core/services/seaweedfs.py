@@ -38,25 +38,6 @@ def write_security(data: Path) -> Path:
     return path
 
 
-def filer_write_token(data_dir: str | os.PathLike[str], seconds: int = 3600) -> str:
-    """A bearer token for the filer's HTTP writes (HS256 with the filer signing key of this server's
-    security.toml), for bulk seeding by the project's own benchmark; never handed to anyone else."""
-    import base64
-    import hmac
-    import json
-    import re
-    import time
-
-    text = (Path(data_dir) / "security.toml").read_text()
-    key = re.search(r'\[jwt\.filer_signing\][^\[]*?key = "([^"]+)"', text).group(1)
-    def encode(raw):
-        return (base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
-    head = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = encode(json.dumps({"exp": int(time.time()) + seconds}).encode())
-    signature = hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{encode(signature)}"
-
-
 GRPC_SOCKETS = {"master.port.grpc": "master", "volume.port.grpc": "volume", "filer.port.grpc": "filer",
                 "s3.port.grpc": "s3", "admin.port.grpc": "admin"}  # weed's /tmp/seaweedfs-<kind>-grpc-<port>.sock
 EXPOSED = "storage internal ports are reachable by local users"
