@@ -1,4 +1,4 @@
-"""``proxy.generated`` / ``proxy.failed`` / ``clip.*`` events: a versioned JSON schema and their ids.
+"""``proxy.generated`` / ``proxy.failed`` / ``proxy.skipped`` / ``clip.*`` events: a versioned JSON schema, ids.
 
 Event ids are deterministic from what the event says (source URI, etag, render-settings hash,
 status), so re-processing unchanged content yields the same id, which the outbox keeps once."""
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the catalog loads pyarrow (~0.2 s): not at import, so `prox
 
 SCHEMA_VERSION = "proxygen.event/1"
 GENERATED, FAILED = "proxy.generated", "proxy.failed"
+SKIPPED = "proxy.skipped"  # an object the registry of inputs ignores, said once per version (store/inputs.py)
 CLIP_GENERATED, CLIP_FAILED = "clip.generated", "clip.failed"
 
 
@@ -30,8 +31,9 @@ def event_id(row: dict[str, Any]) -> str:
 
 
 def build_event(row: dict[str, Any], topic: str) -> OutboxEvent:
-    """The event for one catalog row (a superset of the original ProxyGeneratedEvent fields)."""
-    kind = GENERATED if row["status"] == "ok" else FAILED
+    """The event for one catalog row (a superset of the original ProxyGeneratedEvent fields); a skipped row's
+    event is ``proxy.skipped``, its reason in ``error``, so a consumer learns of an ignored object too."""
+    kind = {"ok": GENERATED, "skipped": SKIPPED}.get(row["status"], FAILED)
     bucket = row["s3_bucket"]
     def uri(key):
         return (f"s3://{bucket}/{key}" if key else None)
