@@ -6,11 +6,36 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from proxygen_core import __version__
 from proxygen_core.probe import probe
 from proxygen_core.report import add_commands
-from proxygen_core.settings import load_settings
+from proxygen_core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from proxygen_core.store.local import LocalStore
+
+
+def _frame_sources(given: list[str], store: LocalStore, settings: Settings) -> tuple[list[str], int]:
+    """The files the frame chain takes, and how many arguments were errors (folders). Every other file is
+    skipped by the registry of inputs, as the pipeline skips it: one ``skipped: <file>: <reason>`` line and its
+    report each, and not a failure (a ``.psd`` in ``shot/*`` must not fail the batch)."""
+    from proxygen_core.pipeline.folder import skip_file
+    from proxygen_core.store.inputs import classify
+
+    sources, failed = [], 0
+    for source in given:
+        verdict = classify(str(Path(source).absolute()), settings.pipeline.extension_set())
+        if Path(source).is_dir():  # a folder is not a frame: say so, write nothing for it
+            failed += 1
+            print(f"error: {source}: is a folder; give its files (e.g. {source.rstrip('/')}/*.exr)", file=sys.stderr)
+        elif not verdict.source and Path(source).is_file():
+            skip_file(source, verdict, store, settings)
+            print(f"skipped: {source}: {verdict.reason}", flush=True)
+        else:
+            sources.append(source)
+    return sources, failed
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -25,15 +50,8 @@ def _render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: is a file; give a folder (it is created if missing)")
-    sources = []
-    failed = 0
-    for source in args.sources:
-        if Path(source).is_dir():  # a folder is not a frame: say so, write nothing for it
-            failed += 1
-            print(f"error: {source}: is a folder; give its files (e.g. {source.rstrip('/')}/*.exr)", file=sys.stderr)
-        else:
-            sources.append(source)
     store = LocalStore(out)
+    sources, failed = _frame_sources(args.sources, store, settings)
     results = []
     started = time.perf_counter()
     for index, source in enumerate(sources, 1):

@@ -229,7 +229,8 @@ def dailies(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     rec = sub.add_parser("records", help="list recent catalog rows (proxy_outputs)")
     rec.add_argument("--limit", type=int, default=20)
-    rec.add_argument("--status", choices=["ok", "failed"])
+    rec.add_argument("--status", choices=["ok", "failed", "skipped"],
+                     help="only rows of this status (skipped: objects that are not frame sources, and why)")
     rec.add_argument("--history", action="store_true", help="earlier versions of rows (replaced by re-processing)")
     rec.add_argument("--json", action="store_true", help="one JSON list of row objects")
     rec.set_defaults(func=records)

@@ -20,14 +20,17 @@ from dagster import (
 )
 
 from proxygen_core.events.batching import Held, take_batches
-from proxygen_core.events.notifications import commit, consume, relevant
+from proxygen_core.events.notifications import Notification, commit, consume, triage
 from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
 from proxygen_core.pipeline.chain import stages_for
+from proxygen_core.pipeline.record import record_skipped, unrecorded
 from proxygen_core.pipeline.sequence import build_fingerprint, due, load_members, profiles_signature
 from proxygen_core.pipeline.sequence.plan import sequence_digest
 from proxygen_core.pipeline.state import last_processed_etag
 from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
+from proxygen_core.store.inputs import Input
+from proxygen_core.store.s3 import ObjectInfo, ObjectStore
 from proxygen_dagster.assets import DEPS, FOLLOW_TRIGGER
 from proxygen_dagster.jobs import CLIPS_JOB, FRAMES_JOB
 from proxygen_dagster.partitions import frames, sequences
@@ -86,6 +89,47 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
 def sensor_result(requests: list[RunRequest], to_add: list[str], cursor: str) -> SensorResult:
     return SensorResult(run_requests=requests, cursor=cursor,
                         dynamic_partitions_requests=[frames.build_add_request(to_add)] if to_add else [])
+
+
+def record_skips(context: SensorEvaluationContext, catalog: CatalogResource, events: EventBus, bucket: str,
+                 ignored: list[tuple[ObjectInfo, Input]], settings: Settings) -> str:
+    """Record the ignored objects' new versions (a ``skipped`` row and event each, once per key and etag) and
+    say so in the tick's log: ``"N skipped (reasons)"``, or "" when this tick recorded none. Why: an ignored
+    object used to show only as a "passed over" line repeated on every tick, forever. The events wait for the
+    outbox sensor: a slow broker never holds a tick. The catalog is opened only when there is something to say."""
+    if not ignored:
+        return ""
+    recorded = record_skipped(catalog.open(), events.publisher(), bucket, ignored, settings.pipeline.key_template,
+                              drain=False)
+    if not recorded.rows:
+        return ""
+    reasons: dict[str, int] = {}
+    for row in recorded.rows.values():
+        reasons[row.error or ""] = reasons.get(row.error or "", 0) + 1
+    note = f"{len(recorded.rows)} skipped ({'; '.join(f'{n} {why}' for why, n in sorted(reasons.items()))})"
+    context.log.info(f"{note}: {', '.join(list(recorded.rows)[:5])}{' ...' if len(recorded.rows) > 5 else ''} "
+                     "(proxygen records --status skipped)")
+    return note
+
+
+def heads_of(store: ObjectStore, catalog: CatalogResource,
+             ignored: list[tuple[Notification, Input]]) -> list[tuple[ObjectInfo, Input]]:
+    """The objects behind ignored notifications whose version has no row yet, as they are now (one HEAD each:
+    the row gets the object's own etag, size and LastModified, the same row the polling sweep would write).
+    An object gone since its notification gets no row."""
+    from proxygen_core.errors import StorageError
+
+    if not ignored:
+        return []
+    new = unrecorded(catalog.open(), store.bucket, {n.key: n.etag.strip('"') for n, _ in ignored})
+    out = []
+    for note, verdict in ignored:
+        if note.key in new:
+            try:
+                out.append((store.head(note.key), verdict))
+            except StorageError:
+                continue
+    return out
 
 
 def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list[str], int | None]:
@@ -202,10 +246,12 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                       description=description)
 
     @every_interval("s3_new_frames", frames_job,
-                    "Lists the bucket in bounded slices (durable cursor), skips .proxies/ and unsupported "
-                    "extensions, adds a partition per new key and requests batch runs: full batches at once, "
-                    "a burst's remainder once no new key arrived for the settle time.")
-    def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
+                    "Lists the bucket in bounded slices (durable cursor), skips .proxies/, records every other "
+                    "object that is not a frame source once per version as a skipped row, adds a partition per "
+                    "new key and requests batch runs: full batches at once, a burst's remainder once no new key "
+                    "arrived for the settle time.")
+    def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage, catalog: CatalogResource,
+                      events: EventBus) -> SensorResult | SkipReason:
         store = storage.store()
         state = json.loads(context.cursor) if context.cursor else {}
         if "scan" not in state:  # a cursor from before batches were held: it is the scan cursor itself
@@ -214,16 +260,16 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
         skipped = Skipped()
         found, cursor = scan(store, Cursor.loads(state["scan"], pipeline.start_moment()), pipeline.extension_set(),
                              pipeline.prefix, pipeline.max_keys_per_tick, skipped=skipped)
-        if skipped.counts:  # shown in the tick's log in the UI, once per sweep over each object
-            context.log.info(f"passed over: {skipped}")
+        said = record_skips(context, catalog, events, store.bucket, skipped.ignored, settings)
         requests, to_add = [], []
         if found or held.keys:
             requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll", settings)
         new_cursor = json.dumps({"scan": cursor.dumps(), "held": held.to_json() if held.keys else None})
         if not requests and not to_add:
             context.update_cursor(new_cursor)
-            return SkipReason(f"{len(held.keys)} new keys held until the upload burst settles" if held.keys
-                              else "only already-processed objects" if found else "no new objects")
+            why = (f"{len(held.keys)} new keys held until the upload burst settles" if held.keys
+                   else "only already-processed objects" if found else "no new objects")
+            return SkipReason(f"{why}; {said}" if said else why)
         return sensor_result(requests, to_add, new_cursor)
 
 
@@ -232,7 +278,7 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                     "runs exactly like the polling sensor; offsets advance only after the tick was recorded.",
                     running=bool(settings.events.notifications_topic))
     def s3_notifications(
-        context: SensorEvaluationContext, storage: MediaStorage, events: EventBus
+        context: SensorEvaluationContext, storage: MediaStorage, events: EventBus, catalog: CatalogResource
     ) -> SensorResult | SkipReason:
         from confluent_kafka import Consumer
 
@@ -255,15 +301,16 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
         state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed),
                  "start": state["start"]}
         store = storage.store()
-        notes = relevant(batch.notifications, store.bucket, pipeline.extension_set(),
-                         datetime.fromisoformat(state["start"]) if state["start"] else None)
+        notes, ignored = triage(batch.notifications, store.bucket, pipeline.extension_set(),
+                                datetime.fromisoformat(state["start"]) if state["start"] else None)
+        said = record_skips(context, catalog, events, store.bucket, heads_of(store, catalog, ignored), settings)
         if not notes and not held.keys:
             context.update_cursor(json.dumps(state))  # malformed messages are counted once, never re-read
-            return (
-                SkipReason(f"no new objects ({len(batch.malformed)} malformed messages skipped)")
-                if batch.malformed
-                else SensorResult(cursor=json.dumps(state))
-            )
+            if not said and not batch.malformed:
+                return SensorResult(cursor=json.dumps(state))
+            why = "no new objects" + (f" ({len(batch.malformed)} malformed messages skipped)"
+                                      if batch.malformed else "")
+            return SkipReason(f"{why}; {said}" if said else why)
         requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held, "s3notify",
                                            settings)
         state["held"] = held.to_json() if held.keys else None

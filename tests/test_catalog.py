@@ -139,6 +139,26 @@ def test_one_current_row_per_source_whatever_its_versions(make, tmp_path):
     assert sorted(h.file_id for h in c.history()) == ["a" * 16, "b" * 16]
 
 
+@pytest.mark.parametrize("make", BACKENDS)
+def test_skipped_rows_and_the_recorded_versions(make, tmp_path):
+    """What the sweep asks before recording an ignored object: the etag of each id's current row, in one query
+    (ids without a row are absent); a skipped row lists by its status and carries a proxy.skipped event."""
+    from proxygen_core.events.schema import SKIPPED_EVENT as SKIPPED
+
+    c = make(tmp_path)
+    assert c.etags([]) == {}
+    skipped = row("art/matte.psd", etag="p1").but(status="skipped", error="unknown input: extension .psd",
+                                                  thumbnail_s3_key=None, proxy_s3_key=None)
+    ok = row("shot/e.0001.exr", etag="e7")
+    c.write([skipped, ok], [build_event(skipped, "t"), build_event(ok, "t")])
+    ids = [proxy_id("frames", k, "review") for k in ("art/matte.psd", "shot/e.0001.exr", "shot/none.exr")]
+    assert c.etags(ids + ids[:1]) == {ids[0]: "p1", ids[1]: "e7"}
+    assert [(r.s3_key, r.error) for r in c.rows(status="skipped")] == [("art/matte.psd",
+                                                                             "unknown input: extension .psd")]
+    assert c.count("rows", "skipped") == 1
+    assert sorted(e.body["type"] for e in c.events()) == sorted([GENERATED, SKIPPED])
+
+
 def with_events(make, tmp_path, n: int):
     """A catalog of the backend holding ``n`` rows and their pending events."""
     c = make(tmp_path)

@@ -36,6 +36,15 @@ def own_bucket(bucket_store, s3_env, name: str):
     return MediaStorage(s3=s3, bucket=bucket, cache_dir=s3_env["PROXYGEN_CACHE_DIR"])
 
 
+def sensor_resources(storage, tmp_path) -> dict:
+    """What the polling sensor needs: the bucket, and a catalog of the test's own for the skipped rows (events
+    wait in its outbox: no broker)."""
+    from proxygen_dagster.resources import CatalogResource, EventBus
+
+    return {"storage": storage, "catalog": CatalogResource(sqlite_path=str(tmp_path / "sensor-catalog.db")),
+            "events": EventBus()}
+
+
 def run_keys(defs, instance, keys):
     known = set(instance.get_dynamic_partitions("frames"))
     instance.add_dynamic_partitions("frames", [k for k in keys if k not in known])
@@ -185,7 +194,8 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     sensor = {}
 
     def tick(cursor):
-        with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
+        with build_sensor_context(instance=instance, cursor=cursor,
+                                  resources=sensor_resources(storage, tmp_path)) as ctx:
             return sensor["s3_new_frames"](ctx), ctx
 
     def settle(seconds: float) -> None:
@@ -226,6 +236,60 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     assert third.dynamic_partitions_requests[0].partition_keys == ["shot/a.0006.exr"]
     reupload = [r for r in third.run_requests if r.partition_key == "shot/a.0002.exr"]
     assert len(reupload) == 1 and reupload[0].tags["proxygen/trigger"] == "s3poll-reupload"
+
+
+def test_the_polling_sensor_records_each_ignored_object_once(instance, bucket_store, s3_env, tmp_path):
+    """A .psd, a grade sidecar and an extensionless frame get one skipped row and event each, counted on the tick
+    that recorded them; later ticks say nothing about them; a re-upload (new etag) is recorded and counted again."""
+    from dagster import SensorResult, SkipReason, build_sensor_context
+
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_core.settings import load_settings
+    from proxygen_dagster.jobs import build_jobs
+    from proxygen_dagster.sensors import build_sensors
+
+    storage = own_bucket(bucket_store, s3_env, "skips")
+    store = storage.store()
+    store.upload_file(chart_exr(tmp_path / "a.exr"), "sh010/a.0001.exr")
+    store.put_bytes("sh010/matte.psd", b"8BPS")
+    store.put_bytes("sh010/sh010.cdl", b"<ColorDecisionList/>")
+    store.put_bytes("sh010/plate_1001", b"raw")
+    store.put_bytes("sh010/.proxies/a.0001_thumb.jpg", b"x")
+    settings = load_settings()
+    sensor = next(s for s in build_sensors(settings, *build_jobs(settings)) if s.name == "s3_new_frames")
+    res = sensor_resources(storage, tmp_path)
+    catalog = SQLiteCatalog(tmp_path / "sensor-catalog.db")
+
+    def tick(cursor):
+        with build_sensor_context(instance=instance, cursor=cursor, resources=res) as ctx:
+            return sensor(ctx), ctx
+
+    first, ctx = tick(None)
+    assert isinstance(first, SensorResult)  # the frame runs; the ignored objects are recorded beside it
+    assert list(first.dynamic_partitions_requests[0].partition_keys) == ["sh010/a.0001.exr"]
+    instance.add_dynamic_partitions("frames", ["sh010/a.0001.exr"])
+    rows = {r.s3_key: r for r in catalog.rows(status="skipped")}
+    assert {k: r.error for k, r in rows.items()} == {
+        "sh010/matte.psd": "unknown input: extension .psd", "sh010/sh010.cdl": "grade sidecar: no grade stage yet",
+        "sh010/plate_1001": "unknown input: no extension"}
+    assert rows["sh010/matte.psd"]["etag"] == store.head("sh010/matte.psd").etag
+    assert rows["sh010/matte.psd"]["source_size_bytes"] == 4 and rows["sh010/matte.psd"]["s3_bucket"] == storage.bucket
+    assert sorted(e.body["type"] for e in catalog.events()) == ["proxy.skipped"] * 3
+    second, ctx = tick(first.cursor)
+    assert isinstance(second, SkipReason) and second.skip_message == "no new objects"  # said once, not every tick
+    third, ctx = tick(ctx.cursor)
+    assert isinstance(third, SkipReason) and third.skip_message == "no new objects"
+    assert catalog.count("rows", "skipped") == 3 and catalog.count("events") == 3
+    # A lost cursor sweeps everything again: the frame is found again, but the catalog knows the skips.
+    lost, _ = tick(None)
+    assert catalog.count("rows", "skipped") == 3 and catalog.count("events") == 3
+    assert not isinstance(lost, SkipReason) or "skipped" not in lost.skip_message
+    store.put_bytes("sh010/matte.psd", b"8BPS v2")  # a new version: recorded and counted again
+    fourth, _ = tick(ctx.cursor)
+    assert isinstance(fourth, SkipReason)
+    assert fourth.skip_message == "no new objects; 1 skipped (1 unknown input: extension .psd)"
+    assert catalog.count("rows", "skipped") == 3 and catalog.count("events") == 4
+    assert [h.s3_key for h in catalog.history()] == ["sh010/matte.psd"]
 
 
 def test_a_key_that_failed_for_its_content_is_not_requested_again_until_it_changes(dagster_defs, instance,
@@ -341,7 +405,8 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     sensor = next(s for s in build_sensors(settings, *build_jobs(settings)) if s.name == "s3_new_frames")
 
     def tick(cursor):
-        with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
+        with build_sensor_context(instance=instance, cursor=cursor,
+                                  resources=sensor_resources(storage, tmp_path)) as ctx:
             return sensor(ctx), ctx
 
     first, ctx = tick(None)

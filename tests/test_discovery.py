@@ -87,11 +87,16 @@ def test_start_from_skips_what_was_there_before_and_counts_what_is_not_a_source(
     cursor = Cursor.loads(None, PipelineSettings(start_from="now").start_moment(start))
     listing.now = start + timedelta(seconds=30)
     listing.put("new/b.0001.exr", "e1")
+    listing.put("new/matte.psd", "e1")
     skipped = Skipped()
     objs, cursor = scan(listing, cursor, EXT, skipped=skipped)
     assert [o.key for o in objs] == ["new/b.0001.exr"]  # none of the older objects, ever
-    assert skipped.counts == {"not a source extension": 1, "output folders (.proxies/)": 1}
+    assert skipped.counts == {"unknown input: extension .txt": 1, "unknown input: extension .psd": 1,
+                              "our own output (.proxies/ or the state folder)": 1}
     assert "old/notes.txt" in str(skipped)
+    assert "1 our own output (.proxies/ or the state folder) (e.g. old/.proxies)" in str(skipped)
+    # Only the new ignored object is to be recorded: what was there before the start never gets a row either.
+    assert [(o.key, v.reason) for o, v in skipped.ignored] == [("new/matte.psd", "unknown input: extension .psd")]
     # "beginning" (the default) takes them all; an ISO time takes what changed from then on.
     assert len(sweep(listing, Cursor.loads(None, None), 1000)[0]) == 6
     iso = PipelineSettings(start_from=(start - timedelta(minutes=1)).isoformat()).start_moment()

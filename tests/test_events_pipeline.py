@@ -123,13 +123,16 @@ def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_pa
     topic = f"s3-events-{uuid.uuid4().hex[:6]}"
     bucket = bucket_store.bucket
     keys = [f"notify/{uuid.uuid4().hex[:4]}/shot 010/ü.{i:04d}.exr" for i in range(3)]
+    grade = f"notify/{uuid.uuid4().hex[:4]}/sh010.cdl"
+    bucket_store.put_bytes(grade, b"<ColorDecisionList/>")
     messages = [
         json.dumps({"Records": [vast_record(bucket, keys[0], "s3:ObjectCreated:Put"),
                                 vast_record(bucket, keys[1], "ObjectCreated:CompleteMultipartUpload")]}).encode(),
         b"{not json",
         json.dumps({"Records": [vast_record(bucket, keys[2], "ObjectCreated:Copy"),
                                 vast_record(bucket, "notify/x/.proxies/a_thumb.jpg"),
-                                vast_record(bucket, "notify/x/readme.txt"),
+                                vast_record(bucket, "notify/x/readme.txt"),  # not in the bucket: no row
+                                vast_record(bucket, grade),
                                 vast_record("other-bucket", "notify/y.exr"),
                                 vast_record(bucket, "notify/z.exr", "s3:ObjectRemoved:Delete")]}).encode(),
         json.dumps({"no": "records"}).encode(),
@@ -140,7 +143,8 @@ def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_pa
 
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"storage": res["storage"], "events": res["events"]}) as ctx:
+                                  resources={"storage": res["storage"], "events": res["events"],
+                                             "catalog": res["catalog"]}) as ctx:
             return dagster_defs.get_sensor_def("s3_notifications")(ctx)
 
     result = tick(None)
@@ -149,9 +153,16 @@ def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_pa
     assert sum(int(r.tags.get("proxygen/keys", 1)) for r in result.run_requests) == 3
     state = json.loads(result.cursor)
     assert sum(state["offsets"].values()) == 4 and state["malformed"] == 2  # every message consumed once
+    skipped = SQLiteCatalog(tmp_path / "c.db").rows(status="skipped")  # the grade sidecar, once
+    assert [(r["s3_key"], r["error"], r["etag"]) for r in skipped] == [
+        (grade, "grade sidecar: no grade stage yet", bucket_store.head(grade).etag)]
     instance.add_dynamic_partitions("frames", keys)
     again = tick(result.cursor)  # commits the previous offsets, finds nothing new
     assert not getattr(again, "run_requests", None)
+    produce(bootstrap, topic, [json.dumps({"Records": [vast_record(bucket, grade)]}).encode()])  # redelivered
+    redelivered = tick(again.cursor)
+    assert isinstance(redelivered, SensorResult) and not redelivered.run_requests  # nothing said twice
+    assert len(SQLiteCatalog(tmp_path / "c.db").rows(status="skipped")) == 1
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "proxygen-notifications", "enable.auto.commit": False})

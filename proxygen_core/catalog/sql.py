@@ -145,6 +145,17 @@ class SQLCatalog:
                               'ORDER BY replaced_at DESC LIMIT ?', [limit])
         return [HistoryRow.from_record(r) for r in found]
 
+    def etags(self, proxy_ids: Iterable[str]) -> dict[str, str | None]:
+        """proxy_id -> etag of the current row, for the ids that have one: whether a version is already
+        recorded, in bounded IN queries (a sweep asks for one slice's ignored objects at a time)."""
+        ids, found = list(dict.fromkeys(proxy_ids)), {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            found.update({r["proxy_id"]: r["etag"] for r in self._execute(
+                f'SELECT proxy_id, etag FROM "{self.table}" WHERE proxy_id IN ({", ".join("?" for _ in chunk)})',
+                chunk)})
+        return found
+
     def count(self, what: str, status: str | None = None) -> int:
         """How many rows (of ``status``), history rows, clips, events or pending events the catalog holds."""
         table, where, args = {

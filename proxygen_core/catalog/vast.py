@@ -191,6 +191,21 @@ class VastCatalog:
 
         return self._run("read rows", work)
 
+    def etags(self, proxy_ids: Iterable[str]) -> dict[str, str | None]:
+        """proxy_id -> etag of the current row, for the ids that have one (whether a version is recorded)."""
+        from ibis import _
+
+        ids = list(dict.fromkeys(proxy_ids))
+        if not ids:
+            return {}
+
+        def work(tx: Any) -> dict[str, str | None]:
+            table = self._table(tx, self.table, PROXY_OUTPUTS)
+            rows = self._select(table, ["proxy_id", "etag"], _.proxy_id.isin(ids)).to_pylist()
+            return {r["proxy_id"]: r["etag"] for r in rows}
+
+        return self._run("read etags", work)
+
     def history(self, limit: int = 50) -> list[HistoryRow]:
         def work(tx: Any) -> list[HistoryRow]:
             data = self._select(self._table(tx, self.history_table, HISTORY), HISTORY.names, None).to_pylist()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from proxygen_core.store.discovery import wanted
+from proxygen_core.store.inputs import Input, classify
 
 CREATED = ("ObjectCreated:",)
 
@@ -26,6 +26,7 @@ class Notification:
     etag: str
     event: str
     time: str = ""  # the record's eventTime (ISO 8601), when it has one
+    size: int | None = None  # the record's object size, when it has one
 
 
 class MalformedNotification(ValueError):
@@ -53,8 +54,9 @@ def parse_notification(value: bytes | str | None) -> list[Notification]:
         except (KeyError, TypeError) as exc:
             raise MalformedNotification(f"record {i} lacks {exc}") from exc
         if name.startswith(CREATED):
+            size = obj.get("size")
             out.append(Notification(bucket, key, str(obj.get("eTag") or obj.get("etag") or ""), name,
-                                    str(rec.get("eventTime") or "")))
+                                    str(rec.get("eventTime") or ""), int(size) if isinstance(size, int) else None))
     return out
 
 
@@ -102,13 +104,30 @@ def commit(consumer: Any, topic: str, offsets: dict[str, int]) -> None:
         consumer.commit(offsets=[TopicPartition(topic, int(p), o) for p, o in offsets.items()], asynchronous=False)
 
 
-def relevant(notes: list[Notification], bucket: str, extensions: frozenset[str],
-             not_before: datetime | None = None) -> list[Notification]:
-    """Created sources in our bucket; with ``not_before`` (start_from) only events from that time on (an
-    event without a time counts: it cannot be placed before the start)."""
+def triage(notes: list[Notification], bucket: str, extensions: frozenset[str],
+           not_before: datetime | None = None) -> tuple[list[Notification], list[tuple[Notification, Input]]]:
+    """The created objects in our bucket, by the registry of inputs (store/inputs.py): the sources, and the
+    ignored objects to record as ``skipped`` (never our own outputs); with ``not_before`` (start_from) only
+    events from that time on (an event without a time counts: it cannot be placed before the start)."""
     def recent(n: Notification) -> bool:
         if not_before is None or not n.time:
             return True
         return datetime.fromisoformat(n.time.replace("Z", "+00:00")) >= not_before
 
-    return [n for n in notes if n.bucket == bucket and wanted(n.key, extensions) and recent(n)]
+    sources: list[Notification] = []
+    ignored: list[tuple[Notification, Input]] = []
+    for n in notes:
+        if n.bucket != bucket or not recent(n):
+            continue
+        verdict = classify(n.key, extensions)
+        if verdict.source:
+            sources.append(n)
+        elif verdict.skipped:
+            ignored.append((n, verdict))
+    return sources, ignored
+
+
+def relevant(notes: list[Notification], bucket: str, extensions: frozenset[str],
+             not_before: datetime | None = None) -> list[Notification]:
+    """Created sources in our bucket (``triage``'s first half)."""
+    return triage(notes, bucket, extensions, not_before)[0]

@@ -1,4 +1,4 @@
-"""``proxy.generated`` / ``proxy.failed`` / ``clip.*`` events: a versioned JSON schema and their ids.
+"""``proxy.generated`` / ``proxy.failed`` / ``proxy.skipped`` / ``clip.*`` events: a versioned JSON schema, ids.
 
 Event ids are deterministic from what the event says (source URI, etag, render-settings hash,
 status), so re-processing unchanged content yields the same id, which the outbox keeps once."""
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the catalog loads pyarrow (~0.2 s): not at import, so `prox
 SCHEMA_VERSION = "proxygen.event/1"
 GENERATED, FAILED = "proxy.generated", "proxy.failed"
 CLIP_GENERATED, CLIP_FAILED = "clip.generated", "clip.failed"
-SKIPPED_EVENT = "proxy.skipped"  # an object that is not a frame source: recorded once, with its reason
+SKIPPED_EVENT = "proxy.skipped"  # an object the registry of inputs ignores, said once per version (store/inputs.py)
 
 
 from proxygen_core.store.identity import IDENTITY_FIELDS  # noqa: E402  the key template's fields

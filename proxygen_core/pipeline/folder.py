@@ -2,7 +2,9 @@
 
 Same stages, same QC, same ownership rule, same result type and report as the pipeline; each source's
 report is written beside its outputs as ``<name>.json``, and the frames that form image sequences get
-their clip and poster through the pipeline's own sequence stage.
+their clip and poster through the pipeline's own sequence stage. A file the registry of inputs does not
+give to the frame chain (store/inputs.py: a ``.psd``, a grade sidecar) is skipped with its reason, in a
+``<file name>.skipped.json`` report, exactly as the pipeline records a ``skipped`` row for it.
 """
 from __future__ import annotations
 
@@ -10,14 +12,19 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from proxygen_core.media.sequences import group, parse_frame
 from proxygen_core.pipeline.chain import KeyResult, run_chain
 from proxygen_core.pipeline.sequence import build_clips_of, load_members, release_working_frames
 from proxygen_core.pipeline.stages import output_keys_for
 from proxygen_core.rows import ClipRow
-from proxygen_core.settings import Settings
+from proxygen_core.settings import GENERATOR, Settings
+from proxygen_core.store.identity import identify
+from proxygen_core.store.inputs import Input
 from proxygen_core.store.local import LocalStore
+
+SKIPPED_REPORT = ".skipped.json"  # never a frame's report name: a skipped file owns no stem
 
 
 def local_settings(settings: Settings, keep_working: bool = False) -> Settings:
@@ -40,6 +47,24 @@ def render_file(source: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.report(), indent=2, default=str))
     return result
+
+
+def skip_file(source: str | os.PathLike[str], verdict: Input, store: LocalStore, settings: Settings) -> dict[str, Any]:
+    """The report of a file the frame chain does not take: what it is and why it is skipped, beside the outputs
+    as ``<file name>.skipped.json`` (kinds that are never recorded, our own outputs, write none). Why a file: a
+    skipped source must leave a trace, as its ``skipped`` row does in the pipeline, not vanish from the folder."""
+    from proxygen_core import __version__
+
+    key = os.path.abspath(source)
+    info = store.head(key)
+    report = {"source": key, "status": "skipped", "input": verdict.kind.name, "reason": verdict.reason,
+              "generator": f"{GENERATOR} {__version__}", **identify(key, settings.pipeline.key_template).columns(),
+              "source_size_bytes": info.size, "etag": info.etag, "mtime": info.mtime}
+    if verdict.skipped:
+        path = store.root / f"{os.path.basename(key)}{SKIPPED_REPORT}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, default=str))
+    return report
 
 
 def _report_name(store: LocalStore, result: KeyResult) -> str:

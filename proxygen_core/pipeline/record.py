@@ -2,6 +2,8 @@
 
 The frame step, the clip step, the outbox sensor and the local run all record through here, so a row and
 its event can never part and every caller publishes (or leaves events waiting in the outbox) the same way.
+The sensors record here too: an object the registry of inputs ignores gets one ``skipped`` row and event
+per version (``record_skipped``).
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ from proxygen_core.events.outbox import Publisher, PublishReport
 from proxygen_core.events.schema import build_clip_event, build_event, event_id
 from proxygen_core.pipeline.chain import KeyResult
 from proxygen_core.pipeline.stages import utc_now_iso
-from proxygen_core.rows import FAILED, OK, ClipRow, FrameRow
+from proxygen_core.rows import FAILED, OK, SKIPPED, ClipRow, FrameRow
 from proxygen_core.settings import GENERATOR, RenderSettings
 from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, identify
+from proxygen_core.store.inputs import Input
 from proxygen_core.store.keys import asset_id, file_id, is_private, proxy_id
+from proxygen_core.store.s3 import ObjectInfo
 
 
 @dataclass
@@ -94,3 +98,44 @@ def record_clip(catalog: Catalog, publisher: Publisher, row: ClipRow) -> bool:
     written = catalog.write_clips([row], [build_clip_event(row, publisher.topic)])
     publisher.drain(catalog)
     return written > 0
+
+
+def skipped_row(info: ObjectInfo, verdict: Input, bucket: str, profile: str,
+                key_template: str = DEFAULT_KEY_TEMPLATE) -> FrameRow:
+    """The catalog row of an object the registry of inputs ignores (store/inputs.py), built like a failure row:
+    the source's identity and version (key, etag, size, file_id, shot identity), status ``skipped`` and the reason
+    in ``error``; nothing was rendered, so no output keys and no render settings. Why a row at all: an ignored
+    object used to leave no trace but a log line, so a ``.psd`` or an extensionless frame vanished silently."""
+    key = info.key
+    row = FrameRow(
+        proxy_id=proxy_id(bucket, key, profile), output_profile=profile, file_id=file_id(key, info.last_modified),
+        s3_key=key, s3_bucket=bucket, asset_id=asset_id(key), status=SKIPPED, error=verdict.reason,
+        source_size_bytes=info.size, processing_time_seconds=0.0, generated_timestamp=utc_now_iso(),
+        generator_version=f"{GENERATOR} {__version__}", etag=info.etag, mtime=info.mtime,
+        **identify(key, key_template).columns(),
+    )
+    return row.but(event_id=event_id(row))
+
+
+def unrecorded(catalog: Catalog, bucket: str, versions: dict[str, str]) -> set[str]:
+    """The keys (of key -> etag) whose version has no row yet, whatever the status of a row it has: a version
+    is said once, and an object the pipeline rendered before is never turned into a skipped row."""
+    ids = {proxy_id(bucket, key, catalog.profile): key for key in versions}
+    known = catalog.etags(list(ids))
+    return {key for pid, key in ids.items() if pid not in known or known[pid] != versions[key]}
+
+
+def record_skipped(catalog: Catalog, publisher: Publisher, bucket: str, ignored: list[tuple[ObjectInfo, Input]],
+                   key_template: str = DEFAULT_KEY_TEMPLATE, drain: bool = True) -> Recorded:
+    """A ``skipped`` row and its ``proxy.skipped`` event (one transaction) for each ignored object version that
+    has no row yet; a version already recorded writes nothing, so a sweep meeting it again (a reset cursor, the
+    other sensor) says nothing twice. ``drain=False`` (the sensors) leaves the events to the outbox sensor, so a
+    slow broker never holds a tick; ``report`` is None then."""
+    latest = {info.key: (info, verdict) for info, verdict in ignored}  # one per key: the last one listed
+    new = unrecorded(catalog, bucket, {key: info.etag for key, (info, _) in latest.items()}) if latest else set()
+    rows = {key: skipped_row(info, verdict, bucket, catalog.profile, key_template)
+            for key, (info, verdict) in latest.items() if key in new}
+    if not rows:
+        return Recorded({}, None)
+    catalog.write(list(rows.values()), [build_event(row, publisher.topic) for row in rows.values()])
+    return Recorded(rows, publisher.drain(catalog) if drain else None)

@@ -13,9 +13,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from posixpath import splitext
 
-from proxygen_core.store.keys import PROXY_DIR, is_proxy_key
+from proxygen_core.store.inputs import OUTPUT, Input, classify
+from proxygen_core.store.keys import PROXY_DIR
 from proxygen_core.store.s3 import ObjectInfo, ObjectStore
 
 EPOCH = "1970-01-01T00:00:00+00:00"
@@ -43,10 +43,13 @@ class Cursor:
 
 @dataclass
 class Skipped:
-    """Listed objects that are not sources, by reason, with a few examples: what a tick passed over."""
+    """Listed objects that are not sources, by reason, with a few examples: what a tick passed over. And the
+    new versions among the ignored ones (``ignored``): what the caller records once as ``skipped`` rows, so an
+    ignored object is said once per version, not in a log line on every sweep."""
 
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    ignored: list[tuple[ObjectInfo, Input]] = field(default_factory=list)
 
     def add(self, reason: str, key: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
@@ -59,14 +62,35 @@ class Skipped:
 
 
 def wanted(key: str, extensions: frozenset[str]) -> bool:
-    return not is_proxy_key(key) and splitext(key.lower())[1] in extensions
+    """A frame source, by the one registry of inputs (store/inputs.py)."""
+    return classify(key, extensions).source
+
+
+def outputs_end(key: str) -> str | None:
+    """Past the ``.proxies/`` subtree ``key`` lies in (the key to resume the listing after), or None."""
+    marker = key.find(f"{PROXY_DIR}/")
+    if marker >= 0 and (marker == 0 or key[marker - 1] == "/"):
+        return key[:marker + len(PROXY_DIR) + 1] + "\U0010ffff"
+    return None
+
+
+def is_new(obj: ObjectInfo, since: datetime, changed_since: datetime, recent: dict[str, list[str]]) -> bool:
+    """A version not requested yet: modified at/after ``since`` and not the etag already requested. Only an
+    object changed during this sweep can be a candidate of the next one, so only those are remembered (in
+    ``recent``, updated here): the cursor stays small on a first sweep over a million objects."""
+    if obj.last_modified < since or recent.get(obj.key, [None])[0] == obj.etag:
+        return False
+    if obj.last_modified >= changed_since:
+        recent[obj.key] = [obj.etag, obj.last_modified.isoformat()]
+    return True
 
 
 def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix: str = "",
          max_keys: int = 5000, page_size: int = 1000,
          skipped: Skipped | None = None) -> tuple[list[ObjectInfo], Cursor]:
-    """One bounded slice of the sweep: the new objects found, and the cursor to store; ``skipped`` (when
-    given) counts what was passed over and why."""
+    """One bounded slice of the sweep: the new sources found, and the cursor to store; ``skipped`` (when
+    given) counts what was passed over and why, and collects the new versions of ignored objects (what the
+    registry of inputs says is neither a source nor our own) for the caller to record."""
     skipped = skipped if skipped is not None else Skipped()
     since = datetime.fromisoformat(cursor.since)
     found: list[ObjectInfo] = []
@@ -87,24 +111,18 @@ def scan(store: ObjectStore, cursor: Cursor, extensions: frozenset[str], prefix:
         for obj in objects:
             seen += 1
             after = obj.key
-            marker = obj.key.find(f"{PROXY_DIR}/")
-            if marker >= 0 and (marker == 0 or obj.key[marker - 1] == "/"):
-                # Our own outputs: jump past this whole .proxies/ subtree instead of listing it.
-                skip_to = obj.key[:marker + len(PROXY_DIR) + 1] + "\U0010ffff"
-                skipped.add("output folders (.proxies/)", obj.key[:marker + len(PROXY_DIR)])
+            skip_to = outputs_end(obj.key)
+            if skip_to is not None:  # our own outputs: jump past this whole .proxies/ subtree, unlisted
+                skipped.add(OUTPUT.reason, skip_to[:-2])  # the folder
                 break
-            if not wanted(obj.key, extensions):
-                skipped.add("not a source extension", obj.key)
-                continue
-            if obj.last_modified < since:
-                continue  # seen by an earlier sweep, or older than start_from
-            if recent.get(obj.key, [None])[0] == obj.etag:
-                continue
-            if obj.last_modified >= changed_since:
-                # Only an object changed during this sweep can be a candidate of the next one, so only
-                # those are remembered: the cursor stays small on a first sweep over a million objects.
-                recent[obj.key] = [obj.etag, obj.last_modified.isoformat()]
-            found.append(obj)
+            verdict = classify(obj.key, extensions)
+            if not verdict.source:
+                skipped.add(verdict.reason, obj.key)
+            if (verdict.source or verdict.skipped) and is_new(obj, since, changed_since, recent):
+                if verdict.source:
+                    found.append(obj)
+                else:
+                    skipped.ignored.append((obj, verdict))
         if skip_to is not None:
             after, token = skip_to, None
             continue
