@@ -107,9 +107,13 @@ def sweep(label: str, instance, sensor, storage, cursor: str | None, max_ticks: 
     """Evaluates the sensor tick after tick until its sweep ends, applying what the daemon would apply."""
     from dagster import SensorResult, build_sensor_context
 
+    from proxygen_dagster.definitions import defs
+
+    # the catalog and event bus record skipped objects (none here: every object is a frame)
+    resources = {"storage": storage, "catalog": defs.resources["catalog"], "events": defs.resources["events"]}
     ticks, found, times, sizes = 0, 0, [], []
     while ticks < max_ticks:
-        with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:
+        with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
             t = time.perf_counter()
             result = sensor(ctx)
             times.append(time.perf_counter() - t)

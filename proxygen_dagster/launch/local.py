@@ -192,7 +192,7 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
     home = Path(os.environ["DAGSTER_HOME"])
     ok = failed = 0
     for sensor_name, job_name, partitions, resources, cursor_name in (
-            ("s3_new_frames", "proxygen_frames", "frames", ("storage",), "headless.cursor"),
+            ("s3_new_frames", "proxygen_frames", "frames", ("storage", "catalog", "events"), "headless.cursor"),
             ("sequence_clips", "proxygen_clips", "sequences", ("storage",), "headless.clips.cursor")):
         o, f = _drain_sensor(defs, instance, sensor_name, job_name, partitions, resources, home / cursor_name,
                              max_ticks)
