@@ -373,3 +373,26 @@ def test_postgres_catalog_unreachable_is_a_clear_transient_error():
     with pytest.raises(CatalogUnavailableError) as info:
         c.ensure()
     assert info.value.transient and "hunter2" not in str(info.value) and "127.0.0.1" in str(info.value)
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_an_older_plans_clip_row_never_replaces_a_newer_ones(make, tmp_path):
+    """Two builds of one sequence finishing out of order: the row (and event) of the plan made earlier is refused
+    once a later plan's row is stored; a row without a plan stamp (older releases) is never blocked."""
+    from proxygen_core.events.schema import build_clip_event, clip_event_id
+
+    c = make(tmp_path)
+
+    def clip(fingerprint: str, planned: int | None) -> ClipRow:
+        row = ClipRow(clip_id="c1", sequence="s/b.####.exr", s3_bucket="frames", status="ok", planned_at=planned,
+                      frames_fingerprint=fingerprint, generated_timestamp=f"2026-12-01T10:00:0{planned or 0 % 10}")
+        return row.but(event_id=clip_event_id(row))
+
+    newer, older = clip("new", 2000), clip("old", 1000)
+    assert c.write_clips([newer], [build_clip_event(newer, "t")]) == 1
+    assert c.write_clips([older], [build_clip_event(older, "t")]) == 0  # finished last, planned first: refused
+    assert [r.frames_fingerprint for r in c.clips()] == ["new"]
+    assert [e.event_id for e in c.events()] == [newer.event_id]  # the stale state is never announced
+    legacy = clip("legacy", None)
+    assert c.write_clips([legacy], [build_clip_event(legacy, "t")]) == 1
+    assert [r.frames_fingerprint for r in c.clips()] == ["legacy"]

@@ -84,7 +84,8 @@ def write_sequence_clips(results: list[KeyResult], store: LocalStore, settings: 
     for seq, frames in group([r.key for r in results]).items():
         pattern = seq.pattern(parse_frame(frames[min(frames)]).padding)
         members = load_members(store, list(frames.values()))
-        rows += [o.row for o in build_clips_of(store, pattern, members, settings, output_profile)[1]]
+        rows += [o.row for o in build_clips_of(store, pattern, members, settings, output_profile)[1]
+                 if not o.superseded]  # one process here: a frame changing under the build is another user
     if not keep_working:
         release_working_frames(store, load_members(store, [r.key for r in results]), until_clips=True)
     return rows
