@@ -11,12 +11,12 @@ from dagster_aws.s3 import S3Resource
 
 from proxygen_core.settings import Settings, deployment, env_name, environ, from_environment, load_settings
 from proxygen_dagster.alerts import build_failure_alerts
-from proxygen_dagster.assets import build_frame_chain
-from proxygen_dagster.clips import build_shot_clip
-from proxygen_dagster.dailies import build_dailies_schedule, build_daily_review
+from proxygen_dagster.dailies.assets import build_dailies_schedule, build_daily_review
+from proxygen_dagster.frames.assets import build_frame_chain
+from proxygen_dagster.frames.sensors import build_sensors
 from proxygen_dagster.jobs import build_jobs
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
-from proxygen_dagster.sensors import build_sensors
+from proxygen_dagster.sequences.assets import build_shot_clip
 
 
 def _secret(name: str, value: str | None) -> EnvVar | str | None:

@@ -9,7 +9,7 @@ from dagster import (
 
 from proxygen_core.pipeline.chain import stages_for
 from proxygen_core.settings import ExecutionSettings, Settings
-from proxygen_dagster.clips import clip_asset_key
+from proxygen_dagster.sequences.assets import clip_asset_key
 
 if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (

@@ -178,8 +178,8 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
     from proxygen_core.settings import load_settings
+    from proxygen_dagster.frames.sensors import build_sensors
     from proxygen_dagster.jobs import build_jobs
-    from proxygen_dagster.sensors import build_sensors
 
     storage = own_bucket(bucket_store, s3_env, "sensor")
     store = storage.store()
@@ -243,7 +243,7 @@ def test_a_key_that_failed_for_its_content_is_not_requested_again_until_it_chang
 
     from proxygen_core.events.batching import Held
     from proxygen_core.settings import Settings
-    from proxygen_dagster import sensors
+    from proxygen_dagster.frames import sensors
 
     prefix = f"notretried/{uuid.uuid4().hex[:6]}"
     key = _upload(bucket_store, tmp_path, prefix, [], bad=["plate.0001.exr"])[0]
@@ -267,7 +267,7 @@ def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, 
 
     from proxygen_core.events.batching import Held
     from proxygen_core.settings import Settings
-    from proxygen_dagster import sensors
+    from proxygen_dagster.frames import sensors
 
     prefix = f"held/{uuid.uuid4().hex[:6]}"
     a, b, c = (f"{prefix}/f.{i:04d}.exr" for i in (1, 2, 3))
@@ -337,8 +337,8 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     from dagster import SensorResult, SkipReason, build_sensor_context
 
     from proxygen_core.settings import load_settings
+    from proxygen_dagster.frames.sensors import build_sensors
     from proxygen_dagster.jobs import build_jobs
-    from proxygen_dagster.sensors import build_sensors
 
     storage = own_bucket(bucket_store, s3_env, "existing")
     store = storage.store()

@@ -122,7 +122,7 @@ def test_the_render_pool_is_limited_to_the_run_slots() -> None:
     concurrency = values["concurrency"]
     assert concurrency["enabled"] is True
     # The chart has one pool limit for every pool; proxygen_render is the frame step's pool (assets.py).
-    assert f'pool="{RENDER_POOL}"' in (ROOT / "proxygen_dagster" / "assets.py").read_text()
+    assert f'pool="{RENDER_POOL}"' in (ROOT / "proxygen_dagster" / "frames" / "assets.py").read_text()
     limit = concurrency["pools"]["defaultLimit"]
     assert isinstance(limit, int) and limit >= 1
     assert concurrency["runs"]["maxConcurrentRuns"] == limit  # one frame step per run Job

@@ -161,7 +161,7 @@ def test_proxygen_local_started_with_sigint_ignored_still_stops_on_sigint(tmp_pa
 def test_a_retried_run_can_name_why_the_run_before_it_failed():
     import dagster as dg
 
-    from proxygen_dagster.assets import parent_failure
+    from proxygen_dagster.frames.assets import parent_failure
 
     @dg.asset
     def doomed() -> None:
@@ -205,7 +205,7 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
     import yaml
 
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_dagster.assets import FOLLOW_TRIGGER
+    from proxygen_dagster.frames.assets import FOLLOW_TRIGGER
     from proxygen_dagster.jobs import FRAMES_JOB
     from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId
 

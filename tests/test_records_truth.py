@@ -261,7 +261,7 @@ def test_a_follow_up_run_never_renders_a_finished_key_again(dagster_defs, instan
     from collections import Counter
 
     from proxygen_core.store.s3 import ObjectStore
-    from proxygen_dagster.assets import FOLLOW_TRIGGER
+    from proxygen_dagster.frames.assets import FOLLOW_TRIGGER
 
     from .test_dagster_pipeline import _upload, run_keys
 

@@ -35,7 +35,7 @@ from proxygen_core.pipeline.sequence import ClipOutcome, build_sequence_clips, l
 from proxygen_core.profiles import ClipProfile
 from proxygen_core.settings import Settings
 from proxygen_dagster.alerts import FAILURE_CLASS
-from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG, code_version
+from proxygen_dagster.frames.assets import GROUP, OWNERS, QUEUE_TAG, code_version
 from proxygen_dagster.partitions import sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 

@@ -20,9 +20,9 @@ from dagster import (
 
 from proxygen_core.pipeline.dailies import build_daily
 from proxygen_core.settings import Settings
-from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG
-from proxygen_dagster.clips import clip_asset_key
+from proxygen_dagster.frames.assets import GROUP, OWNERS, QUEUE_TAG
 from proxygen_dagster.resources import CatalogResource, MediaStorage
+from proxygen_dagster.sequences.assets import clip_asset_key
 
 DAYS = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)  # today included
 DAILIES_JOB = "proxygen_dailies"

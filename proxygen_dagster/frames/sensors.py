@@ -27,7 +27,7 @@ from proxygen_core.pipeline.sequence import load_members
 from proxygen_core.pipeline.state import last_processed_etag
 from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
-from proxygen_dagster.assets import DEPS, FOLLOW_TRIGGER
+from proxygen_dagster.frames.assets import DEPS, FOLLOW_TRIGGER
 from proxygen_dagster.jobs import CLIPS_JOB, FRAMES_JOB
 from proxygen_dagster.partitions import frames, sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
