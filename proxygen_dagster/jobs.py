@@ -9,7 +9,8 @@ from dagster import (
 
 from proxygen_core.pipeline.chain import stages_for
 from proxygen_core.settings import ExecutionSettings, Settings
-from proxygen_dagster.sequences.assets import clip_asset_key
+from proxygen_dagster.common import clip_asset_key
+from proxygen_dagster.names import EXECUTOR_CELERY, JOB, TAG
 
 if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -34,7 +35,7 @@ def executor_for(execution: ExecutionSettings) -> ExecutorDefinition:
         "backend": _secret_source("celery_backend", execution.celery_backend)
         or _secret_source("celery_broker", execution.celery_broker),
         "config_source": celery_config(execution),
-    }, name="proxygen_celery")
+    }, name=EXECUTOR_CELERY)
 
 
 def _secret_source(field: str, value: str | None) -> str | dict | None:
@@ -57,11 +58,10 @@ def celery_config(execution: ExecutionSettings) -> dict:
     }
 
 
-FRAMES_JOB, CLIPS_JOB = "proxygen_frames", "proxygen_clips"
 # A run that failed at its steps is never re-run whole, whatever the instance says (the Helm chart renders no
 # retry_on_asset_or_op_failure, and Dagster's default is to retry): bad content fails the same way again, and storage
 # outages are retried inside the step. Runs whose worker died are still retried by run_retries.
-NO_STEP_FAILURE_RETRY = {"dagster/retry_on_asset_or_op_failure": "false"}
+NO_STEP_FAILURE_RETRY = {TAG.retry_on_asset_or_op_failure: "false"}
 
 
 def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "UnresolvedAssetJobDefinition"]:
@@ -69,11 +69,11 @@ def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "Unr
     not per file) and the clips job (one sequence's review clip; partitions: sequence patterns)."""
     executor = executor_for(settings.execution)
     frames_job = define_asset_job(
-        FRAMES_JOB, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
+        JOB.frames, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
         tags=NO_STEP_FAILURE_RETRY,
         description="Source -> working frame -> thumbnail + proxy -> record, for one key or a range of keys.")
     clips_job = define_asset_job(
-        CLIPS_JOB, selection=AssetSelection.assets(*(clip_asset_key(p.name) for p in settings.pipeline.profiles())),
+        JOB.clips, selection=AssetSelection.assets(*(clip_asset_key(p.name) for p in settings.pipeline.profiles())),
         executor_def=executor, tags=NO_STEP_FAILURE_RETRY,
         description="The deliverables (one per enabled clip profile) and poster of one image sequence, from its "
                     "frames' working frames.")

@@ -20,17 +20,16 @@ from dagster import (
 
 from proxygen_core.pipeline.dailies import build_daily
 from proxygen_core.settings import Settings
-from proxygen_dagster.frames.assets import GROUP, OWNERS, QUEUE_TAG
+from proxygen_dagster.common import OWNERS, clip_asset_key
+from proxygen_dagster.names import ASSET, GROUP, JOB, POOL, SCHEDULE, TAG
 from proxygen_dagster.resources import CatalogResource, MediaStorage
-from proxygen_dagster.sequences.assets import clip_asset_key
 
 DAYS = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)  # today included
-DAILIES_JOB = "proxygen_dailies"
 
 
 def build_daily_review(settings: Settings) -> AssetsDefinition:
-    @asset(partitions_def=DAYS, group_name=GROUP, owners=OWNERS, kinds={"s3", "h264", "html"}, pool="proxygen_io",
-           op_tags={QUEUE_TAG: settings.execution.io_queue},
+    @asset(name=ASSET.daily_review, partitions_def=DAYS, group_name=GROUP, owners=OWNERS,
+           kinds={"s3", "h264", "html"}, pool=POOL.io, op_tags={TAG.queue: settings.execution.io_queue},
            deps=[AssetDep(clip_asset_key("review"), partition_mapping=AllPartitionMapping())],
            description="The day's review clips (UTC), in shot order: one playlist movie (each shot behind a slate "
                        "card), one OpenTimelineIO timeline and one HTML contact sheet under "
@@ -58,10 +57,10 @@ def build_daily_review(settings: Settings) -> AssetsDefinition:
 
 
 def build_dailies_schedule(settings: Settings) -> tuple:
-    job = define_asset_job(DAILIES_JOB, selection=AssetSelection.assets("daily_review"),
+    job = define_asset_job(JOB.dailies, selection=AssetSelection.assets(ASSET.daily_review),
                            description="The daily review of one day.")
     schedule: ScheduleDefinition = build_schedule_from_partitioned_job(
-        job, hour_of_day=settings.pipeline.dailies_hour, minute_of_hour=0, name="proxygen_dailies_schedule",
+        job, hour_of_day=settings.pipeline.dailies_hour, minute_of_hour=0, name=SCHEDULE.dailies,
         default_status=DefaultScheduleStatus.RUNNING,
         description=f"Assembles the day's review at {settings.pipeline.dailies_hour:02d}:00 UTC.")
     return job, schedule

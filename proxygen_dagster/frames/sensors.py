@@ -22,18 +22,15 @@ from dagster import (
 from proxygen_core.events.batching import Held, take_batches
 from proxygen_core.events.notifications import commit, consume, relevant
 from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
-from proxygen_core.pipeline.chain import stages_for
+from proxygen_core.pipeline.chain import RECORD, stages_for
 from proxygen_core.pipeline.sequence import load_members
 from proxygen_core.pipeline.state import last_processed_etag
 from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
-from proxygen_dagster.frames.assets import DEPS, FOLLOW_TRIGGER
-from proxygen_dagster.jobs import CLIPS_JOB, FRAMES_JOB
+from proxygen_dagster.frames.assets import DEPS
+from proxygen_dagster.names import JOB, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import frames, sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
-
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def frame_assets(settings: Settings) -> list[AssetKey]:
@@ -47,14 +44,14 @@ def ranged_request(batch: dict[str, str], source: str, assets: list[AssetKey]) -
     goes in the tags. The run key names every key@etag, so a repeated evaluation requests nothing twice."""
     keys = list(batch)
     ident = hashlib.sha256("|".join(f"{k}@{e}" for k, e in batch.items()).encode()).hexdigest()[:20]
-    return RunRequest(run_key=f"{source}-{ident}", job_name=FRAMES_JOB, asset_selection=assets,
-                      tags={RANGE_START: keys[0], RANGE_END: keys[-1], "proxygen/keys": str(len(keys)),
-                            "proxygen/trigger": source})
+    return RunRequest(run_key=f"{source}-{ident}", job_name=JOB.frames, asset_selection=assets,
+                      tags={TAG.range_start: keys[0], TAG.range_end: keys[-1], TAG.keys: str(len(keys)),
+                            TAG.trigger: source})
 
 
 def reupload_request(key: str, etag: str, source: str, assets: list[AssetKey]) -> RunRequest:
-    return RunRequest(run_key=f"{source}-{key}@{etag}", job_name=FRAMES_JOB, partition_key=key,
-                      asset_selection=assets, tags={"proxygen/trigger": f"{source}-reupload"})
+    return RunRequest(run_key=f"{source}-{key}@{etag}", job_name=JOB.frames, partition_key=key,
+                      asset_selection=assets, tags={TAG.trigger: TRIGGER.reupload(source)})
 
 
 def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], held: Held, source: str,
@@ -94,7 +91,7 @@ def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list
     keys: list[str] = []
     newest = after
     truncated: list[int] = []
-    flt = AssetRecordsFilter(asset_key=AssetKey("proxy_record"), after_storage_id=after)
+    flt = AssetRecordsFilter(asset_key=AssetKey(RECORD), after_storage_id=after)
     for fetch in (instance.fetch_materializations, instance.fetch_observations):
         records = fetch(flt, limit=limit, ascending=True).records
         for record in records:
@@ -184,7 +181,7 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                       default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
                       description=description)
 
-    @every_interval("s3_new_frames", frames_job,
+    @every_interval(SENSOR.s3_new_frames, frames_job,
                     "Lists the bucket in bounded slices (durable cursor), skips .proxies/ and unsupported "
                     "extensions, adds a partition per new key and requests batch runs: full batches at once, "
                     "a burst's remainder once no new key arrived for the settle time.")
@@ -201,7 +198,8 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
             context.log.info(f"passed over: {skipped}")
         requests, to_add = [], []
         if found or held.keys:
-            requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, "s3poll", settings)
+            requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, TRIGGER.s3poll,
+                                               settings)
         new_cursor = json.dumps({"scan": cursor.dumps(), "held": held.to_json() if held.keys else None})
         if not requests and not to_add:
             context.update_cursor(new_cursor)
@@ -210,7 +208,7 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
         return sensor_result(requests, to_add, new_cursor)
 
 
-    @every_interval("s3_notifications", frames_job,
+    @every_interval(SENSOR.s3_notifications, frames_job,
                     "Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and batch "
                     "runs exactly like the polling sensor; offsets advance only after the tick was recorded.",
                     running=bool(settings.events.notifications_topic))
@@ -247,13 +245,13 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
                 if batch.malformed
                 else SensorResult(cursor=json.dumps(state))
             )
-        requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held, "s3notify",
-                                           settings)
+        requests, to_add, held = plan_runs(context, store, {n.key: n.etag.strip('"') for n in notes}, held,
+                                           TRIGGER.s3notify, settings)
         state["held"] = held.to_json() if held.keys else None
         return sensor_result(requests, to_add, json.dumps(state))
 
 
-    @sensor(name="outbox_publisher", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+    @sensor(name=SENSOR.outbox_publisher, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
             description="Drains the catalog's event outbox to Kafka (events that waited while the broker was down).")
     def outbox_publisher(context: SensorEvaluationContext, catalog: CatalogResource, events: EventBus) -> SkipReason:
         if not events.enabled:
@@ -267,7 +265,7 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
 
 
 
-    @every_interval("sequence_clips", clips_job,
+    @every_interval(SENSOR.sequence_clips, clips_job,
                     "Finds image sequences among finished frames (incrementally, from the event log), adds a "
                     "partition per sequence and requests its clip once no frame has changed for the settle time "
                     "and every frame has finished; a late or re-rendered frame requests it again.")
@@ -313,24 +311,24 @@ def build_sensors(settings: Settings, frames_job, clips_job) -> list:
             if state["built"].get(pattern) == fingerprint:
                 continue
             state["built"][pattern] = fingerprint
-            requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=CLIPS_JOB, partition_key=pattern,
-                                       tags={"proxygen/trigger": "sequence-settled"}))
+            requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=JOB.clips, partition_key=pattern,
+                                       tags={TAG.trigger: TRIGGER.sequence_settled}))
         return SensorResult(
             run_requests=requests,
             cursor=json.dumps(state),
             dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [],
         )
 
-    @every_interval("follow_upstream", frames_job,
+    @every_interval(SENSOR.follow_upstream, frames_job,
                     "Completes a frame chain that was started part way: when a run materialized a frame asset without "
                     "the assets below it (source_frame alone, from the UI), requests those for that key. Reads only "
                     "the materializations since its cursor; the sensors' own batch runs select the whole chain.")
     def follow_upstream(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         state = json.loads(context.cursor) if context.cursor else {}
         wanted, newest = rest_of_chains(context.instance, state, stages_for(settings), pipeline.max_keys_per_tick)
-        requests = [RunRequest(run_key=f"follow-{key}-{newest[key]}", job_name=FRAMES_JOB, partition_key=key,
+        requests = [RunRequest(run_key=f"follow-{key}-{newest[key]}", job_name=JOB.frames, partition_key=key,
                                asset_selection=[AssetKey(s) for s in stages_for(settings) if s in rest],
-                               tags={"proxygen/trigger": FOLLOW_TRIGGER})
+                               tags={TAG.trigger: TRIGGER.follow_upstream})
                     for key, rest in wanted.items()]
         return SensorResult(run_requests=requests, cursor=json.dumps(state))
 

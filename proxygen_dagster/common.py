@@ -1,0 +1,21 @@
+"""What the domains share besides names: the owners of every asset, the code version of the rendered assets,
+and the clip assets' keys (the clips job and the daily review name them too)."""
+from __future__ import annotations
+
+from dagster import AssetKey
+
+from proxygen_core import __version__
+from proxygen_core.settings import Settings
+from proxygen_dagster.names import ASSET
+
+OWNERS = ["team:pipeline"]
+
+
+def code_version(settings: Settings) -> str:
+    """A change of any render setting (or of the generator) changes the code version: outputs go stale."""
+    return f"{__version__}-{settings.render.settings_hash()}"
+
+
+def clip_asset_key(profile: str) -> AssetKey:
+    """``shot_clip`` for the review clip (its key since the first release), ``shot_clip_<profile>`` otherwise."""
+    return AssetKey(ASSET.shot_clip if profile == "review" else f"{ASSET.shot_clip}_{profile}")
