@@ -1,8 +1,10 @@
 """What the domains share besides names: the owners of every asset, the code version of the rendered assets,
-and the clip assets' keys (the clips job and the daily review name them too)."""
+the clip assets' keys (the clips job and the daily review name them too) and the sensors' interval."""
 from __future__ import annotations
 
-from dagster import AssetKey
+from typing import Any
+
+from dagster import AssetKey, DefaultSensorStatus, sensor
 
 from proxygen_core import __version__
 from proxygen_core.settings import Settings
@@ -19,3 +21,10 @@ def code_version(settings: Settings) -> str:
 def clip_asset_key(profile: str) -> AssetKey:
     """``shot_clip`` for the review clip (its key since the first release), ``shot_clip_<profile>`` otherwise."""
     return AssetKey(ASSET.shot_clip if profile == "review" else f"{ASSET.shot_clip}_{profile}")
+
+
+def every_interval(settings: Settings, name: str, job: Any, description: str, running: bool = True) -> Any:
+    """``@sensor`` on the pipeline's interval (``PROXYGEN_SENSOR_INTERVAL_SECONDS``), requesting runs of ``job``."""
+    return sensor(name=name, minimum_interval_seconds=settings.pipeline.sensor_interval_seconds, jobs=[job],
+                  default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
+                  description=description)

@@ -1,3 +1,7 @@
+"""The jobs (one per domain, typed as ``Jobs``) and the executor the frame and clip jobs run on: in process on one
+host, Celery across several."""
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dagster import (
@@ -10,7 +14,7 @@ from dagster import (
 from proxygen_core.pipeline.chain import stages_for
 from proxygen_core.settings import ExecutionSettings, Settings
 from proxygen_dagster.common import clip_asset_key
-from proxygen_dagster.names import EXECUTOR_CELERY, JOB, TAG
+from proxygen_dagster.names import ASSET, EXECUTOR_CELERY, JOB, TAG
 
 if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -64,9 +68,22 @@ def celery_config(execution: ExecutionSettings) -> dict:
 NO_STEP_FAILURE_RETRY = {TAG.retry_on_asset_or_op_failure: "false"}
 
 
-def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "UnresolvedAssetJobDefinition"]:
+@dataclass(frozen=True)
+class Jobs:
+    """The code location's jobs, by domain: each sensor and schedule takes the one it requests runs of."""
+
+    frames: "UnresolvedAssetJobDefinition"
+    clips: "UnresolvedAssetJobDefinition"
+    dailies: "UnresolvedAssetJobDefinition"
+
+    def __iter__(self) -> Iterator["UnresolvedAssetJobDefinition"]:
+        return iter((self.frames, self.clips, self.dailies))
+
+
+def build_jobs(settings: Settings) -> Jobs:
     """The frames job (the whole frame chain of a batch in one step: orchestration cost is paid per batch,
-    not per file) and the clips job (one sequence's review clip; partitions: sequence patterns)."""
+    not per file), the clips job (one sequence's deliverables; partitions: sequence patterns) and the dailies
+    job (the daily review of one day)."""
     executor = executor_for(settings.execution)
     frames_job = define_asset_job(
         JOB.frames, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
@@ -77,4 +94,6 @@ def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "Unr
         executor_def=executor, tags=NO_STEP_FAILURE_RETRY,
         description="The deliverables (one per enabled clip profile) and poster of one image sequence, from its "
                     "frames' working frames.")
-    return frames_job, clips_job
+    dailies_job = define_asset_job(JOB.dailies, selection=AssetSelection.assets(ASSET.daily_review),
+                                   description="The daily review of one day.")
+    return Jobs(frames=frames_job, clips=clips_job, dailies=dailies_job)

@@ -177,7 +177,7 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
     from proxygen_core.settings import load_settings
-    from proxygen_dagster.frames.sensors import build_sensors
+    from proxygen_dagster.frames.sensors import build_frame_sensors
     from proxygen_dagster.jobs import build_jobs
 
     storage = own_bucket(bucket_store, s3_env, "sensor")
@@ -201,7 +201,7 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
         settings = load_settings()
         settings = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline,
                                                                               batch_settle_seconds=seconds))
-        sensor.update({s.name: s for s in build_sensors(settings, *build_jobs(settings))})
+        sensor.update({s.name: s for s in build_frame_sensors(settings, build_jobs(settings))})
 
     settle(600)  # the suite runs with 0 (cut every tick); here the burst is held
     result, ctx = tick(None)
@@ -336,7 +336,7 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     from dagster import SensorResult, SkipReason, build_sensor_context
 
     from proxygen_core.settings import load_settings
-    from proxygen_dagster.frames.sensors import build_sensors
+    from proxygen_dagster.frames.sensors import build_frame_sensors
     from proxygen_dagster.jobs import build_jobs
 
     storage = own_bucket(bucket_store, s3_env, "existing")
@@ -346,7 +346,7 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     clock.sleep(3)  # past LastModified's 1 s resolution and the sweep's skew allowance
     settings = load_settings()
     settings = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline, start_from="now"))
-    sensor = next(s for s in build_sensors(settings, *build_jobs(settings)) if s.name == SENSOR.s3_new_frames)
+    sensor = next(s for s in build_frame_sensors(settings, build_jobs(settings)) if s.name == SENSOR.s3_new_frames)
 
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}) as ctx:

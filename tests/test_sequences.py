@@ -303,7 +303,7 @@ def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
 def test_touched_frames_never_skip_events_past_a_full_page(dagster_defs, instance):
     from dagster import AssetKey, AssetMaterialization, AssetObservation
 
-    from proxygen_dagster.frames.sensors import touched_frames
+    from proxygen_dagster.sequences.sensors import touched_frames
 
     instance.add_dynamic_partitions(PARTITION.frames, [f"t/a.{i:04d}.exr" for i in range(6)])
     for i in range(3):

@@ -1,5 +1,5 @@
-"""The daily review: one partition per day (UTC), assembled by a schedule at ``dailies_hour`` and runnable for
-any day from the UI (or ``proxygen dailies``). Downstream of the review clips it gathers."""
+"""The daily review: one partition per day (UTC), assembled by a schedule at ``dailies_hour`` (schedules.py) and
+runnable for any day from the UI (or ``proxygen dailies``). Downstream of the review clips it gathers."""
 from datetime import date
 
 from dagster import (
@@ -7,21 +7,16 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
-    AssetSelection,
     DailyPartitionsDefinition,
-    DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
-    ScheduleDefinition,
     asset,
-    build_schedule_from_partitioned_job,
-    define_asset_job,
 )
 
 from proxygen_core.pipeline.dailies import build_daily
 from proxygen_core.settings import Settings
 from proxygen_dagster.common import OWNERS, clip_asset_key
-from proxygen_dagster.names import ASSET, GROUP, JOB, POOL, SCHEDULE, TAG
+from proxygen_dagster.names import ASSET, GROUP, POOL, TAG
 from proxygen_dagster.resources import CatalogResource, MediaStorage
 
 DAYS = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)  # today included
@@ -55,12 +50,3 @@ def build_daily_review(settings: Settings) -> AssetsDefinition:
 
     return daily_review
 
-
-def build_dailies_schedule(settings: Settings) -> tuple:
-    job = define_asset_job(JOB.dailies, selection=AssetSelection.assets(ASSET.daily_review),
-                           description="The daily review of one day.")
-    schedule: ScheduleDefinition = build_schedule_from_partitioned_job(
-        job, hour_of_day=settings.pipeline.dailies_hour, minute_of_hour=0, name=SCHEDULE.dailies,
-        default_status=DefaultScheduleStatus.RUNNING,
-        description=f"Assembles the day's review at {settings.pipeline.dailies_hour:02d}:00 UTC.")
-    return job, schedule
