@@ -290,6 +290,10 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     import re
 
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    # The day is a partition once the schedule found its review clips (tests/test_dailies.py); here, added by hand
+    # as from the UI (the schedule's context needs a persistent instance, this one is ephemeral).
+    assert instance.get_dynamic_partitions(PARTITION.days) == []
+    instance.add_dynamic_partitions(PARTITION.days, [today])
     review = dg.materialize([defs.get_assets_def(ASSET.daily_review)], instance=instance, partition_key=today,
                             resources={k: res[k] for k in ("storage", "catalog")})
     assert review.success

@@ -95,7 +95,7 @@ print(json.dumps({
         "sensors": ["failure_alerts", "follow_upstream", "outbox_publisher", "s3_new_frames", "s3_notifications",
                     "sequence_clips"],
         "schedules": ["proxygen_dailies_schedule"],
-        "partitions": ["frames", "sequences"],
+        "partitions": ["days", "frames", "sequences"],
         "groups": ["proxygen"],
         "ops": ["daily_review", "frame_chain", "sequence_deliverables"],
         "pools": ["proxygen_io", "proxygen_render"],

@@ -1,5 +1,6 @@
-"""The daily review: one partition per day (UTC), assembled by a schedule at ``dailies_hour`` (schedules.py) and
-runnable for any day from the UI (or ``proxygen dailies``). Downstream of the review clips it gathers."""
+"""The daily review: one partition per UTC day that has review clips (``days``, added by the schedule in
+schedules.py, which assembles the day's review at ``dailies_hour``); any other day can be added and run from
+the UI (or ``proxygen dailies``). Downstream of the review clips it gathers."""
 from datetime import date
 
 from dagster import (
@@ -7,7 +8,6 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
-    DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -17,13 +17,12 @@ from proxygen_core.pipeline.dailies import build_daily
 from proxygen_core.settings import Settings
 from proxygen_dagster.common import OWNERS, clip_asset_key
 from proxygen_dagster.names import ASSET, GROUP, POOL, TAG
+from proxygen_dagster.partitions import days
 from proxygen_dagster.resources import CatalogResource, MediaStorage
-
-DAYS = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)  # today included
 
 
 def build_daily_review(settings: Settings) -> AssetsDefinition:
-    @asset(name=ASSET.daily_review, partitions_def=DAYS, group_name=GROUP, owners=OWNERS,
+    @asset(name=ASSET.daily_review, partitions_def=days, group_name=GROUP, owners=OWNERS,
            kinds={"s3", "h264", "html"}, pool=POOL.io, op_tags={TAG.queue: settings.execution.io_queue},
            deps=[AssetDep(clip_asset_key("review"), partition_mapping=AllPartitionMapping())],
            description="The day's review clips (UTC), in shot order: one playlist movie (each shot behind a slate "

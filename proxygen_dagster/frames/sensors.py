@@ -28,7 +28,7 @@ from proxygen_core.store.discovery import Cursor, Skipped, scan
 from proxygen_dagster.common import every_interval
 from proxygen_dagster.frames.assets import DEPS
 from proxygen_dagster.jobs import Jobs
-from proxygen_dagster.names import JOB, SENSOR, TAG, TRIGGER
+from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import frames
 from proxygen_dagster.resources import EventBus, MediaStorage
 
@@ -61,12 +61,12 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
     pipeline, assets = settings.pipeline, frame_assets(settings)
     # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
     # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
-    known = context.instance.get_existing_dynamic_partitions(frames.name, list(etags)) if etags else set()
+    known = context.instance.get_existing_dynamic_partitions(PARTITION.frames, list(etags)) if etags else set()
     batches, held = take_batches(held, {k: e for k, e in etags.items() if k not in known}, time.time(),
                                  pipeline.batch_size, pipeline.batch_settle_seconds, pipeline.batch_max_wait_seconds)
     emitted = {k: e for batch in batches for k, e in batch.items()}
     # Held keys another sensor (or a user) added meanwhile cannot sit inside a range: they run alone too.
-    taken = context.instance.get_existing_dynamic_partitions(frames.name, list(emitted)) if emitted else set()
+    taken = context.instance.get_existing_dynamic_partitions(PARTITION.frames, list(emitted)) if emitted else set()
     alone = {**{k: etags[k] for k in known}, **{k: emitted[k] for k in taken}}
     requests = [reupload_request(k, e, source, assets) for k, e in alone.items()
                 if last_processed_etag(store, k) != e]

@@ -15,8 +15,8 @@ from proxygen_core.pipeline.sequence import load_members
 from proxygen_core.settings import Settings
 from proxygen_dagster.common import every_interval
 from proxygen_dagster.jobs import Jobs
-from proxygen_dagster.names import JOB, SENSOR, TAG, TRIGGER
-from proxygen_dagster.partitions import frames, sequences
+from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
+from proxygen_dagster.partitions import sequences
 from proxygen_dagster.resources import MediaStorage
 
 
@@ -47,14 +47,14 @@ def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
     pipeline = settings.pipeline
     state = json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
     keys, state["after"] = touched_frames(context.instance, state["after"])
-    known = context.instance.get_dynamic_partitions(sequences.name)
+    known = context.instance.get_dynamic_partitions(PARTITION.sequences)
     by_identity = {parse_pattern(p)[0]: p for p in known}
     new_patterns: list[str] = []
     frame_keys: list[str] = []  # the frame partitions, listed once per tick and only when needed
 
     def all_frames() -> list[str]:
         if not frame_keys:
-            frame_keys.extend(context.instance.get_dynamic_partitions(frames.name))
+            frame_keys.extend(context.instance.get_dynamic_partitions(PARTITION.frames))
         return frame_keys
 
     now = time.time()
