@@ -41,11 +41,12 @@ def main() -> int:
             from dagster._core.definitions.partitions.context import partition_loading_context
 
             from proxygen_dagster.definitions import defs
+            from proxygen_dagster.names import PARTITION
 
             instance = dg.DagsterInstance.get()
             keys = [f"shot/f.{i:07d}.exr" for i in range(n)]
             for i in range(0, n, 10_000):
-                instance.add_dynamic_partitions("frames", keys[i:i + 10_000])
+                instance.add_dynamic_partitions(PARTITION.frames, keys[i:i + 10_000])
             chain = defs.get_assets_def("source_frame")
             eager = dg.Definitions(assets=[chain.map_asset_specs(
                 lambda spec: spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())

@@ -27,6 +27,7 @@ from proxygen_core.pipeline.folder import render_file
 from proxygen_core.services.process import free_port, stop_process
 from proxygen_core.services.seaweedfs import start_seaweedfs
 from proxygen_core.settings import RenderSettings, Settings
+from proxygen_dagster.names import TAG, TRIGGER
 
 
 def make_frames(folder: Path, count: int, width: int = 2048, height: int = 1080) -> list[Path]:
@@ -113,7 +114,7 @@ def main() -> int:
                 code.service.stop()
                 code.remove()
             weed.stop()
-    follow_ups = sum(1 for r in records if r.dagster_run.tags.get("proxygen/trigger") == "follow-upstream")
+    follow_ups = sum(1 for r in records if r.dagster_run.tags.get(TAG.trigger) == TRIGGER.follow_upstream)
     print(f"frames {args.frames} (2048x1080 half RGBA), batch {args.batch}, code server {args.code_server}, "
           f"runs {runs} (of which follow-up runs: {follow_ups}), processed {done}")
     print(f"upload {uploaded:.1f} s; wall first upload -> last record {wall:.1f} s; "

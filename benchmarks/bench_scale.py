@@ -111,6 +111,8 @@ def sweep(label: str, instance, sensor, storage, cursor: str | None, max_ticks: 
 
     # the catalog and event bus record skipped objects (none here: every object is a frame)
     resources = {"storage": storage, "catalog": defs.resources["catalog"], "events": defs.resources["events"]}
+    from proxygen_dagster.names import TAG
+
     ticks, found, times, sizes = 0, 0, [], []
     while ticks < max_ticks:
         with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
@@ -120,7 +122,7 @@ def sweep(label: str, instance, sensor, storage, cursor: str | None, max_ticks: 
             if isinstance(result, SensorResult):
                 for request in result.dynamic_partitions_requests:
                     instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-                found += sum(int(r.tags.get("proxygen/keys", 1)) for r in result.run_requests)
+                found += sum(int(r.tags.get(TAG.keys, 1)) for r in result.run_requests)
                 cursor = result.cursor
             else:
                 cursor = ctx.cursor
@@ -165,6 +167,7 @@ def main() -> int:
     from proxygen_core.services.process import free_port, stop_process, wait_for_port
     from proxygen_core.services.seaweedfs import start_seaweedfs
     from proxygen_core.settings import env_name
+    from proxygen_dagster.names import PARTITION
     LOCAL_ACCESS, LOCAL_SECRET = "proxygen-bench", "proxygen-bench-secret"  # noqa: N806 (this run's own server)
 
     work = Path(tempfile.mkdtemp(prefix="proxygen-scale-"))
@@ -197,18 +200,18 @@ def main() -> int:
                 t = time.perf_counter()
                 while total < target:
                     n = min(args.chunk, target - total)
-                    instance.add_dynamic_partitions("frames", [f"shots/sh{(total + i) // 1000:04d}/plate.{total + i:07d}.exr"
+                    instance.add_dynamic_partitions(PARTITION.frames, [f"shots/sh{(total + i) // 1000:04d}/plate.{total + i:07d}.exr"
                                                                for i in range(n)])
                     total += n
                 added = time.perf_counter() - t
                 t = time.perf_counter()
-                keys = instance.get_dynamic_partitions("frames")
+                keys = instance.get_dynamic_partitions(PARTITION.frames)
                 listed = time.perf_counter() - t
                 t = time.perf_counter()
-                instance.has_dynamic_partition("frames", keys[len(keys) // 2])
+                instance.has_dynamic_partition(PARTITION.frames, keys[len(keys) // 2])
                 has_one = time.perf_counter() - t
                 t = time.perf_counter()
-                instance.get_existing_dynamic_partitions("frames", keys[::max(1, len(keys) // 5000)][:5000])
+                instance.get_existing_dynamic_partitions(PARTITION.frames, keys[::max(1, len(keys) // 5000)][:5000])
                 member = time.perf_counter() - t
                 print(f"partitions {len(keys):>9,}: added {total - before:,} in chunks of {args.chunk} in {added:.1f} s "
                       f"({(total - before) / max(added, 1e-9):,.0f}/s); list all {listed:.2f} s; "

@@ -38,15 +38,13 @@ from dagster import (
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
 
 from proxygen_core.errors import CONTENT, INFRASTRUCTURE
+from proxygen_dagster.names import SENSOR, TAG, TRIGGER
 
-FAILURE_TAG = "proxygen/failure"  # content | infrastructure, on every failed run of ours
-FAILURE_RUN_TAG = "proxygen/failure_run"  # the run the class was given to: a retry that inherited it is not done
 FIRST_LOOK_BACK_SECONDS = 600.0  # a new deployment classifies the failures of its last 10 minutes, not of a day
-# The trigger of a run this sensor requests for a failed run whose promised retry the daemon never made (seen on
-# SQLite: of two killed runs failed within a second, one got its retry and the other never did). Like a retry, it
-# takes the keys that already finished from their state (assets.frame_chain).
-MISSED_RETRY_TRIGGER = "missed-retry"
-_RUN_SHAPE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end", "proxygen/keys")
+# TRIGGER.missed_retry: the trigger of a run this sensor requests for a failed run whose promised retry the daemon
+# never made (seen on SQLite: of two killed runs failed within a second, one got its retry and the other never did).
+# Like a retry, it takes the keys that already finished from their state (frames.assets.frame_chain).
+_RUN_SHAPE_TAGS = (TAG.range_start, TAG.range_end, TAG.keys)
 FAILURE_CLASS = "failure_class"  # the key of a step Failure's metadata that says which it was
 SETTLE_SECONDS = 60.0  # a failed run whose retry decision never shows (retries off) is classified after this
 MAX_RUNS_PER_TICK = 100
@@ -109,11 +107,11 @@ def missed_retry(run: DagsterRun, end_time: float | None, now: float) -> RunRequ
         return None
     if end_time is None or now - end_time <= SETTLE_SECONDS:
         return None
-    return RunRequest(run_key=f"{MISSED_RETRY_TRIGGER}-{run.run_id}", job_name=run.job_name,
-                      partition_key=run.tags.get("dagster/partition"),
+    return RunRequest(run_key=f"{TRIGGER.missed_retry}-{run.run_id}", job_name=run.job_name,
+                      partition_key=run.tags.get(TAG.partition),
                       asset_selection=sorted(run.asset_selection, key=str) if run.asset_selection else None,
                       tags={**{k: run.tags[k] for k in _RUN_SHAPE_TAGS if k in run.tags},
-                            "proxygen/trigger": MISSED_RETRY_TRIGGER, "proxygen/retry_of": run.run_id})
+                            TAG.trigger: TRIGGER.missed_retry, TAG.retry_of: run.run_id})
 
 
 def _settled(run: DagsterRun, end_time: float | None, now: float) -> bool:
@@ -157,7 +155,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str],
     newest = since
     for record in records:
         run, updated = record.dagster_run, record.update_timestamp.timestamp()
-        if _ours(run, jobs) and run.tags.get(FAILURE_RUN_TAG) != run.run_id:
+        if _ours(run, jobs) and run.tags.get(TAG.failure_run) != run.run_id:
             if not _settled(run, record.end_time, now):
                 waiting.append(updated)
                 continue
@@ -170,7 +168,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str],
                 context.log.error(failed.text)
                 if webhook_url:
                     send_alert(webhook_url, failed)
-            context.instance.add_run_tags(run.run_id, {FAILURE_TAG: failed.failure, FAILURE_RUN_TAG: run.run_id})
+            context.instance.add_run_tags(run.run_id, {TAG.failure: failed.failure, TAG.failure_run: run.run_id})
             done.append(failed)
         newest = max(newest, updated)
         context.update_cursor(str(min([newest, *waiting])))  # what is done stays done if a later alert fails
@@ -187,7 +185,7 @@ def build_failure_alerts(jobs: Sequence[Any], webhook_url: str | None,
     and alerts on infrastructure; requests a retry the daemon promised and never made."""
     job_names = frozenset(job.name for job in jobs)
 
-    @sensor(name="failure_alerts", minimum_interval_seconds=interval_seconds, jobs=list(jobs),
+    @sensor(name=SENSOR.failure_alerts, minimum_interval_seconds=interval_seconds, jobs=list(jobs),
             default_status=DefaultSensorStatus.RUNNING,
             description="Tags each failed proxygen run proxygen/failure=content|infrastructure and alerts "
                         "(PROXYGEN_ALERT_WEBHOOK_URL) on infrastructure failures only.")

@@ -1,3 +1,7 @@
+"""The jobs (one per domain, typed as ``Jobs``) and the executor the frame and clip jobs run on: in process on one
+host, Celery across several."""
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dagster import (
@@ -9,7 +13,8 @@ from dagster import (
 
 from proxygen_core.pipeline.chain import stages_for
 from proxygen_core.settings import ExecutionSettings, Settings
-from proxygen_dagster.clips import clip_asset_key
+from proxygen_dagster.common import clip_asset_key
+from proxygen_dagster.names import ASSET, EXECUTOR_CELERY, JOB, TAG
 
 if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -34,7 +39,7 @@ def executor_for(execution: ExecutionSettings) -> ExecutorDefinition:
         "backend": _secret_source("celery_backend", execution.celery_backend)
         or _secret_source("celery_broker", execution.celery_broker),
         "config_source": celery_config(execution),
-    }, name="proxygen_celery")
+    }, name=EXECUTOR_CELERY)
 
 
 def _secret_source(field: str, value: str | None) -> str | dict | None:
@@ -57,24 +62,38 @@ def celery_config(execution: ExecutionSettings) -> dict:
     }
 
 
-FRAMES_JOB, CLIPS_JOB = "proxygen_frames", "proxygen_clips"
 # A run that failed at its steps is never re-run whole, whatever the instance says (the Helm chart renders no
 # retry_on_asset_or_op_failure, and Dagster's default is to retry): bad content fails the same way again, and storage
 # outages are retried inside the step. Runs whose worker died are still retried by run_retries.
-NO_STEP_FAILURE_RETRY = {"dagster/retry_on_asset_or_op_failure": "false"}
+NO_STEP_FAILURE_RETRY = {TAG.retry_on_asset_or_op_failure: "false"}
 
 
-def build_jobs(settings: Settings) -> tuple["UnresolvedAssetJobDefinition", "UnresolvedAssetJobDefinition"]:
+@dataclass(frozen=True)
+class Jobs:
+    """The code location's jobs, by domain: each sensor and schedule takes the one it requests runs of."""
+
+    frames: "UnresolvedAssetJobDefinition"
+    clips: "UnresolvedAssetJobDefinition"
+    dailies: "UnresolvedAssetJobDefinition"
+
+    def __iter__(self) -> Iterator["UnresolvedAssetJobDefinition"]:
+        return iter((self.frames, self.clips, self.dailies))
+
+
+def build_jobs(settings: Settings) -> Jobs:
     """The frames job (the whole frame chain of a batch in one step: orchestration cost is paid per batch,
-    not per file) and the clips job (one sequence's review clip; partitions: sequence patterns)."""
+    not per file), the clips job (one sequence's deliverables; partitions: sequence patterns) and the dailies
+    job (the daily review of one day)."""
     executor = executor_for(settings.execution)
     frames_job = define_asset_job(
-        FRAMES_JOB, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
+        JOB.frames, selection=AssetSelection.assets(*stages_for(settings)), executor_def=executor,
         tags=NO_STEP_FAILURE_RETRY,
         description="Source -> working frame -> thumbnail + proxy -> record, for one key or a range of keys.")
     clips_job = define_asset_job(
-        CLIPS_JOB, selection=AssetSelection.assets(*(clip_asset_key(p.name) for p in settings.pipeline.profiles())),
+        JOB.clips, selection=AssetSelection.assets(*(clip_asset_key(p.name) for p in settings.pipeline.profiles())),
         executor_def=executor, tags=NO_STEP_FAILURE_RETRY,
         description="The deliverables (one per enabled clip profile) and poster of one image sequence, from its "
                     "frames' working frames.")
-    return frames_job, clips_job
+    dailies_job = define_asset_job(JOB.dailies, selection=AssetSelection.assets(ASSET.daily_review),
+                                   description="The daily review of one day.")
+    return Jobs(frames=frames_job, clips=clips_job, dailies=dailies_job)

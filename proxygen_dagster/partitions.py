@@ -1,6 +1,11 @@
 from dagster import DynamicPartitionsDefinition
 
+from proxygen_dagster.names import PARTITION
+
 # One partition per ingested source object key (the key, exactly as in S3).
-frames = DynamicPartitionsDefinition(name="frames")
+frames = DynamicPartitionsDefinition(name=PARTITION.frames)
 # One partition per image sequence, keyed by its pattern (renders/sh010/beauty.####.exr).
-sequences = DynamicPartitionsDefinition(name="sequences")
+sequences = DynamicPartitionsDefinition(name=PARTITION.sequences)
+# One partition per UTC day that has review clips, added by the dailies schedule (dailies/schedules.py) when it
+# finds some: the daily review's partitions start at the first day with data, not at a fixed date.
+days = DynamicPartitionsDefinition(name=PARTITION.days)

@@ -1,20 +1,24 @@
 """Resources: the bucket (built on dagster-aws S3Resource), the catalog and the event bus.
 
-Their values come from the one settings object the definitions load (secrets bound to EnvVars, so the
-UI shows a variable's name, never its value); nothing here reads settings on its own.
+``build_resources`` maps the one settings object the definitions load onto them (secrets bound to EnvVars, so
+the UI shows a variable's name, never its value); the resources themselves never read settings.
+
+``PROXYGEN_ENV=local`` (default) talks to the SeaweedFS started by ``proxygen local``; ``production`` to the
+configured S3 endpoint (AWS, VAST). Both read endpoint, credentials and bucket from the environment
+(EnvVar), with the variable names defined once in proxygen_core.settings.
 """
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
 from proxygen_core.catalog import Catalog, open_catalog
 from proxygen_core.events.outbox import SECURITY_PROPERTIES, Publisher, security_config
-from proxygen_core.settings import CatalogSettings
+from proxygen_core.settings import CatalogSettings, Settings, env_name, environ, from_environment
 from proxygen_core.store.s3 import ObjectStore
 
 _CLIENTS: dict[tuple, Any] = {}
@@ -114,3 +118,39 @@ class EventBus(ConfigurableResource):
         return {**self.security(), "bootstrap.servers": self.bootstrap, "group.id": self.notifications_group,
                 "enable.auto.commit": False, "group.protocol": "classic", "session.timeout.ms": 6000,
                 "auto.offset.reset": "earliest"}
+
+
+def _secret(name: str, value: str | None) -> EnvVar | str | None:
+    """A secret that came from the environment stays bound to its variable (the UI shows the name only)."""
+    return EnvVar(env_name(name)) if from_environment(name, value) else value
+
+
+def build_resources(settings: Settings, env: str) -> dict:
+    """The resources for these settings; ``env`` is the deployment (``PROXYGEN_ENV``: local or production)."""
+    storage = settings.storage
+    s3 = S3Resource(
+        endpoint_url=EnvVar(env_name("s3_endpoint_url"))
+        if env == "local" or environ(env_name("s3_endpoint_url"))
+        else storage.s3_endpoint_url,
+        region_name=storage.s3_region,
+        aws_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
+        max_attempts=5,
+    )
+    bucket = EnvVar(env_name("s3_bucket")) if environ(env_name("s3_bucket")) else storage.s3_bucket
+    cat = settings.catalog
+    secrets = ("postgres_dsn", "vast_db_endpoint", "vast_db_access", "vast_db_secret", "vast_db_bucket")
+    catalog = CatalogResource(**{name: _secret(name, getattr(cat, name)) if name in secrets else getattr(cat, name)
+                                 for name in CatalogResource.model_fields})
+    ev = settings.events
+    events = EventBus(bootstrap=ev.kafka_bootstrap, topic=ev.event_topic, idempotent=ev.idempotent_producer,
+                      timeout_seconds=ev.publish_timeout_seconds, notifications_topic=ev.notifications_topic,
+                      notifications_group=ev.notifications_group,
+                      kafka_security_protocol=ev.kafka_security_protocol, kafka_sasl_mechanism=ev.kafka_sasl_mechanism,
+                      kafka_sasl_username=ev.kafka_sasl_username,
+                      kafka_sasl_password=_secret("kafka_sasl_password", ev.kafka_sasl_password),
+                      kafka_ssl_ca_location=ev.kafka_ssl_ca_location,
+                      kafka_ssl_certificate_location=ev.kafka_ssl_certificate_location,
+                      kafka_ssl_key_location=ev.kafka_ssl_key_location)
+    return {"storage": MediaStorage(s3=s3, bucket=bucket, cache_dir=storage.cache_dir), "catalog": catalog,
+            "events": events}

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from proxygen_dagster.names import JOB, POOL, TAG
+
 pytestmark = pytest.mark.services
 DEADLINE_SECONDS = 300  # the issue's bound: every key done, with no manual step, within 5 minutes
 
@@ -42,11 +44,10 @@ def _kill_a_rendering_worker(instance, killed: dict[str, int], deadline: float) 
     """SIGKILL the worker of a started frames run that has materialized at least one key: mid-render."""
     import dagster as dg
 
-    from proxygen_dagster.jobs import FRAMES_JOB
     from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId
 
     while time.monotonic() < deadline:
-        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], job_name=FRAMES_JOB)):
+        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], job_name=JOB.frames)):
             if run.run_id in killed or WORKER_TAG not in run.tags:
                 continue
             done = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -65,8 +66,6 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
 
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.errors import CONTENT, INFRASTRUCTURE
-    from proxygen_dagster.alerts import FAILURE_TAG
-    from proxygen_dagster.jobs import FRAMES_JOB
 
     from .kafka_helpers import consume_events
     from .local_stack import start_local
@@ -116,24 +115,24 @@ def test_killed_run_workers_lose_nothing_and_free_their_slots(tmp_path):
 
             # The render pool's slots are free again (run monitoring frees a dead run's within seconds).
             free_by = time.monotonic() + 60
-            while (claimed := instance.event_log_storage.get_concurrency_info("proxygen_render").claimed_slots):
+            while (claimed := instance.event_log_storage.get_concurrency_info(POOL.render).claimed_slots):
                 assert time.monotonic() < free_by, f"slots still claimed: {claimed}"
                 time.sleep(1)
             # Every failed run gets its class; only the killed ones (infrastructure) reach the webhook.
-            runs = {r.run_id: r for r in instance.get_runs(dg.RunsFilter(job_name=FRAMES_JOB))}
+            runs = {r.run_id: r for r in instance.get_runs(dg.RunsFilter(job_name=JOB.frames))}
             failed = {rid for rid, r in runs.items() if r.status == dg.DagsterRunStatus.FAILURE}
             assert set(killed) <= failed
             tagged_by = time.monotonic() + 120
             while True:
                 runs = {rid: instance.get_run_by_id(rid) for rid in failed}
-                tags = {rid: r.tags.get(FAILURE_TAG) for rid, r in runs.items()}
+                tags = {rid: r.tags.get(TAG.failure) for rid, r in runs.items()}
                 if all(tags.values()) or time.monotonic() > tagged_by:
                     break
                 time.sleep(2)
             assert {rid: tags[rid] for rid in killed} == {rid: INFRASTRUCTURE for rid in killed}, tags
             # the batch that held the corrupt frame (and its retry, had that batch's worker been one of the killed)
             content = {rid for rid, t in tags.items() if t == CONTENT}
-            assert content and all(runs[rid].tags.get("dagster/partition", "") in ("", "crash/sh010/plate_zz.exr")
+            assert content and all(runs[rid].tags.get(TAG.partition, "") in ("", "crash/sh010/plate_zz.exr")
                                    for rid in content), tags
             assert set(tags.values()) == {CONTENT, INFRASTRUCTURE}, tags
             alerted = [a["run_id"] for a in hook.received]

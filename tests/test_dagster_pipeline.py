@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import uuid
 
+from proxygen_core.pipeline.chain import PROXY, RECORD, SOURCE, THUMBNAIL, WORKING
+from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
+
 from .formats import chart_exr
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -46,21 +49,21 @@ def sensor_resources(storage, tmp_path) -> dict:
 
 
 def run_keys(defs, instance, keys):
-    known = set(instance.get_dynamic_partitions("frames"))
-    instance.add_dynamic_partitions("frames", [k for k in keys if k not in known])
+    known = set(instance.get_dynamic_partitions(PARTITION.frames))
+    instance.add_dynamic_partitions(PARTITION.frames, [k for k in keys if k not in known])
     from dagster import AssetKey
 
-    job = defs.resolve_job_def("proxygen_frames")
+    job = defs.resolve_job_def(JOB.frames)
     # the asset selection every sensor request carries (sensors.frame_assets)
     selection = [AssetKey(a) for a in ASSETS]
     if len(keys) == 1:
         return job.execute_in_process(instance=instance, partition_key=keys[0], raise_on_error=False,
                                       asset_selection=selection)
-    return job.execute_in_process(instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
+    return job.execute_in_process(instance=instance, tags={TAG.range_start: keys[0], TAG.range_end: keys[-1]},
                                   raise_on_error=False, asset_selection=selection)
 
 
-ASSETS = ("source_frame", "working_frame", "thumbnail", "proxy", "proxy_record")
+ASSETS = (SOURCE, WORKING, THUMBNAIL, PROXY, RECORD)
 
 
 def materialized(result, asset):
@@ -94,7 +97,7 @@ def test_batch_with_a_corrupt_frame_fails_only_that_frame(dagster_defs, instance
     result = run_keys(dagster_defs, instance, keys)
     assert not result.success
     good, bad = keys[:3], keys[3]
-    assert materialized(result, "proxy_record") == sorted(good)
+    assert materialized(result, RECORD) == sorted(good)
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert [f.step_key for f in failures] == ["frame_chain"]
     message = failures[0].event_specific_data.error.message
@@ -141,7 +144,7 @@ def test_batch_with_a_corrupt_frame_fails_only_that_frame(dagster_defs, instance
     # The bad key, once fixed, is retried alone through the same code path.
     bucket_store.upload_file(chart_exr(tmp_path / "fixed.exr"), bad)
     retry = run_keys(dagster_defs, instance, [bad])
-    assert retry.success and materialized(retry, "proxy_record") == [bad]
+    assert retry.success and materialized(retry, RECORD) == [bad]
     assert bucket_store.exists(f"{prefix}/.proxies/{stem}_proxy.mp4")
 
 
@@ -155,7 +158,7 @@ def test_rerun_is_idempotent(dagster_defs, instance, bucket_store, tmp_path):
     assert second.success
     after = {o.key: o.size for o in bucket_store.iter_objects(prefix)}
     assert before == after and len(after) == 2 + 4
-    assert materialized(second, "proxy_record") == sorted(keys)
+    assert materialized(second, RECORD) == sorted(keys)
 
 
 def test_black_frame_fails_the_exposure_check(dagster_defs, instance, bucket_store, tmp_path):
@@ -169,7 +172,7 @@ def test_black_frame_fails_the_exposure_check(dagster_defs, instance, bucket_sto
     assert exposure.metadata["fractions"].value[key]["black_fraction"] == 1.0
     assert evaluated["fits_box_with_aspect"].passed  # the other checks still pass
     # A warning, not a blocker: the record is written.
-    assert materialized(result, "proxy_record") == [key]
+    assert materialized(result, RECORD) == [key]
 
 
 def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, tmp_path, s3_env):
@@ -178,8 +181,8 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
     from proxygen_core.settings import load_settings
+    from proxygen_dagster.frames.sensors import build_frame_sensors
     from proxygen_dagster.jobs import build_jobs
-    from proxygen_dagster.sensors import build_sensors
 
     storage = own_bucket(bucket_store, s3_env, "sensor")
     store = storage.store()
@@ -196,14 +199,14 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor,
                                   resources=sensor_resources(storage, tmp_path)) as ctx:
-            return sensor["s3_new_frames"](ctx), ctx
+            return sensor[SENSOR.s3_new_frames](ctx), ctx
 
     def settle(seconds: float) -> None:
         # The sensors as a deployment with this settle time builds them: settings passed in, no global patched.
         settings = load_settings()
         settings = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline,
                                                                               batch_settle_seconds=seconds))
-        sensor.update({s.name: s for s in build_sensors(settings, *build_jobs(settings))})
+        sensor.update({s.name: s for s in build_frame_sensors(settings, build_jobs(settings))})
 
     settle(600)  # the suite runs with 0 (cut every tick); here the burst is held
     result, ctx = tick(None)
@@ -211,10 +214,10 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     added = list(result.dynamic_partitions_requests[0].partition_keys)
     ranged = [r for r in result.run_requests if isinstance(r, RunRequest)]
     # Batch size 4: a full batch runs at once; the burst's remainder (2) is held until it settles.
-    assert [int(r.tags["proxygen/keys"]) for r in ranged] == [4] and len(added) == 4
-    assert ranged[0].tags["dagster/asset_partition_range_start"] == added[0]
-    assert ranged[0].tags["dagster/asset_partition_range_end"] == added[3]
-    instance.add_dynamic_partitions("frames", added)
+    assert [int(r.tags[TAG.keys]) for r in ranged] == [4] and len(added) == 4
+    assert ranged[0].tags[TAG.range_start] == added[0]
+    assert ranged[0].tags[TAG.range_end] == added[3]
+    instance.add_dynamic_partitions(PARTITION.frames, added)
 
     held, ctx = tick(result.cursor)
     assert isinstance(held, SkipReason) and "2 new keys held" in held.skip_message
@@ -222,8 +225,8 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     settled, _ = tick(ctx.cursor)  # settled: the remainder runs, nothing found twice
     rest = list(settled.dynamic_partitions_requests[0].partition_keys)
     assert sorted(added + rest) == sorted(names) and len(settled.run_requests) == 1
-    assert settled.run_requests[0].tags["proxygen/keys"] == "2"
-    instance.add_dynamic_partitions("frames", rest)
+    assert settled.run_requests[0].tags[TAG.keys] == "2"
+    instance.add_dynamic_partitions(PARTITION.frames, rest)
     result = settled
 
     again, ctx = tick(result.cursor)
@@ -235,7 +238,7 @@ def test_sensor_adds_exactly_the_new_keys(dagster_defs, instance, bucket_store, 
     assert isinstance(third, SensorResult)
     assert third.dynamic_partitions_requests[0].partition_keys == ["shot/a.0006.exr"]
     reupload = [r for r in third.run_requests if r.partition_key == "shot/a.0002.exr"]
-    assert len(reupload) == 1 and reupload[0].tags["proxygen/trigger"] == "s3poll-reupload"
+    assert len(reupload) == 1 and reupload[0].tags[TAG.trigger] == TRIGGER.reupload(TRIGGER.s3poll)
 
 
 def test_the_polling_sensor_records_each_ignored_object_once(instance, bucket_store, s3_env, tmp_path):
@@ -298,7 +301,7 @@ def test_a_key_that_failed_for_its_content_is_not_requested_again_until_it_chang
 
     from proxygen_core.events.batching import Held
     from proxygen_core.settings import Settings
-    from proxygen_dagster import sensors
+    from proxygen_dagster.frames import sensors
 
     prefix = f"notretried/{uuid.uuid4().hex[:6]}"
     key = _upload(bucket_store, tmp_path, prefix, [], bad=["plate.0001.exr"])[0]
@@ -306,13 +309,13 @@ def test_a_key_that_failed_for_its_content_is_not_requested_again_until_it_chang
 
     def plan() -> list:
         with build_sensor_context(instance=instance) as ctx:
-            return sensors.plan_runs(ctx, bucket_store, {key: bucket_store.head(key).etag}, Held(), "s3poll",
+            return sensors.plan_runs(ctx, bucket_store, {key: bucket_store.head(key).etag}, Held(), TRIGGER.s3poll,
                                      Settings())[0]
 
     assert plan() == [] and plan() == []  # seen again on later ticks: never requested again
     bucket_store.upload_file(chart_exr(tmp_path / "fixed.exr"), key)  # a new version: requested once
     again = plan()
-    assert [(r.partition_key, r.tags["proxygen/trigger"]) for r in again] == [(key, "s3poll-reupload")]
+    assert [(r.partition_key, r.tags[TAG.trigger]) for r in again] == [(key, TRIGGER.reupload(TRIGGER.s3poll))]
 
 
 def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, instance, bucket_store):
@@ -322,17 +325,17 @@ def test_a_held_key_added_meanwhile_runs_alone_not_inside_a_range(dagster_defs, 
 
     from proxygen_core.events.batching import Held
     from proxygen_core.settings import Settings
-    from proxygen_dagster import sensors
+    from proxygen_dagster.frames import sensors
 
     prefix = f"held/{uuid.uuid4().hex[:6]}"
     a, b, c = (f"{prefix}/f.{i:04d}.exr" for i in (1, 2, 3))
     held = Held({a: ["e1", 0.0], b: ["e1", 0.0], c: ["e1", 0.0]}, 0.0)  # settled long ago
-    instance.add_dynamic_partitions("frames", [b])
+    instance.add_dynamic_partitions(PARTITION.frames, [b])
     with build_sensor_context(instance=instance) as ctx:
-        requests, to_add, held = sensors.plan_runs(ctx, bucket_store, {}, held, "s3poll", Settings())
+        requests, to_add, held = sensors.plan_runs(ctx, bucket_store, {}, held, TRIGGER.s3poll, Settings())
     assert to_add == [a, c] and held == Held()
     ranged = [r for r in requests if r.partition_key is None]
-    assert len(ranged) == 1 and ranged[0].tags["proxygen/keys"] == "2"
+    assert len(ranged) == 1 and ranged[0].tags[TAG.keys] == "2"
     # every request names the whole chain as its asset selection (see sensors.frame_assets)
     assert all([k.to_user_string() for k in r.asset_selection] == list(ASSETS) for r in requests)
     assert [r.partition_key for r in requests if r.partition_key] == [b]
@@ -344,7 +347,7 @@ def follow_tick(defs, instance, cursor):
     from dagster import build_sensor_context
     from dagster._core.definitions.partitions.context import partition_loading_context
 
-    sensor = defs.resolve_sensor_def("follow_upstream")
+    sensor = defs.resolve_sensor_def(SENSOR.follow_upstream)
     with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as ctx, \
             partition_loading_context(dynamic_partitions_store=instance):
         result = sensor.evaluate_tick(ctx)
@@ -366,20 +369,20 @@ def test_follow_upstream_completes_partial_materializations_only(dagster_defs, i
     assert requests == []  # the batch run left nothing behind
 
     lone = _upload(bucket_store, tmp_path, prefix, ["c.0003.exr"])[0]
-    instance.add_dynamic_partitions("frames", [lone])
+    instance.add_dynamic_partitions(PARTITION.frames, [lone])
     res = dict(dagster_defs.resources)
     assert dg.materialize([frame_chain], selection=[dg.AssetKey("source_frame")],
                           resources={k: res[k] for k in ("storage", "catalog", "events")},
                           instance=instance, partition_key=lone).success
     requests, cursor = follow_tick(dagster_defs, instance, cursor)
-    assert [(r.partition_key, [k.to_user_string() for k in r.asset_selection], r.tags["proxygen/trigger"])
-            for r in requests] == [(lone, list(ASSETS[1:]), "follow-upstream")]
+    assert [(r.partition_key, [k.to_user_string() for k in r.asset_selection], r.tags[TAG.trigger])
+            for r in requests] == [(lone, list(ASSETS[1:]), TRIGGER.follow_upstream)]
     assert follow_tick(dagster_defs, instance, cursor)[0] == []  # asked once
     # Then the rest of the chain alone, as requested: it reuses the stored source record of this very version.
-    rest = dagster_defs.resolve_job_def("proxygen_frames").execute_in_process(
+    rest = dagster_defs.resolve_job_def(JOB.frames).execute_in_process(
         instance=instance, partition_key=lone, asset_selection=requests[0].asset_selection,
         tags=requests[0].tags, raise_on_error=False)
-    assert rest.success and materialized(rest, "proxy_record") == [lone]
+    assert rest.success and materialized(rest, RECORD) == [lone]
     assert follow_tick(dagster_defs, instance, cursor)[0] == []
 
 
@@ -392,8 +395,8 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     from dagster import SensorResult, SkipReason, build_sensor_context
 
     from proxygen_core.settings import load_settings
+    from proxygen_dagster.frames.sensors import build_frame_sensors
     from proxygen_dagster.jobs import build_jobs
-    from proxygen_dagster.sensors import build_sensors
 
     storage = own_bucket(bucket_store, s3_env, "existing")
     store = storage.store()
@@ -402,7 +405,7 @@ def test_start_from_now_never_requests_what_the_bucket_already_held(instance, bu
     clock.sleep(3)  # past LastModified's 1 s resolution and the sweep's skew allowance
     settings = load_settings()
     settings = dataclasses.replace(settings, pipeline=dataclasses.replace(settings.pipeline, start_from="now"))
-    sensor = next(s for s in build_sensors(settings, *build_jobs(settings)) if s.name == "s3_new_frames")
+    sensor = next(s for s in build_frame_sensors(settings, build_jobs(settings)) if s.name == SENSOR.s3_new_frames)
 
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor,
@@ -437,6 +440,6 @@ def test_follow_upstream_never_asks_again_for_what_a_batch_run_targeted(dagster_
     assert materialized(result, "working_frame") == [first, good]  # and its pixels were not
     requests, cursor = follow_tick(dagster_defs, instance, cursor)
     assert requests == [], f"asked again for keys its batch run had targeted: {requests}"
-    whole_job = dagster_defs.resolve_job_def("proxygen_frames").execute_in_process(
+    whole_job = dagster_defs.resolve_job_def(JOB.frames).execute_in_process(
         instance=instance, partition_key=first, raise_on_error=False)
     assert whole_job.success and follow_tick(dagster_defs, instance, cursor)[0] == []

@@ -92,3 +92,49 @@ def test_the_page_renders_in_chromium(built, tmp_path):
                    timeout=120, check=False)
     assert shot.exists() and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+def test_the_daily_partitions_start_with_the_first_day_that_has_clips(three_shots, tmp_path):
+    """A stack installed today shows no daily partition before its first clip (the daily definition used to list
+    every day since 2026-01-01); the schedule adds the day it finds review clips on, once, and skips the others."""
+    import dagster as dg
+    from dagster_aws.s3 import S3Resource
+
+    from proxygen_dagster.dailies.assets import build_daily_review
+    from proxygen_dagster.dailies.schedules import build_dailies_schedule
+    from proxygen_dagster.jobs import build_jobs
+    from proxygen_dagster.names import PARTITION, SCHEDULE
+    from proxygen_dagster.resources import CatalogResource, MediaStorage
+
+    settings, _, catalog = three_shots
+    review = build_daily_review(settings)
+    assert isinstance(review.partitions_def, dg.DynamicPartitionsDefinition)
+    assert review.partitions_def.name == PARTITION.days
+    jobs = build_jobs(settings)
+    schedule = build_dailies_schedule(settings, jobs)
+    assert (schedule.name, schedule.cron_schedule, schedule.execution_timezone) == (
+        SCHEDULE.dailies, f"0 {settings.pipeline.dailies_hour} * * *", "UTC")
+    at = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    today = at.date().isoformat()
+    storage = MediaStorage(s3=S3Resource(region_name="us-east-1"), bucket="unused")  # the asset's, never called
+
+    def tick(instance, db, when=at):
+        """Evaluated as the daemon does: the request resolved against the code location (its partition exists)."""
+        catalog = CatalogResource(sqlite_path=str(db))
+        repo = dg.Definitions(assets=[review], jobs=[jobs.dailies], schedules=[schedule],
+                              resources={"catalog": catalog, "storage": storage}).get_repository_def()
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=repo,
+                                       resources={"catalog": catalog}) as ctx:
+            return repo.get_schedule_def(SCHEDULE.dailies).evaluate_tick(ctx)
+
+    with dg.instance_for_test() as instance:
+        assert instance.get_dynamic_partitions(PARTITION.days) == []  # a fresh instance: nothing to materialize
+        before = tick(instance, tmp_path / "no-clips-yet.db")  # installed, no clip finished yet
+        assert not before.run_requests and "no review clip finished on" in before.skip_message
+        assert instance.get_dynamic_partitions(PARTITION.days) == []
+        first = tick(instance, catalog.path)  # three shots finished today
+        assert [(r.run_key, r.partition_key) for r in first.run_requests] == [(today, today)]
+        assert instance.get_dynamic_partitions(PARTITION.days) == [today]
+        assert not tick(instance, catalog.path, at - datetime.timedelta(days=1)).run_requests  # a day without clips
+        assert [r.partition_key for r in tick(instance, catalog.path).run_requests] == [today]  # the same day again
+        assert instance.get_dynamic_partitions(PARTITION.days) == [today]  # exactly one

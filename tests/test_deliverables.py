@@ -19,6 +19,7 @@ from proxygen_core.pipeline.folder import render_file, write_sequence_clips
 from proxygen_core.profiles import HDR_DISPLAY, HDR_VIEW, PROFILES
 from proxygen_core.settings import PipelineSettings, RenderSettings, Settings
 from proxygen_core.store.local import LocalStore
+from proxygen_dagster.names import ASSET, JOB, PARTITION, SCHEDULE
 
 from .media import BT2020_KB, BT2020_KR, decoded_pictures, picture_rgb
 from .reference import PROXY_DISPLAY, patch_means, read_full, reference
@@ -222,6 +223,7 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     from .formats import chart_exr
     from .test_events_pipeline import resources, run
 
+    prores_key = f"{ASSET.shot_clip}_prores_422hq"  # the deliverable's asset: shot_clip_<profile>
     base = load_settings()
     settings = replace(base, pipeline=replace(base.pipeline, clip_profiles="review,prores_422hq"))
     defs = build_definitions(settings)
@@ -236,21 +238,21 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     assert run(defs, res, instance, keys).success
     assert all(bucket_store.exists(bucket_store.state_key(k, "working.exr")) for k in keys)  # kept for the clips
     pattern = f"{prefix}/plate_####.exr"
-    instance.add_dynamic_partitions("sequences", [pattern])
-    job = defs.resolve_job_def("proxygen_clips")
+    instance.add_dynamic_partitions(PARTITION.sequences, [pattern])
+    job = defs.resolve_job_def(JOB.clips)
     assert sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys) == [
-        "shot_clip", "shot_clip_prores_422hq"]
-    deliverables = defs.get_assets_def("shot_clip_prores_422hq")
+        ASSET.shot_clip, prores_key]
+    deliverables = defs.get_assets_def(prores_key)
     clip_res = {k: res[k] for k in ("storage", "catalog", "events")}
     result = dg.materialize([deliverables], instance=instance, partition_key=pattern, resources=clip_res)
     assert result.success
     checks = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
-    assert set(checks) == {"shot_clip", "shot_clip_prores_422hq"}
+    assert set(checks) == {ASSET.shot_clip, prores_key}
     assert all(e.passed for e in checks.values()), {k: e.metadata["problems"] for k, e in checks.items()}
     prores = result.asset_materializations_for_node("sequence_deliverables")
     meta = {m.asset_key.to_user_string(): m.metadata for m in prores}
-    assert meta["shot_clip_prores_422hq"]["pix_fmt"].value == "yuv422p10le"
-    assert meta["shot_clip_prores_422hq"]["working_frames_redecoded"].value == 0
+    assert meta[prores_key]["pix_fmt"].value == "yuv422p10le"
+    assert meta[prores_key]["working_frames_redecoded"].value == 0
     rows = {r.profile: r for r in SQLiteCatalog(db).clips()}
     assert set(rows) == {"review", "prores_422hq"} and rows["review"].clip_id != rows["prores_422hq"].clip_id
     assert rows["prores_422hq"].clip_s3_key == f"{prefix}/.proxies/plate_exr_prores_422hq.mov"
@@ -276,10 +278,10 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     # One profile alone, from the UI or a backfill: the other's row is untouched, the sources are decoded again.
     before = rows["review"].generated_timestamp
     again = dg.materialize([deliverables], instance=instance, partition_key=pattern, resources=clip_res,
-                           selection=[dg.AssetKey("shot_clip_prores_422hq")])
+                           selection=[dg.AssetKey(prores_key)])
     assert again.success
     only = again.asset_materializations_for_node("sequence_deliverables")
-    assert [m.asset_key.to_user_string() for m in only] == ["shot_clip_prores_422hq"]
+    assert [m.asset_key.to_user_string() for m in only] == [prores_key]
     assert only[0].metadata["working_frames_redecoded"].value == 3
     assert {r.profile: r for r in SQLiteCatalog(db).clips()}["review"].generated_timestamp == before
     # The day's review, from the UI's daily partition: page, playlist and timeline in the bucket, links resolving.
@@ -288,10 +290,14 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     import re
 
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    review = dg.materialize([defs.get_assets_def("daily_review")], instance=instance, partition_key=today,
+    # The day is a partition once the schedule found its review clips (tests/test_dailies.py); here, added by hand
+    # as from the UI (the schedule's context needs a persistent instance, this one is ephemeral).
+    assert instance.get_dynamic_partitions(PARTITION.days) == []
+    instance.add_dynamic_partitions(PARTITION.days, [today])
+    review = dg.materialize([defs.get_assets_def(ASSET.daily_review)], instance=instance, partition_key=today,
                             resources={k: res[k] for k in ("storage", "catalog")})
     assert review.success
-    meta = review.asset_materializations_for_node("daily_review")[0].metadata
+    meta = review.asset_materializations_for_node(ASSET.daily_review)[0].metadata
     assert meta["shots"].value == 1 and meta["pictures"].value == 24 + 3  # a one-second slate card, 3 frames
     page_key = f".proxies/dailies/{today}/index.html"
     page = bucket_store.get_bytes(page_key).decode()
@@ -314,7 +320,7 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
                             str(tmp_path / "none")], capture_output=True, text=True, timeout=120, check=False,
                            env={**os.environ, "PROXYGEN_SQLITE_PATH": str(db)})
     assert empty.returncode == 1 and "no review clip finished on 2026-01-02" in empty.stderr
-    schedule = defs.resolve_schedule_def("proxygen_dailies_schedule")
+    schedule = defs.resolve_schedule_def(SCHEDULE.dailies)
     assert schedule.cron_schedule == "0 20 * * *" and schedule.default_status.value == "RUNNING"
 
 

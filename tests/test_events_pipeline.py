@@ -9,12 +9,11 @@ from collections import Counter
 from proxygen_core.catalog import SQLiteCatalog
 from proxygen_core.events.outbox import producer_config, publish_pending
 from proxygen_core.services.tansu import start_tansu
+from proxygen_dagster.names import PARTITION, SENSOR, TAG
 
 from .formats import chart_exr
 from .kafka_helpers import consume_events, produce
 from .test_dagster_pipeline import _upload
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def resources(defs, db_path, bootstrap, topic, timeout=3.0, notifications=None):
@@ -31,10 +30,11 @@ def resources(defs, db_path, bootstrap, topic, timeout=3.0, notifications=None):
 def run(defs, res, instance, keys):
     from dagster import materialize
 
-    known = set(instance.get_dynamic_partitions("frames"))
-    instance.add_dynamic_partitions("frames", [k for k in keys if k not in known])
+    known = set(instance.get_dynamic_partitions(PARTITION.frames))
+    instance.add_dynamic_partitions(PARTITION.frames, [k for k in keys if k not in known])
     assets = [defs.get_assets_def("source_frame")]
-    kwargs = {"partition_key": keys[0]} if len(keys) == 1 else {"tags": {RANGE_START: keys[0], RANGE_END: keys[-1]}}
+    kwargs = ({"partition_key": keys[0]} if len(keys) == 1
+              else {"tags": {TAG.range_start: keys[0], TAG.range_end: keys[-1]}})
     return materialize(assets, resources=res, instance=instance, raise_on_error=False, **kwargs)
 
 
@@ -145,18 +145,18 @@ def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_pa
         with build_sensor_context(instance=instance, cursor=cursor,
                                   resources={"storage": res["storage"], "events": res["events"],
                                              "catalog": res["catalog"]}) as ctx:
-            return dagster_defs.get_sensor_def("s3_notifications")(ctx)
+            return dagster_defs.get_sensor_def(SENSOR.s3_notifications)(ctx)
 
     result = tick(None)
     assert isinstance(result, SensorResult)
     assert sorted(result.dynamic_partitions_requests[0].partition_keys) == sorted(keys)
-    assert sum(int(r.tags.get("proxygen/keys", 1)) for r in result.run_requests) == 3
+    assert sum(int(r.tags.get(TAG.keys, 1)) for r in result.run_requests) == 3
     state = json.loads(result.cursor)
     assert sum(state["offsets"].values()) == 4 and state["malformed"] == 2  # every message consumed once
     skipped = SQLiteCatalog(tmp_path / "c.db").rows(status="skipped")  # the grade sidecar, once
     assert [(r["s3_key"], r["error"], r["etag"]) for r in skipped] == [
         (grade, "grade sidecar: no grade stage yet", bucket_store.head(grade).etag)]
-    instance.add_dynamic_partitions("frames", keys)
+    instance.add_dynamic_partitions(PARTITION.frames, keys)
     again = tick(result.cursor)  # commits the previous offsets, finds nothing new
     assert not getattr(again, "run_requests", None)
     produce(bootstrap, topic, [json.dumps({"Records": [vast_record(bucket, grade)]}).encode()])  # redelivered

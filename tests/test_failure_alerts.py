@@ -11,7 +11,8 @@ import pytest
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 
 from proxygen_core.errors import CONTENT, INFRASTRUCTURE, failure_class
-from proxygen_dagster.alerts import FAILURE_CLASS, FAILURE_TAG, build_failure_alerts, classify
+from proxygen_dagster.alerts import FAILURE_CLASS, build_failure_alerts, classify
+from proxygen_dagster.names import JOB, TAG, TRIGGER
 
 from .webhook import Webhook
 
@@ -45,7 +46,7 @@ def proxygen_frames() -> None:
     broken_frames()
 
 
-@dg.job(name="proxygen_clips")
+@dg.job(name=JOB.clips)
 def clips_job() -> None:
     catalog_down()
 
@@ -78,7 +79,7 @@ def test_classes_and_alerts_only_infrastructure(hook):
         sensor = build_failure_alerts([proxygen_frames, clips_job], hook.url)
         result, cursor = _tick(instance, sensor)
         assert "3 failed runs classified (2 infrastructure" in result.skip_message
-        tags = {rid: instance.get_run_by_id(rid).tags.get(FAILURE_TAG) for rid in (content, crashed, killed)}
+        tags = {rid: instance.get_run_by_id(rid).tags.get(TAG.failure) for rid in (content, crashed, killed)}
         assert tags == {content: CONTENT, crashed: INFRASTRUCTURE, killed: INFRASTRUCTURE}
         assert sorted(a["run_id"] for a in hook.received) == sorted([crashed, killed])
         assert all(a["failure"] == INFRASTRUCTURE and a["text"].startswith(f"proxygen: run {a['run_id']}")
@@ -96,20 +97,20 @@ def test_a_run_waits_for_its_retry_decision_and_a_refused_alert_is_sent_again(ho
         result, cursor = _tick(instance, sensor)
         # No retry decision yet: untagged (a retry made now would copy the tag), nothing sent.
         assert "1 waiting for their retry decision" in result.skip_message and hook.received == []
-        assert FAILURE_TAG not in instance.get_run_by_id(killed).tags
+        assert TAG.failure not in instance.get_run_by_id(killed).tags
         instance.add_run_tags(killed, {WILL_RETRY_TAG: "true"})  # as Dagster writes it when the run fails
         result, cursor = _tick(instance, sensor, cursor)
         # A retry is coming but not made yet: it would copy a tag written now, so the run still waits.
-        assert "1 waiting" in result.skip_message and FAILURE_TAG not in instance.get_run_by_id(killed).tags
+        assert "1 waiting" in result.skip_message and TAG.failure not in instance.get_run_by_id(killed).tags
         instance.add_run_tags(killed, {AUTO_RETRY_RUN_ID_TAG: "the-retry"})
         hook.status = 500
         with pytest.raises(Exception, match="500"):
             _tick(instance, sensor, cursor)
-        assert FAILURE_TAG not in instance.get_run_by_id(killed).tags  # not marked done: it will be sent again
+        assert TAG.failure not in instance.get_run_by_id(killed).tags  # not marked done: it will be sent again
         hook.status = 200
         _tick(instance, sensor, cursor)
         assert [a["run_id"] for a in hook.received] == [killed, killed]
-        assert instance.get_run_by_id(killed).tags[FAILURE_TAG] == INFRASTRUCTURE
+        assert instance.get_run_by_id(killed).tags[TAG.failure] == INFRASTRUCTURE
 
 
 def test_a_run_failed_at_its_steps_is_never_rerun_whole_whatever_the_instance_says():
@@ -120,23 +121,23 @@ def test_a_run_failed_at_its_steps_is_never_rerun_whole_whatever_the_instance_sa
     from proxygen_core.settings import Settings
     from proxygen_dagster.jobs import build_jobs
 
-    for job in build_jobs(Settings()):
+    jobs = build_jobs(Settings())
+    for job in (jobs.frames, jobs.clips):  # the dailies job has never carried the tag
         assert job.tags[RETRY_ON_ASSET_OR_OP_FAILURE_TAG] == "false", job.name
 
 
 def test_a_retry_that_inherited_the_class_is_classified_itself(hook):
     """Should a retry ever copy its parent's tag (the retry made before the tag could be held back), the class
     names the run it was given to, and the retry is classified on its own."""
-    from proxygen_dagster.alerts import FAILURE_RUN_TAG
 
     with dg.DagsterInstance.ephemeral() as instance:
         retry = proxygen_frames.execute_in_process(
             instance=instance, raise_on_error=False,
-            tags={FAILURE_TAG: INFRASTRUCTURE, FAILURE_RUN_TAG: "the-parent-run", WILL_RETRY_TAG: "false"}).run_id
+            tags={TAG.failure: INFRASTRUCTURE, TAG.failure_run: "the-parent-run", WILL_RETRY_TAG: "false"}).run_id
         instance.add_run_tags(retry, {WILL_RETRY_TAG: "false"})
         _tick(instance, build_failure_alerts([proxygen_frames], hook.url))
         tags = instance.get_run_by_id(retry).tags
-        assert (tags[FAILURE_TAG], tags[FAILURE_RUN_TAG]) == (CONTENT, retry) and hook.received == []
+        assert (tags[TAG.failure], tags[TAG.failure_run]) == (CONTENT, retry) and hook.received == []
 
 
 def test_a_retry_the_daemon_promised_and_never_made_is_requested_once(hook, monkeypatch):
@@ -146,18 +147,18 @@ def test_a_retry_the_daemon_promised_and_never_made_is_requested_once(hook, monk
 
     with dg.DagsterInstance.ephemeral() as instance:
         killed = _killed_run(instance)
-        instance.add_run_tags(killed, {WILL_RETRY_TAG: "true", "dagster/asset_partition_range_start": "a.exr",
-                                       "dagster/asset_partition_range_end": "d.exr", "proxygen/keys": "4"})
+        instance.add_run_tags(killed, {WILL_RETRY_TAG: "true", TAG.range_start: "a.exr",
+                                       TAG.range_end: "d.exr", TAG.keys: "4"})
         sensor = build_failure_alerts([proxygen_frames], hook.url)
         result, cursor = _tick(instance, sensor)
         assert "1 waiting" in result.skip_message  # within SETTLE_SECONDS: the daemon may still make it
         monkeypatch.setattr(alerts, "SETTLE_SECONDS", 0.0)
         result, cursor = _tick(instance, sensor, cursor)
         [request] = result.run_requests
-        assert request.run_key == f"missed-retry-{killed}" and request.job_name == "proxygen_frames"
-        assert request.tags == {"dagster/asset_partition_range_start": "a.exr",
-                                "dagster/asset_partition_range_end": "d.exr", "proxygen/keys": "4",
-                                "proxygen/trigger": alerts.MISSED_RETRY_TRIGGER, "proxygen/retry_of": killed}
+        assert request.run_key == f"{TRIGGER.missed_retry}-{killed}" and request.job_name == JOB.frames
+        assert request.tags == {TAG.range_start: "a.exr",
+                                TAG.range_end: "d.exr", TAG.keys: "4",
+                                TAG.trigger: TRIGGER.missed_retry, TAG.retry_of: killed}
         assert [a["retry_run_id"] for a in hook.received] == [f"(requested by failure_alerts: {request.run_key})"]
         result, cursor = _tick(instance, sensor, cursor)
         assert not getattr(result, "run_requests", None) and len(hook.received) == 1  # once

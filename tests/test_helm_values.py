@@ -21,6 +21,8 @@ import jsonschema
 import pytest
 import yaml
 
+from proxygen_dagster.names import POOL
+
 ROOT = Path(__file__).resolve().parent.parent
 VALUES = ROOT / "deploy" / "helm-values.yaml"
 SUBSET_SCHEMA = ROOT / "deploy" / "helm" / "values-subset.schema.json"
@@ -121,8 +123,9 @@ def test_the_render_pool_is_limited_to_the_run_slots() -> None:
     values = load_values()
     concurrency = values["concurrency"]
     assert concurrency["enabled"] is True
-    # The chart has one pool limit for every pool; proxygen_render is the frame step's pool (assets.py).
-    assert f'pool="{RENDER_POOL}"' in (ROOT / "proxygen_dagster" / "assets.py").read_text()
+    # The chart has one pool limit for every pool; proxygen_render is the frame step's pool (frames/assets.py).
+    assert POOL.render == RENDER_POOL
+    assert "pool=POOL.render" in (ROOT / "proxygen_dagster" / "frames" / "assets.py").read_text()
     limit = concurrency["pools"]["defaultLimit"]
     assert isinstance(limit, int) and limit >= 1
     assert concurrency["runs"]["maxConcurrentRuns"] == limit  # one frame step per run Job

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxygen_core.services.process import Service
+from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 
 
 def _sleeper(seconds: float, log: Path, starts: list) -> Service:
@@ -76,9 +77,10 @@ def test_instance_settings_retry_dead_runs_but_not_bad_content(tmp_path):
 def test_follow_upstream_sensor_runs_by_default(dagster_defs):
     from dagster import DefaultSensorStatus
 
-    sensor = dagster_defs.resolve_sensor_def("follow_upstream")
+    sensor = dagster_defs.resolve_sensor_def(SENSOR.follow_upstream)
     assert sensor.default_status == DefaultSensorStatus.RUNNING
-    assert {s.name for s in dagster_defs.sensors} >= {"s3_new_frames", "sequence_clips", "outbox_publisher"}
+    assert {s.name for s in dagster_defs.sensors} >= {SENSOR.s3_new_frames, SENSOR.sequence_clips,
+                                                       SENSOR.outbox_publisher}
 
 
 def test_stopping_a_service_also_stops_children_that_ignore_sigterm(tmp_path):
@@ -161,7 +163,7 @@ def test_proxygen_local_started_with_sigint_ignored_still_stops_on_sigint(tmp_pa
 def test_a_retried_run_can_name_why_the_run_before_it_failed():
     import dagster as dg
 
-    from proxygen_dagster.assets import parent_failure
+    from proxygen_dagster.frames.assets import parent_failure
 
     @dg.asset
     def doomed() -> None:
@@ -205,8 +207,6 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
     import yaml
 
     from proxygen_core.catalog import SQLiteCatalog
-    from proxygen_dagster.assets import FOLLOW_TRIGGER
-    from proxygen_dagster.jobs import FRAMES_JOB
     from proxygen_dagster.launch.forked import WORKER_TAG, WorkerId
 
     from .local_stack import start_local
@@ -229,19 +229,19 @@ def test_frames_uploaded_to_the_running_stack_are_rendered_by_forked_runs(tmp_pa
         assert store.exists("forked/sh010/.proxies/plate.1002_proxy.mp4")
 
         with dg.DagsterInstance.from_config(home) as instance:
-            runs = [r for r in instance.get_runs() if r.job_name == FRAMES_JOB]
+            runs = [r for r in instance.get_runs() if r.job_name == JOB.frames]
             assert len(runs) >= 5, [r.tags for r in runs]  # 17 keys in batches of at most 4
-            order = instance.get_dynamic_partitions("frames")
+            order = instance.get_dynamic_partitions(PARTITION.frames)
             targeted: list[str] = []
             for run in runs:  # every one launched by the forked launcher, on this host, in its own process
                 worker = WorkerId.parse(run.tags[WORKER_TAG])
                 assert worker.host == socket.gethostname() and worker.pid not in (proc.pid, os.getpid())
-                assert run.tags.get("proxygen/trigger") != FOLLOW_TRIGGER, run.tags  # nothing left to follow
-                if "dagster/partition" in run.tags:
-                    targeted.append(run.tags["dagster/partition"])
+                assert run.tags.get(TAG.trigger) != TRIGGER.follow_upstream, run.tags  # nothing left to follow
+                if TAG.partition in run.tags:
+                    targeted.append(run.tags[TAG.partition])
                 else:
-                    first = order.index(run.tags["dagster/asset_partition_range_start"])
-                    targeted += order[first:order.index(run.tags["dagster/asset_partition_range_end"]) + 1]
+                    first = order.index(run.tags[TAG.range_start])
+                    targeted += order[first:order.index(run.tags[TAG.range_end]) + 1]
             assert sorted(targeted) == sorted(keys)  # each key in exactly one run
         running = _processes_of(home)
         assert any(b"multiprocessing.forkserver" in _cmdline(pid) for pid in running)  # the check sees it

@@ -9,7 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from proxygen_core.catalog import SQLiteCatalog
+from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.store.keys import MAX_KEY_BYTES, file_id, key_digest
+from proxygen_dagster.names import JOB, PARTITION, TAG, TRIGGER
 
 from .formats import chart_exr, chart_tif
 from .kafka_helpers import consume_events
@@ -52,7 +54,7 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     status = partition_status(instance, keys)
     for asset in ASSETS:
         assert status[asset] == {**{k: "MATERIALIZED" for k in good}, corrupt: "FAILED"}, (asset, status[asset])
-    assert materialized(first, "proxy_record") == sorted(good)
+    assert materialized(first, RECORD) == sorted(good)
 
     catalog = SQLiteCatalog(db)
     rows = {r.s3_key: r for r in catalog.rows(limit=100)}
@@ -182,7 +184,7 @@ def test_s3_outage_mid_batch_heals_without_a_person(dagster_defs, instance, tmp_
         assert sorted(r.s3_key for r in rows) == sorted(keys) and {r.status for r in rows} == {"ok"}
         attempts = [e.event_specific_data.materialization.metadata["attempts"].value for e in result.all_events
                     if e.event_type_value == "ASSET_MATERIALIZATION"
-                    and e.event_specific_data.materialization.asset_key.to_user_string() == "proxy_record"]
+                    and e.event_specific_data.materialization.asset_key.to_user_string() == RECORD]
         retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         assert max(attempts) > 1 or retried, attempts  # healed by the step's own retries, not by a person
     finally:
@@ -231,15 +233,15 @@ def test_a_step_retried_for_storage_fetches_only_the_key_that_hit_it(s3_env, ins
     monkeypatch.setattr(stages, "publish", flaky_publish)
     defs = build_definitions(settings)
     keys = [good, flaky, corrupt]
-    instance.add_dynamic_partitions("frames", keys)
-    run = defs.resolve_job_def("proxygen_frames").execute_in_process(
-        instance=instance, tags={"dagster/asset_partition_range_start": good,
-                                 "dagster/asset_partition_range_end": corrupt}, raise_on_error=False)
+    instance.add_dynamic_partitions(PARTITION.frames, keys)
+    run = defs.resolve_job_def(JOB.frames).execute_in_process(
+        instance=instance, tags={TAG.range_start: good,
+                                 TAG.range_end: corrupt}, raise_on_error=False)
     assert failed_once and not run.success  # the corrupt key still fails the run, after the retry
     assert [e.event_type_value for e in run.all_events].count("STEP_RESTARTED") == 1
     assert fetched == Counter({good: 1, corrupt: 1, flaky: 2})  # without reuse: 2, 2, 2
     status = partition_status(instance, keys)
-    assert status["proxy_record"] == {good: "MATERIALIZED", flaky: "MATERIALIZED", corrupt: "FAILED"}
+    assert status[RECORD] == {good: "MATERIALIZED", flaky: "MATERIALIZED", corrupt: "FAILED"}
     assert status["source_frame"][corrupt] == "FAILED" and status["source_frame"][flaky] == "MATERIALIZED"
 
 
@@ -250,7 +252,6 @@ def test_a_follow_up_run_never_renders_a_finished_key_again(dagster_defs, instan
     from collections import Counter
 
     from proxygen_core.store.s3 import ObjectStore
-    from proxygen_dagster.assets import FOLLOW_TRIGGER
 
     from .test_dagster_pipeline import _upload, run_keys
 
@@ -266,10 +267,10 @@ def test_a_follow_up_run_never_renders_a_finished_key_again(dagster_defs, instan
         return fetch(self, info)
 
     monkeypatch.setattr(ObjectStore, "fetch", counting_fetch)
-    job = dagster_defs.resolve_job_def("proxygen_frames")
+    job = dagster_defs.resolve_job_def(JOB.frames)
     for key in keys:
         job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
-                               tags={"proxygen/trigger": FOLLOW_TRIGGER})
+                               tags={TAG.trigger: TRIGGER.follow_upstream})
     assert downloads == Counter()
     assert job.execute_in_process(instance=instance, partition_key=keys[0]).success  # by hand: rendered
     assert downloads == Counter({keys[0]: 1})

@@ -10,7 +10,9 @@ import pytest
 
 from proxygen_core.media.sequences import group, parse_frame, parse_pattern
 from proxygen_core.media.timecode import timecode
+from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.store.keys import clip_keys
+from proxygen_dagster.names import ASSET, JOB, PARTITION, SENSOR
 
 
 @pytest.mark.parametrize("key, name, sep, frame, ext", [
@@ -103,22 +105,22 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
 
     def tick(cursor):
         with build_sensor_context(instance=instance, cursor=cursor, resources={"storage": res["storage"]}) as ctx:
-            return dagster_defs.get_sensor_def("sequence_clips")(ctx)
+            return dagster_defs.get_sensor_def(SENSOR.sequence_clips)(ctx)
 
     result = tick(None)
     assert isinstance(result, SensorResult)
     pattern = f"{prefix}/beauty.####.exr"
     assert result.dynamic_partitions_requests[0].partition_keys == [pattern]  # no sequence for the still
     assert [r.partition_key for r in result.run_requests] == [pattern]
-    instance.add_dynamic_partitions("sequences", [pattern])
-    job = dagster_defs.resolve_job_def("proxygen_clips")
+    instance.add_dynamic_partitions(PARTITION.sequences, [pattern])
+    job = dagster_defs.resolve_job_def(JOB.clips)
     import dagster as dg
 
     def build():
-        return dg.materialize([dagster_defs.get_assets_def("shot_clip")], instance=instance,
+        return dg.materialize([dagster_defs.get_assets_def(ASSET.shot_clip)], instance=instance,
                               partition_key=pattern, resources={k: res[k] for k in ("storage", "catalog", "events")})
 
-    assert [k.to_user_string() for k in job.asset_layer.selected_asset_keys] == ["shot_clip"]
+    assert [k.to_user_string() for k in job.asset_layer.selected_asset_keys] == [ASSET.shot_clip]
     assert build().success
     clip = SQLiteCatalog(db).clips()[0]
     assert clip.status == "ok" and clip.sequence == pattern
@@ -297,15 +299,15 @@ def test_sequence_frames_without_public_proxies(bucket_store, tmp_path):
 def test_touched_frames_never_skip_events_past_a_full_page(dagster_defs, instance):
     from dagster import AssetKey, AssetMaterialization, AssetObservation
 
-    from proxygen_dagster.sensors import touched_frames
+    from proxygen_dagster.sequences.sensors import touched_frames
 
-    instance.add_dynamic_partitions("frames", [f"t/a.{i:04d}.exr" for i in range(6)])
+    instance.add_dynamic_partitions(PARTITION.frames, [f"t/a.{i:04d}.exr" for i in range(6)])
     for i in range(3):
         instance.report_runless_asset_event(
-            AssetMaterialization(AssetKey("proxy_record"), partition=f"t/a.{i:04d}.exr")
+            AssetMaterialization(AssetKey(RECORD), partition=f"t/a.{i:04d}.exr")
         )
     for i in range(3, 6):
-        instance.report_runless_asset_event(AssetObservation(AssetKey("proxy_record"), partition=f"t/a.{i:04d}.exr"))
+        instance.report_runless_asset_event(AssetObservation(AssetKey(RECORD), partition=f"t/a.{i:04d}.exr"))
     seen: set[str] = set()
     after = None
     for _ in range(10):  # bounded: pages of 2

@@ -57,6 +57,13 @@ def test_readable_image_renders(tmp_path, row, testdata):
 def test_broken_image_fails_alone_with_a_typed_one_line_error(tmp_path, row, testdata):
     path = str(testdata / row["relpath"])
     good = str(chart_exr(tmp_path / "in" / "good.exr"))
+    if not Path(path).suffix:  # fuzzer files named "..._exr": the registry of inputs skips a file without an
+        # extension (its one recorded reason); linked under an EXR name, it goes through the decode
+        assert run_cli("render", path, "--out", str(tmp_path / "bare")).stdout.startswith(
+            f"skipped: {path}: unknown input: no extension")
+        linked = tmp_path / "in" / f"{Path(path).name}.exr"
+        linked.symlink_to(path)
+        path = str(linked)
     out = tmp_path / "out"
     code, errors, reports = _render(out, path, good)
     assert code == 1 and len(errors) == 1 and errors[0].startswith(f"error: {path}: "), errors

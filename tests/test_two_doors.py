@@ -11,10 +11,10 @@ import numpy as np
 import OpenImageIO as oiio
 
 from proxygen_core.media.samples import CHROMATICITIES, chart, write_exr
+from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.pipeline.folder import render_file
 from proxygen_core.settings import load_settings
-
-from .test_dagster_pipeline import RANGE_END, RANGE_START
+from proxygen_dagster.names import JOB, PARTITION, TAG
 
 # What legitimately differs between the doors: where things are and how long they took.
 PLACE_AND_TIME = {"source", "timings"}
@@ -69,15 +69,15 @@ def test_render_and_pipeline_give_the_same_media_report_and_failure(s3_env, buck
     bucket_store.upload_file(src, keys[0])
     bucket_store.upload_file(broken, keys[1])
     defs = build_definitions(settings)
-    instance.add_dynamic_partitions("frames", keys)
-    run = defs.resolve_job_def("proxygen_frames").execute_in_process(
-        instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}, raise_on_error=False)
+    instance.add_dynamic_partitions(PARTITION.frames, keys)
+    run = defs.resolve_job_def(JOB.frames).execute_in_process(
+        instance=instance, tags={TAG.range_start: keys[0], TAG.range_end: keys[-1]}, raise_on_error=False)
     assert not run.success  # the broken frame fails the step, after the good one was recorded
 
     def record_report(key: str) -> dict:
         from dagster import AssetKey, AssetRecordsFilter
 
-        flt = AssetRecordsFilter(asset_key=AssetKey("proxy_record"), asset_partitions=[key])
+        flt = AssetRecordsFilter(asset_key=AssetKey(RECORD), asset_partitions=[key])
         records = instance.fetch_materializations(flt, limit=1).records or \
             instance.fetch_observations(flt, limit=1).records
         event = records[0].event_log_entry.asset_materialization or records[0].event_log_entry.asset_observation

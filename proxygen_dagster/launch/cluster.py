@@ -231,11 +231,13 @@ def frames_by_host(instance) -> tuple[set[str], Counter]:
     """Partitions with a proxy_record, and how many records each host wrote (from the event log)."""
     from dagster import AssetKey, AssetRecordsFilter
 
+    from proxygen_core.pipeline.chain import RECORD
+
     done: set[str] = set()
     hosts: Counter = Counter()
     cursor = None
     while True:
-        result = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey("proxy_record")), limit=1000,
+        result = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(RECORD)), limit=1000,
                                                  cursor=cursor, ascending=True)
         for record in result.records:
             mat = record.asset_materialization

@@ -25,7 +25,9 @@ from typing import Any
 from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
-WORKER_TAG = "proxygen/run_worker"  # host:pid:start-time of the forked run worker
+from proxygen_dagster.names import TAG
+
+WORKER_TAG = TAG.run_worker  # host:pid:start-time of the forked run worker
 GO_TIMEOUT_SECONDS = 120.0  # a forked worker waits this long for its launcher to tag the run
 
 # What a run worker imports before its first frame that does not change with our code. Not proxygen's own

@@ -23,6 +23,7 @@ from proxygen_core.settings import deployment, env_name, instance_file
 from proxygen_core.store.cache import sweep
 from proxygen_core.store.s3 import ObjectStore, s3_client
 from proxygen_dagster.launch.code_server import CodeServer, start_code_server
+from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG
 
 CREDENTIALS_FILE = "s3-credentials"  # in the var folder, 0600: this stack's own S3 keys, made at its first start
 KAFKA_BUCKET = "proxygen-kafka"  # the local broker's log, on the local SeaweedFS: it survives restarts
@@ -192,8 +193,8 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
     home = Path(os.environ["DAGSTER_HOME"])
     ok = failed = 0
     for sensor_name, job_name, partitions, resources, cursor_name in (
-            ("s3_new_frames", "proxygen_frames", "frames", ("storage", "catalog", "events"), "headless.cursor"),
-            ("sequence_clips", "proxygen_clips", "sequences", ("storage",), "headless.clips.cursor")):
+            (SENSOR.s3_new_frames, JOB.frames, PARTITION.frames, ("storage", "catalog", "events"), "headless.cursor"),
+            (SENSOR.sequence_clips, JOB.clips, PARTITION.sequences, ("storage",), "headless.clips.cursor")):
         o, f = _drain_sensor(defs, instance, sensor_name, job_name, partitions, resources, home / cursor_name,
                              max_ticks)
         ok, failed = ok + o, failed + f
@@ -224,9 +225,9 @@ def _drain_sensor(defs, instance, sensor_name: str, job_name: str, partitions: s
                                          run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
             ok += run.success
             failed += not run.success
-            first = request.tags.get("dagster/asset_partition_range_start", request.partition_key)
+            first = request.tags.get(TAG.range_start, request.partition_key)
             print(f"run {run.run_id[:8]} {'ok' if run.success else 'FAILED'} ({job_name}: "
-                  f"{request.tags.get('proxygen/keys', '1')} keys from {first})", flush=True)
+                  f"{request.tags.get(TAG.keys, '1')} keys from {first})", flush=True)
         cursor = result.cursor
         cursor_file.write_text(cursor or "")
     return ok, failed

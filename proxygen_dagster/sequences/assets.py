@@ -16,7 +16,6 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     AssetSpec,
     Failure,
@@ -34,7 +33,8 @@ from proxygen_core.profiles import ClipProfile
 from proxygen_core.settings import Settings
 from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_dagster.alerts import FAILURE_CLASS
-from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG, code_version
+from proxygen_dagster.common import OWNERS, clip_asset_key, code_version
+from proxygen_dagster.names import ASSET, GROUP, PARTITION, POOL, TAG
 from proxygen_dagster.partitions import sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
@@ -42,14 +42,9 @@ KINDS = {"review": {"h264"}, "prores_422hq": {"prores"}, "prores_4444": {"prores
          "hevc_main10": {"hevc"}, "hdr_pq": {"hevc"}}
 
 
-def clip_asset_key(profile: str) -> AssetKey:
-    """``shot_clip`` for the review clip (its key since the first release), ``shot_clip_<profile>`` otherwise."""
-    return AssetKey("shot_clip" if profile == "review" else f"shot_clip_{profile}")
-
-
 def sequence_members(instance, pattern: str) -> list[str]:
     """The frame partitions that belong to a sequence (from the instance: no bucket listing)."""
-    return members_of(instance.get_dynamic_partitions("frames"), parse_pattern(pattern)[0])
+    return members_of(instance.get_dynamic_partitions(PARTITION.frames), parse_pattern(pattern)[0])
 
 
 def _describe(profile: ClipProfile) -> str:
@@ -69,13 +64,13 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
                        # Dagster's built-in mappings cannot express, so the edge is drawn from all frame partitions.
                        deps=[AssetDep(WORKING, partition_mapping=AllPartitionMapping())])
              for p in profiles]
-    checks = [AssetCheckSpec("quality", asset=clip_asset_key(p.name),
+    checks = [AssetCheckSpec(ASSET.quality, asset=clip_asset_key(p.name),
                              description="Sampled frames decoded and compared with the exact display render of the "
                                          "same working frames (PSNR, colour difference over 8x8 blocks).")
               for p in profiles]
 
-    @multi_asset(name="sequence_deliverables", specs=specs, check_specs=checks, can_subset=True,
-                 partitions_def=sequences, pool="proxygen_io", op_tags={QUEUE_TAG: settings.execution.io_queue})
+    @multi_asset(name=ASSET.sequence_deliverables, specs=specs, check_specs=checks, can_subset=True,
+                 partitions_def=sequences, pool=POOL.io, op_tags={TAG.queue: settings.execution.io_queue})
     def sequence_deliverables(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource,
                               events: EventBus) -> Iterator:
         store = storage.store()
@@ -100,7 +95,7 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
                 continue
             yield MaterializeResult(asset_key=clip_asset_key(outcome.profile), metadata=_metadata(store, outcome))
             quality = outcome.quality or {}
-            yield AssetCheckResult(asset_key=clip_asset_key(outcome.profile), check_name="quality",
+            yield AssetCheckResult(asset_key=clip_asset_key(outcome.profile), check_name=ASSET.quality,
                                    passed=bool(quality.get("passed")), metadata=_quality_metadata(quality))
         if failed:
             row = outcomes[0].row

@@ -1,5 +1,6 @@
-"""The daily review: one partition per day (UTC), assembled by a schedule at ``dailies_hour`` and runnable for
-any day from the UI (or ``proxygen dailies``). Downstream of the review clips it gathers."""
+"""The daily review: one partition per UTC day that has review clips (``days``, added by the schedule in
+schedules.py, which assembles the day's review at ``dailies_hour``); any other day can be added and run from
+the UI (or ``proxygen dailies``). Downstream of the review clips it gathers."""
 from datetime import date
 
 from dagster import (
@@ -7,30 +8,22 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
-    AssetSelection,
-    DailyPartitionsDefinition,
-    DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
-    ScheduleDefinition,
     asset,
-    build_schedule_from_partitioned_job,
-    define_asset_job,
 )
 
 from proxygen_core.pipeline.dailies import build_daily
 from proxygen_core.settings import Settings
-from proxygen_dagster.assets import GROUP, OWNERS, QUEUE_TAG
-from proxygen_dagster.clips import clip_asset_key
+from proxygen_dagster.common import OWNERS, clip_asset_key
+from proxygen_dagster.names import ASSET, GROUP, POOL, TAG
+from proxygen_dagster.partitions import days
 from proxygen_dagster.resources import CatalogResource, MediaStorage
-
-DAYS = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)  # today included
-DAILIES_JOB = "proxygen_dailies"
 
 
 def build_daily_review(settings: Settings) -> AssetsDefinition:
-    @asset(partitions_def=DAYS, group_name=GROUP, owners=OWNERS, kinds={"s3", "h264", "html"}, pool="proxygen_io",
-           op_tags={QUEUE_TAG: settings.execution.io_queue},
+    @asset(name=ASSET.daily_review, partitions_def=days, group_name=GROUP, owners=OWNERS,
+           kinds={"s3", "h264", "html"}, pool=POOL.io, op_tags={TAG.queue: settings.execution.io_queue},
            deps=[AssetDep(clip_asset_key("review"), partition_mapping=AllPartitionMapping())],
            description="The day's review clips (UTC), in shot order: one playlist movie (each shot behind a slate "
                        "card), one OpenTimelineIO timeline and one HTML contact sheet under "
@@ -56,12 +49,3 @@ def build_daily_review(settings: Settings) -> AssetsDefinition:
 
     return daily_review
 
-
-def build_dailies_schedule(settings: Settings) -> tuple:
-    job = define_asset_job(DAILIES_JOB, selection=AssetSelection.assets("daily_review"),
-                           description="The daily review of one day.")
-    schedule: ScheduleDefinition = build_schedule_from_partitioned_job(
-        job, hour_of_day=settings.pipeline.dailies_hour, minute_of_hour=0, name="proxygen_dailies_schedule",
-        default_status=DefaultScheduleStatus.RUNNING,
-        description=f"Assembles the day's review at {settings.pipeline.dailies_hour:02d}:00 UTC.")
-    return job, schedule

@@ -31,7 +31,6 @@ from dagster import (
     multi_asset,
 )
 
-from proxygen_core import __version__
 from proxygen_core.errors import StorageError, failure_class
 from proxygen_core.pipeline.chain import (
     PREVIEW,
@@ -49,13 +48,12 @@ from proxygen_core.pipeline.record import record_frames
 from proxygen_core.rows import FrameRow
 from proxygen_core.settings import Settings
 from proxygen_core.store.identity import IDENTITY_FIELDS
-from proxygen_dagster.alerts import FAILURE_CLASS, MISSED_RETRY_TRIGGER
+from proxygen_dagster.alerts import FAILURE_CLASS
+from proxygen_dagster.common import OWNERS, code_version
+from proxygen_dagster.names import ASSET, GROUP, POOL, TAG, TRIGGER
 from proxygen_dagster.partitions import frames
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
-QUEUE_TAG = "dagster-celery/queue"  # with the Celery executor, a step's task goes to the queue this op tag names
-GROUP = "proxygen"
-OWNERS = ["team:pipeline"]
 DESCRIPTIONS = {
     SOURCE: ({"s3", "openimageio"}, "The source object in S3: probe record (size, windows, channels, colour "
              "metadata), etag, mtime, file_id. No copy of the pixels is stored."),
@@ -68,9 +66,6 @@ DESCRIPTIONS = {
     RECORD: ({"sqlite", "kafka"}, "One catalog row per source (ok or failed) plus its proxy.generated / proxy.failed "
              "event, written together (transactional outbox) and published to Kafka."),
 }
-# The trigger tag of the runs that complete a chain started part way (sensors.follow_upstream): like a retry,
-# they take a key whose current version already finished from its state instead of rendering it again.
-FOLLOW_TRIGGER = "follow-upstream"
 DEPS = {SOURCE: [], WORKING: [SOURCE], THUMBNAIL: [WORKING], PROXY: [WORKING], PREVIEW: [WORKING],
         RECORD: [THUMBNAIL, PROXY]}
 # Each check: the asset it is shown on, the stages whose failures it reports and of which kind (the chain
@@ -86,11 +81,6 @@ CHECKS = {
     "outputs_in_s3": (RECORD, (THUMBNAIL, PROXY, PREVIEW), "storage",
                       "Every output was stored in S3 with the size that was written."),
 }
-
-
-def code_version(settings: Settings) -> str:
-    """A change of any render setting (or of the generator) changes the code version: outputs go stale."""
-    return f"{__version__}-{settings.render.settings_hash()}"
 
 
 def _inline_jpeg(data: bytes) -> str:
@@ -193,9 +183,9 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
     checks = [AssetCheckSpec(name, asset=asset, description=text)
               for name, (asset, _, _, text) in CHECKS.items() if asset in stages]
 
-    @multi_asset(name="frame_chain", specs=specs, check_specs=checks, can_subset=True, partitions_def=frames,
+    @multi_asset(name=ASSET.frame_chain, specs=specs, check_specs=checks, can_subset=True, partitions_def=frames,
                  backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=max(1, pipeline.batch_size)),
-                 pool="proxygen_render", op_tags={QUEUE_TAG: settings.execution.render_queue},
+                 pool=POOL.render, op_tags={TAG.queue: settings.execution.render_queue},
                  description="The frame chain for a batch of source keys, key by key.")
     def frame_chain(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource,
                     events: EventBus) -> Iterator[Any]:
@@ -206,11 +196,11 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
         # whose current version already finished (ok, or failed for its content) are taken from their state,
         # never fetched, decoded or published again. A person's own run (UI, backfill, CLI) always renders.
         tags = context.run.tags
-        retried = (context.retry_number > 0 or "dagster/retry_number" in tags
-                   or tags.get("proxygen/trigger") in (FOLLOW_TRIGGER, MISSED_RETRY_TRIGGER))
-        if "dagster/parent_run_id" in tags and "dagster/retry_number" in tags:
-            context.log.warning(f"retrying run {tags['dagster/parent_run_id']}: "
-                                f"{parent_failure(context.instance, tags['dagster/parent_run_id'])}")
+        retried = (context.retry_number > 0 or TAG.retry_number in tags
+                   or tags.get(TAG.trigger) in (TRIGGER.follow_upstream, TRIGGER.missed_retry))
+        if TAG.parent_run_id in tags and TAG.retry_number in tags:
+            context.log.warning(f"retrying run {tags[TAG.parent_run_id]}: "
+                                f"{parent_failure(context.instance, tags[TAG.parent_run_id])}")
         results: dict[str, KeyResult] = {}
         for key in context.partition_keys:
             r = results[key] = run_chain(store, key, settings, selected, reuse_finished=retried)

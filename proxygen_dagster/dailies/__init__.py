@@ -1,0 +1,1 @@
+"""The dailies domain: the daily review asset and its schedule."""

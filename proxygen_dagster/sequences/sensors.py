@@ -1,0 +1,121 @@
+"""The sequence sensor: finds image sequences among finished frames and requests each settled sequence's
+deliverables.
+
+The tick is a module-level function of (context, resources, settings); ``build_sequence_sensors`` only wraps
+it with ``@sensor`` for one settings object."""
+
+import json
+import time
+
+from dagster import RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason
+
+from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
+from proxygen_core.pipeline.chain import RECORD
+from proxygen_core.pipeline.sequence import build_fingerprint, due, load_members, profiles_signature
+from proxygen_core.pipeline.sequence.plan import sequence_digest
+from proxygen_core.settings import Settings
+from proxygen_dagster.common import every_interval
+from proxygen_dagster.jobs import Jobs
+from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
+from proxygen_dagster.partitions import sequences
+from proxygen_dagster.resources import MediaStorage
+
+
+def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list[str], int | None]:
+    """Frame keys whose record was written (ok: materialization, failed: observation) since ``after``."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    keys: list[str] = []
+    newest = after
+    truncated: list[int] = []
+    flt = AssetRecordsFilter(asset_key=AssetKey(RECORD), after_storage_id=after)
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        records = fetch(flt, limit=limit, ascending=True).records
+        for record in records:
+            if record.partition_key:
+                keys.append(record.partition_key)
+            newest = max(newest or 0, record.storage_id)
+        if len(records) >= limit:
+            truncated.append(records[-1].storage_id)
+    # A full page means more remain: resume from the earliest cut, so neither kind of event is skipped
+    # (events read twice only mark their sequence pending again, which is harmless).
+    return keys, min(truncated) if truncated else newest
+
+
+def changed_profiles(state: dict, settings: Settings, now: float) -> None:
+    """When the enabled (or slated) profiles differ from the ones the cursor last saw, every sequence built
+    before lacks a deliverable: mark them all pending again (their fingerprints are new, so each gets a run).
+    Why here: no frame changes when a profile is enabled, so nothing else would ever ask for them."""
+    signature = profiles_signature(settings)
+    seen = state.get("profiles")
+    state["profiles"] = signature
+    if seen is None or seen == signature:
+        return
+    for pattern in state["built"]:
+        state["pending"].setdefault(pattern, now - settings.pipeline.clip_settle_seconds)
+
+
+def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
+                        settings: Settings) -> SensorResult | SkipReason:
+    """One tick of sequence_clips: sequences touched since the cursor, and the clips of those that settled."""
+    pipeline = settings.pipeline
+    state = json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
+    keys, state["after"] = touched_frames(context.instance, state["after"])
+    known = context.instance.get_dynamic_partitions(PARTITION.sequences)
+    by_identity = {parse_pattern(p)[0]: p for p in known}
+    new_patterns: list[str] = []
+    frame_keys: list[str] = []  # the frame partitions, listed once per tick and only when needed
+
+    def all_frames() -> list[str]:
+        if not frame_keys:
+            frame_keys.extend(context.instance.get_dynamic_partitions(PARTITION.frames))
+        return frame_keys
+
+    now = time.time()
+    for key in keys:
+        frame = parse_frame(key)
+        if frame is None:
+            continue
+        pattern = by_identity.get(frame.sequence)
+        if pattern is None:
+            if len(members_of(all_frames(), frame.sequence)) < 2:
+                continue  # a lone file is not a sequence (yet)
+            pattern = by_identity[frame.sequence] = frame.sequence.pattern(frame.padding)
+            new_patterns.append(pattern)
+        state["pending"][pattern] = now
+    changed_profiles(state, settings, now)
+    requests = []
+    store = storage.store()
+    for pattern, changed in list(state["pending"].items()):
+        if now - changed < pipeline.clip_settle_seconds:
+            continue
+        members = load_members(store, members_of(all_frames(), parse_pattern(pattern)[0]))
+        if not due(members, settings):
+            continue  # frames still in flight: look again next tick
+        del state["pending"][pattern]
+        # the plan's fingerprint: the frames' versions and the enabled profiles (enabling one builds it for all)
+        fingerprint = build_fingerprint(members, settings)
+        if state["built"].get(pattern) == fingerprint:
+            continue
+        state["built"][pattern] = fingerprint
+        requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=JOB.clips, partition_key=pattern,
+                                   tags={TAG.trigger: TRIGGER.sequence_settled,
+                                         TAG.sequence: sequence_digest(pattern)}))
+    return SensorResult(
+        run_requests=requests,
+        cursor=json.dumps(state),
+        dynamic_partitions_requests=[sequences.build_add_request(new_patterns)] if new_patterns else [],
+    )
+
+
+def build_sequence_sensors(settings: Settings, jobs: Jobs) -> list[SensorDefinition]:
+    """The sequence sensor for these settings."""
+
+    @every_interval(settings, SENSOR.sequence_clips, jobs.clips,
+                    "Finds image sequences among finished frames (incrementally, from the event log), adds a "
+                    "partition per sequence and requests its clip once no frame has changed for the settle time "
+                    "and every frame has finished; a late or re-rendered frame requests it again.")
+    def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
+        return sequence_clips_tick(context, storage, settings)
+
+    return [sequence_clips]
