@@ -14,6 +14,7 @@ from proxygen_dagster.alerts import build_failure_alerts
 from proxygen_dagster.assets import build_frame_chain
 from proxygen_dagster.clips import build_shot_clip
 from proxygen_dagster.dailies import build_dailies_schedule, build_daily_review
+from proxygen_dagster.housekeeping import build_retention
 from proxygen_dagster.jobs import build_jobs
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 from proxygen_dagster.sensors import build_sensors
@@ -57,12 +58,13 @@ def resources(settings: Settings, env: str) -> dict:
 def build_definitions(settings: Settings, env: str = "local") -> Definitions:
     frames_job, clips_job = build_jobs(settings)
     dailies_job, dailies_schedule = build_dailies_schedule(settings)
+    retention_job, retention_schedule = build_retention(settings)
     return Definitions(
         assets=[build_frame_chain(settings), build_shot_clip(settings), build_daily_review(settings)],
-        jobs=[frames_job, clips_job, dailies_job],
+        jobs=[frames_job, clips_job, dailies_job, retention_job],
         sensors=[*build_sensors(settings, frames_job, clips_job),
                  build_failure_alerts([frames_job, clips_job, dailies_job], settings.execution.alert_webhook_url)],
-        schedules=[dailies_schedule],
+        schedules=[dailies_schedule, retention_schedule],
         resources=resources(settings, env),
     )
 
