@@ -340,3 +340,15 @@ def test_the_code_location_registers_the_job_and_schedule():
     defs = build_definitions(Settings(retention=RetentionSettings(retention_hour=7)))
     assert defs.resolve_job_def("proxygen_retention").name == "proxygen_retention"
     assert defs.resolve_schedule_def("proxygen_retention_schedule").cron_schedule == "0 7 * * *"
+
+
+@pytest.mark.parametrize("instance_file", ["dagster.yaml", "deploy/dagster.cluster.yaml"])
+def test_the_instance_files_purge_tick_history_in_dagsters_own_schema(instance_file):
+    import yaml
+    from dagster._config import process_config
+    from dagster._core.instance.config import retention_config_schema
+
+    retention = yaml.safe_load((Path(__file__).resolve().parents[1] / instance_file).read_text())["retention"]
+    assert process_config(retention_config_schema().config_type, retention).success
+    by_status = {"skipped": 7, "success": 90, "failure": 90, "started": 90}
+    assert retention == {"schedule": {"purge_after_days": by_status}, "sensor": {"purge_after_days": by_status}}
