@@ -252,6 +252,25 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long history is kept (the ``proxygen_retention`` job, docs/operations.md "Retention"); 0 keeps it all.
+
+    Dagster's home otherwise grows with every run and the catalog's history with every replaced row, forever."""
+
+    run_retention_days: int = 90  # finished runs (and their event log) last updated before this are deleted
+    log_retention_days: int = 14  # compute log files (stdout/stderr of steps) older than this are deleted
+    history_retention_days: int = 90  # catalog history rows replaced, and outbox events sent, before this
+    retention_hour: int = 3  # UTC hour of the daily retention schedule
+
+    def __post_init__(self) -> None:
+        for name in ("run_retention_days", "log_retention_days", "history_retention_days"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} {getattr(self, name)!r}: a number of days, 0 or more (0 keeps everything)")
+        if not 0 <= self.retention_hour <= 23:
+            raise ValueError(f"retention_hour {self.retention_hour!r}: an hour of the day in UTC, 0 to 23")
+
+
+@dataclass(frozen=True)
 class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -259,6 +278,7 @@ class Settings:
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     events: EventSettings = field(default_factory=EventSettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def with_render(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}

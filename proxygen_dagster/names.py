@@ -20,6 +20,7 @@ class JobNames:
     frames: str = "proxygen_frames"
     clips: str = "proxygen_clips"
     dailies: str = "proxygen_dailies"
+    retention: str = "proxygen_retention"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class SensorNames:
 @dataclass(frozen=True)
 class ScheduleNames:
     dailies: str = "proxygen_dailies_schedule"
+    retention: str = "proxygen_retention_schedule"
 
 
 @dataclass(frozen=True)

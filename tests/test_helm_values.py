@@ -87,6 +87,7 @@ def test_values_validate_against_the_subset_schema() -> None:
     (("runLauncher", "config", "k8sRunLauncher", "resources"), "resource"),
     (("concurrency", "pools", "defaultLimit"), "default_limit"),  # the dagster.yaml spelling, not the chart's
     (("dagsterDaemon",), "dagsterDeamon"),
+    (("retention", "sensor", "purgeAfterDays", "skipped"), "skiped"),
 ])
 def test_a_misspelled_key_fails_validation(path: tuple[str, ...], wrong: str) -> None:
     values = copy.deepcopy(load_values())
@@ -133,6 +134,18 @@ def test_the_render_pool_is_limited_to_the_run_slots() -> None:
     assert (coordinator["enabled"], coordinator["type"]) == (True, "QueuedRunCoordinator")
     # The chart's template refuses a maxConcurrentRuns in both places.
     assert coordinator["config"]["queuedRunCoordinator"].get("maxConcurrentRuns") is None
+
+
+def test_tick_history_is_purged_as_in_the_instance_files() -> None:
+    """Skipped ticks after 7 days, the others after 90: the same rule as dagster.yaml and the cluster's file."""
+    retention = load_values()["retention"]
+    assert retention["enabled"] is True
+    by_status = {"skipped": 7, "success": 90, "failure": 90, "started": 90}
+    for kind in ("sensor", "schedule"):
+        assert retention[kind]["purgeAfterDays"] == by_status
+        for instance_file in ("dagster.yaml", "deploy/dagster.cluster.yaml"):
+            instance = yaml.safe_load((ROOT / instance_file).read_text())
+            assert instance["retention"][kind]["purge_after_days"] == by_status, instance_file
 
 
 def test_the_postgresql_password_comes_from_a_secret() -> None:

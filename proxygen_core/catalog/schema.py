@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -147,3 +148,5 @@ class Catalog(Protocol):
     def mark_sent(self, event_ids: Iterable[str], sent_at: str) -> None: ...
 
     def mark_attempted(self, event_ids: Iterable[str]) -> None: ...
+
+    def prune(self, before: datetime) -> int: ...

@@ -31,6 +31,12 @@ def utc_iso(offset_seconds: float = 0.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=offset_seconds)).isoformat(timespec="milliseconds")
 
 
+def iso_utc(moment: datetime) -> str:
+    """A moment in the catalog's text form (``utc_iso``'s), so it compares with ``replaced_at`` and ``sent_at``
+    as text; a naive moment is taken as UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 class SQLCatalog:
     """Rows, history, clips and the outbox on any SQL database; subclasses supply the connection."""
 
@@ -197,3 +203,25 @@ class SQLCatalog:
     def mark_attempted(self, event_ids: Iterable[str]) -> None:
         self._executemany(f'UPDATE "{self.outbox}" SET attempts = attempts + 1 WHERE event_id = ?',
                           [(i,) for i in event_ids])
+
+    def _prunable_events(self) -> str:
+        """Outbox events sent before a moment that no current row or clip names. Re-processing unchanged content
+        yields the same event id, and the outbox keeps an id once only while it holds it (docs/events.md): the
+        event of a current row stays, so a re-run never sends it a second time."""
+        return (f'FROM "{self.outbox}" WHERE sent_at IS NOT NULL AND sent_at < ? '
+                f'AND event_id NOT IN (SELECT event_id FROM "{self.table}" WHERE event_id IS NOT NULL) '
+                f'AND event_id NOT IN (SELECT event_id FROM "{self.clips_table}" WHERE event_id IS NOT NULL)')
+
+    def prune(self, before: datetime) -> int:
+        """Delete the history rows replaced before ``before`` and the outbox events sent before it (but those a
+        current row or clip names); returns how many rows went. Current rows live in their own tables and are
+        never touched; an event still waiting to be published (``sent_at`` null) is never deleted. Counted and
+        deleted in one write transaction: rows written meanwhile carry now, never a moment before the cut."""
+        moment = iso_utc(before)
+        history = f'FROM "{self.history_table}" WHERE replaced_at < ?'
+        gone = 0
+        with self._transaction():
+            for where in (history, self._prunable_events()):
+                gone += int(next(iter(self._execute(f"SELECT COUNT(*) AS n {where}", [moment])[0].values())))
+                self._execute(f"DELETE {where}", [moment])
+        return gone

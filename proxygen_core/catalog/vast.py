@@ -9,6 +9,7 @@ it is created lazily, on first use.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -23,11 +24,12 @@ from proxygen_core.catalog.schema import (
     is_new_version,
     planned_later,
 )
-from proxygen_core.catalog.sql import utc_iso
+from proxygen_core.catalog.sql import iso_utc, utc_iso
 from proxygen_core.errors import ProxygenError
 from proxygen_core.rows import ClipRow, FrameRow, HistoryRow
 
 ROW_ID = "$row_id"
+PRUNE_CHUNK = 1000  # event ids per isin predicate when pruning
 
 
 class CatalogError(ProxygenError):
@@ -293,3 +295,40 @@ class VastCatalog:
 
     def mark_attempted(self, event_ids: Iterable[str]) -> None:
         self._update(event_ids, lambda r: {"attempts": (r["attempts"] or 0) + 1}, ["attempts"])
+
+    def _named_events(self, tx: Any, event_ids: list[str]) -> set[str]:
+        """Which of these events a current row or clip names (those stay: see ``SQLCatalog._prunable_events``)."""
+        from ibis import _
+
+        named: set[str] = set()
+        for name, schema in ((self.table, PROXY_OUTPUTS), (self.clips_table, PROXY_CLIPS)):
+            table = self._table(tx, name, schema)
+            for start in range(0, len(event_ids), PRUNE_CHUNK):  # bounded predicates, however many events
+                chunk = event_ids[start:start + PRUNE_CHUNK]
+                named.update(self._select(table, ["event_id"], _.event_id.isin(chunk)).column("event_id").to_pylist())
+        return named
+
+    def prune(self, before: datetime) -> int:
+        """Delete history rows replaced before ``before`` and outbox events sent before it that no current row or
+        clip names, in one transaction; returns how many rows went. Never a current row, never an unpublished
+        event. The moments are compared here, not in the predicate: the SDK's predicates are kept to the
+        operations the rest of the backend uses (and the fake evaluates)."""
+        from ibis import _
+
+        moment = iso_utc(before)
+
+        def work(tx: Any) -> int:
+            history = self._table(tx, self.history_table, HISTORY)
+            old = [r[ROW_ID] for r in self._select(history, ["replaced_at"], None, row_id=True).to_pylist()
+                   if r["replaced_at"] and r["replaced_at"] < moment]
+            outbox = self._table(tx, self.outbox, OUTBOX)
+            sent = [r for r in self._select(outbox, ["event_id", "sent_at"], ~_.sent_at.isnull(), row_id=True)
+                    .to_pylist() if r["sent_at"] < moment]
+            named = self._named_events(tx, [r["event_id"] for r in sent]) if sent else set()
+            events = [r[ROW_ID] for r in sent if r["event_id"] not in named]
+            for table, ids in ((history, old), (outbox, events)):
+                if ids:
+                    table.delete(pa.table({ROW_ID: pa.array(sorted(ids), pa.uint64())}))
+            return len(old) + len(events)
+
+        return self._run("prune history", work)
