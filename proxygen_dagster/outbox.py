@@ -12,6 +12,8 @@ def outbox_publisher_tick(context: SensorEvaluationContext, catalog: CatalogReso
     if not events.enabled:
         return SkipReason("no Kafka bootstrap configured: events stay in the outbox (proxygen events)")
     report = events.publisher().drain(catalog.open())
+    if report is None:  # enabled was checked above: drain returns None only without a broker
+        return SkipReason("no Kafka bootstrap configured: events stay in the outbox (proxygen events)")
     if report.broker_error:
         context.log.warning(f"Kafka refused or unreachable: {report.broker_error}")
     for event_id, error in list(report.errors.items())[:10]:

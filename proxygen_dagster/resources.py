@@ -140,8 +140,9 @@ def build_resources(settings: Settings, env: str) -> dict:
     bucket = EnvVar(env_name("s3_bucket")) if environ(env_name("s3_bucket")) else storage.s3_bucket
     cat = settings.catalog
     secrets = ("postgres_dsn", "vast_db_endpoint", "vast_db_access", "vast_db_secret", "vast_db_bucket")
-    catalog = CatalogResource(**{name: _secret(name, getattr(cat, name)) if name in secrets else getattr(cat, name)
-                                 for name in CatalogResource.model_fields})
+    fields: dict[str, Any] = {name: _secret(name, getattr(cat, name)) if name in secrets else getattr(cat, name)
+                              for name in CatalogResource.model_fields}
+    catalog = CatalogResource(**fields)
     ev = settings.events
     events = EventBus(bootstrap=ev.kafka_bootstrap, topic=ev.event_topic, idempotent=ev.idempotent_producer,
                       timeout_seconds=ev.publish_timeout_seconds, notifications_topic=ev.notifications_topic,

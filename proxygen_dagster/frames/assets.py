@@ -96,6 +96,8 @@ def stage_metadata(stage: str, r: KeyResult, bucket: str) -> dict[str, Any]:
     """What the partition page of ``stage`` shows for this key: its own values, nothing of other keys."""
     if stage == SOURCE:
         s = r.source
+        if s is None:
+            return {}  # the stage did not finish for this key: nothing of its own to show
         return {"uri": MetadataValue.url(s.uri), "size_bytes": s.size_bytes, "etag": s.etag, "mtime": s.mtime,
                 "file_id": s.file_id, "format": s.probe.get("format"),
                 "resolution": f"{s.probe['width']}x{s.probe['height']}",
@@ -126,11 +128,14 @@ def failure_observations(r: KeyResult, selected: frozenset[str]) -> Iterator[Ass
     """Why this key did not materialize, on the partition page of every asset it did not reach: the stage
     that failed, the kind of failure and the cause, where the UI shows the partition's latest event (the
     run's own failure names only the step). proxy_record gets its observation with the row, below."""
-    error = r.failed.error
+    if r.failed is None:
+        return
+    failed = r.failed
+    error = failed.error
     for stage in STAGES:
         if stage in selected and stage not in r.passed and stage != RECORD:
             yield AssetObservation(asset_key=AssetKey(stage), partition=r.key, metadata={
-                "status": "failed", "failed_step": r.failed.step, "error_kind": error.get("kind", ""),
+                "status": "failed", "failed_step": failed.step, "error_kind": error.get("kind", ""),
                 "error": f"{error.get('type', 'Error')}: {error.get('cause', '')}",
                 "source": MetadataValue.url(r.uri) if r.uri.startswith("s3://") else r.uri})
 
@@ -229,31 +234,32 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
                 context.log.warning(f"Kafka refused or unreachable, events wait in the outbox: {report.broker_error}")
             for key, row in recorded.rows.items():
                 # The same JSON report `proxygen render` writes beside its outputs.
-                report = MetadataValue.json(done[key].report())
-                if not row.ok:  # not a materialization: tells the sequence sensor this frame is done
-                    failed = done[key].failed
+                shown = MetadataValue.json(done[key].report())
+                why = done[key].failed
+                if why is not None:  # not a materialization: tells the sequence sensor this frame is done
                     yield AssetObservation(asset_key=AssetKey(RECORD), partition=key,
-                                           metadata={"status": "failed", "failed_step": failed.step,
-                                                     "error_kind": failed.error.get("kind", ""),
-                                                     "error": row.error or "", "report": report})
+                                           metadata={"status": "failed", "failed_step": why.step,
+                                                     "error_kind": why.error.get("kind", ""),
+                                                     "error": row.error or "", "report": shown})
                 else:
                     yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
                                                metadata={**_record_metadata(row), "attempts": done[key].attempts,
-                                                         "host": host, "report": report})
+                                                         "host": host, "report": shown})
         yield from _checks(context, checks, results)
         if waiting:
             first = next(iter(waiting.values())).failed
+            assert first is not None  # waiting holds the keys that failed for storage
             cause = StorageError(first.error.get("path", first.key), first.error.get("cause", ""), transient=True)
             context.log.warning(f"{len(waiting)} keys hit storage failures; retrying the step in "
                                 f"{pipeline.step_retry_wait_seconds:.0f} s: {cause}")
             raise RetryRequested(max_retries=pipeline.step_retries,
                                  seconds_to_wait=pipeline.step_retry_wait_seconds) from cause
-        failed = {k: r.failed.message for k, r in results.items() if r.failed}
-        if failed:
+        broken = {k: r.failed.message for k, r in results.items() if r.failed}
+        if broken:
             raise Failure(
-                description=f"{len(failed)} of {len(results)} frames failed: "
-                            + "; ".join(f"{k}: {m}" for k, m in list(failed.items())[:5]),
-                metadata={"failed_keys": MetadataValue.json(failed), "ok_keys": len(results) - len(failed),
+                description=f"{len(broken)} of {len(results)} frames failed: "
+                            + "; ".join(f"{k}: {m}" for k, m in list(broken.items())[:5]),
+                metadata={"failed_keys": MetadataValue.json(broken), "ok_keys": len(results) - len(broken),
                           # read by the failure_alerts sensor: a batch with only broken frames needs no operator
                           FAILURE_CLASS: failure_class(r.failed.error.get("kind", "") for r in results.values()
                                                        if r.failed)},

@@ -9,6 +9,7 @@ import hashlib
 import json
 import time
 from datetime import datetime
+from typing import Any
 
 from dagster import (
     AssetKey,
@@ -208,7 +209,8 @@ def s3_new_frames_tick(context: SensorEvaluationContext, storage: MediaStorage, 
     found, cursor = scan(store, Cursor.loads(state["scan"], pipeline.start_moment()), pipeline.extension_set(),
                          pipeline.prefix, pipeline.max_keys_per_tick, skipped=skipped)
     said = record_skips(context, catalog, events, store.bucket, skipped.ignored, settings)
-    requests, to_add = [], []
+    requests: list[RunRequest] = []
+    to_add: list[str] = []
     if found or held.keys:
         requests, to_add, held = plan_runs(context, store, {o.key: o.etag for o in found}, held, TRIGGER.s3poll,
                                            settings)
@@ -230,7 +232,7 @@ def s3_notifications_tick(context: SensorEvaluationContext, storage: MediaStorag
     topic = events.notifications_topic
     if not events.bootstrap or not topic:
         return SkipReason("no Kafka bootstrap or notifications topic configured")
-    state = json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
+    state: dict[str, Any] = json.loads(context.cursor) if context.cursor else {"offsets": {}, "malformed": 0}
     if "start" not in state:  # start_from=now means the first tick: kept, so it never moves
         moment = pipeline.start_moment()
         state["start"] = moment.isoformat() if moment else None

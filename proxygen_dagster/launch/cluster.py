@@ -260,7 +260,7 @@ def run_demo(frames: int = 48, hosts: int = 2, batch: int = 8, width: int = 2048
     from proxygen_core.store.s3 import ObjectStore, s3_client
 
     own = work is None
-    work = Path(tempfile.mkdtemp(prefix="proxygen-cluster-")) if own else Path(work)
+    work = Path(tempfile.mkdtemp(prefix="proxygen-cluster-")) if work is None else Path(work)
     work.chmod(0o755)  # PostgreSQL runs as 'postgres' and must reach its folder inside
     saved = dict(os.environ)
     cluster = None

@@ -83,7 +83,9 @@ def run_worker(input_json: str, go: Any) -> None:
     if not confirmed:  # (or it died): the run never starts here; Dagster fails its launch or its start
         raise SystemExit(f"run worker not confirmed by its launcher within {GO_TIMEOUT_SECONDS} s")
     setup_interrupt_handlers()  # SIGTERM is an interrupt, as in the `dagster` command: the run ends CANCELED
-    execute_run_command.callback(input_json=input_json, compressed_input_json=None)
+    run = execute_run_command.callback  # click's command callback: typed Optional, always set on a command
+    assert run is not None
+    run(input_json=input_json, compressed_input_json=None)
 
 
 class ForkedRunLauncher(RunLauncher, ConfigurableClass):

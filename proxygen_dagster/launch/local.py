@@ -14,10 +14,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from proxygen_core.media.samples import write_sequence
 from proxygen_core.services.process import Service, stop_processes, wait_for_port
-from proxygen_core.services.seaweedfs import start_seaweedfs
+from proxygen_core.services.seaweedfs import SeaweedService, start_seaweedfs
 from proxygen_core.services.tansu import S3Storage, start_tansu
 from proxygen_core.settings import deployment, env_name, instance_file
 from proxygen_core.store.cache import sweep
@@ -216,9 +217,9 @@ def _drain_sensor(defs, instance, sensor_name: str, job_name: str, partitions: s
             result = sensor(ctx)
         if not isinstance(result, SensorResult) or not (result.run_requests or result.dynamic_partitions_requests):
             break
-        for request in result.dynamic_partitions_requests:
-            instance.add_dynamic_partitions(partitions, list(request.partition_keys))
-        for request in result.run_requests:
+        for added in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(partitions, list(added.partition_keys))
+        for request in result.run_requests or []:
             run = job.execute_in_process(instance=instance, partition_key=request.partition_key,
                                          tags=dict(request.tags), raise_on_error=False,
                                          # INFO: not a DEBUG line per materialization on the terminal
@@ -262,7 +263,7 @@ def run_local(var: str = "var", once: bool = False, frames: int = 12, port: int 
                   f"AWS_SECRET_ACCESS_KEY={env['AWS_SECRET_ACCESS_KEY']}  (this stack's own keys, kept in "
                   f"{root / CREDENTIALS_FILE}; data in "
                   f"{root / 'seaweedfs'})", flush=True)
-            weed = services["seaweedfs"]
+            weed = cast(SeaweedService, services["seaweedfs"])
             print(f"WARNING: {weed.exposure} (no private network namespace could be made; docs/pipeline.md, "
                   "Storage)" if weed.exposure else "storage: only S3 (signed requests) is reachable; SeaweedFS's "
                   "other ports are in a private network namespace", flush=True)
