@@ -12,7 +12,7 @@ from proxygen_core.media.sequences import group, parse_frame, parse_pattern
 from proxygen_core.media.timecode import timecode
 from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.store.keys import clip_keys
-from proxygen_dagster.names import ASSET, JOB, PARTITION, SENSOR
+from proxygen_dagster.names import ASSET, JOB, PARTITION, SENSOR, TAG
 
 
 @pytest.mark.parametrize("key, name, sep, frame, ext", [
@@ -166,9 +166,27 @@ def test_sequence_clip_end_to_end(dagster_defs, instance, bucket_store, tmp_path
                                            Tagging={"TagSet": [{"Key": "proxygen-poster", "Value": "true"}]})
     assert build().success
     chosen = SQLiteCatalog(db).clips()[0]
-    assert chosen["poster_frame"] == 1002
-    assert bucket_store.get_bytes(chosen["poster_s3_key"]) == bucket_store.get_bytes(
+    assert chosen.poster_frame == 1002
+    assert bucket_store.get_bytes(chosen.poster_s3_key) == bucket_store.get_bytes(
         f"{prefix}/.proxies/beauty.1002_thumb.jpg")
+    # A profile enabled on the running stack: the next tick of the new code location requests the sequences
+    # already built, for the lacking profile only, tagged with its sequence (one build per sequence at a time).
+    from dataclasses import replace
+
+    from proxygen_core.settings import load_settings
+    from proxygen_dagster.definitions import build_definitions
+
+    settings = load_settings()  # what the running code location was built from (the test's environment)
+    redeployed = build_definitions(replace(settings, pipeline=replace(settings.pipeline,
+                                                                      clip_profiles="review,prores_422hq")))
+    with build_sensor_context(instance=instance, cursor=third.cursor, resources={"storage": res["storage"]}) as ctx:
+        enabled = redeployed.get_sensor_def(SENSOR.sequence_clips)(ctx)
+    assert [r.partition_key for r in enabled.run_requests] == [pattern]
+    request = enabled.run_requests[0]
+    assert [k.to_user_string() for k in request.asset_selection] == ["shot_clip_prores_422hq"]
+    assert request.tags[TAG.sequence] and request.run_key != third.run_requests[0].run_key
+    with build_sensor_context(instance=instance, cursor=enabled.cursor, resources={"storage": res["storage"]}) as ctx:
+        assert not redeployed.get_sensor_def(SENSOR.sequence_clips)(ctx).run_requests  # asked once
     # `proxygen clips --json` lists the clip with the documented fields.
     import os
     import subprocess

@@ -12,9 +12,9 @@ from dagster import RunRequest, SensorDefinition, SensorEvaluationContext, Senso
 from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
 from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.pipeline.sequence import build_fingerprint, due, load_members, profiles_signature
-from proxygen_core.pipeline.sequence.plan import sequence_digest
+from proxygen_core.pipeline.sequence.plan import lacking_profiles, sequence_digest
 from proxygen_core.settings import Settings
-from proxygen_dagster.common import every_interval
+from proxygen_dagster.common import clip_asset_key, every_interval
 from proxygen_dagster.jobs import Jobs
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import sequences
@@ -51,8 +51,25 @@ def changed_profiles(state: dict, settings: Settings, now: float) -> None:
     state["profiles"] = signature
     if seen is None or seen == signature:
         return
+    lacking = lacking_profiles(seen, settings)
     for pattern in state["built"]:
         state["pending"].setdefault(pattern, now - settings.pipeline.clip_settle_seconds)
+        state.setdefault("only", {})[pattern] = list(lacking)  # the built ones stay as they are
+
+
+def clips_request(state: dict, pattern: str, fingerprint: str) -> RunRequest | None:
+    """The run of a sequence's clips: every profile, or only those a profile change left lacking when the
+    frames are the same as at the last build (the members' part of the fingerprint unchanged); None when such a
+    change left nothing lacking (a profile disabled)."""
+    previous = state["built"].get(pattern, "")
+    only = state.get("only", {}).pop(pattern, None)
+    same_frames = previous.split("-", 1)[0] == fingerprint.split("-", 1)[0]
+    if only is not None and same_frames and not only:
+        return None
+    selection = [clip_asset_key(name) for name in only] if only and same_frames else None
+    return RunRequest(run_key=f"clip-{fingerprint}", job_name=JOB.clips, partition_key=pattern,
+                      asset_selection=selection,
+                      tags={TAG.trigger: TRIGGER.sequence_settled, TAG.sequence: sequence_digest(pattern)})
 
 
 def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
@@ -97,10 +114,10 @@ def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
         fingerprint = build_fingerprint(members, settings)
         if state["built"].get(pattern) == fingerprint:
             continue
+        request = clips_request(state, pattern, fingerprint)
         state["built"][pattern] = fingerprint
-        requests.append(RunRequest(run_key=f"clip-{fingerprint}", job_name=JOB.clips, partition_key=pattern,
-                                   tags={TAG.trigger: TRIGGER.sequence_settled,
-                                         TAG.sequence: sequence_digest(pattern)}))
+        if request is not None:
+            requests.append(request)
     return SensorResult(
         run_requests=requests,
         cursor=json.dumps(state),

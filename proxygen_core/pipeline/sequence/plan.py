@@ -49,6 +49,17 @@ def profiles_signature(settings: Settings) -> str:
     return "+".join(p.name for p in pipeline.profiles()) + "-slates-" + "+".join(p.name for p in pipeline.slated())
 
 
+def lacking_profiles(old_signature: str, settings: Settings) -> tuple[str, ...]:
+    """The enabled profiles a sequence built under ``old_signature`` (``profiles_signature``) lacks: those newly
+    enabled, and those whose slate was switched on or off. Only they need building again; the others are as
+    they were. Empty when nothing is lacking (a profile disabled needs no build)."""
+    enabled, _, slated = old_signature.partition("-slates-")
+    before, before_slated = set(enabled.split("+")) - {""}, set(slated.split("+")) - {""}
+    now_slated = {p.name for p in settings.pipeline.slated()}
+    return tuple(p.name for p in settings.pipeline.profiles()
+                 if p.name not in before or (p.name in now_slated) != (p.name in before_slated))
+
+
 def build_fingerprint(members: Members, settings: Settings) -> str:
     """What names one build of a sequence: its members' versions and outcomes, the render settings and the
     enabled profiles (the sensor's run key; enabling a profile makes every sequence's fingerprint new)."""
