@@ -173,6 +173,89 @@ def _checks(context: AssetExecutionContext, specs: list[AssetCheckSpec],
                                metadata={"failed_keys": MetadataValue.json(bad)})
 
 
+def _is_retry(context: AssetExecutionContext) -> bool:
+    """A retried step, a run restarted after its worker died, or a run follow_upstream asked for: keys whose
+    current version already finished (ok, or failed for its content) are taken from their state, never fetched,
+    decoded or published again. A person's own run (UI, backfill, CLI) always renders."""
+    tags = context.run.tags
+    if TAG.parent_run_id in tags and TAG.retry_number in tags:
+        context.log.warning(f"retrying run {tags[TAG.parent_run_id]}: "
+                            f"{parent_failure(context.instance, tags[TAG.parent_run_id])}")
+    return (context.retry_number > 0 or TAG.retry_number in tags
+            or tags.get(TAG.trigger) in (TRIGGER.follow_upstream, TRIGGER.missed_retry))
+
+
+def _render_keys(context: AssetExecutionContext, store: Any, settings: Settings, selected: frozenset[str],
+                 results: dict[str, KeyResult]) -> Iterator[Any]:
+    """Each key's chain, its stages' materializations, and the failure observations of keys that will not be
+    retried; ``results`` is filled as the keys finish."""
+    last_attempt = context.retry_number >= settings.pipeline.step_retries
+    retried = _is_retry(context)
+    for key in context.partition_keys:
+        r = results[key] = run_chain(store, key, settings, selected, reuse_finished=retried)
+        for stage in r.passed:
+            if stage in selected and stage != RECORD:
+                yield AssetMaterialization(asset_key=AssetKey(stage), partition=key,
+                                           metadata=stage_metadata(stage, r, store.bucket))
+        if r.failed:
+            context.log.error(f"{key}: {r.failed.message}"
+                              + (f" (after {r.attempts} attempts)" if r.attempts > 1 else ""))
+            if not r.failed.transient or last_attempt:
+                yield from failure_observations(r, selected)
+        elif r.attempts > 1:
+            context.log.warning(f"{key}: ok after {r.attempts} attempts (storage was unreachable in between)")
+
+
+def _record(context: AssetExecutionContext, catalog: CatalogResource, events: EventBus, bucket: str,
+            done: dict[str, KeyResult], settings: Settings, host: str) -> Iterator[Any]:
+    """The rows and events of the finished keys (one transaction), and proxy_record's event per key: a
+    materialization for an ok row, an observation for a failed one (the sequence sensor reads both)."""
+    recorded = record_frames(catalog.open(), events.publisher(), bucket, done, settings.render,
+                             settings.pipeline.key_template)
+    report = recorded.report
+    context.log.info(f"{sum(r.ok for r in done.values())} records ok, "
+                     f"{sum(not r.ok for r in done.values())} failed; events "
+                     + (f"sent {report.sent}, pending {report.pending}" if report else "kept in the outbox"))
+    if report and report.broker_error:
+        context.log.warning(f"Kafka refused or unreachable, events wait in the outbox: {report.broker_error}")
+    for key, row in recorded.rows.items():
+        shown = MetadataValue.json(done[key].report())  # the same JSON report `proxygen render` writes
+        why = done[key].failed
+        if why is not None:
+            yield AssetObservation(asset_key=AssetKey(RECORD), partition=key,
+                                   metadata={"status": "failed", "failed_step": why.step,
+                                             "error_kind": why.error.get("kind", ""),
+                                             "error": row.error or "", "report": shown})
+        else:
+            yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
+                                       metadata={**_record_metadata(row), "attempts": done[key].attempts,
+                                                 "host": host, "report": shown})
+
+
+def _end_step(results: dict[str, KeyResult], waiting: dict[str, KeyResult], settings: Settings,
+              context: AssetExecutionContext) -> None:
+    """Retry the step for the keys storage kept failing; else fail it naming the broken frames (their class
+    read by the failure_alerts sensor: a batch with only broken frames needs no operator)."""
+    pipeline = settings.pipeline
+    if waiting:
+        first = next(iter(waiting.values())).failed
+        assert first is not None  # waiting holds the keys that failed for storage
+        cause = StorageError(first.error.get("path", first.key), first.error.get("cause", ""), transient=True)
+        context.log.warning(f"{len(waiting)} keys hit storage failures; retrying the step in "
+                            f"{pipeline.step_retry_wait_seconds:.0f} s: {cause}")
+        raise RetryRequested(max_retries=pipeline.step_retries,
+                             seconds_to_wait=pipeline.step_retry_wait_seconds) from cause
+    broken = {k: r.failed.message for k, r in results.items() if r.failed}
+    if broken:
+        raise Failure(
+            description=f"{len(broken)} of {len(results)} frames failed: "
+                        + "; ".join(f"{k}: {m}" for k, m in list(broken.items())[:5]),
+            metadata={"failed_keys": MetadataValue.json(broken), "ok_keys": len(results) - len(broken),
+                      FAILURE_CLASS: failure_class(r.failed.error.get("kind", "") for r in results.values()
+                                                   if r.failed)},
+        )
+
+
 def build_frame_chain(settings: Settings) -> AssetsDefinition:
     """The frame multi-asset for these settings (the preview asset exists only where the tier is enabled)."""
     stages = stages_for(settings)
@@ -196,73 +279,15 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
                     events: EventBus) -> Iterator[Any]:
         store = storage.store()
         selected = frozenset(k.to_user_string() for k in context.selected_asset_keys)
-        last_attempt = context.retry_number >= pipeline.step_retries
-        # A retried step, a run restarted after its worker died, or a run follow_upstream asked for: keys
-        # whose current version already finished (ok, or failed for its content) are taken from their state,
-        # never fetched, decoded or published again. A person's own run (UI, backfill, CLI) always renders.
-        tags = context.run.tags
-        retried = (context.retry_number > 0 or TAG.retry_number in tags
-                   or tags.get(TAG.trigger) in (TRIGGER.follow_upstream, TRIGGER.missed_retry))
-        if TAG.parent_run_id in tags and TAG.retry_number in tags:
-            context.log.warning(f"retrying run {tags[TAG.parent_run_id]}: "
-                                f"{parent_failure(context.instance, tags[TAG.parent_run_id])}")
         results: dict[str, KeyResult] = {}
-        for key in context.partition_keys:
-            r = results[key] = run_chain(store, key, settings, selected, reuse_finished=retried)
-            for stage in r.passed:
-                if stage in selected and stage != RECORD:
-                    yield AssetMaterialization(asset_key=AssetKey(stage), partition=key,
-                                               metadata=stage_metadata(stage, r, store.bucket))
-            if r.failed:
-                context.log.error(f"{key}: {r.failed.message}"
-                                  + (f" (after {r.attempts} attempts)" if r.attempts > 1 else ""))
-                if not r.failed.transient or last_attempt:
-                    yield from failure_observations(r, selected)
-            elif r.attempts > 1:
-                context.log.warning(f"{key}: ok after {r.attempts} attempts (storage was unreachable in between)")
+        yield from _render_keys(context, store, settings, selected, results)
         # Keys that S3 kept failing are retried with the step; they get a row only if that never succeeds.
+        last_attempt = context.retry_number >= pipeline.step_retries
         waiting = {k: r for k, r in results.items() if r.failed and r.failed.transient and not last_attempt}
         done = {k: r for k, r in results.items() if k not in waiting}
         if RECORD in selected and done:
-            recorded = record_frames(catalog.open(), events.publisher(), store.bucket, done, settings.render,
-                                     settings.pipeline.key_template)
-            report = recorded.report
-            context.log.info(f"{sum(r.ok for r in done.values())} records ok, "
-                             f"{sum(not r.ok for r in done.values())} failed; events "
-                             + (f"sent {report.sent}, pending {report.pending}" if report else "kept in the outbox"))
-            if report and report.broker_error:
-                context.log.warning(f"Kafka refused or unreachable, events wait in the outbox: {report.broker_error}")
-            for key, row in recorded.rows.items():
-                # The same JSON report `proxygen render` writes beside its outputs.
-                shown = MetadataValue.json(done[key].report())
-                why = done[key].failed
-                if why is not None:  # not a materialization: tells the sequence sensor this frame is done
-                    yield AssetObservation(asset_key=AssetKey(RECORD), partition=key,
-                                           metadata={"status": "failed", "failed_step": why.step,
-                                                     "error_kind": why.error.get("kind", ""),
-                                                     "error": row.error or "", "report": shown})
-                else:
-                    yield AssetMaterialization(asset_key=AssetKey(RECORD), partition=key,
-                                               metadata={**_record_metadata(row), "attempts": done[key].attempts,
-                                                         "host": host, "report": shown})
+            yield from _record(context, catalog, events, store.bucket, done, settings, host)
         yield from _checks(context, checks, results)
-        if waiting:
-            first = next(iter(waiting.values())).failed
-            assert first is not None  # waiting holds the keys that failed for storage
-            cause = StorageError(first.error.get("path", first.key), first.error.get("cause", ""), transient=True)
-            context.log.warning(f"{len(waiting)} keys hit storage failures; retrying the step in "
-                                f"{pipeline.step_retry_wait_seconds:.0f} s: {cause}")
-            raise RetryRequested(max_retries=pipeline.step_retries,
-                                 seconds_to_wait=pipeline.step_retry_wait_seconds) from cause
-        broken = {k: r.failed.message for k, r in results.items() if r.failed}
-        if broken:
-            raise Failure(
-                description=f"{len(broken)} of {len(results)} frames failed: "
-                            + "; ".join(f"{k}: {m}" for k, m in list(broken.items())[:5]),
-                metadata={"failed_keys": MetadataValue.json(broken), "ok_keys": len(results) - len(broken),
-                          # read by the failure_alerts sensor: a batch with only broken frames needs no operator
-                          FAILURE_CLASS: failure_class(r.failed.error.get("kind", "") for r in results.values()
-                                                       if r.failed)},
-            )
+        _end_step(results, waiting, settings, context)
 
     return frame_chain
