@@ -57,7 +57,7 @@ def _render(args: argparse.Namespace) -> int:
     for index, source in enumerate(sources, 1):
         result = render_file(source, out, settings, store, keep_working=args.keep_working)
         results.append(result)
-        if not result.ok:
+        if result.failed is not None:
             failed += 1
             print(f"error: {source}: {result.failed.error.get('cause', 'failed')}", file=sys.stderr, flush=True)
         if len(sources) > 1 and not args.quiet:

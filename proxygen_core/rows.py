@@ -22,6 +22,8 @@ OK, FAILED, SKIPPED = "ok", "failed", "skipped"  # a row's status: rendered, fai
 class _Record:
     """What every row type shares: to and from the catalog's plain records."""
 
+    status: str  # declared by each row type (a dataclass field there); named here for ``ok``
+
     @classmethod
     def columns(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]

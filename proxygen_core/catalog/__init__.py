@@ -55,8 +55,10 @@ def open_catalog(settings: CatalogSettings) -> Catalog:
                    if not getattr(settings, n)]
         if missing:
             raise ValueError(f"catalog_backend=vast needs {', '.join('PROXYGEN_' + m.upper() for m in missing)}")
-        catalog = VastCatalog(settings.vast_db_endpoint, settings.vast_db_access, settings.vast_db_secret,
-                              settings.vast_db_bucket, settings.vast_db_schema, settings.catalog_table,
+        endpoint, access, secret = settings.vast_db_endpoint, settings.vast_db_access, settings.vast_db_secret
+        bucket = settings.vast_db_bucket
+        assert endpoint is not None and access is not None and secret is not None and bucket is not None  # missing
+        catalog = VastCatalog(endpoint, access, secret, bucket, settings.vast_db_schema, settings.catalog_table,
                               settings.outbox_table)
     else:
         raise ValueError(f"unknown catalog_backend {settings.catalog_backend!r} (sqlite, postgres or vast)")

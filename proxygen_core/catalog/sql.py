@@ -103,7 +103,7 @@ class SQLCatalog:
                 found = self._execute(f'SELECT {self._cols(PROXY_OUTPUTS.names)} FROM "{self.table}" '
                                       'WHERE proxy_id = ?', [row["proxy_id"]])
                 old = found[0] if found else None
-                if is_new_version(old, row):
+                if old is not None and is_new_version(old, row):
                     self._insert(self.history_table, HISTORY.names, {**old, "replaced_at": replaced_at})
                 self._execute(upsert, [row[n] for n in PROXY_OUTPUTS.names])
             self._add_events(events)

@@ -255,8 +255,8 @@ class VastCatalog:
         def work(tx: Any) -> None:
             outbox = self._table(tx, self.outbox, OUTBOX)
             found = self._select(outbox, OUTBOX.names, _.event_id.isin(ids), row_id=True).to_pylist()
-            changed = [(r, change(r)) for r in found]
-            changed = [(r, c) for r, c in changed if c is not None]
+            proposed = [(r, change(r)) for r in found]
+            changed = [(r, c) for r, c in proposed if c is not None]
             if changed:
                 outbox.update(pa.Table.from_pylist(
                     [{ROW_ID: r[ROW_ID], **{k: c[k] for k in columns}} for r, c in changed],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,7 @@ class ColourEngine:
         except Exception as exc:
             raise ColorError(config_name, f"cannot load OCIO config: {exc}") from exc
         self._lock = threading.Lock()
-        self._cpu: dict[tuple, ocio.CPUProcessor] = {}
+        self._cpu: dict[tuple, ocio.CPUProcessor | bool] = {}  # processors, and whether a transform is linear
         self.bake_reports: dict[tuple, object] = {}  # display LUT checks, for reports and benchmarks
 
     # --- detection -------------------------------------------------------------------------
@@ -173,7 +174,7 @@ class ColourEngine:
             group = build().createGroupTransform()
             linear = all(t.getTransformType() == ocio.TRANSFORM_TYPE_MATRIX for t in group)
             with self._lock:
-                self._cpu[linear_key] = linear  # type: ignore[assignment]
+                self._cpu[linear_key] = linear
         return cpu, bool(linear)
 
     def display(self, working: str, display: str, view: str, transform: str = "exact",
@@ -216,7 +217,8 @@ def apply(cpu: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
         raise ValueError("expected a contiguous float32 (h, w, 3) array")
     h, w = rgb.shape[:2]
 
-    def run(rows: range) -> None:
+    def run(rows: Sequence[int]) -> None:
+        assert isinstance(rows, range)  # spread cuts a range into ranges
         clear_upper_state()  # see simd.py: otherwise OCIO can run 7x slower after an EXR decode
         chunk = rgb[rows.start:rows.stop]
         cpu.apply(ocio.PackedImageDesc(chunk, w, chunk.shape[0], 3))

@@ -36,7 +36,9 @@ def _build():
     page.write(_CODE)
     address = ctypes.addressof(ctypes.c_char.from_buffer(page))
     fn = ctypes.CFUNCTYPE(None)(address)
-    fn._page = page  # keep the mapping alive as long as the function
+    # keep the mapping alive as long as the function; ctypes function objects take attributes at run time,
+    # but typeshed declares none beyond ctypes' own, hence the ignore
+    fn._page = page  # type: ignore[attr-defined]
     return fn
 
 

@@ -5,6 +5,7 @@ publishes with an idempotent acks=all producer and marks an event sent only when
 says the broker has it. If the broker is down, events stay in the outbox until the next drain."""
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -99,7 +100,7 @@ def publish_pending(catalog: Catalog, config: dict[str, Any], timeout: float = 1
             try:
                 producer.produce(ev.topic, key=ev.message_key.encode(), value=ev.payload.encode(),
                                  headers=[("event_id", ev.event_id.encode()), ("schema", SCHEMA_VERSION.encode())],
-                                 on_delivery=lambda err, msg, i=ev.event_id: on_delivery(err, msg, i))
+                                 on_delivery=functools.partial(on_delivery, event_id=ev.event_id))
                 report.attempted += 1
             except (BufferError, KafkaException) as exc:
                 report.errors[ev.event_id] = f"{type(exc).__name__}: {exc}"

@@ -65,7 +65,12 @@ def draw(rgb: np.ndarray, texts: dict[str, str], font: str) -> np.ndarray:
             align = position.split("_")[1]
             x = {"left": band // 3, "center": width // 2, "right": width - band // 3}[align]
             oiio.ImageBufAlgo.render_text(mask, x, int(band * 0.78), text, size, font, (1.0,), alignx=align)
-        alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)[..., None]
+        pixels = mask.get_pixels(oiio.FLOAT)
+        if pixels is None:
+            from proxygen_core.probe import oiio_error
+
+            raise RuntimeError(f"burn-in text: reading the text mask failed: {oiio_error(mask)}")
+        alpha = np.clip(pixels[..., 0], 0.0, 1.0)[..., None]
         rows = slice(0, band) if edge == "top" else slice(height - band, height)
         out[rows] *= np.float32(0.35)  # darken the band ...
         out[rows] = out[rows] * (1 - alpha) + alpha  # ... and write the text in white

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import av
 import numpy as np
@@ -111,7 +111,12 @@ def mark_band(band_rgb: np.ndarray, text: str, font: str) -> np.ndarray:
     size = max(12, int(band * 0.45))
     mask = oiio.ImageBuf(oiio.ImageSpec(width, band, 1, oiio.FLOAT))
     oiio.ImageBufAlgo.render_text(mask, width // 2, int(band * 0.66), text, size, font, (1.0,), alignx="center")
-    alpha = np.clip(mask.get_pixels(oiio.FLOAT)[..., 0], 0.0, 1.0)[..., None]
+    pixels = mask.get_pixels(oiio.FLOAT)
+    if pixels is None:
+        from proxygen_core.probe import oiio_error
+
+        raise RuntimeError(f"gap mark: reading the text mask failed: {oiio_error(mask)}")
+    alpha = np.clip(pixels[..., 0], 0.0, 1.0)[..., None]
     out = np.asarray(band_rgb, dtype=np.float32) * np.float32(0.2)
     return out * (1 - alpha) + alpha
 
@@ -168,13 +173,13 @@ class ProfileEncoder:
         if p.codec == "libx264":
             return h264_stream(self.container, rate, width, height, settings.x264_preset, settings.x264_crf,
                                {"g": gop, "keyint_min": gop, "bf": "0"}, "scenecut=0")
-        stream = self.container.add_stream(p.codec, rate=rate)
+        stream = cast(av.video.stream.VideoStream, self.container.add_stream(p.codec, rate=rate))  # a video codec
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         cc = stream.codec_context
         cc.color_range = 1  # limited (tv)
         cc.color_primaries, cc.color_trc, cc.colorspace = (AV_PRIMARIES[p.primaries], AV_TRANSFER[p.transfer],
                                                            AV_MATRIX[p.matrix])
-        options = dict(p.options)
+        options: dict[str, object] = dict(p.options)  # the type PyAV declares for stream.options
         if p.codec == "libx265":
             params = [f"colorprim={p.primaries}", f"transfer={p.transfer}", f"colormatrix={p.matrix}",
                       "range=limited", f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", "bframes=0",
@@ -245,6 +250,9 @@ class ReviewPlanes:
                 flat[h * w + c:].reshape(h // 2, w // 2)]
 
 
+FrameLoader = Callable[[], WorkingFrame | ReviewPlanes]  # a frame number's picture, read when called
+
+
 @dataclass
 class _Prepared:
     """One frame number made ready for every encoder: its renderings (kept for a held gap), which rendering
@@ -253,8 +261,8 @@ class _Prepared:
     displays: dict[Look, np.ndarray]
     looks: dict[str, Look]
     alpha: np.ndarray | None
-    planes: dict[str, list[np.ndarray]]
-    frame: WorkingFrame | None = None
+    planes: dict[str, list[np.ndarray] | np.ndarray]  # an R'G'B' card (one array) only in a gap's shown picture
+    frame: WorkingFrame | ReviewPlanes | None = None
     read_seconds: float = 0.0
     display_seconds: float = 0.0
     error: str | None = None
@@ -302,16 +310,17 @@ class _Pictures:
             alpha = resize(np.repeat(alpha[..., None], 3, 2), self.width, self.height, "box")[..., 0]
         return _Prepared(displays, looks, alpha, {}, frame)
 
-    def planes_of(self, ready: _Prepared, index: int, number: int) -> dict[str, list[np.ndarray]]:
+    def planes_of(self, ready: _Prepared, index: int, number: int) -> dict[str, list[np.ndarray] | np.ndarray]:
         if not ready.displays:  # given as planes (ReviewPlanes): nothing to render, no burn-ins on this path
             return ready.planes
         burned: dict[Look, np.ndarray] = {}
-        out: dict[str, list[np.ndarray]] = {}
+        out: dict[str, list[np.ndarray] | np.ndarray] = {}
         cache: dict[tuple, list[np.ndarray]] = {}
         for p in self.profiles:
             look_ = ready.looks[p.name]
             with_text = self.burnins is not None and p.name in self.burnins.profiles
             if with_text and look_ not in burned:
+                assert self.burnins is not None  # with_text
                 timecode_, state = self.labels(index, number)
                 texts = self.burnins.texts(number, timecode_, state, look_[0], look_[1])
                 burned[look_] = draw_burnins(ready.displays[look_], texts, self.font)
@@ -335,7 +344,7 @@ class _Pictures:
                                shown.alpha, {})
             marked.planes = self.planes_of(marked, index, number)
             return marked
-        planes = {}
+        planes: dict[str, list[np.ndarray] | np.ndarray] = {}
         top, band = gap_band(self.height)
         for p in self.profiles:
             picture = shown.planes[p.name]
@@ -349,14 +358,14 @@ class _Pictures:
             rgb = planes_to_rgb(
                 [c[r].astype(np.float32) for c, r in zip(picture[:3], rows, strict=False)], p.matrix, p.bits
             )
-            marked = rgb_to_planes(mark_band(rgb, text, font), p.matrix, p.bits, p.chroma)
+            marked_planes = rgb_to_planes(mark_band(rgb, text, font), p.matrix, p.bits, p.chroma)
             out = [c.copy() for c in picture[:3]]
-            for plane, r, new in zip(out, rows, marked, strict=False):
+            for plane, r, new in zip(out, rows, marked_planes, strict=False):
                 plane[r] = new
             planes[p.name] = out
         return _Prepared({}, {}, None, planes)
 
-    def prepare(self, loader: Callable[[], WorkingFrame], index: int, number: int) -> _Prepared:
+    def prepare(self, loader: FrameLoader, index: int, number: int) -> _Prepared:
         """Runs on the reader thread, while the encoders work on the frame before."""
         t0 = time.perf_counter()
         try:
@@ -387,7 +396,7 @@ class ClipJob:
     poster: int | None = None  # the frame the slate shows
 
 
-def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], job: ClipJob) -> ClipPass:
+def build_clips(frames: dict[int, FrameLoader], failed: set[int], job: ClipJob) -> ClipPass:
     """Encode frame numbers min..max of ``frames`` and ``failed`` into one file per profile of ``job``.
 
     ``frames`` maps frame number -> a loader of its working frame. A frame number with no loader is a gap;
@@ -406,7 +415,7 @@ def build_clips(frames: dict[int, Callable[[], WorkingFrame]], failed: set[int],
 class _Pass:
     """One pass over a sequence's frame numbers, feeding every profile's encoder (build_clips)."""
 
-    def __init__(self, frames: dict[int, Callable[[], WorkingFrame]], failed: set[int], job: ClipJob) -> None:
+    def __init__(self, frames: dict[int, FrameLoader], failed: set[int], job: ClipJob) -> None:
         self.frames, self.job, settings = frames, job, job.render
         numbers = sorted(set(frames) | set(failed))
         self.first, self.last = numbers[0], numbers[-1]
@@ -456,6 +465,7 @@ class _Pass:
 
     def run(self) -> ClipPass:
         if self.slated:
+            assert self.job.slate is not None  # profiles are slated only when the job has a slate
             _add_slates(self.encoders, self.slated, self.pictures, self.job.slate, self.frames, self.job.poster,
                         self.ref, self.outcome)
         loaders = {n: (lambda: self.ref) if n == self.order[0] else self.frames[n] for n in self.order}
@@ -500,6 +510,7 @@ class _Pass:
             return None
         self.previous, self.previous_number = ready, number
         frame = ready.frame
+        assert frame is not None  # render gives every read frame's _Prepared its frame
         if (frame.width, frame.height) != (self.width, self.height):
             self.filled[number] = f"scaled from {frame.width}x{frame.height}"
         elif number in self.chosen:
@@ -529,7 +540,9 @@ class _Pass:
     def _feed(self, ready: _Prepared, number: int) -> None:
         for name, encoder in list(self.encoders.items()):
             try:
-                encoder.add(ready.planes[name])
+                planes = ready.planes[name]
+                assert isinstance(planes, list)  # a card (one array) is only a gap's shown picture, never fed
+                encoder.add(planes)
             except Exception as exc:
                 self.outcome.results[name].error = EncodeError(
                     encoder.path, f"{name} encode failed at frame {number}: {type(exc).__name__}: {exc}")
@@ -554,7 +567,7 @@ class _Pass:
 
 
 def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures: _Pictures, slate: SlateInfo,
-                frames: dict[int, Callable[[], WorkingFrame]], poster: int | None, ref: WorkingFrame,
+                frames: dict[int, FrameLoader], poster: int | None, ref: WorkingFrame | ReviewPlanes,
                 outcome: ClipPass) -> None:
     """Each slated profile's first picture: the slate, with the poster frame as that profile shows it."""
     try:

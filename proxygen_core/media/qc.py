@@ -46,9 +46,10 @@ def mp4_info(path: str | Path, count_frames: bool = False) -> dict[str, Any]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         cc = stream.codec_context
-        info = {"codec": cc.name, "pix_fmt": cc.pix_fmt, "width": cc.width, "height": cc.height,
-                "color_primaries": int(cc.color_primaries), "color_trc": int(cc.color_trc),
-                "colorspace": int(cc.colorspace), "color_range": int(cc.color_range), "frames": None}
+        info: dict[str, Any] = {
+            "codec": cc.name, "pix_fmt": cc.pix_fmt, "width": cc.width, "height": cc.height,
+            "color_primaries": int(cc.color_primaries), "color_trc": int(cc.color_trc),
+            "colorspace": int(cc.colorspace), "color_range": int(cc.color_range), "frames": None}
         if count_frames:
             info["frames"] = sum(1 for packet in container.demux(stream) if packet.size)
     info["atoms"] = top_level_atoms(path)

@@ -53,7 +53,10 @@ def filter_taps(n_in: int, n_out: int, filtername: str) -> tuple[np.ndarray, np.
     out = oiio.ImageBufAlgo.resize(src, filtername=filtername, roi=oiio.ROI(0, comb, 0, n_out, 0, 1, 0, 1))
     if out.has_error:
         raise RuntimeError(f"resize failed: {oiio_error(out)}")
-    response = out.get_pixels(oiio.FLOAT).reshape(n_out, comb)
+    pixels = out.get_pixels(oiio.FLOAT)
+    if pixels is None:
+        raise RuntimeError(f"resize failed: reading its pixels: {oiio_error(out)}")
+    response = pixels.reshape(n_out, comb)
     centre = (np.arange(n_out) + 0.5) * scale - 0.5  # each output pixel's centre in source pixels
     o, k = np.nonzero(response)
     source = k + np.round((centre[o] - k) / comb).astype(np.int64) * comb

@@ -24,7 +24,7 @@ class SlateInfo:
     """What a slate says, in order (empty values are left out)."""
 
     title: str  # the shot, else the sequence's name
-    lines: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
+    lines: list[tuple[str, str | None]] = field(default_factory=list)  # (label, value): None is left out too
 
 
 def slate_picture(info: SlateInfo, poster: np.ndarray | None, width: int, height: int, font: str) -> np.ndarray:

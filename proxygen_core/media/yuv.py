@@ -74,7 +74,8 @@ def frame_planes(frame: av.VideoFrame) -> list[np.ndarray]:
     out = []
     for plane in list(frame.planes)[:3]:
         dtype = np.uint16 if bits_of(frame.format.name) > 8 else np.uint8
-        data = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // np.dtype(dtype).itemsize)
+        words = plane.line_size // np.dtype(dtype).itemsize
+        data = np.frombuffer(memoryview(plane), dtype=dtype).reshape(plane.height, words)
         out.append(data[:, :plane.width].astype(np.float32))
     return out
 
@@ -96,6 +97,6 @@ def planar_frame(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
     frame = av.VideoFrame(w, h, pix_fmt)
     for plane, data in zip(frame.planes, planes, strict=False):
         itemsize = data.dtype.itemsize
-        view = np.frombuffer(plane, dtype=data.dtype).reshape(plane.height, plane.line_size // itemsize)
+        view = np.frombuffer(memoryview(plane), dtype=data.dtype).reshape(plane.height, plane.line_size // itemsize)
         view[:, :data.shape[1]] = data
     return frame

@@ -38,7 +38,7 @@ from proxygen_core.pipeline.stages import (
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import identify
-from proxygen_core.store.keys import frame_number
+from proxygen_core.store.keys import OutputKeys, frame_number
 from proxygen_core.store.s3 import ObjectInfo
 
 SOURCE, WORKING, THUMBNAIL, PROXY, PREVIEW, RECORD = (
@@ -127,7 +127,7 @@ def run_chain(store: Store, key: str, settings: Settings, stages: frozenset[str]
     while True:
         result = _Attempt(store, key, settings, stages).run()
         result.attempts = attempt
-        if (result.ok or not result.failed.transient or time.monotonic() - started + delay > budget
+        if (result.failed is None or not result.failed.transient or time.monotonic() - started + delay > budget
                 or result.failed.error.get("kind") == WorkerMemoryError.kind):  # the same process: no use trying
             return result
         sleep(delay)
@@ -204,11 +204,11 @@ class _Attempt:
         r, render = self.result, self.settings.render
         t0 = time.perf_counter()
         try:
-            r.info = self.store.head(self.key)
-            self.previous = self._reusable_state(r.info)
+            info = r.info = self.store.head(self.key)
+            self.previous = self._reusable_state(info)
             kept = self.kept(SOURCE)
             r.source = self.step(SOURCE, lambda: SourceFrame(**kept) if kept else
-                                 inspect_source(self.store, r.info, render.max_pixels))
+                                 inspect_source(self.store, info, render.max_pixels))
             todo = [s for s in OUTPUTS if s in self.need and self.kept(s) is None]
             frame = self._working(todo)
             outs = output_keys_for(self.store, self.key) if todo else None
@@ -218,12 +218,10 @@ class _Attempt:
                 r.thumbnail = self.step(THUMBNAIL, lambda: self._thumbnail(frame, outs))
             if PROXY in self.need:
                 kept = self.kept(PROXY)
-                r.proxy = self.step(PROXY, lambda: Media(**kept) if kept else
-                                    make_proxy(self.store, frame, outs, self.settings, self.folder, r.source))
+                r.proxy = self.step(PROXY, lambda: Media(**kept) if kept else self._proxy(frame, outs))
             if PREVIEW in self.need:
                 kept = self.kept(PREVIEW)
-                r.preview = self.step(PREVIEW, lambda: Media(**kept) if kept else
-                                      make_preview(self.store, frame, outs, render, self.folder, r.source))
+                r.preview = self.step(PREVIEW, lambda: Media(**kept) if kept else self._preview(frame, outs))
             self.step(RECORD, lambda: self._save_state(frame))
         except Exception as exc:  # recorded on the result (row, event, report, UI failure), never dropped
             r.failed = Failed(self.key, r.stage, as_proxygen_error(self.store.uri(self.key), exc).to_dict())
@@ -257,17 +255,35 @@ class _Attempt:
             r.frame_info = self.previous.frame_info if self.previous else None
             return None
         stored = self.kept(WORKING) if PREVIEW not in todo else None
-        frame = self.step(WORKING, lambda: working_frame(self.store, r.source, self.settings.render, stored))
+        source = r.source
+        assert source is not None  # the source stage ran before this one
+        frame = self.step(WORKING, lambda: working_frame(self.store, source, self.settings.render, stored))
         r.frame_info = frame_info(frame)
         r.timings.update({n: round(v, 4) for n, v in frame.timings.items()})
         r.warnings.update(frame.warnings)  # what the decode made of an odd source (an empty deep image)
         return frame
 
-    def _thumbnail(self, frame: WorkingFrame | None, outs: Any) -> Media:
+    def _made_from(self, frame: WorkingFrame | None,
+                   outs: OutputKeys | None) -> tuple[WorkingFrame, OutputKeys, Path, SourceFrame]:
+        """What an output is made from. An output is made only when it is to do (``todo`` in ``run``): then the
+        frame was decoded, and the output keys and scratch folder set, after the source stage."""
+        assert frame is not None and outs is not None and self.folder is not None and self.result.source is not None
+        return frame, outs, self.folder, self.result.source
+
+    def _proxy(self, frame: WorkingFrame | None, outs: OutputKeys | None) -> Media:
+        made_from, keys, folder, source = self._made_from(frame, outs)
+        return make_proxy(self.store, made_from, keys, self.settings, folder, source)
+
+    def _preview(self, frame: WorkingFrame | None, outs: OutputKeys | None) -> Media:
+        made_from, keys, folder, source = self._made_from(frame, outs)
+        return make_preview(self.store, made_from, keys, self.settings.render, folder, source)
+
+    def _thumbnail(self, frame: WorkingFrame | None, outs: OutputKeys | None) -> Media:
         kept = self.kept(THUMBNAIL)
         if kept:
             return Media(**kept)
-        made: Thumbnail = make_thumbnail(self.store, frame, outs, self.settings.render, self.folder, self.result.source)
+        made_from, keys, folder, source = self._made_from(frame, outs)
+        made: Thumbnail = make_thumbnail(self.store, made_from, keys, self.settings.render, folder, source)
         self.result.thumbnail_jpeg, self.result.exposure = made.jpeg, made.exposure
         if made.exposure_problem:
             self.result.warnings["exposure"] = made.exposure_problem
@@ -295,6 +311,7 @@ class _Attempt:
         def pick(new: Media | None, old: str) -> dict | None:
             return asdict(new) if new is not None else (getattr(previous, old) if previous else None)
 
+        assert r.info is not None and r.source is not None  # the head and the source stage came first
         st.save_state(self.store, st.KeyState(
             self.key, r.info.etag, self.settings.render.settings_hash(), "ok", asdict(r.source), r.frame_info,
             pick(r.thumbnail, "thumbnail"), pick(r.proxy, "proxy"), exr, preview=pick(r.preview, "preview"),
@@ -303,6 +320,7 @@ class _Attempt:
     def _save_failed_state(self) -> None:
         """Remember that this version failed for its content, so the sensor does not request it again."""
         r = self.result
+        assert r.info is not None and r.failed is not None  # called for a failed run that had its head
         try:
             st.save_state(self.store, st.KeyState(self.key, r.info.etag, self.settings.render.settings_hash(),
                                                   "failed", asdict(r.source) if r.source else None, r.frame_info,

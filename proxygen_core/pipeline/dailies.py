@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 import numpy as np
@@ -40,6 +40,7 @@ from proxygen_core.store.keys import PROXY_DIR
 
 DAILIES_DIR = f"{PROXY_DIR}/dailies"
 SCAN_LIMIT = 100_000  # clip rows read to find a day's (the catalog lists newest first)
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,6 +63,13 @@ def day_clips(catalog: Catalog, day: date, show: str | None = None) -> list[Clip
             and str(r.generated_timestamp or "").startswith(prefix) and (show is None or r.show == show)]
     return sorted(rows, key=lambda r: tuple(str(getattr(r, k) or "") for k in ("show", "seq", "shot")) + (
         r.version or 0, r.sequence))
+
+
+def _required(row: ClipRow, column: str, value: T | None) -> T:
+    """A column every ok clip row has (its files, rate, timecode, length): a clear error when one does not."""
+    if value is None:
+        raise ValueError(f"clip row {row.clip_id} ({row.sequence}) is ok but has no {column}")
+    return value
 
 
 def daily_keys(day: date, show: str | None) -> dict[str, str]:
@@ -137,8 +145,9 @@ def playlist_timeline(rows: list[ClipRow], urls: dict[str, str], day: str, name:
     track = otio.schema.Track(name="review", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     for row in rows:
-        rate = float(row.fps)
-        d = Deliverable("review", urls[row.clip_id], row.start_timecode, row.frame_count)
+        rate = float(_required(row, "fps", row.fps))
+        d = Deliverable("review", urls[row.clip_id], _required(row, "start_timecode", row.start_timecode),
+                        _required(row, "frame_count", row.frame_count))
         start = otio.opentime.from_timecode(d.start_timecode, rate)
         available = otio.opentime.TimeRange(start, otio.opentime.RationalTime(d.pictures, rate))
         clip = otio.schema.Clip(name=row.shot or posixpath.basename(row.sequence),
@@ -209,21 +218,23 @@ def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, s
         urls: dict[str, str] = {}
         page_dir = posixpath.dirname(keys["page"])
         for row in rows:
+            clip_key = _required(row, "clip_s3_key", row.clip_s3_key)
+            poster_key = _required(row, "poster_s3_key", row.poster_s3_key)
             path = folder / f"{row.clip_id}.mp4"
-            path.write_bytes(store.get_bytes(row.clip_s3_key))
+            path.write_bytes(store.get_bytes(clip_key))
             local[row.clip_id] = str(path)
             if out_dir is None:
-                links[row.clip_id] = {"poster": posixpath.relpath(row.poster_s3_key, page_dir),
-                                         "review": posixpath.relpath(row.clip_s3_key, page_dir),
+                links[row.clip_id] = {"poster": posixpath.relpath(poster_key, page_dir),
+                                         "review": posixpath.relpath(clip_key, page_dir),
                                          **({"timeline": posixpath.relpath(row.timeline_s3_key, page_dir)}
                                             if row.timeline_s3_key else {})}
-                urls[row.clip_id] = store.uri(row.clip_s3_key)
+                urls[row.clip_id] = store.uri(clip_key)
             else:
                 media = Path(out_dir) / "media"
                 media.mkdir(parents=True, exist_ok=True)
                 stem = f"{row.shot or 'shot'}_{row.clip_id[:8]}"
                 shutil.copyfile(path, media / f"{stem}_review.mp4")
-                (media / f"{stem}_poster.jpg").write_bytes(store.get_bytes(row.poster_s3_key))
+                (media / f"{stem}_poster.jpg").write_bytes(store.get_bytes(poster_key))
                 links[row.clip_id] = {"poster": f"media/{stem}_poster.jpg", "review": f"media/{stem}_review.mp4"}
                 urls[row.clip_id] = f"media/{stem}_review.mp4"
         playlist = folder / "playlist.mp4"

@@ -82,7 +82,9 @@ def write_sequence_clips(results: list[KeyResult], store: LocalStore, settings: 
     settings = local_settings(settings, keep_working)
     rows: list[ClipRow] = []
     for seq, frames in group([r.key for r in results]).items():
-        pattern = seq.pattern(parse_frame(frames[min(frames)]).padding)
+        first = parse_frame(frames[min(frames)])
+        assert first is not None  # group() keeps keys with a frame number only
+        pattern = seq.pattern(first.padding)
         members = load_members(store, list(frames.values()))
         rows += [o.row for o in build_clips_of(store, pattern, members, settings, output_profile)[1]
                  if not o.superseded]  # one process here: a frame changing under the build is another user

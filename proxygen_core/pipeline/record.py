@@ -8,7 +8,7 @@ per version (``record_skipped``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from proxygen_core import __version__
 from proxygen_core.catalog import Catalog
@@ -28,6 +28,22 @@ from proxygen_core.store.s3 import ObjectInfo
 class Recorded:
     rows: dict[str, FrameRow]  # key -> its row, as written
     report: PublishReport | None  # None: no broker configured, the events wait in the outbox
+
+
+class _IdentityColumns(TypedDict):
+    """``ShotIdentity.columns()`` as FrameRow's keyword arguments, each with its own type."""
+
+    show: str | None
+    seq: str | None
+    shot: str | None
+    task: str | None
+    version: int | None
+
+
+def _identity(key: str, key_template: str) -> _IdentityColumns:
+    found = identify(key, key_template)
+    return {"show": found.show, "seq": found.sequence, "shot": found.shot, "task": found.task,
+            "version": found.version}
 
 
 def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile: str,
@@ -78,7 +94,7 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         ocio_config=settings.ocio_config,
         ocio_view=details.get("view", settings.view),
         render_settings_hash=settings.settings_hash(),
-        **identify(key, key_template).columns(),
+        **_identity(key, key_template),
     )
     return row.but(event_id=event_id(row))
 
@@ -112,7 +128,7 @@ def skipped_row(info: ObjectInfo, verdict: Input, bucket: str, profile: str,
         s3_key=key, s3_bucket=bucket, asset_id=asset_id(key), status=SKIPPED, error=verdict.reason,
         source_size_bytes=info.size, processing_time_seconds=0.0, generated_timestamp=utc_now_iso(),
         generator_version=f"{GENERATOR} {__version__}", etag=info.etag, mtime=info.mtime,
-        **identify(key, key_template).columns(),
+        **_identity(key, key_template),
     )
     return row.but(event_id=event_id(row))
 

@@ -22,8 +22,9 @@ def postgres_bin(name: str) -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
     if found:
         return found[-1]
-    if shutil.which(name):
-        return Path(shutil.which(name))
+    which = shutil.which(name)
+    if which:
+        return Path(which)
     raise ServiceError(f"PostgreSQL's {name} not found: apt-get install postgresql (scripts/bootstrap.sh installs it)")
 
 

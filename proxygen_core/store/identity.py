@@ -67,4 +67,10 @@ def identify(key: str, template: str = DEFAULT_KEY_TEMPLATE) -> ShotIdentity:
         return ShotIdentity()
     groups = match.groupdict()
     version = groups.get("version")
-    return ShotIdentity(*(groups.get(f) or None for f in FIELDS[:4]), int(version) if version else None)
+    return ShotIdentity(
+        show=groups.get("show") or None,
+        sequence=groups.get("sequence") or None,
+        shot=groups.get("shot") or None,
+        task=groups.get("task") or None,
+        version=int(version) if version else None,
+    )

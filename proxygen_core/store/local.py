@@ -34,8 +34,8 @@ class LocalStore:
 
     def output_keys(self, source_key: str, qualified: bool = False) -> OutputKeys:
         name = os.path.basename(source_key) if qualified else stem(source_key)
-        return OutputKeys(*(str(self.root / f"{name}{suffix}") for suffix in
-                            ("_thumb.jpg", "_proxy.mp4", "_preview.jpg")), qualified=qualified)
+        return OutputKeys(thumbnail=str(self.root / f"{name}_thumb.jpg"), proxy=str(self.root / f"{name}_proxy.mp4"),
+                          preview=str(self.root / f"{name}_preview.jpg"), qualified=qualified)
 
     def state_key(self, source_key: str, name: str) -> str:
         return str(self.root / HIDDEN / key_digest(source_key) / name)
