@@ -140,8 +140,8 @@ def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels
             held = decode
     else:
         preview = out_w * out_h * 3 * F32
-        desqueezed = preview if settings.preview_enabled and (out_w, out_h) != (dsp_w, dsp_h) else 0
-        working = shown * 3 * F32 + desqueezed
+        wider = preview if settings.preview_enabled and (out_w, out_h) != (dsp_w, dsp_h) else 0
+        working = shown * 3 * F32 + wider
         if settings.preview_enabled:
             held = preview
             outputs += preview * 2 + preview // 4  # its display copy, the uint8 conversion's float temporary, uint8
