@@ -248,8 +248,8 @@ def test_the_polling_sensor_records_each_ignored_object_once(instance, bucket_st
 
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.settings import load_settings
-    from proxygen_dagster.jobs import build_jobs
     from proxygen_dagster.frames.sensors import build_frame_sensors
+    from proxygen_dagster.jobs import build_jobs
 
     storage = own_bucket(bucket_store, s3_env, "skips")
     store = storage.store()

@@ -66,8 +66,8 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     assert len(bad.error.split(": ", 1)[1]) <= 300  # the cause is cut at 300 characters; type and stage lead
     # Same stem, two sources: each row points at media made from its own source.
     exr, tif = rows[f"{prefix}/frame.0001.exr"], rows[f"{prefix}/frame.0001.tif"]
-    assert exr["thumbnail_s3_key"] == f"{prefix}/.proxies/frame.0001_thumb.jpg"
-    assert tif["thumbnail_s3_key"] == f"{prefix}/.proxies/frame.0001.tif_thumb.jpg"
+    assert exr.thumbnail_s3_key == f"{prefix}/.proxies/frame.0001_thumb.jpg"
+    assert tif.thumbnail_s3_key == f"{prefix}/.proxies/frame.0001.tif_thumb.jpg"
     for key in good:
         row = rows[key]
         for out in (row.thumbnail_s3_key, row.proxy_s3_key):

@@ -79,6 +79,7 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         ocio_config=settings.ocio_config,
         ocio_view=details.get("view", settings.view),
         render_settings_hash=settings.settings_hash(),
+        **outputs,
         **identify(key, key_template).columns(),
     )
     return row.but(event_id=event_id(row))
