@@ -164,6 +164,19 @@ def without_times(value: Any, dropped: set[str]) -> Any:
     return value
 
 
+RENAMED: dict[str, str] = {}  # --renamed OLD=NEW: a JSON key the change renamed on purpose (reported, not hidden)
+
+
+def renamed(value: Any, seen: set[str]) -> Any:
+    """The before run's JSON with the keys the change renamed under their new names."""
+    if isinstance(value, dict):
+        seen.update(k for k in value if k in RENAMED)
+        return {RENAMED.get(k, k): renamed(v, seen) for k, v in value.items()}
+    if isinstance(value, list):
+        return [renamed(item, seen) for item in value]
+    return value
+
+
 def first_difference(a: Any, b: Any, where: str = "$") -> str:
     """Where two JSON values first differ, for the reason column."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -187,9 +200,12 @@ def verdict(a: Path, b: Path) -> tuple[bool, str]:
         return (True, "pixel-identical (container differs)") if reason is None else (False, f"DIFFERENT: {reason}")
     if suffix in {".json", ".otio"}:
         dropped: set[str] = set()
-        one, two = (without_times(json.loads(p.read_text()), dropped) for p in (a, b))
+        moved: set[str] = set()
+        one = without_times(renamed(json.loads(a.read_text()), moved), dropped)
+        two = without_times(json.loads(b.read_text()), dropped)
         if one == two:
-            return True, f"identical without times (dropped: {', '.join(sorted(dropped))})"
+            note = f"; renamed: {', '.join(f'{k}->{RENAMED[k]}' for k in sorted(moved))}" if moved else ""
+            return True, f"identical without times (dropped: {', '.join(sorted(dropped))}{note})"
         return False, f"DIFFERENT: {first_difference(one, two)}"
     return False, "DIFFERENT: bytes differ" + (" (JPEG)" if suffix in {".jpg", ".jpeg"} else "")
 
@@ -220,7 +236,10 @@ def main() -> int:
     parser.add_argument("--before", required=True, help="git revision of the code before the refactoring")
     parser.add_argument("--after", help="git revision after it (default: the working tree, uncommitted changes too)")
     parser.add_argument("--keep", type=Path, help="keep the sequence and both runs' outputs in this (new) folder")
+    parser.add_argument("--renamed", action="append", default=[], metavar="OLD=NEW",
+                        help="a JSON key the change renames on purpose (e.g. failed_stage=failed_step)")
     args = parser.parse_args()
+    RENAMED.update(item.split("=", 1) for item in args.renamed)
     if args.keep and args.keep.exists():
         parser.error(f"--keep {args.keep}: give a folder that does not exist yet")
     started = time.monotonic()

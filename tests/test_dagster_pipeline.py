@@ -248,8 +248,8 @@ def test_the_polling_sensor_records_each_ignored_object_once(instance, bucket_st
 
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.settings import load_settings
+    from proxygen_dagster.frames.sensors import build_frame_sensors
     from proxygen_dagster.jobs import build_jobs
-    from proxygen_dagster.sensors import build_sensors
 
     storage = own_bucket(bucket_store, s3_env, "skips")
     store = storage.store()
@@ -259,7 +259,7 @@ def test_the_polling_sensor_records_each_ignored_object_once(instance, bucket_st
     store.put_bytes("sh010/plate_1001", b"raw")
     store.put_bytes("sh010/.proxies/a.0001_thumb.jpg", b"x")
     settings = load_settings()
-    sensor = next(s for s in build_sensors(settings, *build_jobs(settings)) if s.name == "s3_new_frames")
+    sensor = next(s for s in build_frame_sensors(settings, build_jobs(settings)) if s.name == SENSOR.s3_new_frames)
     res = sensor_resources(storage, tmp_path)
     catalog = SQLiteCatalog(tmp_path / "sensor-catalog.db")
 
@@ -270,13 +270,13 @@ def test_the_polling_sensor_records_each_ignored_object_once(instance, bucket_st
     first, ctx = tick(None)
     assert isinstance(first, SensorResult)  # the frame runs; the ignored objects are recorded beside it
     assert list(first.dynamic_partitions_requests[0].partition_keys) == ["sh010/a.0001.exr"]
-    instance.add_dynamic_partitions("frames", ["sh010/a.0001.exr"])
+    instance.add_dynamic_partitions(PARTITION.frames, ["sh010/a.0001.exr"])
     rows = {r.s3_key: r for r in catalog.rows(status="skipped")}
     assert {k: r.error for k, r in rows.items()} == {
         "sh010/matte.psd": "unknown input: extension .psd", "sh010/sh010.cdl": "grade sidecar: no grade stage yet",
         "sh010/plate_1001": "unknown input: no extension"}
-    assert rows["sh010/matte.psd"]["etag"] == store.head("sh010/matte.psd").etag
-    assert rows["sh010/matte.psd"]["source_size_bytes"] == 4 and rows["sh010/matte.psd"]["s3_bucket"] == storage.bucket
+    assert rows["sh010/matte.psd"].etag == store.head("sh010/matte.psd").etag
+    assert rows["sh010/matte.psd"].source_size_bytes == 4 and rows["sh010/matte.psd"].s3_bucket == storage.bucket
     assert sorted(e.body["type"] for e in catalog.events()) == ["proxy.skipped"] * 3
     second, ctx = tick(first.cursor)
     assert isinstance(second, SkipReason) and second.skip_message == "no new objects"  # said once, not every tick

@@ -51,18 +51,18 @@ def test_rows_and_events_once_per_file(dagster_defs, instance, bucket_store, tan
     catalog = SQLiteCatalog(db)
     rows = {r.s3_key: r for r in catalog.rows()}
     assert len(rows) == 3
-    assert rows[keys[0]]["status"] == "ok" and rows[keys[0]]["proxy_size_bytes"] > 0
+    assert rows[keys[0]].status == "ok" and rows[keys[0]].proxy_size_bytes > 0
     from proxygen_core.store.keys import file_id, proxy_id
 
     for key in keys:  # exr-inspector's id of this very object version (failed rows too), and the row id
         assert rows[key].file_id == file_id(key, bucket_store.head(key).last_modified)
         assert rows[key].proxy_id == proxy_id(bucket_store.bucket, key, "review")
-    assert rows[keys[2]]["status"] == "failed" and "UnreadableSourceError" in rows[keys[2]]["error"]
+    assert rows[keys[2]].status == "failed" and "UnreadableSourceError" in rows[keys[2]].error
     assert catalog.pending_events() == []  # all acknowledged by the broker
     events = consume_events(bootstrap, topic, expected=3)
     by_key = {e["body"]["source_uri"].split("/", 3)[3]: e for e in events}
     assert by_key[keys[0]]["body"]["type"] == "proxy.generated" and by_key[keys[2]]["body"]["type"] == "proxy.failed"
-    assert by_key[keys[0]]["key"] == rows[keys[0]]["asset_id"]  # message key = asset_id
+    assert by_key[keys[0]]["key"] == rows[keys[0]].asset_id  # message key = asset_id
     assert by_key[keys[0]]["event_id"] == by_key[keys[0]]["body"]["event_id"]
     ids = {e["event_id"] for e in events}
 
@@ -76,7 +76,7 @@ def test_rows_and_events_once_per_file(dagster_defs, instance, bucket_store, tan
     third = run(defs, res, instance, [keys[2]])
     assert third.success
     rows = {r.s3_key: r for r in catalog.rows()}
-    assert len(rows) == 3 and rows[keys[2]]["status"] == "ok"
+    assert len(rows) == 3 and rows[keys[2]].status == "ok"
 
 
 def test_broker_outage_loses_nothing(dagster_defs, instance, bucket_store, tmp_path):
@@ -154,7 +154,7 @@ def test_notification_sensor(dagster_defs, instance, bucket_store, tansu, tmp_pa
     state = json.loads(result.cursor)
     assert sum(state["offsets"].values()) == 4 and state["malformed"] == 2  # every message consumed once
     skipped = SQLiteCatalog(tmp_path / "c.db").rows(status="skipped")  # the grade sidecar, once
-    assert [(r["s3_key"], r["error"], r["etag"]) for r in skipped] == [
+    assert [(r.s3_key, r.error, r.etag) for r in skipped] == [
         (grade, "grade sidecar: no grade stage yet", bucket_store.head(grade).etag)]
     instance.add_dynamic_partitions(PARTITION.frames, keys)
     again = tick(result.cursor)  # commits the previous offsets, finds nothing new

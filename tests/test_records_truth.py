@@ -66,8 +66,8 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
     assert len(bad.error.split(": ", 1)[1]) <= 300  # the cause is cut at 300 characters; type and stage lead
     # Same stem, two sources: each row points at media made from its own source.
     exr, tif = rows[f"{prefix}/frame.0001.exr"], rows[f"{prefix}/frame.0001.tif"]
-    assert exr["thumbnail_s3_key"] == f"{prefix}/.proxies/frame.0001_thumb.jpg"
-    assert tif["thumbnail_s3_key"] == f"{prefix}/.proxies/frame.0001.tif_thumb.jpg"
+    assert exr.thumbnail_s3_key == f"{prefix}/.proxies/frame.0001_thumb.jpg"
+    assert tif.thumbnail_s3_key == f"{prefix}/.proxies/frame.0001.tif_thumb.jpg"
     for key in good:
         row = rows[key]
         for out in (row.thumbnail_s3_key, row.proxy_s3_key):
@@ -79,7 +79,7 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
                                                    else row.proxy_size_bytes)
         if len(key.encode()) < 1000:
             assert urllib.parse.unquote(bucket_store.head_metadata(row.proxy_s3_key)["source-key"]) == key
-    assert key_digest(keys[-1], 16) in rows[keys[-1]]["proxy_s3_key"]  # shortened, not refused
+    assert key_digest(keys[-1], 16) in rows[keys[-1]].proxy_s3_key  # shortened, not refused
     events_before = {e.event_id for e in catalog.events(100)}
     assert events_before == {r.event_id for r in rows.values()} and len(events_before) == len(keys)
 
@@ -97,12 +97,12 @@ def test_truth_under_collisions_odd_keys_reuploads_and_backfill(dagster_defs, in
         assert status[asset] == {**{k: "MATERIALIZED" for k in good}, corrupt: "FAILED"}, (asset, status[asset])
     after = {r.s3_key: r for r in catalog.rows(limit=100)}
     assert len(catalog.rows(limit=100)) == len(keys)  # still exactly one row per source
-    assert after[same]["event_id"] == rows[same].event_id  # unchanged content, same event
-    assert after[same]["file_id"] != rows[same].file_id  # file_id follows the new mtime (exr-inspector)
-    assert after[changed]["etag"] != rows[changed].etag and after[changed]["event_id"] != rows[changed].event_id
+    assert after[same].event_id == rows[same].event_id  # unchanged content, same event
+    assert after[same].file_id != rows[same].file_id  # file_id follows the new mtime (exr-inspector)
+    assert after[changed].etag != rows[changed].etag and after[changed].event_id != rows[changed].event_id
     new_events = {e.event_id for e in catalog.events(100)} - events_before
-    assert new_events == {after[changed]["event_id"]}
-    assert after[changed]["proxy_size_bytes"] == bucket_store.head(after[changed]["proxy_s3_key"]).size
+    assert new_events == {after[changed].event_id}
+    assert after[changed].proxy_size_bytes == bucket_store.head(after[changed].proxy_s3_key).size
     assert {h.s3_key for h in catalog.history(100)} >= {changed}
     published = consume_events(bootstrap, topic, expected=len(keys) + 1)
     assert Counter(e["event_id"] for e in published) == Counter(events_before | new_events)

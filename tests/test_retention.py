@@ -43,7 +43,7 @@ from proxygen_dagster.housekeeping.retention import (
 )
 from proxygen_dagster.resources import CatalogResource
 
-from . import fake_vastdb
+from .test_catalog import _postgres, _sqlite, _vast_fake  # the catalog contract tests' catalogs
 
 OLD_SENT = "2020-01-01T00:00:00.000+00:00"
 DAY = timedelta(days=1)
@@ -74,31 +74,6 @@ def test_zero_days_turns_a_rule_off():
 
 
 # --- catalog prune -----------------------------------------------------------------------------------------------
-
-def _sqlite(tmp_path):
-    c = SQLiteCatalog(tmp_path / "catalog.db")
-    c.ensure()
-    return c
-
-
-def _postgres(tmp_path):
-    from proxygen_core.catalog.postgres import PostgresCatalog
-
-    from .conftest import fresh_postgres_dsn
-
-    c = PostgresCatalog(fresh_postgres_dsn())
-    c.ensure()
-    return c
-
-
-def _vast_fake(tmp_path):
-    from proxygen_core.catalog.vast import VastCatalog
-
-    server = fake_vastdb.Server(buckets=["proxygen-db"])
-    c = VastCatalog("http://vast.example", "access", "secret", "proxygen-db", connect=fake_vastdb.connector(server))
-    c.ensure()
-    return c
-
 
 CATALOGS = [pytest.param(_sqlite, id="sqlite"), pytest.param(_postgres, id="postgres"),
             pytest.param(_vast_fake, id="vast-fake")]

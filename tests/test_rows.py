@@ -38,3 +38,23 @@ def test_rows_are_values():
     assert row.status == "ok" and not changed.ok  # a copy; the original is untouched
     with pytest.raises(dataclasses.FrozenInstanceError):
         row.status = "failed"  # type: ignore[misc]
+
+
+def test_a_frame_row_names_every_output_the_chain_made(tmp_path):
+    """The row's output columns come from the registry of outputs: each kind's key, size and resolution."""
+    from proxygen_core.pipeline.folder import render_file
+    from proxygen_core.pipeline.record import frame_row
+    from proxygen_core.settings import RenderSettings, Settings
+    from proxygen_core.store.local import LocalStore
+
+    from .formats import chart_exr
+
+    settings = Settings(render=RenderSettings(preview_enabled=True))
+    result = render_file(chart_exr(tmp_path / "src" / "a.exr"), tmp_path / "out", settings,
+                         LocalStore(tmp_path / "out"))
+    row = frame_row(result, "frames", settings.render, "review")
+    assert result.ok and result.thumbnail and result.proxy and result.preview
+    assert (row.thumbnail_s3_key, row.proxy_s3_key, row.preview_s3_key) == (
+        result.thumbnail.path, result.proxy.path, result.preview.path)
+    assert (row.thumbnail_size_bytes, row.proxy_size_bytes) == (result.thumbnail.size_bytes, result.proxy.size_bytes)
+    assert (row.thumb_resolution, row.proxy_resolution) == ("256x144", "320x180")

@@ -2,7 +2,7 @@
 
 Each working frame is read once; its display rendering (the proxy display for SDR profiles, the PQ display
 for HDR) is made once per display and fed to every profile that shows it, each with its own encoder setup
-(media/profiles.py). So every deliverable is first generation: no 8-bit picture is decoded and encoded again.
+(proxygen_core/profiles.py). So every deliverable is first generation: no 8-bit picture is decoded and encoded again.
 Gaps (missing or failed frame numbers) are filled per the gap policy and listed; nothing is dropped,
 reordered or duplicated without being listed. One profile failing never stops the others.
 """

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from proxygen_core.errors import SourceTooLargeError, WorkerMemoryError
-from proxygen_core.media.geometry import even_fit_within
+from proxygen_core.media.geometry import desqueezed, even_fit_within
 from proxygen_core.media.resample import BANDED, STREAM_WINDOW_ROWS, stream_window_rows
 from proxygen_core.parallel import WORKERS
 from proxygen_core.probe import ProbeRecord, needs_framing, windows_differ
@@ -116,8 +116,7 @@ def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels
     dsp_w, dsp_h = probe.display_window.width, probe.display_window.height
     if probe.orientation >= 5:
         dsp_w, dsp_h = dsp_h, dsp_w
-    out_w, out_h = (max(1, round(dsp_w * probe.pixel_aspect)), dsp_h) if probe.pixel_aspect >= 1.0 else \
-        (dsp_w, max(1, round(dsp_h / probe.pixel_aspect)))
+    out_w, out_h = desqueezed(dsp_w, dsp_h, probe.pixel_aspect)  # the displayed size every output follows
     pw, ph = even_fit_within(out_w, out_h, settings.proxy_max_width, settings.proxy_max_height)
     outputs = OUTPUT_FIXED_BYTES + OUTPUT_BYTES_PER_PROXY_PIXEL * pw * ph
     read_channels = len(probe.channels) if probe.deep else channels
@@ -127,8 +126,7 @@ def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels
         return FrameMemory(decode=rows * width * channels * F32, working=WORKERS * 16 * width * channels * F32,
                            reader=stripes, outputs=outputs, held=0, streamed=True)
     frame, shown = width * height, dsp_w * dsp_h
-    decode = shown * channels * F32
-    reader = stripes
+    decode, reader = shown * channels * F32, stripes
     if probe.deep:
         reader = frame * (read_channels * F32 * 2 + 4) + shown * read_channels * F32
     elif needs_framing(probe):
@@ -142,8 +140,8 @@ def estimate_frame_memory(probe: ProbeRecord, settings: RenderSettings, channels
             held = decode
     else:
         preview = out_w * out_h * 3 * F32
-        desqueezed = preview if settings.preview_enabled and (out_w, out_h) != (dsp_w, dsp_h) else 0
-        working = shown * 3 * F32 + desqueezed
+        wider = preview if settings.preview_enabled and (out_w, out_h) != (dsp_w, dsp_h) else 0
+        working = shown * 3 * F32 + wider
         if settings.preview_enabled:
             held = preview
             outputs += preview * 2 + preview // 4  # its display copy, the uint8 conversion's float temporary, uint8

@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,15 +23,13 @@ from proxygen_core.errors import ProxygenError, WorkerMemoryError, as_proxygen_e
 from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.output import Media
 from proxygen_core.pipeline import state as st
+from proxygen_core.pipeline.outputs import OUTPUT_BY_STAGE, OUTPUT_KINDS, OutputKind
 from proxygen_core.pipeline.stages import (
     Failed,
     SourceFrame,
     Thumbnail,
     frame_info,
     inspect_source,
-    make_preview,
-    make_proxy,
-    make_thumbnail,
     output_keys_for,
     scratch_dir,
     working_frame,
@@ -41,16 +40,16 @@ from proxygen_core.store.identity import identify
 from proxygen_core.store.keys import OutputKeys, frame_number
 from proxygen_core.store.s3 import ObjectInfo
 
-SOURCE, WORKING, THUMBNAIL, PROXY, PREVIEW, RECORD = (
-    "source_frame", "working_frame", "thumbnail", "proxy", "preview", "proxy_record")
-STAGES = (SOURCE, WORKING, THUMBNAIL, PROXY, PREVIEW, RECORD)
-OUTPUTS = (THUMBNAIL, PROXY, PREVIEW)
+SOURCE, WORKING, RECORD = "source_frame", "working_frame", "proxy_record"
+THUMBNAIL, PROXY, PREVIEW = (kind.stage for kind in OUTPUT_KINDS)
+OUTPUTS = tuple(kind.stage for kind in OUTPUT_KINDS)  # in the registry's order (pipeline/outputs.py)
+STAGES = (SOURCE, WORKING, *OUTPUTS, RECORD)
 T = TypeVar("T")
 
 
 def stages_for(settings: Settings) -> tuple[str, ...]:
-    """The stages this deployment runs: the preview tier only when it is enabled."""
-    return tuple(s for s in STAGES if s != PREVIEW or settings.render.preview_enabled)
+    """The stages this deployment runs: every output kind it enables (the preview tier only when enabled)."""
+    return tuple(s for s in STAGES if s not in OUTPUT_BY_STAGE or OUTPUT_BY_STAGE[s].enabled(settings))
 
 
 @dataclass
@@ -85,8 +84,9 @@ class KeyResult:
         """The JSON report of this key: what ``proxygen render`` writes beside its outputs and what the
         pipeline keeps in its state; the same fields through both doors."""
         info = self.frame_info or {}
+        made = {kind.stage: getattr(self, kind.stage) for kind in OUTPUT_KINDS}
         media = {name: ({**asdict(m), "resolution": m.resolution} if m is not None and self.ok else None)
-                 for name, m in (("thumbnail", self.thumbnail), ("proxy", self.proxy), ("preview", self.preview))}
+                 for name, m in made.items()}
         return {
             "source": self.uri or self.key, "status": "ok" if self.ok else "failed",
             "generator": f"{GENERATOR} {__version__}", **self.identity,
@@ -96,8 +96,7 @@ class KeyResult:
             "source_size_bytes": self.info.size if self.info else None,
             **media,
             "warnings": dict(self.warnings),
-            "timings": {**self.timings, **{name: m.seconds for name, m in (("thumbnail", self.thumbnail),
-                        ("proxy", self.proxy), ("preview", self.preview)) if m is not None},
+            "timings": {**self.timings, **{name: m.seconds for name, m in made.items() if m is not None},
                         "total": round(self.seconds, 4)},
             "failed_step": self.failed.step if self.failed else None,
             "error": self.failed.error if self.failed else None,
@@ -144,7 +143,7 @@ def finished_result(store: Store, key: str, settings: Settings, stages: frozense
     if previous.etag != info.etag:
         return None
     r = KeyResult(key, uri=store.uri(key), info=info, frame_info=previous.frame_info, reused=True,
-                  identity=identify(key, settings.pipeline.key_template).columns())
+                  identity=dict(identify(key, settings.pipeline.key_template).columns()))
     r.source = SourceFrame(**previous.source) if previous.source else None
     order = [s for s in STAGES if s in needed(stages)]
     if previous.status == "failed":
@@ -152,17 +151,18 @@ def finished_result(store: Store, key: str, settings: Settings, stages: frozense
         r.failed = Failed(key, stage, previous.error or {})
         r.passed = [s for s in order[:order.index(stage)] if s != SOURCE or r.source] if stage in order else []
         return r
-    media = {THUMBNAIL: previous.thumbnail, PROXY: previous.proxy, PREVIEW: previous.preview}
+    media = {stage: getattr(previous, stage) for stage in OUTPUTS}
     if r.source is None or any(media.get(s) is None for s in order if s in OUTPUTS):
         return None  # an older state that lacks an output this run wants: make it
-    r.thumbnail, r.proxy, r.preview = (Media(**m) if m else None for m in media.values())
+    for stage, kept in media.items():
+        setattr(r, stage, Media(**kept) if kept else None)
     r.passed = order
     return r
 
 
 # What each stage is made from: a partial run computes what it needs and reuses the rest from state.
-NEEDS = {SOURCE: (), WORKING: (SOURCE,), THUMBNAIL: (WORKING,), PROXY: (WORKING,), PREVIEW: (WORKING,),
-         RECORD: (THUMBNAIL, PROXY)}
+NEEDS: dict[str, tuple[str, ...]] = {SOURCE: (), WORKING: (SOURCE,), **{stage: (WORKING,) for stage in OUTPUTS},
+                                     RECORD: (THUMBNAIL, PROXY)}
 
 
 def needed(stages: frozenset[str]) -> set[str]:
@@ -183,7 +183,7 @@ class _Attempt:
         self.store, self.key, self.settings, self.stages = store, key, settings, stages
         self.need = needed(stages)
         self.result = KeyResult(key, uri=store.uri(key),
-                                identity=identify(key, settings.pipeline.key_template).columns())
+                                identity=dict(identify(key, settings.pipeline.key_template).columns()))
         self.previous: st.KeyState | None = None
         self.folder: Path | None = None
 
@@ -191,8 +191,9 @@ class _Attempt:
         """The stored value of a stage this run does not recompute (same etag and settings only)."""
         if self.previous is None or stage in self.stages:
             return None
-        return {SOURCE: self.previous.source, WORKING: self.previous.working_exr, THUMBNAIL: self.previous.thumbnail,
-                PROXY: self.previous.proxy, PREVIEW: self.previous.preview}[stage]
+        if stage == SOURCE:
+            return self.previous.source
+        return self.previous.working_exr if stage == WORKING else getattr(self.previous, stage)
 
     def step(self, stage: str, make: Callable[[], T]) -> T:
         self.result.stage = stage
@@ -214,14 +215,9 @@ class _Attempt:
             outs = output_keys_for(self.store, self.key) if todo else None
             if todo:
                 self.folder = scratch_dir(self.store.scratch_root())
-            if THUMBNAIL in self.need:
-                r.thumbnail = self.step(THUMBNAIL, lambda: self._thumbnail(frame, outs))
-            if PROXY in self.need:
-                kept = self.kept(PROXY)
-                r.proxy = self.step(PROXY, lambda: Media(**kept) if kept else self._proxy(frame, outs))
-            if PREVIEW in self.need:
-                kept = self.kept(PREVIEW)
-                r.preview = self.step(PREVIEW, lambda: Media(**kept) if kept else self._preview(frame, outs))
+            for kind in OUTPUT_KINDS:
+                if kind.stage in self.need:
+                    setattr(r, kind.stage, self.step(kind.stage, partial(self._output, kind, frame, outs)))
             self.step(RECORD, lambda: self._save_state(frame))
         except Exception as exc:  # recorded on the result (row, event, report, UI failure), never dropped
             r.failed = Failed(self.key, r.stage, as_proxygen_error(self.store.uri(self.key), exc).to_dict())
@@ -254,7 +250,7 @@ class _Attempt:
                 r.passed.append(WORKING)
             r.frame_info = self.previous.frame_info if self.previous else None
             return None
-        stored = self.kept(WORKING) if PREVIEW not in todo else None
+        stored = self.kept(WORKING) if not any(OUTPUT_BY_STAGE[s].full_resolution for s in todo) else None
         source = r.source
         assert source is not None  # the source stage ran before this one
         frame = self.step(WORKING, lambda: working_frame(self.store, source, self.settings.render, stored))
@@ -270,24 +266,19 @@ class _Attempt:
         assert frame is not None and outs is not None and self.folder is not None and self.result.source is not None
         return frame, outs, self.folder, self.result.source
 
-    def _proxy(self, frame: WorkingFrame | None, outs: OutputKeys | None) -> Media:
-        made_from, keys, folder, source = self._made_from(frame, outs)
-        return make_proxy(self.store, made_from, keys, self.settings, folder, source)
-
-    def _preview(self, frame: WorkingFrame | None, outs: OutputKeys | None) -> Media:
-        made_from, keys, folder, source = self._made_from(frame, outs)
-        return make_preview(self.store, made_from, keys, self.settings.render, folder, source)
-
-    def _thumbnail(self, frame: WorkingFrame | None, outs: OutputKeys | None) -> Media:
-        kept = self.kept(THUMBNAIL)
+    def _output(self, kind: OutputKind, frame: WorkingFrame | None, outs: OutputKeys | None) -> Media:
+        """One output: kept from this version's state when this run does not remake it, else made."""
+        kept = self.kept(kind.stage)
         if kept:
             return Media(**kept)
         made_from, keys, folder, source = self._made_from(frame, outs)
-        made: Thumbnail = make_thumbnail(self.store, made_from, keys, self.settings.render, folder, source)
-        self.result.thumbnail_jpeg, self.result.exposure = made.jpeg, made.exposure
-        if made.exposure_problem:
-            self.result.warnings["exposure"] = made.exposure_problem
-        return made.media
+        made = kind.make(self.store, made_from, keys, self.settings, folder, source)
+        if isinstance(made, Thumbnail):  # the thumbnail also carries its bytes (the UI) and its exposure
+            self.result.thumbnail_jpeg, self.result.exposure = made.jpeg, made.exposure
+            if made.exposure_problem:
+                self.result.warnings["exposure"] = made.exposure_problem
+            return made.media
+        return made
 
     def _save_state(self, frame: WorkingFrame | None) -> None:
         """What this version produced (the sensor skips it from now on); the working frame is kept per the
@@ -312,10 +303,11 @@ class _Attempt:
             return asdict(new) if new is not None else (getattr(previous, old) if previous else None)
 
         assert r.info is not None and r.source is not None  # the head and the source stage came first
+        made: dict[str, Any] = {kind.stage: pick(getattr(r, kind.stage), kind.stage) for kind in OUTPUT_KINDS}
         st.save_state(self.store, st.KeyState(
             self.key, r.info.etag, self.settings.render.settings_hash(), "ok", asdict(r.source), r.frame_info,
-            pick(r.thumbnail, "thumbnail"), pick(r.proxy, "proxy"), exr, preview=pick(r.preview, "preview"),
-            review_planes=planes))
+            working_exr=exr, review_planes=planes,
+            **made))
 
     def _save_failed_state(self) -> None:
         """Remember that this version failed for its content, so the sensor does not request it again."""

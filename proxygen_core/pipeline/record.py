@@ -8,13 +8,14 @@ per version (``record_skipped``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 from proxygen_core import __version__
 from proxygen_core.catalog import Catalog
 from proxygen_core.events.outbox import Publisher, PublishReport
 from proxygen_core.events.schema import build_clip_event, build_event, event_id
 from proxygen_core.pipeline.chain import KeyResult
+from proxygen_core.pipeline.outputs import OUTPUT_KINDS
 from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.rows import FAILED, OK, SKIPPED, ClipRow, FrameRow
 from proxygen_core.settings import GENERATOR, RenderSettings
@@ -28,22 +29,6 @@ from proxygen_core.store.s3 import ObjectInfo
 class Recorded:
     rows: dict[str, FrameRow]  # key -> its row, as written
     report: PublishReport | None  # None: no broker configured, the events wait in the outbox
-
-
-class _IdentityColumns(TypedDict):
-    """``ShotIdentity.columns()`` as FrameRow's keyword arguments, each with its own type."""
-
-    show: str | None
-    seq: str | None
-    shot: str | None
-    task: str | None
-    version: int | None
-
-
-def _identity(key: str, key_template: str) -> _IdentityColumns:
-    found = identify(key, key_template)
-    return {"show": found.show, "seq": found.sequence, "shot": found.shot, "task": found.task,
-            "version": found.version}
 
 
 def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile: str,
@@ -60,6 +45,13 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
     def public(media: Any, field: str) -> Any:
         return getattr(media, field) if ok and media is not None and not is_private(media.path) else None
 
+    outputs: dict[str, Any] = {}  # each output kind's key, size and resolution columns (pipeline/outputs.py)
+    for kind in OUTPUT_KINDS:
+        media = getattr(result, kind.stage)
+        for column, attr in ((kind.key_column, "path"), (kind.size_column, "size_bytes"),
+                             (kind.resolution_column, "resolution")):
+            if column is not None:
+                outputs[column] = public(media, attr)
     row = FrameRow(
         proxy_id=proxy_id(bucket, key, profile),
         output_profile=profile,
@@ -70,11 +62,6 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         status=OK if ok else FAILED,
         error=failed.message if failed else None,
         failed_step=failed.step if failed else None,
-        thumbnail_s3_key=public(result.thumbnail, "path"),
-        proxy_s3_key=public(result.proxy, "path"),
-        preview_s3_key=public(result.preview, "path"),
-        thumbnail_size_bytes=public(result.thumbnail, "size_bytes"),
-        proxy_size_bytes=public(result.proxy, "size_bytes"),
         source_size_bytes=source.size_bytes if source else (info.size if info else None),
         source_colorspace=details.get("source_colorspace"),
         colorspace_rule=details.get("colorspace_rule"),
@@ -83,8 +70,6 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         nonfinite_pixels=details.get("nonfinite_pixels"),
         thumb_colorspace=settings.thumb_display,
         proxy_colorspace=settings.proxy_display,
-        thumb_resolution=public(result.thumbnail, "resolution"),
-        proxy_resolution=public(result.proxy, "resolution"),
         source_resolution=details.get("source_resolution"),
         processing_time_seconds=round(result.seconds, 4),
         generated_timestamp=utc_now_iso(),
@@ -94,7 +79,8 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         ocio_config=settings.ocio_config,
         ocio_view=details.get("view", settings.view),
         render_settings_hash=settings.settings_hash(),
-        **_identity(key, key_template),
+        **outputs,
+        **identify(key, key_template).columns(),
     )
     return row.but(event_id=event_id(row))
 
@@ -128,7 +114,7 @@ def skipped_row(info: ObjectInfo, verdict: Input, bucket: str, profile: str,
         s3_key=key, s3_bucket=bucket, asset_id=asset_id(key), status=SKIPPED, error=verdict.reason,
         source_size_bytes=info.size, processing_time_seconds=0.0, generated_timestamp=utc_now_iso(),
         generator_version=f"{GENERATOR} {__version__}", etag=info.etag, mtime=info.mtime,
-        **_identity(key, key_template),
+        **identify(key, key_template).columns(),
     )
     return row.but(event_id=event_id(row))
 

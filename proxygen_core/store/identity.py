@@ -11,11 +11,22 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import asdict, dataclass
+from typing import TypedDict
 
 DEFAULT_KEY_TEMPLATE = "{show}/{sequence}/{shot}/{task}/{name}_v{version}.{frame}.{ext}"
 FIELDS = ("show", "sequence", "shot", "task", "version")
 IDENTITY_FIELDS = ("show", "seq", "shot", "task", "version")  # as catalog columns and event fields (``seq``)
 _DIGITS = {"version", "frame"}
+
+
+class IdentityColumns(TypedDict):
+    """The identity as catalog columns and event fields (IDENTITY_FIELDS), each with its own type."""
+
+    show: str | None
+    seq: str | None
+    shot: str | None
+    task: str | None
+    version: int | None
 
 
 @dataclass(frozen=True)
@@ -26,7 +37,7 @@ class ShotIdentity:
     task: str | None = None
     version: int | None = None
 
-    def columns(self) -> dict[str, str | int | None]:
+    def columns(self) -> IdentityColumns:
         """As catalog columns and event fields: ``seq`` is the editorial sequence (``sq010``), kept apart from
         ``sequence``, which names an image sequence's pattern in clip rows and events."""
         return {"show": self.show, "seq": self.sequence, "shot": self.shot, "task": self.task, "version": self.version}

@@ -263,7 +263,7 @@ def build_frame_chain(settings: Settings) -> AssetsDefinition:
     host = settings.execution.host_name or socket.gethostname()  # reported per key: which host rendered it
     pipeline = settings.pipeline
     # Downstream assets follow their inputs: materialize source_frame alone (UI, CLI) and the follow_upstream
-    # sensor requests the rest of the chain for those partitions only (sensors.rest_of_chains says why not
+    # sensor requests the rest of the chain for those partitions only (frames/sensors.rest_of_chains says why not
     # Dagster's eager()). Full-chain batch runs select every asset, so nothing is left to request for them.
     specs = [AssetSpec(stage, deps=DEPS[stage], kinds=DESCRIPTIONS[stage][0], description=DESCRIPTIONS[stage][1],
                        group_name=GROUP, owners=OWNERS, code_version=version, partitions_def=frames, skippable=True)

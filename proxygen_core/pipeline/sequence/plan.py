@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +144,7 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         start_timecode=tc, poster=poster, slate=slate, render=render, error=error,
         release_working=pipeline.working_retention == "until_clips",
         fingerprint=members.fingerprint(render.settings_hash()),
-        keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=identity,
+        keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
         planned_at=planned_at())
 
 
@@ -158,7 +159,7 @@ def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: 
     return fps, tc
 
 
-def burnins_for(pattern: str, identity: dict[str, Any], render: RenderSettings) -> BurnIns:
+def burnins_for(pattern: str, identity: Mapping[str, Any], render: RenderSettings) -> BurnIns:
     """The burn-ins of a sequence's clips: the template, the sequence's fields, the profiles that carry them."""
     fields = {k: identity.get(k) for k in ("show", "seq", "shot", "task", "version")}
     fields.update(name=posixpath.basename(pattern), date=utc_now_iso()[:10])
@@ -180,7 +181,7 @@ def poster_choice(store: Store, ok: dict[int, KeyState], chosen_setting: int | N
 
 
 def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: frozenset[int] | set[int],
-               identity: dict[str, Any] | ClipRow, fps: float, tc: str) -> SlateInfo:
+               identity: Mapping[str, Any] | ClipRow, fps: float, tc: str) -> SlateInfo:
     """The slate's fields: shot identity, frames, duration, rate, size, date, generator, and the artist and
     note when the first frame's object carries them (tags ``proxygen-artist`` / ``proxygen-note``, or S3
     metadata ``artist`` / ``note``)."""
