@@ -105,6 +105,7 @@ PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
 )}
 
 # libavutil's enum values for the tags (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace).
+AV_LIMITED = 1  # AVCOL_RANGE_MPEG: limited (tv) range, every stream here
 AV_PRIMARIES = {"bt709": 1, "bt2020": 9}
 AV_TRANSFER = {"bt709": 1, "smpte2084": 16}
 AV_MATRIX = {"bt709": 1, "bt2020nc": 9}

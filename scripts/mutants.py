@@ -34,10 +34,10 @@ class Mutant:
 MUTANTS = [
     Mutant(
         "bt601",
-        "BT.601 matrix in the RGB -> Y'CbCr conversion",
-        "proxygen_core/media/encode.py",
-        "KR, KB = 0.2126, 0.0722",
-        "KR, KB = 0.299, 0.114",
+        "BT.601 weights in the one R'G'B' -> Y'CbCr table, as the proxies use it",
+        "proxygen_core/media/yuv.py",
+        '"bt709": (0.2126, 0.0722)',
+        '"bt709": (0.299, 0.114)',
         ("tests/test_mp4.py", "tests/test_colour_accuracy.py"),
     ),
     Mutant(
@@ -59,7 +59,7 @@ MUTANTS = [
     Mutant(
         "timecode_slip",
         "a clip's start timecode one frame late",
-        "proxygen_core/media/clips.py",
+        "proxygen_core/pipeline/sequence/plan.py",
         "tc = header_timecode if header_timecode and first_with_picture == start else timecode(start, fps)",
         "tc = header_timecode if header_timecode and first_with_picture == start else timecode(start + 1, fps)",
         ("tests/test_cli.py", "tests/test_sequences.py"),

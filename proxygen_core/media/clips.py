@@ -32,6 +32,7 @@ from proxygen_core.media.timecode import frames_of as tc_frames
 from proxygen_core.media.timecode import timecode
 from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes
 from proxygen_core.profiles import (
+    AV_LIMITED,
     AV_MATRIX,
     AV_PRIMARIES,
     AV_TRANSFER,
@@ -176,7 +177,7 @@ class ProfileEncoder:
         stream = cast(av.video.stream.VideoStream, self.container.add_stream(p.codec, rate=rate))  # a video codec
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         cc = stream.codec_context
-        cc.color_range = 1  # limited (tv)
+        cc.color_range = AV_LIMITED
         cc.color_primaries, cc.color_trc, cc.colorspace = (AV_PRIMARIES[p.primaries], AV_TRANSFER[p.transfer],
                                                            AV_MATRIX[p.matrix])
         options: dict[str, object] = dict(p.options)  # the type PyAV declares for stream.options
@@ -196,7 +197,7 @@ class ProfileEncoder:
     def add(self, planes: list[np.ndarray]) -> None:
         t0 = time.perf_counter()
         frame = planar_frame(planes, self.pix_fmt)
-        frame.color_range = 1
+        frame.color_range = AV_LIMITED
         frame.color_primaries = AV_PRIMARIES[self.profile.primaries]
         frame.color_trc = AV_TRANSFER[self.profile.transfer]
         frame.colorspace = AV_MATRIX[self.profile.matrix]

@@ -15,10 +15,12 @@ import numpy as np
 import OpenImageIO as oiio
 
 from proxygen_core.errors import EncodeError
+from proxygen_core.media.yuv import MATRICES
 from proxygen_core.probe import oiio_error
+from proxygen_core.profiles import AV_LIMITED, AV_MATRIX, AV_PRIMARIES, AV_TRANSFER
 from proxygen_core.settings import RenderSettings
 
-KR, KB = 0.2126, 0.0722
+KR, KB = MATRICES["bt709"]  # the one R'G'B' -> Y'CbCr table (media/yuv.py)
 KG = 1.0 - KR - KB
 
 
@@ -89,10 +91,8 @@ def h264_stream(container: Any, rate: Any, width: int, height: int, preset: str,
     stream = container.add_stream("libx264", rate=rate)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     cc = stream.codec_context
-    cc.color_range = 1  # AVCOL_RANGE_MPEG (limited / tv)
-    cc.colorspace = 1  # AVCOL_SPC_BT709 (matrix)
-    cc.color_primaries = 1  # AVCOL_PRI_BT709
-    cc.color_trc = 1  # AVCOL_TRC_BT709
+    cc.color_range = AV_LIMITED
+    cc.colorspace, cc.color_primaries, cc.color_trc = AV_MATRIX["bt709"], AV_PRIMARIES["bt709"], AV_TRANSFER["bt709"]
     stream.options = {"preset": preset, "crf": str(crf), **(options or {}),
                       "x264-params": BT709_X264 + (f":{x264_params}" if x264_params else "")}
     return stream
@@ -101,7 +101,9 @@ def h264_stream(container: Any, rate: Any, width: int, height: int, preset: str,
 def bt709_frame(planes: np.ndarray, pts: int) -> av.VideoFrame:
     """A yuv420p picture tagged BT.709 limited range, at ``pts``."""
     frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    frame.color_range, frame.colorspace, frame.color_primaries, frame.color_trc = 1, 1, 1, 1
+    frame.color_range = AV_LIMITED
+    frame.colorspace, frame.color_primaries, frame.color_trc = (AV_MATRIX["bt709"], AV_PRIMARIES["bt709"],
+                                                                AV_TRANSFER["bt709"])
     frame.pts = pts
     return frame
 
