@@ -59,6 +59,9 @@ if [ "${PROXYGEN_SKIP_CONTAINERS:-0}" != "1" ]; then
   for tool in podman mmdebstrap runc netavark; do command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/lib/podman/$tool" ] \
     || ctools+=("$tool"); done
   [ -x /usr/lib/podman/aardvark-dns ] || command -v aardvark-dns >/dev/null 2>&1 || ctools+=(aardvark-dns)
+  # netavark sets up a compose network's firewall with iptables: without it every container start fails with
+  # "netavark: No such file or directory (os error 2)" (seen on a machine with podman but no iptables).
+  command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || ctools+=(iptables)
   if [ ${#ctools[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
       # With podman's recommends (as tried: slirp4netns, uidmap, fuse-overlayfs and the like).
