@@ -43,7 +43,22 @@ def manifest_cases(broken: bool) -> list:
     rows = manifest()
     if not rows:
         return [pytest.param(None, marks=pytest.mark.skip(reason=SKIP_REASON))]
-    return [pytest.param(r, id=r["relpath"]) for r in rows if is_broken(r) == broken]
+    return [pytest.param(r, id=r["relpath"], marks=[pytest.mark.slow] if _slow(r) else [])
+            for r in rows if is_broken(r) == broken]
+
+
+BIG_PIXELS = 3_000_000  # larger images take 3-6 s per path: the full suite runs them, the quick subset not
+# Parts of one multipart file with the layout of the first part (only their data windows move): the full suite
+SAME_LAYOUT = ("openexr-images/Beachball/multipart.0002.exr", "openexr-images/Beachball/multipart.0003.exr")
+
+
+def _slow(row: dict) -> bool:
+    return _pixels(row) >= BIG_PIXELS or row["relpath"] in SAME_LAYOUT
+
+
+def _pixels(row: dict) -> int:
+    width, _, height = str(row.get("WxH") or "").partition("x")
+    return int(width) * int(height) if width.isdigit() and height.isdigit() else 0
 
 
 @pytest.fixture(scope="session")

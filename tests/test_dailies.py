@@ -78,6 +78,7 @@ def test_a_day_with_three_shots(three_shots, built, tmp_path):
     assert not day_clips(catalog, today, "other")
 
 
+@pytest.mark.slow  # starts headless Chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/bootstrap.sh installs Debian's "
                                               "chromium as root)")
 def test_the_page_renders_in_chromium(built, tmp_path):

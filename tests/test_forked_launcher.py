@@ -62,6 +62,7 @@ def worker_info(folder: Path) -> dict:
     return wait_for(lambda: path.exists() and path.read_text() and json.loads(path.read_text()), "the run worker")
 
 
+@pytest.mark.services  # starts a fork server and a run worker process
 def test_a_run_is_a_child_of_the_fork_server_with_its_libraries_loaded(instance, tmp_path):
     run_id = launch(instance, tmp_path)
     run = finished(instance, run_id)
@@ -77,6 +78,7 @@ def test_a_run_is_a_child_of_the_fork_server_with_its_libraries_loaded(instance,
     assert health.status == WorkerStatus.SUCCESS, health
 
 
+@pytest.mark.services  # starts a fork server and a run worker process
 def test_terminate_stops_the_worker_and_the_run_ends_canceled(instance, tmp_path):
     run_id = launch(instance, tmp_path, wait_seconds=60)
     info = worker_info(tmp_path)
@@ -89,6 +91,7 @@ def test_terminate_stops_the_worker_and_the_run_ends_canceled(instance, tmp_path
     assert instance.run_launcher.terminate(run_id) is False  # already over: nothing to stop
 
 
+@pytest.mark.services  # starts a fork server and a run worker process
 def test_a_killed_worker_is_reported_failed_and_the_monitor_fails_the_run(instance, tmp_path):
     from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
@@ -105,6 +108,7 @@ def test_a_killed_worker_is_reported_failed_and_the_monitor_fails_the_run(instan
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
 
 
+@pytest.mark.services  # starts a fork server and a run worker process
 def test_a_worker_whose_run_could_not_be_tagged_never_runs(instance, tmp_path, monkeypatch):
     """Dagster fails the launch; the forked worker waits for the tag and exits without running anything."""
     spawned = []

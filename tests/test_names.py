@@ -7,6 +7,8 @@ import dataclasses
 import subprocess
 import sys
 
+import pytest
+
 from proxygen_dagster import names
 
 PINNED = {
@@ -64,6 +66,7 @@ def test_the_dagster_tags_are_dagsters_own():
         PARENT_RUN_ID_TAG, RETRY_ON_ASSET_OR_OP_FAILURE_TAG)
 
 
+@pytest.mark.slow  # a fresh interpreter builds the code location (~6 s): the full suite runs it
 def test_the_definitions_use_exactly_these_names():
     """The code location built from default settings: its jobs, sensors, schedule, partitions, pools, group and
     the frame and clip assets, under the pinned names."""
