@@ -64,10 +64,6 @@ class ClipProfile:
         predate the other profiles and stay as they were."""
         return self.name == PRIMARY
 
-    @property
-    def asset_name(self) -> str:
-        """Its Dagster asset: ``shot_clip`` for the review clip, ``shot_clip_<profile>`` otherwise."""
-        return "shot_clip" if self.primary else f"shot_clip_{self.name}"
 
     def encoded_pix_fmt(self, alpha: bool) -> str:
         return self.alpha_pix_fmt if alpha and self.alpha_pix_fmt else self.pix_fmt

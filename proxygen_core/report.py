@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
+from proxygen_core.profiles import PRIMARY
 from proxygen_core.settings import config_home, environ, load_settings
 
 LOCAL_POINTER = "local.yaml"  # the account's pointer: a copy of the stack file of the last `proxygen local` started
@@ -161,7 +162,7 @@ def _event_cells(ev) -> list[str]:
     body = ev.body
     clip = "sequence_uri" in body
     return [ev.created_at, f"sent {ev.sent_at}" if ev.sent_at else "PENDING", body["type"],
-            (body.get("profile") or "review") if clip else "-", ev.event_id,
+            (body.get("profile") or PRIMARY) if clip else "-", ev.event_id,
             _cell(body.get("sequence_uri") if clip else body.get("source_uri"))]
 
 
@@ -189,7 +190,7 @@ def clips(args: argparse.Namespace) -> int:
     rows = []
     for clip in catalog.clips(args.limit):  # the frame lists are JSON in the table; lists here
         row = {**clip.record(), "missing_frames": clip.missing, "failed_frames": clip.failed,
-               "profile": clip.profile or "review"}  # rows written before clip profiles existed
+               "profile": clip.profile or PRIMARY}  # rows written before clip profiles existed
         if clip.quality_passed is not None:  # SQLite keeps booleans as 0/1
             row["quality_passed"] = bool(clip.quality_passed)
         rows.append(row)

@@ -7,6 +7,7 @@ from typing import Any
 from dagster import AssetKey, DefaultSensorStatus, sensor
 
 from proxygen_core import __version__
+from proxygen_core.profiles import PRIMARY
 from proxygen_core.settings import Settings
 from proxygen_dagster.names import ASSET
 
@@ -20,7 +21,7 @@ def code_version(settings: Settings) -> str:
 
 def clip_asset_key(profile: str) -> AssetKey:
     """``shot_clip`` for the review clip (its key since the first release), ``shot_clip_<profile>`` otherwise."""
-    return AssetKey(ASSET.shot_clip if profile == "review" else f"{ASSET.shot_clip}_{profile}")
+    return AssetKey(ASSET.shot_clip if profile == PRIMARY else f"{ASSET.shot_clip}_{profile}")
 
 
 def every_interval(settings: Settings, name: str, job: Any, description: str, running: bool = True) -> Any:

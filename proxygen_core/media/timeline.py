@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from proxygen_core.profiles import PRIMARY
+
 
 @dataclass(frozen=True)
 class Deliverable:
@@ -42,7 +44,7 @@ def sequence_timeline(name: str, fps: float, first_timecode: str, frame_count: i
     clip = otio.schema.Clip(name=name, source_range=otio.opentime.TimeRange(
         start, otio.opentime.RationalTime(frame_count, rate)))
     if references:
-        active = "review" if "review" in references else next(iter(references))
+        active = PRIMARY if PRIMARY in references else next(iter(references))
         clip.set_media_references(references, active)
     clip.metadata["proxygen"] = dict(metadata or {})
     add_gap_markers(clip, start, rate, first_frame, missing, failed)

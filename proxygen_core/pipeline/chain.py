@@ -289,7 +289,7 @@ class _Attempt:
             planes = None
             if pipeline.keeps_working(frame_number(self.key)):
                 exr = st.store_working(self.store, self.key, frame, pipeline.working_compression)
-                if frame.review_planes is not None and any(p.name == "review" for p in pipeline.profiles()):
+                if frame.review_planes is not None and any(p.primary for p in pipeline.profiles()):
                     planes = st.store_review_planes(self.store, self.key, frame.review_planes)
             else:  # the retention rule keeps none for this source: no stale one stays either
                 self.store.delete(self.store.state_key(self.key, st.WORKING))

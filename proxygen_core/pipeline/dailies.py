@@ -33,6 +33,7 @@ from proxygen_core.media.resample import resize
 from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.timeline import Deliverable, add_gap_markers
 from proxygen_core.media.yuv import picture_rgb
+from proxygen_core.profiles import PRIMARY
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import Settings
 from proxygen_core.store.base import Store
@@ -59,7 +60,7 @@ class Daily:
 def day_clips(catalog: Catalog, day: date, show: str | None = None) -> list[ClipRow]:
     """The ok review clips finished on ``day`` (UTC), in shot order."""
     prefix = day.isoformat()
-    rows = [r for r in catalog.clips(SCAN_LIMIT) if r.status == "ok" and (r.profile or "review") == "review"
+    rows = [r for r in catalog.clips(SCAN_LIMIT) if r.status == "ok" and (r.profile or PRIMARY) == PRIMARY
             and str(r.generated_timestamp or "").startswith(prefix) and (show is None or r.show == show)]
     return sorted(rows, key=lambda r: tuple(str(getattr(r, k) or "") for k in ("show", "seq", "shot")) + (
         r.version or 0, r.sequence))
@@ -146,7 +147,7 @@ def playlist_timeline(rows: list[ClipRow], urls: dict[str, str], day: str, name:
     timeline.tracks.append(track)
     for row in rows:
         rate = float(_required(row, "fps", row.fps))
-        d = Deliverable("review", urls[row.clip_id], _required(row, "start_timecode", row.start_timecode),
+        d = Deliverable(PRIMARY, urls[row.clip_id], _required(row, "start_timecode", row.start_timecode),
                         _required(row, "frame_count", row.frame_count))
         start = otio.opentime.from_timecode(d.start_timecode, rate)
         available = otio.opentime.TimeRange(start, otio.opentime.RationalTime(d.pictures, rate))

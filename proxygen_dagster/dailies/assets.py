@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from proxygen_core.pipeline.dailies import build_daily
+from proxygen_core.profiles import PRIMARY
 from proxygen_core.settings import Settings
 from proxygen_dagster.common import OWNERS, clip_asset_key
 from proxygen_dagster.names import ASSET, GROUP, POOL, TAG
@@ -24,7 +25,7 @@ from proxygen_dagster.resources import CatalogResource, MediaStorage
 def build_daily_review(settings: Settings) -> AssetsDefinition:
     @asset(name=ASSET.daily_review, partitions_def=days, group_name=GROUP, owners=OWNERS,
            kinds={"s3", "h264", "html"}, pool=POOL.io, op_tags={TAG.queue: settings.execution.io_queue},
-           deps=[AssetDep(clip_asset_key("review"), partition_mapping=AllPartitionMapping())],
+           deps=[AssetDep(clip_asset_key(PRIMARY), partition_mapping=AllPartitionMapping())],
            description="The day's review clips (UTC), in shot order: one playlist movie (each shot behind a slate "
                        "card), one OpenTimelineIO timeline and one HTML contact sheet under "
                        ".proxies/dailies/<day>/, and, on a day of several shows, the same per show under "

@@ -33,6 +33,7 @@ from dagster import (
 
 from proxygen_core.errors import StorageError, failure_class
 from proxygen_core.pipeline.chain import (
+    NEEDS,
     PREVIEW,
     PROXY,
     RECORD,
@@ -66,8 +67,7 @@ DESCRIPTIONS = {
     RECORD: ({"sqlite", "kafka"}, "One catalog row per source (ok or failed) plus its proxy.generated / proxy.failed "
              "event, written together (transactional outbox) and published to Kafka."),
 }
-DEPS = {SOURCE: [], WORKING: [SOURCE], THUMBNAIL: [WORKING], PROXY: [WORKING], PREVIEW: [WORKING],
-        RECORD: [THUMBNAIL, PROXY]}
+DEPS = {stage: list(parents) for stage, parents in NEEDS.items()}  # the chain's own stage graph (chain.NEEDS)
 # Each check: the asset it is shown on, the stages whose failures it reports and of which kind (the chain
 # fails a key at the stage whose check it missed: a QC failure for a bad output, a storage failure for an
 # output that could not be stored).

@@ -22,7 +22,7 @@ from dagster import (
 
 from proxygen_core.events.batching import Held, take_batches
 from proxygen_core.events.notifications import Notification, commit, consume, triage
-from proxygen_core.pipeline.chain import stages_for
+from proxygen_core.pipeline.chain import needed, stages_for
 from proxygen_core.pipeline.record import record_skipped, unrecorded
 from proxygen_core.pipeline.state import last_processed_etag
 from proxygen_core.settings import Settings
@@ -30,7 +30,6 @@ from proxygen_core.store.discovery import Cursor, Skipped, scan
 from proxygen_core.store.inputs import Input
 from proxygen_core.store.s3 import ObjectInfo, ObjectStore
 from proxygen_dagster.common import every_interval
-from proxygen_dagster.frames.assets import DEPS
 from proxygen_dagster.jobs import Jobs
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import frames
@@ -91,18 +90,7 @@ def sensor_result(requests: list[RunRequest], to_add: list[str], cursor: str) ->
 
 def below(stage: str, stages: tuple[str, ...]) -> set[str]:
     """The frame assets that depend on ``stage``, directly or through others (among ``stages``)."""
-    out: set[str] = set()
-    for s in stages:
-        parents, seen = list(DEPS.get(s, ())), set()
-        while parents:
-            p = parents.pop()
-            if p == stage:
-                out.add(s)
-                break
-            if p not in seen:
-                seen.add(p)
-                parents += DEPS.get(p, [])
-    return out
+    return {s for s in stages if s != stage and stage in needed(frozenset({s}))}
 
 
 def targeted_assets(instance, run_id: str) -> frozenset[str] | None:

@@ -38,9 +38,6 @@ from proxygen_dagster.names import ASSET, GROUP, PARTITION, POOL, TAG
 from proxygen_dagster.partitions import sequences
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
-KINDS = {"review": {"h264"}, "prores_422hq": {"prores"}, "prores_4444": {"prores"}, "dnxhr_hqx": {"dnxhd"},
-         "hevc_main10": {"hevc"}, "hdr_pq": {"hevc"}}
-
 
 def sequence_members(instance, pattern: str) -> list[str]:
     """The frame partitions that belong to a sequence (from the instance: no bucket listing)."""
@@ -59,7 +56,7 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
     profiles = settings.pipeline.profiles()
     specs = [AssetSpec(clip_asset_key(p.name), group_name=GROUP, skippable=True, owners=OWNERS,
                        description=_describe(p),
-                       code_version=f"{code_version(settings)}-{p.name}", kinds={"s3"} | KINDS.get(p.name, set()),
+                       code_version=f"{code_version(settings)}-{p.name}", kinds={"s3", p.stream_codec},
                        # Every frame's working frame feeds its sequence's clips; the mapping is by pattern, which
                        # Dagster's built-in mappings cannot express, so the edge is drawn from all frame partitions.
                        deps=[AssetDep(WORKING, partition_mapping=AllPartitionMapping())])
