@@ -37,6 +37,7 @@ from proxygen_core.profiles import PRIMARY
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import Settings
 from proxygen_core.store.base import Store
+from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_core.store.keys import PROXY_DIR
 
 DAILIES_DIR = f"{PROXY_DIR}/dailies"
@@ -155,8 +156,8 @@ def playlist_timeline(rows: list[ClipRow], urls: dict[str, str], day: str, name:
                                 media_reference=otio.schema.ExternalReference(target_url=d.url,
                                                                               available_range=available),
                                 source_range=available)
-        clip.metadata["proxygen"] = {k: getattr(row, k) for k in ("sequence", "show", "seq", "shot", "task", "version",
-                                                             "missing_frames", "failed_frames", "clip_id")}
+        clip.metadata["proxygen"] = {k: getattr(row, k) for k in ("sequence", *IDENTITY_FIELDS, "missing_frames",
+                                                             "failed_frames", "clip_id")}
         clip.metadata["proxygen"]["dailies"] = day
         add_gap_markers(clip, start, rate, row.first_frame or 0, row.missing, row.failed)
         track.append(clip)

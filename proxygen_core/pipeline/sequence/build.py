@@ -38,6 +38,7 @@ from proxygen_core.pipeline.state import REVIEW_PLANES, WORKING, load_state, sav
 from proxygen_core.profiles import ClipProfile, parse_template
 from proxygen_core.rows import FAILED, ClipRow
 from proxygen_core.store.base import Store
+from proxygen_core.store.identity import IDENTITY_FIELDS
 
 
 @dataclass
@@ -173,8 +174,7 @@ def _timeline(store: Store, plan: SequencePlan, outcomes: dict[str, ClipOutcome]
     try:
         timeline = sequence_timeline(posixpath.basename(plan.pattern), fps, start, frame_count, deliverables,
                                      row.missing, row.failed, row.first_frame or 0,
-                                     {k: getattr(row, k) for k in ("sequence", "show", "seq", "shot", "task",
-                                                                   "version", "frames_fingerprint")})
+                                     {k: getattr(row, k) for k in ("sequence", *IDENTITY_FIELDS, "frames_fingerprint")})
         store.put_bytes(key, timeline_json(timeline).encode(), "application/json")
     except Exception as exc:
         err = as_proxygen_error(store.uri(key), exc)

@@ -31,7 +31,7 @@ from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
 from proxygen_core.rows import OK, ClipRow
 from proxygen_core.settings import GENERATOR, RenderSettings, Settings
 from proxygen_core.store.base import Store
-from proxygen_core.store.identity import identify
+from proxygen_core.store.identity import IDENTITY_FIELDS, identify
 from proxygen_core.store.keys import clip_id
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
@@ -161,7 +161,7 @@ def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: 
 
 def burnins_for(pattern: str, identity: Mapping[str, Any], render: RenderSettings) -> BurnIns:
     """The burn-ins of a sequence's clips: the template, the sequence's fields, the profiles that carry them."""
-    fields = {k: identity.get(k) for k in ("show", "seq", "shot", "task", "version")}
+    fields = {k: identity.get(k) for k in IDENTITY_FIELDS}
     fields.update(name=posixpath.basename(pattern), date=utc_now_iso()[:10])
     return BurnIns(parse_template(render.clip_burnin_template), fields, render.burned_profiles())
 
