@@ -94,3 +94,17 @@ def test_a_build_overtaken_by_a_newer_frame_version_publishes_nothing(tmp_path, 
     again = build_sequence_clips(store, plan_clips(store, PATTERN, fresh, settings, "review"), fresh)
     assert [o.superseded for o in again] == [False] and again[0].row.ok and store.exists(plan.keys["review"])
     assert again[0].row.frames_fingerprint != plan.fingerprint
+
+
+def test_a_frame_that_arrives_during_the_build_supersedes_it(tmp_path):
+    """Frame 1004 arrives (and is rendered) while 1001-1003 are being built: the members the caller lists when the
+    build is about to publish are not the plan's, so nothing is published; with the same members it publishes."""
+    settings = _settings()
+    store, keys = _frames(tmp_path, [1001, 1002, 1003], settings)
+    members = load_members(store, keys)
+    plan = plan_clips(store, PATTERN, members, settings, "review")
+    late = _frames(tmp_path, [1004], settings)[1]
+    outcomes = build_sequence_clips(store, plan, members, members_now=lambda: [*keys, *late])
+    assert [o.superseded for o in outcomes] == [True] and not store.exists(plan.keys["review"])
+    same = build_sequence_clips(store, plan, members, members_now=lambda: list(keys))
+    assert [o.superseded for o in same] == [False] and same[0].row.ok and store.exists(plan.keys["review"])

@@ -163,7 +163,8 @@ class VastCatalog:
                 stored = {r["clip_id"]: r["planned_at"] for r in found}
                 kept = [r for r in rows if not planned_later(stored.get(r["clip_id"]), r["planned_at"])]
                 ids = {r["clip_id"] for r in kept}
-                sending = [e for e in events if e.proxy_id in ids]
+                refused = {r["clip_id"] for r in rows} - ids
+                sending = [e for e in events if e.proxy_id not in refused]  # as the SQL catalogs: only theirs go
                 stale = [r[ROW_ID] for r in found if r["clip_id"] in ids]
                 if stale:
                     table.delete(pa.table({ROW_ID: pa.array(sorted(stale), pa.uint64())}))

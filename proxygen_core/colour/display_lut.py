@@ -22,7 +22,6 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from proxygen_core.colour.colorimetry import display_difference
-from proxygen_core.settings import lut_cache_dir
 
 SHAPER = "ACEScct"
 # Colour difference on display code values over the test set (CIEDE2000; deltaE ITP on PQ displays), before
@@ -41,11 +40,6 @@ class BakeReport:
     p99: float
     max: float
     bake_seconds: float
-
-
-def default_cache_dir() -> Path:
-    """Where baked LUTs are kept (settings.lut_cache_dir); LUTs go to its ``luts/`` folder."""
-    return lut_cache_dir()
 
 
 def _cpu(config: ocio.Config, transform: ocio.Transform) -> ocio.CPUProcessor:

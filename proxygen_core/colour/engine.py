@@ -19,7 +19,7 @@ from proxygen_core.colour.simd import clear_upper_state
 from proxygen_core.errors import ColorError
 from proxygen_core.parallel import WORKERS, run_parts, spread
 from proxygen_core.probe import ProbeRecord
-from proxygen_core.settings import RenderSettings
+from proxygen_core.settings import RenderSettings, lut_cache_dir
 
 # Known primaries -> colour interop IDs (aliases every OCIO 2.5 built-in config carries).
 _ACES_WHITE = (0.32168, 0.33767)
@@ -198,9 +198,9 @@ class ColourEngine:
         with self._lock:
             cpu = self._cpu.get(key)
         if cpu is None:
-            from proxygen_core.colour.display_lut import default_cache_dir, fast_display
+            from proxygen_core.colour.display_lut import fast_display
 
-            cpu, report = fast_display(self.config, working, display, view, lut_size, default_cache_dir())
+            cpu, report = fast_display(self.config, working, display, view, lut_size, lut_cache_dir())
             self.bake_reports[key] = report
             if cpu is None:
                 logging.getLogger("proxygen").warning(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxygen_core.profiles import PRIMARY, id_suffix
 from proxygen_core.rows import OK, SKIPPED, ClipRow, FrameRow
+from proxygen_core.store.identity import IDENTITY_FIELDS  # the key template's fields
 
 if TYPE_CHECKING:  # the catalog loads pyarrow (~0.2 s): not at import, so `proxygen render` starts without it
     from proxygen_core.catalog import OutboxEvent
@@ -20,8 +21,6 @@ GENERATED, FAILED = "proxy.generated", "proxy.failed"
 CLIP_GENERATED, CLIP_FAILED = "clip.generated", "clip.failed"
 SKIPPED_EVENT = "proxy.skipped"  # an object the registry of inputs ignores, said once per version (store/inputs.py)
 
-
-from proxygen_core.store.identity import IDENTITY_FIELDS  # noqa: E402  the key template's fields
 
 
 def now_iso() -> str:

@@ -24,6 +24,11 @@ from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.output import Media
 from proxygen_core.pipeline import state as st
 from proxygen_core.pipeline.outputs import OUTPUT_BY_STAGE, OUTPUT_KINDS, OutputKind
+
+# the output stages' names, where the chain's callers find every stage name
+from proxygen_core.pipeline.outputs import PREVIEW as PREVIEW
+from proxygen_core.pipeline.outputs import PROXY as PROXY
+from proxygen_core.pipeline.outputs import THUMBNAIL as THUMBNAIL
 from proxygen_core.pipeline.stages import (
     Failed,
     SourceFrame,
@@ -41,7 +46,6 @@ from proxygen_core.store.keys import OutputKeys, frame_number
 from proxygen_core.store.s3 import ObjectInfo
 
 SOURCE, WORKING, RECORD = "source_frame", "working_frame", "proxy_record"
-THUMBNAIL, PROXY, PREVIEW = (kind.stage for kind in OUTPUT_KINDS)
 OUTPUTS = tuple(kind.stage for kind in OUTPUT_KINDS)  # in the registry's order (pipeline/outputs.py)
 STAGES = (SOURCE, WORKING, *OUTPUTS, RECORD)
 T = TypeVar("T")

@@ -12,7 +12,6 @@ website hosting, a synced copy) and in the folder ``proxygen dailies --out`` wri
 from __future__ import annotations
 
 import html
-import json
 import os
 import posixpath
 import shutil
@@ -170,10 +169,8 @@ def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str,
     cards = []
     for row in daily.shots:
         link = links[row.clip_id]
-        gaps = [f"missing {', '.join(map(str, json.loads(row.missing_frames or '[]')))}"
-                if row.missing else "",
-                f"failed {', '.join(map(str, json.loads(row.failed_frames or '[]')))}"
-                if row.failed else ""]
+        gaps = [f"missing {', '.join(map(str, row.missing))}" if row.missing else "",
+                f"failed {', '.join(map(str, row.failed))}" if row.failed else ""]
         gap_text = "; ".join(g for g in gaps if g) or "no gaps"
         version = f"v{row.version:03d}" if row.version is not None else ""
         name = row.shot or posixpath.basename(row.sequence)

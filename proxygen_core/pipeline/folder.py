@@ -89,6 +89,6 @@ def write_sequence_clips(results: list[KeyResult], store: LocalStore, settings: 
         rows += [o.row for o in build_clips_of(store, pattern, members, settings, output_profile)[1]
                  if not o.superseded]  # one process here: a frame changing under the build is another user
     if not keep_working:
-        release_working_frames(store, load_members(store, [r.key for r in results]), until_clips=True)
+        release_working_frames(store, load_members(store, [r.key for r in results]), release=True)
     return rows
 

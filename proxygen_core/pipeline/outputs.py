@@ -20,6 +20,8 @@ from proxygen_core.settings import Settings
 from proxygen_core.store.base import Store
 from proxygen_core.store.keys import OutputKeys
 
+THUMBNAIL, PROXY, PREVIEW = "thumbnail", "proxy", "preview"  # the kinds the chain names (RECORD needs two)
+
 Make = Callable[[Store, WorkingFrame, OutputKeys, Settings, Path, SourceFrame], "Media | Thumbnail"]
 
 
@@ -35,11 +37,11 @@ class OutputKind:
 
 
 OUTPUT_KINDS: tuple[OutputKind, ...] = (
-    OutputKind("thumbnail", lambda store, frame, outs, settings, folder, source: make_thumbnail(
+    OutputKind(THUMBNAIL, lambda store, frame, outs, settings, folder, source: make_thumbnail(
         store, frame, outs, settings.render, folder, source),
         "thumbnail_s3_key", "thumbnail_size_bytes", "thumb_resolution"),
-    OutputKind("proxy", make_proxy, "proxy_s3_key", "proxy_size_bytes", "proxy_resolution"),
-    OutputKind("preview", lambda store, frame, outs, settings, folder, source: make_preview(
+    OutputKind(PROXY, make_proxy, "proxy_s3_key", "proxy_size_bytes", "proxy_resolution"),
+    OutputKind(PREVIEW, lambda store, frame, outs, settings, folder, source: make_preview(
         store, frame, outs, settings.render, folder, source),
         "preview_s3_key", None, None, full_resolution=True,
         enabled=lambda settings: settings.render.preview_enabled),

@@ -76,7 +76,8 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
         chosen = tuple(p for p in profiles if clip_asset_key(p.name) in selected)
         members = load_members(store, sequence_members(context.instance, pattern))
         db = catalog.open()
-        plan, outcomes = build_clips_of(store, pattern, members, settings, db.profile, chosen)
+        plan, outcomes = build_clips_of(store, pattern, members, settings, db.profile, chosen,
+                                        members_now=lambda: sequence_members(context.instance, pattern))
         publisher = events.publisher()
         failed, kinds = [], []
         for outcome in outcomes:

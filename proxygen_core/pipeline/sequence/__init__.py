@@ -6,6 +6,8 @@ poster, timeline and rows from the plan. ``build_clips_of`` is the one call both
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from proxygen_core.pipeline.sequence.build import ClipOutcome, build_sequence_clips, is_current, release_working_frames
 from proxygen_core.pipeline.sequence.members import Members, WorkingFrames, load_members
 from proxygen_core.pipeline.sequence.plan import (
@@ -26,7 +28,9 @@ __all__ = ["ClipOutcome", "Members", "SequencePlan", "WorkingFrames", "build_cli
 
 
 def build_clips_of(store: Store, pattern: str, members: Members, settings: Settings, output_profile: str,
-                   profiles: tuple[ClipProfile, ...] | None = None) -> tuple[SequencePlan, list[ClipOutcome]]:
-    """Plan the sequence's clips once, then build them: the plan and a row per planned profile."""
+                   profiles: tuple[ClipProfile, ...] | None = None,
+                   members_now: Callable[[], list[str]] | None = None) -> tuple[SequencePlan, list[ClipOutcome]]:
+    """Plan the sequence's clips once, then build them: the plan and a row per planned profile (``members_now``:
+    build_sequence_clips)."""
     plan = plan_clips(store, pattern, members, settings, output_profile, profiles)
-    return plan, build_sequence_clips(store, plan, members)
+    return plan, build_sequence_clips(store, plan, members, members_now)

@@ -18,6 +18,7 @@ import posixpath
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from proxygen_core.errors import ProxygenError, QCFailure, as_proxygen_error
 from proxygen_core.events.schema import clip_event_id
 from proxygen_core.media import clip_quality, qc
-from proxygen_core.media.burnins import BurnIns, band_height
+from proxygen_core.media.burnins import band_height
 from proxygen_core.media.clips import ClipPass, ClipResult, build_clips, display_name, look, profile_pixels
 from proxygen_core.media.geometry import resolution
 from proxygen_core.media.render import display_encode
@@ -35,7 +36,7 @@ from proxygen_core.pipeline.sequence.members import Members, WorkingFrames, load
 from proxygen_core.pipeline.sequence.plan import SequencePlan
 from proxygen_core.pipeline.stages import media_tags
 from proxygen_core.pipeline.state import REVIEW_PLANES, WORKING, load_state, save_state
-from proxygen_core.profiles import ClipProfile, parse_template
+from proxygen_core.profiles import ClipProfile
 from proxygen_core.rows import FAILED, ClipRow
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS
@@ -66,18 +67,22 @@ class ClipOutcome:
                                 failed_frames=json.dumps(sorted(plan.failed)), missing_frames=json.dumps([]))
 
 
-def is_current(store: Store, plan: SequencePlan, members: Members) -> bool:
-    """Whether the members are as the plan saw them (same versions and outcomes): the generation check."""
-    now = load_members(store, list(members.states))
+def is_current(store: Store, plan: SequencePlan, members: Members, keys: list[str] | None = None) -> bool:
+    """Whether the sequence is as the plan saw it: the same member keys (``keys``: the members now, when the
+    caller can list them) with the same versions and outcomes. The generation check."""
+    now = load_members(store, keys if keys is not None else list(members.states))
     return now.fingerprint(plan.render.settings_hash()) == plan.fingerprint
 
 
-def build_sequence_clips(store: Store, plan: SequencePlan, members: Members) -> list[ClipOutcome]:
-    """A row per profile of the plan, ok or failed; never raises for one profile's failure."""
+def build_sequence_clips(store: Store, plan: SequencePlan, members: Members,
+                         members_now: Callable[[], list[str]] | None = None) -> list[ClipOutcome]:
+    """A row per profile of the plan, ok or failed; never raises for one profile's failure. ``members_now``
+    lists the sequence's frame keys as they are when the build is about to publish (a frame that arrived
+    meanwhile supersedes it); without it the members are taken as fixed (the local door)."""
     outcomes = {p.name: ClipOutcome(p.name, plan.row(p)) for p in plan.profiles}
     folder = Path(tempfile.mkdtemp(prefix="proxygen-clip-"))
     try:
-        _build(store, plan, members, outcomes, folder)
+        _build(store, plan, members, outcomes, folder, members_now)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     for outcome in outcomes.values():
@@ -85,8 +90,10 @@ def build_sequence_clips(store: Store, plan: SequencePlan, members: Members) -> 
     return list(outcomes.values())
 
 
-def _build(store: Store, plan: SequencePlan, members: Members, outcomes: dict[str, ClipOutcome],
-           folder: Path) -> None:
+def _build(store: Store, plan: SequencePlan, members: Members, outcomes: dict[str, ClipOutcome], folder: Path,
+           members_now: Callable[[], list[str]] | None) -> None:
+    """Encode, check and measure everything first; then, only if the sequence is still as planned, publish:
+    the poster, each profile's file, the timeline, and the release of the working frames."""
     working = WorkingFrames(store, plan.render)
     try:
         if plan.error is not None:
@@ -99,30 +106,39 @@ def _build(store: Store, plan: SequencePlan, members: Members, outcomes: dict[st
         made = build_clips(loaders, set(plan.failed), plan.job({p: str(folder / f"{p.name}{p.extension}")
                                                                  for p in plan.profiles}))
         pass_seconds = time.perf_counter() - t0
-        if not is_current(store, plan, members):
-            _supersede(outcomes)
-            return
-        poster = _poster(store, plan)
     except Exception as exc:  # nothing could be made: every profile's row says why
         for outcome in outcomes.values():
             outcome.fail(store.uri(plan.pattern), exc, plan)
         return
     references = _references(made, working, plan)
+    measured: dict[str, tuple[ClipProfile, ClipResult, Any]] = {}
     for profile in plan.profiles:
         outcome = outcomes[profile.name]
         outcome.redecoded = len(working.redecoded)
         outcome.timings = {"pass_seconds": round(pass_seconds, 4), "read_seconds": made.read_seconds,
                            "display_seconds": made.display_seconds}
         try:
-            _finish(store, outcome, profile, made, plan, poster, references.get(profile.name, {}))
+            measured[profile.name] = (profile, *_measure(store, outcome, profile, made, plan,
+                                                         references.get(profile.name, {})))
         except Exception as exc:
             outcome.fail(store.uri(plan.keys[profile.name]), exc, plan)
-    if not is_current(store, plan, members):
-        _supersede(outcomes)
+    if not is_current(store, plan, members, members_now() if members_now is not None else None):
+        _supersede(outcomes)  # nothing of this build was published: the newer state gets its own
         return
+    try:
+        poster = _poster(store, plan)
+    except Exception as exc:
+        for outcome in outcomes.values():
+            outcome.fail(store.uri(plan.pattern), exc, plan)
+        return
+    for name, (profile, clip, quality) in measured.items():
+        try:
+            _publish(store, outcomes[name], profile, clip, quality, plan, poster)
+        except Exception as exc:
+            outcomes[name].fail(store.uri(plan.keys[name]), exc, plan)
     _timeline(store, plan, outcomes)
     if all(o.row.ok for o in outcomes.values()) and set(outcomes) >= {p.name for p in plan.enabled}:
-        release_working_frames(store, members, plan)
+        release_working_frames(store, members, plan.release_working)
 
 
 def _supersede(outcomes: dict[str, ClipOutcome]) -> None:
@@ -207,20 +223,19 @@ def _bands(profile: ClipProfile, plan: SequencePlan) -> tuple[bool, bool]:
     them out)."""
     if plan.burnins is None or profile.name not in plan.burnins.profiles:
         return False, False
-    return BurnIns(parse_template(plan.render.clip_burnin_template)).bands
+    return plan.burnins.bands
 
 
-def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: ClipPass, plan: SequencePlan,
-            poster: _Poster, references: dict[int, Any]) -> None:
-    """Check, measure and publish one profile's file, and fill its row."""
+def _measure(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: ClipPass, plan: SequencePlan,
+             references: dict[int, Any]) -> tuple[ClipResult, Any]:
+    """Check one profile's file (container, frame count) and measure its quality; nothing is published yet."""
     clip: ClipResult = made.results[profile.name]
     if clip.error is not None:
         raise clip.error
-    key = plan.keys[profile.name]
     check = qc.check_clip(qc.mp4_info(clip.path, count_frames=True), profile, clip.width, clip.height,
                           clip.frame_count + int(clip.slate), clip.alpha)
     if not check.passed:
-        raise QCFailure(store.uri(key), "; ".join(check.problems))
+        raise QCFailure(store.uri(plan.keys[profile.name]), "; ".join(check.problems))
     t0 = time.perf_counter()
     top, bottom = _bands(profile, plan)
     band = band_height(clip.height)
@@ -230,6 +245,13 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
                                    {i + shift: n for i, n in made.samples.items()}, band if bottom else 0,
                                    band if top else 0)
     outcome.timings["quality_seconds"] = round(time.perf_counter() - t0, 4)
+    return clip, quality
+
+
+def _publish(store: Store, outcome: ClipOutcome, profile: ClipProfile, clip: ClipResult, quality: Any,
+             plan: SequencePlan, poster: _Poster) -> None:
+    """Upload one profile's checked file and fill its row."""
+    key = plan.keys[profile.name]
     meta = {"sequence": plan.pattern if len(plan.pattern) < 1000 else "",
             "frames-fingerprint": plan.fingerprint, "clip-profile": profile.name}
     stored = store.upload_file(clip.path, key, tags=media_tags(f"clip_{profile.name}"), metadata=meta)
@@ -246,11 +268,11 @@ def _finish(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Clip
         pix_fmt=profile.encoded_pix_fmt(clip.alpha), slate_frames=int(clip.slate))
 
 
-def release_working_frames(store: Store, members: Members, plan: SequencePlan | None = None,
-                           until_clips: bool | None = None) -> int:
-    """With ``until_clips`` retention, the members' working frames go once every enabled profile is built; each
-    state then says it has none (a later rebuild decodes the source again). Returns how many were deleted."""
-    if not (plan.release_working if plan is not None else until_clips):
+def release_working_frames(store: Store, members: Members, release: bool) -> int:
+    """With ``until_clips`` retention (``release``: the plan's ``release_working``), the members' working frames
+    go once every enabled profile is built; each state then says it has none (a later rebuild decodes the source
+    again). Returns how many were deleted."""
+    if not release:
         return 0
     released = 0
     for key, state in members.states.items():
