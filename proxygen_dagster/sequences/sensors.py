@@ -42,32 +42,38 @@ def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list
     return keys, min(truncated) if truncated else newest
 
 
+SEQUENCES_PER_TICK = 50  # members' states read per tick (one GET per frame): a tick stays well inside its timeout
+
+
 def changed_profiles(state: dict, settings: Settings, now: float) -> None:
-    """When the enabled (or slated) profiles differ from the ones the cursor last saw, every sequence built
-    before lacks a deliverable: mark them all pending again (their fingerprints are new, so each gets a run).
-    Why here: no frame changes when a profile is enabled, so nothing else would ever ask for them."""
+    """When the enabled (or slated) profiles differ from those a sequence was last built with (the signature
+    part of its fingerprint), it lacks a deliverable: mark it pending again. Why here: no frame changes when a
+    profile is enabled, so nothing else would ever ask for it. Read from each sequence's own fingerprint, so a
+    change shipped with an upgrade (a cursor without ``profiles``) is seen too."""
     signature = profiles_signature(settings)
-    seen = state.get("profiles")
-    state["profiles"] = signature
-    if seen is None or seen == signature:
+    if state.get("profiles") == signature:
         return
-    lacking = lacking_profiles(seen, settings)
-    for pattern in state["built"]:
-        state["pending"].setdefault(pattern, now - settings.pipeline.clip_settle_seconds)
-        state.setdefault("only", {})[pattern] = list(lacking)  # the built ones stay as they are
+    state["profiles"] = signature
+    for pattern, built in state["built"].items():
+        if built.partition("-")[2] != signature:
+            state["pending"].setdefault(pattern, now - settings.pipeline.clip_settle_seconds)
 
 
-def clips_request(state: dict, pattern: str, fingerprint: str) -> RunRequest | None:
-    """The run of a sequence's clips: every profile, or only those a profile change left lacking when the
-    frames are the same as at the last build (the members' part of the fingerprint unchanged); None when such a
-    change left nothing lacking (a profile disabled)."""
-    previous = state["built"].get(pattern, "")
-    only = state.get("only", {}).pop(pattern, None)
-    same_frames = previous.split("-", 1)[0] == fingerprint.split("-", 1)[0]
-    if only is not None and same_frames and not only:
-        return None
-    selection = [clip_asset_key(name) for name in only] if only and same_frames else None
-    return RunRequest(run_key=f"clip-{fingerprint}", job_name=JOB.clips, partition_key=pattern,
+def clips_request(state: dict, pattern: str, fingerprint: str, settings: Settings) -> RunRequest | None:
+    """The run of a sequence's clips: every profile; or, when only the profiles changed since its last build
+    (the members' part of the fingerprint the same), only those that change left lacking, and None when it left
+    none (a profile disabled). The run key counts the sequence's requests: a fingerprint that comes back
+    (a slate switched off, then on again) is a new run, never one Dagster drops as already requested."""
+    frames_now, _, _ = fingerprint.partition("-")
+    frames_before, _, signature_before = state["built"].get(pattern, "").partition("-")
+    selection = None
+    if frames_before == frames_now and signature_before:
+        lacking = lacking_profiles(signature_before, settings)
+        if not lacking:
+            return None
+        selection = [clip_asset_key(name) for name in lacking]
+    count = state.setdefault("requests", {})[pattern] = state.get("requests", {}).get(pattern, 0) + 1
+    return RunRequest(run_key=f"clip-{fingerprint}-{count}", job_name=JOB.clips, partition_key=pattern,
                       asset_selection=selection,
                       tags={TAG.trigger: TRIGGER.sequence_settled, TAG.sequence: sequence_digest(pattern)})
 
@@ -103,9 +109,13 @@ def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
     changed_profiles(state, settings, now)
     requests = []
     store = storage.store()
+    loads = 0
     for pattern, changed in list(state["pending"].items()):
         if now - changed < pipeline.clip_settle_seconds:
             continue
+        if loads >= SEQUENCES_PER_TICK:
+            break  # the rest stay pending for the next tick: a profile change marks every sequence at once
+        loads += 1
         members = load_members(store, members_of(all_frames(), parse_pattern(pattern)[0]))
         if not due(members, settings):
             continue  # frames still in flight: look again next tick
@@ -114,7 +124,7 @@ def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
         fingerprint = build_fingerprint(members, settings)
         if state["built"].get(pattern) == fingerprint:
             continue
-        request = clips_request(state, pattern, fingerprint)
+        request = clips_request(state, pattern, fingerprint, settings)
         state["built"][pattern] = fingerprint
         if request is not None:
             requests.append(request)
