@@ -148,6 +148,13 @@ class ClipRow(_Record):
     task: str | None = None
     version: int | None = None
     planned_at: int | None = None  # the plan's stamp (ms): an older build never replaces a newer one's row
+    # the tracker publish of this clip (the tracked profile only; None where no tracker is configured)
+    tracker_status: str | None = None  # pending | published | failed
+    tracker_url: str | None = None  # the revision's page in the tracker
+    tracker_revision: str | None = None  # the tracker's id of the revision (playlists, updates)
+    tracker_error: str | None = None  # why the last attempt did not publish
+    tracker_attempts: int | None = None
+    tracker_retry_at: str | None = None  # not before this (ISO UTC): the backoff, or the lease of a running attempt
 
     @property
     def missing(self) -> list[int]:

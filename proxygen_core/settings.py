@@ -270,6 +270,47 @@ class RetentionSettings:
             raise ValueError(f"retention_hour {self.retention_hour!r}: an hour of the day in UTC, 0 to 23")
 
 
+TRACKERS = ("none", "kitsu", "shotgrid", "ftrack", "ayon")
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """Where review clips are published (docs/trackers.md). Secrets (passwords, keys) from the environment only.
+
+    One revision per (shot, task, version) of ``tracker_profile``: a rebuild of the same version updates that
+    revision's preview; a tracker that is down is retried with backoff (the clip row says ``pending``)."""
+
+    tracker: str = "none"  # none | kitsu | shotgrid | ftrack | ayon
+    tracker_profile: str = "review"  # the clip profile published (its movie and poster)
+    tracker_create: bool = False  # create a missing project, sequence, shot or task; false: refuse the publish
+    tracker_task_type: str | None = None  # default: the identity's task, matched to the tracker's task types
+    tracker_status: str = "wfa"  # the status the revision sets on its task (Kitsu short name; ShotGrid code)
+    tracker_retry_seconds: float = 30.0  # first wait after a tracker was unreachable, doubled per attempt
+    tracker_retry_max_seconds: float = 3600.0
+    kitsu_url: str | None = None  # zou's API root, e.g. https://kitsu.studio/api (a bare zou: http://host:port)
+    kitsu_user: str | None = None
+    kitsu_password: str | None = None
+    shotgrid_url: str | None = None
+    shotgrid_script: str | None = None
+    shotgrid_key: str | None = None
+    ftrack_url: str | None = None
+    ftrack_user: str | None = None
+    ftrack_key: str | None = None
+    ayon_url: str | None = None
+    ayon_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"tracker {self.tracker!r}: one of {', '.join(TRACKERS)}")
+        _check(self, "tracker_profile", parse_profiles)
+        if len(parse_profiles(self.tracker_profile)) != 1:
+            raise ValueError(f"tracker_profile {self.tracker_profile!r}: one clip profile")
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracker != "none"
+
+
 @dataclass(frozen=True)
 class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
@@ -279,6 +320,7 @@ class Settings:
     events: EventSettings = field(default_factory=EventSettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    trackers: TrackerSettings = field(default_factory=TrackerSettings)
 
     def with_render(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}

@@ -63,6 +63,9 @@ PROXY_CLIPS = pa.schema([
     ("quality_passed", pa.bool_()), ("timeline_s3_key", pa.string()), ("slate_frames", pa.int64()),
     ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
     ("planned_at", pa.int64()),  # the build's plan stamp (ms): a row is never replaced by an older plan's
+    # the tracker publish (rows.ClipRow): pending | published | failed, the revision and the retry schedule
+    ("tracker_status", pa.string()), ("tracker_url", pa.string()), ("tracker_revision", pa.string()),
+    ("tracker_error", pa.string()), ("tracker_attempts", pa.int64()), ("tracker_retry_at", pa.string()),
 ])
 
 # What makes a row a different version: a change of any of these sends the old row to the history.
@@ -86,6 +89,24 @@ def planned_later(stored: int | None, new: int | None) -> bool:
     """Whether the stored clip row comes from a later plan than a new one (both plan stamps, ms): the new row is
     then stale and refused. A row without a stamp (written before stamps existed) never blocks nor is blocked."""
     return stored is not None and new is not None and stored > new
+
+
+# What a tracker publish changes on its clip row (nothing else: the build owns the rest).
+TRACKER_COLUMNS = ("tracker_status", "tracker_url", "tracker_revision", "tracker_error", "tracker_attempts",
+                   "tracker_retry_at")
+PENDING = "pending"
+
+
+def tracker_due(row: ClipRow, now: str) -> bool:
+    """Whether a clip waits for its tracker publish now: pending, rendered, and past its backoff or lease."""
+    return row.tracker_status == PENDING and row.ok and (row.tracker_retry_at is None or row.tracker_retry_at <= now)
+
+
+def tracker_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(changes) - set(TRACKER_COLUMNS)
+    if unknown:
+        raise ValueError(f"not tracker columns: {sorted(unknown)}")
+    return changes
 
 
 def is_new_version(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
@@ -134,6 +155,13 @@ class Catalog(Protocol):
     def write_clips(self, rows: list[ClipRow], events: list[OutboxEvent]) -> int: ...
 
     def clips(self, limit: int = 50) -> list[ClipRow]: ...
+
+    def clip(self, clip_id: str) -> ClipRow | None: ...
+
+    def tracker_due(self, now: str, limit: int = 20) -> list[ClipRow]: ...
+
+    def update_tracker(self, clip_id: str, planned_at: int | None, changes: dict[str, Any],
+                       claim_at: str | None = None) -> bool: ...
 
     def pending_events(self, limit: int = 500) -> list[OutboxEvent]: ...
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 from proxygen_core.catalog.schema import (
     HISTORY,
     OUTBOX,
+    PENDING,
     PROXY_CLIPS,
     PROXY_OUTPUTS,
     SQLITE_TYPES,
@@ -23,6 +24,7 @@ from proxygen_core.catalog.schema import (
     is_new_version,
     planned_later,
     sql_ddl,
+    tracker_changes,
 )
 from proxygen_core.rows import ClipRow, FrameRow, HistoryRow
 
@@ -139,6 +141,37 @@ class SQLCatalog:
         found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" '
                               'ORDER BY generated_timestamp DESC LIMIT ?', [limit])
         return [ClipRow.from_record(r) for r in found]
+
+    def clip(self, clip_id: str) -> ClipRow | None:
+        found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" WHERE clip_id = ?',
+                              [clip_id])
+        return ClipRow.from_record(found[0]) if found else None
+
+    def tracker_due(self, now: str, limit: int = 20) -> list[ClipRow]:
+        """Clips waiting for their tracker publish now (schema.tracker_due), oldest first."""
+        found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" '
+                              "WHERE tracker_status = ? AND status = 'ok' AND "
+                              '(tracker_retry_at IS NULL OR tracker_retry_at <= ?) '
+                              'ORDER BY generated_timestamp LIMIT ?', [PENDING, now, limit])
+        return [ClipRow.from_record(r) for r in found]
+
+    def update_tracker(self, clip_id: str, planned_at: int | None, changes: dict[str, Any],
+                       claim_at: str | None = None) -> bool:
+        """Set a clip's tracker columns if the row is still the build ``planned_at`` made (a rebuild meanwhile
+        wins: its row is pending again and published on its own); with ``claim_at``, only if it is due then (a
+        claim: of two publishers, one gets it). Returns whether the row was changed."""
+        changes = tracker_changes(changes)
+        where, args = "clip_id = ? AND planned_at = ?", [clip_id, planned_at]
+        if claim_at is not None:
+            where += " AND tracker_status = ? AND (tracker_retry_at IS NULL OR tracker_retry_at <= ?)"
+            args += [PENDING, claim_at]
+        with self._transaction():
+            self._lock_row(clip_id)
+            if not self._execute(f'SELECT clip_id FROM "{self.clips_table}" WHERE {where}', args):
+                return False
+            sets = ", ".join(f'"{name}" = ?' for name in changes)
+            self._execute(f'UPDATE "{self.clips_table}" SET {sets} WHERE clip_id = ?', [*changes.values(), clip_id])
+        return True
 
     def rows(self, limit: int = 50, status: str | None = None) -> list[FrameRow]:
         where, args = ("WHERE status = ?", [status]) if status else ("", [])

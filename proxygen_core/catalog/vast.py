@@ -17,12 +17,15 @@ import pyarrow as pa
 from proxygen_core.catalog.schema import (
     HISTORY,
     OUTBOX,
+    PENDING,
     PROXY_CLIPS,
     PROXY_OUTPUTS,
     OutboxEvent,
     conform,
     is_new_version,
     planned_later,
+    tracker_changes,
+    tracker_due,
 )
 from proxygen_core.catalog.sql import iso_utc, utc_iso
 from proxygen_core.errors import ProxygenError
@@ -182,6 +185,51 @@ class VastCatalog:
             return [ClipRow.from_record(r) for r in data]
 
         return self._run("read clips", work)
+
+    def clip(self, clip_id: str) -> ClipRow | None:
+        from ibis import _
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            return self._select(self._table(tx, self.clips_table, PROXY_CLIPS), PROXY_CLIPS.names,
+                                _.clip_id == clip_id).to_pylist()
+
+        found = self._run("read clip", work)
+        return ClipRow.from_record(found[0]) if found else None
+
+    def tracker_due(self, now: str, limit: int = 20) -> list[ClipRow]:
+        """As the SQL catalog's: clips waiting for their tracker publish now, oldest first."""
+        from ibis import _
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            return self._select(self._table(tx, self.clips_table, PROXY_CLIPS), PROXY_CLIPS.names,
+                                _.tracker_status == PENDING).to_pylist()
+
+        due = [r for r in (ClipRow.from_record(x) for x in self._run("read pending publishes", work))
+               if tracker_due(r, now)]
+        return sorted(due, key=lambda r: r.generated_timestamp or "")[:limit]
+
+    def update_tracker(self, clip_id: str, planned_at: int | None, changes: dict[str, Any],
+                       claim_at: str | None = None) -> bool:
+        """As the SQL catalog's, in one transaction."""
+        from ibis import _
+
+        changes = tracker_changes(changes)
+        columns = list(changes)
+
+        def work(tx: Any) -> bool:
+            table = self._table(tx, self.clips_table, PROXY_CLIPS)
+            found = [r for r in self._select(table, PROXY_CLIPS.names, _.clip_id == clip_id, row_id=True).to_pylist()
+                     if r["planned_at"] == planned_at
+                     and (claim_at is None or tracker_due(ClipRow.from_record(
+                         {k: v for k, v in r.items() if k != ROW_ID}), claim_at))]
+            if not found:
+                return False
+            table.update(pa.Table.from_pylist(
+                [{ROW_ID: found[0][ROW_ID], **changes}],
+                schema=pa.schema([(ROW_ID, pa.uint64())] + [PROXY_CLIPS.field(k) for k in columns])), columns=columns)
+            return True
+
+        return bool(self._run("update tracker state", work))
 
     def rows(self, limit: int = 50, status: str | None = None) -> list[FrameRow]:
         from ibis import _

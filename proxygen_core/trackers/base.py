@@ -1,0 +1,117 @@
+"""The tracker publisher interface: what one publish sends, what it returns, how it fails.
+
+Why one interface: Kitsu, ShotGrid, ftrack and AYON name things differently (a Kitsu revision is a comment with
+a preview on a task; a ShotGrid Version; an ftrack AssetVersion; an AYON version with a reviewable), but a
+publish is the same three questions everywhere — is this (shot, task, version) already there? create it; or
+replace its preview — and the same two failures: the tracker is unreachable (retried, nothing lost) or it
+refuses (wrong credentials, unknown project or task type: a failure of that publish, never of the frames).
+
+Trackers do not deduplicate, so ``publish`` looks the revision up before writing: a redelivered event, a retried
+run or a restart never adds a second revision, and a rebuild of the same version updates its preview.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from proxygen_core.errors import clean_text
+
+
+class TrackerError(Exception):
+    """A publish that did not happen; ``str()`` is one line naming the tracker and the cause."""
+
+    transient = False
+
+    def __init__(self, tracker: str, cause: object) -> None:
+        self.tracker = tracker
+        self.cause = clean_text(cause)
+        super().__init__(f"{tracker}: {self.cause}")
+
+
+class TrackerUnavailable(TrackerError):
+    """The tracker could not be reached or answered 5xx: retried with backoff, the clip stays ``pending``."""
+
+    transient = True
+
+
+class TrackerRefused(TrackerError):
+    """The tracker refused the publish (credentials, permissions, unknown project, shot or task type): the clip's
+    publish is ``failed`` with this cause until the settings or the tracker change (``proxygen clips --publish``)."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One clip as a tracker revision: who it belongs to, the files and what the comment says.
+
+    ``version`` is the revision number (the identity's version); ``movie`` and ``poster`` are local files the
+    publisher uploads (fetched from the store first)."""
+
+    clip_id: str
+    project: str
+    sequence: str | None
+    shot: str
+    task: str
+    version: int
+    movie: Path
+    poster: Path | None
+    first_frame: int
+    last_frame: int
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+    comment: str
+    movie_uri: str  # where the movie lives in the bucket (s3://...): ShotGrid's sg_path_to_movie
+    frames_uri: str  # the source frames' pattern (s3://.../sh010.####.exr): sg_path_to_frames
+    status: str = "wfa"
+    task_type: str | None = None  # the tracker's task type to publish on; default: matched from ``task``
+    create: bool = False  # create missing project, sequence, shot and task (else refuse)
+
+    @property
+    def code(self) -> str:
+        """The revision's name where a tracker wants one (ShotGrid Version code, ftrack/AYON version comment)."""
+        return f"{self.shot}_{self.task}_v{self.version:03d}"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A revision in a tracker: its id (for updates and playlists), its page, and whether this publish made it."""
+
+    id: str
+    url: str
+    created: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class Tracker(Protocol):
+    """One tracker's publisher (trackers/kitsu.py, shotgrid.py, ftrack.py, ayon.py).
+
+    Each method raises TrackerUnavailable or TrackerRefused, never a client library's own exception."""
+
+    name: str
+
+    def find_revision(self, pub: Publication) -> Revision | None:
+        """The revision of (project, shot, task, version) if the tracker already has it."""
+        ...
+
+    def create_revision(self, pub: Publication) -> Revision:
+        """A new revision with the movie as its preview and the poster as the shot's thumbnail; the shot's frame
+        range and fps set. Missing entities are created when ``pub.create``, else TrackerRefused."""
+        ...
+
+    def update_revision(self, revision: Revision, pub: Publication) -> Revision:
+        """The same revision with this build's movie, poster and comment (a rebuild of the same version)."""
+        ...
+
+    def publish_playlist(self, name: str, project: str, revisions: list[Revision]) -> Revision:
+        """A review playlist (the day's dailies) holding these revisions; the same name is updated, not added."""
+        ...
+
+
+def publish(tracker: Tracker, pub: Publication) -> Revision:
+    """Exactly one revision per (shot, task, version): looked up first, created only when absent, else updated."""
+    found = tracker.find_revision(pub)
+    if found is None:
+        return tracker.create_revision(pub)
+    return tracker.update_revision(found, pub)
