@@ -101,7 +101,8 @@ def rendered(tmp_path_factory):
     """Two deep EXRs of different sizes, a multipart and a plain EXR, and a TIFF, through the real chain."""
     src = tmp_path_factory.mktemp("src")
     files = [deep_exr(src / "fx_deep.1001.exr"), deep_one_sample_exr(src / "smoke_deep.1001.exr", 200, 120),
-             multipart_exr(src / "beauty_multi.1001.exr"), chart_exr(src / "plate.1001.exr"), chart_tif(src / "ref.tif")]
+             multipart_exr(src / "beauty_multi.1001.exr"), chart_exr(src / "plate.1001.exr"),
+             chart_tif(src / "ref.tif")]
     store = LocalStore(tmp_path_factory.mktemp("out"))
     settings = no_retry_settings()
     results = {str(f): run_chain(store, str(f), settings) for f in files}
@@ -236,8 +237,8 @@ def test_vast_rows_land_in_the_configured_schema(rendered):
     assert len(tables["parts"]["rows"]) == 5
     joined = (files.drop_columns(["metadata_embedding"]).filter(pa.compute.field("is_deep"))
               .join(outputs, "file_id").sort_by([("size_bytes", "descending")]))
-    assert list(zip(*(joined.column(c).to_pylist() for c in ("file_path", "multipart_count", "thumbnail_s3_key",
-                                                               "proxy_s3_key")), strict=True)) == _expected_deep(rendered)
+    columns = ("file_path", "multipart_count", "thumbnail_s3_key", "proxy_s3_key")
+    assert list(zip(*(joined.column(c).to_pylist() for c in columns), strict=True)) == _expected_deep(rendered)
 
 
 def test_vast_shares_a_files_table_exr_inspector_made(rendered):
