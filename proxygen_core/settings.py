@@ -203,7 +203,8 @@ class CatalogSettings:
     catalog_backend: str = "sqlite"  # sqlite | postgres | vast
     sqlite_path: str = "var/catalog.db"
     postgres_dsn: str | None = None  # libpq DSN or URL; holds a password: environment only
-    postgres_schema: str = "public"  # the PostgreSQL schema of every catalog table (created when missing)
+    # the PostgreSQL schema of every catalog table (created when missing); unset: the server's search_path (public)
+    postgres_schema: str | None = None
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None

@@ -63,7 +63,7 @@ class CatalogResource(ConfigurableResource):
     catalog_backend: str = "sqlite"
     sqlite_path: str = "var/catalog.db"
     postgres_dsn: str | None = None
-    postgres_schema: str = "public"
+    postgres_schema: str | None = None
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None

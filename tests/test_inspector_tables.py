@@ -264,3 +264,25 @@ def test_vast_shares_a_files_table_exr_inspector_made(rendered):
     rows = server.buckets["db"]["exr_metadata_2"]["files"]["rows"]
     counts = {r["file_id"]: r["inspection_count"] for r in rows}
     assert len(rows) == 4 and counts[first.source.file_id] == 4
+
+
+def test_postgres_without_a_schema_setting_stays_in_public(postgres_server, rendered):
+    """Unset, the search path is the server's: the tables go to ``public`` as before the setting existed, and the
+    JOIN runs with the qualifiers dropped."""
+    import psycopg2
+
+    from .conftest import fresh_postgres_dsn
+
+    dsn = fresh_postgres_dsn()
+    _record(open_catalog(CatalogSettings(catalog_backend="postgres", postgres_dsn=dsn, exr_inspector_tables=True)),
+            rendered)
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(SEED_JOIN.replace("exr_metadata_2.", ""))
+            assert cur.fetchall() == _expected_deep(rendered)
+            cur.execute("SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name IN "
+                        "('files', 'parts', 'proxy_outputs')")
+            assert cur.fetchall() == [("public",)]
+    finally:
+        conn.close()
