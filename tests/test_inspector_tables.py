@@ -286,3 +286,12 @@ def test_postgres_without_a_schema_setting_stays_in_public(postgres_server, rend
             assert cur.fetchall() == [("public",)]
     finally:
         conn.close()
+
+
+def test_the_settings_and_their_environment():
+    from proxygen_core.settings import load_settings
+
+    assert (load_settings(env={}).catalog.exr_inspector_tables, load_settings(env={}).catalog.postgres_schema) == (
+        False, None)
+    chosen = load_settings(env={"PROXYGEN_EXR_INSPECTOR_TABLES": "true", "PROXYGEN_POSTGRES_SCHEMA": "exr_metadata_2"})
+    assert (chosen.catalog.exr_inspector_tables, chosen.catalog.postgres_schema) == (True, "exr_metadata_2")
