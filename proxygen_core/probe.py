@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -117,6 +118,8 @@ class ProbeRecord:
     fps: float | None = None  # EXR framesPerSecond
     timecode: str | None = None  # EXR timeCode (SMPTE), as HH:MM:SS:FF
     pixel_aspect: float = 1.0  # width / height of one pixel (EXR pixelAspectRatio, DPX/TIFF pixel aspect)
+    # every part's header (subimage), in exr-inspector's part terms (``part_header``): its ``parts`` table
+    parts: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,6 +183,50 @@ def colour_metadata(spec: oiio.ImageSpec) -> dict[str, Any]:
     return meta
 
 
+def _window(x: int, y: int, width: int, height: int) -> str:
+    """A window as exr-inspector stores it: the JSON list ``[xmin, ymin, xmax, ymax]``."""
+    return json.dumps([x, y, x + width - 1, y + height - 1])
+
+
+def part_header(spec: oiio.ImageSpec, index: int) -> dict[str, Any]:
+    """One part's header as exr-inspector's ``parts`` row describes it (its column names; its ``_spec_to_part``):
+    the data and display windows, names, compression, line order, tiling, deep. Header only, no pixel."""
+    def text(name: str) -> str | None:
+        value = spec.getattribute(name)
+        return str(value) if value is not None else None
+
+    tiled = spec.tile_width > 0
+    return {
+        "part_index": index, "width": spec.width, "height": spec.height,
+        "display_width": spec.full_width, "display_height": spec.full_height,
+        "data_x_offset": spec.x, "data_y_offset": spec.y,
+        "part_name": text("oiio:subimagename") or text("name"), "view_name": text("view"),
+        "multi_view": spec.getattribute("multiView") is not None,
+        "data_window": _window(spec.x, spec.y, spec.width, spec.height),
+        "display_window": _window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+        "pixel_aspect_ratio": spec.get_float_attribute("PixelAspectRatio", 1.0),
+        "line_order": text("openexr:lineOrder"), "compression": text("compression"),
+        "color_space": text("oiio:ColorSpace") or text("colorspace"), "render_software": text("Software"),
+        "is_tiled": tiled, "tile_width": spec.tile_width if tiled else 0,
+        "tile_height": spec.tile_height if tiled else 0, "tile_depth": spec.tile_depth if tiled else 0,
+        "is_deep": bool(spec.deep),
+    }
+
+
+def part_headers(inp: oiio.ImageInput, subimages: int) -> tuple[dict[str, Any], ...]:
+    """Every part's header (an EXR's parts; other formats' subimages), then back to the first."""
+    headers = []
+    for index in range(subimages):
+        if index and not inp.seek_subimage(index, 0):
+            oiio_error(inp)
+            break
+        headers.append(part_header(inp.spec(), index))
+    if subimages > 1:
+        inp.seek_subimage(0, 0)
+        oiio_error(inp)
+    return tuple(headers)
+
+
 def check_pixel_limit(path: str, spec: oiio.ImageSpec, max_pixels: int) -> None:
     for label, pixels in (
         ("data window", spec.width * spec.height),
@@ -205,6 +252,7 @@ def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord
             subimages += 1
         inp.seek_subimage(0, 0)
         oiio_error(inp)  # counting ends on a failed seek; clear it so it is not read as a decode error
+    parts = part_headers(inp, subimages)
     spec = inp.spec()
     orientation = spec.get_int_attribute("Orientation", 1)
     fps, tc = _timing(spec)
@@ -232,6 +280,7 @@ def probe_input(path: str, inp: oiio.ImageInput, max_pixels: int) -> ProbeRecord
         fps=fps,
         timecode=tc,
         pixel_aspect=round(par, 6),
+        parts=parts,
     )
 
 

@@ -163,3 +163,56 @@ class ClipRow(_Record):
     @property
     def failed(self) -> list[int]:
         return json.loads(self.failed_frames or "[]")
+
+
+# --- exr-inspector-compatible tables (optional: settings.exr_inspector_tables; catalog/inspector.py) ----------
+
+
+@dataclass(frozen=True, kw_only=True)
+class InspectorFileRow(_Record):
+    """One EXR in the sibling exr-inspector's ``files`` table: its columns, names and order exactly, so the seed
+    README's JOIN with ``proxy_outputs`` on ``file_id`` works where proxygen writes it (docs/catalog.md)."""
+
+    file_id: str
+    file_path: str  # the S3 key, without the bucket
+    file_path_normalized: str
+    header_hash: str
+    size_bytes: int
+    mtime: str  # the object's LastModified, exr-inspector's text form (file_id hashes it)
+    multipart_count: int
+    is_deep: bool
+    metadata_embedding: list[float] | None = None  # FLOAT32[384] on VAST; never written by proxygen (NULL)
+    frame_number: int | None = None
+    inspection_timestamp: str  # the first inspection (ISO 8601 UTC)
+    inspection_count: int = 1
+    last_inspected: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InspectorPartRow(_Record):
+    """One part of an EXR in exr-inspector's ``parts`` table (its columns exactly)."""
+
+    file_id: str
+    file_path: str
+    part_index: int
+    width: int
+    height: int
+    display_width: int
+    display_height: int
+    data_x_offset: int
+    data_y_offset: int
+    part_name: str | None = None
+    view_name: str | None = None
+    multi_view: bool = False
+    data_window: str  # JSON [xmin, ymin, xmax, ymax]
+    display_window: str
+    pixel_aspect_ratio: float = 1.0
+    line_order: str | None = None
+    compression: str | None = None
+    color_space: str | None = None
+    render_software: str | None = None
+    is_tiled: bool = False
+    tile_width: int = 0
+    tile_height: int = 0
+    tile_depth: int = 0
+    is_deep: bool = False

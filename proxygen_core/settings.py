@@ -203,6 +203,8 @@ class CatalogSettings:
     catalog_backend: str = "sqlite"  # sqlite | postgres | vast
     sqlite_path: str = "var/catalog.db"
     postgres_dsn: str | None = None  # libpq DSN or URL; holds a password: environment only
+    # the PostgreSQL schema of every catalog table (created when missing); unset: the server's search_path (public)
+    postgres_schema: str | None = None
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None
@@ -211,6 +213,9 @@ class CatalogSettings:
     catalog_table: str = "proxy_outputs"
     outbox_table: str = "proxy_events"
     output_profile: str = "review"
+    # also write exr-inspector-compatible `files` and `parts` rows (EXRs only) beside proxy_outputs, in the same
+    # schema, so the seed README's JOIN on file_id works on every backend (docs/catalog.md)
+    exr_inspector_tables: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class CatalogResource(ConfigurableResource):
     catalog_backend: str = "sqlite"
     sqlite_path: str = "var/catalog.db"
     postgres_dsn: str | None = None
+    postgres_schema: str | None = None
     vast_db_endpoint: str | None = None
     vast_db_access: str | None = None
     vast_db_secret: str | None = None
@@ -71,6 +72,7 @@ class CatalogResource(ConfigurableResource):
     catalog_table: str = "proxy_outputs"
     outbox_table: str = "proxy_events"
     output_profile: str = "review"
+    exr_inspector_tables: bool = False
 
     _catalog: Any = PrivateAttr(default=None)
 

@@ -202,7 +202,11 @@ class Transaction:
         self._data: dict = {}
 
     def __enter__(self) -> "Transaction":
-        self._data = copy.deepcopy(self._server.buckets)
+        # pyarrow schemas are immutable and not deep-copied: a copy (pickle) of a fixed-size list drops its item's
+        # nullability (FLOAT32[384] "item: float not null"), so a vector column would change type in the fake.
+        keep = {id(t["schema"]): t["schema"] for b in self._server.buckets.values() for s in b.values()
+                for t in s.values()}
+        self._data = copy.deepcopy(self._server.buckets, memo=dict(keep))
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, exc_traceback: Any) -> None:

@@ -47,7 +47,8 @@ def open_catalog(settings: CatalogSettings) -> Catalog:
 
         if not settings.postgres_dsn:
             raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
-        catalog = PostgresCatalog(settings.postgres_dsn, settings.catalog_table, settings.outbox_table)
+        catalog = PostgresCatalog(settings.postgres_dsn, settings.catalog_table, settings.outbox_table,
+                                  settings.postgres_schema)
     elif settings.catalog_backend == "vast":
         from proxygen_core.catalog.vast import VastCatalog
 
@@ -63,5 +64,6 @@ def open_catalog(settings: CatalogSettings) -> Catalog:
     else:
         raise ValueError(f"unknown catalog_backend {settings.catalog_backend!r} (sqlite, postgres or vast)")
     catalog.profile = settings.output_profile
+    catalog.inspector_tables = settings.exr_inspector_tables
     catalog.ensure()
     return catalog

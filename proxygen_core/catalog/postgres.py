@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from proxygen_core.catalog import inspector
 from proxygen_core.catalog.sql import SQLCatalog
 from proxygen_core.errors import ProxygenError
 
@@ -24,10 +25,15 @@ class CatalogUnavailableError(ProxygenError):
 
 class PostgresCatalog(SQLCatalog):
     types = {pa.string(): "TEXT", pa.int64(): "BIGINT", pa.float64(): "DOUBLE PRECISION", pa.bool_(): "BOOLEAN"}
+    inspector_types = inspector.POSTGRES_TYPES
 
-    def __init__(self, dsn: str, table: str = "proxy_outputs", outbox: str = "proxy_events") -> None:
+    def __init__(self, dsn: str, table: str = "proxy_outputs", outbox: str = "proxy_events",
+                 schema: str | None = None) -> None:
+        """``schema``: the PostgreSQL schema that holds every catalog table (each connection's ``search_path``),
+        created when missing; None leaves the search path as the server and DSN set it (normally ``public``), as
+        before the setting existed. A deployment using exr-inspector's names sets ``exr_metadata_2``."""
         super().__init__(table, outbox)
-        self.dsn = dsn
+        self.dsn, self.schema = dsn, schema
         self._local = threading.local()
 
     def _conn(self) -> Any:
@@ -41,8 +47,14 @@ class PostgresCatalog(SQLCatalog):
                 raise CatalogUnavailableError(self.redacted_dsn(), f"PostgreSQL unreachable: {exc}".strip(),
                                               transient=True) from exc
             conn.autocommit = True  # transactions are explicit (BEGIN/COMMIT), as on SQLite
+            if self.schema:  # every statement names its tables unqualified: they live in this schema
+                with conn.cursor() as cur:
+                    cur.execute("SELECT set_config('search_path', %s, false)", [self._quoted_schema()])
             self._local.conn = conn
         return conn
+
+    def _quoted_schema(self) -> str:
+        return '"' + (self.schema or "").replace('"', '""') + '"'
 
     def redacted_dsn(self) -> str:
         """The DSN without its password, for messages."""
@@ -107,4 +119,6 @@ class PostgresCatalog(SQLCatalog):
         # Two hosts starting at once may both create a table; one transaction-scoped lock orders them.
         with self._transaction():
             self._execute("SELECT pg_advisory_xact_lock(hashtextextended('proxygen-catalog-ddl', 0))")
+            if self.schema and not self._execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", [self.schema]):
+                self._execute(f"CREATE SCHEMA {self._quoted_schema()}")  # only when missing: needs CREATE on the db
             super().ensure()

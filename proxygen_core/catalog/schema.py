@@ -12,11 +12,16 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from proxygen_core.rows import ClipRow, FrameRow, HistoryRow, _Record
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from proxygen_core.catalog.inspector import InspectedFile
 
 PROXY_OUTPUTS = pa.schema([
     # the original function's columns
@@ -141,10 +146,11 @@ class Catalog(Protocol):
     """What the pipeline needs from a database; SQLite and VAST DataBase implement it."""
 
     profile: str
+    inspector_tables: bool  # also write exr-inspector's files/parts (``files``; ignored when false)
 
     def ensure(self) -> None: ...
 
-    def write(self, rows: list[FrameRow], events: list[OutboxEvent]) -> None: ...
+    def write(self, rows: list[FrameRow], events: list[OutboxEvent], files: Sequence[InspectedFile] = ()) -> None: ...
 
     def rows(self, limit: int = 50, status: str | None = None) -> list[FrameRow]: ...
 

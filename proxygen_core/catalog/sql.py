@@ -6,12 +6,13 @@ takes a write transaction and lists a table's columns. The tables come from the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
+from proxygen_core.catalog import inspector
 from proxygen_core.catalog.schema import (
     HISTORY,
     OUTBOX,
@@ -44,6 +45,8 @@ class SQLCatalog:
 
     profile = "review"
     types: dict[pa.DataType, str] = SQLITE_TYPES
+    inspector_tables = False  # also write exr-inspector's files/parts tables (catalog/inspector.py)
+    inspector_types: dict[pa.DataType, str] = inspector.SQLITE_TYPES
 
     def __init__(self, table: str = "proxy_outputs", outbox: str = "proxy_events") -> None:
         self.table, self.outbox, self.history_table = table, outbox, f"{table}_history"
@@ -86,6 +89,8 @@ class SQLCatalog:
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.outbox}_pending" ON "{self.outbox}" (sent_at, created_at)')
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_key" ON "{self.table}" (s3_bucket, s3_key)')
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.history_table}_id" ON "{self.history_table}" (proxy_id)')
+        if self.inspector_tables:
+            inspector.ensure_sql(self._execute, self._columns, self.inspector_types)
 
     @staticmethod
     def _cols(names: list[str]) -> str:
@@ -95,7 +100,8 @@ class SQLCatalog:
         self._execute(f'INSERT INTO "{table}" ({self._cols(names)}) VALUES ({", ".join("?" for _ in names)})',
                       [values.get(n) for n in names])
 
-    def write(self, rows: list[FrameRow], events: list[OutboxEvent]) -> None:
+    def write(self, rows: list[FrameRow], events: list[OutboxEvent],
+              files: Sequence[inspector.InspectedFile] = ()) -> None:
         upsert = self._upsert_sql(self.table, PROXY_OUTPUTS.names, "proxy_id")
         with self._transaction():
             replaced_at = utc_iso()
@@ -108,6 +114,8 @@ class SQLCatalog:
                 if old is not None and is_new_version(old, row):
                     self._insert(self.history_table, HISTORY.names, {**old, "replaced_at": replaced_at})
                 self._execute(upsert, [row[n] for n in PROXY_OUTPUTS.names])
+            if self.inspector_tables:
+                inspector.write_sql(self._execute, self._lock_row, files)
             self._add_events(events)
 
     def _add_events(self, events: list[OutboxEvent]) -> None:

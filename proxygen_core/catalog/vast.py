@@ -8,12 +8,13 @@ it is created lazily, on first use.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
+from proxygen_core.catalog import inspector
 from proxygen_core.catalog.schema import (
     HISTORY,
     OUTBOX,
@@ -47,6 +48,7 @@ def _default_connect(**kwargs: Any) -> Any:
 
 class VastCatalog:
     profile = "review"
+    inspector_tables = False  # also write exr-inspector's files/parts tables, in this schema (catalog/inspector.py)
 
     def __init__(self, endpoint: str, access: str, secret: str, bucket: str, schema: str = "exr_metadata",
                  table: str = "proxy_outputs", outbox: str = "proxy_events",
@@ -96,9 +98,13 @@ class VastCatalog:
         return table
 
     def ensure(self) -> None:
+        tables = [(self.table, PROXY_OUTPUTS), (self.outbox, OUTBOX), (self.history_table, HISTORY),
+                  (self.clips_table, PROXY_CLIPS)]
+        if self.inspector_tables:  # exr-inspector's own tables when it created them already: the same schemas
+            tables += [(inspector.FILES_TABLE, inspector.FILES), (inspector.PARTS_TABLE, inspector.PARTS)]
+
         def work(tx: Any) -> None:
-            for name, arrow_schema in ((self.table, PROXY_OUTPUTS), (self.outbox, OUTBOX),
-                                       (self.history_table, HISTORY), (self.clips_table, PROXY_CLIPS)):
+            for name, arrow_schema in tables:
                 table = self._table(tx, name, arrow_schema)
                 existing = set(table.arrow_schema.names)
                 for f in arrow_schema:
@@ -111,7 +117,8 @@ class VastCatalog:
     def _select(table: Any, columns: list[str], predicate: Any, row_id: bool = False) -> pa.Table:
         return table.select(columns=columns, predicate=predicate, internal_row_id=row_id).read_all()
 
-    def write(self, typed: list[FrameRow], events: list[OutboxEvent]) -> None:
+    def write(self, typed: list[FrameRow], events: list[OutboxEvent],
+              files: Sequence[inspector.InspectedFile] = ()) -> None:
         from ibis import _
 
         rows = [conform(r) for r in typed]
@@ -133,6 +140,9 @@ class VastCatalog:
                 if found:
                     table.delete(pa.table({ROW_ID: pa.array(sorted(r[ROW_ID] for r in found), pa.uint64())}))
                 table.insert(pa.Table.from_pylist(rows, schema=PROXY_OUTPUTS))
+            if self.inspector_tables and files:
+                inspector.write_vast(self._table(tx, inspector.FILES_TABLE, inspector.FILES),
+                                     self._table(tx, inspector.PARTS_TABLE, inspector.PARTS), files)
             self._add_events(tx, events)
 
         self._run("write rows", work)

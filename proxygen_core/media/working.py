@@ -64,6 +64,7 @@ def read_working_exr(path: str | os.PathLike[str]) -> WorkingFrame:
     probe_d["data_window"] = Window(**probe_d["data_window"])
     probe_d["display_window"] = Window(**probe_d["display_window"])
     probe_d["channels"] = tuple(probe_d["channels"])
+    probe_d["parts"] = tuple(probe_d.get("parts", ()))  # absent from a working frame stored before parts existed
     colour_d = dict(meta["colour"])
     if colour_d.get("chromaticities") is not None:
         colour_d["chromaticities"] = tuple(colour_d["chromaticities"])

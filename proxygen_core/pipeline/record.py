@@ -12,6 +12,7 @@ from typing import Any
 
 from proxygen_core import __version__
 from proxygen_core.catalog import Catalog
+from proxygen_core.catalog.inspector import InspectedFile, inspected_file
 from proxygen_core.events.outbox import Publisher, PublishReport
 from proxygen_core.events.schema import build_clip_event, build_event, event_id
 from proxygen_core.pipeline.chain import KeyResult
@@ -85,12 +86,23 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
     return row.but(event_id=event_id(row))
 
 
+def inspected(result: KeyResult) -> InspectedFile | None:
+    """exr-inspector's ``files``/``parts`` rows of an EXR whose header the source stage read (catalog/inspector.py),
+    whether or not its render succeeded: the inspector reads headers only."""
+    source = result.source
+    if source is None:
+        return None
+    return inspected_file(source.key, source.size_bytes, source.mtime, source.file_id, source.probe)
+
+
 def record_frames(catalog: Catalog, publisher: Publisher, bucket: str, results: dict[str, KeyResult],
                   settings: RenderSettings, key_template: str = DEFAULT_KEY_TEMPLATE) -> Recorded:
     """One row per key and its event, in one transaction (an event can never be lost between the two), then
-    a drain of the outbox."""
+    a drain of the outbox. With ``exr_inspector_tables``, each EXR's ``files`` and ``parts`` rows go in the same
+    transaction."""
     rows = {k: frame_row(r, bucket, settings, catalog.profile, key_template) for k, r in results.items()}
-    catalog.write(list(rows.values()), [build_event(row, publisher.topic) for row in rows.values()])
+    files = [f for f in map(inspected, results.values()) if f is not None] if catalog.inspector_tables else []
+    catalog.write(list(rows.values()), [build_event(row, publisher.topic) for row in rows.values()], files)
     return Recorded(rows, publisher.drain(catalog))
 
 
