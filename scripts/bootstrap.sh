@@ -18,7 +18,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   if .venv/bin/python -m pip install -q uv; then
     # --compile-bytecode: uv writes no .pyc by default, and with PYTHONDONTWRITEBYTECODE set (as on the CI
     # machines) every process then compiles Dagster from source again: 6 s of each test worker's collection.
-    .venv/bin/python -m uv pip install -q --compile-bytecode --python .venv/bin/python -e ".[dev]"
+    .venv/bin/python -m uv pip install -q --compile-bytecode --python .venv/bin/python --override scripts/overrides.txt -e ".[dev]"
   else
     .venv/bin/python -m pip install -q -e ".[dev]"
   fi

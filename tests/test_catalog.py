@@ -396,3 +396,33 @@ def test_an_older_plans_clip_row_never_replaces_a_newer_ones(make, tmp_path):
     legacy = clip("legacy", None)
     assert c.write_clips([legacy], [build_clip_event(legacy, "t")]) == 1
     assert [r.frames_fingerprint for r in c.clips()] == ["legacy"]
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_tracker_publish_state_is_claimed_once_and_kept_for_its_build(make, tmp_path):
+    """A due publish is claimed by one publisher only; its result is written only to the build it published (a
+    rebuild meanwhile stays pending); a backoff keeps a clip out of the due list until its time."""
+    c = make(tmp_path)
+    clip = ClipRow(clip_id="c1", sequence="s/b.####.exr", s3_bucket="frames", status="ok", planned_at=100,
+                   generated_timestamp="2026-12-02T10:00:00+00:00", tracker_status="pending", tracker_attempts=0)
+    assert c.write_clips([clip], []) == 1
+    now, lease = "2026-12-02T10:01:00.000+00:00", "2026-12-02T10:11:00.000+00:00"
+    assert [r.clip_id for r in c.tracker_due(now)] == ["c1"]
+    claim = {"tracker_attempts": 1, "tracker_retry_at": lease}
+    assert c.update_tracker("c1", 100, claim, claim_at=now) is True
+    assert c.update_tracker("c1", 100, claim, claim_at=now) is False  # the second publisher gets nothing
+    assert c.tracker_due(now) == []  # leased
+    assert [r.clip_id for r in c.tracker_due("2026-12-02T10:12:00.000+00:00")] == ["c1"]  # a dead claim expires
+    # a rebuild (a later plan) replaces the row: the first build's result must not mark it published
+    assert c.write_clips([clip.but(planned_at=200)], []) == 1
+    assert c.update_tracker("c1", 100, {"tracker_status": "published", "tracker_url": "u"}) is False
+    assert c.clip("c1").tracker_status == "pending"
+    assert c.update_tracker("c1", 200, {"tracker_status": "published", "tracker_url": "http://k/rev/1",
+                                        "tracker_revision": "rev-1", "tracker_error": None}) is True
+    stored = c.clip("c1")
+    assert (stored.tracker_status, stored.tracker_url, stored.tracker_revision) == ("published", "http://k/rev/1",
+                                                                                     "rev-1")
+    assert c.tracker_due("2026-12-03T00:00:00.000+00:00") == []
+    assert c.clip("nope") is None
+    with pytest.raises(ValueError, match="not tracker columns"):
+        c.update_tracker("c1", 200, {"status": "failed"})
