@@ -57,11 +57,10 @@ PARTS = pa.schema([
     ("is_deep", pa.bool_()),
 ])
 
-# Column types of the two tables per SQL dialect (the vector has no SQL equivalent: NULL in both).
-SQLITE_TYPES = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.int32(): "INTEGER", pa.float32(): "REAL",
-                pa.bool_(): "INTEGER", EMBEDDING: "TEXT"}
-POSTGRES_TYPES = {pa.string(): "TEXT", pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.float32(): "REAL",
-                  pa.bool_(): "BOOLEAN", EMBEDDING: "REAL[]"}
+# The SQL column types the two tables add to each dialect's (schema.SQLITE_TYPES, postgres.PostgresCatalog.types);
+# the vector has no SQL equivalent: NULL in both.
+SQLITE_EXTRA_TYPES = {pa.int32(): "INTEGER", pa.float32(): "REAL", EMBEDDING: "TEXT"}
+POSTGRES_EXTRA_TYPES = {pa.int32(): "INTEGER", pa.float32(): "REAL", EMBEDDING: "REAL[]"}
 
 _FRAME_NUMBER = re.compile(r"[._](\d{3,8})\.exr$", re.IGNORECASE)  # exr-inspector's, so both agree
 

@@ -24,8 +24,8 @@ class CatalogUnavailableError(ProxygenError):
 
 
 class PostgresCatalog(SQLCatalog):
-    types = {pa.string(): "TEXT", pa.int64(): "BIGINT", pa.float64(): "DOUBLE PRECISION", pa.bool_(): "BOOLEAN"}
-    inspector_types = inspector.POSTGRES_TYPES
+    types = {pa.string(): "TEXT", pa.int64(): "BIGINT", pa.float64(): "DOUBLE PRECISION", pa.bool_(): "BOOLEAN",
+             **inspector.POSTGRES_EXTRA_TYPES}
 
     def __init__(self, dsn: str, table: str = "proxy_outputs", outbox: str = "proxy_events",
                  schema: str | None = None) -> None:

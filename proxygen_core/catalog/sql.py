@@ -44,9 +44,8 @@ class SQLCatalog:
     """Rows, history, clips and the outbox on any SQL database; subclasses supply the connection."""
 
     profile = "review"
-    types: dict[pa.DataType, str] = SQLITE_TYPES
+    types: dict[pa.DataType, str] = {**SQLITE_TYPES, **inspector.SQLITE_EXTRA_TYPES}
     inspector_tables = False  # also write exr-inspector's files/parts tables (catalog/inspector.py)
-    inspector_types: dict[pa.DataType, str] = inspector.SQLITE_TYPES
 
     def __init__(self, table: str = "proxy_outputs", outbox: str = "proxy_events") -> None:
         self.table, self.outbox, self.history_table = table, outbox, f"{table}_history"
@@ -90,7 +89,7 @@ class SQLCatalog:
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_key" ON "{self.table}" (s3_bucket, s3_key)')
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.history_table}_id" ON "{self.history_table}" (proxy_id)')
         if self.inspector_tables:
-            inspector.ensure_sql(self._execute, self._columns, self.inspector_types)
+            inspector.ensure_sql(self._execute, self._columns, self.types)
 
     @staticmethod
     def _cols(names: list[str]) -> str:
