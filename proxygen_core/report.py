@@ -182,15 +182,20 @@ def events(args: argparse.Namespace) -> int:
 
 CLIP_COLUMNS = ("generated_timestamp", "status", "profile", "sequence", "first_frame", "last_frame", "frame_count",
                 "start_timecode", "missing_frames", "failed_frames", "quality_metric", "quality_de_mean",
-                "quality_psnr_db", "quality_passed", "error")
+                "quality_psnr_db", "quality_passed", "error", "tracker")
 
 
 def clips(args: argparse.Namespace) -> int:
+    from proxygen_core.trackers.publish import state_line
+
     catalog = _catalog(args)
+    if args.publish:
+        return _publish(args, catalog)
     rows = []
     for clip in catalog.clips(args.limit):  # the frame lists are JSON in the table; lists here
         row = {**clip.record(), "missing_frames": clip.missing, "failed_frames": clip.failed,
-               "profile": clip.profile or PRIMARY}  # rows written before clip profiles existed
+               "profile": clip.profile or PRIMARY,  # rows written before clip profiles existed
+               "tracker": state_line(clip)}
         if clip.quality_passed is not None:  # SQLite keeps booleans as 0/1
             row["quality_passed"] = bool(clip.quality_passed)
         rows.append(row)
@@ -201,6 +206,34 @@ def clips(args: argparse.Namespace) -> int:
         print(line)
     print(_shown(len(rows), catalog.count("clips"), "clips"))
     return 0
+
+
+def _publish(args: argparse.Namespace, catalog) -> int:
+    """Publish the clips waiting for the tracker now (the local door's drain; the Dagster sensor does it on a
+    deployment), or re-publish the named clips whatever their state. One JSON line per attempt; exit 1 when
+    any failed or is still pending."""
+    from dataclasses import asdict
+
+    from proxygen_core.store.s3 import ObjectStore, s3_client
+    from proxygen_core.trackers.publish import PUBLISHED, publish_clip, publish_due
+
+    settings = load_settings(_config(args)[0])
+    if not settings.trackers.enabled:
+        raise ValueError("no tracker configured: set PROXYGEN_TRACKER (docs/trackers.md)")
+    storage = settings.storage
+    store = ObjectStore(s3_client(storage.s3_endpoint_url, storage.s3_region), storage.s3_bucket, storage.cache_dir)
+    if args.clip:
+        outcomes = []
+        for clip_id in args.clip:
+            row = catalog.clip(clip_id)
+            if row is None:
+                raise ValueError(f"no clip {clip_id!r} in the catalog (`proxygen clips --json` lists their ids)")
+            outcomes.append(publish_clip(catalog, store, settings, row, force=True))
+    else:
+        outcomes = publish_due(catalog, store, settings, limit=args.limit)
+    for outcome in outcomes:
+        print(json.dumps(asdict(outcome)), flush=True)
+    return int(any(o.status != PUBLISHED for o in outcomes))
 
 
 def dailies(args: argparse.Namespace) -> int:
@@ -245,6 +278,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     cl.add_argument("--limit", type=int, default=20)
     cl.add_argument("--json", action="store_true", help="one JSON list of clip objects")
+    cl.add_argument("--publish", action="store_true",
+                    help="publish the clips waiting for the tracker now (PROXYGEN_TRACKER; docs/trackers.md)")
+    cl.add_argument("--clip", action="append", metavar="CLIP_ID",
+                    help="with --publish: re-publish this clip whatever its tracker state (repeatable)")
     cl.set_defaults(func=clips)
     da = sub.add_parser("dailies", help="a day's review: playlist movie, OpenTimelineIO timeline and HTML page")
     da.add_argument("--day", help="YYYY-MM-DD (UTC; default today)")

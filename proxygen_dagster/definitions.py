@@ -1,5 +1,5 @@
 """The code location: loads the settings once and merges what each domain builds from them (frames, sequences,
-dailies), the jobs, the outbox and failure-alert sensors and the resources.
+dailies, trackers), the jobs, the outbox and failure-alert sensors and the resources.
 
 ``PROXYGEN_ENV`` picks the resource set (resources.build_resources); ``defs`` is what workspace.yaml, the
 code server and the tests load.
@@ -17,6 +17,7 @@ from proxygen_dagster.jobs import build_jobs
 from proxygen_dagster.outbox import outbox_publisher
 from proxygen_dagster.resources import build_resources
 from proxygen_dagster.sequences.definitions import build_sequences_defs
+from proxygen_dagster.trackers.definitions import build_trackers_defs
 
 
 def build_definitions(settings: Settings, env: str = "local") -> Definitions:
@@ -27,6 +28,7 @@ def build_definitions(settings: Settings, env: str = "local") -> Definitions:
         build_frames_defs(settings, jobs),
         build_sequences_defs(settings, jobs),
         build_dailies_defs(settings, jobs),
+        build_trackers_defs(settings),
         housekeeping,
         Definitions(jobs=list(jobs),
                     sensors=[outbox_publisher, build_failure_alerts(alerted, settings.execution.alert_webhook_url)],

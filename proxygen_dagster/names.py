@@ -20,6 +20,7 @@ class JobNames:
     frames: str = "proxygen_frames"
     clips: str = "proxygen_clips"
     dailies: str = "proxygen_dailies"
+    publish: str = "proxygen_publish"
     retention: str = "proxygen_retention"
 
 
@@ -31,6 +32,7 @@ class SensorNames:
     sequence_clips: str = "sequence_clips"
     outbox_publisher: str = "outbox_publisher"
     failure_alerts: str = "failure_alerts"
+    tracker_publisher: str = "tracker_publisher"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class AssetNames:
     sequence_deliverables: str = "sequence_deliverables"  # the clip multi-asset's op
     daily_review: str = "daily_review"
     quality: str = "quality"  # the check on every clip asset
+    tracker_publish: str = "tracker_publish"  # the tracked clip's revision in the studio's tracker
+    tracker_revision: str = "tracker_revision"  # its check: the tracker has the revision the row names
+    tracker_playlist: str = "tracker_playlist"  # the daily review's check: the day's playlist in the tracker
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class Triggers:
     # A run failure_alerts requests for a failed run whose promised retry the daemon never made; like a retry.
     missed_retry: str = "missed-retry"
     sequence_settled: str = "sequence-settled"  # sequence_clips
+    tracker_due: str = "tracker-due"  # tracker_publisher: a clip waiting for its publish
 
     def reupload(self, source: str) -> str:
         """A known key whose etag changed, found by ``source`` (s3poll-reupload, s3notify-reupload)."""

@@ -64,7 +64,8 @@ class ClipOutcome:
         self.row = self.row.but(status=FAILED, error=f"{type(err).__name__}: {err.cause}",
                                 first_frame=numbers[0] if numbers else None,
                                 last_frame=numbers[-1] if numbers else None,
-                                failed_frames=json.dumps(sorted(plan.failed)), missing_frames=json.dumps([]))
+                                failed_frames=json.dumps(sorted(plan.failed)), missing_frames=json.dumps([]),
+                                tracker_status=None)  # a failed clip has nothing to publish
 
 
 def is_current(store: Store, plan: SequencePlan, members: Members, keys: list[str] | None = None) -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxygen_core import __version__
+from proxygen_core.catalog.schema import PENDING
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.clips import ClipJob
 from proxygen_core.media.slate import SlateInfo
@@ -98,6 +99,7 @@ class SequencePlan:
     identity: dict[str, Any] = field(default_factory=dict)
     samples: int = QUALITY_SAMPLES
     planned_at: int = 0
+    tracked: str | None = None  # the clip profile published to the tracker (its row starts ``pending``)
     error: BaseException | None = None  # the sources' tags could not be read: every row fails with it
 
     @property
@@ -111,7 +113,8 @@ class SequencePlan:
                        profile=profile.name, codec=profile.stream_codec, pix_fmt=profile.pix_fmt, status=OK,
                        render_settings_hash=self.render.settings_hash(), frames_fingerprint=self.fingerprint,
                        generated_timestamp=utc_now_iso(), generator_version=f"{GENERATOR} {__version__}",
-                       planned_at=self.planned_at, **self.identity)
+                       planned_at=self.planned_at,
+                       tracker_status=PENDING if profile.name == self.tracked else None, **self.identity)
 
     def job(self, paths: dict[ClipProfile, str]) -> ClipJob:
         return ClipJob(paths, self.render, self.fps, self.start_timecode, self.burnins, self.samples, self.slate,
@@ -145,7 +148,8 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         release_working=pipeline.working_retention == "until_clips",
         fingerprint=members.fingerprint(render.settings_hash()),
         keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
-        planned_at=planned_at())
+        planned_at=planned_at(),
+        tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None)
 
 
 def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
