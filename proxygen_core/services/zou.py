@@ -10,7 +10,9 @@ What it needs, from ``zou/app/config.py`` (checked on 1.0.97): ``DB_*`` (a datab
 per data folder, kept there, so a restart keeps the tokens it signed). ``ENABLE_JOB_QUEUE`` stays off, so a
 preview is processed inside its upload request (the file's status is final when the call returns), and
 ``INDEXER_KEY`` unset keeps the search indexer (Meilisearch) off. zou imports a module named ``event_handlers``
-from its working folder: it runs in an empty one inside the data folder.
+from its working folder: it runs in an empty one inside the data folder. One Redis per zou: zou's Redis
+database numbers (0-4: token blacklist, memoized rows, events, jobs, config) are fixed, and two zous sharing a
+Redis serve each other's cached rows.
 """
 from __future__ import annotations
 
