@@ -71,3 +71,126 @@ def publication(**overrides) -> Publication:
         create=True,
     )
     return dataclasses.replace(pub, **overrides)
+
+
+# --- recorded HTTP exchanges (ftrack and AYON) ----------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "trackers"
+
+
+@dataclasses.dataclass
+class Sent:
+    """One request a client library made: what the tests assert."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+
+class FixtureMismatch(BaseException):
+    """A request the fixture does not expect: a BaseException, so no publisher's ``except Exception`` turns a
+    wrong request into an expected-looking TrackerRefused."""
+
+
+class FakeHTTP:
+    """Replays a fixture's exchanges in order in place of the network (requests' HTTPAdapter.send), recording
+    every request. Each request must be the next exchange's method and path (and contain its ``json`` subset, if
+    the fixture gives one; a GraphQL request its operation name and variables): a library making a different
+    call, or one more, fails the test at that call (FixtureMismatch).
+
+    ``refuse=True`` answers every request with a refused connection instead (what a stopped server gives)."""
+
+    def __init__(self, exchanges: list[dict], refuse: bool = False) -> None:
+        self.exchanges = list(exchanges)
+        self.refuse = refuse
+        self.sent: list[Sent] = []
+
+    @classmethod
+    def load(cls, tracker: str, scenario: str) -> FakeHTTP:
+        import json
+
+        data = json.loads((FIXTURES / tracker / f"{scenario}.json").read_text())
+        return cls(data["exchanges"])
+
+    def send(self, request, **kwargs):
+        import json
+        import urllib.parse
+
+        import requests
+
+        body = request.body
+        if body is None:
+            raw = b""
+        elif isinstance(body, (bytes, bytearray)):
+            raw = bytes(body)
+        elif isinstance(body, str):
+            raw = body.encode()
+        elif hasattr(body, "read"):
+            raw = body.read()
+        else:  # a generator of chunks (ayon_api's uploads)
+            raw = b"".join(chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in body)
+        url = urllib.parse.urlsplit(request.url)
+        sent = Sent(request.method, url.path, urllib.parse.parse_qs(url.query), dict(request.headers), raw)
+        self.sent.append(sent)
+        if self.refuse:
+            raise requests.exceptions.ConnectionError(f"[Errno 111] Connection refused: {request.url}")
+        if not self.exchanges:
+            raise FixtureMismatch(f"request beyond the fixture: {sent.method} {sent.path} {raw[:300]!r}")
+        expected = self.exchanges.pop(0)
+        want = expected["request"]
+        try:
+            assert (sent.method, sent.path) == (want["method"], want["path"]), (
+                f"expected {want['method']} {want['path']}, sent {sent.method} {sent.path} {raw[:300]!r}")
+            if "json" in want:
+                _contains(sent.json(), want["json"], f"{sent.method} {sent.path}")
+            if "graphql" in want:  # the operation; its field order comes from a set, so the text is not compared
+                assert sent.json()["query"].startswith(f"query {want['graphql']}("), sent.json()["query"][:80]
+        except AssertionError as exc:
+            raise FixtureMismatch(str(exc)) from exc
+        reply = expected["response"]
+        response = requests.Response()
+        response.status_code = reply.get("status", 200)
+        response.reason = reply.get("reason", "OK")
+        response.url = request.url
+        response.request = request
+        response.headers["Content-Type"] = "application/json"
+        content = reply.get("json")
+        response._content = json.dumps(content).encode() if content is not None else b""
+        response.encoding = "utf-8"
+        return response
+
+    def install(self, monkeypatch) -> FakeHTTP:
+        import requests.adapters
+
+        fake = self
+
+        def send(adapter, request, **kwargs):
+            return fake.send(request, **kwargs)
+
+        monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
+        return self
+
+    def done(self) -> None:
+        assert not self.exchanges, f"{len(self.exchanges)} exchanges not requested: {self.exchanges[0]['request']}"
+
+
+def _contains(actual, expected, where: str) -> None:
+    """``expected`` is a subset of ``actual``: dict keys recursively, lists element by element."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), (where, actual)
+        for key, value in expected.items():
+            assert key in actual, (where, key, actual)
+            _contains(actual[key], value, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), (where, actual, expected)
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            _contains(a, e, f"{where}[{i}]")
+    else:
+        assert actual == expected, (where, actual, expected)
