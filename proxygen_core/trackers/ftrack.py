@@ -68,8 +68,9 @@ def _q(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _ref(entity_type: str, entity_id: str) -> dict[str, str]:
-    return {"__entity_type__": entity_type, "id": entity_id}
+def _project(name: str) -> str:
+    """A project by its short name (``name``) or its full name, as studios use either."""
+    return f"(name is {_q(name)} or full_name is {_q(name)})"
 
 
 class FtrackTracker:
@@ -86,7 +87,7 @@ class FtrackTracker:
     # --- the interface --------------------------------------------------------------------------------------------
 
     def find_revision(self, pub: Publication) -> Revision | None:
-        project = self._one(f"select id from Project where name is {_q(pub.project)}", "finding the project")
+        project = self._one(f"select id from Project where {_project(pub.project)}", "finding the project")
         if project is None:
             return None
         shot = self._shot(project["id"], pub)
@@ -96,7 +97,7 @@ class FtrackTracker:
         return None if version is None else self._revision(version["id"], created=False)
 
     def create_revision(self, pub: Publication) -> Revision:
-        project = self._one(f"select id, project_schema_id from Project where name is {_q(pub.project)}",
+        project = self._one(f"select id, project_schema_id from Project where {_project(pub.project)}",
                             "finding the project")
         if project is None:  # a project needs a workflow schema chosen by the studio: never created here
             raise TrackerRefused(NAME, f"no project named {pub.project!r}")
@@ -137,7 +138,7 @@ class FtrackTracker:
         return self._revision(revision.id, created=False)
 
     def publish_playlist(self, name: str, project: str, revisions: list[Revision]) -> Revision:
-        found = self._one(f"select id from Project where name is {_q(project)}", "finding the project")
+        found = self._one(f"select id from Project where {_project(project)}", "finding the project")
         if found is None:
             raise TrackerRefused(NAME, f"no project named {project!r} for review session {name!r}")
         session = self._one(f"select id from ReviewSession where project_id is {_q(found['id'])} and name is "
