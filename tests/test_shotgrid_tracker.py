@@ -245,7 +245,7 @@ def test_connect_checks_the_key_and_refuses_a_wrong_one(monkeypatch):
 def test_connect_with_a_good_key_and_a_site_in_maintenance(monkeypatch):
     calls = _replying(monkeypatch, {"info": INFO, "read": ((200, "OK"), {"results": {"entities": []}})})
     tracker = sgmod.connect(_settings(url=SITE + "/"))
-    assert (calls, tracker.site_url) == (["info", "read"], SITE)
+    assert (calls, tracker.site_url, tracker.sg.config.timeout_secs) == (["info", "read"], SITE, 120.0)
     _replying(monkeypatch, {"info": ((503, "Service Unavailable"), {})})
     with pytest.raises(TrackerUnavailable, match="HTTP 503"):
         sgmod.connect(_settings())

@@ -53,9 +53,12 @@ def connect(settings: TrackerSettings) -> ShotGridTracker:
 
     url = str(settings.shotgrid_url).rstrip("/")
     with _guard(f"connecting to {url}"):
-        sg = shotgun_api3.Shotgun(url, script_name=settings.shotgrid_script, api_key=settings.shotgrid_key)
+        # connect=False: the connection (and its timeout) is made on the first call, after the timeout is set
+        sg = shotgun_api3.Shotgun(url, script_name=settings.shotgrid_script, api_key=settings.shotgrid_key,
+                                  connect=False)
         sg.config.timeout_secs = TIMEOUT_SECONDS
-        sg.find_one("Project", [["id", "is", 0]], ["id"])  # the constructor's call is unauthenticated
+        sg.server_caps  # noqa: B018 - the server's version (unauthenticated), as connect=True would read it
+        sg.find_one("Project", [["id", "is", 0]], ["id"])  # the credentials
     return ShotGridTracker(sg, url)
 
 
