@@ -70,7 +70,8 @@ class ShotGridTracker:
     def __init__(self, sg: Any, site_url: str) -> None:
         self.sg = sg
         self.site_url = site_url.rstrip("/")
-        self._fields: dict[str, set[str]] = {}
+        self._fields: dict[str, set[str]] = {}  # the site's schema, read once per connection
+        self._statuses: list[str] | None = None
 
     # --- the interface --------------------------------------------------------------------------------------------
 
@@ -172,10 +173,12 @@ class ShotGridTracker:
     def _status(self, status: str) -> str:
         """The configured status if it is one of the site's Version statuses, else its alias (STATUS_ALIASES) if
         that is; else refused, naming the site's codes (ShotGrid rejects an unknown code anyway)."""
-        with _guard("reading the Version statuses"):
-            schema = self.sg.schema_field_read("Version", "sg_status_list")
-        props = schema.get("sg_status_list", {}).get("properties", {})
-        valid = list(props.get("valid_values", {}).get("value") or [])
+        if self._statuses is None:
+            with _guard("reading the Version statuses"):
+                schema = self.sg.schema_field_read("Version", "sg_status_list")
+            props = schema.get("sg_status_list", {}).get("properties", {})
+            self._statuses = list(props.get("valid_values", {}).get("value") or [])
+        valid = self._statuses
         if not valid or status in valid:
             return status
         alias = STATUS_ALIASES.get(status)
