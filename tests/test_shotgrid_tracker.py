@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import socket
+import urllib.error
 import uuid
 from pathlib import Path
 
@@ -75,9 +76,12 @@ class RecordingShotgun(mockgun.Shotgun):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.uploads: list[tuple[str, int, str, str, int]] = []
+        self.down = False  # uploads answer 503, as a site in maintenance does
 
     def upload(self, entity_type, entity_id, path, field_name=None, display_name=None, tag_list=None):
         self._validate_entity_exists(entity_type, entity_id)
+        if self.down:
+            raise urllib.error.HTTPError(f"{SITE}/upload", 503, "Service Unavailable", None, None)
         size = len(Path(path).read_bytes())
         self.uploads.append((entity_type, entity_id, str(field_name), str(path), size))
         attachment = len(self.uploads)
@@ -165,6 +169,18 @@ def test_publishing_twice_keeps_one_version_and_a_rebuild_updates_it(sg):
                        rebuilt.movie.stat().st_size)] * 2  # uploaded again: the field holds the rebuild's file
 
 
+def test_a_site_down_during_the_upload_is_unavailable_and_the_retry_adds_no_version(sg):
+    tracker = sgmod.ShotGridTracker(sg, SITE)
+    sg.down = True
+    with pytest.raises(TrackerUnavailable, match=r"uploading sh010_comp_v003.mp4 to Version \d+: .*503"):
+        publish(tracker, publication())
+    sg.down = False
+    retried = publish(tracker, publication())  # the outbox's retry: the Version made before the failure is found
+    [version] = _rows(sg, "Version")
+    assert (retried.id, retried.created) == (str(version["id"]), False)
+    assert [u[2] for u in sg.uploads] == ["sg_uploaded_movie", "image", "image"]
+
+
 def test_playlist_holds_the_versions_and_is_replaced_not_added(sg):
     tracker = sgmod.ShotGridTracker(sg, SITE)
     v3 = publish(tracker, publication())
@@ -245,7 +261,7 @@ def test_connect_checks_the_key_and_refuses_a_wrong_one(monkeypatch):
 def test_connect_with_a_good_key_and_a_site_in_maintenance(monkeypatch):
     calls = _replying(monkeypatch, {"info": INFO, "read": ((200, "OK"), {"results": {"entities": []}})})
     tracker = sgmod.connect(_settings(url=SITE + "/"))
-    assert (calls, tracker.site_url) == (["info", "read"], SITE)
+    assert (calls, tracker.site_url, tracker.sg.config.timeout_secs) == (["info", "read"], SITE, 120.0)
     _replying(monkeypatch, {"info": ((503, "Service Unavailable"), {})})
     with pytest.raises(TrackerUnavailable, match="HTTP 503"):
         sgmod.connect(_settings())

@@ -5,8 +5,10 @@ session and small (64x36), so an upload reads actual bytes and a test can check 
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +28,7 @@ def media_dir() -> Path:
     import OpenImageIO as oiio
 
     folder = Path(tempfile.mkdtemp(prefix="proxygen-tracker-media-"))
+    atexit.register(shutil.rmtree, folder, True)  # the test process's own folder, removed when it ends
     movie = folder / "sh010_comp_v003.mp4"
     with av.open(str(movie), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=FPS, options={"bf": "0"})

@@ -53,9 +53,12 @@ def connect(settings: TrackerSettings) -> ShotGridTracker:
 
     url = str(settings.shotgrid_url).rstrip("/")
     with _guard(f"connecting to {url}"):
-        sg = shotgun_api3.Shotgun(url, script_name=settings.shotgrid_script, api_key=settings.shotgrid_key)
+        # connect=False: the connection (and its timeout) is made on the first call, after the timeout is set
+        sg = shotgun_api3.Shotgun(url, script_name=settings.shotgrid_script, api_key=settings.shotgrid_key,
+                                  connect=False)
         sg.config.timeout_secs = TIMEOUT_SECONDS
-        sg.find_one("Project", [["id", "is", 0]], ["id"])  # the constructor's call is unauthenticated
+        sg.server_caps  # noqa: B018 - the server's version (unauthenticated), as connect=True would read it
+        sg.find_one("Project", [["id", "is", 0]], ["id"])  # the credentials
     return ShotGridTracker(sg, url)
 
 
@@ -67,7 +70,8 @@ class ShotGridTracker:
     def __init__(self, sg: Any, site_url: str) -> None:
         self.sg = sg
         self.site_url = site_url.rstrip("/")
-        self._fields: dict[str, set[str]] = {}
+        self._fields: dict[str, set[str]] = {}  # the site's schema, read once per connection
+        self._statuses: list[str] | None = None
 
     # --- the interface --------------------------------------------------------------------------------------------
 
@@ -169,10 +173,12 @@ class ShotGridTracker:
     def _status(self, status: str) -> str:
         """The configured status if it is one of the site's Version statuses, else its alias (STATUS_ALIASES) if
         that is; else refused, naming the site's codes (ShotGrid rejects an unknown code anyway)."""
-        with _guard("reading the Version statuses"):
-            schema = self.sg.schema_field_read("Version", "sg_status_list")
-        props = schema.get("sg_status_list", {}).get("properties", {})
-        valid = list(props.get("valid_values", {}).get("value") or [])
+        if self._statuses is None:
+            with _guard("reading the Version statuses"):
+                schema = self.sg.schema_field_read("Version", "sg_status_list")
+            props = schema.get("sg_status_list", {}).get("properties", {})
+            self._statuses = list(props.get("valid_values", {}).get("value") or [])
+        valid = self._statuses
         if not valid or status in valid:
             return status
         alias = STATUS_ALIASES.get(status)
