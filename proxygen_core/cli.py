@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from proxygen_core import __version__
-from proxygen_core.probe import probe
 from proxygen_core.identity_command import add_command as add_identity_command
+from proxygen_core.probe import probe
 from proxygen_core.report import add_commands
 from proxygen_core.settings import Settings, load_settings
 
