@@ -21,7 +21,7 @@ from typing import Any
 
 from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
 from proxygen_core.profiles import PROFILES, ClipProfile, parse_profiles, parse_template
-from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, compiled
+from proxygen_core.store.identity import DEFAULT_KEY_ROOT, DEFAULT_KEY_TEMPLATES, KeyLayout
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
 GENERATOR = "proxygen"
@@ -114,7 +114,12 @@ class StorageSettings:
 WORKING_COMPRESSIONS = ("piz", "zip", "zips", "rle", "none")  # lossless EXR compressions only
 WORKING_RETENTIONS = ("until_clips", "keep", "none")
 RENAMED = {"keep_working_frames": "use working_retention (PROXYGEN_WORKING_RETENTION): true is keep, false is none; "
-                                  "the default, until_clips, keeps a sequence frame's until its clips are built"}
+                                  "the default, until_clips, keeps a sequence frame's until its clips are built",
+           "key_template": "use key_templates (PROXYGEN_KEY_TEMPLATES): one or more templates separated by ';' or "
+                           "newlines, tried in order and matched against the WHOLE key after key_root "
+                           "(PROXYGEN_KEY_ROOT, default shows/), no longer against its end; check a layout with "
+                           "`proxygen identity KEY`, then re-read existing rows with `proxygen identity --rederive` "
+                           "(docs/configuration.md, Shot identity)"}
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,11 @@ class PipelineSettings:
     # beginning | now | an ISO 8601 time: objects last modified before it are never requested. "now" is the
     # moment the sensor first runs (kept in its cursor): the production setting for an existing bucket.
     start_from: str = "beginning"
-    # Shot identity read from each key (docs/configuration.md): a format string with {show} {sequence} {shot}
-    # {task} {version} {frame} (and any other {name}), or a regex with those named groups; matched at the key's end.
-    key_template: str = DEFAULT_KEY_TEMPLATE
+    # Shot identity read from each key (docs/configuration.md, "Shot identity"): templates separated by ";" or
+    # newlines, tried in order, each a format string with {show} {sequence} {shot} {task} {version} {frame} (and
+    # any other {name}) or a regex with those named groups, matched against the whole key after key_root.
+    key_templates: str = DEFAULT_KEY_TEMPLATES
+    key_root: str = DEFAULT_KEY_ROOT  # "" for the bucket root; a key outside it has no identity
     dailies_hour: int = 20  # UTC hour at which the day's review is assembled (the dailies schedule)
     dailies_slate_seconds: float = 1.0  # each shot's slate card in the dailies playlist
 
@@ -160,7 +167,7 @@ class PipelineSettings:
             raise ValueError(f"working_compression {self.working_compression!r}: one of "
                              f"{', '.join(WORKING_COMPRESSIONS)} (the intermediate must stay lossless)")
         self.start_moment()  # refuse a start_from that is neither a word nor a time, at load
-        _check(self, "key_template", compiled)  # a broken template is refused at load, naming the variable
+        _check(self, "key_templates", lambda _: self.key_layout())  # a broken template is refused at load
         if self.working_retention not in WORKING_RETENTIONS:
             raise ValueError(f"working_retention {self.working_retention!r}: one of {', '.join(WORKING_RETENTIONS)}")
         _check(self, "clip_profiles", parse_profiles)
@@ -168,6 +175,10 @@ class PipelineSettings:
 
     def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)
+
+    def key_layout(self) -> KeyLayout:
+        """The key templates and root as ``identify`` takes them (store/identity.py)."""
+        return KeyLayout.parse(self.key_templates, self.key_root)
 
     def slated(self) -> tuple[ClipProfile, ...]:
         """The enabled profiles that get a slate."""

@@ -34,7 +34,7 @@ import OpenImageIO as oiio
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = [n for n in range(1001, 1025) if n != 1012]  # one gap: the clips' gap policy and markers are exercised
 WIDTH, HEIGHT = 320, 180
-SEQUENCE = "shows/abc/sq010/sh020/comp/sh020_comp_v003"  # matches the default key template: identity is filled
+SEQUENCE = "shows/abc/sq010/sh020/comp/sh020_comp_v003"  # matches a default key template: identity is filled
 ACESCG = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
 SOURCE_MTIME = 1_767_225_600  # 2026-01-01T00:00:00Z on every source copy: etags and fingerprints then agree
 SETTINGS = {  # every profile; slates and burn-ins on some of them only, so both paths of each are covered

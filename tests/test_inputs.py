@@ -105,27 +105,27 @@ def _sweep(listing: Listing, cursor: Cursor, catalog) -> tuple[list[str], dict, 
 
 def test_a_sweep_records_each_ignored_version_once(catalog):
     listing = Listing()
-    listing.put("show/sq010/sh010/comp/beauty_v003.1001.exr", "e1")
-    listing.put("show/sq010/sh010/comp/beauty_v003.1001.psd", "p1")
-    listing.put("show/sq010/sh010/comp/sh010.cdl", "c1")
-    listing.put("show/sq010/sh010/comp/.proxies/beauty_v003.1001_thumb.jpg", "t1")
-    listing.put("show/sq010/sh010/comp/plate_1001", "x1")
+    listing.put("shows/show/sq010/sh010/comp/beauty_v003.1001.exr", "e1")
+    listing.put("shows/show/sq010/sh010/comp/beauty_v003.1001.psd", "p1")
+    listing.put("shows/show/sq010/sh010/comp/sh010.cdl", "c1")
+    listing.put("shows/show/sq010/sh010/comp/.proxies/beauty_v003.1001_thumb.jpg", "t1")
+    listing.put("shows/show/sq010/sh010/comp/plate_1001", "x1")
     found, rows, cursor = _sweep(listing, Cursor(), catalog)
-    assert found == ["show/sq010/sh010/comp/beauty_v003.1001.exr"]
-    assert sorted(rows) == ["show/sq010/sh010/comp/beauty_v003.1001.psd", "show/sq010/sh010/comp/plate_1001",
-                            "show/sq010/sh010/comp/sh010.cdl"]
+    assert found == ["shows/show/sq010/sh010/comp/beauty_v003.1001.exr"]
+    assert sorted(rows) == ["shows/show/sq010/sh010/comp/beauty_v003.1001.psd",
+                            "shows/show/sq010/sh010/comp/plate_1001", "shows/show/sq010/sh010/comp/sh010.cdl"]
     stored = {r.s3_key: r for r in catalog.rows(status="skipped")}
     assert set(stored) == set(rows)  # never the output under .proxies/
-    psd = stored["show/sq010/sh010/comp/beauty_v003.1001.psd"]
+    psd = stored["shows/show/sq010/sh010/comp/beauty_v003.1001.psd"]
     assert psd.status == "skipped" and psd.error == "unknown input: extension .psd"
     assert (psd.etag, psd.source_size_bytes, psd.s3_bucket) == ("p1", 1, "frames")
     assert (psd.show, psd.seq, psd.shot, psd.task, psd.version) == ("show", "sq010", "sh010", "comp", 3)
     assert psd.file_id and psd.mtime == "2026-11-22T12:00:00+00:00"
     assert psd.thumbnail_s3_key is None and psd.proxy_s3_key is None and psd.render_settings_hash is None
-    assert stored["show/sq010/sh010/comp/sh010.cdl"].error == "grade sidecar: no grade stage yet"
+    assert stored["shows/show/sq010/sh010/comp/sh010.cdl"].error == "grade sidecar: no grade stage yet"
     events = {json.loads(e.payload)["source_uri"]: json.loads(e.payload) for e in catalog.events()}
     assert len(events) == 3
-    psd_event = events["s3://frames/show/sq010/sh010/comp/beauty_v003.1001.psd"]
+    psd_event = events["s3://frames/shows/show/sq010/sh010/comp/beauty_v003.1001.psd"]
     assert psd_event["type"] == "proxy.skipped" and psd_event["error"] == "unknown input: extension .psd"
     assert psd_event["event_id"] == psd.event_id and psd_event["thumbnail_uri"] is None
 
@@ -136,9 +136,9 @@ def test_a_sweep_records_each_ignored_version_once(catalog):
     assert catalog.count("rows", "skipped") == 3 and catalog.count("events") == 3
 
     # A new version (new etag) is recorded again; the old row goes to the history.
-    listing.put("show/sq010/sh010/comp/beauty_v003.1001.psd", "p2")
+    listing.put("shows/show/sq010/sh010/comp/beauty_v003.1001.psd", "p2")
     _, again, _ = _sweep(listing, cursor, catalog)
-    assert list(again) == ["show/sq010/sh010/comp/beauty_v003.1001.psd"] and again[psd.s3_key].etag == "p2"
+    assert list(again) == ["shows/show/sq010/sh010/comp/beauty_v003.1001.psd"] and again[psd.s3_key].etag == "p2"
     assert catalog.count("rows", "skipped") == 3 and catalog.count("events") == 4
     assert [(h.s3_key, h.etag) for h in catalog.history()] == [(psd.s3_key, "p1")]
 

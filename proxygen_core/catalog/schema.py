@@ -73,8 +73,10 @@ PROXY_CLIPS = pa.schema([
     ("tracker_error", pa.string()), ("tracker_attempts", pa.int64()), ("tracker_retry_at", pa.string()),
 ])
 
-# What makes a row a different version: a change of any of these sends the old row to the history.
-VERSION_COLUMNS = ("file_id", "etag", "render_settings_hash", "status", "error")
+# What makes a row a different version: a change of any of these sends the old row to the history (a new reading
+# of the key's shot identity too: ``proxygen identity --rederive`` keeps the old reading there).
+VERSION_COLUMNS = ("file_id", "etag", "render_settings_hash", "status", "error", "show", "seq", "shot", "task",
+                   "version")
 
 # Column types per SQL dialect (SQLite's here; PostgreSQL's in catalog.postgres).
 SQLITE_TYPES = {pa.string(): "TEXT", pa.int64(): "INTEGER", pa.float64(): "REAL", pa.bool_(): "INTEGER"}

@@ -28,9 +28,18 @@ def now_iso() -> str:
 
 
 def event_id(row: FrameRow) -> str:
-    """A UUID-shaped digest of (source URI, etag, render-settings hash, status, output profile)."""
+    """A UUID-shaped digest of (source URI, etag, render-settings hash, status, output profile) and the shot
+    identity when the key has one: a re-derived identity (``proxygen identity --rederive``) is news, a re-run
+    of the same version with the same reading is not."""
     return _uuid_digest("|".join(str(v or "") for v in (
-        row.s3_bucket, row.s3_key, row.etag, row.render_settings_hash, row.status, row.output_profile)))
+        row.s3_bucket, row.s3_key, row.etag, row.render_settings_hash, row.status, row.output_profile))
+        + _identity_basis(row))
+
+
+def _identity_basis(row: FrameRow | ClipRow) -> str:
+    """The identity's part of an event id: empty for a key without identity (its ids stay what they were)."""
+    values = [getattr(row, name) for name in IDENTITY_FIELDS]
+    return "|identity:" + "/".join(str(v or "") for v in values) if any(v is not None for v in values) else ""
 
 
 def _identity(row: FrameRow | ClipRow) -> dict[str, Any]:
@@ -88,10 +97,10 @@ def _uuid_digest(basis: str) -> str:
 
 
 def clip_event_id(row: ClipRow) -> str:
-    """From what the clip event says: the sequence, the versions of its frames, settings, status."""
+    """From what the clip event says: the sequence, the versions of its frames, settings, status, identity."""
     return _uuid_digest("|".join(str(v or "") for v in (
         row.s3_bucket, row.sequence, row.frames_fingerprint, row.render_settings_hash, row.status,
-        row.output_profile)) + "|clip" + id_suffix(row.profile or PRIMARY))
+        row.output_profile)) + "|clip" + id_suffix(row.profile or PRIMARY) + _identity_basis(row))
 
 
 CLIP_FIELDS = ("first_frame", "last_frame", "frame_count", "fps", "start_timecode", "duration_seconds",

@@ -78,7 +78,8 @@ class KeyResult:
     seconds: float = 0.0
     attempts: int = 1
     reused: bool = False  # taken from the state of a version that already finished (a retried batch)
-    identity: dict[str, Any] = field(default_factory=dict)  # show, seq, shot, task, version (key template)
+    # show, seq, shot, task, version, identity_template, identity_problem (the key templates: store/identity.py)
+    identity: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -147,7 +148,7 @@ def finished_result(store: Store, key: str, settings: Settings, stages: frozense
     if previous.etag != info.etag:
         return None
     r = KeyResult(key, uri=store.uri(key), info=info, frame_info=previous.frame_info, reused=True,
-                  identity=dict(identify(key, settings.pipeline.key_template).columns()))
+                  identity=identify(key, settings.pipeline.key_layout()).report())
     r.source = SourceFrame(**previous.source) if previous.source else None
     order = [s for s in STAGES if s in needed(stages)]
     if previous.status == "failed":
@@ -187,7 +188,7 @@ class _Attempt:
         self.store, self.key, self.settings, self.stages = store, key, settings, stages
         self.need = needed(stages)
         self.result = KeyResult(key, uri=store.uri(key),
-                                identity=dict(identify(key, settings.pipeline.key_template).columns()))
+                                identity=identify(key, settings.pipeline.key_layout()).report())
         self.previous: st.KeyState | None = None
         self.folder: Path | None = None
 

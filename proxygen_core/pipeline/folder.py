@@ -58,7 +58,7 @@ def skip_file(source: str | os.PathLike[str], verdict: Input, store: LocalStore,
     key = os.path.abspath(source)
     info = store.head(key)
     report = {"source": key, "status": "skipped", "input": verdict.kind.name, "reason": verdict.reason,
-              "generator": f"{GENERATOR} {__version__}", **identify(key, settings.pipeline.key_template).columns(),
+              "generator": f"{GENERATOR} {__version__}", **identify(key, settings.pipeline.key_layout()).report(),
               "source_size_bytes": info.size, "etag": info.etag, "mtime": info.mtime}
     if verdict.skipped:
         path = store.root / f"{os.path.basename(key)}{SKIPPED_REPORT}"

@@ -20,7 +20,7 @@ from proxygen_core.pipeline.outputs import OUTPUT_KINDS
 from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.rows import FAILED, OK, SKIPPED, ClipRow, FrameRow
 from proxygen_core.settings import GENERATOR, RenderSettings
-from proxygen_core.store.identity import DEFAULT_KEY_TEMPLATE, identify
+from proxygen_core.store.identity import DEFAULT_LAYOUT, KeyLayout, identify, with_note
 from proxygen_core.store.inputs import Input
 from proxygen_core.store.keys import asset_id, file_id, is_private, proxy_id
 from proxygen_core.store.s3 import ObjectInfo
@@ -33,7 +33,7 @@ class Recorded:
 
 
 def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile: str,
-              key_template: str = DEFAULT_KEY_TEMPLATE) -> FrameRow:
+              layout: KeyLayout = DEFAULT_LAYOUT) -> FrameRow:
     """The catalog row for one source (superset of the original function's columns).
 
     A failed row names no output keys (nothing was published for it) and still carries the file_id
@@ -42,6 +42,7 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
     details = result.frame_info or {}
     ok = failed is None
     key = result.key
+    shot = identify(key, layout)  # a flagged one says its problem in the row's error, after any failure
 
     def public(media: Any, field: str) -> Any:
         return getattr(media, field) if ok and media is not None and not is_private(media.path) else None
@@ -61,7 +62,7 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         s3_bucket=bucket,
         asset_id=asset_id(key),
         status=OK if ok else FAILED,
-        error=failed.message if failed else None,
+        error=with_note(failed.message if failed else None, shot),
         failed_step=failed.step if failed else None,
         source_size_bytes=source.size_bytes if source else (info.size if info else None),
         source_colorspace=details.get("source_colorspace"),
@@ -81,7 +82,7 @@ def frame_row(result: KeyResult, bucket: str, settings: RenderSettings, profile:
         ocio_view=details.get("view", settings.view),
         render_settings_hash=settings.settings_hash(),
         **outputs,
-        **identify(key, key_template).columns(),
+        **shot.columns(),
     )
     return row.but(event_id=event_id(row))
 
@@ -96,11 +97,11 @@ def inspected(result: KeyResult) -> InspectedFile | None:
 
 
 def record_frames(catalog: Catalog, publisher: Publisher, bucket: str, results: dict[str, KeyResult],
-                  settings: RenderSettings, key_template: str = DEFAULT_KEY_TEMPLATE) -> Recorded:
+                  settings: RenderSettings, layout: KeyLayout = DEFAULT_LAYOUT) -> Recorded:
     """One row per key and its event, in one transaction (an event can never be lost between the two), then
     a drain of the outbox. With ``exr_inspector_tables``, each EXR's ``files`` and ``parts`` rows go in the same
     transaction."""
-    rows = {k: frame_row(r, bucket, settings, catalog.profile, key_template) for k, r in results.items()}
+    rows = {k: frame_row(r, bucket, settings, catalog.profile, layout) for k, r in results.items()}
     files = [f for f in map(inspected, results.values()) if f is not None] if catalog.inspector_tables else []
     catalog.write(list(rows.values()), [build_event(row, publisher.topic) for row in rows.values()], files)
     return Recorded(rows, publisher.drain(catalog))
@@ -115,18 +116,19 @@ def record_clip(catalog: Catalog, publisher: Publisher, row: ClipRow) -> bool:
 
 
 def skipped_row(info: ObjectInfo, verdict: Input, bucket: str, profile: str,
-                key_template: str = DEFAULT_KEY_TEMPLATE) -> FrameRow:
+                layout: KeyLayout = DEFAULT_LAYOUT) -> FrameRow:
     """The catalog row of an object the registry of inputs ignores (store/inputs.py), built like a failure row:
     the source's identity and version (key, etag, size, file_id, shot identity), status ``skipped`` and the reason
     in ``error``; nothing was rendered, so no output keys and no render settings. Why a row at all: an ignored
     object used to leave no trace but a log line, so a ``.psd`` or an extensionless frame vanished silently."""
     key = info.key
+    shot = identify(key, layout)
     row = FrameRow(
         proxy_id=proxy_id(bucket, key, profile), output_profile=profile, file_id=file_id(key, info.last_modified),
-        s3_key=key, s3_bucket=bucket, asset_id=asset_id(key), status=SKIPPED, error=verdict.reason,
+        s3_key=key, s3_bucket=bucket, asset_id=asset_id(key), status=SKIPPED, error=with_note(verdict.reason, shot),
         source_size_bytes=info.size, processing_time_seconds=0.0, generated_timestamp=utc_now_iso(),
         generator_version=f"{GENERATOR} {__version__}", etag=info.etag, mtime=info.mtime,
-        **identify(key, key_template).columns(),
+        **shot.columns(),
     )
     return row.but(event_id=event_id(row))
 
@@ -140,14 +142,14 @@ def unrecorded(catalog: Catalog, bucket: str, versions: dict[str, str]) -> set[s
 
 
 def record_skipped(catalog: Catalog, publisher: Publisher, bucket: str, ignored: list[tuple[ObjectInfo, Input]],
-                   key_template: str = DEFAULT_KEY_TEMPLATE, drain: bool = True) -> Recorded:
+                   layout: KeyLayout = DEFAULT_LAYOUT, drain: bool = True) -> Recorded:
     """A ``skipped`` row and its ``proxy.skipped`` event (one transaction) for each ignored object version that
     has no row yet; a version already recorded writes nothing, so a sweep meeting it again (a reset cursor, the
     other sensor) says nothing twice. ``drain=False`` (the sensors) leaves the events to the outbox sensor, so a
     slow broker never holds a tick; ``report`` is None then."""
     latest = {info.key: (info, verdict) for info, verdict in ignored}  # one per key: the last one listed
     new = unrecorded(catalog, bucket, {key: info.etag for key, (info, _) in latest.items()}) if latest else set()
-    rows = {key: skipped_row(info, verdict, bucket, catalog.profile, key_template)
+    rows = {key: skipped_row(info, verdict, bucket, catalog.profile, layout)
             for key, (info, verdict) in latest.items() if key in new}
     if not rows:
         return Recorded({}, None)

@@ -33,13 +33,13 @@ from proxygen_core.profiles import HDR_DISPLAY, PROFILES
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import GENERATOR, Settings, TrackerSettings
 from proxygen_core.store.base import Store
+from proxygen_core.store.identity import NEEDED, ShotIdentity
 from proxygen_core.trackers import open_tracker
 from proxygen_core.trackers.base import Publication, Revision, Tracker, TrackerError, TrackerRefused, publish
 
 PUBLISHED, FAILED = "published", "failed"
 SKIPPED = "skipped"  # not this publisher's to do: another holds the claim, or a newer build replaced the row
 LEASE_SECONDS = 900  # a claimed publish not recorded within this is taken over (its publisher died)
-NEEDED = ("show", "shot", "task", "version")  # what a revision needs from the clip's identity
 
 Connect = Callable[[TrackerSettings], Tracker]
 
@@ -80,7 +80,7 @@ def tracked(settings: Settings, profile: str | None) -> bool:
 
 def lacking(row: ClipRow) -> list[str]:
     """The identity fields a revision needs that the clip's key did not give (docs/configuration.md, identity)."""
-    return [name for name in NEEDED if getattr(row, name) in (None, "")]
+    return ShotIdentity.of_columns(row).lacking(NEEDED)
 
 
 def comment(row: ClipRow, settings: Settings) -> str:

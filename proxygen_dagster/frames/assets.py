@@ -211,7 +211,7 @@ def _record(context: AssetExecutionContext, catalog: CatalogResource, events: Ev
     """The rows and events of the finished keys (one transaction), and proxy_record's event per key: a
     materialization for an ok row, an observation for a failed one (the sequence sensor reads both)."""
     recorded = record_frames(catalog.open(), events.publisher(), bucket, done, settings.render,
-                             settings.pipeline.key_template)
+                             settings.pipeline.key_layout())
     report = recorded.report
     context.log.info(f"{sum(r.ok for r in done.values())} records ok, "
                      f"{sum(not r.ok for r in done.values())} failed; events "

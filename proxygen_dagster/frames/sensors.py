@@ -151,7 +151,7 @@ def record_skips(context: SensorEvaluationContext, catalog: CatalogResource, eve
     outbox sensor: a slow broker never holds a tick. The catalog is opened only when there is something to say."""
     if not ignored:
         return ""
-    recorded = record_skipped(catalog.open(), events.publisher(), bucket, ignored, settings.pipeline.key_template,
+    recorded = record_skipped(catalog.open(), events.publisher(), bucket, ignored, settings.pipeline.key_layout(),
                               drain=False)
     if not recorded.rows:
         return ""

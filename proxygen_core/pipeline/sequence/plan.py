@@ -97,6 +97,7 @@ class SequencePlan:
     fingerprint: str  # the members' versions and settings (the rows' frames_fingerprint)
     keys: dict[str, str]  # profile name -> clip key, "poster", "timeline"
     identity: dict[str, Any] = field(default_factory=dict)
+    identity_note: str | None = None  # a flagged identity's problem: the rows' error text until a failure's
     samples: int = QUALITY_SAMPLES
     planned_at: int = 0
     tracked: str | None = None  # the clip profile published to the tracker (its row starts ``pending``)
@@ -113,7 +114,7 @@ class SequencePlan:
                        profile=profile.name, codec=profile.stream_codec, pix_fmt=profile.pix_fmt, status=OK,
                        render_settings_hash=self.render.settings_hash(), frames_fingerprint=self.fingerprint,
                        generated_timestamp=utc_now_iso(), generator_version=f"{GENERATOR} {__version__}",
-                       planned_at=self.planned_at,
+                       planned_at=self.planned_at, error=self.identity_note,
                        tracker_status=PENDING if profile.name == self.tracked else None, **self.identity)
 
     def job(self, paths: dict[ClipProfile, str]) -> ClipJob:
@@ -131,7 +132,8 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     numbers = sorted({*ok, *failed})
     header = (ok[min(ok)].source or {}).get("probe", {}) if ok else {}
     fps, tc = clip_timing(header.get("fps"), header.get("timecode"), numbers, min(ok) if ok else None, render)
-    identity = identify(pattern, pipeline.key_template).columns()
+    shot = identify(pattern, pipeline.key_layout())
+    identity = shot.columns()
     slated = frozenset(p.name for p in pipeline.slated())
     burnins = burnins_for(pattern, identity, render)
     fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated)
@@ -148,7 +150,7 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         release_working=pipeline.working_retention == "until_clips",
         fingerprint=members.fingerprint(render.settings_hash()),
         keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
-        planned_at=planned_at(),
+        identity_note=shot.note(), planned_at=planned_at(),
         tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None)
 
 
