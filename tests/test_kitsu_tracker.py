@@ -205,10 +205,13 @@ def test_a_rebuild_replaces_the_movie_and_poster_under_the_same_revision(kitsu, 
 
 def test_a_new_version_is_a_second_revision_on_existing_entities(kitsu, pub, tmp_path):
     publish(kitsu, pub)
-    v4 = dataclasses.replace(pub, version=4, create=False, movie=make_movie(tmp_path / "v4.mp4", shade=90))
+    v4 = dataclasses.replace(pub, version=4, create=False, movie=make_movie(tmp_path / "v4.mp4", shade=90),
+                             width=0, height=0)  # a clip row without its resolution
     revision = publish(kitsu, v4)
     assert revision.created
     assert sorted(m["revision"] for m in _movies(kitsu, _task(kitsu, pub))) == [3, 4]
+    project = gazu.project.get_project_by_name(pub.project, client=kitsu.client)
+    assert project["resolution"] == "320x180"  # left as it was, not "0x0"
 
 
 def test_missing_entities_are_refused_when_create_is_off(kitsu, pub):
@@ -250,8 +253,10 @@ def test_a_daily_playlist_published_twice_is_one_playlist(kitsu, pub, tmp_path):
     sh020 = publish(kitsu, dataclasses.replace(pub, shot="sh020", movie=make_movie(tmp_path / "b.mp4", shade=50)))
     first = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010])
     second = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010, sh020])
-    again = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010, sh020])
+    gone = dataclasses.replace(sh010, id=str(uuid.UUID(int=0)))  # a revision removed in Kitsu since
+    again = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010, gone, sh020])
     assert first.id == second.id == again.id
+    assert again.details["missing_revisions"] == gone.id and again.details["shots"] == "2"
     c = kitsu.client
     project = gazu.project.get_project_by_name(pub.project, client=c)
     playlists = [p for p in gazu.playlist.all_playlists_for_project(project, client=c)
@@ -322,6 +327,7 @@ def test_zou_stopped_then_restarted_keeps_one_revision(kitsu_server, postgres_se
         with pytest.raises(TrackerUnavailable):
             publish(tracker, dataclasses.replace(pub, comment="while down"))
         server = start_zou(*args, port=server.port, database="zou_restart", workers=1, timeout=300)
+        assert server.service.log.read_text().count("$ zou init-db") == 1  # the restart: gunicorn only
         again = publish(tracker, dataclasses.replace(pub, comment="after restart"))
         assert again.id == first.id and not again.created
         task = _task(tracker, pub)
