@@ -221,6 +221,10 @@ def test_missing_entities_are_refused_when_create_is_off(kitsu, pub):
     seq = gazu.shot.get_sequence_by_name(gazu.project.get_project_by_name(pub.project, client=kitsu.client),
                                          "seq010", client=kitsu.client)
     assert gazu.shot.get_shot_by_name(seq, "sh999", client=kitsu.client) is None  # nothing half-created
+    other_sequence = dataclasses.replace(pub, sequence="seq020", create=False)
+    assert kitsu.find_revision(other_sequence) is None  # sh010 of seq010 is not sh010 of seq020
+    with pytest.raises(TrackerRefused, match=r"sequence 'seq020'"):
+        publish(kitsu, other_sequence)
     missing = f"nowhere-{uuid.uuid4().hex[:6]}"
     with pytest.raises(TrackerRefused, match=f"project '{missing}'"):
         publish(kitsu, dataclasses.replace(pub, project=missing, create=False))

@@ -198,7 +198,10 @@ class KitsuTracker:
         project = self._project(pub.project)
         if project is None:
             return None
-        shot = self._shot(project, self._sequence(project, pub), pub)
+        sequence = self._sequence(project, pub)
+        if sequence is None and pub.sequence is not None:
+            return None  # not the same-named shot of another sequence
+        shot = self._shot(project, sequence, pub)
         if shot is None:
             return None
         task: dict | None = gazu.task.get_task_by_entity(shot, self._task_type(pub), client=self.client)
