@@ -387,7 +387,7 @@ def test_a_server_that_never_answers_times_out_as_unavailable():
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)  # accepts the connection (the backlog), never answers
         with pytest.raises(TrackerUnavailable, match="Timeout"):
-            open_kitsu(f"http://127.0.0.1:{listener.getsockname()[1]}", "a@b.c", "x", timeout=(2.0, 1.0))
+            open_kitsu(f"http://127.0.0.1:{listener.getsockname()[1]}", "a@b.c", "x", timeout=(2.0, 0.3))
 
 
 LIVE = {name: os.environ.get(f"PROXYGEN_KITSU_LIVE_{name}") for name in ("URL", "USER", "PASSWORD", "PROJECT")}
