@@ -18,9 +18,9 @@ A key whose folders and file name disagree is flagged, not guessed: when the fil
 like the shot read from a folder (``sh020`` against the folder ``sh010``) or a version token (``_v004`` in the
 folder ``v003``) that differs from it (and the other way round: a shot or version read from the file name
 against a folder shaped like it), or when a field other than the version reads as a version token (task
-``v003``: a version folder the matching template does not have), the identity names the problem and the contradicted field is left empty, so
-what needs it (a tracker publish) fails clearly instead of publishing a guess. docs/configuration.md, "Shot
-identity".
+``v003``: a version folder the matching template does not have), the identity names the problem and the
+contradicted field is left empty, so what needs it (a tracker publish) fails clearly instead of publishing a
+guess. docs/configuration.md, "Shot identity".
 """
 from __future__ import annotations
 
