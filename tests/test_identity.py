@@ -308,3 +308,15 @@ def test_the_rederive_command_on_the_configured_catalog(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["changed_rows"] == 0
     assert SQLiteCatalog(tmp_path / "catalog.db").count("history") == 2
     assert _cli(tmp_path, "identity", "--rederive", KEY) == 2
+
+
+def test_the_note_follows_a_failure_and_comes_off_again():
+    from proxygen_core.store.identity import noted_problem, with_note, without_note
+
+    flagged = identify("shows/demo/seq010/sh010/comp/sh020_comp_v003.1001.exr")
+    failure = "DecodeError at source: truncated; read 10 of 20 bytes"
+    noted = with_note(failure, flagged)
+    assert noted == f"{failure}; identity: {flagged.problem}"
+    assert without_note(noted) == failure and noted_problem(noted) == flagged.problem
+    assert with_note(None, flagged) == f"identity: {flagged.problem}" and without_note(with_note(None, flagged)) is None
+    assert with_note(failure, identify(KEY)) == failure and noted_problem(failure) is None

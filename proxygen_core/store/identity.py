@@ -99,6 +99,18 @@ def with_note(error: str | None, identity: ShotIdentity) -> str | None:
     return "; ".join(text for text in (error, identity.note()) if text) or None
 
 
+def without_note(error: str | None) -> str | None:
+    """A row's error text without its identity note (always last: ``with_note``)."""
+    if error is None or NOTE not in error:
+        return error
+    return error[:error.index(NOTE)].rstrip("; ") or None
+
+
+def noted_problem(error: str | None) -> str | None:
+    """The identity problem a row's error text carries (``with_note``), None when it carries none."""
+    return error[error.index(NOTE) + len(NOTE):] if error and NOTE in error else None
+
+
 def _pattern(template: str) -> re.Pattern[str]:
     """A format-string template as a regex (matched against the whole key after the root); a regex template is
     used as given."""
