@@ -195,7 +195,7 @@ def _cli(tmp_path, *argv):
     return main(["--config", str(config), *argv])
 
 
-def test_the_identity_command_prints_each_reading(tmp_path, capsys):
+def test_the_identity_command_prints_each_reading(tmp_path, capsys, monkeypatch):
     assert _cli(tmp_path, "identity", ISSUE_KEY, KEY) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [ISSUE_KEY, "  show demo  seq seq010  shot sh010  task comp  version 3",
@@ -210,6 +210,14 @@ def test_the_identity_command_prints_each_reading(tmp_path, capsys):
     assert found[1]["version"] is None and "'v004'" in found[1]["problem"] and found[1]["reason"] is None
     assert "outside the key root 'shows/'" in found[2]["reason"] and found[2]["template"] is None
     assert "no key template matches" in found[3]["reason"]
+    local = tmp_path / "demo" / "seq010" / "sh010" / "comp" / "v003" / "sh010_comp_v003.1001.exr"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"")
+    assert _cli(tmp_path, "identity", "--json", str(local.relative_to(tmp_path.parent))) == 1  # relative: not here
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path.parent)
+    assert _cli(tmp_path, "identity", "--json", str(local.relative_to(tmp_path.parent))) == 0  # a file: its path
+    assert json.loads(capsys.readouterr().out)[0]["key"] == str(local)
     assert _cli(tmp_path, "identity") == 2  # no keys: a usage error, said on one line
     assert "give one or more keys" in capsys.readouterr().err
 
