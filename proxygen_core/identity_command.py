@@ -83,7 +83,8 @@ def _rederive(args: argparse.Namespace, topic: str, layout: KeyLayout) -> int:
 def add_command(sub: argparse._SubParsersAction) -> None:
     ident = sub.add_parser("identity", help="what keys parse to under the key templates (show, seq, shot, task, "
                                             "version); --rederive applies them to the catalog's rows")
-    ident.add_argument("keys", nargs="*", metavar="KEY", help="bucket keys, or local files (read by their absolute path)")
+    ident.add_argument("keys", nargs="*", metavar="KEY",
+                       help="bucket keys, or local files (read by their absolute path)")
     ident.add_argument("--json", action="store_true", help="one JSON list (or, with --rederive, one object)")
     ident.add_argument("--rederive", action="store_true",
                        help="re-read the identity of every current frame and clip row under the current templates; "
