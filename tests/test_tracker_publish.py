@@ -13,7 +13,6 @@ from proxygen_core.catalog import SQLiteCatalog
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import Settings, TrackerSettings
 from proxygen_core.store.local import LocalStore
-from proxygen_core.trackers.base import Publication, Revision, TrackerRefused, TrackerUnavailable
 from proxygen_core.trackers.publish import (
     FAILED,
     PUBLISHED,
@@ -26,53 +25,9 @@ from proxygen_core.trackers.publish import (
     state_line,
 )
 
+from .tracker_memory import MemoryTracker
+
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
-
-
-class MemoryTracker:
-    """Revisions by (project, shot, task, version), each with its uploads; no deduplication of its own."""
-
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.revisions: dict[tuple, dict] = {}
-        self.down = False
-        self.refuse: str | None = None
-        self.calls: list[str] = []
-        self.playlists: dict[tuple[str, str], list[str]] = {}
-
-    def connect(self, settings: TrackerSettings) -> MemoryTracker:
-        if self.down:
-            raise TrackerUnavailable("kitsu", "connection refused (127.0.0.1:1)")
-        if self.refuse:
-            raise TrackerRefused("kitsu", self.refuse)
-        return self
-
-    def _key(self, pub: Publication) -> tuple:
-        return pub.project, pub.shot, pub.task, pub.version
-
-    def find_revision(self, pub: Publication) -> Revision | None:
-        self.calls.append("find")
-        found = self.revisions.get(self._key(pub))
-        return Revision(found["id"], found["url"]) if found else None
-
-    def create_revision(self, pub: Publication) -> Revision:
-        self.calls.append("create")
-        rid = f"rev-{len(self.revisions) + 1}"
-        self.revisions[self._key(pub)] = {"id": rid, "url": f"http://kitsu/{rid}", "movie": pub.movie.read_bytes(),
-                                          "poster": pub.poster.read_bytes() if pub.poster else None,
-                                          "comment": pub.comment, "uploads": 1, "pub": pub}
-        return Revision(rid, f"http://kitsu/{rid}", created=True)
-
-    def update_revision(self, revision: Revision, pub: Publication) -> Revision:
-        self.calls.append("update")
-        entry = self.revisions[self._key(pub)]
-        entry.update(movie=pub.movie.read_bytes(), comment=pub.comment, uploads=entry["uploads"] + 1)
-        return revision
-
-    def publish_playlist(self, name: str, project: str, revisions: list[Revision]) -> Revision:
-        self.playlists[(project, name)] = [r.id for r in revisions]
-        return Revision(f"pl-{name}", f"http://kitsu/playlists/{name}")
 
 
 @pytest.fixture

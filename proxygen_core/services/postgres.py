@@ -76,7 +76,7 @@ def start_postgres(data_dir: str | os.PathLike[str], password: str, port: int | 
 
     def ready() -> None:
         wait_for_port(port, timeout, proc, hosts[0])
-        _create_databases(hosts[0], port, password, databases, timeout)
+        create_databases(hosts[0], port, password, databases, timeout)
 
     return service.wait_ready("PostgreSQL", ready)
 
@@ -85,7 +85,8 @@ def postgres_dsn(host: str, port: int, password: str, database: str = "proxygen"
     return f"postgresql://proxygen:{password}@{host}:{port}/{database}"
 
 
-def _create_databases(host: str, port: int, password: str, databases: tuple[str, ...], timeout: float) -> None:
+def create_databases(host: str, port: int, password: str, databases: tuple[str, ...], timeout: float) -> None:
+    """Create the databases that do not exist yet (owner ``proxygen``), waiting for logins up to ``timeout``."""
     import psycopg2
 
     deadline = time.monotonic() + timeout
