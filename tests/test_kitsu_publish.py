@@ -28,7 +28,8 @@ from .test_kitsu_tracker import ffprobe_frames, read_picture
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-KITSU_EMAIL, KITSU_PASSWORD = "admin@example.com", "proxygen-e2e-kitsu"  # zou checks the domain: example.com passes offline
+# zou checks an e-mail's domain: example.com passes offline
+KITSU_EMAIL, KITSU_PASSWORD = "admin@example.com", "proxygen-e2e-kitsu"
 
 
 @pytest.fixture
@@ -165,7 +166,8 @@ def test_a_shot_is_one_kitsu_revision_whatever_is_redelivered_restarted_or_down(
         # zou stopped while a new version's clip is published: pending, then published once it is back
         zou.stop()
         pattern4, _ = _upload(stack, tmp_path, show, 4, 6)
-        waiting = _wait_clip(stack, pattern4, lambda r: r.tracker_status == "pending" and (r.tracker_attempts or 0) >= 2)
+        waiting = _wait_clip(stack, pattern4,
+                             lambda r: r.tracker_status == "pending" and (r.tracker_attempts or 0) >= 2)
         assert "kitsu" in (waiting.tracker_error or "") and waiting.status == "ok"
         zou.service = zou.service.start_again()
         published = _wait_clip(stack, pattern4, lambda r: r.tracker_status != "pending", timeout=180)
