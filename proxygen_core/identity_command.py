@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from proxygen_core.settings import load_settings
@@ -51,7 +52,8 @@ def identity(args: argparse.Namespace) -> int:
         return _rederive(args, settings.events.event_topic, layout)
     if not args.keys:
         raise ValueError("give one or more keys (or --rederive)")
-    found = [describe(key, layout) for key in args.keys]
+    # a file that exists here is read as `proxygen render` reads it: by its absolute path (the local rule)
+    found = [describe(os.path.abspath(key) if os.path.isfile(key) else key, layout) for key in args.keys]
     if args.json:
         print(json.dumps(found, indent=1))
     else:
@@ -81,7 +83,8 @@ def _rederive(args: argparse.Namespace, topic: str, layout: KeyLayout) -> int:
 def add_command(sub: argparse._SubParsersAction) -> None:
     ident = sub.add_parser("identity", help="what keys parse to under the key templates (show, seq, shot, task, "
                                             "version); --rederive applies them to the catalog's rows")
-    ident.add_argument("keys", nargs="*", metavar="KEY", help="bucket keys (or local paths) to read")
+    ident.add_argument("keys", nargs="*", metavar="KEY",
+                       help="bucket keys, or local files (read by their absolute path)")
     ident.add_argument("--json", action="store_true", help="one JSON list (or, with --rederive, one object)")
     ident.add_argument("--rederive", action="store_true",
                        help="re-read the identity of every current frame and clip row under the current templates; "

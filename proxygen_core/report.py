@@ -186,7 +186,7 @@ CLIP_COLUMNS = ("generated_timestamp", "status", "profile", "sequence", "first_f
 
 
 def clips(args: argparse.Namespace) -> int:
-    from proxygen_core.trackers.publish import state_line
+    from proxygen_core.trackers.outbox import state_line
 
     catalog = _catalog(args)
     if args.publish:
@@ -215,7 +215,7 @@ def _publish(args: argparse.Namespace, catalog) -> int:
     from dataclasses import asdict
 
     from proxygen_core.store.s3 import ObjectStore, s3_client
-    from proxygen_core.trackers.publish import PUBLISHED, publish_clip, publish_due
+    from proxygen_core.trackers.outbox import PUBLISHED, publish_clip, publish_due
 
     settings = load_settings(_config(args)[0])
     if not settings.trackers.enabled:

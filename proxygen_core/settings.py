@@ -404,6 +404,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     if path:
         import yaml
 
+        if not Path(path).is_file():  # a clear line from every command (main prints ValueErrors), no traceback
+            raise ValueError(f"no settings file at {Path(path).absolute()} (--config or PROXYGEN_CONFIG)")
         data = yaml.safe_load(Path(path).read_text()) or {}
         catalog = data.get("catalog") or {}
         if catalog.get("sqlite_path") and not Path(str(catalog["sqlite_path"])).is_absolute():

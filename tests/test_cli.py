@@ -299,3 +299,12 @@ def test_the_catalog_line_never_shows_a_postgres_password():
         dsn_place("host=db.studio port=5433 dbname=catalog user=proxygen password=s3cret") == "db.studio:5433/catalog"
     )
     assert dsn_place("password='s 3cret' host=db dbname=c") == "db/c"
+
+
+def test_a_settings_file_that_is_not_there_is_one_clear_line(tmp_path, capsys):
+    from proxygen_core.cli import main
+
+    missing = tmp_path / "nope.yaml"
+    assert main(["--config", str(missing), "clips"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: no settings file at {missing} (--config or PROXYGEN_CONFIG)"

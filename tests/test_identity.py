@@ -3,6 +3,7 @@ whole-key matching after the root, templates tried in order, disagreements flagg
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -56,6 +57,9 @@ LAYOUTS = [
                  "disagrees with 'v004'", id="version-folder-vs-file"),
     pytest.param("shows/demo/seq010/sh010/comp/v003/sh020_comp_v004.1001.exr", DEFAULTS, DEFAULTS,
                  ("demo", "seq010", None, "comp", None), VERSION_FOLDER, "shot 'sh010'", id="both-disagree"),
+    pytest.param("shows/demo/seq010/sh010/v003/sh010_comp_v003.1001.exr", DEFAULTS, DEFAULTS,
+                 ("demo", "seq010", "sh010", None, 3), FILE_VERSION, "task 'v003' is a version token",
+                 id="version-folder-read-as-task"),
     pytest.param("abc/sh010/sh020_comp_v3.1001.exr", SHOT_IN_FILE, "", ("abc", None, None, "comp", 3), SHOT_IN_FILE,
                  "shot 'sh020' from the file name disagrees with 'sh010' in the folder", id="file-shot-vs-folder"),
     pytest.param("shows/demo/seq010/SH010/comp/v003/sh010_comp_v003.1001.exr", DEFAULTS, DEFAULTS,
@@ -191,7 +195,7 @@ def _cli(tmp_path, *argv):
     return main(["--config", str(config), *argv])
 
 
-def test_the_identity_command_prints_each_reading(tmp_path, capsys):
+def test_the_identity_command_prints_each_reading(tmp_path, capsys, monkeypatch):
     assert _cli(tmp_path, "identity", ISSUE_KEY, KEY) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [ISSUE_KEY, "  show demo  seq seq010  shot sh010  task comp  version 3",
@@ -206,15 +210,31 @@ def test_the_identity_command_prints_each_reading(tmp_path, capsys):
     assert found[1]["version"] is None and "'v004'" in found[1]["problem"] and found[1]["reason"] is None
     assert "outside the key root 'shows/'" in found[2]["reason"] and found[2]["template"] is None
     assert "no key template matches" in found[3]["reason"]
+    local = tmp_path / "demo" / "seq010" / "sh010" / "comp" / "v003" / "sh010_comp_v003.1001.exr"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"")
+    assert _cli(tmp_path, "identity", "--json", str(local.relative_to(tmp_path.parent))) == 1  # relative: not here
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path.parent)
+    assert _cli(tmp_path, "identity", "--json", str(local.relative_to(tmp_path.parent))) == 0  # a file: its path
+    assert json.loads(capsys.readouterr().out)[0]["key"] == str(local)
     assert _cli(tmp_path, "identity") == 2  # no keys: a usage error, said on one line
     assert "give one or more keys" in capsys.readouterr().err
 
 
 # --- the re-derive, on every catalog backend ------------------------------------------------------------------
 
-# the old default, matched at the key's end (a regex reproduces it): what the catalog holds before the fix
-OLD = KeyLayout((r"(?:.*/)?(?P<show>[^/]+)/(?P<sequence>[^/]+)/(?P<shot>[^/]+)/(?P<task>[^/]+)/"
-                 r"[^/]+?_v(?P<version>\d+)\.\d+\.[^/]+",), "")
+# the old default, matched at the key's end (this regex reproduces it): what the catalog holds before the fix.
+# Read by the regex alone: identify() would now flag its task 'v003' (a version token).
+OLD = re.compile(r"(?:.*/)?(?P<show>[^/]+)/(?P<seq>[^/]+)/(?P<shot>[^/]+)/(?P<task>[^/]+)/"
+                 r"[^/]+?_v(?P<version>\d+)\.\d+\.[^/]+")
+
+
+def _old_reading(key):
+    groups = OLD.fullmatch(key.replace("#", "0")).groupdict()
+    return {**groups, "version": int(groups["version"])}
+
+
 SAME = "shows/abc/sq010/sh020/comp/sh020_comp_v003.1001.exr"  # read alike by both
 FLAGGED = "shows/demo/seq010/sh010/comp/v003/sh020_comp_v003.1001.exr"
 PATTERN = "shows/demo/seq010/sh010/comp/v003/sh010_comp_v003.####.exr"
@@ -228,16 +248,18 @@ def _server_for_backend(request):
 
 
 def _old_catalog(make, tmp_path):
-    from proxygen_core.events.schema import build_clip_event, build_event, clip_event_id
+    from proxygen_core.events.schema import build_clip_event, build_event, clip_event_id, event_id
     from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.pipeline.record import frame_row
     from proxygen_core.rows import ClipRow
     from proxygen_core.settings import RenderSettings
 
     catalog = make(tmp_path)
-    rows = [frame_row(KeyResult(key), "frames", RenderSettings(), "review", OLD) for key in (ISSUE_KEY, SAME, FLAGGED)]
+    rows = [frame_row(KeyResult(key), "frames", RenderSettings(), "review").but(error=None, **_old_reading(key))
+            for key in (ISSUE_KEY, SAME, FLAGGED)]
+    rows = [r.but(event_id=event_id(r)) for r in rows]
     catalog.write(rows, [build_event(r, "t") for r in rows])
-    old = identify(PATTERN, OLD).columns()
+    old = _old_reading(PATTERN)
     clip = ClipRow(clip_id="c1", sequence=PATTERN, s3_bucket="frames", output_profile="review", profile="review",
                    status="ok", planned_at=100, generated_timestamp="2026-12-02T09:00:00+00:00",
                    tracker_status="published", tracker_url="http://tracker/rev/1", tracker_revision="1",
@@ -294,3 +316,15 @@ def test_the_rederive_command_on_the_configured_catalog(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["changed_rows"] == 0
     assert SQLiteCatalog(tmp_path / "catalog.db").count("history") == 2
     assert _cli(tmp_path, "identity", "--rederive", KEY) == 2
+
+
+def test_the_note_follows_a_failure_and_comes_off_again():
+    from proxygen_core.store.identity import noted_problem, with_note, without_note
+
+    flagged = identify("shows/demo/seq010/sh010/comp/sh020_comp_v003.1001.exr")
+    failure = "DecodeError at source: truncated; read 10 of 20 bytes"
+    noted = with_note(failure, flagged)
+    assert noted == f"{failure}; identity: {flagged.problem}"
+    assert without_note(noted) == failure and noted_problem(noted) == flagged.problem
+    assert with_note(None, flagged) == f"identity: {flagged.problem}" and without_note(with_note(None, flagged)) is None
+    assert with_note(failure, identify(KEY)) == failure and noted_problem(failure) is None

@@ -1,4 +1,4 @@
-"""The outbox-driven tracker publish (trackers/publish.py) against an in-memory tracker that behaves as the real
+"""The outbox-driven tracker publish (trackers/outbox.py) against an in-memory tracker that behaves as the real
 ones do where it matters: it does not deduplicate, it can be down, it can refuse. The real trackers' modules
 are tested against zou, mockgun and recorded exchanges (test_kitsu_*.py, test_shotgrid_tracker.py, ...)."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from proxygen_core.catalog import SQLiteCatalog
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import Settings, TrackerSettings
 from proxygen_core.store.local import LocalStore
-from proxygen_core.trackers.publish import (
+from proxygen_core.trackers.outbox import (
     FAILED,
     PUBLISHED,
     SKIPPED,

@@ -17,7 +17,7 @@ from proxygen_core.catalog.schema import PENDING
 from proxygen_core.events.outbox import Publisher, PublishReport
 from proxygen_core.events.schema import build_clip_event, build_event, clip_event_id, event_id
 from proxygen_core.rows import ClipRow, FrameRow
-from proxygen_core.store.identity import NOTE, KeyLayout, ShotIdentity, identify, with_note
+from proxygen_core.store.identity import KeyLayout, ShotIdentity, identify, with_note, without_note
 
 BATCH = 500  # rows per transaction: a large catalog is rewritten in bounded steps
 
@@ -30,13 +30,6 @@ class Rederived:
     changed_clips: int
     flagged: int  # of the changed rows and clips, those now flagged (folders and file name disagree)
     report: PublishReport | None  # None: no drain (no publisher given), the events wait in the outbox
-
-
-def without_note(error: str | None) -> str | None:
-    """A row's error text without its identity note (always last: ``with_note``)."""
-    if error is None or NOTE not in error:
-        return error
-    return error[:error.index(NOTE)].rstrip("; ") or None
 
 
 def _reread(error: str | None, identity: ShotIdentity) -> dict[str, object]:

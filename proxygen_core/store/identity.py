@@ -17,9 +17,10 @@ its last six segments).
 A key whose folders and file name disagree is flagged, not guessed: when the file name carries a token shaped
 like the shot read from a folder (``sh020`` against the folder ``sh010``) or a version token (``_v004`` in the
 folder ``v003``) that differs from it (and the other way round: a shot or version read from the file name
-against a folder shaped like it), the identity names the problem and the contradicted field is left empty, so
-what needs it (a tracker publish) fails clearly instead of publishing a guess. docs/configuration.md, "Shot
-identity".
+against a folder shaped like it), or when a field other than the version reads as a version token (task
+``v003``: a version folder the matching template does not have), the identity names the problem and the
+contradicted field is left empty, so what needs it (a tracker publish) fails clearly instead of publishing a
+guess. docs/configuration.md, "Shot identity".
 """
 from __future__ import annotations
 
@@ -96,6 +97,18 @@ class ShotIdentity:
 def with_note(error: str | None, identity: ShotIdentity) -> str | None:
     """A row's error text with the identity's problem after it (the failure, when there is one, comes first)."""
     return "; ".join(text for text in (error, identity.note()) if text) or None
+
+
+def without_note(error: str | None) -> str | None:
+    """A row's error text without its identity note (always last: ``with_note``)."""
+    if error is None or NOTE not in error:
+        return error
+    return error[:error.index(NOTE)].rstrip("; ") or None
+
+
+def noted_problem(error: str | None) -> str | None:
+    """The identity problem a row's error text carries (``with_note``), None when it carries none."""
+    return error[error.index(NOTE) + len(NOTE):] if error and NOTE in error else None
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -210,7 +223,9 @@ def _disagreements(rest: str, match: re.Match[str], groups: dict[str, str]) -> d
     contradicts (read from the file name)."""
     file_start = rest.rfind("/") + 1
     name, folders = rest[file_start:], rest[:max(file_start - 1, 0)].split("/") if file_start else []
-    problems: dict[str, str] = {}
+    problems: dict[str, str] = {
+        fld: f"{fld} {groups[fld]!r} is a version token (a version folder where the template has none?)"
+        for fld in ("show", "sequence", "shot", "task") if re.fullmatch(r"[vV]\d+", groups.get(fld) or "")}
     for fld in ("shot", "version"):
         value = groups.get(fld)
         if value is None:

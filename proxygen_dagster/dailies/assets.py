@@ -21,7 +21,7 @@ from proxygen_core.pipeline.dailies import build_daily
 from proxygen_core.profiles import PRIMARY
 from proxygen_core.settings import Settings
 from proxygen_core.trackers import TrackerError
-from proxygen_core.trackers.publish import publish_playlist
+from proxygen_core.trackers.outbox import publish_playlist
 from proxygen_dagster.common import OWNERS, clip_asset_key
 from proxygen_dagster.names import ASSET, GROUP, POOL, TAG
 from proxygen_dagster.partitions import days

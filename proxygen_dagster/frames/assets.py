@@ -48,7 +48,7 @@ from proxygen_core.pipeline.chain import (
 from proxygen_core.pipeline.record import record_frames
 from proxygen_core.rows import FrameRow
 from proxygen_core.settings import Settings
-from proxygen_core.store.identity import IDENTITY_FIELDS
+from proxygen_core.store.identity import IDENTITY_FIELDS, noted_problem
 from proxygen_dagster.alerts import FAILURE_CLASS
 from proxygen_dagster.common import OWNERS, code_version
 from proxygen_dagster.names import ASSET, GROUP, POOL, TAG, TRIGGER
@@ -149,7 +149,8 @@ def _record_metadata(row: FrameRow) -> dict[str, Any]:
             "thumbnail_uri": url(row.thumbnail_s3_key), "proxy_uri": url(row.proxy_s3_key),
             **({"preview_uri": url(row.preview_s3_key)} if row.preview_s3_key else {}),
             "processing_time_seconds": row.processing_time_seconds,
-            **{k: getattr(row, k) for k in IDENTITY_FIELDS if getattr(row, k) is not None}}  # the shot identity
+            **{k: getattr(row, k) for k in IDENTITY_FIELDS if getattr(row, k) is not None},  # the shot identity
+            **({"identity_problem": problem} if (problem := noted_problem(row.error)) else {})}  # flagged key
 
 
 def _checks(context: AssetExecutionContext, specs: list[AssetCheckSpec],

@@ -31,7 +31,7 @@ from proxygen_core.pipeline.record import record_clip
 from proxygen_core.pipeline.sequence import ClipOutcome, build_clips_of, load_members
 from proxygen_core.profiles import ClipProfile
 from proxygen_core.settings import Settings
-from proxygen_core.store.identity import IDENTITY_FIELDS
+from proxygen_core.store.identity import IDENTITY_FIELDS, noted_problem
 from proxygen_dagster.alerts import FAILURE_CLASS
 from proxygen_dagster.common import OWNERS, clip_asset_key, code_version
 from proxygen_dagster.names import ASSET, GROUP, PARTITION, POOL, TAG
@@ -117,6 +117,7 @@ def _metadata(store, outcome: ClipOutcome) -> dict:
     return {
         "profile": outcome.profile, "codec": row.codec, "pix_fmt": row.pix_fmt,
         **{k: getattr(row, k) for k in IDENTITY_FIELDS if getattr(row, k) is not None},
+        **({"identity_problem": problem} if (problem := noted_problem(row.error)) else {}),  # a flagged key
         "clip_uri": MetadataValue.url(f"s3://{store.bucket}/{row.clip_s3_key}"),
         "poster_uri": MetadataValue.url(f"s3://{store.bucket}/{row.poster_s3_key}"),
         "poster": MetadataValue.md(f"![poster](data:image/jpeg;base64,{base64.b64encode(poster).decode()})"

@@ -1,7 +1,7 @@
 """The tracker publish: one asset per sequence partition, the tracked clip's revision in the studio's tracker.
 
 Downstream of the tracked profile's clip (``PROXYGEN_TRACKER_PROFILE``, the review clip by default). The clip
-row is the outbox (proxygen_core/trackers/publish.py): its build left it ``pending``; the ``tracker_publisher``
+row is the outbox (proxygen_core/trackers/outbox.py): its build left it ``pending``; the ``tracker_publisher``
 sensor requests this asset for each clip due now, and the asset claims the row, publishes (looked up first:
 one revision per shot, task and version) and records the outcome. A tracker that is down fails this run and
 leaves the row ``pending`` with its retry time (the sensor requests it again then); a refusal fails it with the
@@ -24,7 +24,7 @@ from dagster import (
 
 from proxygen_core.settings import Settings
 from proxygen_core.store.keys import clip_id
-from proxygen_core.trackers.publish import PUBLISHED, SKIPPED, publish_clip, verify
+from proxygen_core.trackers.outbox import PUBLISHED, SKIPPED, publish_clip, verify
 from proxygen_dagster.alerts import FAILURE_CLASS
 from proxygen_dagster.common import OWNERS, clip_asset_key
 from proxygen_dagster.names import ASSET, GROUP, POOL, TAG, TRIGGER
