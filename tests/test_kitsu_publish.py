@@ -33,20 +33,20 @@ KITSU_EMAIL, KITSU_PASSWORD = "admin@example.com", "proxygen-e2e-kitsu"
 
 
 @pytest.fixture
-def zou(postgres_server, redis_server, tmp_path_factory):
-    """A zou of this test's own (its own database): the test stops and restarts it."""
+def zou(postgres_server, tmp_path_factory):
+    """A zou of this test's own (its own database and Redis: two zous on one Redis serve each other's memoized
+    rows, services/zou.py): the test stops and restarts it."""
     from proxygen_core.services.process import ServiceError
     from proxygen_core.services.zou import start_zou, zou_venv
 
     from .conftest import PG_PASSWORD
-    from .kitsu_server import REDIS_PASSWORD
 
     try:
         zou_venv()
     except ServiceError as exc:
         pytest.skip(str(exc))
     server = start_zou(tmp_path_factory.mktemp("zou"), ("127.0.0.1", postgres_server.ports["postgres"], PG_PASSWORD),
-                       ("127.0.0.1", redis_server.ports["redis"], REDIS_PASSWORD), KITSU_EMAIL, KITSU_PASSWORD,
+                       None, KITSU_EMAIL, KITSU_PASSWORD,
                        database=f"zou_{uuid.uuid4().hex[:8]}")
     try:
         yield server

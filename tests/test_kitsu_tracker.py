@@ -299,35 +299,28 @@ def test_zou_gone_mid_session_is_unavailable_then_works_again(kitsu, pub):
     assert publish(kitsu, pub).created
 
 
-def test_zou_stopped_then_restarted_keeps_one_revision(kitsu_server, postgres_server, pub, tmp_path):
+def test_zou_stopped_then_restarted_keeps_one_revision(kitsu_server, postgres_server, pub):
     """A zou of its own (own data folder, database and Redis) stopped by PID mid-way: the publish is
     unavailable, and after a restart on the same port, data and secret, the same logged-in tracker finds and
     updates the one revision (a restart keeps init-db, init-data and the admin as they were)."""
     import shutil
     import tempfile
 
-    from proxygen_core.services.redis import start_redis
     from proxygen_core.services.zou import start_zou
 
     from .conftest import PG_PASSWORD
-    from .kitsu_server import KITSU_EMAIL, KITSU_PASSWORD, REDIS_PASSWORD
+    from .kitsu_server import KITSU_EMAIL, KITSU_PASSWORD
 
-    # A Redis of its own: zou's Redis databases (0-4) are fixed, and two zous sharing one serve each other's
-    # memoized rows (seen: HTTP 500 creating a sequence with the other server's project type).
-    redis = start_redis(tmp_path / "redis", REDIS_PASSWORD)
+    # redis=None: a Redis of its own, stopped with it. zou's Redis databases (0-4) are fixed, and two zous
+    # sharing one serve each other's memoized rows (seen: HTTP 500 creating a sequence with the other's ids).
     folder = tempfile.mkdtemp(prefix="proxygen-zou2-")
-    args = (folder, ("127.0.0.1", postgres_server.ports["postgres"], PG_PASSWORD),
-            ("127.0.0.1", redis.ports["redis"], REDIS_PASSWORD), KITSU_EMAIL, KITSU_PASSWORD)
-    try:
-        server = start_zou(*args, database="zou_restart", workers=1, timeout=300)
-    except BaseException:
-        redis.stop()
-        raise
+    args = (folder, ("127.0.0.1", postgres_server.ports["postgres"], PG_PASSWORD), None, KITSU_EMAIL, KITSU_PASSWORD)
+    server = start_zou(*args, database="zou_restart", workers=1, timeout=300)
     try:
         tracker = open_kitsu(server.url, KITSU_EMAIL, KITSU_PASSWORD)
         first = publish(tracker, pub)
         server.stop()
-        assert server.proc.poll() is not None
+        assert server.proc.poll() is not None and server.redis is not None and server.redis.proc.poll() is not None
         with pytest.raises(TrackerUnavailable):
             publish(tracker, dataclasses.replace(pub, comment="while down"))
         server = start_zou(*args, port=server.port, database="zou_restart", workers=1, timeout=300)
@@ -340,8 +333,7 @@ def test_zou_stopped_then_restarted_keeps_one_revision(kitsu_server, postgres_se
             ["after restart"]
     finally:
         server.stop()
-        redis.stop()
-        assert server.proc.poll() is not None and redis.proc.poll() is not None
+        assert server.proc.poll() is not None and server.redis is not None and server.redis.proc.poll() is not None
         shutil.rmtree(folder, ignore_errors=True)
 
 

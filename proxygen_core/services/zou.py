@@ -12,7 +12,8 @@ preview is processed inside its upload request (the file's status is final when 
 ``INDEXER_KEY`` unset keeps the search indexer (Meilisearch) off. zou imports a module named ``event_handlers``
 from its working folder: it runs in an empty one inside the data folder. One Redis per zou: zou's Redis
 database numbers (0-4: token blacklist, memoized rows, events, jobs, config) are fixed, and two zous sharing a
-Redis serve each other's cached rows.
+Redis — at once or one after the other within the cache's lifetime — serve each other's memoized rows (seen: HTTP
+500 creating a sequence with the other server's ids); ``redis=None`` gives a zou a Redis of its own.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxygen_core.services.postgres import create_databases
-from proxygen_core.services.process import Service, ServiceError, free_port
+from proxygen_core.services.process import Service, ServiceError, free_port, stop_processes
+from proxygen_core.services.redis import start_redis
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ZOU_VERSION = "1.0.97"
@@ -55,6 +57,7 @@ class ZouServer:
     password: str
     started_seconds: float
     env: dict[str, str] = field(repr=False, default_factory=dict)
+    redis: Service | None = None  # the Redis start_zou started for this zou alone (``redis=None``)
 
     @property
     def proc(self) -> subprocess.Popen:
@@ -65,7 +68,8 @@ class ZouServer:
         return self.service.ports["zou"]
 
     def stop(self) -> None:
-        self.service.stop()
+        """Stop gunicorn's process group by PID, and this zou's own Redis if it has one."""
+        stop_processes([self.service.proc] + ([self.redis.proc] if self.redis else []))
 
 
 def zou_environment(data_dir: Path, postgres: tuple[str, int, str], redis: tuple[str, int, str],
@@ -92,16 +96,38 @@ def zou_environment(data_dir: Path, postgres: tuple[str, int, str], redis: tuple
     return env
 
 
-def start_zou(data_dir: str | os.PathLike[str], postgres: tuple[str, int, str], redis: tuple[str, int, str],
+def start_zou(data_dir: str | os.PathLike[str], postgres: tuple[str, int, str], redis: tuple[str, int, str] | None,
               admin_email: str, admin_password: str, port: int | None = None, timeout: float = 120.0,
               venv: str | os.PathLike[str] | None = None, workers: int = 2, database: str = "zoudb",
               domain: str = "vfx") -> ZouServer:
     """Zou on 127.0.0.1: its database created on ``postgres`` (host, port, the ``proxygen`` user's password),
     schema and base data (task types, statuses for ``domain``) and the admin made, then served by gunicorn.
 
+    ``redis`` (host, port, password) must serve this zou alone; ``None`` starts a Redis of its own in the data
+    folder, stopped with it (what a second zou beside another needs: see the module docstring).
+
     Safe to call again on the same data folder and database (a restart): init-db, init-data and create-admin
     leave what is there, and are skipped when this folder already ran them on that database. Returns once zou
     answers HTTP (bounded by ``timeout``)."""
+    if redis is not None:
+        return _start_zou(data_dir, postgres, redis, admin_email, admin_password, port, timeout, venv, workers,
+                          database, domain)
+    password = secrets.token_hex(16)
+    own = start_redis(Path(data_dir).resolve() / "redis", password, timeout=min(timeout, 30.0))
+    try:
+        server = _start_zou(data_dir, postgres, ("127.0.0.1", own.ports["redis"], password), admin_email,
+                            admin_password, port, timeout, venv, workers, database, domain)
+    except BaseException:
+        own.stop()
+        raise
+    server.redis = own
+    server.service.start_again = None  # a restart is start_zou again: it brings its Redis back too
+    return server
+
+
+def _start_zou(data_dir: str | os.PathLike[str], postgres: tuple[str, int, str], redis: tuple[str, int, str],
+               admin_email: str, admin_password: str, port: int | None, timeout: float,
+               venv: str | os.PathLike[str] | None, workers: int, database: str, domain: str) -> ZouServer:
     began = time.monotonic()
     bindir = Path(venv).resolve() / "bin" if venv else zou_venv() / "bin"
     data = Path(data_dir).resolve()
