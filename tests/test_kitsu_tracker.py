@@ -270,6 +270,14 @@ def test_a_daily_playlist_published_twice_is_one_playlist(kitsu, pub, tmp_path):
     assert sorted((s["entity_id"], s["preview_file_id"]) for s in shots) == sorted(
         [(sh010.details["entity_id"], sh010.id), (sh020.details["entity_id"], sh020.id)])
     assert first.url.endswith(f"/productions/{project['id']}/playlists/{first.id}")
+    # a later version of sh010 the same day: its shot now shows that revision; sh020 stays, no shot added
+    sh010_v4 = publish(kitsu, dataclasses.replace(pub, version=4, movie=make_movie(tmp_path / "v4.mp4", shade=70)))
+    sh030 = publish(kitsu, dataclasses.replace(pub, shot="sh030", movie=make_movie(tmp_path / "c.mp4", shade=30)))
+    assert kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh030, sh010_v4, sh020]).id == first.id
+    shots = gazu.playlist.get_playlist(first.id, client=c)["shots"]
+    assert sorted((s["entity_id"], s["preview_file_id"]) for s in shots) == sorted(
+        [(sh010.details["entity_id"], sh010_v4.id), (sh020.details["entity_id"], sh020.id),
+         (sh030.details["entity_id"], sh030.id)])
 
 
 def test_connect_from_settings_and_a_wrong_password(kitsu_server):

@@ -278,7 +278,8 @@ class KitsuTracker:
             playlist = gazu.playlist.new_playlist(found, name, for_entity="shot", client=self.client)
         playlist = gazu.playlist.get_playlist(playlist, client=self.client)
         entries = {e["entity_id"]: e.get("preview_file_id") for e in playlist.get("shots") or []}
-        changed, gone = False, []
+        repoint: dict[str, str] = {}  # shots already in the playlist, shown with another revision now
+        gone = []
         for revision in revisions:
             try:
                 preview = gazu.files.get_preview_file(revision.id, client=self.client)
@@ -290,13 +291,13 @@ class KitsuTracker:
                 gazu.playlist.add_entity_to_playlist(playlist, entity_id, preview_file=preview["id"],
                                                      client=self.client)
             elif entries[entity_id] != preview["id"]:
-                for entry in playlist["shots"]:
-                    if entry["entity_id"] == entity_id:
-                        entry["preview_file_id"] = preview["id"]
-                changed = True
+                repoint[entity_id] = preview["id"]
             entries[entity_id] = preview["id"]
-        if changed:
-            gazu.client.put(f"data/playlists/{playlist['id']}", {"shots": playlist["shots"]}, client=self.client)
+        if repoint:  # read again: the shots added above are in it, and the PUT replaces the whole list
+            current = gazu.playlist.get_playlist(playlist, client=self.client)
+            shots = [{**e, "preview_file_id": repoint.get(e["entity_id"], e.get("preview_file_id"))}
+                     for e in current.get("shots") or []]
+            gazu.client.put(f"data/playlists/{playlist['id']}", {"shots": shots}, client=self.client)
         url = f"{self._web}/productions/{found['id']}/playlists/{playlist['id']}"
         details = {"project_id": found["id"], "shots": str(len(entries))}
         if gone:
