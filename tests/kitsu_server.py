@@ -42,7 +42,8 @@ def kitsu_server(postgres_server, redis_server):
     folder = tempfile.mkdtemp(prefix="proxygen-zou-")
     try:
         server = start_zou(folder, ("127.0.0.1", postgres_server.ports["postgres"], PG_PASSWORD),
-                           ("127.0.0.1", redis_server.ports["redis"], REDIS_PASSWORD), KITSU_EMAIL, KITSU_PASSWORD)
+                           ("127.0.0.1", redis_server.ports["redis"], REDIS_PASSWORD), KITSU_EMAIL, KITSU_PASSWORD,
+                           timeout=300)  # bounded; 15 s on an idle 2-core machine, 42 s seen under load
         print(f"\nzou {server.url} started in {server.started_seconds:.1f} s")
         yield from _running(server)
     finally:

@@ -205,10 +205,13 @@ def test_a_rebuild_replaces_the_movie_and_poster_under_the_same_revision(kitsu, 
 
 def test_a_new_version_is_a_second_revision_on_existing_entities(kitsu, pub, tmp_path):
     publish(kitsu, pub)
-    v4 = dataclasses.replace(pub, version=4, create=False, movie=make_movie(tmp_path / "v4.mp4", shade=90))
+    v4 = dataclasses.replace(pub, version=4, create=False, movie=make_movie(tmp_path / "v4.mp4", shade=90),
+                             width=0, height=0)  # a clip row without its resolution
     revision = publish(kitsu, v4)
     assert revision.created
     assert sorted(m["revision"] for m in _movies(kitsu, _task(kitsu, pub))) == [3, 4]
+    project = gazu.project.get_project_by_name(pub.project, client=kitsu.client)
+    assert project["resolution"] == "320x180"  # left as it was, not "0x0"
 
 
 def test_missing_entities_are_refused_when_create_is_off(kitsu, pub):
@@ -218,6 +221,10 @@ def test_missing_entities_are_refused_when_create_is_off(kitsu, pub):
     seq = gazu.shot.get_sequence_by_name(gazu.project.get_project_by_name(pub.project, client=kitsu.client),
                                          "seq010", client=kitsu.client)
     assert gazu.shot.get_shot_by_name(seq, "sh999", client=kitsu.client) is None  # nothing half-created
+    other_sequence = dataclasses.replace(pub, sequence="seq020", create=False)
+    assert kitsu.find_revision(other_sequence) is None  # sh010 of seq010 is not sh010 of seq020
+    with pytest.raises(TrackerRefused, match=r"sequence 'seq020'"):
+        publish(kitsu, other_sequence)
     missing = f"nowhere-{uuid.uuid4().hex[:6]}"
     with pytest.raises(TrackerRefused, match=f"project '{missing}'"):
         publish(kitsu, dataclasses.replace(pub, project=missing, create=False))
@@ -250,8 +257,10 @@ def test_a_daily_playlist_published_twice_is_one_playlist(kitsu, pub, tmp_path):
     sh020 = publish(kitsu, dataclasses.replace(pub, shot="sh020", movie=make_movie(tmp_path / "b.mp4", shade=50)))
     first = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010])
     second = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010, sh020])
-    again = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010, sh020])
+    gone = dataclasses.replace(sh010, id=str(uuid.UUID(int=0)))  # a revision removed in Kitsu since
+    again = kitsu.publish_playlist("dailies 2026-12-02", pub.project, [sh010, gone, sh020])
     assert first.id == second.id == again.id
+    assert again.details["missing_revisions"] == gone.id and again.details["shots"] == "2"
     c = kitsu.client
     project = gazu.project.get_project_by_name(pub.project, client=c)
     playlists = [p for p in gazu.playlist.all_playlists_for_project(project, client=c)
@@ -288,6 +297,52 @@ def test_zou_gone_mid_session_is_unavailable_then_works_again(kitsu, pub):
         kitsu.publish_playlist("dailies", pub.project, [])
     kitsu.client.host = url
     assert publish(kitsu, pub).created
+
+
+def test_zou_stopped_then_restarted_keeps_one_revision(kitsu_server, postgres_server, pub, tmp_path):
+    """A zou of its own (own data folder, database and Redis) stopped by PID mid-way: the publish is
+    unavailable, and after a restart on the same port, data and secret, the same logged-in tracker finds and
+    updates the one revision (a restart keeps init-db, init-data and the admin as they were)."""
+    import shutil
+    import tempfile
+
+    from proxygen_core.services.redis import start_redis
+    from proxygen_core.services.zou import start_zou
+
+    from .conftest import PG_PASSWORD
+    from .kitsu_server import KITSU_EMAIL, KITSU_PASSWORD, REDIS_PASSWORD
+
+    # A Redis of its own: zou's Redis databases (0-4) are fixed, and two zous sharing one serve each other's
+    # memoized rows (seen: HTTP 500 creating a sequence with the other server's project type).
+    redis = start_redis(tmp_path / "redis", REDIS_PASSWORD)
+    folder = tempfile.mkdtemp(prefix="proxygen-zou2-")
+    args = (folder, ("127.0.0.1", postgres_server.ports["postgres"], PG_PASSWORD),
+            ("127.0.0.1", redis.ports["redis"], REDIS_PASSWORD), KITSU_EMAIL, KITSU_PASSWORD)
+    try:
+        server = start_zou(*args, database="zou_restart", workers=1, timeout=300)
+    except BaseException:
+        redis.stop()
+        raise
+    try:
+        tracker = open_kitsu(server.url, KITSU_EMAIL, KITSU_PASSWORD)
+        first = publish(tracker, pub)
+        server.stop()
+        assert server.proc.poll() is not None
+        with pytest.raises(TrackerUnavailable):
+            publish(tracker, dataclasses.replace(pub, comment="while down"))
+        server = start_zou(*args, port=server.port, database="zou_restart", workers=1, timeout=300)
+        assert server.service.log.read_text().count("$ zou init-db") == 1  # the restart: gunicorn only
+        again = publish(tracker, dataclasses.replace(pub, comment="after restart"))
+        assert again.id == first.id and not again.created
+        task = _task(tracker, pub)
+        assert [m["id"] for m in _movies(tracker, task)] == [first.id]
+        assert [cm["text"] for cm in gazu.task.all_comments_for_task(task, client=tracker.client)] == \
+            ["after restart"]
+    finally:
+        server.stop()
+        redis.stop()
+        assert server.proc.poll() is not None and redis.proc.poll() is not None
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_closed_port_is_unavailable():
@@ -332,7 +387,7 @@ def test_a_server_that_never_answers_times_out_as_unavailable():
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)  # accepts the connection (the backlog), never answers
         with pytest.raises(TrackerUnavailable, match="Timeout"):
-            open_kitsu(f"http://127.0.0.1:{listener.getsockname()[1]}", "a@b.c", "x", timeout=(2.0, 1.0))
+            open_kitsu(f"http://127.0.0.1:{listener.getsockname()[1]}", "a@b.c", "x", timeout=(2.0, 0.3))
 
 
 LIVE = {name: os.environ.get(f"PROXYGEN_KITSU_LIVE_{name}") for name in ("URL", "USER", "PASSWORD", "PROJECT")}

@@ -10,7 +10,9 @@ What it needs, from ``zou/app/config.py`` (checked on 1.0.97): ``DB_*`` (a datab
 per data folder, kept there, so a restart keeps the tokens it signed). ``ENABLE_JOB_QUEUE`` stays off, so a
 preview is processed inside its upload request (the file's status is final when the call returns), and
 ``INDEXER_KEY`` unset keeps the search indexer (Meilisearch) off. zou imports a module named ``event_handlers``
-from its working folder: it runs in an empty one inside the data folder.
+from its working folder: it runs in an empty one inside the data folder. One Redis per zou: zou's Redis
+database numbers (0-4: token blacklist, memoized rows, events, jobs, config) are fixed, and two zous sharing a
+Redis serve each other's cached rows.
 """
 from __future__ import annotations
 
@@ -82,6 +84,9 @@ def zou_environment(data_dir: Path, postgres: tuple[str, int, str], redis: tuple
         "KV_HOST": kv_host, "KV_PORT": str(kv_port), "KV_PASSWORD": kv_password,
         "PREVIEW_FOLDER": str(data_dir / "previews"), "TMP_DIR": str(data_dir / "tmp"), "FS_BACKEND": "local",
         "SECRET_KEY": secret.read_text().strip(), "ENABLE_JOB_QUEUE": "false", "MAIL_ENABLED": "false",
+        # no DNS look-up of the admin's mail domain (create-admin refused example.com once, accepted it another
+        # time: a resolver's answer, not a rule); this zou sends no mail
+        "MAIL_CHECK_DELIVERABILITY": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     })
     return env
@@ -95,7 +100,8 @@ def start_zou(data_dir: str | os.PathLike[str], postgres: tuple[str, int, str], 
     schema and base data (task types, statuses for ``domain``) and the admin made, then served by gunicorn.
 
     Safe to call again on the same data folder and database (a restart): init-db, init-data and create-admin
-    leave what is there. Returns once zou answers HTTP (bounded by ``timeout``)."""
+    leave what is there, and are skipped when this folder already ran them on that database. Returns once zou
+    answers HTTP (bounded by ``timeout``)."""
     began = time.monotonic()
     bindir = Path(venv).resolve() / "bin" if venv else zou_venv() / "bin"
     data = Path(data_dir).resolve()
@@ -108,8 +114,13 @@ def start_zou(data_dir: str | os.PathLike[str], postgres: tuple[str, int, str], 
     env = zou_environment(data, postgres, redis, database)
     log = data / "zou.log"
     deadline = began + timeout
-    steps = (["init-db"], ["init-data", "--domain", domain],
-             ["create-admin", admin_email, "--password", admin_password])
+    steps: list[list[str]] = [["init-db"], ["init-data", "--domain", domain],
+                              ["create-admin", admin_email, "--password", admin_password]]
+    # A restart of the same folder on the same database skips the three (each is a zou CLI process importing
+    # the whole app: about a third of the start); they are idempotent, so a missing stamp only costs time.
+    stamp, done_marker = data / "initialized", f"{database}@{pg_host}:{pg_port} {admin_email} {domain}"
+    if stamp.exists() and stamp.read_text() == done_marker:
+        steps = []
     for step in steps:
         left = deadline - time.monotonic()
         try:
@@ -122,6 +133,7 @@ def start_zou(data_dir: str | os.PathLike[str], postgres: tuple[str, int, str], 
         if done.returncode:
             output = (done.stdout + done.stderr).strip()[-800:]
             raise ServiceError(f"zou {step[0]} failed ({done.returncode}): {output}")
+    stamp.write_text(done_marker)
     with log.open("ab") as fh:
         # --no-control-socket: gunicorn >= 23 otherwise opens a control socket under $HOME (one per server).
         proc = subprocess.Popen([str(bindir / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),

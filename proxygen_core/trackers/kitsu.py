@@ -13,8 +13,9 @@ Why these choices (docs/trackers.md, "Kitsu"):
   B-frames and no audio track (plain libx264 defaults) without the upload failing. Unnormalized, zou stores our
   bytes as they are and still builds the thumbnails. The project's fps and resolution are still set from the
   clip before the upload, since Kitsu's player counts frames at the project's rate.
-- The preview file's status is checked after every upload (with the job queue off zou processes inside the
-  request, so the status is final): "broken" removes what this publish added and is a TrackerRefused.
+- The preview file's status is checked after every upload (an unnormalized movie is processed inside the
+  request; a picture may wait on zou's job queue, polled for a bounded time): "broken" removes what this publish
+  added and is a TrackerRefused.
 - Every gazu/requests exception is turned into TrackerUnavailable (unreachable, timeouts, 5xx) or
   TrackerRefused (credentials, permissions, a request zou rejects), so the publisher can tell retry from fail.
   Requests carry a timeout (gazu sets none, and a hung server would hang the publisher).
@@ -22,6 +23,7 @@ Why these choices (docs/trackers.md, "Kitsu"):
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +35,7 @@ from gazu.exception import (
     GazuException,
     NotAllowedException,
     NotAuthenticatedException,
+    RouteNotFoundException,
     ServerErrorException,
 )
 from requests.adapters import HTTPAdapter
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 NAME = "kitsu"
 TIMEOUT = (10.0, 600.0)  # (connect, read) seconds: a movie is processed inside its upload request
 NORMALIZE_MOVIE = False  # see the module docstring
+PROCESSING_WAIT = 300.0  # seconds a preview queued on zou's job queue may take to become "ready"
 T = TypeVar("T")
 
 
@@ -194,7 +198,10 @@ class KitsuTracker:
         project = self._project(pub.project)
         if project is None:
             return None
-        shot = self._shot(project, self._sequence(project, pub), pub)
+        sequence = self._sequence(project, pub)
+        if sequence is None and pub.sequence is not None:
+            return None  # not the same-named shot of another sequence
+        shot = self._shot(project, sequence, pub)
         if shot is None:
             return None
         task: dict | None = gazu.task.get_task_by_entity(shot, self._task_type(pub), client=self.client)
@@ -271,9 +278,13 @@ class KitsuTracker:
             playlist = gazu.playlist.new_playlist(found, name, for_entity="shot", client=self.client)
         playlist = gazu.playlist.get_playlist(playlist, client=self.client)
         entries = {e["entity_id"]: e.get("preview_file_id") for e in playlist.get("shots") or []}
-        changed = False
+        changed, gone = False, []
         for revision in revisions:
-            preview = gazu.files.get_preview_file(revision.id, client=self.client)
+            try:
+                preview = gazu.files.get_preview_file(revision.id, client=self.client)
+            except RouteNotFoundException:  # removed in Kitsu since it was published: the others still go in
+                gone.append(revision.id)
+                continue
             entity_id = gazu.task.get_task(preview["task_id"], client=self.client)["entity_id"]
             if entity_id not in entries:
                 gazu.playlist.add_entity_to_playlist(playlist, entity_id, preview_file=preview["id"],
@@ -287,7 +298,10 @@ class KitsuTracker:
         if changed:
             gazu.client.put(f"data/playlists/{playlist['id']}", {"shots": playlist["shots"]}, client=self.client)
         url = f"{self._web}/productions/{found['id']}/playlists/{playlist['id']}"
-        return Revision(id=playlist["id"], url=url, details={"project_id": found["id"], "shots": str(len(entries))})
+        details = {"project_id": found["id"], "shots": str(len(entries))}
+        if gone:
+            details["missing_revisions"] = " ".join(gone)
+        return Revision(id=playlist["id"], url=url, details=details)
 
     # --- writing ---------------------------------------------------------------------------------------------------
 
@@ -329,10 +343,13 @@ class KitsuTracker:
 
     def _set_project_format(self, project: dict, pub: Publication) -> None:
         """The project's fps and resolution are the clip's (Kitsu's player counts frames at the project's fps)."""
-        fps, resolution = f"{pub.fps:g}", f"{pub.width}x{pub.height}"
-        if project.get("fps") != fps or project.get("resolution") != resolution:
-            gazu.client.put(f"data/projects/{project['id']}", {"fps": fps, "resolution": resolution},
-                            client=self.client)
+        wanted = {}
+        if pub.fps > 0:
+            wanted["fps"] = f"{pub.fps:g}"
+        if pub.width > 0 and pub.height > 0:  # a clip row without its resolution leaves the project's
+            wanted["resolution"] = f"{pub.width}x{pub.height}"
+        if any(project.get(k) != v for k, v in wanted.items()):
+            gazu.client.put(f"data/projects/{project['id']}", wanted, client=self.client)
 
     def _set_shot_range(self, shot: dict, pub: Publication) -> None:
         """Frame range, frame count and fps on the shot (Kitsu keeps frame_in/frame_out/fps in its data)."""
@@ -347,9 +364,17 @@ class KitsuTracker:
         if preview.get("status") != "processing":  # it has content already (a new preview is "processing")
             self._allow_reupload(preview)
         uploaded = gazu.task.upload_preview_file(preview, str(path), normalize_movie=NORMALIZE_MOVIE,
-                                                 client=self.client)
-        status = (uploaded or {}).get("status")
-        if status != "ready":  # job queue off: processed inside the request, so the status is final
+                                                 client=self.client) or {}
+        # An unnormalized movie is processed inside the request whatever zou's job queue; a picture goes to the
+        # queue when zou has one (ENABLE_JOB_QUEUE): wait for it, bounded.
+        deadline = time.monotonic() + PROCESSING_WAIT
+        while uploaded.get("status") == "processing" and time.monotonic() < deadline:
+            time.sleep(1.0)
+            uploaded = gazu.files.get_preview_file(preview["id"], client=self.client)
+        status = uploaded.get("status")
+        if status == "processing":
+            raise TrackerUnavailable(NAME, f"Kitsu still processing {path.name} after {PROCESSING_WAIT:.0f} s")
+        if status != "ready":
             raise TrackerRefused(NAME, f"Kitsu could not process {path.name}: preview status {status!r}")
         return dict(uploaded)
 
