@@ -352,7 +352,7 @@ def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_pat
     a, b = fast_pictures[2].astype(int), slow_pictures[2].astype(int)  # yuv420p: rows 0-179 are Y'
     outside = np.r_[0:top, top + band:180]
     assert np.array_equal(a[outside], b[outside]) and np.abs(a[top:top + band] - b[top:top + band]).mean() < 1.0
-    assert a[top:top + band].max() > 200  # the mark is there
+    assert a[top:top + band].max() > 150  # the mark is there (graphics white 0.92, softened)
     assert fast.row.quality_passed in (1, True) and fast.row.quality_de_mean == slow.row.quality_de_mean
 
 
@@ -408,7 +408,7 @@ def test_slate_and_timeline(tmp_path):
     assert np.abs(first - picture_rgb(decoded_pictures(review.clip_s3_key)[0])).mean() < 0.01  # 1001 after it
     left = slate[:, : slate.shape[1] // 2]
     background = np.abs(left - 0.08).max(-1) < 0.03
-    assert background.mean() > 0.8  # the slate's dark ground ...
+    assert background.mean() > 0.7  # the slate's dark ground (text softened: media/graphics.py) ...
     text_rows = np.nonzero((left.max(-1) > 0.5).any(1))[0]
     assert len(np.split(text_rows, np.nonzero(np.diff(text_rows) > 2)[0] + 1)) >= 8  # ... title and field lines
     right = slate[:, slate.shape[1] // 2:]

@@ -244,7 +244,7 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     build_clips(frames, set(), ClipJob({review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=bottom))
     burned = _decode(out)[0][0].astype(int)
     diff = np.abs(burned - plain).mean(axis=-1)
-    assert diff[:150].mean() < 2 and diff[160:].max() > 100  # text in the bottom band, the picture untouched
+    assert diff[:150].mean() < 2 and diff[160:].max() > 60  # text in the bottom band only
     # A template puts its fields where it says: the top band only, the shot's fields, free text.
     top = BurnIns(parse_template("top_left={shot} v{version};top_right=FOR REVIEW {date}"),
                   {"shot": "sh010", "version": 3, "date": "2026-11-29"}, frozenset({"review"}))
@@ -252,7 +252,7 @@ def test_clip_gaps_policies_and_burnins(tmp_path):
     build_clips(frames, set(), ClipJob({review: str(out)}, RenderSettings(clip_gap_policy="black"), 25, burnins=top))
     burned = _decode(out)[0][0].astype(int)
     diff = np.abs(burned - plain).mean(axis=-1)
-    assert diff[:10].max() > 100 and diff[30:].mean() < 2  # text in the top band only
+    assert diff[:10].max() > 60 and diff[30:].mean() < 2  # text in the top band only
     with pytest.raises(ValueError, match="middle"):
         parse_template("middle={shot}")
 

@@ -6,13 +6,16 @@ else in it is printed as written (free text). Fields: ``show seq shot task versi
 ``version`` zero-padded to 3), ``name`` (the image sequence's file name), ``profile``, ``date`` (UTC day of
 the build), ``display`` and ``view`` (what the profile renders through), and per picture ``frame``,
 ``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty). An unknown field prints
-nothing. Text is white on a darkened band at the top and/or bottom; the rest of the picture is untouched.
+nothing. Text is graphics white (media/graphics.py)
+on a darkened band at the top and/or bottom; the rest of the picture is untouched.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from proxygen_core.media.graphics import text_over
 
 
 class _Blank(dict):
@@ -46,8 +49,9 @@ class BurnIns:
         return {position: text.format_map(values).strip() for position, text in self.template.items()}
 
 
-def draw(rgb: np.ndarray, texts: dict[str, str], font: str) -> np.ndarray:
-    """``texts`` by position on darkened bands of a display picture."""
+def draw(rgb: np.ndarray, texts: dict[str, str], font: str, display: str | None = None) -> np.ndarray:
+    """``texts`` by position on darkened bands of a picture in ``display``'s code values, at its graphics
+    levels (media/graphics.py: 203 cd/m2 white on PQ, legal and softened on SDR)."""
     import OpenImageIO as oiio
 
     height, width = rgb.shape[:2]
@@ -70,8 +74,6 @@ def draw(rgb: np.ndarray, texts: dict[str, str], font: str) -> np.ndarray:
             from proxygen_core.probe import oiio_error
 
             raise RuntimeError(f"burn-in text: reading the text mask failed: {oiio_error(mask)}")
-        alpha = np.clip(pixels[..., 0], 0.0, 1.0)[..., None]
         rows = slice(0, band) if edge == "top" else slice(height - band, height)
-        out[rows] *= np.float32(0.35)  # darken the band ...
-        out[rows] = out[rows] * (1 - alpha) + alpha  # ... and write the text in white
+        out[rows] = text_over(out[rows], pixels[..., 0], size, 0.35, display)  # the band darkened, the text in white
     return out

@@ -25,6 +25,7 @@ from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
 from proxygen_core.media.frame import WorkingFrame
+from proxygen_core.media.graphics import levels, text_over
 from proxygen_core.media.render import display_encode, straight
 from proxygen_core.media.resample import resize
 from proxygen_core.media.slate import SlateInfo, slate_picture
@@ -104,8 +105,8 @@ def gap_band(height: int) -> tuple[int, int]:
     return ((height - band) // 2) // 2 * 2, band
 
 
-def mark_band(band_rgb: np.ndarray, text: str, font: str) -> np.ndarray:
-    """The band darkened, ``text`` centred on it in white."""
+def mark_band(band_rgb: np.ndarray, text: str, font: str, display: str | None = None) -> np.ndarray:
+    """The band darkened, ``text`` centred on it in graphics white (``display``'s levels, media/graphics.py)."""
     import OpenImageIO as oiio
 
     band, width = band_rgb.shape[:2]
@@ -117,23 +118,25 @@ def mark_band(band_rgb: np.ndarray, text: str, font: str) -> np.ndarray:
         from proxygen_core.probe import oiio_error
 
         raise RuntimeError(f"gap mark: reading the text mask failed: {oiio_error(mask)}")
-    alpha = np.clip(pixels[..., 0], 0.0, 1.0)[..., None]
-    out = np.asarray(band_rgb, dtype=np.float32) * np.float32(0.2)
-    return out * (1 - alpha) + alpha
+    return text_over(band_rgb, pixels[..., 0], size, 0.2, display)
 
 
-def gap_mark(rgb: np.ndarray, text: str, font: str) -> np.ndarray:
-    """``text`` in white on a dark band across the middle of a display picture (what every gap frame carries)."""
+def gap_mark(rgb: np.ndarray, text: str, font: str, display: str | None = None) -> np.ndarray:
+    """``text`` in graphics white on a dark band across the middle of a picture in ``display``'s code values
+    (what every gap frame carries)."""
     top, band = gap_band(rgb.shape[0])
     out = np.array(rgb, dtype=np.float32, copy=True)
-    out[top:top + band] = mark_band(out[top:top + band], text, font)
+    out[top:top + band] = mark_band(out[top:top + band], text, font, display)
     return out
 
 
-def gap_card(kind: str, width: int, height: int) -> np.ndarray:
+def gap_card(kind: str, width: int, height: int, display: str | None = None) -> np.ndarray:
+    """A gap's picture in ``display``'s code values: black, or the checkerboard at graphics levels (on PQ
+    its greys sit under 203 cd/m2 graphics white, media/graphics.py)."""
     if kind == "checkerboard":
         yy, xx = np.mgrid[0:height, 0:width]
-        grey = np.where(((yy // 32) + (xx // 32)) % 2 == 0, *_CHECKER_LEVELS).astype(np.float32)
+        dark, light = (float(levels(v, display)) for v in _CHECKER_LEVELS)
+        grey = np.where(((yy // 32) + (xx // 32)) % 2 == 0, dark, light).astype(np.float32)
         return np.repeat(grey[..., None], 3, axis=2)
     return np.zeros((height, width, 3), np.float32)
 
@@ -194,7 +197,9 @@ class ProfileEncoder:
             cc.codec_tag = p.codec_tag
         return stream
 
-    def add(self, planes: list[np.ndarray]) -> None:
+    def add(self, planes: list[np.ndarray], intra: bool = False) -> None:
+        """One picture; ``intra`` codes it without prediction (a gap picture: predicted from the real frame
+        before it, its band's text came out up to ~6 cd/m2 over graphics white on the PQ profile)."""
         t0 = time.perf_counter()
         frame = planar_frame(planes, self.pix_fmt)
         frame.color_range = AV_LIMITED
@@ -202,6 +207,8 @@ class ProfileEncoder:
         frame.color_trc = AV_TRANSFER[self.profile.transfer]
         frame.colorspace = AV_MATRIX[self.profile.matrix]
         frame.pts = self.index
+        if intra:
+            frame.pict_type = av.video.frame.PictureType.I
         self.index += 1
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
@@ -267,6 +274,7 @@ class _Prepared:
     read_seconds: float = 0.0
     display_seconds: float = 0.0
     error: str | None = None
+    gap: bool = False  # a gap's picture (held or a card, with its band): coded intra
 
 
 def look(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> Look:
@@ -324,7 +332,7 @@ class _Pictures:
                 assert self.burnins is not None  # with_text
                 timecode_, state = self.labels(index, number)
                 texts = self.burnins.texts(number, timecode_, state, look_[0], look_[1])
-                burned[look_] = draw_burnins(ready.displays[look_], texts, self.font)
+                burned[look_] = draw_burnins(ready.displays[look_], texts, self.font, look_[0])
             key = (look_, with_text, p.matrix, p.bits, p.chroma)
             if key not in cache:
                 picture = burned[look_] if with_text else ready.displays[look_]
@@ -341,7 +349,7 @@ class _Pictures:
         R'G'B' card)."""
         font = burnin_font()
         if shown.displays:
-            marked = _Prepared({k: gap_mark(v, text, font) for k, v in shown.displays.items()}, shown.looks,
+            marked = _Prepared({k: gap_mark(v, text, font, k[0]) for k, v in shown.displays.items()}, shown.looks,
                                shown.alpha, {})
             marked.planes = self.planes_of(marked, index, number)
             return marked
@@ -350,7 +358,8 @@ class _Pictures:
         for p in self.profiles:
             picture = shown.planes[p.name]
             if isinstance(picture, np.ndarray):  # a card, as R'G'B'
-                planes[p.name] = rgb_to_planes(gap_mark(picture, text, font), p.matrix, p.bits, p.chroma)
+                planes[p.name] = rgb_to_planes(gap_mark(picture, text, font, display_name(p, self.settings)),
+                                               p.matrix, p.bits, p.chroma)
                 continue
             # held planes: only the band is re-made, the rest of the picture stays exactly as it was
             y = picture[0]
@@ -359,7 +368,8 @@ class _Pictures:
             rgb = planes_to_rgb(
                 [c[r].astype(np.float32) for c, r in zip(picture[:3], rows, strict=False)], p.matrix, p.bits
             )
-            marked_planes = rgb_to_planes(mark_band(rgb, text, font), p.matrix, p.bits, p.chroma)
+            marked_planes = rgb_to_planes(mark_band(rgb, text, font, display_name(p, self.settings)), p.matrix,
+                                          p.bits, p.chroma)
             out = [c.copy() for c in picture[:3]]
             for plane, r, new in zip(out, rows, marked_planes, strict=False):
                 plane[r] = new
@@ -531,10 +541,12 @@ class _Pass:
             kind = "black" if policy == "hold" else policy
             self.filled[number] = kind
             text = f"FRAME {number} {state}"
-            card = gap_card(kind, self.width, self.height)
-            shown = _Prepared({k: card for k in base.displays}, base.looks, None,
-                              {} if base.displays else {p.name: card for p in self.job.outputs})
+            size = self.width, self.height
+            shown = _Prepared({k: gap_card(kind, *size, k[0]) for k in base.displays}, base.looks, None,
+                              {} if base.displays else {p.name: gap_card(kind, *size, display_name(p, self.job.render))
+                                                        for p in self.job.outputs})
         ready = self.pictures.gap(shown, text, index, number)
+        ready.gap = True
         self.display_seconds += time.perf_counter() - t0
         return ready
 
@@ -543,7 +555,7 @@ class _Pass:
             try:
                 planes = ready.planes[name]
                 assert isinstance(planes, list)  # a card (one array) is only a gap's shown picture, never fed
-                encoder.add(planes)
+                encoder.add(planes, intra=ready.gap)
             except Exception as exc:
                 self.outcome.results[name].error = EncodeError(
                     encoder.path, f"{name} encode failed at frame {number}: {type(exc).__name__}: {exc}")
@@ -586,7 +598,8 @@ def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures:
         display = rendered.displays.get(key) if key else None
         info = SlateInfo(slate.title, [*slate.lines, ("Display", key[0] if key else ""),
                                        ("View", key[1] if key else "")])
-        rgb = slate_picture(info, display, pictures.width, pictures.height, font)
+        rgb = slate_picture(info, display, pictures.width, pictures.height, font,
+                            key[0] if key else display_name(profile, pictures.settings))
         planes = rgb_to_planes(rgb, profile.matrix, profile.bits, profile.chroma)
         if name in pictures.with_alpha:
             planes = [*planes, alpha_plane(np.ones(rgb.shape[:2], np.float32), profile.bits)]
