@@ -253,6 +253,11 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     meta = {m.asset_key.to_user_string(): m.metadata for m in prores}
     assert meta[prores_key]["pix_fmt"].value == "yuv422p10le"
     assert meta[prores_key]["working_frames_redecoded"].value == 0
+    # the partition page: the figures over the picture with their bounds, p99 and the verdict
+    assert meta[prores_key]["quality_passed"].value is True
+    assert "p99" in meta[prores_key]["quality"].value and "quality passed" in meta[prores_key]["quality"].value
+    assert checks[prores_key].metadata["passed"].value is True
+    assert 0.5 < checks[prores_key].metadata["picture_fraction"].value <= 1.0
     rows = {r.profile: r for r in SQLiteCatalog(db).clips()}
     assert set(rows) == {"review", "prores_422hq"} and rows["review"].clip_id != rows["prores_422hq"].clip_id
     assert rows["prores_422hq"].clip_s3_key == f"{prefix}/.proxies/plate_exr_prores_422hq.mov"
