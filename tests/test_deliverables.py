@@ -85,7 +85,7 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
         assert len(pictures) == 24 + slate, profile  # the gap is a picture too (held), nothing dropped
         assert row.slate_frames == int(slate)
         assert row.quality_passed in (1, True), f"{profile}: {row.quality_de_mean} {row.quality_psnr_db}"
-    # HDR10 static metadata travels in the HEVC stream: mastering display (1000 nits peak) and MaxCLL 1000.
+    # HDR10 static metadata travels in the HEVC stream: mastering display (1000 nits peak), measured MaxCLL.
     first = decoded_pictures(rows["hdr_pq"].clip_s3_key)[0]
     side = {str(sd.type).rsplit(".", 1)[-1]: bytes(sd) for sd in first.side_data}
     mastering = struct.unpack("<22i", side["MASTERING_DISPLAY_METADATA"][:88])
@@ -93,7 +93,8 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
     ratios = [mastering[i] / mastering[i + 1] for i in range(0, 20, 2)]
     assert ratios[:2] == pytest.approx([0.68, 0.32]) and ratios[6:8] == pytest.approx([0.3127, 0.329])  # P3 D65
     assert ratios[8:10] == pytest.approx([0.005, 1000])  # the mastering display's min and peak, cd/m2
-    assert struct.unpack("<II", side["CONTENT_LIGHT_LEVEL"][:8]) == (1000, 400)
+    max_cll, max_fall = struct.unpack("<II", side["CONTENT_LIGHT_LEVEL"][:8])  # measured (tests/test_containers.py)
+    assert 100 < max_cll <= 1000 and 0 < max_fall <= max_cll
     # With until_clips retention nothing is left once every profile is built.
     assert not list((tmp_path / "out" / ".proxygen").rglob("working.exr"))
 

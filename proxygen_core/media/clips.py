@@ -26,6 +26,8 @@ from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
 from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.graphics import levels, text_over
+from proxygen_core.media.hdr10 import LightLevels, add_hdr10_boxes
+from proxygen_core.media.mp4_boxes import PRORES_ENTRIES, edit_sample_entries
 from proxygen_core.media.render import display_encode, straight
 from proxygen_core.media.resample import resize
 from proxygen_core.media.slate import SlateInfo, slate_picture
@@ -38,7 +40,6 @@ from proxygen_core.profiles import (
     AV_PRIMARIES,
     AV_TRANSFER,
     HDR10_MASTER_DISPLAY,
-    HDR10_MAX_CLL,
     HDR_DISPLAY,
     HDR_VIEW,
     ClipProfile,
@@ -154,24 +155,43 @@ def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderS
 
 
 class ProfileEncoder:
-    """One profile's file: its stream setup (the one place for it) and its frames."""
+    """One profile's file: its stream setup (the one place for it) and its frames.
+
+    Every file is written with ``movflags +faststart`` (``moov`` before ``mdat``, MP4 and MOV alike). A ProRes
+    MOV's sample description gets vendor ``apl0`` after the file is written (libavformat's mov muxer
+    hard-codes ``FFMP`` there; media/mp4_boxes.py), as its frame headers have it (``prores_ks -vendor``).
+    The HDR profile's pictures wait in a spill file beside the output until the last one is in: x265
+    writes MaxCLL / MaxFALL in its first headers, and they are measured from these very pictures
+    (media/hdr10.py); then they are encoded and the container's ``mdcv`` / ``clli`` boxes added."""
 
     def __init__(self, profile: ClipProfile, path: str, width: int, height: int, rate: Fraction, tc: str,
                  settings: RenderSettings, alpha: bool = False) -> None:
         self.profile, self.path, self.seconds, self.index = profile, path, 0.0, 0
         self.pix_fmt = profile.encoded_pix_fmt(alpha)
+        self.rate, self.width, self.height, self.tc, self.settings = rate, width, height, tc, settings
+        self.light: LightLevels | None = LightLevels() if profile.hdr else None
+        self.spill: Any = None  # the HDR profile's pictures until MaxCLL / MaxFALL are known
+        self.spilled: list[tuple[bool, list[tuple[tuple[int, ...], Any]]]] = []  # (intra, plane shapes/dtypes)
+        self.container: Any = None
         t0 = time.perf_counter()
-        options = {"movflags": "+faststart"} if profile.container == "mp4" else {}
-        self.container = av.open(path, mode="w", format=profile.container, options=options)
+        if self.light is not None:
+            self.spill = open(path + ".planes", "w+b")  # noqa: SIM115 (closed by finish / abandon)
+        else:
+            self._open(None)
+        self.seconds += time.perf_counter() - t0
+
+    def _open(self, light: tuple[int, int] | None) -> None:
+        self.container = av.open(self.path, mode="w", format=self.profile.container,
+                                 options={"movflags": "+faststart"})
         try:
-            self.stream = self._stream(rate, width, height, settings)
-            self.stream.metadata["timecode"] = tc  # mp4 and mov muxers write a tmcd timecode track
+            self.stream = self._stream(self.rate, self.width, self.height, self.settings, light)
+            self.stream.metadata["timecode"] = self.tc  # mp4 and mov muxers write a tmcd timecode track
         except Exception:
             self.container.close()
             raise
-        self.seconds += time.perf_counter() - t0
 
-    def _stream(self, rate: Fraction, width: int, height: int, settings: RenderSettings) -> Any:
+    def _stream(self, rate: Fraction, width: int, height: int, settings: RenderSettings,
+                light: tuple[int, int] | None) -> Any:
         p = self.profile
         gop = str(max(1, settings.clip_keyframe_interval))
         if p.codec == "libx264":
@@ -188,8 +208,8 @@ class ProfileEncoder:
             params = [f"colorprim={p.primaries}", f"transfer={p.transfer}", f"colormatrix={p.matrix}",
                       "range=limited", f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", "bframes=0",
                       "log-level=error"]
-            if p.hdr:
-                params += [f"master-display={HDR10_MASTER_DISPLAY}", f"max-cll={HDR10_MAX_CLL}", "hdr10=1",
+            if p.hdr and light is not None:
+                params += [f"master-display={HDR10_MASTER_DISPLAY}", f"max-cll={light[0]},{light[1]}", "hdr10=1",
                            "repeat-headers=1"]
             options["x265-params"] = ":".join(params)
         stream.options = options
@@ -201,6 +221,17 @@ class ProfileEncoder:
         """One picture; ``intra`` codes it without prediction (a gap picture: predicted from the real frame
         before it, its band's text came out up to ~6 cd/m2 over graphics white on the PQ profile)."""
         t0 = time.perf_counter()
+        if self.spill is not None:
+            assert self.light is not None  # an HDR profile's encoder spills
+            self.light.add(planes, self.profile.matrix, self.profile.bits)
+            for plane in planes:
+                self.spill.write(np.ascontiguousarray(plane).tobytes())
+            self.spilled.append((intra, [(p.shape, p.dtype) for p in planes]))
+        else:
+            self._encode(planes, intra)
+        self.seconds += time.perf_counter() - t0
+
+    def _encode(self, planes: list[np.ndarray], intra: bool) -> None:
         frame = planar_frame(planes, self.pix_fmt)
         frame.color_range = AV_LIMITED
         frame.color_primaries = AV_PRIMARIES[self.profile.primaries]
@@ -212,23 +243,58 @@ class ProfileEncoder:
         self.index += 1
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
-        self.seconds += time.perf_counter() - t0
+
+    def _unspill(self) -> tuple[int, int]:
+        """Encode the spilled pictures with the light levels measured from them; returns the levels."""
+        assert self.light is not None and self.spill is not None  # only an HDR profile spills
+        levels = self.light.values()
+        self._open(levels)
+        self.spill.seek(0)
+        for intra, shapes in self.spilled:
+            planes = []
+            for shape, dtype in shapes:
+                count = int(np.prod(shape))
+                planes.append(np.frombuffer(self.spill.read(count * np.dtype(dtype).itemsize), dtype).reshape(shape))
+            self._encode(planes, intra)
+        return levels
 
     def finish(self) -> int:
         t0 = time.perf_counter()
+        levels = None
         try:
+            if self.spill is not None:
+                levels = self._unspill()
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
         finally:
-            self.container.close()
+            if self.container is not None:
+                self.container.close()
+            self._drop_spill()
+        if levels is not None:
+            add_hdr10_boxes(self.path, HDR10_MASTER_DISPLAY, *levels, entry=(self.profile.codec_tag or "hvc1").encode())
+        if self.profile.vendor:
+            edit_sample_entries(self.path, PRORES_ENTRIES, vendor=self.profile.vendor.encode())
         self.seconds += time.perf_counter() - t0
         return os.path.getsize(self.path)
 
+    @property
+    def light_levels(self) -> tuple[int, int] | None:
+        """(MaxCLL, MaxFALL) measured from the pictures (the HDR profile), else None."""
+        return self.light.values() if self.light is not None else None
+
+    def _drop_spill(self) -> None:
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
+            Path(self.path + ".planes").unlink(missing_ok=True)
+
     def abandon(self) -> None:
         try:
-            self.container.close()
+            if self.container is not None:
+                self.container.close()
         except Exception:  # the file is discarded with its folder; its error is already the profile's
             pass
+        self._drop_spill()
 
 
 Look = tuple[str, str, bool]  # (display, view, straight alpha): what one rendering of a frame is for
