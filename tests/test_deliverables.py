@@ -21,7 +21,7 @@ from proxygen_core.settings import PipelineSettings, RenderSettings, Settings
 from proxygen_core.store.local import LocalStore
 from proxygen_dagster.names import ASSET, JOB, PARTITION, SCHEDULE
 
-from .media import BT2020_KB, BT2020_KR, decoded_pictures, picture_rgb
+from .media import BT2020_KB, BT2020_KR, decoded_pictures, ffprobe_json, picture_rgb
 from .reference import PROXY_DISPLAY, patch_means, read_full, reference
 
 ALL = ",".join(PROFILES)
@@ -166,6 +166,16 @@ def test_anamorphic_source_is_desqueezed_everywhere(tmp_path):
     cols, rows_ = np.nonzero(jpeg.T > 0.2)
     assert (cols.max() - cols.min() + 1) / (rows_.max() - rows_.min() + 1) == pytest.approx(2.0, rel=0.1)
     rows = {r.profile: r for r in write_sequence_clips(results, store, settings)}
+    from proxygen_core.media.clips import profile_slate
+    from proxygen_core.pipeline.sequence import load_members, slate_info
+
+    members = load_members(store, [str(p) for p in sorted(src.glob("*.exr"))])
+    ok = {members.numbers[k]: s for k, s in members.states.items()}
+    info = slate_info(store, "ana.####.exr", ok, set(), rows["prores_422hq"], 24.0, "00:00:00:01")
+    assert dict(info.lines)["Source size"] == "400x200, pixel aspect 2"  # stored, and how it is squeezed
+    probe = ffprobe_json(rows["prores_422hq"].clip_s3_key, "-show_streams", "-select_streams", "v:0")["streams"][0]
+    shown = dict(profile_slate(info, PROFILES["prores_422hq"], None, probe["width"], probe["height"]).lines)
+    assert shown["Resolution"] == "800x200 (4.00:1, square pixels)"  # what the file holds, desqueezed
     for profile in ("review", "prores_422hq"):
         assert rows[profile].clip_resolution == "800x200"
         grey = picture_rgb(decoded_pictures(rows[profile].clip_s3_key)[rows[profile].slate_frames])[..., 1]
@@ -429,7 +439,19 @@ def test_slate_and_timeline(tmp_path):
     info = slate_info(store, "sh020_comp_v003.####.exr", ok, set(), prores, 24.0, "00:00:41:17")
     lines = dict(info.lines)
     assert info.title == "sh020" and lines["Show"] == "abc" and lines["Version"] == "v003" and lines["Task"] == "comp"
-    assert lines["Frames"] == "1001-1012 (12, 1 missing)" and lines["FPS"] == "24" and lines["Resolution"] == "320x180"
+    assert lines["Frames"] == "1001-1012 (12, 1 missing)" and lines["FPS"] == "24"
+    assert lines["Missing"] == "1005" and lines["Failed"] == ""  # the gaps named, not only counted
+    assert lines["Source size"] == "320x180" and lines["Colour space"] == "ACEScg", lines
+    failing = slate_info(store, "x.####.exr", {n: s for n, s in ok.items() if n not in (1002, 1003, 1009)},
+                         {1002, 1003}, prores, 24.0, "00:00:41:17")
+    assert dict(failing.lines)["Missing"] == "1005, 1009" and dict(failing.lines)["Failed"] == "1002-1003"
+    # ... and, per profile, what its file holds (ffprobe's reading of the file) and the codec
+    from proxygen_core.media.clips import profile_slate
+
+    probe = ffprobe_json(prores.clip_s3_key, "-show_streams", "-select_streams", "v:0")["streams"][0]
+    shown = dict(profile_slate(info, PROFILES["prores_422hq"], None, probe["width"], probe["height"]).lines)
+    assert shown["Resolution"] == "320x180 (1.78:1, square pixels)"
+    assert shown["Codec"] == "Apple ProRes 422 HQ, yuv422p10le" and probe["pix_fmt"] == "yuv422p10le"
     assert lines["Generator"].startswith("proxygen ") and lines["Date"][:2] == "20"
     # The timeline
     timeline = otio.adapters.read_from_string(Path(prores.timeline_s3_key).read_text(), "otio_json")

@@ -5,22 +5,43 @@ bottom_left, bottom_center, bottom_right); the text is a format string over the 
 else in it is printed as written (free text). Fields: ``show seq shot task version`` (the key template's;
 ``version`` zero-padded to 3), ``name`` (the image sequence's file name), ``profile``, ``date`` (UTC day of
 the build), ``display`` and ``view`` (what the profile renders through), and per picture ``frame``,
-``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty). An unknown field prints
-nothing. Text is graphics white (media/graphics.py)
-on a darkened band at the top and/or bottom; the rest of the picture is untouched.
+``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty). An unknown or empty field
+prints nothing and takes with it what only belongs to it (``fill``: no stray ``v`` or separator). Text is
+graphics white (media/graphics.py) on a darkened band at the top and/or bottom; the rest is untouched.
 """
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from proxygen_core.media.graphics import text_over
 
+_SEPARATORS = r"[-|/,:;\u00b7]"  # what may stand between fields: left out beside an empty one
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """``text`` with its fields filled; an empty (or unknown) field takes with it what only belongs to it:
+    the literal touching it before (``v`` in `` v{version}``), the separator and spaces before it, and any
+    separator left at either end (so an empty version prints ``comp``, not ``comp v``)."""
+    out = ""
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        out += literal
+        if name is None:
+            continue
+        value = values.get(name, "")
+        if conversion:
+            value = {"r": repr, "a": ascii}.get(conversion, str)(value)
+        value = format(value, spec or "") if value != "" else ""
+        if value == "":
+            touching = len(literal) - len(re.sub(r"\S+$", "", literal))  # e.g. the "v" of " v{version}"
+            out = out[: len(out) - touching]
+            out = re.sub(rf"\s*{_SEPARATORS}*\s*$", "", out)
+            continue
+        out += value
+    return re.sub(rf"^[\s]*(?:{_SEPARATORS}+\s*)?|(?:\s*{_SEPARATORS}+)?\s*$", "", out)
 
 
 def band_height(height: int) -> int:
@@ -42,11 +63,11 @@ class BurnIns:
         return (any(p.startswith("top") for p in self.template), any(p.startswith("bottom") for p in self.template))
 
     def texts(self, frame: int, timecode: str, state: str, display: str, view: str) -> dict[str, str]:
-        values = _Blank({k: "" if v is None else v for k, v in self.fields.items()})
+        values = {k: "" if v is None else str(v) for k, v in self.fields.items()}
         if isinstance(self.fields.get("version"), int):
             values["version"] = f"{self.fields['version']:03d}"
         values.update(frame=str(frame), timecode=timecode, state=state, display=display, view=view)
-        return {position: text.format_map(values).strip() for position, text in self.template.items()}
+        return {position: fill(text, values) for position, text in self.template.items()}
 
 
 def draw(rgb: np.ndarray, texts: dict[str, str], font: str, display: str | None = None) -> np.ndarray:

@@ -645,6 +645,16 @@ class _Pass:
         return self.outcome
 
 
+def profile_slate(slate: SlateInfo, profile: ClipProfile, look_: Look | None, width: int, height: int,
+                  alpha: bool = False) -> SlateInfo:
+    """The sequence's slate lines and what this profile's file holds: its resolution and display aspect (square
+    pixels: an anamorphic source is delivered desqueezed), its codec and pixel format, the display and view."""
+    return SlateInfo(slate.title, [
+        *slate.lines, ("Resolution", f"{width}x{height} ({width / height:.2f}:1, square pixels)"),
+        ("Codec", f"{profile.title}, {profile.encoded_pix_fmt(alpha)}"),
+        ("Display", look_[0] if look_ else ""), ("View", look_[1] if look_ else "")])
+
+
 def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures: _Pictures, slate: SlateInfo,
                 frames: dict[int, FrameLoader], poster: int | None, ref: WorkingFrame | ReviewPlanes,
                 outcome: ClipPass) -> None:
@@ -662,8 +672,7 @@ def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures:
         profile = encoder.profile
         key = rendered.looks.get(name)
         display = rendered.displays.get(key) if key else None
-        info = SlateInfo(slate.title, [*slate.lines, ("Display", key[0] if key else ""),
-                                       ("View", key[1] if key else "")])
+        info = profile_slate(slate, profile, key, pictures.width, pictures.height, name in pictures.with_alpha)
         rgb = slate_picture(info, display, pictures.width, pictures.height, font,
                             key[0] if key else display_name(profile, pictures.settings))
         planes = rgb_to_planes(rgb, profile.matrix, profile.bits, profile.chroma)
