@@ -15,6 +15,7 @@ from proxygen_core.report import add_commands
 from proxygen_core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from proxygen_core.rows import ClipRow
     from proxygen_core.store.local import LocalStore
 
 
@@ -37,6 +38,16 @@ def _frame_sources(given: list[str], store: LocalStore, settings: Settings) -> t
         else:
             sources.append(source)
     return sources, failed
+
+
+def quality_line(clip: ClipRow) -> str:
+    """A clip row's quality figures, bounds and verdict (media/clip_quality.py's one line)."""
+    from proxygen_core.media.clip_quality import figures_line
+    from proxygen_core.profiles import PROFILES
+
+    passed = None if clip.quality_passed is None else bool(clip.quality_passed)
+    return figures_line(clip.quality_metric, clip.quality_de_mean, clip.quality_de_p99, clip.quality_psnr_db,
+                        passed, PROFILES[clip.profile or "review"].bound)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -75,7 +86,7 @@ def _render(args: argparse.Namespace) -> int:
             continue
         print(f"clip {clip.profile} {clip.clip_s3_key} frames {clip.first_frame}-{clip.last_frame} missing "
               f"{clip.missing_frames} failed {clip.failed_frames} timecode {clip.start_timecode} "
-              f"{clip.quality_metric} mean {clip.quality_de_mean} PSNR {clip.quality_psnr_db} dB", flush=True)
+              f"{quality_line(clip)}", flush=True)
     return 1 if failed else 0
 
 

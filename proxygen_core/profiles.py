@@ -4,8 +4,9 @@ Settings follow the ASWF encoding guidelines (AcademySoftwareFoundation/Encoding
 ``prores_ks -profile:v 3 -pix_fmt yuv422p10le -vendor apl0``, ProRes 4444 ``-profile:v 4 yuv444p10le``,
 DNxHR HQX ``dnxhd -profile:v dnxhr_hqx yuv422p10le``, HEVC Main10 ``libx265 yuv420p10le -tag:v hvc1``.
 The HDR profile renders the studio config's PQ display and 1000-nit view and tags BT.2020 / ST 2084 with
-HDR10 static metadata. Every profile is encoded from the scene-linear working frames, through the display
-transform in float, so each deliverable is first generation.
+HDR10 static metadata (MaxCLL / MaxFALL measured per file: media/hdr10.py). Every profile is encoded from
+the scene-linear working frames, through the display transform in float, so each deliverable is first
+generation.
 
 ``bound`` is what the profile's quality check holds the decoded clip to, against the exact display render of
 the same working frames (docs/sequences.md, "Deliverables"): mean and p99 colour difference (CIEDE2000; on
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 # BT.2020 primaries and D65 white in SMPTE ST 2086 units (0.00002), and the 1000-nit mastering display.
 # The display primaries are P3 D65: the view renders within P3, as "ACES 2.0 - HDR 1000 nits (P3 D65)" says.
 HDR10_MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
-HDR10_MAX_CLL = "1000,400"  # MaxCLL (the view's peak), MaxFALL (a review-material estimate; docs)
 # The PQ rendering: both names are in the studio config the project pins.
 HDR_DISPLAY = "Rec.2100-PQ - Display"
 HDR_VIEW = "ACES 2.0 - HDR 1000 nits (P3 D65)"
@@ -53,6 +53,12 @@ class ClipProfile:
     alpha_pix_fmt: str | None = None  # used when the working frames carry alpha
     decoded_pix_fmt: str | None = None  # what decoders report when it differs from what is encoded
     bound: QualityBound = QualityBound(0.5, 1.0, 40.0)
+    vendor: str | None = None  # the sample description's vendor (ProRes: apl0, as Apple's files carry)
+    title: str = ""  # what the slate calls the codec
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.stream_codec)
 
     @property
     def extension(self) -> str:
@@ -85,18 +91,22 @@ def id_suffix(profile: str) -> str:
 
 PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
     # Today's web review clip: 8-bit 4:2:0 H.264, every 12th frame a keyframe (options set by the encoder).
-    ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 2.5, 36.0)),
+    ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 2.5, 36.0),
+                title="H.264 High"),
     ClipProfile("prores_422hq", "prores_ks", "prores", "mov", "yuv422p10le", 10, "422",
-                {"profile": "3", "vendor": "apl0"}),
+                {"profile": "3", "vendor": "apl0"}, vendor="apl0", title="Apple ProRes 422 HQ"),
     ClipProfile("prores_4444", "prores_ks", "prores", "mov", "yuv444p10le", 10, "444",
-                {"profile": "4", "vendor": "apl0"}, alpha_pix_fmt="yuva444p10le",
+                {"profile": "4", "vendor": "apl0"}, alpha_pix_fmt="yuva444p10le", vendor="apl0",
+                title="Apple ProRes 4444",
                 # ProRes 4444 is a 12-bit format: FFmpeg's decoder (and ffprobe) report yuv444p12le for it
                 decoded_pix_fmt="yuv444p12le"),
-    ClipProfile("dnxhr_hqx", "dnxhd", "dnxhd", "mov", "yuv422p10le", 10, "422", {"profile": "dnxhr_hqx"}),
+    ClipProfile("dnxhr_hqx", "dnxhd", "dnxhd", "mov", "yuv422p10le", 10, "422", {"profile": "dnxhr_hqx"},
+                title="Avid DNxHR HQX"),
     ClipProfile("hevc_main10", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
-                codec_tag="hvc1"),
+                codec_tag="hvc1", title="HEVC Main 10"),
     ClipProfile("hdr_pq", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
                 matrix="bt2020nc", primaries="bt2020", transfer="smpte2084", hdr=True, codec_tag="hvc1",
+                title="HEVC Main 10 HDR10 (PQ)",
                 bound=QualityBound(1.5, 4.0, 40.0)),
 )}
 

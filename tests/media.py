@@ -100,3 +100,44 @@ def picture_rgb(frame: av.VideoFrame, kr: float = BT709_KR, kb: float = BT709_KB
     b = yf + 2.0 * (1.0 - kb) * pb
     g = (yf - kr * r - kb * b) / (1.0 - kr - kb)
     return np.stack([r, g, b], axis=-1).astype(np.float32)
+
+
+# --- Debian's ffmpeg/ffprobe: a decoder and a reader that are not the libav PyAV wheels write with ---------
+_CHROMA = {"yuv420p": (2, 2), "yuv420p10le": (2, 2), "yuv422p10le": (1, 2), "yuv444p10le": (1, 1),
+           "yuv444p12le": (1, 1)}
+
+
+def ffmpeg_planes(path: str | Path, pix_fmt: str) -> list[list[np.ndarray]]:
+    """Every picture of ``path`` decoded by the system's ffmpeg (``/usr/bin/ffmpeg``) as its own Y', Cb, Cr
+    code values (``-pix_fmt`` the stream's own: no conversion), one [Y, Cb, Cr] list per picture."""
+    import json
+    import subprocess
+
+    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams",
+                                       "-of", "json", str(path)], capture_output=True, check=True).stdout)
+    stream = probe["streams"][0]
+    assert stream["pix_fmt"] == pix_fmt, f"{path}: ffprobe says {stream['pix_fmt']}, expected {pix_fmt}"
+    w, h = int(stream["width"]), int(stream["height"])
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
+                         capture_output=True, check=True).stdout
+    dtype = np.uint8 if pix_fmt == "yuv420p" else np.uint16
+    data = np.frombuffer(raw, dtype)
+    ry, rx = _CHROMA[pix_fmt]
+    cw, ch = w // rx, h // ry
+    per = w * h + 2 * cw * ch
+    assert data.size % per == 0, f"{path}: {data.size} samples is not a whole number of {w}x{h} pictures"
+    out = []
+    for i in range(data.size // per):
+        p = data[i * per:(i + 1) * per]
+        out.append([p[:w * h].reshape(h, w), p[w * h:w * h + cw * ch].reshape(ch, cw),
+                    p[w * h + cw * ch:].reshape(ch, cw)])
+    return out
+
+
+def ffprobe_json(path: str | Path, *args: str) -> dict:
+    """``ffprobe -of json`` of ``path`` with ``args`` (e.g. ``-show_streams``), by the system's ffprobe."""
+    import json
+    import subprocess
+
+    return json.loads(subprocess.run(["ffprobe", "-v", "error", *args, "-of", "json", str(path)],
+                                     capture_output=True, check=True).stdout)

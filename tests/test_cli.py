@@ -186,6 +186,9 @@ def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
     proc = run_cli("render", *sorted(str(p) for p in src.iterdir()), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "clip " in proc.stdout and "missing [1003]" in proc.stdout and "00:00:41:17" in proc.stdout
+    # the quality figures over the picture, with their bounds and the verdict (review: mean 0.8, p99 2.5)
+    assert "over the picture mean " in proc.stdout and "(<= 2.5)" in proc.stdout, proc.stdout
+    assert "quality passed" in proc.stdout, proc.stdout
     import av
 
     with av.open(str(out / "sh_v003.exr_clip.mp4")) as c:

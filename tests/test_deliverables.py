@@ -21,7 +21,7 @@ from proxygen_core.settings import PipelineSettings, RenderSettings, Settings
 from proxygen_core.store.local import LocalStore
 from proxygen_dagster.names import ASSET, JOB, PARTITION, SCHEDULE
 
-from .media import BT2020_KB, BT2020_KR, decoded_pictures, picture_rgb
+from .media import BT2020_KB, BT2020_KR, decoded_pictures, ffprobe_json, picture_rgb
 from .reference import PROXY_DISPLAY, patch_means, read_full, reference
 
 ALL = ",".join(PROFILES)
@@ -85,7 +85,7 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
         assert len(pictures) == 24 + slate, profile  # the gap is a picture too (held), nothing dropped
         assert row.slate_frames == int(slate)
         assert row.quality_passed in (1, True), f"{profile}: {row.quality_de_mean} {row.quality_psnr_db}"
-    # HDR10 static metadata travels in the HEVC stream: mastering display (1000 nits peak) and MaxCLL 1000.
+    # HDR10 static metadata travels in the HEVC stream: mastering display (1000 nits peak), measured MaxCLL.
     first = decoded_pictures(rows["hdr_pq"].clip_s3_key)[0]
     side = {str(sd.type).rsplit(".", 1)[-1]: bytes(sd) for sd in first.side_data}
     mastering = struct.unpack("<22i", side["MASTERING_DISPLAY_METADATA"][:88])
@@ -93,7 +93,8 @@ def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
     ratios = [mastering[i] / mastering[i + 1] for i in range(0, 20, 2)]
     assert ratios[:2] == pytest.approx([0.68, 0.32]) and ratios[6:8] == pytest.approx([0.3127, 0.329])  # P3 D65
     assert ratios[8:10] == pytest.approx([0.005, 1000])  # the mastering display's min and peak, cd/m2
-    assert struct.unpack("<II", side["CONTENT_LIGHT_LEVEL"][:8]) == (1000, 400)
+    max_cll, max_fall = struct.unpack("<II", side["CONTENT_LIGHT_LEVEL"][:8])  # measured (tests/test_containers.py)
+    assert 100 < max_cll <= 1000 and 0 < max_fall <= max_cll
     # With until_clips retention nothing is left once every profile is built.
     assert not list((tmp_path / "out" / ".proxygen").rglob("working.exr"))
 
@@ -165,6 +166,16 @@ def test_anamorphic_source_is_desqueezed_everywhere(tmp_path):
     cols, rows_ = np.nonzero(jpeg.T > 0.2)
     assert (cols.max() - cols.min() + 1) / (rows_.max() - rows_.min() + 1) == pytest.approx(2.0, rel=0.1)
     rows = {r.profile: r for r in write_sequence_clips(results, store, settings)}
+    from proxygen_core.media.clips import profile_slate
+    from proxygen_core.pipeline.sequence import load_members, slate_info
+
+    members = load_members(store, [str(p) for p in sorted(src.glob("*.exr"))])
+    ok = {members.numbers[k]: s for k, s in members.states.items()}
+    info = slate_info(store, "ana.####.exr", ok, set(), rows["prores_422hq"], 24.0, "00:00:00:01")
+    assert dict(info.lines)["Source size"] == "400x200, pixel aspect 2"  # stored, and how it is squeezed
+    probe = ffprobe_json(rows["prores_422hq"].clip_s3_key, "-show_streams", "-select_streams", "v:0")["streams"][0]
+    shown = dict(profile_slate(info, PROFILES["prores_422hq"], None, probe["width"], probe["height"]).lines)
+    assert shown["Resolution"] == "800x200 (4.00:1, square pixels)"  # what the file holds, desqueezed
     for profile in ("review", "prores_422hq"):
         assert rows[profile].clip_resolution == "800x200"
         grey = picture_rgb(decoded_pictures(rows[profile].clip_s3_key)[rows[profile].slate_frames])[..., 1]
@@ -253,6 +264,11 @@ def test_deliverables_are_assets_with_rows_events_and_checks(s3_env, instance, b
     meta = {m.asset_key.to_user_string(): m.metadata for m in prores}
     assert meta[prores_key]["pix_fmt"].value == "yuv422p10le"
     assert meta[prores_key]["working_frames_redecoded"].value == 0
+    # the partition page: the figures over the picture with their bounds, p99 and the verdict
+    assert meta[prores_key]["quality_passed"].value is True
+    assert "p99" in meta[prores_key]["quality"].value and "quality passed" in meta[prores_key]["quality"].value
+    assert checks[prores_key].metadata["passed"].value is True
+    assert 0.5 < checks[prores_key].metadata["picture_fraction"].value <= 1.0
     rows = {r.profile: r for r in SQLiteCatalog(db).clips()}
     assert set(rows) == {"review", "prores_422hq"} and rows["review"].clip_id != rows["prores_422hq"].clip_id
     assert rows["prores_422hq"].clip_s3_key == f"{prefix}/.proxies/plate_exr_prores_422hq.mov"
@@ -352,7 +368,7 @@ def test_review_clip_from_kept_planes_equals_the_one_from_working_frames(tmp_pat
     a, b = fast_pictures[2].astype(int), slow_pictures[2].astype(int)  # yuv420p: rows 0-179 are Y'
     outside = np.r_[0:top, top + band:180]
     assert np.array_equal(a[outside], b[outside]) and np.abs(a[top:top + band] - b[top:top + band]).mean() < 1.0
-    assert a[top:top + band].max() > 200  # the mark is there
+    assert a[top:top + band].max() > 150  # the mark is there (graphics white 0.92, softened)
     assert fast.row.quality_passed in (1, True) and fast.row.quality_de_mean == slow.row.quality_de_mean
 
 
@@ -408,7 +424,7 @@ def test_slate_and_timeline(tmp_path):
     assert np.abs(first - picture_rgb(decoded_pictures(review.clip_s3_key)[0])).mean() < 0.01  # 1001 after it
     left = slate[:, : slate.shape[1] // 2]
     background = np.abs(left - 0.08).max(-1) < 0.03
-    assert background.mean() > 0.8  # the slate's dark ground ...
+    assert background.mean() > 0.7  # the slate's dark ground (text softened: media/graphics.py) ...
     text_rows = np.nonzero((left.max(-1) > 0.5).any(1))[0]
     assert len(np.split(text_rows, np.nonzero(np.diff(text_rows) > 2)[0] + 1)) >= 8  # ... title and field lines
     right = slate[:, slate.shape[1] // 2:]
@@ -423,7 +439,19 @@ def test_slate_and_timeline(tmp_path):
     info = slate_info(store, "sh020_comp_v003.####.exr", ok, set(), prores, 24.0, "00:00:41:17")
     lines = dict(info.lines)
     assert info.title == "sh020" and lines["Show"] == "abc" and lines["Version"] == "v003" and lines["Task"] == "comp"
-    assert lines["Frames"] == "1001-1012 (12, 1 missing)" and lines["FPS"] == "24" and lines["Resolution"] == "320x180"
+    assert lines["Frames"] == "1001-1012 (12, 1 missing)" and lines["FPS"] == "24"
+    assert lines["Missing"] == "1005" and lines["Failed"] == ""  # the gaps named, not only counted
+    assert lines["Source size"] == "320x180" and lines["Colour space"] == "ACEScg", lines
+    failing = slate_info(store, "x.####.exr", {n: s for n, s in ok.items() if n not in (1002, 1003, 1009)},
+                         {1002, 1003}, prores, 24.0, "00:00:41:17")
+    assert dict(failing.lines)["Missing"] == "1005, 1009" and dict(failing.lines)["Failed"] == "1002-1003"
+    # ... and, per profile, what its file holds (ffprobe's reading of the file) and the codec
+    from proxygen_core.media.clips import profile_slate
+
+    probe = ffprobe_json(prores.clip_s3_key, "-show_streams", "-select_streams", "v:0")["streams"][0]
+    shown = dict(profile_slate(info, PROFILES["prores_422hq"], None, probe["width"], probe["height"]).lines)
+    assert shown["Resolution"] == "320x180 (1.78:1, square pixels)"
+    assert shown["Codec"] == "Apple ProRes 422 HQ, yuv422p10le" and probe["pix_fmt"] == "yuv422p10le"
     assert lines["Generator"].startswith("proxygen ") and lines["Date"][:2] == "20"
     # The timeline
     timeline = otio.adapters.read_from_string(Path(prores.timeline_s3_key).read_text(), "otio_json")

@@ -287,7 +287,7 @@ def test_connect_from_settings_and_a_wrong_password(kitsu_server):
     assert tracker.name == "kitsu"
     with pytest.raises(TrackerRefused, match="login refused"):
         open_tracker(dataclasses.replace(settings, kitsu_password="wrong-password"))
-    with pytest.raises(TrackerRefused, match="PROXYGEN_KITSU_PASSWORD unset"):
+    with pytest.raises(TrackerRefused, match="PROXYGEN_KITSU_PASSWORD not set"):
         open_tracker(dataclasses.replace(settings, kitsu_password=None))
 
 

@@ -5,7 +5,7 @@ mockgun checks entity and field names and value types against the schema, filter
 its rows in ``_db``: the tests read those rows, not the publisher's return values. Its ``upload()`` raises
 NotImplementedError and ``upload_thumbnail()`` does nothing, so RecordingShotgun records both (path, entity,
 field) and the tests assert the records. What mockgun does not do (transcoding, real permissions, status lists
-enforced by the server) is what the live test is for (docs/trackers-clients.md).
+enforced by the server) is what the live test is for (docs/trackers.md).
 """
 from __future__ import annotations
 

@@ -105,3 +105,38 @@ def test_a_refusal_fails_the_run_with_its_cause(published_world, instance):
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "publish failed: kitsu: no task type 'comp'" in failure.event_specific_data.error.message
     assert catalog.open().clip(row.clip_id).tracker_status == "failed"
+
+
+def test_the_daily_review_is_the_trackers_playlist_and_a_tracker_down_fails_only_its_check(published_world,
+                                                                                           instance):
+    import dagster as dg
+
+    from proxygen_dagster.dailies.assets import build_daily_review
+    from proxygen_dagster.names import PARTITION
+
+    from .tracker_helpers import media_dir
+
+    settings, storage, catalog, row = published_world
+    store = storage.store()
+    store.upload_file(media_dir() / "sh010_comp_v003.mp4", row.clip_s3_key)  # a real movie for the playlist
+    store.upload_file(media_dir() / "sh010_comp_v003.jpg", row.poster_s3_key)
+    today = datetime.now(UTC).date().isoformat()
+    db = catalog.open()
+    assert db.write_clips([row.but(planned_at=2, generated_timestamp=f"{today}T08:00:00+00:00",
+                                   start_timecode="00:00:41:17")], []) == 1
+    assert db.update_tracker(row.clip_id, 2, {"tracker_status": "published", "tracker_revision": "rev-7",
+                                              "tracker_url": "http://kitsu/rev-7"})
+    instance.add_dynamic_partitions(PARTITION.days, [today])
+
+    def daily():
+        return dg.materialize([build_daily_review(settings)], partition_key=today, instance=instance,
+                              resources={"storage": storage, "catalog": catalog}, raise_on_error=False)
+
+    result = daily()
+    assert result.success and checks(result)["tracker_playlist"].passed
+    assert tracker_memory.CURRENT.playlists == {("demo", f"dailies {today}"): ["rev-7"]}
+    tracker_memory.CURRENT.down = True
+    down = daily()
+    assert down.success  # the review page and movie are made; only the playlist check fails, with the cause
+    check = checks(down)["tracker_playlist"]
+    assert not check.passed and "connection refused" in check.metadata["error"].value

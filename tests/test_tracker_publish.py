@@ -161,3 +161,12 @@ def test_only_the_tracked_profile_starts_pending_and_a_failed_clip_has_nothing_t
     outcome = ClipOutcome("review", plan.row(PROFILES["review"]))
     outcome.fail("x", ValueError("no frames"), plan)
     assert outcome.row.tracker_status is None
+
+
+def test_a_flagged_identity_fails_the_publish_saying_why(world):
+    catalog, store, settings, row, tracker = world
+    flagged = row.but(planned_at=400, shot=None,
+                      error="identity: shot folder sh010 but the file name says sh020 (template 1)")
+    catalog.write_clips([flagged], [])
+    [outcome] = publish_due(catalog, store, settings, NOW, connect=tracker.connect)
+    assert outcome.status == FAILED and "lacks shot (shot folder sh010 but the file name says sh020" in outcome.error

@@ -5,19 +5,43 @@ bottom_left, bottom_center, bottom_right); the text is a format string over the 
 else in it is printed as written (free text). Fields: ``show seq shot task version`` (the key template's;
 ``version`` zero-padded to 3), ``name`` (the image sequence's file name), ``profile``, ``date`` (UTC day of
 the build), ``display`` and ``view`` (what the profile renders through), and per picture ``frame``,
-``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty). An unknown field prints
-nothing. Text is white on a darkened band at the top and/or bottom; the rest of the picture is untouched.
+``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty). An unknown or empty field
+prints nothing and takes with it what only belongs to it (``fill``: no stray ``v`` or separator). Text is
+graphics white (media/graphics.py) on a darkened band at the top and/or bottom; the rest is untouched.
 """
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from proxygen_core.media.graphics import text_over
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
+_SEPARATORS = r"[-|/,:;\u00b7]"  # what may stand between fields: left out beside an empty one
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """``text`` with its fields filled; an empty (or unknown) field takes with it what only belongs to it:
+    the literal touching it before (``v`` in `` v{version}``), the separator and spaces before it, and any
+    separator left at either end (so an empty version prints ``comp``, not ``comp v``)."""
+    out = ""
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        out += literal
+        if name is None:
+            continue
+        value = values.get(name, "")
+        if conversion:
+            value = {"r": repr, "a": ascii}.get(conversion, str)(value)
+        value = format(value, spec or "") if value != "" else ""
+        if value == "":
+            touching = len(literal) - len(re.sub(r"\S+$", "", literal))  # e.g. the "v" of " v{version}"
+            out = out[: len(out) - touching]
+            out = re.sub(rf"\s*{_SEPARATORS}*\s*$", "", out)
+            continue
+        out += value
+    return re.sub(rf"^[\s]*(?:{_SEPARATORS}+\s*)?|(?:\s*{_SEPARATORS}+)?\s*$", "", out)
 
 
 def band_height(height: int) -> int:
@@ -39,15 +63,16 @@ class BurnIns:
         return (any(p.startswith("top") for p in self.template), any(p.startswith("bottom") for p in self.template))
 
     def texts(self, frame: int, timecode: str, state: str, display: str, view: str) -> dict[str, str]:
-        values = _Blank({k: "" if v is None else v for k, v in self.fields.items()})
+        values = {k: "" if v is None else str(v) for k, v in self.fields.items()}
         if isinstance(self.fields.get("version"), int):
             values["version"] = f"{self.fields['version']:03d}"
         values.update(frame=str(frame), timecode=timecode, state=state, display=display, view=view)
-        return {position: text.format_map(values).strip() for position, text in self.template.items()}
+        return {position: fill(text, values) for position, text in self.template.items()}
 
 
-def draw(rgb: np.ndarray, texts: dict[str, str], font: str) -> np.ndarray:
-    """``texts`` by position on darkened bands of a display picture."""
+def draw(rgb: np.ndarray, texts: dict[str, str], font: str, display: str | None = None) -> np.ndarray:
+    """``texts`` by position on darkened bands of a picture in ``display``'s code values, at its graphics
+    levels (media/graphics.py: 203 cd/m2 white on PQ, legal and softened on SDR)."""
     import OpenImageIO as oiio
 
     height, width = rgb.shape[:2]
@@ -70,8 +95,6 @@ def draw(rgb: np.ndarray, texts: dict[str, str], font: str) -> np.ndarray:
             from proxygen_core.probe import oiio_error
 
             raise RuntimeError(f"burn-in text: reading the text mask failed: {oiio_error(mask)}")
-        alpha = np.clip(pixels[..., 0], 0.0, 1.0)[..., None]
         rows = slice(0, band) if edge == "top" else slice(height - band, height)
-        out[rows] *= np.float32(0.35)  # darken the band ...
-        out[rows] = out[rows] * (1 - alpha) + alpha  # ... and write the text in white
+        out[rows] = text_over(out[rows], pixels[..., 0], size, 0.35, display)  # the band darkened, the text in white
     return out

@@ -25,6 +25,9 @@ from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
 from proxygen_core.media.frame import WorkingFrame
+from proxygen_core.media.graphics import levels, text_over
+from proxygen_core.media.hdr10 import LightLevels, add_hdr10_boxes
+from proxygen_core.media.mp4_boxes import PRORES_ENTRIES, edit_sample_entries
 from proxygen_core.media.render import display_encode, straight
 from proxygen_core.media.resample import resize
 from proxygen_core.media.slate import SlateInfo, slate_picture
@@ -37,7 +40,6 @@ from proxygen_core.profiles import (
     AV_PRIMARIES,
     AV_TRANSFER,
     HDR10_MASTER_DISPLAY,
-    HDR10_MAX_CLL,
     HDR_DISPLAY,
     HDR_VIEW,
     ClipProfile,
@@ -104,8 +106,8 @@ def gap_band(height: int) -> tuple[int, int]:
     return ((height - band) // 2) // 2 * 2, band
 
 
-def mark_band(band_rgb: np.ndarray, text: str, font: str) -> np.ndarray:
-    """The band darkened, ``text`` centred on it in white."""
+def mark_band(band_rgb: np.ndarray, text: str, font: str, display: str | None = None) -> np.ndarray:
+    """The band darkened, ``text`` centred on it in graphics white (``display``'s levels, media/graphics.py)."""
     import OpenImageIO as oiio
 
     band, width = band_rgb.shape[:2]
@@ -117,23 +119,25 @@ def mark_band(band_rgb: np.ndarray, text: str, font: str) -> np.ndarray:
         from proxygen_core.probe import oiio_error
 
         raise RuntimeError(f"gap mark: reading the text mask failed: {oiio_error(mask)}")
-    alpha = np.clip(pixels[..., 0], 0.0, 1.0)[..., None]
-    out = np.asarray(band_rgb, dtype=np.float32) * np.float32(0.2)
-    return out * (1 - alpha) + alpha
+    return text_over(band_rgb, pixels[..., 0], size, 0.2, display)
 
 
-def gap_mark(rgb: np.ndarray, text: str, font: str) -> np.ndarray:
-    """``text`` in white on a dark band across the middle of a display picture (what every gap frame carries)."""
+def gap_mark(rgb: np.ndarray, text: str, font: str, display: str | None = None) -> np.ndarray:
+    """``text`` in graphics white on a dark band across the middle of a picture in ``display``'s code values
+    (what every gap frame carries)."""
     top, band = gap_band(rgb.shape[0])
     out = np.array(rgb, dtype=np.float32, copy=True)
-    out[top:top + band] = mark_band(out[top:top + band], text, font)
+    out[top:top + band] = mark_band(out[top:top + band], text, font, display)
     return out
 
 
-def gap_card(kind: str, width: int, height: int) -> np.ndarray:
+def gap_card(kind: str, width: int, height: int, display: str | None = None) -> np.ndarray:
+    """A gap's picture in ``display``'s code values: black, or the checkerboard at graphics levels (on PQ
+    its greys sit under 203 cd/m2 graphics white, media/graphics.py)."""
     if kind == "checkerboard":
         yy, xx = np.mgrid[0:height, 0:width]
-        grey = np.where(((yy // 32) + (xx // 32)) % 2 == 0, *_CHECKER_LEVELS).astype(np.float32)
+        dark, light = (float(levels(v, display)) for v in _CHECKER_LEVELS)
+        grey = np.where(((yy // 32) + (xx // 32)) % 2 == 0, dark, light).astype(np.float32)
         return np.repeat(grey[..., None], 3, axis=2)
     return np.zeros((height, width, 3), np.float32)
 
@@ -151,24 +155,43 @@ def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderS
 
 
 class ProfileEncoder:
-    """One profile's file: its stream setup (the one place for it) and its frames."""
+    """One profile's file: its stream setup (the one place for it) and its frames.
+
+    Every file is written with ``movflags +faststart`` (``moov`` before ``mdat``, MP4 and MOV alike). A ProRes
+    MOV's sample description gets vendor ``apl0`` after the file is written (libavformat's mov muxer
+    hard-codes ``FFMP`` there; media/mp4_boxes.py), as its frame headers have it (``prores_ks -vendor``).
+    The HDR profile's pictures wait in a spill file beside the output until the last one is in: x265
+    writes MaxCLL / MaxFALL in its first headers, and they are measured from these very pictures
+    (media/hdr10.py); then they are encoded and the container's ``mdcv`` / ``clli`` boxes added."""
 
     def __init__(self, profile: ClipProfile, path: str, width: int, height: int, rate: Fraction, tc: str,
                  settings: RenderSettings, alpha: bool = False) -> None:
         self.profile, self.path, self.seconds, self.index = profile, path, 0.0, 0
         self.pix_fmt = profile.encoded_pix_fmt(alpha)
+        self.rate, self.width, self.height, self.tc, self.settings = rate, width, height, tc, settings
+        self.light: LightLevels | None = LightLevels() if profile.hdr else None
+        self.spill: Any = None  # the HDR profile's pictures until MaxCLL / MaxFALL are known
+        self.spilled: list[tuple[bool, list[tuple[tuple[int, ...], Any]]]] = []  # (intra, plane shapes/dtypes)
+        self.container: Any = None
         t0 = time.perf_counter()
-        options = {"movflags": "+faststart"} if profile.container == "mp4" else {}
-        self.container = av.open(path, mode="w", format=profile.container, options=options)
+        if self.light is not None:
+            self.spill = open(path + ".planes", "w+b")  # noqa: SIM115 (closed by finish / abandon)
+        else:
+            self._open(None)
+        self.seconds += time.perf_counter() - t0
+
+    def _open(self, light: tuple[int, int] | None) -> None:
+        self.container = av.open(self.path, mode="w", format=self.profile.container,
+                                 options={"movflags": "+faststart"})
         try:
-            self.stream = self._stream(rate, width, height, settings)
-            self.stream.metadata["timecode"] = tc  # mp4 and mov muxers write a tmcd timecode track
+            self.stream = self._stream(self.rate, self.width, self.height, self.settings, light)
+            self.stream.metadata["timecode"] = self.tc  # mp4 and mov muxers write a tmcd timecode track
         except Exception:
             self.container.close()
             raise
-        self.seconds += time.perf_counter() - t0
 
-    def _stream(self, rate: Fraction, width: int, height: int, settings: RenderSettings) -> Any:
+    def _stream(self, rate: Fraction, width: int, height: int, settings: RenderSettings,
+                light: tuple[int, int] | None) -> Any:
         p = self.profile
         gop = str(max(1, settings.clip_keyframe_interval))
         if p.codec == "libx264":
@@ -185,8 +208,8 @@ class ProfileEncoder:
             params = [f"colorprim={p.primaries}", f"transfer={p.transfer}", f"colormatrix={p.matrix}",
                       "range=limited", f"keyint={gop}", f"min-keyint={gop}", "scenecut=0", "bframes=0",
                       "log-level=error"]
-            if p.hdr:
-                params += [f"master-display={HDR10_MASTER_DISPLAY}", f"max-cll={HDR10_MAX_CLL}", "hdr10=1",
+            if p.hdr and light is not None:
+                params += [f"master-display={HDR10_MASTER_DISPLAY}", f"max-cll={light[0]},{light[1]}", "hdr10=1",
                            "repeat-headers=1"]
             options["x265-params"] = ":".join(params)
         stream.options = options
@@ -194,34 +217,84 @@ class ProfileEncoder:
             cc.codec_tag = p.codec_tag
         return stream
 
-    def add(self, planes: list[np.ndarray]) -> None:
+    def add(self, planes: list[np.ndarray], intra: bool = False) -> None:
+        """One picture; ``intra`` codes it without prediction (a gap picture: predicted from the real frame
+        before it, its band's text came out up to ~6 cd/m2 over graphics white on the PQ profile)."""
         t0 = time.perf_counter()
+        if self.spill is not None:
+            assert self.light is not None  # an HDR profile's encoder spills
+            self.light.add(planes, self.profile.matrix, self.profile.bits)
+            for plane in planes:
+                self.spill.write(np.ascontiguousarray(plane).tobytes())
+            self.spilled.append((intra, [(p.shape, p.dtype) for p in planes]))
+        else:
+            self._encode(planes, intra)
+        self.seconds += time.perf_counter() - t0
+
+    def _encode(self, planes: list[np.ndarray], intra: bool) -> None:
         frame = planar_frame(planes, self.pix_fmt)
         frame.color_range = AV_LIMITED
         frame.color_primaries = AV_PRIMARIES[self.profile.primaries]
         frame.color_trc = AV_TRANSFER[self.profile.transfer]
         frame.colorspace = AV_MATRIX[self.profile.matrix]
         frame.pts = self.index
+        if intra:
+            frame.pict_type = av.video.frame.PictureType.I
         self.index += 1
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
-        self.seconds += time.perf_counter() - t0
+
+    def _unspill(self) -> tuple[int, int]:
+        """Encode the spilled pictures with the light levels measured from them; returns the levels."""
+        assert self.light is not None and self.spill is not None  # only an HDR profile spills
+        levels = self.light.values()
+        self._open(levels)
+        self.spill.seek(0)
+        for intra, shapes in self.spilled:
+            planes = []
+            for shape, dtype in shapes:
+                count = int(np.prod(shape))
+                planes.append(np.frombuffer(self.spill.read(count * np.dtype(dtype).itemsize), dtype).reshape(shape))
+            self._encode(planes, intra)
+        return levels
 
     def finish(self) -> int:
         t0 = time.perf_counter()
+        levels = None
         try:
+            if self.spill is not None:
+                levels = self._unspill()
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
         finally:
-            self.container.close()
+            if self.container is not None:
+                self.container.close()
+            self._drop_spill()
+        if levels is not None:
+            add_hdr10_boxes(self.path, HDR10_MASTER_DISPLAY, *levels, entry=(self.profile.codec_tag or "hvc1").encode())
+        if self.profile.vendor:
+            edit_sample_entries(self.path, PRORES_ENTRIES, vendor=self.profile.vendor.encode())
         self.seconds += time.perf_counter() - t0
         return os.path.getsize(self.path)
 
+    @property
+    def light_levels(self) -> tuple[int, int] | None:
+        """(MaxCLL, MaxFALL) measured from the pictures (the HDR profile), else None."""
+        return self.light.values() if self.light is not None else None
+
+    def _drop_spill(self) -> None:
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
+            Path(self.path + ".planes").unlink(missing_ok=True)
+
     def abandon(self) -> None:
         try:
-            self.container.close()
+            if self.container is not None:
+                self.container.close()
         except Exception:  # the file is discarded with its folder; its error is already the profile's
             pass
+        self._drop_spill()
 
 
 Look = tuple[str, str, bool]  # (display, view, straight alpha): what one rendering of a frame is for
@@ -267,6 +340,7 @@ class _Prepared:
     read_seconds: float = 0.0
     display_seconds: float = 0.0
     error: str | None = None
+    gap: bool = False  # a gap's picture (held or a card, with its band): coded intra
 
 
 def look(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> Look:
@@ -324,7 +398,7 @@ class _Pictures:
                 assert self.burnins is not None  # with_text
                 timecode_, state = self.labels(index, number)
                 texts = self.burnins.texts(number, timecode_, state, look_[0], look_[1])
-                burned[look_] = draw_burnins(ready.displays[look_], texts, self.font)
+                burned[look_] = draw_burnins(ready.displays[look_], texts, self.font, look_[0])
             key = (look_, with_text, p.matrix, p.bits, p.chroma)
             if key not in cache:
                 picture = burned[look_] if with_text else ready.displays[look_]
@@ -341,7 +415,7 @@ class _Pictures:
         R'G'B' card)."""
         font = burnin_font()
         if shown.displays:
-            marked = _Prepared({k: gap_mark(v, text, font) for k, v in shown.displays.items()}, shown.looks,
+            marked = _Prepared({k: gap_mark(v, text, font, k[0]) for k, v in shown.displays.items()}, shown.looks,
                                shown.alpha, {})
             marked.planes = self.planes_of(marked, index, number)
             return marked
@@ -350,7 +424,8 @@ class _Pictures:
         for p in self.profiles:
             picture = shown.planes[p.name]
             if isinstance(picture, np.ndarray):  # a card, as R'G'B'
-                planes[p.name] = rgb_to_planes(gap_mark(picture, text, font), p.matrix, p.bits, p.chroma)
+                planes[p.name] = rgb_to_planes(gap_mark(picture, text, font, display_name(p, self.settings)),
+                                               p.matrix, p.bits, p.chroma)
                 continue
             # held planes: only the band is re-made, the rest of the picture stays exactly as it was
             y = picture[0]
@@ -359,7 +434,8 @@ class _Pictures:
             rgb = planes_to_rgb(
                 [c[r].astype(np.float32) for c, r in zip(picture[:3], rows, strict=False)], p.matrix, p.bits
             )
-            marked_planes = rgb_to_planes(mark_band(rgb, text, font), p.matrix, p.bits, p.chroma)
+            marked_planes = rgb_to_planes(mark_band(rgb, text, font, display_name(p, self.settings)), p.matrix,
+                                          p.bits, p.chroma)
             out = [c.copy() for c in picture[:3]]
             for plane, r, new in zip(out, rows, marked_planes, strict=False):
                 plane[r] = new
@@ -531,10 +607,12 @@ class _Pass:
             kind = "black" if policy == "hold" else policy
             self.filled[number] = kind
             text = f"FRAME {number} {state}"
-            card = gap_card(kind, self.width, self.height)
-            shown = _Prepared({k: card for k in base.displays}, base.looks, None,
-                              {} if base.displays else {p.name: card for p in self.job.outputs})
+            size = self.width, self.height
+            shown = _Prepared({k: gap_card(kind, *size, k[0]) for k in base.displays}, base.looks, None,
+                              {} if base.displays else {p.name: gap_card(kind, *size, display_name(p, self.job.render))
+                                                        for p in self.job.outputs})
         ready = self.pictures.gap(shown, text, index, number)
+        ready.gap = True
         self.display_seconds += time.perf_counter() - t0
         return ready
 
@@ -543,7 +621,7 @@ class _Pass:
             try:
                 planes = ready.planes[name]
                 assert isinstance(planes, list)  # a card (one array) is only a gap's shown picture, never fed
-                encoder.add(planes)
+                encoder.add(planes, intra=ready.gap)
             except Exception as exc:
                 self.outcome.results[name].error = EncodeError(
                     encoder.path, f"{name} encode failed at frame {number}: {type(exc).__name__}: {exc}")
@@ -567,6 +645,16 @@ class _Pass:
         return self.outcome
 
 
+def profile_slate(slate: SlateInfo, profile: ClipProfile, look_: Look | None, width: int, height: int,
+                  alpha: bool = False) -> SlateInfo:
+    """The sequence's slate lines and what this profile's file holds: its resolution and display aspect (square
+    pixels: an anamorphic source is delivered desqueezed), its codec and pixel format, the display and view."""
+    return SlateInfo(slate.title, [
+        *slate.lines, ("Resolution", f"{width}x{height} ({width / height:.2f}:1, square pixels)"),
+        ("Codec", f"{profile.title}, {profile.encoded_pix_fmt(alpha)}"),
+        ("Display", look_[0] if look_ else ""), ("View", look_[1] if look_ else "")])
+
+
 def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures: _Pictures, slate: SlateInfo,
                 frames: dict[int, FrameLoader], poster: int | None, ref: WorkingFrame | ReviewPlanes,
                 outcome: ClipPass) -> None:
@@ -584,9 +672,9 @@ def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures:
         profile = encoder.profile
         key = rendered.looks.get(name)
         display = rendered.displays.get(key) if key else None
-        info = SlateInfo(slate.title, [*slate.lines, ("Display", key[0] if key else ""),
-                                       ("View", key[1] if key else "")])
-        rgb = slate_picture(info, display, pictures.width, pictures.height, font)
+        info = profile_slate(slate, profile, key, pictures.width, pictures.height, name in pictures.with_alpha)
+        rgb = slate_picture(info, display, pictures.width, pictures.height, font,
+                            key[0] if key else display_name(profile, pictures.settings))
         planes = rgb_to_planes(rgb, profile.matrix, profile.bits, profile.chroma)
         if name in pictures.with_alpha:
             planes = [*planes, alpha_plane(np.ones(rgb.shape[:2], np.float32), profile.bits)]

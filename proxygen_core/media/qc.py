@@ -114,8 +114,7 @@ def check_clip(info: dict[str, Any], profile: ClipProfile, width: int, height: i
     if info["frames"] is not None and info["frames"] != frame_count:
         problems.append(f"{info['frames']} pictures decoded, {frame_count} expected")
     atoms = info["atoms"]
-    if profile.container == "mp4" and ("moov" not in atoms or "mdat" not in atoms
-                                       or atoms.index("moov") > atoms.index("mdat")):
+    if "moov" not in atoms or "mdat" not in atoms or atoms.index("moov") > atoms.index("mdat"):  # MP4 and MOV
         problems.append(f"not faststart (atoms {atoms})")
     return QCResult(not problems, problems, {k: info[k] for k in ("codec", "pix_fmt", "width", "height", "frames")})
 

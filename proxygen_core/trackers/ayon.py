@@ -22,11 +22,18 @@ to check against (the tests replay hand-built exchanges, tests/fixtures/trackers
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from proxygen_core.trackers.base import Publication, Revision, TrackerRefused, TrackerUnavailable
+from proxygen_core.trackers.base import (
+    Publication,
+    Revision,
+    TrackerRefused,
+    TrackerUnavailable,
+    by_http_status,
+    guarded,
+    require,
+)
 
 if TYPE_CHECKING:
     from proxygen_core.settings import TrackerSettings
@@ -45,10 +52,7 @@ _IDS = uuid.UUID("6f1c2b8e-0a4d-4c7e-9d35-2a7f1e0b9c41")  # the namespace of the
 
 def connect(settings: TrackerSettings) -> AyonTracker:
     """An AYON publisher with the API key checked (ayon_api does not raise on a bad key: it marks it invalid)."""
-    missing = [env for env, value in (("PROXYGEN_AYON_URL", settings.ayon_url),
-                                      ("PROXYGEN_AYON_KEY", settings.ayon_key)) if not value]
-    if missing:
-        raise TrackerRefused(NAME, f"{', '.join(missing)} not set")
+    require(NAME, settings, ("ayon_url", "ayon_key"))
     import ayon_api  # only where AYON is the configured tracker
 
     url = str(settings.ayon_url).rstrip("/")
@@ -290,18 +294,12 @@ class AyonTracker:
 
 def _by_status(status: int, text: str) -> TrackerRefused | TrackerUnavailable:
     # ayon_api reports a refused connection or a timeout as a response of status 500 with no HTTP reply behind it
-    return (TrackerUnavailable if status >= 500 or status == 429 else TrackerRefused)(NAME, text)
+    return by_http_status(NAME, status, text)
 
 
-@contextmanager
-def _guard(doing: str) -> Iterator[None]:
+def _guard(doing: str) -> AbstractContextManager[None]:
     """ayon_api's and requests' exceptions as the publisher's two failures, saying what was being done."""
-    try:
-        yield
-    except (TrackerRefused, TrackerUnavailable):
-        raise
-    except Exception as exc:  # noqa: BLE001 - every library exception is classified here, none escapes
-        raise _classify(exc, doing) from exc
+    return guarded(doing, _classify)
 
 
 def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable:

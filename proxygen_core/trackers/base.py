@@ -11,6 +11,8 @@ run or a restart never adds a second revision, and a rebuild of the same version
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +40,34 @@ class TrackerUnavailable(TrackerError):
 class TrackerRefused(TrackerError):
     """The tracker refused the publish (credentials, permissions, unknown project, shot or task type): the clip's
     publish is ``failed`` with this cause until the settings or the tracker change (``proxygen clips --publish``)."""
+
+
+def require(tracker: str, settings: object, fields: tuple[str, ...]) -> None:
+    """TrackerRefused naming the environment variables of ``fields`` that ``settings`` (TrackerSettings) lacks:
+    a tracker without its URL or credentials is a refusal of every publish, said once, plainly."""
+    from proxygen_core.settings import env_name
+
+    missing = [env_name(name) for name in fields if not getattr(settings, name)]
+    if missing:
+        raise TrackerRefused(tracker, f"{', '.join(missing)} not set")
+
+
+def by_http_status(tracker: str, status: int, text: str) -> TrackerRefused | TrackerUnavailable:
+    """An HTTP error status as one of the two failures: 5xx and 429 (too many requests) are the tracker's state
+    (retried), anything else is a refusal of this publish."""
+    return (TrackerUnavailable if status >= 500 or status == 429 else TrackerRefused)(tracker, text)
+
+
+@contextmanager
+def guarded(doing: str, classify: Callable[[Exception, str], TrackerRefused | TrackerUnavailable]) -> Iterator[None]:
+    """Every exception a tracker's client library raises inside, turned by ``classify`` into TrackerUnavailable
+    or TrackerRefused saying what was being done: none escapes a publisher as the library's own."""
+    try:
+        yield
+    except TrackerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every library exception is classified, none escapes
+        raise classify(exc, doing) from exc
 
 
 @dataclass(frozen=True)

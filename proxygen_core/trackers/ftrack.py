@@ -25,11 +25,19 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from proxygen_core.trackers.base import Publication, Revision, TrackerRefused, TrackerUnavailable
+from proxygen_core.trackers.base import (
+    Publication,
+    Revision,
+    TrackerRefused,
+    TrackerUnavailable,
+    by_http_status,
+    guarded,
+    require,
+)
 
 if TYPE_CHECKING:
     from proxygen_core.settings import TrackerSettings
@@ -47,11 +55,7 @@ STATUS_ALIASES = {"wfa": "Pending Review", "wip": "In Progress", "done": "Approv
 
 def connect(settings: TrackerSettings) -> FtrackTracker:
     """An ftrack publisher; the Session's first call (server information) checks the key."""
-    missing = [env for env, value in (("PROXYGEN_FTRACK_URL", settings.ftrack_url),
-                                      ("PROXYGEN_FTRACK_USER", settings.ftrack_user),
-                                      ("PROXYGEN_FTRACK_KEY", settings.ftrack_key)) if not value]
-    if missing:
-        raise TrackerRefused(NAME, f"{', '.join(missing)} not set")
+    require(NAME, settings, ("ftrack_url", "ftrack_user", "ftrack_key"))
     import ftrack_api  # only where ftrack is the configured tracker
 
     url = str(settings.ftrack_url).rstrip("/")
@@ -375,15 +379,9 @@ class FtrackTracker:
                         created=created)
 
 
-@contextmanager
-def _guard(doing: str) -> Iterator[None]:
+def _guard(doing: str) -> AbstractContextManager[None]:
     """ftrack_api's and requests' exceptions as the publisher's two failures, saying what was being done."""
-    try:
-        yield
-    except (TrackerRefused, TrackerUnavailable):
-        raise
-    except Exception as exc:  # noqa: BLE001 - every library exception is classified here, none escapes
-        raise _classify(exc, doing) from exc
+    return guarded(doing, _classify)
 
 
 def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable:
@@ -392,7 +390,7 @@ def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable
     text = f"{doing}: {type(exc).__name__}: {exc}"
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
-        return (TrackerUnavailable if code >= 500 or code == 429 else TrackerRefused)(NAME, text)
+        return by_http_status(NAME, code, text)
     if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
         return TrackerUnavailable(NAME, text)
     lowered = str(exc).lower()

@@ -40,7 +40,7 @@ from gazu.exception import (
 )
 from requests.adapters import HTTPAdapter
 
-from proxygen_core.trackers.base import Publication, Revision, TrackerRefused, TrackerUnavailable
+from proxygen_core.trackers.base import Publication, Revision, TrackerRefused, TrackerUnavailable, require
 
 if TYPE_CHECKING:
     from proxygen_core.settings import TrackerSettings
@@ -109,11 +109,7 @@ def _guarded(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 
 def connect(settings: TrackerSettings) -> KitsuTracker:
     """The Kitsu publisher for ``PROXYGEN_KITSU_URL``/``_USER``/``_PASSWORD``, logged in."""
-    missing = [name for name, value in (("PROXYGEN_KITSU_URL", settings.kitsu_url),
-                                        ("PROXYGEN_KITSU_USER", settings.kitsu_user),
-                                        ("PROXYGEN_KITSU_PASSWORD", settings.kitsu_password)) if not value]
-    if missing:
-        raise TrackerRefused(NAME, f"not configured: {', '.join(missing)} unset")
+    require(NAME, settings, ("kitsu_url", "kitsu_user", "kitsu_password"))
     assert settings.kitsu_url and settings.kitsu_user and settings.kitsu_password
     return open_kitsu(settings.kitsu_url, settings.kitsu_user, settings.kitsu_password)
 

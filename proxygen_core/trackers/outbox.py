@@ -33,7 +33,7 @@ from proxygen_core.profiles import HDR_DISPLAY, PROFILES
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import GENERATOR, Settings, TrackerSettings
 from proxygen_core.store.base import Store
-from proxygen_core.store.identity import NEEDED, ShotIdentity
+from proxygen_core.store.identity import NEEDED, ShotIdentity, noted_problem
 from proxygen_core.trackers import open_tracker
 from proxygen_core.trackers.base import Publication, Revision, Tracker, TrackerError, TrackerRefused, publish
 
@@ -124,9 +124,11 @@ def publication(row: ClipRow, store: Store, settings: Settings, folder: Path, fe
     cannot give the files."""
     missing = lacking(row)
     if missing:
+        problem = noted_problem(row.error)
         raise TrackerRefused(settings.trackers.tracker,
-                             f"{row.sequence}: its identity lacks {', '.join(missing)} (the key templates, "
-                             f"PROXYGEN_KEY_TEMPLATES; try `proxygen identity {row.sequence}`)")
+                             f"{row.sequence}: its identity lacks {', '.join(missing)}"
+                             + (f" ({problem})" if problem else "")
+                             + f" (the key templates, PROXYGEN_KEY_TEMPLATES; try `proxygen identity {row.sequence}`)")
     if not row.clip_s3_key:
         raise TrackerRefused(settings.trackers.tracker, f"{row.sequence}: the clip row names no movie")
     movie = folder / posixpath.basename(row.clip_s3_key)

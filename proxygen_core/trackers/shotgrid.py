@@ -22,12 +22,19 @@ from __future__ import annotations
 import socket
 import ssl
 import urllib.error
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from xmlrpc.client import ProtocolError
 
-from proxygen_core.trackers.base import Publication, Revision, TrackerRefused, TrackerUnavailable
+from proxygen_core.trackers.base import (
+    Publication,
+    Revision,
+    TrackerRefused,
+    TrackerUnavailable,
+    by_http_status,
+    guarded,
+    require,
+)
 
 if TYPE_CHECKING:
     from proxygen_core.settings import TrackerSettings
@@ -44,11 +51,7 @@ TIMEOUT_SECONDS = 120.0  # one RPC or upload; the library's default is to wait f
 
 def connect(settings: TrackerSettings) -> ShotGridTracker:
     """A ShotGrid publisher logged in with the script's key (checked with one authenticated read)."""
-    missing = [env for env, value in (("PROXYGEN_SHOTGRID_URL", settings.shotgrid_url),
-                                      ("PROXYGEN_SHOTGRID_SCRIPT", settings.shotgrid_script),
-                                      ("PROXYGEN_SHOTGRID_KEY", settings.shotgrid_key)) if not value]
-    if missing:
-        raise TrackerRefused(NAME, f"{', '.join(missing)} not set")
+    require(NAME, settings, ("shotgrid_url", "shotgrid_script", "shotgrid_key"))
     import shotgun_api3  # only where ShotGrid is the configured tracker
 
     url = str(settings.shotgrid_url).rstrip("/")
@@ -227,15 +230,9 @@ class ShotGridTracker:
         return Revision(id=str(version_id), url=f"{self.site_url}/detail/Version/{version_id}", created=created)
 
 
-@contextmanager
-def _guard(doing: str) -> Iterator[None]:
+def _guard(doing: str) -> AbstractContextManager[None]:
     """shotgun_api3's exceptions as the publisher's two failures, saying what was being done."""
-    try:
-        yield
-    except (TrackerRefused, TrackerUnavailable):
-        raise
-    except Exception as exc:  # noqa: BLE001 - every library exception is classified here, none escapes
-        raise _classify(exc, doing) from exc
+    return guarded(doing, _classify)
 
 
 def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable:
@@ -244,10 +241,9 @@ def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable
 
     text = f"{doing}: {type(exc).__name__}: {exc}"
     if isinstance(exc, ProtocolError):
-        return (TrackerUnavailable if exc.errcode >= 500 or exc.errcode == 429 else TrackerRefused)(
-            NAME, f"{doing}: HTTP {exc.errcode} {exc.errmsg}")
+        return by_http_status(NAME, exc.errcode, f"{doing}: HTTP {exc.errcode} {exc.errmsg}")
     if isinstance(exc, urllib.error.HTTPError):
-        return (TrackerUnavailable if exc.code >= 500 or exc.code == 429 else TrackerRefused)(NAME, text)
+        return by_http_status(NAME, exc.code, text)
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
         return TrackerRefused(NAME, f"{doing}: cannot read {exc.filename}: {exc.strerror}")
     if isinstance(exc, AuthenticationFault):

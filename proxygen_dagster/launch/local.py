@@ -177,7 +177,8 @@ def supervise(services: dict[str, Service], poll: float = 1.0, until: Callable[[
 
 def process_once(max_ticks: int = 1000) -> tuple[int, int]:
     """Headless: evaluate the frames sensor until it finds nothing new, then the sequence sensor, running
-    each request in-process (frames first, then the clips of the sequences they completed)."""
+    each request in-process (frames first, then the clips of the sequences they completed, then, with a tracker,
+    their publish)."""
     from dataclasses import replace
 
     from dagster import DagsterInstance
@@ -193,9 +194,13 @@ def process_once(max_ticks: int = 1000) -> tuple[int, int]:
     instance = DagsterInstance.get()
     home = Path(os.environ["DAGSTER_HOME"])
     ok = failed = 0
-    for sensor_name, job_name, partitions, resources, cursor_name in (
-            (SENSOR.s3_new_frames, JOB.frames, PARTITION.frames, ("storage", "catalog", "events"), "headless.cursor"),
-            (SENSOR.sequence_clips, JOB.clips, PARTITION.sequences, ("storage",), "headless.clips.cursor")):
+    drains = [
+        (SENSOR.s3_new_frames, JOB.frames, PARTITION.frames, ("storage", "catalog", "events"), "headless.cursor"),
+        (SENSOR.sequence_clips, JOB.clips, PARTITION.sequences, ("storage",), "headless.clips.cursor")]
+    if settings.trackers.enabled:  # then the publish of the clips just built (docs/trackers.md)
+        drains.append((SENSOR.tracker_publisher, JOB.publish, PARTITION.sequences, ("catalog",),
+                       "headless.publish.cursor"))
+    for sensor_name, job_name, partitions, resources, cursor_name in drains:
         o, f = _drain_sensor(defs, instance, sensor_name, job_name, partitions, resources, home / cursor_name,
                              max_ticks)
         ok, failed = ok + o, failed + f

@@ -25,11 +25,12 @@ from dagster import (
 )
 
 from proxygen_core.errors import failure_class
+from proxygen_core.media.clip_quality import figures_line
 from proxygen_core.media.sequences import members_of, parse_pattern
 from proxygen_core.pipeline.chain import WORKING
 from proxygen_core.pipeline.record import record_clip
 from proxygen_core.pipeline.sequence import ClipOutcome, build_clips_of, load_members
-from proxygen_core.profiles import ClipProfile
+from proxygen_core.profiles import PROFILES, ClipProfile
 from proxygen_core.settings import Settings
 from proxygen_core.store.identity import IDENTITY_FIELDS, noted_problem
 from proxygen_dagster.alerts import FAILURE_CLASS
@@ -107,7 +108,9 @@ def build_shot_clip(settings: Settings) -> AssetsDefinition:
 def _quality_metadata(quality: dict) -> dict:
     bound = quality.get("bound") or {}
     return {"metric": quality.get("metric", ""), "de_mean": quality.get("de_mean"), "de_p99": quality.get("de_p99"),
-            "psnr_db": quality.get("psnr_db"), "frames_measured": MetadataValue.json(quality.get("frames", [])),
+            "psnr_db": quality.get("psnr_db"), "passed": bool(quality.get("passed")),
+            "picture_fraction": quality.get("picture_fraction"),
+            "frames_measured": MetadataValue.json(quality.get("frames", [])),
             "bound": MetadataValue.json(bound), "problems": MetadataValue.json(quality.get("problems", []))}
 
 
@@ -128,7 +131,10 @@ def _metadata(store, outcome: ClipOutcome) -> dict:
         "filled": MetadataValue.json({str(k): v for k, v in outcome.filled.items()}),
         "fps": row.fps, "start_timecode": row.start_timecode, "poster_frame": row.poster_frame,
         "resolution": row.clip_resolution, "size_bytes": row.clip_size_bytes,
-        "quality": f"{row.quality_metric} mean {row.quality_de_mean} p99 {row.quality_de_p99}, "
-                   f"PSNR {row.quality_psnr_db} dB",
+        "quality": figures_line(row.quality_metric, row.quality_de_mean, row.quality_de_p99, row.quality_psnr_db,
+                                None if row.quality_passed is None else bool(row.quality_passed),
+                                PROFILES[outcome.profile].bound),
+        "quality_passed": bool(row.quality_passed),
+        "quality_picture_fraction": (outcome.quality or {}).get("picture_fraction"),
         "working_frames_redecoded": outcome.redecoded,
         **{k: v for k, v in outcome.timings.items()}, "frames_fingerprint": row.frames_fingerprint}

@@ -203,17 +203,35 @@ def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: froz
         tags, meta = store.tags(source), store.metadata_if_exists(source) or {}
         extra = {name: tags.get(tag) or meta.get(key) for name, (tag, key) in SLATE_TAGS.items()}
     version = identity.get("version")
+    failed_numbers = sorted(failed)
+    missing_numbers = [n for n in range(first, last + 1) if n not in ok and n not in failed]
     gaps = ", ".join(part for part in (f"{missing} missing" if missing else "",
                                        f"{len(failed)} failed" if failed else "") if part)
-    probe = (ok[min(ok)].source or {}).get("probe", {}) if ok else {}
+    info = (ok[min(ok)].frame_info or {}) if ok else {}
+    stored = info.get("source_resolution")
+    aspect = info.get("pixel_aspect_ratio")
+    if stored and aspect and abs(float(aspect) - 1.0) > 1e-3:
+        stored = f"{stored}, pixel aspect {float(aspect):g}"
     return SlateInfo(identity.get("shot") or posixpath.basename(pattern), [
         ("Show", identity.get("show")), ("Sequence", identity.get("seq")), ("Shot", identity.get("shot")),
         ("Task", identity.get("task")), ("Version", f"v{version:03d}" if version is not None else None),
         ("Frames", f"{first}-{last} ({count}{', ' + gaps if gaps else ''})"),
+        ("Missing", frame_ranges(missing_numbers)), ("Failed", frame_ranges(failed_numbers)),
         ("Duration", f"{count / fps:.2f} s from {tc}"), ("FPS", f"{fps:g}"),
-        ("Resolution", f"{probe.get('width')}x{probe.get('height')}" if probe else None),
+        ("Source size", stored), ("Colour space", info.get("source_colorspace")),
         ("Date", utc_now_iso()[:10]), ("Generator", f"{GENERATOR} {__version__}"),
         ("Artist", extra.get("artist")), ("Note", extra.get("note")), ("Source", posixpath.basename(pattern))])
+
+
+def frame_ranges(numbers: list[int]) -> str:
+    """``[1005, 1010, 1011, 1012]`` -> ``1005, 1010-1012`` (what the slate names the gaps by)."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def sequence_digest(pattern: str) -> str:
