@@ -149,3 +149,31 @@ def parse_template(text: str) -> dict[str, str]:
             raise ValueError(f"burn-in {position}: {exc}") from None
         out[position] = value
     return out
+
+
+def parse_rasters(text: str) -> dict[str, tuple[int, int]]:
+    """``prores_422hq=1920x1080;dnxhr_hqx=3840x2160`` -> {profile: (width, height)}: the raster a profile's
+    files are delivered at (media/geometry.py ``letterbox``). Sizes are even (4:2:0 and 4:2:2 chroma)."""
+    out: dict[str, tuple[int, int]] = {}
+    for part in (p.strip() for p in text.replace(",", ";").split(";") if p.strip()):
+        name, sep, size = part.partition("=")
+        name = name.strip()
+        if not sep or name not in PROFILES:
+            raise ValueError(f"raster {part!r}: expected profile=WIDTHxHEIGHT with a profile among "
+                             f"{', '.join(PROFILES)}")
+        w, x, h = size.strip().lower().partition("x")
+        if not x or not w.isdigit() or not h.isdigit() or int(w) < 2 or int(h) < 2 or int(w) % 2 or int(h) % 2:
+            raise ValueError(f"raster {part!r}: the size must be WIDTHxHEIGHT, even numbers (e.g. 1920x1080)")
+        out[name] = (int(w), int(h))
+    return out
+
+
+def parse_pad(text: str) -> tuple[float, float, float]:
+    """``0,0,0`` -> the pad colour as display code values (R', G', B' in [0, 1]): black by default."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise ValueError(f"{text!r}: expected R,G,B display code values in [0, 1] (e.g. 0,0,0)")
+    return values[0], values[1], values[2]
