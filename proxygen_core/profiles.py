@@ -33,6 +33,10 @@ class QualityBound:
     de_mean: float
     de_p99: float
     psnr_min: float
+    # the worst chart patch (a flat patch's mean) against the exact render, as tests/test_deliverables.py
+    # holds every profile to it: on PQ 10-bit limited range, quantisation alone costs up to ~1.1 deltaE ITP on
+    # saturated dark reds (docs/sequences.md, "Bounds"), so 1.0 cannot be met there
+    patch: float = 0.5
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per profile, in PROFILES
@@ -91,7 +95,7 @@ def id_suffix(profile: str) -> str:
 
 PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
     # Today's web review clip: 8-bit 4:2:0 H.264, every 12th frame a keyframe (options set by the encoder).
-    ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 2.5, 36.0),
+    ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 2.5, 36.0, 1.0),
                 title="H.264 High"),
     ClipProfile("prores_422hq", "prores_ks", "prores", "mov", "yuv422p10le", 10, "422",
                 {"profile": "3", "vendor": "apl0"}, vendor="apl0", title="Apple ProRes 422 HQ"),
@@ -107,7 +111,7 @@ PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
     ClipProfile("hdr_pq", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
                 matrix="bt2020nc", primaries="bt2020", transfer="smpte2084", hdr=True, codec_tag="hvc1",
                 title="HEVC Main 10 HDR10 (PQ)",
-                bound=QualityBound(1.5, 4.0, 40.0)),
+                bound=QualityBound(1.5, 4.0, 40.0, 1.25)),
 )}
 
 # libavutil's enum values for the tags (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace).
