@@ -142,6 +142,7 @@ class ClipRow(_Record):
     quality_passed: bool | None = None
     timeline_s3_key: str | None = None
     slate_frames: int | None = None
+    active_area: str | None = None  # "x,y,w,h" the picture fills in the file (a raster: the rest is pad)
     show: str | None = None
     seq: str | None = None
     shot: str | None = None

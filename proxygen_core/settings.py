@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
-from proxygen_core.profiles import PROFILES, ClipProfile, parse_profiles, parse_template
+from proxygen_core.profiles import PROFILES, ClipProfile, parse_pad, parse_profiles, parse_rasters, parse_template
 from proxygen_core.store.identity import DEFAULT_KEY_ROOT, DEFAULT_KEY_TEMPLATES, KeyLayout
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
@@ -77,6 +77,10 @@ class RenderSettings:
     clip_burnin_profiles: str = ""  # profiles that carry burn-ins when clip_burnins is off (e.g. "review")
     # position=text pairs: positions top_/bottom_ left/center/right; fields in docs/sequences.md
     clip_burnin_template: str = DEFAULT_BURNIN_TEMPLATE
+    # per profile, the raster its files are delivered at: the picture fitted inside, letterboxed or
+    # pillarboxed with clip_raster_pad (R,G,B display code values), e.g. "prores_422hq=1920x1080"
+    clip_raster: str = ""
+    clip_raster_pad: str = "0,0,0"
     # working frames carry the source's alpha (set automatically when an enabled clip profile has alpha:
     # prores_4444), so a deliverable can carry it too
     working_alpha: bool = False
@@ -84,6 +88,15 @@ class RenderSettings:
     def __post_init__(self) -> None:
         _check(self, "clip_burnin_template", parse_template)
         _check(self, "clip_burnin_profiles", parse_profiles)
+        _check(self, "clip_raster", parse_rasters)
+        _check(self, "clip_raster_pad", parse_pad)
+
+    def rasters(self) -> dict[str, tuple[int, int]]:
+        """Profile -> (width, height) of the raster its files are delivered at (unlisted: the picture's size)."""
+        return parse_rasters(self.clip_raster)
+
+    def raster_pad(self) -> tuple[float, float, float]:
+        return parse_pad(self.clip_raster_pad)
 
     def burned_profiles(self) -> frozenset[str]:
         """The profiles whose pictures carry burn-ins: every one with ``clip_burnins``, else those listed."""

@@ -66,6 +66,7 @@ PROXY_CLIPS = pa.schema([
     ("profile", pa.string()), ("codec", pa.string()), ("pix_fmt", pa.string()), ("quality_metric", pa.string()),
     ("quality_de_mean", pa.float64()), ("quality_de_p99", pa.float64()), ("quality_psnr_db", pa.float64()),
     ("quality_passed", pa.bool_()), ("timeline_s3_key", pa.string()), ("slate_frames", pa.int64()),
+    ("active_area", pa.string()),  # "x,y,w,h" of the picture in the file (PROXYGEN_CLIP_RASTER's letterbox)
     ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
     ("planned_at", pa.int64()),  # the build's plan stamp (ms): a row is never replaced by an older plan's
     # the tracker publish (rows.ClipRow): pending | published | failed, the revision and the retry schedule

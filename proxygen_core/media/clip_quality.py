@@ -75,9 +75,11 @@ def decoded_frames(path: str | os.PathLike[str], indices: set[int], profile: Cli
 
 
 def measure(path: str | os.PathLike[str], profile: ClipProfile, display: str, references: dict[int, np.ndarray],
-            numbers: dict[int, int], exclude_bottom: int = 0, exclude_top: int = 0) -> ClipQuality:
+            numbers: dict[int, int], exclude_bottom: int = 0, exclude_top: int = 0,
+            area: tuple[int, int, int, int] | None = None) -> ClipQuality:
     """``references``: clip index -> the exact display render of that picture; ``numbers``: index -> frame
-    number (for the report)."""
+    number (for the report); ``area``: (x, y, w, h) of the picture in the file (a raster's active area: the
+    references are that size, the pad is not measured)."""
     metric, difference = display_difference(display)
     decoded = decoded_frames(path, set(references), profile)
     des: list[np.ndarray] = []
@@ -89,6 +91,9 @@ def measure(path: str | os.PathLike[str], profile: ClipProfile, display: str, re
         if got is None:
             problems.append(f"picture {index} (frame {numbers.get(index)}) is not in the clip")
             continue
+        if area is not None:
+            x, y, w, h = area
+            got = got[y:y + h, x:x + w]
         rows = slice(exclude_top, want.shape[0] - exclude_bottom)
         got, want = got[rows], np.asarray(want[rows], dtype=np.float64)
         if got.shape != want.shape:

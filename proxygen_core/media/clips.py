@@ -25,6 +25,7 @@ from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
 from proxygen_core.media.frame import WorkingFrame
+from proxygen_core.media.geometry import letterbox
 from proxygen_core.media.graphics import levels, text_over
 from proxygen_core.media.hdr10 import LightLevels, add_hdr10_boxes
 from proxygen_core.media.mp4_boxes import PRORES_ENTRIES, edit_sample_entries
@@ -71,6 +72,7 @@ class ClipResult:
     encode_seconds: float = 0.0  # this profile's encoder alone
     alpha: bool = False  # the file carries the frames' alpha
     slate: bool = False  # one slate picture before the first frame (the timecode track starts a frame earlier)
+    active_area: tuple[int, int, int, int] | None = None  # (x, y, w, h) the picture fills in the file
     error: ProxygenError | None = None  # set when this profile failed (the others may still be fine)
 
     @property
@@ -297,7 +299,38 @@ class ProfileEncoder:
         self._drop_spill()
 
 
-Look = tuple[str, str, bool]  # (display, view, straight alpha): what one rendering of a frame is for
+# (display, view, straight alpha, width, height): what one rendering of a frame is for, at the active size
+Look = tuple[str, str, bool, int, int]
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where a profile's picture sits in its file: the file's size and the active area (x, y, w, h) the
+    picture fills; the rest is the pad colour (``PROXYGEN_CLIP_RASTER``; media/geometry.py ``letterbox``)."""
+
+    width: int
+    height: int
+    area: tuple[int, int, int, int]
+
+    @classmethod
+    def of(cls, width: int, height: int, raster: tuple[int, int] | None) -> Framing:
+        if raster is None:
+            return cls(width, height, (0, 0, width, height))
+        return cls(raster[0], raster[1], letterbox(width, height, *raster))
+
+    @property
+    def padded(self) -> bool:
+        return self.area != (0, 0, self.width, self.height)
+
+    def place(self, picture: np.ndarray, pad: tuple[float, ...]) -> np.ndarray:
+        """``picture`` (the active area's size) in the file's raster, the rest ``pad``."""
+        if not self.padded:
+            return picture
+        x, y, w, h = self.area
+        out = np.empty((self.height, self.width, *picture.shape[2:]), np.float32)
+        out[...] = np.asarray(pad, np.float32) if picture.ndim == 3 else pad[0]
+        out[y:y + h, x:x + w] = picture
+        return out
 
 
 @dataclass
@@ -343,9 +376,9 @@ class _Prepared:
     gap: bool = False  # a gap's picture (held or a card, with its band): coded intra
 
 
-def look(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> Look:
+def look(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings, size: tuple[int, int]) -> Look:
     display, view = profile_display(profile, frame, settings)
-    return display, view, bool(profile.alpha_pix_fmt) and frame.alpha is not None
+    return display, view, bool(profile.alpha_pix_fmt) and frame.alpha is not None, size[0], size[1]
 
 
 def profile_pixels(profile: ClipProfile, frame: WorkingFrame) -> np.ndarray:
@@ -359,8 +392,10 @@ class _Pictures:
 
     def __init__(self, profiles: list[ClipProfile], settings: RenderSettings, width: int, height: int,
                  labels: Callable[[int, int], tuple[str, str]], burnins: BurnIns | None,
-                 with_alpha: set[str]) -> None:
+                 with_alpha: set[str], framing: dict[str, Framing] | None = None) -> None:
         self.profiles, self.settings, self.width, self.height = profiles, settings, width, height
+        self.framing = {p.name: (framing or {}).get(p.name) or Framing.of(width, height, None) for p in profiles}
+        self.pad = settings.raster_pad()
         self.labels, self.burnins, self.with_alpha = labels, burnins, with_alpha
         self.font = burnin_font() if burnins is not None else ""
 
@@ -370,18 +405,17 @@ class _Pictures:
                 raise EncodeError("", f"review planes of {frame.width}x{frame.height}, clip is "
                                       f"{self.width}x{self.height}")
             return _Prepared({}, {}, None, {p.name: frame.split() for p in self.profiles}, frame)
-        looks = {p.name: look(p, frame, self.settings) for p in self.profiles}
-        resized = (frame.width, frame.height) != (self.width, self.height)
+        looks = {p.name: look(p, frame, self.settings, self.framing[p.name].area[2:]) for p in self.profiles}
         displays: dict[Look, np.ndarray] = {}
         for p in self.profiles:
             key = looks[p.name]
             if key not in displays:
                 pixels = profile_pixels(p, frame)
-                if resized:
-                    pixels = resize(pixels, self.width, self.height, self.settings.resize_filter)
+                if (frame.width, frame.height) != key[3:]:  # in linear light, to the active area's size
+                    pixels = resize(pixels, key[3], key[4], self.settings.resize_filter)
                 displays[key] = display_encode(pixels, frame.working_colorspace, key[0], key[1], self.settings)
         alpha = frame.alpha
-        if alpha is not None and resized:
+        if alpha is not None and (frame.width, frame.height) != (self.width, self.height):
             alpha = resize(np.repeat(alpha[..., None], 3, 2), self.width, self.height, "box")[..., 0]
         return _Prepared(displays, looks, alpha, {}, frame)
 
@@ -399,14 +433,18 @@ class _Pictures:
                 timecode_, state = self.labels(index, number)
                 texts = self.burnins.texts(number, timecode_, state, look_[0], look_[1])
                 burned[look_] = draw_burnins(ready.displays[look_], texts, self.font, look_[0])
-            key = (look_, with_text, p.matrix, p.bits, p.chroma)
+            framing = self.framing[p.name]
+            key = (look_, with_text, p.matrix, p.bits, p.chroma, framing)
             if key not in cache:
                 picture = burned[look_] if with_text else ready.displays[look_]
-                cache[key] = rgb_to_planes(picture, p.matrix, p.bits, p.chroma)
+                cache[key] = rgb_to_planes(framing.place(picture, self.pad), p.matrix, p.bits, p.chroma)
             out[p.name] = cache[key]
             if p.name in self.with_alpha:
                 coverage = ready.alpha if ready.alpha is not None else np.ones((self.height, self.width), np.float32)
-                out[p.name] = [*cache[key], alpha_plane(coverage, p.bits)]
+                if coverage.shape != (framing.area[3], framing.area[2]):
+                    coverage = resize(np.repeat(coverage[..., None], 3, 2), framing.area[2], framing.area[3],
+                                      "box")[..., 0]
+                out[p.name] = [*cache[key], alpha_plane(framing.place(coverage, (1.0,)), p.bits)]  # opaque pad
         return out
 
     def gap(self, shown: _Prepared, text: str, index: int, number: int) -> _Prepared:
@@ -507,9 +545,13 @@ class _Pass:
         self.read_seconds = time.perf_counter() - t_read
         self.display_seconds = 0.0
         self.width, self.height = self.ref.width, self.ref.height
-        self.outcome = ClipPass({p.name: ClipResult(p.name, path, self.width, self.height, self.first, self.last,
+        rasters = settings.rasters()
+        self.framing = {p.name: Framing.of(self.width, self.height, rasters.get(p.name)) for p in job.outputs}
+        self.outcome = ClipPass({p.name: ClipResult(p.name, path, self.framing[p.name].width,
+                                                    self.framing[p.name].height, self.first, self.last,
                                                     self.last - self.first + 1, self.missing, self.failed_list,
-                                                    fps=float(self.rate), start_timecode=self.tc)
+                                                    fps=float(self.rate), start_timecode=self.tc,
+                                                    active_area=self.framing[p.name].area)
                                  for p, path in job.outputs.items()})
         order, samples = self.order, job.samples
         self.chosen = {order[round(i * (len(order) - 1) / max(1, samples - 1))] for i in range(min(samples,
@@ -518,7 +560,7 @@ class _Pass:
         self.slated = {p.name for p in job.outputs if p.name in job.slated} if job.slate is not None else set()
         self.encoders = self._encoders()
         self.pictures = _Pictures(list(job.outputs), settings, self.width, self.height, self._label, job.burnins,
-                                  self.with_alpha)
+                                  self.with_alpha, self.framing)
         self.previous: _Prepared | None = None
         self.previous_number = order[0]
         self.filled: dict[int, str] = {}
@@ -528,7 +570,8 @@ class _Pass:
         tc_slate = timecode(self.tc_start - 1, float(self.rate))
         for profile, path in self.job.outputs.items():
             try:
-                encoders[profile.name] = ProfileEncoder(profile, path, self.width, self.height, self.rate,
+                framing = self.framing[profile.name]
+                encoders[profile.name] = ProfileEncoder(profile, path, framing.width, framing.height, self.rate,
                                                         tc_slate if profile.name in self.slated else self.tc,
                                                         self.job.render, profile.name in self.with_alpha)
             except Exception as exc:
@@ -608,7 +651,7 @@ class _Pass:
             self.filled[number] = kind
             text = f"FRAME {number} {state}"
             size = self.width, self.height
-            shown = _Prepared({k: gap_card(kind, *size, k[0]) for k in base.displays}, base.looks, None,
+            shown = _Prepared({k: gap_card(kind, k[3], k[4], k[0]) for k in base.displays}, base.looks, None,
                               {} if base.displays else {p.name: gap_card(kind, *size, display_name(p, self.job.render))
                                                         for p in self.job.outputs})
         ready = self.pictures.gap(shown, text, index, number)
@@ -646,12 +689,15 @@ class _Pass:
 
 
 def profile_slate(slate: SlateInfo, profile: ClipProfile, look_: Look | None, width: int, height: int,
-                  alpha: bool = False) -> SlateInfo:
+                  alpha: bool = False, area: tuple[int, int, int, int] | None = None) -> SlateInfo:
     """The sequence's slate lines and what this profile's file holds: its resolution and display aspect (square
-    pixels: an anamorphic source is delivered desqueezed), its codec and pixel format, the display and view."""
+    pixels: an anamorphic source is delivered desqueezed), the active picture inside a raster, its codec and
+    pixel format, the display and view."""
+    boxed = area is not None and area != (0, 0, width, height)
+    picture = f"{area[2]}x{area[3]} at {area[0]},{area[1]} ({area[2] / area[3]:.2f}:1)" if area and boxed else None
     return SlateInfo(slate.title, [
         *slate.lines, ("Resolution", f"{width}x{height} ({width / height:.2f}:1, square pixels)"),
-        ("Codec", f"{profile.title}, {profile.encoded_pix_fmt(alpha)}"),
+        ("Picture", picture), ("Codec", f"{profile.title}, {profile.encoded_pix_fmt(alpha)}"),
         ("Display", look_[0] if look_ else ""), ("View", look_[1] if look_ else "")])
 
 
@@ -672,8 +718,10 @@ def _add_slates(encoders: dict[str, ProfileEncoder], slated: set[str], pictures:
         profile = encoder.profile
         key = rendered.looks.get(name)
         display = rendered.displays.get(key) if key else None
-        info = profile_slate(slate, profile, key, pictures.width, pictures.height, name in pictures.with_alpha)
-        rgb = slate_picture(info, display, pictures.width, pictures.height, font,
+        framing = pictures.framing[name]
+        info = profile_slate(slate, profile, key, framing.width, framing.height, name in pictures.with_alpha,
+                             framing.area)
+        rgb = slate_picture(info, display, framing.width, framing.height, font,
                             key[0] if key else display_name(profile, pictures.settings))
         planes = rgb_to_planes(rgb, profile.matrix, profile.bits, profile.chroma)
         if name in pictures.with_alpha:

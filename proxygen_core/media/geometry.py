@@ -28,3 +28,21 @@ def desqueezed(width: int, height: int, pixel_aspect: float) -> tuple[int, int]:
     if pixel_aspect >= 1.0:
         return max(1, round(width * pixel_aspect)), height
     return width, max(1, round(height / pixel_aspect))
+
+
+def letterbox(width: int, height: int, raster_width: int, raster_height: int) -> tuple[int, int, int, int]:
+    """The active area ``(x, y, w, h)`` of a ``width`` x ``height`` picture fitted inside a raster: scaled (up
+    or down) to the largest size with its aspect that fits, centred, the rest padded (letterbox above and
+    below, pillarbox left and right). Size and offsets are even (4:2:0 chroma sites never straddle the edge);
+    the aspect error of that rounding is under one pixel. A picture of the raster's aspect fills it."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"invalid size {width}x{height}")
+    scale = min(raster_width / width, raster_height / height)
+    w = min(raster_width, max(2, round(width * scale / 2) * 2))
+    h = min(raster_height, max(2, round(height * scale / 2) * 2))
+    return (raster_width - w) // 4 * 2, (raster_height - h) // 4 * 2, w, h
+
+
+def area_text(area: tuple[int, int, int, int]) -> str:
+    """``(0, 34, 1920, 1012)`` -> ``0,34,1920,1012`` (x, y, width, height: the clip row's ``active_area``)."""
+    return ",".join(str(v) for v in area)

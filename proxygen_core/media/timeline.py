@@ -22,6 +22,16 @@ class Deliverable:
     url: str  # s3://bucket/key, or a path for the local door
     start_timecode: str  # of its first picture (the slate's when it has one)
     pictures: int  # pictures in the file, slate included
+    resolution: str | None = None  # the file's raster, e.g. "1920x1080" (None: not built by this run)
+    active_area: str | None = None  # "x,y,w,h" the picture fills in it (PROXYGEN_CLIP_RASTER's letterbox)
+
+
+def _reference_metadata(d: Deliverable) -> dict[str, Any]:
+    """What a media reference says about its file: the profile, and its raster and active area when known."""
+    out: dict[str, Any] = {"profile": d.profile}
+    if d.active_area:
+        out.update(resolution=d.resolution, active_area=d.active_area)
+    return out
 
 
 def sequence_timeline(name: str, fps: float, first_timecode: str, frame_count: int, deliverables: list[Deliverable],
@@ -40,7 +50,7 @@ def sequence_timeline(name: str, fps: float, first_timecode: str, frame_count: i
         available = otio.opentime.TimeRange(otio.opentime.from_timecode(d.start_timecode, rate),
                                             otio.opentime.RationalTime(d.pictures, rate))
         references[d.profile] = otio.schema.ExternalReference(target_url=d.url, available_range=available,
-                                                              metadata={"proxygen": {"profile": d.profile}})
+                                                              metadata={"proxygen": _reference_metadata(d)})
     clip = otio.schema.Clip(name=name, source_range=otio.opentime.TimeRange(
         start, otio.opentime.RationalTime(frame_count, rate)))
     if references:

@@ -28,8 +28,9 @@ from proxygen_core.events.schema import clip_event_id
 from proxygen_core.media import clip_quality, qc
 from proxygen_core.media.burnins import band_height
 from proxygen_core.media.clips import ClipPass, ClipResult, build_clips, display_name, look, profile_pixels
-from proxygen_core.media.geometry import resolution
+from proxygen_core.media.geometry import area_text, resolution
 from proxygen_core.media.render import display_encode
+from proxygen_core.media.resample import resize
 from proxygen_core.media.timecode import frames_of, timecode
 from proxygen_core.media.timeline import Deliverable, sequence_timeline, timeline_json
 from proxygen_core.pipeline.sequence.members import Members, WorkingFrames, load_members
@@ -151,7 +152,7 @@ def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> d
     """The exact display render of each sampled picture, per profile (computed once per display)."""
     render = plan.render
     exact = replace(render, display_transform="exact")
-    by_look: dict[tuple[str, str, bool], dict[int, Any]] = {}
+    by_look: dict[tuple[str, str, bool, int, int], dict[int, Any]] = {}
     out: dict[str, dict[int, Any]] = {}
     frames = {}
     for index, number in made.samples.items():
@@ -161,12 +162,17 @@ def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> d
             continue  # that sample is left out; the check reports which frames it measured
     for profile in plan.profiles:
         refs: dict[int, Any] = {}
+        result = made.results.get(profile.name)
+        area = result.active_area if result is not None and result.active_area else None
         for index, frame in frames.items():
-            key = look(profile, frame, render)
+            size = (area[2], area[3]) if area else (frame.width, frame.height)
+            key = look(profile, frame, render, size)
             cache = by_look.setdefault(key, {})
             if index not in cache:
-                cache[index] = display_encode(profile_pixels(profile, frame), frame.working_colorspace, key[0],
-                                              key[1], exact)
+                pixels = profile_pixels(profile, frame)
+                if (frame.width, frame.height) != size:  # the picture fills a raster's active area
+                    pixels = resize(pixels, size[0], size[1], render.resize_filter)
+                cache[index] = display_encode(pixels, frame.working_colorspace, key[0], key[1], exact)
             refs[index] = cache[index]
         out[profile.name] = refs
     return out
@@ -184,8 +190,11 @@ def _timeline(store: Store, plan: SequencePlan, outcomes: dict[str, ClipOutcome]
     start = row.start_timecode or plan.start_timecode
     frame_count = row.frame_count or 0
     slate_tc = timecode(round(frames_of(start, max(1, round(fps)))) - 1, fps)
+    made = {name: o.row for name, o in outcomes.items() if o.row.ok}
     deliverables = [Deliverable(p.name, store.uri(plan.keys[p.name]), slate_tc if p.name in plan.slated else start,
-                                frame_count + int(p.name in plan.slated))
+                                frame_count + int(p.name in plan.slated),
+                                made[p.name].clip_resolution if p.name in made else None,
+                                made[p.name].active_area if p.name in made else None)
                     for p in plan.enabled
                     if (p.name in outcomes and outcomes[p.name].row.ok) or store.exists(plan.keys[p.name])]
     try:
@@ -239,12 +248,13 @@ def _measure(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Cli
         raise QCFailure(store.uri(plan.keys[profile.name]), "; ".join(check.problems))
     t0 = time.perf_counter()
     top, bottom = _bands(profile, plan)
-    band = band_height(clip.height)
+    area = clip.active_area or (0, 0, clip.width, clip.height)
+    band = band_height(area[3])  # burn-ins are drawn on the picture, inside a raster's active area
     shift = int(clip.slate)  # a slate is picture 0: the frames come one later
     quality = clip_quality.measure(clip.path, profile, display_name(profile, plan.render),
                                    {i + shift: r for i, r in references.items()},
                                    {i + shift: n for i, n in made.samples.items()}, band if bottom else 0,
-                                   band if top else 0)
+                                   band if top else 0, area)
     outcome.timings["quality_seconds"] = round(time.perf_counter() - t0, 4)
     return clip, quality
 
@@ -266,7 +276,8 @@ def _publish(store: Store, outcome: ClipOutcome, profile: ClipProfile, clip: Cli
         clip_resolution=resolution(clip.width, clip.height), clip_size_bytes=stored.size,
         quality_metric=quality.metric, quality_de_mean=quality.de_mean, quality_de_p99=quality.de_p99,
         quality_psnr_db=quality.psnr_db, quality_passed=quality.passed,
-        pix_fmt=profile.encoded_pix_fmt(clip.alpha), slate_frames=int(clip.slate))
+        pix_fmt=profile.encoded_pix_fmt(clip.alpha), slate_frames=int(clip.slate),
+        active_area=area_text(clip.active_area or (0, 0, clip.width, clip.height)))
 
 
 def release_working_frames(store: Store, members: Members, release: bool) -> int:

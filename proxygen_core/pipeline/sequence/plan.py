@@ -136,7 +136,8 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     identity = shot.columns()
     slated = frozenset(p.name for p in pipeline.slated())
     burnins = burnins_for(pattern, identity, render)
-    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated)
+    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated
+            and PRIMARY not in render.rasters())
     poster, slate, error = None, None, None
     try:  # the sources' tags: a storage failure here fails the rows (build.py), it never loses them
         poster = poster_choice(store, ok, render.clip_poster_frame) if ok else None
