@@ -39,6 +39,9 @@ def test_readable_image_renders(tmp_path, row, testdata):
     src = str(testdata / row["relpath"])
     code, errors, reports = _render(tmp_path, src)
     report = reports[src]
+    # the one allowed line: a display LUT that missed its bake check, so the exact transform renders (docs/colour.md);
+    # it is said by whichever render first needs that display/view in the process, so it depends on the order
+    errors = [e for e in errors if "not used, exact transform instead: LUT error over the bound" not in e]
     assert code == 0 and errors == [] and report["status"] == "ok", (errors, report["error"])
     thumb = read_jpeg(report["thumbnail"]["path"])
     assert max(thumb.shape[:2]) <= 256 and np.isfinite(thumb).all()
