@@ -73,6 +73,7 @@ class ClipResult:
     alpha: bool = False  # the file carries the frames' alpha
     slate: bool = False  # one slate picture before the first frame (the timecode track starts a frame earlier)
     active_area: tuple[int, int, int, int] | None = None  # (x, y, w, h) the picture fills in the file
+    light_levels: tuple[int, int] | None = None  # HDR: (MaxCLL, MaxFALL) in its SEI and clli box
     error: ProxygenError | None = None  # set when this profile failed (the others may still be fine)
 
     @property
@@ -683,6 +684,7 @@ class _Pass:
                 result.error = EncodeError(encoder.path,
                                            f"{name} encode failed at the end: {type(exc).__name__}: {exc}")
             result.encode_seconds = round(encoder.seconds, 4)
+            result.light_levels = encoder.light_levels
         self.outcome.read_seconds = round(self.read_seconds, 4)
         self.outcome.display_seconds = round(self.display_seconds, 4)
         return self.outcome

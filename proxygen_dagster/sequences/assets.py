@@ -137,4 +137,5 @@ def _metadata(store, outcome: ClipOutcome) -> dict:
         "quality_passed": bool(row.quality_passed),
         "quality_picture_fraction": (outcome.quality or {}).get("picture_fraction"),
         "working_frames_redecoded": outcome.redecoded,
+        **({"max_cll": outcome.light_levels[0], "max_fall": outcome.light_levels[1]} if outcome.light_levels else {}),
         **{k: v for k, v in outcome.timings.items()}, "frames_fingerprint": row.frames_fingerprint}

@@ -56,6 +56,7 @@ class ClipOutcome:
     redecoded: int = 0
     error_kind: str = ""  # a failed profile's error kind (errors.py), for the run's failure class
     superseded: bool = False  # the sequence changed during the build: nothing of it was published
+    light_levels: tuple[int, int] | None = None  # HDR: (MaxCLL, MaxFALL) measured from the file's pictures
 
     def fail(self, uri: str, exc: BaseException, plan: SequencePlan) -> None:
         """A failed row (and event), never dropped."""
@@ -267,6 +268,7 @@ def _publish(store: Store, outcome: ClipOutcome, profile: ClipProfile, clip: Cli
             "frames-fingerprint": plan.fingerprint, "clip-profile": profile.name}
     stored = store.upload_file(clip.path, key, tags=media_tags(f"clip_{profile.name}"), metadata=meta)
     outcome.poster, outcome.filled, outcome.quality = poster.data, clip.filled, quality.to_dict()
+    outcome.light_levels = clip.light_levels
     outcome.timings["encode_seconds"] = clip.encode_seconds
     outcome.row = outcome.row.but(
         clip_s3_key=key, poster_s3_key=poster.key, poster_frame=poster.frame,
