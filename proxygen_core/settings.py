@@ -25,6 +25,22 @@ from proxygen_core.store.identity import DEFAULT_KEY_ROOT, DEFAULT_KEY_TEMPLATES
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
 GENERATOR = "proxygen"
+# Where a sequence's grade may come from (colour/grades.py ``SOURCES`` has one function per name; the cut
+# issue's EDL adds a name here and its function there), the default order and the CDL's process space.
+GRADE_SOURCES = ("metadata", "cc", "ccc")
+DEFAULT_GRADE_SOURCES = "metadata,cc,ccc"
+DEFAULT_GRADE_SPACE = "ACEScct"
+
+
+def parse_grade_sources(text: str) -> tuple[str, ...]:
+    """``metadata,cc,ccc`` -> the names in order, each one of ``GRADE_SOURCES`` (an unknown one is refused at
+    load); "none" or "" turns grades off."""
+    names = tuple(p.strip().lower() for p in text.split(",") if p.strip() and p.strip().lower() != "none")
+    unknown = [n for n in names if n not in GRADE_SOURCES]
+    if unknown:
+        raise ValueError(f"{text!r}: unknown grade source(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(GRADE_SOURCES)})")
+    return names
 
 
 def _check(section: Any, name: str, parse: Any) -> None:
@@ -161,6 +177,11 @@ class PipelineSettings:
     key_root: str = DEFAULT_KEY_ROOT  # "" for the bucket root; a key outside it has no identity
     dailies_hour: int = 20  # UTC hour at which the day's review is assembled (the dailies schedule)
     dailies_slate_seconds: float = 1.0  # each shot's slate card in the dailies playlist
+    # Per-shot grades (ASC CDL) on the clips (docs/colour.md, "Grades and looks"): where to look, in order
+    # (metadata, cc, ccc; "none" for no grades), and the space the CDL is applied in. A plan decision, in the
+    # build's fingerprint, not in the render-settings hash: a grade changes the clips, never the frames.
+    grade_sources: str = DEFAULT_GRADE_SOURCES
+    grade_space: str = DEFAULT_GRADE_SPACE
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:
@@ -172,6 +193,7 @@ class PipelineSettings:
             raise ValueError(f"working_retention {self.working_retention!r}: one of {', '.join(WORKING_RETENTIONS)}")
         _check(self, "clip_profiles", parse_profiles)
         _check(self, "clip_slates", parse_profiles)
+        _check(self, "grade_sources", parse_grade_sources)
 
     def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import av
 import numpy as np
 
+from proxygen_core.colour.grades import Grade
 from proxygen_core.errors import EncodeError, ProxygenError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
@@ -285,8 +286,9 @@ class _Pictures:
 
     def __init__(self, profiles: list[ClipProfile], settings: RenderSettings, width: int, height: int,
                  labels: Callable[[int, int], tuple[str, str]], burnins: BurnIns | None,
-                 with_alpha: set[str]) -> None:
+                 with_alpha: set[str], grade: Grade | None = None) -> None:
         self.profiles, self.settings, self.width, self.height = profiles, settings, width, height
+        self.grade = grade
         self.labels, self.burnins, self.with_alpha = labels, burnins, with_alpha
         self.font = burnin_font() if burnins is not None else ""
 
@@ -305,7 +307,8 @@ class _Pictures:
                 pixels = profile_pixels(p, frame)
                 if resized:
                     pixels = resize(pixels, self.width, self.height, self.settings.resize_filter)
-                displays[key] = display_encode(pixels, frame.working_colorspace, key[0], key[1], self.settings)
+                displays[key] = display_encode(pixels, frame.working_colorspace, key[0], key[1], self.settings,
+                                               self.grade)
         alpha = frame.alpha
         if alpha is not None and resized:
             alpha = resize(np.repeat(alpha[..., None], 3, 2), self.width, self.height, "box")[..., 0]
@@ -395,6 +398,7 @@ class ClipJob:
     slate: SlateInfo | None = None
     slated: frozenset[str] = frozenset()  # profiles that get the slate as their first picture
     poster: int | None = None  # the frame the slate shows
+    grade: Grade | None = None  # the sequence's CDL, applied before every profile's display/view
 
 
 def build_clips(frames: dict[int, FrameLoader], failed: set[int], job: ClipJob) -> ClipPass:
@@ -442,7 +446,7 @@ class _Pass:
         self.slated = {p.name for p in job.outputs if p.name in job.slated} if job.slate is not None else set()
         self.encoders = self._encoders()
         self.pictures = _Pictures(list(job.outputs), settings, self.width, self.height, self._label, job.burnins,
-                                  self.with_alpha)
+                                  self.with_alpha, job.grade)
         self.previous: _Prepared | None = None
         self.previous_number = order[0]
         self.filled: dict[int, str] = {}

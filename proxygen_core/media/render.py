@@ -14,6 +14,7 @@ import OpenImageIO as oiio
 import PyOpenColorIO as ocio
 
 from proxygen_core.colour.engine import apply, engine
+from proxygen_core.colour.grades import Grade
 from proxygen_core.errors import UnreadableSourceError, UnsupportedSourceError
 from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.geometry import desqueezed, even_fit_within, fit_within
@@ -468,12 +469,15 @@ EXACT_BELOW_PIXELS = 65_537
 
 
 def display_encode(
-    frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings
+    frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings,
+    grade: Grade | None = None
 ) -> np.ndarray:
     """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or
-    exact; small images always exact)."""
+    exact; small images always exact); ``grade``'s look (colour/grades.py) first, exactly, on both paths."""
     out = np.array(frame_pixels, dtype=np.float32, order="C")  # one copy, whatever the input's layout
     small = out.shape[0] * out.shape[1] < EXACT_BELOW_PIXELS
+    if grade is not None:
+        apply(engine(settings.ocio_config).grade(grade, working), out)
     apply(engine(settings.ocio_config).display(working, display, view,
                                                "exact" if small else settings.display_transform,
                                                settings.display_lut_size), out)

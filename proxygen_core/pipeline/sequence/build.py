@@ -166,7 +166,7 @@ def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> d
             cache = by_look.setdefault(key, {})
             if index not in cache:
                 cache[index] = display_encode(profile_pixels(profile, frame), frame.working_colorspace, key[0],
-                                              key[1], exact)
+                                              key[1], exact, plan.grade)
             refs[index] = cache[index]
         out[profile.name] = refs
     return out

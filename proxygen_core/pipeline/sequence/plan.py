@@ -16,11 +16,13 @@ import hashlib
 import posixpath
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING
+from proxygen_core.colour.engine import engine
+from proxygen_core.colour.grades import Grade, GradeContext, find_grade
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.clips import ClipJob
 from proxygen_core.media.slate import SlateInfo
@@ -30,9 +32,9 @@ from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.pipeline.state import KeyState
 from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
 from proxygen_core.rows import OK, ClipRow
-from proxygen_core.settings import GENERATOR, RenderSettings, Settings
+from proxygen_core.settings import GENERATOR, RenderSettings, Settings, parse_grade_sources
 from proxygen_core.store.base import Store
-from proxygen_core.store.identity import IDENTITY_FIELDS, identify
+from proxygen_core.store.identity import IDENTITY_FIELDS, ShotIdentity, identify, show_folder
 from proxygen_core.store.keys import clip_id
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
@@ -101,7 +103,9 @@ class SequencePlan:
     samples: int = QUALITY_SAMPLES
     planned_at: int = 0
     tracked: str | None = None  # the clip profile published to the tracker (its row starts ``pending``)
-    error: BaseException | None = None  # the sources' tags could not be read: every row fails with it
+    error: BaseException | None = None  # the sources' tags (or the grade) could not be read: every row fails with it
+    grade: Grade | None = None  # the sequence's CDL (colour/grades.py), before every profile's display/view
+    ocio_cache_id: str | None = None  # the review display's (grade, display, view) processor, for the rows
 
     @property
     def numbers(self) -> list[int]:
@@ -109,17 +113,19 @@ class SequencePlan:
 
     def row(self, profile: ClipProfile) -> ClipRow:
         """A profile's row before the build fills it (ok until something fails)."""
-        return ClipRow(clip_id=clip_id(self.bucket, self.pattern, self.output_profile, profile.name),
+        row = ClipRow(clip_id=clip_id(self.bucket, self.pattern, self.output_profile, profile.name),
                        sequence=self.pattern, s3_bucket=self.bucket, output_profile=self.output_profile,
                        profile=profile.name, codec=profile.stream_codec, pix_fmt=profile.pix_fmt, status=OK,
                        render_settings_hash=self.render.settings_hash(), frames_fingerprint=self.fingerprint,
                        generated_timestamp=utc_now_iso(), generator_version=f"{GENERATOR} {__version__}",
                        planned_at=self.planned_at, error=self.identity_note,
-                       tracker_status=PENDING if profile.name == self.tracked else None, **self.identity)
+                       tracker_status=PENDING if profile.name == self.tracked else None, **self.identity,
+                       ocio_config=self.render.ocio_config, ocio_cache_id=self.ocio_cache_id)
+        return row.but(**self.grade.columns()) if self.grade else row
 
     def job(self, paths: dict[ClipProfile, str]) -> ClipJob:
         return ClipJob(paths, self.render, self.fps, self.start_timecode, self.burnins, self.samples, self.slate,
-                       self.slated, self.poster)
+                       self.slated, self.poster, self.grade)
 
 
 def plan_clips(store: Store, pattern: str, members: Members, settings: Settings, output_profile: str,
@@ -136,22 +142,47 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     identity = shot.columns()
     slated = frozenset(p.name for p in pipeline.slated())
     burnins = burnins_for(pattern, identity, render)
-    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated)
-    poster, slate, error = None, None, None
-    try:  # the sources' tags: a storage failure here fails the rows (build.py), it never loses them
+    poster, slate, error, grade, cache_id = None, None, None, None, None
+    try:  # the sources' tags and grade: a storage failure or a bad CDL fails the rows (build.py), never loses them
+        grade = grade_of(store, pattern, ok, shot, settings)
+        cache_id = graded_cache_id(grade, render)
         poster = poster_choice(store, ok, render.clip_poster_frame) if ok else None
-        slate = slate_info(store, pattern, ok, failed, identity, fps, tc) if numbers else None
+        slate = slate_info(store, pattern, ok, failed, identity, fps, tc, grade) if numbers else None
     except Exception as exc:
         error = exc
+    # the review clip alone, no slate, burn-ins or grade: encoded from the frames' (ungraded) proxy planes
+    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated
+            and grade is None)
     return SequencePlan(
         pattern=pattern, bucket=store.bucket, output_profile=output_profile, profiles=profiles, enabled=enabled,
         slated=slated, burnins=burnins if burnins.profiles else None, fast=fast, ok=ok, failed=failed, fps=fps,
-        start_timecode=tc, poster=poster, slate=slate, render=render, error=error,
+        start_timecode=tc, poster=poster, slate=slate, render=render, error=error, grade=grade,
+        ocio_cache_id=cache_id,
         release_working=pipeline.working_retention == "until_clips",
         fingerprint=members.fingerprint(render.settings_hash()),
         keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
         identity_note=shot.note(), planned_at=planned_at(),
         tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None)
+
+
+def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], shot: ShotIdentity,
+             settings: Settings) -> Grade | None:
+    """The sequence's grade from the first of ``grade_sources`` that has one, in ``grade_space``; None when none
+    has (or ``grade_sources`` is none). A malformed CDL raises GradeError naming the file and the cause."""
+    pipeline = settings.pipeline
+    order = parse_grade_sources(pipeline.grade_sources)
+    if not order:
+        return None
+    ctx = GradeContext(store, pattern, ok[min(ok)].key if ok else None, shot.shot,
+                       show_folder(pattern, pipeline.key_layout()), shot.show)
+    grade = find_grade(ctx, order)
+    return replace(grade, space=pipeline.grade_space) if grade is not None else None
+
+
+def graded_cache_id(grade: Grade | None, render: RenderSettings) -> str:
+    """OCIO's cache id of the review display's (grade, display, view) processor: what the rows name."""
+    return engine(render.ocio_config).graded_cache_id(grade, render.working_colorspace, render.proxy_display,
+                                                      render.view)
 
 
 def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
@@ -187,10 +218,10 @@ def poster_choice(store: Store, ok: dict[int, KeyState], chosen_setting: int | N
 
 
 def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: frozenset[int] | set[int],
-               identity: Mapping[str, Any] | ClipRow, fps: float, tc: str) -> SlateInfo:
-    """The slate's fields: shot identity, frames, duration, rate, size, date, generator, and the artist and
-    note when the first frame's object carries them (tags ``proxygen-artist`` / ``proxygen-note``, or S3
-    metadata ``artist`` / ``note``)."""
+               identity: Mapping[str, Any] | ClipRow, fps: float, tc: str, grade: Grade | None = None) -> SlateInfo:
+    """The slate's fields: shot identity, frames, duration, rate, size, date, generator, the grade (its CDL
+    values and where it came from) when there is one, and the artist and note when the first frame's object
+    carries them (tags ``proxygen-artist`` / ``proxygen-note``, or S3 metadata ``artist`` / ``note``)."""
     if isinstance(identity, ClipRow):
         identity = identity.record()
     numbers = sorted({*ok, *failed})
@@ -213,7 +244,19 @@ def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: froz
         ("Duration", f"{count / fps:.2f} s from {tc}"), ("FPS", f"{fps:g}"),
         ("Resolution", f"{probe.get('width')}x{probe.get('height')}" if probe else None),
         ("Date", utc_now_iso()[:10]), ("Generator", f"{GENERATOR} {__version__}"),
-        ("Artist", extra.get("artist")), ("Note", extra.get("note")), ("Source", posixpath.basename(pattern))])
+        ("Artist", extra.get("artist")), ("Note", extra.get("note")), ("Source", posixpath.basename(pattern)),
+        *grade_lines(grade)])
+
+
+def grade_lines(grade: Grade | None) -> list[tuple[str, str | None]]:
+    """The grade's slate lines: each CDL triple on its own line (a slate value holds ~44 characters), its space
+    and the file (or metadata) it came from."""
+    if grade is None:
+        return []
+    columns = grade.columns()
+    return [("CDL slope", str(columns["grade_slope"])), ("CDL offset", str(columns["grade_offset"])),
+            ("CDL power", str(columns["grade_power"])), ("CDL sat", f"{grade.saturation:g} in {grade.space}"),
+            ("Grade from", posixpath.basename(grade.source))]
 
 
 def sequence_digest(pattern: str) -> str:
