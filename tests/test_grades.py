@@ -262,3 +262,41 @@ def test_grade_space_changes_the_look_not_the_frames():
     assert RenderSettings().settings_hash() == RenderSettings().settings_hash()
     assert "grade_space" not in RenderSettings.__dataclass_fields__
     assert Grade(space="ACEScct").digest() != Grade(space="ACEScg").digest()
+
+
+@pytest.mark.slow
+def test_baked_display_lut_still_meets_its_bound_on_graded_colours():
+    """The grade is applied exactly, then the baked LUT: the LUT's own check (display_lut.BOUNDS), repeated on
+    its test set after the issue's grade, still holds (measured, not assumed)."""
+    from proxygen_core.colour import display_lut
+    from proxygen_core.colour.engine import ColourEngine
+
+    eng = ColourEngine(CONFIG)  # a fresh engine: its bake report (from the disk cache after the first run)
+    grade = Grade(SLOPE, OFFSET, POWER, SAT)
+    fast = eng.display("ACEScg", DISPLAY, VIEW, "lut", 129)
+    exact = eng.display("ACEScg", DISPLAY, VIEW, "exact")
+    assert eng.bake_reports[("display-lut", "ACEScg", DISPLAY, VIEW, 129)].used == "lut"
+    colours = display_lut.test_colours(eng.config, "ACEScg")
+    graded = display_lut._apply(eng.grade(grade, "ACEScg"), colours)
+    want = np.clip(display_lut._apply(exact, graded), 0, 1)
+    got = np.clip(display_lut._apply(fast, graded), 0, 1)
+    de = ciede2000(lab(got, bt1886_eotf), lab(want, bt1886_eotf))
+    measured = {"mean": float(de.mean()), "p99": float(np.percentile(de, 99)), "max": float(de.max())}
+    print("graded LUT check:", {k: round(v, 3) for k, v in measured.items()})
+    assert all(measured[k] <= display_lut.BOUNDS[k] for k in measured), measured
+
+
+def test_partition_page_shows_the_grade_and_the_processor():
+    from types import SimpleNamespace
+
+    from proxygen_core.pipeline.sequence import ClipOutcome
+    from proxygen_core.rows import ClipRow
+    from proxygen_dagster.sequences.assets import _metadata
+
+    row = ClipRow(clip_id="c", sequence="s", s3_bucket="b", status="ok", ocio_config=CONFIG, ocio_cache_id="abc",
+                  **Grade(SLOPE, OFFSET, POWER, SAT, "cc:s3://b/sh010.cc").columns())
+    meta = _metadata(SimpleNamespace(bucket="b"), ClipOutcome("review", row))
+    assert meta["grade"] == "slope 1.1 0.95 0.9 offset 0.01 0 -0.01 power 1.05 1 0.95 sat 0.9"
+    assert (meta["grade_source"], meta["ocio_config"], meta["ocio_cache_id"]) == ("cc:s3://b/sh010.cc", CONFIG, "abc")
+    ungraded = _metadata(SimpleNamespace(bucket="b"), ClipOutcome("review", row.but(grade_source=None)))
+    assert ungraded["grade"] == "none"

@@ -130,5 +130,9 @@ def _metadata(store, outcome: ClipOutcome) -> dict:
         "resolution": row.clip_resolution, "size_bytes": row.clip_size_bytes,
         "quality": f"{row.quality_metric} mean {row.quality_de_mean} p99 {row.quality_de_p99}, "
                    f"PSNR {row.quality_psnr_db} dB",
+        # the grade (ASC CDL, colour/grades.py) and the OCIO config and processor the pictures went through
+        **({"grade": f"slope {row.grade_slope} offset {row.grade_offset} power {row.grade_power} sat {row.grade_sat}",
+            "grade_source": row.grade_source} if row.grade_source else {"grade": "none"}),
+        "ocio_config": row.ocio_config or "", "ocio_cache_id": row.ocio_cache_id or "",
         "working_frames_redecoded": outcome.redecoded,
         **{k: v for k, v in outcome.timings.items()}, "frames_fingerprint": row.frames_fingerprint}
