@@ -21,6 +21,7 @@ from typing import Any
 
 from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
 from proxygen_core.profiles import PROFILES, ClipProfile, parse_profiles, parse_template
+from proxygen_core.show_colour import check_at_load, parse_looks, parse_show_configs
 from proxygen_core.store.identity import DEFAULT_KEY_ROOT, DEFAULT_KEY_TEMPLATES, KeyLayout
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
@@ -182,6 +183,11 @@ class PipelineSettings:
     # build's fingerprint, not in the render-settings hash: a grade changes the clips, never the frames.
     grade_sources: str = DEFAULT_GRADE_SOURCES
     grade_space: str = DEFAULT_GRADE_SPACE
+    # A show's facility OCIO config for its clips, ``show=config|display|view;...`` (a path, an ocio:// name or
+    # s3://bucket/key), and named looks from the config, ``show=Look;*=Look`` (proxygen_core/show_colour.py):
+    # a path or built-in config lacking the display, view, working space or a look is refused at load.
+    show_configs: str = ""
+    looks: str = ""
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:
@@ -194,6 +200,8 @@ class PipelineSettings:
         _check(self, "clip_profiles", parse_profiles)
         _check(self, "clip_slates", parse_profiles)
         _check(self, "grade_sources", parse_grade_sources)
+        _check(self, "show_configs", parse_show_configs)
+        _check(self, "looks", parse_looks)
 
     def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)
@@ -467,6 +475,14 @@ def check_deployment(settings: Settings) -> Settings:
                          "one host: set PROXYGEN_CATALOG_BACKEND=postgres with PROXYGEN_POSTGRES_DSN (or vast)")
     if settings.catalog.catalog_backend == "postgres" and not settings.catalog.postgres_dsn:
         raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
+    pipeline, render = settings.pipeline, settings.render
+    if pipeline.show_configs or pipeline.looks:
+        try:
+            check_at_load(pipeline.show_configs, pipeline.looks, render.ocio_config, render.proxy_display, render.view,
+                          render.working_colorspace)
+        except ValueError as exc:
+            raise ValueError(f"configuration show_configs / looks (PROXYGEN_SHOW_CONFIGS / PROXYGEN_LOOKS): {exc}") \
+                from None
     return settings
 
 

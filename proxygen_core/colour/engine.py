@@ -186,11 +186,20 @@ class ColourEngine:
         return self._cached(("grade", grade.digest(), working), lambda: self.config.getProcessor(
             look_transform(grade, working)))
 
-    def graded_cache_id(self, grade: Grade | None, working: str, display: str, view: str) -> str:
-        """The cache id of the whole (grade, display, view) processor: what a row names as its transform."""
+    def looks(self, looks: str, working: str) -> ocio.CPUProcessor:
+        """A show's named looks (an OCIO looks string), working -> each look's process space -> working: after
+        the shot's grade, before the display/view."""
+        return self._cached(("looks", looks, working), lambda: self.config.getProcessor(
+            ocio.LookTransform(working, working, looks)))
+
+    def graded_cache_id(self, grade: Grade | None, working: str, display: str, view: str,
+                        looks: str | None = None) -> str:
+        """The cache id of the whole (grade, looks, display, view) processor: what a row names as its transform."""
         group = ocio.GroupTransform()
         if grade is not None:
             group.appendTransform(look_transform(grade, working))
+        if looks:
+            group.appendTransform(ocio.LookTransform(working, working, looks))
         group.appendTransform(ocio.DisplayViewTransform(working, display, view))
         return str(self.config.getProcessor(group).getCacheID())
 

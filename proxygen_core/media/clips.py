@@ -286,9 +286,9 @@ class _Pictures:
 
     def __init__(self, profiles: list[ClipProfile], settings: RenderSettings, width: int, height: int,
                  labels: Callable[[int, int], tuple[str, str]], burnins: BurnIns | None,
-                 with_alpha: set[str], grade: Grade | None = None) -> None:
+                 with_alpha: set[str], grade: Grade | None = None, looks: str | None = None) -> None:
         self.profiles, self.settings, self.width, self.height = profiles, settings, width, height
-        self.grade = grade
+        self.grade, self.looks = grade, looks
         self.labels, self.burnins, self.with_alpha = labels, burnins, with_alpha
         self.font = burnin_font() if burnins is not None else ""
 
@@ -308,7 +308,7 @@ class _Pictures:
                 if resized:
                     pixels = resize(pixels, self.width, self.height, self.settings.resize_filter)
                 displays[key] = display_encode(pixels, frame.working_colorspace, key[0], key[1], self.settings,
-                                               self.grade)
+                                               self.grade, self.looks)
         alpha = frame.alpha
         if alpha is not None and resized:
             alpha = resize(np.repeat(alpha[..., None], 3, 2), self.width, self.height, "box")[..., 0]
@@ -399,6 +399,7 @@ class ClipJob:
     slated: frozenset[str] = frozenset()  # profiles that get the slate as their first picture
     poster: int | None = None  # the frame the slate shows
     grade: Grade | None = None  # the sequence's CDL, applied before every profile's display/view
+    looks: str | None = None  # the show's named looks (OCIO looks string), after the grade
 
 
 def build_clips(frames: dict[int, FrameLoader], failed: set[int], job: ClipJob) -> ClipPass:
@@ -446,7 +447,7 @@ class _Pass:
         self.slated = {p.name for p in job.outputs if p.name in job.slated} if job.slate is not None else set()
         self.encoders = self._encoders()
         self.pictures = _Pictures(list(job.outputs), settings, self.width, self.height, self._label, job.burnins,
-                                  self.with_alpha, job.grade)
+                                  self.with_alpha, job.grade, job.looks)
         self.previous: _Prepared | None = None
         self.previous_number = order[0]
         self.filled: dict[int, str] = {}

@@ -470,14 +470,17 @@ EXACT_BELOW_PIXELS = 65_537
 
 def display_encode(
     frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings,
-    grade: Grade | None = None
+    grade: Grade | None = None, looks: str | None = None
 ) -> np.ndarray:
     """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or
-    exact; small images always exact); ``grade``'s look (colour/grades.py) first, exactly, on both paths."""
+    exact; small images always exact); ``grade``'s CDL (colour/grades.py) then the show's ``looks`` first,
+    exactly, on both paths."""
     out = np.array(frame_pixels, dtype=np.float32, order="C")  # one copy, whatever the input's layout
     small = out.shape[0] * out.shape[1] < EXACT_BELOW_PIXELS
     if grade is not None:
         apply(engine(settings.ocio_config).grade(grade, working), out)
+    if looks:
+        apply(engine(settings.ocio_config).looks(looks, working), out)
     apply(engine(settings.ocio_config).display(working, display, view,
                                                "exact" if small else settings.display_transform,
                                                settings.display_lut_size), out)

@@ -149,7 +149,7 @@ def _supersede(outcomes: dict[str, ClipOutcome]) -> None:
 
 def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> dict[str, dict[int, Any]]:
     """The exact display render of each sampled picture, per profile (computed once per display)."""
-    render = plan.render
+    render = plan.picture_render
     exact = replace(render, display_transform="exact")
     by_look: dict[tuple[str, str, bool], dict[int, Any]] = {}
     out: dict[str, dict[int, Any]] = {}
@@ -166,7 +166,7 @@ def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> d
             cache = by_look.setdefault(key, {})
             if index not in cache:
                 cache[index] = display_encode(profile_pixels(profile, frame), frame.working_colorspace, key[0],
-                                              key[1], exact, plan.grade)
+                                              key[1], exact, plan.grade, plan.looks)
             refs[index] = cache[index]
         out[profile.name] = refs
     return out
@@ -241,7 +241,7 @@ def _measure(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Cli
     top, bottom = _bands(profile, plan)
     band = band_height(clip.height)
     shift = int(clip.slate)  # a slate is picture 0: the frames come one later
-    quality = clip_quality.measure(clip.path, profile, display_name(profile, plan.render),
+    quality = clip_quality.measure(clip.path, profile, display_name(profile, plan.picture_render),
                                    {i + shift: r for i, r in references.items()},
                                    {i + shift: n for i, n in made.samples.items()}, band if bottom else 0,
                                    band if top else 0)

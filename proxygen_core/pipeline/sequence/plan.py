@@ -13,6 +13,7 @@ never replace its row or event (the catalog refuses it, catalog/schema.py ``plan
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import time
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING
 from proxygen_core.colour.engine import engine
 from proxygen_core.colour.grades import Grade, GradeContext, find_grade
+from proxygen_core.errors import ColorError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.clips import ClipJob
 from proxygen_core.media.slate import SlateInfo
@@ -32,7 +34,8 @@ from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.pipeline.state import KeyState
 from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
 from proxygen_core.rows import OK, ClipRow
-from proxygen_core.settings import GENERATOR, RenderSettings, Settings, parse_grade_sources
+from proxygen_core.settings import GENERATOR, RenderSettings, Settings, lut_cache_dir, parse_grade_sources
+from proxygen_core.show_colour import ShowColour, check_config, look_names, show_colour
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS, ShotIdentity, identify, show_folder
 from proxygen_core.store.keys import clip_id
@@ -105,7 +108,16 @@ class SequencePlan:
     tracked: str | None = None  # the clip profile published to the tracker (its row starts ``pending``)
     error: BaseException | None = None  # the sources' tags (or the grade) could not be read: every row fails with it
     grade: Grade | None = None  # the sequence's CDL (colour/grades.py), before every profile's display/view
-    ocio_cache_id: str | None = None  # the review display's (grade, display, view) processor, for the rows
+    ocio_cache_id: str | None = None  # the review display's (grade, looks, display, view) processor, for the rows
+    looks: str | None = None  # the show's named looks (PROXYGEN_LOOKS), after the grade
+    clip_render: RenderSettings | None = None  # the show's config, display and view (PROXYGEN_SHOW_CONFIGS)
+    ocio_config: str | None = None  # the config's name as set (a bucket config's s3:// URI, not its local copy)
+
+    @property
+    def picture_render(self) -> RenderSettings:
+        """The render settings the clips' pictures (and their quality reference) are made with: the show's
+        config, display and view when it has them, else the render settings (the frames' ones)."""
+        return self.clip_render or self.render
 
     @property
     def numbers(self) -> list[int]:
@@ -120,12 +132,12 @@ class SequencePlan:
                        generated_timestamp=utc_now_iso(), generator_version=f"{GENERATOR} {__version__}",
                        planned_at=self.planned_at, error=self.identity_note,
                        tracker_status=PENDING if profile.name == self.tracked else None, **self.identity,
-                       ocio_config=self.render.ocio_config, ocio_cache_id=self.ocio_cache_id)
+                       ocio_config=self.ocio_config or self.render.ocio_config, ocio_cache_id=self.ocio_cache_id)
         return row.but(**self.grade.columns()) if self.grade else row
 
     def job(self, paths: dict[ClipProfile, str]) -> ClipJob:
-        return ClipJob(paths, self.render, self.fps, self.start_timecode, self.burnins, self.samples, self.slate,
-                       self.slated, self.poster, self.grade)
+        return ClipJob(paths, self.picture_render, self.fps, self.start_timecode, self.burnins, self.samples,
+                       self.slate, self.slated, self.poster, self.grade, self.looks)
 
 
 def plan_clips(store: Store, pattern: str, members: Members, settings: Settings, output_profile: str,
@@ -142,10 +154,12 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     identity = shot.columns()
     slated = frozenset(p.name for p in pipeline.slated())
     burnins = burnins_for(pattern, identity, render)
-    poster, slate, error, grade, cache_id = None, None, None, None, None
-    try:  # the sources' tags and grade: a storage failure or a bad CDL fails the rows (build.py), never loses them
+    poster, slate, error, grade, cache_id, clip_render = None, None, None, None, None, None
+    colour = show_colour(shot.show, pipeline.show_configs, pipeline.looks)
+    try:  # tags, grade, the show's config: a storage failure, a bad CDL or config fails the rows, never loses them
+        clip_render = show_render(store, colour, render)
         grade = grade_of(store, pattern, ok, shot, settings)
-        cache_id = graded_cache_id(grade, render)
+        cache_id = graded_cache_id(grade, clip_render, colour.looks)
         poster = poster_choice(store, ok, render.clip_poster_frame) if ok else None
         slate = slate_info(store, pattern, ok, failed, identity, fps, tc, grade) if numbers else None
     except Exception as exc:
@@ -157,7 +171,8 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         pattern=pattern, bucket=store.bucket, output_profile=output_profile, profiles=profiles, enabled=enabled,
         slated=slated, burnins=burnins if burnins.profiles else None, fast=fast, ok=ok, failed=failed, fps=fps,
         start_timecode=tc, poster=poster, slate=slate, render=render, error=error, grade=grade,
-        ocio_cache_id=cache_id,
+        ocio_cache_id=cache_id, looks=colour.looks, clip_render=clip_render,
+        ocio_config=colour.config or render.ocio_config,
         release_working=pipeline.working_retention == "until_clips",
         fingerprint=members.fingerprint(render.settings_hash()),
         keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
@@ -179,10 +194,46 @@ def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], shot: ShotIden
     return replace(grade, space=pipeline.grade_space) if grade is not None else None
 
 
-def graded_cache_id(grade: Grade | None, render: RenderSettings) -> str:
-    """OCIO's cache id of the review display's (grade, display, view) processor: what the rows name."""
+def graded_cache_id(grade: Grade | None, render: RenderSettings, looks: str | None = None) -> str:
+    """OCIO's cache id of the review display's (grade, looks, display, view) processor: what the rows name."""
     return engine(render.ocio_config).graded_cache_id(grade, render.working_colorspace, render.proxy_display,
-                                                      render.view)
+                                                      render.view, looks)
+
+
+def show_render(store: Store, colour: ShowColour, render: RenderSettings) -> RenderSettings:
+    """The render settings of a show's clips: its config, display and view (show_colour.py). A config in the
+    bucket is fetched (one GET per plan; kept by content in the LUT cache folder) and checked now: a missing
+    object, or a display, view, working space or look it lacks, is a ColorError naming the object."""
+    if colour.config is None and colour.display is None and colour.view is None:
+        return render
+    display, view = colour.display or render.proxy_display, colour.view or render.view
+    config = colour.config or render.ocio_config
+    if colour.in_bucket:
+        uri, config = config, fetched_config(store, config)
+        try:
+            check_config(engine(config).config, uri, display, view, render.working_colorspace,
+                         look_names(colour.looks or ""))
+        except ValueError as exc:
+            raise ColorError(uri, str(exc)) from None
+    return replace(render, ocio_config=config, proxy_display=display, view=view)
+
+
+def fetched_config(store: Store, uri: str) -> str:
+    """A local copy of the ``s3://<bucket>/<key>`` config (the store's own bucket), named by its content."""
+    rest = uri[len("s3://"):]
+    if not rest.startswith(f"{store.bucket}/"):
+        raise ColorError(uri, f"a show config in the bucket must be in {store.bucket!r}")
+    key = rest[len(store.bucket) + 1:]
+    data = store.get_bytes_if_exists(key)
+    if data is None:
+        raise ColorError(uri, "the show's OCIO config is not in the bucket")
+    path = lut_cache_dir() / "configs" / f"{hashlib.sha256(data).hexdigest()[:24]}.ocio"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return str(path)
 
 
 def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
