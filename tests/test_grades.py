@@ -300,3 +300,125 @@ def test_partition_page_shows_the_grade_and_the_processor():
     assert (meta["grade_source"], meta["ocio_config"], meta["ocio_cache_id"]) == ("cc:s3://b/sh010.cc", CONFIG, "abc")
     ungraded = _metadata(SimpleNamespace(bucket="b"), ClipOutcome("review", row.but(grade_source=None)))
     assert ungraded["grade"] == "none"
+
+
+# --- looks and a facility config per show ---------------------------------------------------------------------
+
+SHOW_LOOK_SLOPE = (0.8, 0.9, 1.1)
+
+
+def _facility_config(path) -> str:
+    """The studio config plus a show look (a CDL in ACEScct), written as a file: a facility config."""
+    import copy
+
+    config = copy.deepcopy(ocio.Config.CreateFromFile(CONFIG))
+    config.addLook(ocio.Look(name="ShowLook", processSpace="ACEScct",
+                             transform=ocio.CDLTransform(slope=list(SHOW_LOOK_SLOPE))))
+    path.write_text(config.serialize())
+    return str(path)
+
+
+def test_show_configs_and_looks_are_refused_at_load_when_something_is_missing(tmp_path):
+    facility = _facility_config(tmp_path / "facility.ocio")
+    ok = load_settings(env={"PROXYGEN_SHOW_CONFIGS": f"demo={facility}|Rec.1886 Rec.709 - Display|Un-tone-mapped",
+                            "PROXYGEN_LOOKS": "demo=ShowLook;*=ACES 1.3 Reference Gamut Compression"})
+    assert ok.pipeline.looks.startswith("demo=ShowLook")
+    for env, cause in (
+        ({"PROXYGEN_LOOKS": "demo=ShowLook"}, "look 'ShowLook' is not in the config"),  # not in the default config
+        ({"PROXYGEN_SHOW_CONFIGS": f"demo={facility}|Nope - Display"}, "display 'Nope - Display' is not in"),
+        ({"PROXYGEN_SHOW_CONFIGS": f"demo={facility}|sRGB - Display|Nope"}, "view 'Nope' is not on display"),
+        ({"PROXYGEN_SHOW_CONFIGS": f"demo={tmp_path}/missing.ocio"}, "cannot load OCIO config"),
+        ({"PROXYGEN_SHOW_CONFIGS": "demo"}, "want show=value"),
+        ({"PROXYGEN_SHOW_CONFIGS": "demo=a|b|c|d"}, "want config|display|view"),
+    ):
+        with pytest.raises(ValueError, match="PROXYGEN_SHOW_CONFIGS") as err:
+            load_settings(env=env)
+        assert cause in str(err.value), str(err.value)
+    # a config in the bucket cannot be checked at load: it is accepted here and checked at first use
+    assert load_settings(env={"PROXYGEN_SHOW_CONFIGS": "demo=s3://frames/shows/demo/config.ocio"})
+
+
+def _show_sequence(tmp_path, settings, show="demo", frames=(1, 2, 3), size=(640, 360)):
+    src = tmp_path / "shows" / show / "sq010" / "sh010" / "comp" / "v001"
+    src.mkdir(parents=True)
+    (src / "sh010_comp_v001.cc").write_text(CC)
+    store = LocalStore(tmp_path / f"out_{show}")
+    results = []
+    for n in frames:
+        img, _ = chart(*size, frame=n)
+        write_exr(src / f"sh010_comp_v001.{n:04d}.exr", img, CHROMATICITIES["ACEScg"])
+        results.append(render_file(src / f"sh010_comp_v001.{n:04d}.exr", tmp_path / f"out_{show}", settings, store))
+    rows = {r.profile: r for r in write_sequence_clips(results, store, settings)}
+    return rows, src, store
+
+
+@pytest.mark.slow
+def test_a_shows_facility_config_view_and_look_are_applied_after_the_grade(tmp_path):
+    """The show's config (a file), its view (Un-tone-mapped) and its look after the shot's CDL: the clips within
+    the acceptance bounds of a reference built here in that config; without the look they are far from it."""
+    facility = _facility_config(tmp_path / "facility.ocio")
+    view = "Un-tone-mapped"
+    settings = Settings(pipeline=PipelineSettings(
+        clip_profiles="review,prores_422hq", show_configs=f"demo={facility}|{DISPLAY}|{view}", looks="demo=ShowLook"))
+    rows, src, _ = _show_sequence(tmp_path, settings)
+    size = (640, 360)
+    _, centres = chart(*size, frame=1)
+    full = read_full(str(src / "sh010_comp_v001.0001.exr"))
+    config = ocio.Config.CreateFromFile(facility)
+
+    def reference(with_look: bool) -> np.ndarray:
+        src_buf = oiio.ImageBuf(oiio.ImageSpec(full.shape[1], full.shape[0], 3, oiio.FLOAT))
+        src_buf.set_pixels(oiio.ROI(), full)
+        small = oiio.ImageBufAlgo.resize(src_buf, filtername="box", roi=oiio.ROI(0, size[0], 0, size[1], 0, 1, 0, 3))
+        out = np.ascontiguousarray(small.get_pixels(oiio.FLOAT), dtype=np.float32)
+        group = ocio.GroupTransform()
+        group.appendTransform(ocio.ColorSpaceTransform("ACEScg", "ACEScct"))
+        group.appendTransform(ocio.CDLTransform(slope=list(SLOPE), offset=list(OFFSET), power=list(POWER), sat=SAT))
+        group.appendTransform(ocio.ColorSpaceTransform("ACEScct", "ACEScg"))
+        if with_look:
+            group.appendTransform(ocio.ColorSpaceTransform("ACEScg", "ACEScct"))
+            group.appendTransform(ocio.CDLTransform(slope=list(SHOW_LOOK_SLOPE)))
+            group.appendTransform(ocio.ColorSpaceTransform("ACEScct", "ACEScg"))
+        group.appendTransform(ocio.DisplayViewTransform("ACEScg", DISPLAY, view))
+        config.getProcessor(group).getDefaultCPUProcessor().apply(ocio.PackedImageDesc(out, size[0], size[1], 3))
+        return patch_means(np.clip(out, 0.0, 1.0), centres, size)
+
+    def worst(row, want) -> float:
+        picture = picture_rgb(decoded_pictures(row.clip_s3_key)[row.slate_frames or 0], 0.2126, 0.0722)
+        got = patch_means(picture, centres, size)
+        return float(ciede2000(lab(got, bt1886_eotf), lab(want, bt1886_eotf)).max())
+
+    want, no_look = reference(True), reference(False)
+    for profile, bound in (("review", 1.0), ("prores_422hq", 0.5)):
+        row = rows[profile]
+        assert row.status == "ok", row.error
+        assert row.ocio_config == facility and row.grade_slope == "1.1 0.95 0.9"
+        good, bad = worst(row, want), worst(row, no_look)
+        print(f"{profile}: vs facility reference {good:.3f}, vs the same without the look {bad:.3f}")
+        assert good < bound and bad > 2 * bound, (good, bad)
+
+
+def test_a_bucket_config_is_checked_at_first_use_and_fails_only_that_show(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROXYGEN_LUT_CACHE_DIR", str(tmp_path / "cache"))
+    store_root = tmp_path / "out_demo"
+    facility = _facility_config(tmp_path / "facility.ocio")
+    missing = f"s3://{store_root}/{tmp_path}/nowhere.ocio"
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", show_configs=f"demo={missing}"))
+    rows, *_ = _show_sequence(tmp_path / "a", settings, size=(64, 36), frames=(1, 2))
+    assert rows["review"].status == "failed"
+    assert rows["review"].error == f"ColorError: {missing}: the show's OCIO config is not in the bucket"
+    # a config in the bucket that lacks the view the show names: that show's clips fail, naming it
+    bad_view = f"s3://{tmp_path / 'b' / 'out_demo'}/{facility}"
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", show_configs=f"demo={bad_view}|{DISPLAY}|Nope"))
+    rows, *_ = _show_sequence(tmp_path / "b", settings, size=(64, 36), frames=(1, 2))
+    assert rows["review"].status == "failed" and "view 'Nope' is not on display" in rows["review"].error
+    # ... while another show, with no config of its own, is built with the render settings' config
+    rows, *_ = _show_sequence(tmp_path / "b", settings, show="other", size=(64, 36), frames=(1, 2))
+    assert rows["review"].status == "ok" and rows["review"].ocio_config == CONFIG
+    # and a good bucket config is fetched, used, and named by its URI on the row
+    good = f"s3://{tmp_path / 'c' / 'out_demo'}/{facility}"
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", show_configs=f"demo={good}",
+                                                  looks="demo=ShowLook"))
+    rows, *_ = _show_sequence(tmp_path / "c", settings, size=(64, 36), frames=(1, 2))
+    assert rows["review"].status == "ok", rows["review"].error
+    assert rows["review"].ocio_config == good and list((tmp_path / "cache" / "configs").glob("*.ocio"))

@@ -145,10 +145,12 @@ def display_name(profile: ClipProfile, settings: RenderSettings) -> str:
 
 def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> tuple[str, str]:
     """The (display, view) a profile shows a frame on. A display-referred source keeps its un-tone-mapped
-    view on the PQ display too (graded video is not tone-mapped again)."""
+    view on the PQ display too (graded video is not tone-mapped again). The view is the clip's settings' (a show's
+    config may name its own, show_colour.py), not the one the frame was rendered with."""
+    view = settings.display_referred_view if frame.colour.display_referred else settings.view
     if not profile.hdr:
-        return display_name(profile, settings), frame.colour.proxy_view
-    return display_name(profile, settings), frame.colour.proxy_view if frame.colour.display_referred else HDR_VIEW
+        return display_name(profile, settings), view
+    return display_name(profile, settings), view if frame.colour.display_referred else HDR_VIEW
 
 
 class ProfileEncoder:
