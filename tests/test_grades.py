@@ -400,7 +400,7 @@ def test_a_shows_facility_config_view_and_look_are_applied_after_the_grade(tmp_p
 
 def test_a_bucket_config_is_checked_at_first_use_and_fails_only_that_show(tmp_path, monkeypatch):
     monkeypatch.setenv("PROXYGEN_LUT_CACHE_DIR", str(tmp_path / "cache"))
-    store_root = tmp_path / "out_demo"
+    store_root = tmp_path / "a" / "out_demo"
     facility = _facility_config(tmp_path / "facility.ocio")
     missing = f"s3://{store_root}/{tmp_path}/nowhere.ocio"
     settings = Settings(pipeline=PipelineSettings(clip_profiles="review", show_configs=f"demo={missing}"))

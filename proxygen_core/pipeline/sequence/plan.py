@@ -222,11 +222,11 @@ def fetched_config(store: Store, uri: str) -> str:
     """A local copy of the ``s3://<bucket>/<key>`` config (the store's own bucket), named by its content."""
     rest = uri[len("s3://"):]
     if not rest.startswith(f"{store.bucket}/"):
-        raise ColorError(uri, f"a show config in the bucket must be in {store.bucket!r}")
+        raise ColorError(uri, f"{uri}: a show config in the bucket must be in {store.bucket!r}")
     key = rest[len(store.bucket) + 1:]
     data = store.get_bytes_if_exists(key)
     if data is None:
-        raise ColorError(uri, "the show's OCIO config is not in the bucket")
+        raise ColorError(uri, f"{uri}: the show's OCIO config is not in the bucket")
     path = lut_cache_dir() / "configs" / f"{hashlib.sha256(data).hexdigest()[:24]}.ocio"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
