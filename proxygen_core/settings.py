@@ -188,6 +188,9 @@ class PipelineSettings:
     # a path or built-in config lacking the display, view, working space or a look is refused at load.
     show_configs: str = ""
     looks: str = ""
+    # true: each sequence frame's own thumbnail, proxy and preview are graded too (its grade looked up per frame;
+    # frames rendered from then on: not in the render-settings hash). Clips are always graded.
+    grade_frames: bool = False
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:

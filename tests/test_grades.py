@@ -409,7 +409,8 @@ def test_a_bucket_config_is_checked_at_first_use_and_fails_only_that_show(tmp_pa
     assert rows["review"].error == f"ColorError: {missing}: the show's OCIO config is not in the bucket"
     # a config in the bucket that lacks the view the show names: that show's clips fail, naming it
     bad_view = f"s3://{tmp_path / 'b' / 'out_demo'}/{facility}"
-    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", show_configs=f"demo={bad_view}|{DISPLAY}|Nope"))
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review",
+                                                  show_configs=f"demo={bad_view}|{DISPLAY}|Nope"))
     rows, *_ = _show_sequence(tmp_path / "b", settings, size=(64, 36), frames=(1, 2))
     assert rows["review"].status == "failed" and "view 'Nope' is not on display" in rows["review"].error
     # ... while another show, with no config of its own, is built with the render settings' config
@@ -422,3 +423,48 @@ def test_a_bucket_config_is_checked_at_first_use_and_fails_only_that_show(tmp_pa
     rows, *_ = _show_sequence(tmp_path / "c", settings, size=(64, 36), frames=(1, 2))
     assert rows["review"].status == "ok", rows["review"].error
     assert rows["review"].ocio_config == good and list((tmp_path / "cache" / "configs").glob("*.ocio"))
+
+
+@pytest.mark.slow
+def test_grade_frames_grades_each_frames_own_outputs(tmp_path):
+    """PROXYGEN_GRADE_FRAMES: a sequence frame's thumbnail follows the graded reference (sRGB display), and
+    without it the frame is ungraded; a malformed .cc never fails a frame (ungraded, with a warning)."""
+    from .media import read_jpeg
+
+    size = (640, 360)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "sh010_comp.cc").write_text(CC)
+    img, centres = chart(*size, frame=1)
+    write_exr(src / "sh010_comp.0001.exr", img, CHROMATICITIES["ACEScg"])
+    full = read_full(str(src / "sh010_comp.0001.exr"))
+    errors = {}
+    for graded in (True, False):
+        settings = Settings(pipeline=PipelineSettings(grade_frames=graded))
+        out = tmp_path / f"out_{graded}"
+        result = render_file(src / "sh010_comp.0001.exr", out, settings, LocalStore(out))
+        ours = read_jpeg(result.thumbnail.path)
+        thumb = (result.thumbnail.width, result.thumbnail.height)
+        config = ocio.Config.CreateFromFile(CONFIG)
+        buf = oiio.ImageBuf(oiio.ImageSpec(full.shape[1], full.shape[0], 3, oiio.FLOAT))
+        buf.set_pixels(oiio.ROI(), full)
+        small = oiio.ImageBufAlgo.resize(buf, filtername="box", roi=oiio.ROI(0, thumb[0], 0, thumb[1], 0, 1, 0, 3))
+        ref = np.ascontiguousarray(small.get_pixels(oiio.FLOAT), dtype=np.float32)
+        group = ocio.GroupTransform()
+        group.appendTransform(ocio.ColorSpaceTransform("ACEScg", "ACEScct"))
+        group.appendTransform(ocio.CDLTransform(slope=list(SLOPE), offset=list(OFFSET), power=list(POWER), sat=SAT))
+        group.appendTransform(ocio.ColorSpaceTransform("ACEScct", "ACEScg"))
+        group.appendTransform(ocio.DisplayViewTransform("ACEScg", "sRGB - Display", VIEW))
+        config.getProcessor(group).getDefaultCPUProcessor().apply(ocio.PackedImageDesc(ref, thumb[0], thumb[1], 3))
+        from proxygen_core.colour.colorimetry import srgb_eotf
+
+        de = ciede2000(lab(patch_means(ours, centres, size, 1), srgb_eotf),
+                       lab(patch_means(np.clip(ref, 0, 1), centres, size, 1), srgb_eotf))
+        errors[graded] = float(de.max())
+    print("thumbnail vs graded reference, worst patch:", errors)
+    assert errors[True] < 1.5 and errors[False] > 5, errors
+    (src / "sh010_comp.cc").write_text("<ColorCorrection>")
+    out = tmp_path / "out_bad"
+    result = render_file(src / "sh010_comp.0001.exr", out, Settings(pipeline=PipelineSettings(grade_frames=True)),
+                         LocalStore(out))
+    assert result.ok and "not a readable CDL XML" in result.warnings["grade"], result.warnings

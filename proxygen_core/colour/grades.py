@@ -27,11 +27,12 @@ import posixpath
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypedDict
 
 from proxygen_core.errors import ProxygenError
-from proxygen_core.settings import DEFAULT_GRADE_SPACE, GRADE_SOURCES
+from proxygen_core.settings import DEFAULT_GRADE_SPACE, GRADE_SOURCES, PipelineSettings, parse_grade_sources
+from proxygen_core.store.identity import identify, show_folder
 
 DEFAULT_SPACE = DEFAULT_GRADE_SPACE
 META_JSON = "proxygen-cdl"
@@ -276,6 +277,20 @@ def find_grade(ctx: GradeContext, order: tuple[str, ...]) -> Grade | None:
         if grade is not None:
             return grade
     return None
+
+
+def grade_for(store: object, pattern: str, source_key: str | None, pipeline: PipelineSettings) -> Grade | None:
+    """A sequence's grade by the settings (``grade_sources`` in order, applied in ``grade_space``), looked for
+    beside ``pattern`` and in its show's folder, with ``source_key``'s metadata: one rule for the clips (the
+    plan) and, with ``grade_frames``, the frames' own outputs."""
+    order = parse_grade_sources(pipeline.grade_sources)
+    if not order:
+        return None
+    layout = pipeline.key_layout()
+    shot = identify(pattern, layout)
+    grade = find_grade(GradeContext(store, pattern, source_key, shot.shot, show_folder(pattern, layout), shot.show),
+                       order)
+    return replace(grade, space=pipeline.grade_space) if grade is not None else None
 
 
 # --- the OCIO look ------------------------------------------------------------------------------------------

@@ -498,13 +498,13 @@ def thumbnail_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarra
     tw, th = fit_within(*frame.display_size, settings.thumb_size, settings.thumb_size)
     small = resize(frame.pixels, tw, th, settings.resize_filter)
     return to_uint8(display_encode(small, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
-                             settings))
+                             settings, frame.grade))
 
 
 def proxy_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
     """float32 Rec.1886 display code values in [0, 1] at proxy size (even, within the proxy box)."""
     return display_encode(
-        frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings
+        frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings, frame.grade
     )
 
 
@@ -512,4 +512,4 @@ def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray 
     if not settings.preview_enabled or frame.full_res is None:
         return None
     return to_uint8(display_encode(frame.full_res, frame.working_colorspace, settings.thumb_display,
-                             frame.colour.thumb_view, settings))
+                             frame.colour.thumb_view, settings, frame.grade))

@@ -23,7 +23,7 @@ from typing import Any
 from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING
 from proxygen_core.colour.engine import engine
-from proxygen_core.colour.grades import Grade, GradeContext, find_grade
+from proxygen_core.colour.grades import Grade, grade_for
 from proxygen_core.errors import ColorError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.clips import ClipJob
@@ -34,10 +34,10 @@ from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.pipeline.state import KeyState
 from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
 from proxygen_core.rows import OK, ClipRow
-from proxygen_core.settings import GENERATOR, RenderSettings, Settings, lut_cache_dir, parse_grade_sources
+from proxygen_core.settings import GENERATOR, RenderSettings, Settings, lut_cache_dir
 from proxygen_core.show_colour import ShowColour, check_config, look_names, show_colour
 from proxygen_core.store.base import Store
-from proxygen_core.store.identity import IDENTITY_FIELDS, ShotIdentity, identify, show_folder
+from proxygen_core.store.identity import IDENTITY_FIELDS, identify
 from proxygen_core.store.keys import clip_id
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
@@ -158,7 +158,7 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     colour = show_colour(shot.show, pipeline.show_configs, pipeline.looks)
     try:  # tags, grade, the show's config: a storage failure, a bad CDL or config fails the rows, never loses them
         clip_render = show_render(store, colour, render)
-        grade = grade_of(store, pattern, ok, shot, settings)
+        grade = grade_of(store, pattern, ok, settings)
         cache_id = graded_cache_id(grade, clip_render, colour.looks)
         poster = poster_choice(store, ok, render.clip_poster_frame) if ok else None
         slate = slate_info(store, pattern, ok, failed, identity, fps, tc, grade) if numbers else None
@@ -180,18 +180,10 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None)
 
 
-def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], shot: ShotIdentity,
-             settings: Settings) -> Grade | None:
+def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], settings: Settings) -> Grade | None:
     """The sequence's grade from the first of ``grade_sources`` that has one, in ``grade_space``; None when none
     has (or ``grade_sources`` is none). A malformed CDL raises GradeError naming the file and the cause."""
-    pipeline = settings.pipeline
-    order = parse_grade_sources(pipeline.grade_sources)
-    if not order:
-        return None
-    ctx = GradeContext(store, pattern, ok[min(ok)].key if ok else None, shot.shot,
-                       show_folder(pattern, pipeline.key_layout()), shot.show)
-    grade = find_grade(ctx, order)
-    return replace(grade, space=pipeline.grade_space) if grade is not None else None
+    return grade_for(store, pattern, ok[min(ok)].key if ok else None, settings.pipeline)
 
 
 def graded_cache_id(grade: Grade | None, render: RenderSettings, looks: str | None = None) -> str:
