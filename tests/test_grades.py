@@ -4,6 +4,7 @@ CIEDE2000 and the review clip within 1.0 of a reference built here with PyOpenCo
 view), and the same measurement failing for a product that ignores the grade or applies it in linear."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -468,3 +469,45 @@ def test_grade_frames_grades_each_frames_own_outputs(tmp_path):
     result = render_file(src / "sh010_comp.0001.exr", out, Settings(pipeline=PipelineSettings(grade_frames=True)),
                          LocalStore(out))
     assert result.ok and "not a readable CDL XML" in result.warnings["grade"], result.warnings
+
+
+def test_the_sequence_sensor_rebuilds_a_sequence_whose_grade_arrives_alone(tmp_path, monkeypatch):
+    """A .cc uploaded after the clips were built changes no frame: the sensor's grade check sees it, requests
+    the sequence's clips once, and not again while the grade stays."""
+    from types import SimpleNamespace
+
+    from dagster import DagsterInstance, build_sensor_context
+
+    from proxygen_core.pipeline.sequence import build_fingerprint
+    from proxygen_dagster.names import PARTITION
+    from proxygen_dagster.sequences import sensors
+
+    monkeypatch.setattr(sensors, "GRADE_CHECK_SECONDS", 0.0)
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", clip_settle_seconds=0.0))
+    src = tmp_path / "src"
+    src.mkdir()
+    store = LocalStore(tmp_path / "out")
+    keys = []
+    for n in (1, 2):
+        img, _ = chart(64, 36, frame=n)
+        write_exr(src / f"sh010_comp.{n:04d}.exr", img, CHROMATICITIES["ACEScg"])
+        keys.append(render_file(src / f"sh010_comp.{n:04d}.exr", tmp_path / "out", settings, store).key)
+    pattern = str(src / "sh010_comp.####.exr")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(PARTITION.frames, keys)
+    instance.add_dynamic_partitions(PARTITION.sequences, [pattern])
+    built = build_fingerprint(load_members(store, keys), settings)
+    cursor = json.dumps({"after": None, "pending": {}, "built": {pattern: built}})
+    storage = SimpleNamespace(store=lambda: store)
+
+    def tick(cursor):
+        result = sensors.sequence_clips_tick(build_sensor_context(instance=instance, cursor=cursor), storage, settings)
+        return [r.partition_key for r in result.run_requests or []], result.cursor
+
+    assert tick(cursor)[0] == []  # ungraded and built: nothing to do
+    (src / "sh010_comp.cc").write_text(CC)
+    requested, cursor = tick(cursor)
+    assert requested == [pattern]
+    assert tick(cursor)[0] == []  # the same grade: not again
+    (src / "sh010_comp.cc").write_text(CC.replace("1.10 0.95", "1.20 0.95"))
+    assert tick(cursor)[0] == [pattern]  # an edited grade is a change too

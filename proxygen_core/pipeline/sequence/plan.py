@@ -24,7 +24,7 @@ from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING
 from proxygen_core.colour.engine import engine
 from proxygen_core.colour.grades import Grade, grade_for
-from proxygen_core.errors import ColorError
+from proxygen_core.errors import ColorError, ProxygenError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.clips import ClipJob
 from proxygen_core.media.slate import SlateInfo
@@ -67,10 +67,21 @@ def lacking_profiles(old_signature: str, settings: Settings) -> tuple[str, ...]:
                  if p.name not in before or (p.name in now_slated) != (p.name in before_slated))
 
 
-def build_fingerprint(members: Members, settings: Settings) -> str:
-    """What names one build of a sequence: its members' versions and outcomes, the render settings and the
-    enabled profiles (the sensor's run key; enabling a profile makes every sequence's fingerprint new)."""
-    return f"{members.fingerprint(settings.render.settings_hash())}-{profiles_signature(settings)}"
+def build_fingerprint(members: Members, settings: Settings, grade: str = "") -> str:
+    """What names one build of a sequence: its members' versions and outcomes, the render settings, its grade
+    (``grade_digest``: a new .cc is a new build) and the enabled profiles (the sensor's run key; enabling a
+    profile makes every sequence's fingerprint new)."""
+    return f"{members.fingerprint(settings.render.settings_hash())}{grade}-{profiles_signature(settings)}"
+
+
+def grade_digest(store: Store, pattern: str, first_key: str | None, settings: Settings) -> str:
+    """A short name of the grade a sequence's clips would get now ("" when none; a grade that cannot be read
+    has its own, so fixing the file is a change too): what the sensor compares to see a grade change alone."""
+    try:
+        grade = grade_for(store, pattern, first_key, settings.pipeline)
+    except ProxygenError as exc:
+        return "e" + hashlib.sha256(exc.cause.encode()).hexdigest()[:8]
+    return "g" + hashlib.sha256(grade.digest().encode()).hexdigest()[:8] if grade is not None else ""
 
 
 def due(members: Members, settings: Settings) -> bool:
