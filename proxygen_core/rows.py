@@ -149,6 +149,14 @@ class ClipRow(_Record):
     task: str | None = None
     version: int | None = None
     planned_at: int | None = None  # the plan's stamp (ms): an older build never replaces a newer one's row
+    # the sequence's grade (ASC CDL; docs/colour.md "Grades and looks"): triples as text "r g b", None ungraded
+    grade_slope: str | None = None
+    grade_offset: str | None = None
+    grade_power: str | None = None
+    grade_sat: float | None = None
+    grade_source: str | None = None  # where it came from: metadata:<uri>, cc:<uri>, ccc:<uri>#<shot>
+    ocio_config: str | None = None  # the config the clip was rendered with
+    ocio_cache_id: str | None = None  # OCIO's cache id of the (grade, display, view) processor
     # the tracker publish of this clip (the tracked profile only; None where no tracker is configured)
     tracker_status: str | None = None  # pending | published | failed
     tracker_url: str | None = None  # the revision's page in the tracker

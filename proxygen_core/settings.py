@@ -21,10 +21,27 @@ from typing import Any
 
 from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
 from proxygen_core.profiles import PROFILES, ClipProfile, parse_pad, parse_profiles, parse_rasters, parse_template
+from proxygen_core.show_colour import check_at_load, parse_looks, parse_show_configs
 from proxygen_core.store.identity import DEFAULT_KEY_ROOT, DEFAULT_KEY_TEMPLATES, KeyLayout
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
 GENERATOR = "proxygen"
+# Where a sequence's grade may come from (colour/grades.py ``SOURCES`` has one function per name; the cut
+# issue's EDL adds a name here and its function there), the default order and the CDL's process space.
+GRADE_SOURCES = ("metadata", "cc", "ccc")
+DEFAULT_GRADE_SOURCES = "metadata,cc,ccc"
+DEFAULT_GRADE_SPACE = "ACEScct"
+
+
+def parse_grade_sources(text: str) -> tuple[str, ...]:
+    """``metadata,cc,ccc`` -> the names in order, each one of ``GRADE_SOURCES`` (an unknown one is refused at
+    load); "none" or "" turns grades off."""
+    names = tuple(p.strip().lower() for p in text.split(",") if p.strip() and p.strip().lower() != "none")
+    unknown = [n for n in names if n not in GRADE_SOURCES]
+    if unknown:
+        raise ValueError(f"{text!r}: unknown grade source(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(GRADE_SOURCES)})")
+    return names
 
 
 def _check(section: Any, name: str, parse: Any) -> None:
@@ -174,6 +191,19 @@ class PipelineSettings:
     key_root: str = DEFAULT_KEY_ROOT  # "" for the bucket root; a key outside it has no identity
     dailies_hour: int = 20  # UTC hour at which the day's review is assembled (the dailies schedule)
     dailies_slate_seconds: float = 1.0  # each shot's slate card in the dailies playlist
+    # Per-shot grades (ASC CDL) on the clips (docs/colour.md, "Grades and looks"): where to look, in order
+    # (metadata, cc, ccc; "none" for no grades), and the space the CDL is applied in. A plan decision, in the
+    # build's fingerprint, not in the render-settings hash: a grade changes the clips, never the frames.
+    grade_sources: str = DEFAULT_GRADE_SOURCES
+    grade_space: str = DEFAULT_GRADE_SPACE
+    # A show's facility OCIO config for its clips, ``show=config|display|view;...`` (a path, an ocio:// name or
+    # s3://bucket/key), and named looks from the config, ``show=Look;*=Look`` (proxygen_core/show_colour.py):
+    # a path or built-in config lacking the display, view, working space or a look is refused at load.
+    show_configs: str = ""
+    looks: str = ""
+    # true: each sequence frame's own thumbnail, proxy and preview are graded too (its grade looked up per frame;
+    # frames rendered from then on: not in the render-settings hash). Clips are always graded.
+    grade_frames: bool = False
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:
@@ -185,6 +215,9 @@ class PipelineSettings:
             raise ValueError(f"working_retention {self.working_retention!r}: one of {', '.join(WORKING_RETENTIONS)}")
         _check(self, "clip_profiles", parse_profiles)
         _check(self, "clip_slates", parse_profiles)
+        _check(self, "grade_sources", parse_grade_sources)
+        _check(self, "show_configs", parse_show_configs)
+        _check(self, "looks", parse_looks)
 
     def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)
@@ -458,6 +491,14 @@ def check_deployment(settings: Settings) -> Settings:
                          "one host: set PROXYGEN_CATALOG_BACKEND=postgres with PROXYGEN_POSTGRES_DSN (or vast)")
     if settings.catalog.catalog_backend == "postgres" and not settings.catalog.postgres_dsn:
         raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
+    pipeline, render = settings.pipeline, settings.render
+    if pipeline.show_configs or pipeline.looks:
+        try:
+            check_at_load(pipeline.show_configs, pipeline.looks, render.ocio_config, render.proxy_display, render.view,
+                          render.working_colorspace)
+        except ValueError as exc:
+            raise ValueError(f"configuration show_configs / looks (PROXYGEN_SHOW_CONFIGS / PROXYGEN_LOOKS): {exc}") \
+                from None
     return settings
 
 

@@ -69,6 +69,10 @@ PROXY_CLIPS = pa.schema([
     ("active_area", pa.string()),  # "x,y,w,h" of the picture in the file (PROXYGEN_CLIP_RASTER's letterbox)
     ("show", pa.string()), ("seq", pa.string()), ("shot", pa.string()), ("task", pa.string()), ("version", pa.int64()),
     ("planned_at", pa.int64()),  # the build's plan stamp (ms): a row is never replaced by an older plan's
+    # the grade (ASC CDL triples as text), where it came from, and the OCIO config and processor (rows.ClipRow)
+    ("grade_slope", pa.string()), ("grade_offset", pa.string()), ("grade_power", pa.string()),
+    ("grade_sat", pa.float64()), ("grade_source", pa.string()), ("ocio_config", pa.string()),
+    ("ocio_cache_id", pa.string()),
     # the tracker publish (rows.ClipRow): pending | published | failed, the revision and the retry schedule
     ("tracker_status", pa.string()), ("tracker_url", pa.string()), ("tracker_revision", pa.string()),
     ("tracker_error", pa.string()), ("tracker_attempts", pa.int64()), ("tracker_retry_at", pa.string()),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import PyOpenColorIO as ocio
 
+from proxygen_core.colour.grades import Grade, look_transform
 from proxygen_core.colour.simd import clear_upper_state
 from proxygen_core.errors import ColorError
 from proxygen_core.parallel import WORKERS, run_parts, spread
@@ -176,6 +177,31 @@ class ColourEngine:
             with self._lock:
                 self._cpu[linear_key] = linear
         return cpu, bool(linear)
+
+    def grade(self, grade: Grade, working: str) -> ocio.CPUProcessor:
+        """The grade's look (working -> its space -> CDL -> working), applied just before the display/view on
+        both display paths: the baked LUT is checked for working-space input, which a graded picture still is."""
+        if self.config.getColorSpace(grade.space) is None:
+            raise ColorError(self.config_name, f"grade space {grade.space!r} is not in the config")
+        return self._cached(("grade", grade.digest(), working), lambda: self.config.getProcessor(
+            look_transform(grade, working)))
+
+    def looks(self, looks: str, working: str) -> ocio.CPUProcessor:
+        """A show's named looks (an OCIO looks string), working -> each look's process space -> working: after
+        the shot's grade, before the display/view."""
+        return self._cached(("looks", looks, working), lambda: self.config.getProcessor(
+            ocio.LookTransform(working, working, looks)))
+
+    def graded_cache_id(self, grade: Grade | None, working: str, display: str, view: str,
+                        looks: str | None = None) -> str:
+        """The cache id of the whole (grade, looks, display, view) processor: what a row names as its transform."""
+        group = ocio.GroupTransform()
+        if grade is not None:
+            group.appendTransform(look_transform(grade, working))
+        if looks:
+            group.appendTransform(ocio.LookTransform(working, working, looks))
+        group.appendTransform(ocio.DisplayViewTransform(working, display, view))
+        return str(self.config.getProcessor(group).getCacheID())
 
     def display(self, working: str, display: str, view: str, transform: str = "exact",
                 lut_size: int = 65) -> ocio.CPUProcessor:

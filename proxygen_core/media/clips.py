@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import av
 import numpy as np
 
+from proxygen_core.colour.grades import Grade
 from proxygen_core.errors import EncodeError, ProxygenError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
@@ -151,10 +152,12 @@ def display_name(profile: ClipProfile, settings: RenderSettings) -> str:
 
 def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> tuple[str, str]:
     """The (display, view) a profile shows a frame on. A display-referred source keeps its un-tone-mapped
-    view on the PQ display too (graded video is not tone-mapped again)."""
+    view on the PQ display too (graded video is not tone-mapped again). The view is the clip's settings' (a show's
+    config may name its own, show_colour.py), not the one the frame was rendered with."""
+    view = settings.display_referred_view if frame.colour.display_referred else settings.view
     if not profile.hdr:
-        return display_name(profile, settings), frame.colour.proxy_view
-    return display_name(profile, settings), frame.colour.proxy_view if frame.colour.display_referred else HDR_VIEW
+        return display_name(profile, settings), view
+    return display_name(profile, settings), view if frame.colour.display_referred else HDR_VIEW
 
 
 class ProfileEncoder:
@@ -393,10 +396,12 @@ class _Pictures:
 
     def __init__(self, profiles: list[ClipProfile], settings: RenderSettings, width: int, height: int,
                  labels: Callable[[int, int], tuple[str, str]], burnins: BurnIns | None,
-                 with_alpha: set[str], framing: dict[str, Framing] | None = None) -> None:
+                 with_alpha: set[str], framing: dict[str, Framing] | None = None, grade: Grade | None = None,
+                 looks: str | None = None) -> None:
         self.profiles, self.settings, self.width, self.height = profiles, settings, width, height
         self.framing = {p.name: (framing or {}).get(p.name) or Framing.of(width, height, None) for p in profiles}
         self.pad = settings.raster_pad()
+        self.grade, self.looks = grade, looks
         self.labels, self.burnins, self.with_alpha = labels, burnins, with_alpha
         self.font = burnin_font() if burnins is not None else ""
 
@@ -414,7 +419,8 @@ class _Pictures:
                 pixels = profile_pixels(p, frame)
                 if (frame.width, frame.height) != key[3:]:  # in linear light, to the active area's size
                     pixels = resize(pixels, key[3], key[4], self.settings.resize_filter)
-                displays[key] = display_encode(pixels, frame.working_colorspace, key[0], key[1], self.settings)
+                displays[key] = display_encode(pixels, frame.working_colorspace, key[0], key[1], self.settings,
+                                               self.grade, self.looks)
         alpha = frame.alpha
         if alpha is not None and (frame.width, frame.height) != (self.width, self.height):
             alpha = resize(np.repeat(alpha[..., None], 3, 2), self.width, self.height, "box")[..., 0]
@@ -510,6 +516,8 @@ class ClipJob:
     slate: SlateInfo | None = None
     slated: frozenset[str] = frozenset()  # profiles that get the slate as their first picture
     poster: int | None = None  # the frame the slate shows
+    grade: Grade | None = None  # the sequence's CDL, applied before every profile's display/view
+    looks: str | None = None  # the show's named looks (OCIO looks string), after the grade
 
 
 def build_clips(frames: dict[int, FrameLoader], failed: set[int], job: ClipJob) -> ClipPass:
@@ -561,7 +569,7 @@ class _Pass:
         self.slated = {p.name for p in job.outputs if p.name in job.slated} if job.slate is not None else set()
         self.encoders = self._encoders()
         self.pictures = _Pictures(list(job.outputs), settings, self.width, self.height, self._label, job.burnins,
-                                  self.with_alpha, self.framing)
+                                  self.with_alpha, self.framing, job.grade, job.looks)
         self.previous: _Prepared | None = None
         self.previous_number = order[0]
         self.filled: dict[int, str] = {}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from proxygen_core.colour.engine import ColourDecision
+from proxygen_core.colour.grades import Grade
 from proxygen_core.media.geometry import desqueezed
 from proxygen_core.probe import ProbeRecord
 
@@ -35,6 +36,7 @@ class WorkingFrame:
     review_planes: np.ndarray | None = None
     streamed: bool = False  # rendered in stripes, the frame being over the memory budget (media/memory.py)
     warnings: dict[str, str] = field(default_factory=dict)  # what the decode made of an odd source (not a failure)
+    grade: Grade | None = None  # the shot's CDL for this frame's own outputs (PROXYGEN_GRADE_FRAMES; clips: the plan's)
 
     @property
     def display_size(self) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import OpenImageIO as oiio
 import PyOpenColorIO as ocio
 
 from proxygen_core.colour.engine import apply, engine
+from proxygen_core.colour.grades import Grade
 from proxygen_core.errors import UnreadableSourceError, UnsupportedSourceError
 from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.geometry import desqueezed, even_fit_within, fit_within
@@ -468,12 +469,18 @@ EXACT_BELOW_PIXELS = 65_537
 
 
 def display_encode(
-    frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings
+    frame_pixels: np.ndarray, working: str, display: str, view: str, settings: RenderSettings,
+    grade: Grade | None = None, looks: str | None = None
 ) -> np.ndarray:
     """Scene-linear working pixels -> display code values in [0, 1], by the settings' display path (LUT or
-    exact; small images always exact)."""
+    exact; small images always exact); ``grade``'s CDL (colour/grades.py) then the show's ``looks`` first,
+    exactly, on both paths."""
     out = np.array(frame_pixels, dtype=np.float32, order="C")  # one copy, whatever the input's layout
     small = out.shape[0] * out.shape[1] < EXACT_BELOW_PIXELS
+    if grade is not None:
+        apply(engine(settings.ocio_config).grade(grade, working), out)
+    if looks:
+        apply(engine(settings.ocio_config).looks(looks, working), out)
     apply(engine(settings.ocio_config).display(working, display, view,
                                                "exact" if small else settings.display_transform,
                                                settings.display_lut_size), out)
@@ -491,13 +498,13 @@ def thumbnail_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarra
     tw, th = fit_within(*frame.display_size, settings.thumb_size, settings.thumb_size)
     small = resize(frame.pixels, tw, th, settings.resize_filter)
     return to_uint8(display_encode(small, frame.working_colorspace, settings.thumb_display, frame.colour.thumb_view,
-                             settings))
+                             settings, frame.grade))
 
 
 def proxy_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray:
     """float32 Rec.1886 display code values in [0, 1] at proxy size (even, within the proxy box)."""
     return display_encode(
-        frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings
+        frame.pixels, frame.working_colorspace, settings.proxy_display, frame.colour.proxy_view, settings, frame.grade
     )
 
 
@@ -505,4 +512,4 @@ def preview_pixels(frame: WorkingFrame, settings: RenderSettings) -> np.ndarray 
     if not settings.preview_enabled or frame.full_res is None:
         return None
     return to_uint8(display_encode(frame.full_res, frame.working_colorspace, settings.thumb_display,
-                             frame.colour.thumb_view, settings))
+                             frame.colour.thumb_view, settings, frame.grade))

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from proxygen_core import __version__
+from proxygen_core.colour.grades import Grade, grade_for
 from proxygen_core.errors import ProxygenError, WorkerMemoryError, as_proxygen_error
 from proxygen_core.media.frame import WorkingFrame
 from proxygen_core.media.output import Media
+from proxygen_core.media.sequences import parse_frame
 from proxygen_core.pipeline import state as st
 from proxygen_core.pipeline.outputs import OUTPUT_BY_STAGE, OUTPUT_KINDS, OutputKind
 
@@ -262,7 +264,21 @@ class _Attempt:
         r.frame_info = frame_info(frame)
         r.timings.update({n: round(v, 4) for n, v in frame.timings.items()})
         r.warnings.update(frame.warnings)  # what the decode made of an odd source (an empty deep image)
+        if self.settings.pipeline.grade_frames:
+            frame.grade = self._frame_grade(source.key)
         return frame
+
+    def _frame_grade(self, key: str) -> Grade | None:
+        """With ``grade_frames``, a sequence frame's grade (the clips' rule, colour/grades.py). A grade that cannot
+        be read never fails the frame: it is rendered ungraded, with a ``grade`` warning (its clips fail)."""
+        frame = parse_frame(key)
+        if frame is None:
+            return None
+        try:
+            return grade_for(self.store, frame.sequence.pattern(frame.padding), key, self.settings.pipeline)
+        except ProxygenError as exc:
+            self.result.warnings["grade"] = f"not graded: {exc.cause}"
+            return None
 
     def _made_from(self, frame: WorkingFrame | None,
                    outs: OutputKeys | None) -> tuple[WorkingFrame, OutputKeys, Path, SourceFrame]:

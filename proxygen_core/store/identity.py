@@ -249,3 +249,21 @@ def _disagreements(rest: str, match: re.Match[str], groups: dict[str, str]) -> d
             problems[fld] = (f"{fld} {value!r} from the {where} disagrees with {', '.join(map(repr, differ))} "
                              f"in the {other} {name if in_folder else posixpath.dirname(rest)!r}")
     return problems
+
+
+def show_folder(key: str, layout: KeyLayout = DEFAULT_LAYOUT) -> str | None:
+    """The key prefix of the show's root folder (``shows/demo/`` for ``shows/demo/sq010/...``): where a show's
+    own files (its ``.ccc`` of per-shot grades, colour/grades.py) live. The folder whose segment the first
+    matching template reads as ``show``; None when no template matches or none names a show folder."""
+    rests = layout.rests(key.replace("#", "0"))
+    for template in layout.templates:
+        pattern = compiled(template)
+        for rest in rests:
+            match = pattern.fullmatch(rest)
+            if match is None:
+                continue
+            if not match.groupdict().get("show"):
+                return None
+            end = rest.find("/", match.end("show"))
+            return key[:len(key) - len(rest) + end + 1] if end >= 0 else None
+    return None

@@ -136,6 +136,10 @@ def _metadata(store, outcome: ClipOutcome) -> dict:
                                 PROFILES[outcome.profile].bound),
         "quality_passed": bool(row.quality_passed),
         "quality_picture_fraction": (outcome.quality or {}).get("picture_fraction"),
+        # the grade (ASC CDL, colour/grades.py) and the OCIO config and processor the pictures went through
+        **({"grade": f"slope {row.grade_slope} offset {row.grade_offset} power {row.grade_power} sat {row.grade_sat}",
+            "grade_source": row.grade_source} if row.grade_source else {"grade": "none"}),
+        "ocio_config": row.ocio_config or "", "ocio_cache_id": row.ocio_cache_id or "",
         "working_frames_redecoded": outcome.redecoded,
         **({"max_cll": outcome.light_levels[0], "max_fall": outcome.light_levels[1]} if outcome.light_levels else {}),
         **{k: v for k, v in outcome.timings.items()}, "frames_fingerprint": row.frames_fingerprint}

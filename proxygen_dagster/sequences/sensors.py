@@ -6,14 +6,15 @@ it with ``@sensor`` for one settings object."""
 
 import json
 import time
+from collections.abc import Callable
 
 from dagster import RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason
 
 from proxygen_core.media.sequences import members_of, parse_frame, parse_pattern
 from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.pipeline.sequence import build_fingerprint, due, load_members, profiles_signature
-from proxygen_core.pipeline.sequence.plan import lacking_profiles, sequence_digest
-from proxygen_core.settings import Settings
+from proxygen_core.pipeline.sequence.plan import grade_digest, lacking_profiles, sequence_digest
+from proxygen_core.settings import Settings, parse_grade_sources
 from proxygen_dagster.common import clip_asset_key, every_interval
 from proxygen_dagster.jobs import Jobs
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
@@ -43,6 +44,36 @@ def touched_frames(instance, after: int | None, limit: int = 1000) -> tuple[list
 
 
 SEQUENCES_PER_TICK = 50  # members' states read per tick (one GET per frame): a tick stays well inside its timeout
+GRADE_CHECKS_PER_TICK = 20  # built sequences whose grade is looked at again per check (a few GETs each), in turn
+GRADE_CHECK_SECONDS = 30.0  # at most one such check this often (it lists the frame partitions)
+
+
+def first_member(keys: list[str]) -> str | None:
+    """The member with the lowest frame number (whose metadata may carry the grade)."""
+    numbered = [(f.frame, k) for k in keys if (f := parse_frame(k)) is not None]
+    return min(numbered)[1] if numbered else None
+
+
+def regraded(state: dict, store, settings: Settings, members: Callable[[str], list[str]], now: float) -> None:
+    """Built sequences whose grade changed since their build (a .cc uploaded or edited alone changes no frame,
+    so nothing else would ask) are marked pending, due at once. A few per tick, in turn over every built
+    sequence, so a grade change is seen within (built sequences / GRADE_CHECKS_PER_TICK) checks, one per
+    GRADE_CHECK_SECONDS."""
+    if not parse_grade_sources(settings.pipeline.grade_sources) or not state["built"]:
+        return
+    if now - state.get("grade_checked", 0.0) < GRADE_CHECK_SECONDS:
+        return
+    state["grade_checked"] = now
+    built = sorted(state["built"])
+    start = state.get("grade_at", 0) % len(built)
+    chosen = (built[start:] + built[:start])[:GRADE_CHECKS_PER_TICK]
+    state["grade_at"] = start + len(chosen)
+    grades = state.setdefault("grades", {})
+    for pattern in chosen:
+        if pattern in state["pending"]:
+            continue
+        if grade_digest(store, pattern, first_member(members(pattern)), settings) != grades.get(pattern, ""):
+            state["pending"][pattern] = now - settings.pipeline.clip_settle_seconds
 
 
 def changed_profiles(state: dict, settings: Settings, now: float) -> None:
@@ -109,6 +140,7 @@ def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
     changed_profiles(state, settings, now)
     requests = []
     store = storage.store()
+    regraded(state, store, settings, lambda p: members_of(all_frames(), parse_pattern(p)[0]), now)
     loads = 0
     for pattern, changed in list(state["pending"].items()):
         if now - changed < pipeline.clip_settle_seconds:
@@ -116,12 +148,16 @@ def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
         if loads >= SEQUENCES_PER_TICK:
             break  # the rest stay pending for the next tick: a profile change marks every sequence at once
         loads += 1
-        members = load_members(store, members_of(all_frames(), parse_pattern(pattern)[0]))
+        keys = members_of(all_frames(), parse_pattern(pattern)[0])
+        members = load_members(store, keys)
         if not due(members, settings):
             continue  # frames still in flight: look again next tick
         del state["pending"][pattern]
-        # the plan's fingerprint: the frames' versions and the enabled profiles (enabling one builds it for all)
-        fingerprint = build_fingerprint(members, settings)
+        # the plan's fingerprint: the frames' versions, the grade and the enabled profiles (enabling one builds it
+        # for all)
+        grade = grade_digest(store, pattern, first_member(keys), settings)
+        state.setdefault("grades", {})[pattern] = grade
+        fingerprint = build_fingerprint(members, settings, grade)
         if state["built"].get(pattern) == fingerprint:
             continue
         request = clips_request(state, pattern, fingerprint, settings)

@@ -151,7 +151,7 @@ def _supersede(outcomes: dict[str, ClipOutcome]) -> None:
 
 def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> dict[str, dict[int, Any]]:
     """The exact display render of each sampled picture, per profile (computed once per display)."""
-    render = plan.render
+    render = plan.picture_render
     exact = replace(render, display_transform="exact")
     by_look: dict[tuple[str, str, bool, int, int], dict[int, Any]] = {}
     out: dict[str, dict[int, Any]] = {}
@@ -173,7 +173,8 @@ def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> d
                 pixels = profile_pixels(profile, frame)
                 if (frame.width, frame.height) != size:  # the picture fills a raster's active area
                     pixels = resize(pixels, size[0], size[1], render.resize_filter)
-                cache[index] = display_encode(pixels, frame.working_colorspace, key[0], key[1], exact)
+                cache[index] = display_encode(pixels, frame.working_colorspace, key[0], key[1], exact, plan.grade,
+                                              plan.looks)
             refs[index] = cache[index]
         out[profile.name] = refs
     return out
@@ -252,7 +253,7 @@ def _measure(store: Store, outcome: ClipOutcome, profile: ClipProfile, made: Cli
     area = clip.active_area or (0, 0, clip.width, clip.height)
     band = band_height(area[3])  # burn-ins are drawn on the picture, inside a raster's active area
     shift = int(clip.slate)  # a slate is picture 0: the frames come one later
-    quality = clip_quality.measure(clip.path, profile, display_name(profile, plan.render),
+    quality = clip_quality.measure(clip.path, profile, display_name(profile, plan.picture_render),
                                    {i + shift: r for i, r in references.items()},
                                    {i + shift: n for i, n in made.samples.items()}, band if bottom else 0,
                                    band if top else 0, area)

@@ -13,14 +13,18 @@ never replace its row or event (the catalog refuses it, catalog/schema.py ``plan
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING
+from proxygen_core.colour.engine import engine
+from proxygen_core.colour.grades import Grade, grade_for
+from proxygen_core.errors import ColorError, ProxygenError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.clips import ClipJob
 from proxygen_core.media.slate import SlateInfo
@@ -30,7 +34,8 @@ from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.pipeline.state import KeyState
 from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
 from proxygen_core.rows import OK, ClipRow
-from proxygen_core.settings import GENERATOR, RenderSettings, Settings
+from proxygen_core.settings import GENERATOR, RenderSettings, Settings, lut_cache_dir
+from proxygen_core.show_colour import ShowColour, check_config, look_names, show_colour
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS, identify
 from proxygen_core.store.keys import clip_id
@@ -62,10 +67,21 @@ def lacking_profiles(old_signature: str, settings: Settings) -> tuple[str, ...]:
                  if p.name not in before or (p.name in now_slated) != (p.name in before_slated))
 
 
-def build_fingerprint(members: Members, settings: Settings) -> str:
-    """What names one build of a sequence: its members' versions and outcomes, the render settings and the
-    enabled profiles (the sensor's run key; enabling a profile makes every sequence's fingerprint new)."""
-    return f"{members.fingerprint(settings.render.settings_hash())}-{profiles_signature(settings)}"
+def build_fingerprint(members: Members, settings: Settings, grade: str = "") -> str:
+    """What names one build of a sequence: its members' versions and outcomes, the render settings, its grade
+    (``grade_digest``: a new .cc is a new build) and the enabled profiles (the sensor's run key; enabling a
+    profile makes every sequence's fingerprint new)."""
+    return f"{members.fingerprint(settings.render.settings_hash())}{grade}-{profiles_signature(settings)}"
+
+
+def grade_digest(store: Store, pattern: str, first_key: str | None, settings: Settings) -> str:
+    """A short name of the grade a sequence's clips would get now ("" when none; a grade that cannot be read
+    has its own, so fixing the file is a change too): what the sensor compares to see a grade change alone."""
+    try:
+        grade = grade_for(store, pattern, first_key, settings.pipeline)
+    except ProxygenError as exc:
+        return "e" + hashlib.sha256(exc.cause.encode()).hexdigest()[:8]
+    return "g" + hashlib.sha256(grade.digest().encode()).hexdigest()[:8] if grade is not None else ""
 
 
 def due(members: Members, settings: Settings) -> bool:
@@ -101,7 +117,18 @@ class SequencePlan:
     samples: int = QUALITY_SAMPLES
     planned_at: int = 0
     tracked: str | None = None  # the clip profile published to the tracker (its row starts ``pending``)
-    error: BaseException | None = None  # the sources' tags could not be read: every row fails with it
+    error: BaseException | None = None  # the sources' tags (or the grade) could not be read: every row fails with it
+    grade: Grade | None = None  # the sequence's CDL (colour/grades.py), before every profile's display/view
+    ocio_cache_id: str | None = None  # the review display's (grade, looks, display, view) processor, for the rows
+    looks: str | None = None  # the show's named looks (PROXYGEN_LOOKS), after the grade
+    clip_render: RenderSettings | None = None  # the show's config, display and view (PROXYGEN_SHOW_CONFIGS)
+    ocio_config: str | None = None  # the config's name as set (a bucket config's s3:// URI, not its local copy)
+
+    @property
+    def picture_render(self) -> RenderSettings:
+        """The render settings the clips' pictures (and their quality reference) are made with: the show's
+        config, display and view when it has them, else the render settings (the frames' ones)."""
+        return self.clip_render or self.render
 
     @property
     def numbers(self) -> list[int]:
@@ -109,17 +136,19 @@ class SequencePlan:
 
     def row(self, profile: ClipProfile) -> ClipRow:
         """A profile's row before the build fills it (ok until something fails)."""
-        return ClipRow(clip_id=clip_id(self.bucket, self.pattern, self.output_profile, profile.name),
+        row = ClipRow(clip_id=clip_id(self.bucket, self.pattern, self.output_profile, profile.name),
                        sequence=self.pattern, s3_bucket=self.bucket, output_profile=self.output_profile,
                        profile=profile.name, codec=profile.stream_codec, pix_fmt=profile.pix_fmt, status=OK,
                        render_settings_hash=self.render.settings_hash(), frames_fingerprint=self.fingerprint,
                        generated_timestamp=utc_now_iso(), generator_version=f"{GENERATOR} {__version__}",
                        planned_at=self.planned_at, error=self.identity_note,
-                       tracker_status=PENDING if profile.name == self.tracked else None, **self.identity)
+                       tracker_status=PENDING if profile.name == self.tracked else None, **self.identity,
+                       ocio_config=self.ocio_config or self.render.ocio_config, ocio_cache_id=self.ocio_cache_id)
+        return row.but(**self.grade.columns()) if self.grade else row
 
     def job(self, paths: dict[ClipProfile, str]) -> ClipJob:
-        return ClipJob(paths, self.render, self.fps, self.start_timecode, self.burnins, self.samples, self.slate,
-                       self.slated, self.poster)
+        return ClipJob(paths, self.picture_render, self.fps, self.start_timecode, self.burnins, self.samples,
+                       self.slate, self.slated, self.poster, self.grade, self.looks)
 
 
 def plan_clips(store: Store, pattern: str, members: Members, settings: Settings, output_profile: str,
@@ -136,23 +165,78 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     identity = shot.columns()
     slated = frozenset(p.name for p in pipeline.slated())
     burnins = burnins_for(pattern, identity, render)
-    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated
-            and PRIMARY not in render.rasters())
-    poster, slate, error = None, None, None
-    try:  # the sources' tags: a storage failure here fails the rows (build.py), it never loses them
+    poster, slate, error, grade, cache_id, clip_render = None, None, None, None, None, None
+    colour = show_colour(shot.show, pipeline.show_configs, pipeline.looks)
+    try:  # tags, grade, the show's config: a storage failure, a bad CDL or config fails the rows, never loses them
+        clip_render = show_render(store, colour, render)
+        grade = grade_of(store, pattern, ok, settings)
+        cache_id = graded_cache_id(grade, clip_render, colour.looks)
         poster = poster_choice(store, ok, render.clip_poster_frame) if ok else None
-        slate = slate_info(store, pattern, ok, failed, identity, fps, tc) if numbers else None
+        slate = slate_info(store, pattern, ok, failed, identity, fps, tc, grade) if numbers else None
     except Exception as exc:
         error = exc
+    # the review clip alone, no slate, burn-ins or grade: encoded from the frames' (ungraded) proxy planes
+    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated
+            and PRIMARY not in render.rasters() and grade is None)
     return SequencePlan(
         pattern=pattern, bucket=store.bucket, output_profile=output_profile, profiles=profiles, enabled=enabled,
         slated=slated, burnins=burnins if burnins.profiles else None, fast=fast, ok=ok, failed=failed, fps=fps,
-        start_timecode=tc, poster=poster, slate=slate, render=render, error=error,
+        start_timecode=tc, poster=poster, slate=slate, render=render, error=error, grade=grade,
+        ocio_cache_id=cache_id, looks=colour.looks, clip_render=clip_render,
+        ocio_config=colour.config or render.ocio_config,
         release_working=pipeline.working_retention == "until_clips",
         fingerprint=members.fingerprint(render.settings_hash()),
         keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
         identity_note=shot.note(), planned_at=planned_at(),
         tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None)
+
+
+def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], settings: Settings) -> Grade | None:
+    """The sequence's grade from the first of ``grade_sources`` that has one, in ``grade_space``; None when none
+    has (or ``grade_sources`` is none). A malformed CDL raises GradeError naming the file and the cause."""
+    return grade_for(store, pattern, ok[min(ok)].key if ok else None, settings.pipeline)
+
+
+def graded_cache_id(grade: Grade | None, render: RenderSettings, looks: str | None = None) -> str:
+    """OCIO's cache id of the review display's (grade, looks, display, view) processor: what the rows name."""
+    return engine(render.ocio_config).graded_cache_id(grade, render.working_colorspace, render.proxy_display,
+                                                      render.view, looks)
+
+
+def show_render(store: Store, colour: ShowColour, render: RenderSettings) -> RenderSettings:
+    """The render settings of a show's clips: its config, display and view (show_colour.py). A config in the
+    bucket is fetched (one GET per plan; kept by content in the LUT cache folder) and checked now: a missing
+    object, or a display, view, working space or look it lacks, is a ColorError naming the object."""
+    if colour.config is None and colour.display is None and colour.view is None:
+        return render
+    display, view = colour.display or render.proxy_display, colour.view or render.view
+    config = colour.config or render.ocio_config
+    if colour.in_bucket:
+        uri, config = config, fetched_config(store, config)
+        try:
+            check_config(engine(config).config, uri, display, view, render.working_colorspace,
+                         look_names(colour.looks or ""))
+        except ValueError as exc:
+            raise ColorError(uri, str(exc)) from None
+    return replace(render, ocio_config=config, proxy_display=display, view=view)
+
+
+def fetched_config(store: Store, uri: str) -> str:
+    """A local copy of the ``s3://<bucket>/<key>`` config (the store's own bucket), named by its content."""
+    rest = uri[len("s3://"):]
+    if not rest.startswith(f"{store.bucket}/"):
+        raise ColorError(uri, f"{uri}: a show config in the bucket must be in {store.bucket!r}")
+    key = rest[len(store.bucket) + 1:]
+    data = store.get_bytes_if_exists(key)
+    if data is None:
+        raise ColorError(uri, f"{uri}: the show's OCIO config is not in the bucket")
+    path = lut_cache_dir() / "configs" / f"{hashlib.sha256(data).hexdigest()[:24]}.ocio"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return str(path)
 
 
 def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
@@ -188,10 +272,10 @@ def poster_choice(store: Store, ok: dict[int, KeyState], chosen_setting: int | N
 
 
 def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: frozenset[int] | set[int],
-               identity: Mapping[str, Any] | ClipRow, fps: float, tc: str) -> SlateInfo:
-    """The slate's fields: shot identity, frames, duration, rate, size, date, generator, and the artist and
-    note when the first frame's object carries them (tags ``proxygen-artist`` / ``proxygen-note``, or S3
-    metadata ``artist`` / ``note``)."""
+               identity: Mapping[str, Any] | ClipRow, fps: float, tc: str, grade: Grade | None = None) -> SlateInfo:
+    """The slate's fields: shot identity, frames, duration, rate, size, date, generator, the grade (its CDL
+    values and where it came from) when there is one, and the artist and note when the first frame's object
+    carries them (tags ``proxygen-artist`` / ``proxygen-note``, or S3 metadata ``artist`` / ``note``)."""
     if isinstance(identity, ClipRow):
         identity = identity.record()
     numbers = sorted({*ok, *failed})
@@ -221,7 +305,19 @@ def slate_info(store: Store, pattern: str, ok: dict[int, KeyState], failed: froz
         ("Duration", f"{count / fps:.2f} s from {tc}"), ("FPS", f"{fps:g}"),
         ("Source size", stored), ("Colour space", info.get("source_colorspace")),
         ("Date", utc_now_iso()[:10]), ("Generator", f"{GENERATOR} {__version__}"),
-        ("Artist", extra.get("artist")), ("Note", extra.get("note")), ("Source", posixpath.basename(pattern))])
+        ("Artist", extra.get("artist")), ("Note", extra.get("note")), ("Source", posixpath.basename(pattern)),
+        *grade_lines(grade)])
+
+
+def grade_lines(grade: Grade | None) -> list[tuple[str, str | None]]:
+    """The grade's slate lines: each CDL triple on its own line (a slate value holds ~44 characters), its space
+    and the file (or metadata) it came from."""
+    if grade is None:
+        return []
+    columns = grade.columns()
+    return [("CDL slope", str(columns["grade_slope"])), ("CDL offset", str(columns["grade_offset"])),
+            ("CDL power", str(columns["grade_power"])), ("CDL sat", f"{grade.saturation:g} in {grade.space}"),
+            ("Grade from", posixpath.basename(grade.source))]
 
 
 def frame_ranges(numbers: list[int]) -> str:
