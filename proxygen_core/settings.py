@@ -161,6 +161,12 @@ class PipelineSettings:
     key_root: str = DEFAULT_KEY_ROOT  # "" for the bucket root; a key outside it has no identity
     dailies_hour: int = 20  # UTC hour at which the day's review is assembled (the dailies schedule)
     dailies_slate_seconds: float = 1.0  # each shot's slate card in the dailies playlist
+    # Editorial cuts (docs/editorial.md): keys under this prefix are cuts (EDL, OTIO, FCP XML, AAF), not frames
+    editorial_prefix: str = "editorial/"
+    cut_match: str = "clip_name,source_file,locator,reel"  # what names an event's shot, tried in order
+    cut_version: str = "latest"  # latest | pinned (cut_pins: sh010=2,sh020=1) | approved (needs a tracker)
+    cut_pins: str = ""
+    otio_media: str = "relative"  # relative (paths from the OTIO file) | presigned (HTTPS URLs)
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:
@@ -172,6 +178,10 @@ class PipelineSettings:
             raise ValueError(f"working_retention {self.working_retention!r}: one of {', '.join(WORKING_RETENTIONS)}")
         _check(self, "clip_profiles", parse_profiles)
         _check(self, "clip_slates", parse_profiles)
+        if self.otio_media not in ("relative", "presigned"):
+            raise ValueError(f"otio_media {self.otio_media!r}: relative or presigned")
+        if self.cut_version not in ("latest", "pinned", "approved"):
+            raise ValueError(f"cut_version {self.cut_version!r}: latest, pinned or approved")
 
     def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)
