@@ -228,3 +228,34 @@ def test_an_unreadable_cut_is_a_failed_row_naming_the_line(tmp_path):
     outcome = build_cut(store, key, [], SETTINGS)
     assert outcome.row.status == "failed" and "line 8" in outcome.row.error and "CutParseError" in outcome.row.error
     assert not (tmp_path / "editorial" / "demo" / ".proxies").exists()
+
+
+def _catalog_params():
+    from .test_catalog import _postgres, _sqlite, _vast_fake
+
+    return [pytest.param(_sqlite, id="sqlite"), pytest.param(_vast_fake, id="vast-fake"),
+            pytest.param(_postgres, id="postgres", marks=pytest.mark.services)]
+
+
+@pytest.mark.parametrize("make", _catalog_params())
+def test_an_older_cut_build_never_replaces_a_newer_ones_row_and_its_event_says_which_versions(make, tmp_path,
+                                                                                              request):
+    from proxygen_core.editorial.record import CUT_GENERATED, record_cut
+    from proxygen_core.rows import CutRow
+
+    if request.node.callspec.id == "postgres":
+        request.getfixturevalue("postgres_server")
+    catalog = make(tmp_path)
+
+    def cut(versions: dict[str, int], planned: int) -> CutRow:
+        return CutRow(cut_id="k1", cut_key="editorial/demo/reel1.edl", s3_bucket="frames", status="ok",
+                      versions=json.dumps(versions), fingerprint=f"f{planned}", planned_at=planned, frame_count=17,
+                      generated_timestamp=f"2026-12-02T10:00:0{planned % 10}+00:00")
+
+    assert record_cut(catalog, cut({"sh010": 3}, 2000), "t")
+    assert not record_cut(catalog, cut({"sh010": 2}, 1000), "t")  # finished last, planned first: refused
+    [stored] = catalog.cuts()
+    assert stored.version_map == {"sh010": 3} and stored.frame_count == 17
+    [event] = catalog.events()
+    body = json.loads(event.payload)
+    assert (body["type"], body["versions"], body["cut_id"]) == (CUT_GENERATED, {"sh010": 3}, "k1")

@@ -26,8 +26,6 @@ from proxygen_core.rows import FAILED, OK, ClipRow, CutRow
 from proxygen_core.settings import GENERATOR, Settings
 from proxygen_core.store.base import Store
 
-CUT_GENERATED, CUT_FAILED = "cut.generated", "cut.failed"
-
 
 def cut_id(bucket: str, key: str, output_profile: str) -> str:
     return hashlib.sha256(f"{bucket}|{key}|{output_profile}|cut".encode()).hexdigest()[:32]
