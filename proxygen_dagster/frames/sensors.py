@@ -20,6 +20,7 @@ from dagster import (
     SkipReason,
 )
 
+from proxygen_core.editorial.discovery import discovered_extensions, split_cuts
 from proxygen_core.events.batching import Held, take_batches
 from proxygen_core.events.notifications import Notification, commit, consume, triage
 from proxygen_core.pipeline.chain import needed, stages_for
@@ -62,6 +63,8 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
     """Runs for found keys (key -> etag): new keys join the held burst and leave it in batches; a known key
     runs alone, and only if its etag differs from the one last processed (a re-upload)."""
     pipeline, assets = settings.pipeline, frame_assets(settings)
+    etags, cuts = split_cuts(etags, pipeline)  # editorial cuts are partitions of the cut asset, not frames
+    add_cuts(context, cuts)
     # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
     # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
     known = context.instance.get_existing_dynamic_partitions(PARTITION.frames, list(etags)) if etags else set()
@@ -80,6 +83,17 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
             requests.append(ranged_request(batch, source, assets))
             to_add += list(batch)
     return requests, to_add, held
+
+
+def add_cuts(context: SensorEvaluationContext, cuts: dict[str, str]) -> None:
+    """New cut keys become partitions of ``cuts``; the cut_conform sensor requests their builds (and rebuilds
+    on a changed cut file, by its etag)."""
+    if not cuts:
+        return
+    known = context.instance.get_existing_dynamic_partitions(PARTITION.cuts, list(cuts))
+    new = [k for k in cuts if k not in known]
+    if new:
+        context.instance.add_dynamic_partitions(PARTITION.cuts, new)
 
 
 def sensor_result(requests: list[RunRequest], to_add: list[str], cursor: str) -> SensorResult:
@@ -194,7 +208,7 @@ def s3_new_frames_tick(context: SensorEvaluationContext, storage: MediaStorage, 
         state = {"scan": context.cursor, "held": None}
     held = Held.from_json(state["held"])
     skipped = Skipped()
-    found, cursor = scan(store, Cursor.loads(state["scan"], pipeline.start_moment()), pipeline.extension_set(),
+    found, cursor = scan(store, Cursor.loads(state["scan"], pipeline.start_moment()), discovered_extensions(pipeline),
                          pipeline.prefix, pipeline.max_keys_per_tick, skipped=skipped)
     said = record_skips(context, catalog, events, store.bucket, skipped.ignored, settings)
     requests: list[RunRequest] = []
@@ -236,7 +250,7 @@ def s3_notifications_tick(context: SensorEvaluationContext, storage: MediaStorag
     state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed),
              "start": state["start"]}
     store = storage.store()
-    notes, ignored = triage(batch.notifications, store.bucket, pipeline.extension_set(),
+    notes, ignored = triage(batch.notifications, store.bucket, discovered_extensions(pipeline),
                             datetime.fromisoformat(state["start"]) if state["start"] else None)
     said = record_skips(context, catalog, events, store.bucket, heads_of(store, catalog, ignored), settings)
     if not notes and not held.keys:
