@@ -5,10 +5,9 @@ from proxygen_core.settings import Settings
 from proxygen_dagster.cuts.assets import build_cut_asset
 from proxygen_dagster.cuts.sensors import build_cut_sensors
 from proxygen_dagster.names import ASSET, JOB
-from proxygen_dagster.partitions import cuts
 
 
 def build_cuts_defs(settings: Settings) -> Definitions:
-    job = define_asset_job(JOB.cuts, selection=AssetSelection.assets(ASSET.cut), partitions_def=cuts,
+    job = define_asset_job(JOB.cuts, selection=AssetSelection.assets(ASSET.cut),
                            description="One editorial cut conformed to its shots' versions.")
     return Definitions(assets=[build_cut_asset(settings)], jobs=[job], sensors=build_cut_sensors(settings, job))
