@@ -259,3 +259,28 @@ def test_an_older_cut_build_never_replaces_a_newer_ones_row_and_its_event_says_w
     [event] = catalog.events()
     body = json.loads(event.payload)
     assert (body["type"], body["versions"], body["cut_id"]) == (CUT_GENERATED, {"sh010": 3}, "k1")
+
+
+def test_proxygen_cuts_json_lists_the_rows_with_their_events_and_versions(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_core.editorial.record import record_cut
+    from proxygen_core.rows import CutRow
+
+    db = tmp_path / "c.db"
+    catalog = SQLiteCatalog(db)
+    catalog.ensure()
+    events = [{"index": 1, "shot": "sh010", "version": 3, "state": "ok", "source_in": 1001, "source_out": 1007,
+               "record_in": 86400, "record_out": 86406}]
+    assert record_cut(catalog, CutRow(cut_id="k1", cut_key="editorial/demo/reel1.edl", s3_bucket="b", status="ok",
+                                      events=json.dumps(events), versions=json.dumps({"sh010": 3}),
+                                      missing_events=json.dumps([3]), frame_count=17, planned_at=1,
+                                      generated_timestamp="2026-12-02T10:00:00+00:00"), "t")
+    proc = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "cuts", "--json"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PROXYGEN_SQLITE_PATH": str(db)}, check=True)
+    [listed] = json.loads(proc.stdout)
+    assert listed["cut_key"] == "editorial/demo/reel1.edl" and listed["versions"] == {"sh010": 3}
+    assert listed["events"] == events and listed["missing_events"] == [3] and listed["frame_count"] == 17

@@ -79,8 +79,8 @@ def test_a_cut_is_found_built_and_rebuilt_when_a_new_version_lands(dagster_defs,
     # The cut lands under editorial/: the frame discovery makes it a cut partition, not a frame.
     cut_key, bad_key = f"editorial/{show}/reel1.edl", f"editorial/{show}/broken.edl"
     store.put_bytes(cut_key, EDL.encode())
-    with build_sensor_context(instance=instance, cursor=None,
-                              resources={"storage": storage, "catalog": res["catalog"], "events": res["events"]}) as ctx:
+    frames_res = {"storage": storage, "catalog": res["catalog"], "events": res["events"]}
+    with build_sensor_context(instance=instance, cursor=None, resources=frames_res) as ctx:
         dagster_defs.get_sensor_def(SENSOR.s3_new_frames)(ctx)
     assert instance.get_dynamic_partitions(PARTITION.cuts) == [cut_key]
     assert cut_key not in instance.get_dynamic_partitions(PARTITION.frames)
