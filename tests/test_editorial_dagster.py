@@ -79,11 +79,14 @@ def test_a_cut_is_found_built_and_rebuilt_when_a_new_version_lands(dagster_defs,
     # The cut lands under editorial/: the frame discovery makes it a cut partition, not a frame.
     cut_key, bad_key = f"editorial/{show}/reel1.edl", f"editorial/{show}/broken.edl"
     store.put_bytes(cut_key, EDL.encode())
+    store.put_bytes(f"elsewhere/{show}/reel1.edl", EDL.encode())  # outside the prefix: a skipped object, as before
     frames_res = {"storage": storage, "catalog": res["catalog"], "events": res["events"]}
     with build_sensor_context(instance=instance, cursor=None, resources=frames_res) as ctx:
         dagster_defs.get_sensor_def(SENSOR.s3_new_frames)(ctx)
     assert instance.get_dynamic_partitions(PARTITION.cuts) == [cut_key]
     assert cut_key not in instance.get_dynamic_partitions(PARTITION.frames)
+    skipped = {r.s3_key: r.error for r in SQLiteCatalog(db).rows(50, status="skipped")}
+    assert skipped == {f"elsewhere/{show}/reel1.edl": "editorial file outside PROXYGEN_EDITORIAL_PREFIX, or audio: not a cut"}
 
     first, ctx = cut_tick(None)
     assert [(r.partition_key, r.job_name) for r in first.run_requests] == [(cut_key, JOB.cuts)]

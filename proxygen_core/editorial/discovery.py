@@ -1,12 +1,23 @@
-"""Which discovered keys are editorial cuts: a key under ``PROXYGEN_EDITORIAL_PREFIX`` whose extension a cut
-reader takes (.edl, .otio, .xml, .aaf) is a cut, never a frame. One rule for the bucket listing and the
-notifications: the frame discovery asks ``split_cuts`` before it plans any frame run."""
+"""Which discovered objects are editorial cuts: a key under ``PROXYGEN_EDITORIAL_PREFIX`` whose extension a cut
+reader takes (.edl, .otio, .xml, .aaf) is a cut. The registry of inputs (store/inputs.py) classifies such an
+object as ``editorial`` (not a frame source); the frame discovery (listing and notifications alike) asks
+``cut_keys_among`` about the ignored objects it is about to record, and makes the cuts partitions of the cut
+asset instead of ``skipped`` rows. An editorial file outside the prefix (or audio) stays a skipped row."""
 from __future__ import annotations
 
-from proxygen_core.editorial.events import ADAPTERS, is_cut_file
+from collections.abc import Iterable
+from typing import Protocol
+
+from proxygen_core.editorial.events import is_cut_file
 from proxygen_core.settings import PipelineSettings
 
-CUT_EXTENSIONS = frozenset(ADAPTERS)
+
+class _Object(Protocol):
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def etag(self) -> str: ...
 
 
 def is_cut_key(key: str, pipeline: PipelineSettings) -> bool:
@@ -14,20 +25,6 @@ def is_cut_key(key: str, pipeline: PipelineSettings) -> bool:
     return bool(prefix) and key.startswith(prefix) and is_cut_file(key)
 
 
-def discovered_extensions(pipeline: PipelineSettings) -> frozenset[str]:
-    """What the discovery lists: the frames' extensions, and the cuts' when an editorial prefix is set."""
-    return pipeline.extension_set() | (CUT_EXTENSIONS if pipeline.editorial_prefix else frozenset())
-
-
-def split_cuts(etags: dict[str, str], pipeline: PipelineSettings) -> tuple[dict[str, str], dict[str, str]]:
-    """(frames, cuts) of the keys found (key -> etag). A key with a cut's extension outside the prefix (and not
-    a frame extension) is neither: dropped here, as the listing would have without the cut extensions."""
-    frames_ext = pipeline.extension_set()
-    frames: dict[str, str] = {}
-    cuts: dict[str, str] = {}
-    for key, etag in etags.items():
-        if is_cut_key(key, pipeline):
-            cuts[key] = etag
-        elif any(key.lower().endswith(e) for e in frames_ext):
-            frames[key] = etag
-    return frames, cuts
+def cut_keys_among(objects: Iterable[_Object], pipeline: PipelineSettings) -> dict[str, str]:
+    """The cuts among ``objects`` (key -> etag)."""
+    return {o.key: o.etag or "" for o in objects if is_cut_key(o.key, pipeline)}

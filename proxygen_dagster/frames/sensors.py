@@ -20,7 +20,7 @@ from dagster import (
     SkipReason,
 )
 
-from proxygen_core.editorial.discovery import discovered_extensions, split_cuts
+from proxygen_core.editorial.discovery import cut_keys_among
 from proxygen_core.events.batching import Held, take_batches
 from proxygen_core.events.notifications import Notification, commit, consume, triage
 from proxygen_core.pipeline.chain import needed, stages_for
@@ -63,8 +63,6 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
     """Runs for found keys (key -> etag): new keys join the held burst and leave it in batches; a known key
     runs alone, and only if its etag differs from the one last processed (a re-upload)."""
     pipeline, assets = settings.pipeline, frame_assets(settings)
-    etags, cuts = split_cuts(etags, pipeline)  # editorial cuts are partitions of the cut asset, not frames
-    add_cuts(context, cuts)
     # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
     # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
     known = context.instance.get_existing_dynamic_partitions(PARTITION.frames, list(etags)) if etags else set()
@@ -163,6 +161,9 @@ def record_skips(context: SensorEvaluationContext, catalog: CatalogResource, eve
     say so in the tick's log: ``"N skipped (reasons)"``, or "" when this tick recorded none. Why: an ignored
     object used to show only as a "passed over" line repeated on every tick, forever. The events wait for the
     outbox sensor: a slow broker never holds a tick. The catalog is opened only when there is something to say."""
+    cuts = cut_keys_among([info for info, _ in ignored], settings.pipeline)
+    add_cuts(context, cuts)  # editorial cuts are partitions of the cut asset, not skipped objects
+    ignored = [(info, verdict) for info, verdict in ignored if info.key not in cuts]
     if not ignored:
         return ""
     recorded = record_skipped(catalog.open(), events.publisher(), bucket, ignored, settings.pipeline.key_layout(),
@@ -208,7 +209,7 @@ def s3_new_frames_tick(context: SensorEvaluationContext, storage: MediaStorage, 
         state = {"scan": context.cursor, "held": None}
     held = Held.from_json(state["held"])
     skipped = Skipped()
-    found, cursor = scan(store, Cursor.loads(state["scan"], pipeline.start_moment()), discovered_extensions(pipeline),
+    found, cursor = scan(store, Cursor.loads(state["scan"], pipeline.start_moment()), pipeline.extension_set(),
                          pipeline.prefix, pipeline.max_keys_per_tick, skipped=skipped)
     said = record_skips(context, catalog, events, store.bucket, skipped.ignored, settings)
     requests: list[RunRequest] = []
@@ -250,7 +251,7 @@ def s3_notifications_tick(context: SensorEvaluationContext, storage: MediaStorag
     state = {"offsets": batch.offsets, "malformed": state.get("malformed", 0) + len(batch.malformed),
              "start": state["start"]}
     store = storage.store()
-    notes, ignored = triage(batch.notifications, store.bucket, discovered_extensions(pipeline),
+    notes, ignored = triage(batch.notifications, store.bucket, pipeline.extension_set(),
                             datetime.fromisoformat(state["start"]) if state["start"] else None)
     said = record_skips(context, catalog, events, store.bucket, heads_of(store, catalog, ignored), settings)
     if not notes and not held.keys:
