@@ -284,3 +284,49 @@ def test_proxygen_cuts_json_lists_the_rows_with_their_events_and_versions(tmp_pa
     [listed] = json.loads(proc.stdout)
     assert listed["cut_key"] == "editorial/demo/reel1.edl" and listed["versions"] == {"sh010": 3}
     assert listed["events"] == events and listed["missing_events"] == [3] and listed["frame_count"] == 17
+
+
+def test_the_otio_media_are_relative_to_the_otio_file_or_presigned_urls():
+    from proxygen_core.editorial.outputs import PRESIGN_SECONDS, media_url
+
+    class S3Like:
+        bucket = "frames"
+
+        class client:  # noqa: N801  (boto3's shape: store.client.generate_presigned_url)
+            @staticmethod
+            def generate_presigned_url(op, Params, ExpiresIn):  # noqa: N803
+                return f"https://s3.example/{Params['Bucket']}/{Params['Key']}?op={op}&expires={ExpiresIn}"
+
+    otio_key = "editorial/demo/.proxies/reel1_cut.otio"
+    clip = "shows/demo/sq010/sh010/comp/v002/.proxies/sh010_comp_v002.exr_clip.mp4"
+    assert media_url(S3Like(), clip, otio_key, "relative") == \
+        "../../../shows/demo/sq010/sh010/comp/v002/.proxies/sh010_comp_v002.exr_clip.mp4"
+    assert media_url(S3Like(), clip, otio_key, "presigned") == \
+        f"https://s3.example/frames/{clip}?op=get_object&expires={PRESIGN_SECONDS}"
+
+
+@pytest.mark.slow
+def test_burnins_name_each_events_shot_and_version_and_leave_the_pictures(shots, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from .editorial_helpers import SETTINGS
+
+    root, store, rows, cut_key = shots
+    plain = build_cut(store, cut_key, rows, SETTINGS)
+    plain_movie = shutil.copy(plain.row.movie_s3_key, tmp_path / "plain.mp4")  # the next build writes the same key
+    burned = build_cut(store, cut_key, rows, replace(SETTINGS, render=replace(SETTINGS.render, clip_burnins=True)))
+    assert plain.row.ok and burned.row.ok
+    import av
+    import numpy as np
+
+    def lumas(path):
+        with av.open(str(path)) as container:
+            return [f.to_ndarray(format="yuv420p")[:f.height].astype(float) for f in container.decode(video=0)]
+
+    a, b = lumas(plain_movie), lumas(burned.row.movie_s3_key)
+    assert len(a) == len(b) == sum(LENGTHS)
+    # the bands carry text (differ), the code rows do not: every event still reads as its version and frame
+    assert all(np.abs(x[:8] - y[:8]).max() > 40 for x, y in zip(a[:6], b[:6], strict=True))
+    assert [decode_code(c) for c in movie_codes(burned.row.movie_s3_key)][:6] == [("sh010", 2, n)
+                                                                               for n in range(1001, 1007)]
