@@ -86,7 +86,8 @@ def test_a_cut_is_found_built_and_rebuilt_when_a_new_version_lands(dagster_defs,
     assert instance.get_dynamic_partitions(PARTITION.cuts) == [cut_key]
     assert cut_key not in instance.get_dynamic_partitions(PARTITION.frames)
     skipped = {r.s3_key: r.error for r in SQLiteCatalog(db).rows(50, status="skipped")}
-    assert skipped == {f"elsewhere/{show}/reel1.edl": "editorial file outside PROXYGEN_EDITORIAL_PREFIX, or audio: not a cut"}
+    assert skipped == {f"elsewhere/{show}/reel1.edl":
+                       "editorial file outside PROXYGEN_EDITORIAL_PREFIX, or audio: not a cut"}
 
     first, ctx = cut_tick(None)
     assert [(r.partition_key, r.job_name) for r in first.run_requests] == [(cut_key, JOB.cuts)]
