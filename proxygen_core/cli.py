@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from proxygen_core import __version__
+from proxygen_core.editorial.command import add_cuts_command
 from proxygen_core.identity_command import add_command as add_identity_command
 from proxygen_core.probe import probe
 from proxygen_core.report import add_commands
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     samples.set_defaults(func=_samples)
     add_commands(sub)
     add_identity_command(sub)
+    add_cuts_command(sub)
     return parser
 
 

@@ -225,3 +225,44 @@ class InspectorPartRow(_Record):
     tile_height: int = 0
     tile_depth: int = 0
     is_deep: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CutRow(_Record):
+    """One editorial cut's latest conform (``proxy_cuts``, docs/editorial.md): one row per cut key and output
+    profile, replaced by each newer build (``planned_at``: an older build never replaces a newer one's row)."""
+
+    cut_id: str
+    cut_key: str
+    s3_bucket: str
+    output_profile: str | None = None
+    cut_name: str | None = None
+    status: str
+    error: str | None = None
+    fps: float | None = None
+    start_timecode: str | None = None
+    event_count: int | None = None
+    matched_events: int | None = None
+    events: str | None = None  # JSON: per event its shot, version, state, source and record in/out
+    versions: str | None = None  # JSON: shot -> the version the cut holds
+    missing_events: str | None = None  # JSON: the indexes of events shown as cards
+    warnings: str | None = None  # JSON list (frame-rate conversions, ...)
+    frame_count: int | None = None
+    duration_seconds: float | None = None
+    movie_s3_key: str | None = None
+    otio_s3_key: str | None = None
+    html_s3_key: str | None = None
+    cut_etag: str | None = None
+    fingerprint: str | None = None  # what the build was made from (the cut's etag, each event's clip row)
+    planned_at: int | None = None
+    generated_timestamp: str | None = None
+    generator_version: str | None = None
+    event_id: str | None = None
+
+    @property
+    def event_list(self) -> list[dict[str, Any]]:
+        return json.loads(self.events or "[]")
+
+    @property
+    def version_map(self) -> dict[str, int]:
+        return json.loads(self.versions or "{}")

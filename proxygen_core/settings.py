@@ -204,6 +204,12 @@ class PipelineSettings:
     # true: each sequence frame's own thumbnail, proxy and preview are graded too (its grade looked up per frame;
     # frames rendered from then on: not in the render-settings hash). Clips are always graded.
     grade_frames: bool = False
+    # Editorial cuts (docs/editorial.md): keys under this prefix are cuts (EDL, OTIO, FCP XML, AAF), not frames
+    editorial_prefix: str = "editorial/"
+    cut_match: str = "clip_name,source_file,locator,reel"  # what names an event's shot, tried in order
+    cut_version: str = "latest"  # latest | pinned (cut_pins: sh010=2,sh020=1) | approved (needs a tracker)
+    cut_pins: str = ""
+    otio_media: str = "relative"  # relative (paths from the OTIO file) | presigned (HTTPS URLs)
 
     def __post_init__(self) -> None:
         if self.working_compression not in WORKING_COMPRESSIONS:
@@ -218,6 +224,10 @@ class PipelineSettings:
         _check(self, "grade_sources", parse_grade_sources)
         _check(self, "show_configs", parse_show_configs)
         _check(self, "looks", parse_looks)
+        if self.otio_media not in ("relative", "presigned"):
+            raise ValueError(f"otio_media {self.otio_media!r}: relative or presigned")
+        if self.cut_version not in ("latest", "pinned", "approved"):
+            raise ValueError(f"cut_version {self.cut_version!r}: latest, pinned or approved")
 
     def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)

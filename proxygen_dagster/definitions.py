@@ -10,6 +10,7 @@ from dagster import Definitions
 
 from proxygen_core.settings import Settings, deployment, load_settings
 from proxygen_dagster.alerts import build_failure_alerts
+from proxygen_dagster.cuts.definitions import build_cuts_defs
 from proxygen_dagster.dailies.definitions import build_dailies_defs
 from proxygen_dagster.frames.definitions import build_frames_defs
 from proxygen_dagster.housekeeping.definitions import build_housekeeping_defs
@@ -29,6 +30,7 @@ def build_definitions(settings: Settings, env: str = "local") -> Definitions:
         build_sequences_defs(settings, jobs),
         build_dailies_defs(settings, jobs),
         build_trackers_defs(settings),
+        build_cuts_defs(settings),
         housekeeping,
         Definitions(jobs=list(jobs),
                     sensors=[outbox_publisher, build_failure_alerts(alerted, settings.execution.alert_webhook_url)],

@@ -22,6 +22,7 @@ class JobNames:
     dailies: str = "proxygen_dailies"
     publish: str = "proxygen_publish"
     retention: str = "proxygen_retention"
+    cuts: str = "proxygen_cuts"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class SensorNames:
     outbox_publisher: str = "outbox_publisher"
     failure_alerts: str = "failure_alerts"
     tracker_publisher: str = "tracker_publisher"
+    cut_conform: str = "cut_conform"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class PartitionNames:
     frames: str = "frames"  # one per source object key
     sequences: str = "sequences"  # one per image sequence pattern
     days: str = "days"  # one per UTC day that has review clips
+    cuts: str = "cuts"  # one per editorial cut key (under PROXYGEN_EDITORIAL_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class AssetNames:
     shot_clip: str = "shot_clip"  # the review clip; other profiles are shot_clip_<profile>
     sequence_deliverables: str = "sequence_deliverables"  # the clip multi-asset's op
     daily_review: str = "daily_review"
+    cut: str = "cut"  # an editorial cut conformed to its shots' versions
     quality: str = "quality"  # the check on every clip asset
     tracker_publish: str = "tracker_publish"  # the tracked clip's revision in the studio's tracker
     tracker_revision: str = "tracker_revision"  # its check: the tracker has the revision the row names
@@ -104,6 +108,7 @@ class Triggers:
     missed_retry: str = "missed-retry"
     sequence_settled: str = "sequence-settled"  # sequence_clips
     tracker_due: str = "tracker-due"  # tracker_publisher: a clip waiting for its publish
+    cut_changed: str = "cut-changed"  # cut_conform: a new cut, a changed cut file or a new version of a shot in it
 
     def reupload(self, source: str) -> str:
         """A known key whose etag changed, found by ``source`` (s3poll-reupload, s3notify-reupload)."""

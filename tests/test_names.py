@@ -15,16 +15,16 @@ PINNED = {
     "GROUP": "proxygen",
     "EXECUTOR_CELERY": "proxygen_celery",
     "JOB": {"frames": "proxygen_frames", "clips": "proxygen_clips", "dailies": "proxygen_dailies",
-            "publish": "proxygen_publish", "retention": "proxygen_retention"},
+            "publish": "proxygen_publish", "retention": "proxygen_retention", "cuts": "proxygen_cuts"},
     "SENSOR": {"s3_new_frames": "s3_new_frames", "s3_notifications": "s3_notifications",
                "follow_upstream": "follow_upstream", "sequence_clips": "sequence_clips",
                "outbox_publisher": "outbox_publisher", "failure_alerts": "failure_alerts",
-               "tracker_publisher": "tracker_publisher"},
+               "tracker_publisher": "tracker_publisher", "cut_conform": "cut_conform"},
     "SCHEDULE": {"dailies": "proxygen_dailies_schedule", "retention": "proxygen_retention_schedule"},
-    "PARTITION": {"frames": "frames", "sequences": "sequences", "days": "days"},
+    "PARTITION": {"frames": "frames", "sequences": "sequences", "days": "days", "cuts": "cuts"},
     "ASSET": {"frame_chain": "frame_chain", "shot_clip": "shot_clip", "sequence_deliverables": "sequence_deliverables",
               "daily_review": "daily_review", "quality": "quality", "tracker_publish": "tracker_publish",
-              "tracker_revision": "tracker_revision", "tracker_playlist": "tracker_playlist"},
+              "tracker_revision": "tracker_revision", "tracker_playlist": "tracker_playlist", "cut": "cut"},
     "POOL": {"render": "proxygen_render", "io": "proxygen_io"},
     "TAG": {"trigger": "proxygen/trigger", "sequence": "proxygen/sequence", "keys": "proxygen/keys",
             "failure": "proxygen/failure",
@@ -36,7 +36,7 @@ PINNED = {
             "retry_on_asset_or_op_failure": "dagster/retry_on_asset_or_op_failure"},
     "TRIGGER": {"s3poll": "s3poll", "s3notify": "s3notify", "follow_upstream": "follow-upstream",
                 "missed_retry": "missed-retry", "sequence_settled": "sequence-settled",
-                "tracker_due": "tracker-due"},
+                "tracker_due": "tracker-due", "cut_changed": "cut-changed"},
 }
 
 
@@ -99,14 +99,14 @@ print(json.dumps({
 
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got == {
-        "jobs": ["proxygen_clips", "proxygen_dailies", "proxygen_frames", "proxygen_retention"],
-        "sensors": ["failure_alerts", "follow_upstream", "outbox_publisher", "s3_new_frames", "s3_notifications",
-                    "sequence_clips"],
+        "jobs": ["proxygen_clips", "proxygen_cuts", "proxygen_dailies", "proxygen_frames", "proxygen_retention"],
+        "sensors": ["cut_conform", "failure_alerts", "follow_upstream", "outbox_publisher", "s3_new_frames",
+                    "s3_notifications", "sequence_clips"],
         "schedules": ["proxygen_dailies_schedule", "proxygen_retention_schedule"],
-        "partitions": ["days", "frames", "sequences"],
+        "partitions": ["cuts", "days", "frames", "sequences"],
         "groups": ["proxygen"],
-        "ops": ["daily_review", "frame_chain", "sequence_deliverables"],
+        "ops": ["cut", "daily_review", "frame_chain", "sequence_deliverables"],
         "pools": ["proxygen_io", "proxygen_render"],
-        "assets": ["daily_review", "proxy", "proxy_record", "shot_clip", "source_frame", "thumbnail",
+        "assets": ["cut", "daily_review", "proxy", "proxy_record", "shot_clip", "source_frame", "thumbnail",
                    "working_frame"],
     }

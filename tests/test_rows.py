@@ -7,14 +7,14 @@ import typing
 import pyarrow as pa
 import pytest
 
-from proxygen_core.catalog.schema import HISTORY, PROXY_CLIPS, PROXY_OUTPUTS
-from proxygen_core.rows import ClipRow, FrameRow, HistoryRow
+from proxygen_core.catalog.schema import HISTORY, PROXY_CLIPS, PROXY_CUTS, PROXY_OUTPUTS
+from proxygen_core.rows import ClipRow, CutRow, FrameRow, HistoryRow
 
 PYTHON = {pa.string(): str, pa.int64(): int, pa.float64(): float, pa.bool_(): bool}
 
 
 @pytest.mark.parametrize("row_type, schema", [(FrameRow, PROXY_OUTPUTS), (HistoryRow, HISTORY),
-                                              (ClipRow, PROXY_CLIPS)])
+                                              (ClipRow, PROXY_CLIPS), (CutRow, PROXY_CUTS)])
 def test_row_fields_are_exactly_the_table_columns(row_type, schema):
     hints = typing.get_type_hints(row_type)
     assert row_type.columns() == tuple(schema.names)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
-from proxygen_core.rows import ClipRow, FrameRow, HistoryRow, _Record
+from proxygen_core.rows import ClipRow, CutRow, FrameRow, HistoryRow, _Record
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -76,6 +76,18 @@ PROXY_CLIPS = pa.schema([
     # the tracker publish (rows.ClipRow): pending | published | failed, the revision and the retry schedule
     ("tracker_status", pa.string()), ("tracker_url", pa.string()), ("tracker_revision", pa.string()),
     ("tracker_error", pa.string()), ("tracker_attempts", pa.int64()), ("tracker_retry_at", pa.string()),
+])
+
+# One row per editorial cut and output profile: its latest conform (docs/editorial.md; rows.CutRow).
+PROXY_CUTS = pa.schema([
+    ("cut_id", pa.string()), ("cut_key", pa.string()), ("s3_bucket", pa.string()), ("output_profile", pa.string()),
+    ("cut_name", pa.string()), ("status", pa.string()), ("error", pa.string()), ("fps", pa.float64()),
+    ("start_timecode", pa.string()), ("event_count", pa.int64()), ("matched_events", pa.int64()),
+    ("events", pa.string()), ("versions", pa.string()), ("missing_events", pa.string()),  # JSON
+    ("warnings", pa.string()), ("frame_count", pa.int64()), ("duration_seconds", pa.float64()),
+    ("movie_s3_key", pa.string()), ("otio_s3_key", pa.string()), ("html_s3_key", pa.string()),
+    ("cut_etag", pa.string()), ("fingerprint", pa.string()), ("planned_at", pa.int64()),
+    ("generated_timestamp", pa.string()), ("generator_version", pa.string()), ("event_id", pa.string()),
 ])
 
 # What makes a row a different version: a change of any of these sends the old row to the history (a new reading
@@ -170,6 +182,10 @@ class Catalog(Protocol):
     def clips(self, limit: int = 50) -> list[ClipRow]: ...
 
     def clip(self, clip_id: str) -> ClipRow | None: ...
+
+    def write_cuts(self, rows: list[CutRow], events: list[OutboxEvent]) -> int: ...
+
+    def cuts(self, limit: int = 50) -> list[CutRow]: ...
 
     def tracker_due(self, now: str, limit: int = 20) -> list[ClipRow]: ...
 

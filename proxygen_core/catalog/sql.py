@@ -18,6 +18,7 @@ from proxygen_core.catalog.schema import (
     OUTBOX,
     PENDING,
     PROXY_CLIPS,
+    PROXY_CUTS,
     PROXY_OUTPUTS,
     SQLITE_TYPES,
     OutboxEvent,
@@ -27,7 +28,7 @@ from proxygen_core.catalog.schema import (
     sql_ddl,
     tracker_changes,
 )
-from proxygen_core.rows import ClipRow, FrameRow, HistoryRow
+from proxygen_core.rows import ClipRow, CutRow, FrameRow, HistoryRow
 
 
 def utc_iso(offset_seconds: float = 0.0) -> str:
@@ -50,6 +51,7 @@ class SQLCatalog:
     def __init__(self, table: str = "proxy_outputs", outbox: str = "proxy_events") -> None:
         self.table, self.outbox, self.history_table = table, outbox, f"{table}_history"
         self.clips_table = "proxy_clips"
+        self.cuts_table = "proxy_cuts"
 
     # -- dialect ---------------------------------------------------------------------------------------
     def _execute(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -79,7 +81,8 @@ class SQLCatalog:
     # -- shared ----------------------------------------------------------------------------------------
     def ensure(self) -> None:
         for table, schema, pk in ((self.table, PROXY_OUTPUTS, "proxy_id"), (self.outbox, OUTBOX, "event_id"),
-                                  (self.history_table, HISTORY, None), (self.clips_table, PROXY_CLIPS, "clip_id")):
+                                  (self.history_table, HISTORY, None), (self.clips_table, PROXY_CLIPS, "clip_id"),
+                                  (self.cuts_table, PROXY_CUTS, "cut_id")):
             self._execute(sql_ddl(table, schema, pk, self.types))
             existing = self._columns(table)
             for f in schema:
@@ -143,6 +146,29 @@ class SQLCatalog:
                 written += 1
             self._add_events(events)
         return written
+
+    def write_cuts(self, rows: list[CutRow], events: list[OutboxEvent]) -> int:
+        """Upsert cut rows and their events; as ``write_clips``, a row planned before the stored one is refused
+        with its events (an older build of a cut finishing last never replaces a newer one's row)."""
+        upsert = self._upsert_sql(self.cuts_table, PROXY_CUTS.names, "cut_id")
+        written = 0
+        with self._transaction():
+            for typed in rows:
+                row = conform(typed, PROXY_CUTS)
+                self._lock_row(row["cut_id"])
+                stored = self._execute(f'SELECT planned_at FROM "{self.cuts_table}" WHERE cut_id = ?', [row["cut_id"]])
+                if stored and planned_later(stored[0]["planned_at"], row["planned_at"]):
+                    events = [e for e in events if e.proxy_id != row["cut_id"]]
+                    continue
+                self._execute(upsert, [row[n] for n in PROXY_CUTS.names])
+                written += 1
+            self._add_events(events)
+        return written
+
+    def cuts(self, limit: int = 50) -> list[CutRow]:
+        found = self._execute(f'SELECT {self._cols(PROXY_CUTS.names)} FROM "{self.cuts_table}" '
+                              'ORDER BY generated_timestamp DESC LIMIT ?', [limit])
+        return [CutRow.from_record(r) for r in found]
 
     def clips(self, limit: int = 50) -> list[ClipRow]:
         found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" '

@@ -20,6 +20,7 @@ from proxygen_core.catalog.schema import (
     OUTBOX,
     PENDING,
     PROXY_CLIPS,
+    PROXY_CUTS,
     PROXY_OUTPUTS,
     OutboxEvent,
     conform,
@@ -30,7 +31,7 @@ from proxygen_core.catalog.schema import (
 )
 from proxygen_core.catalog.sql import iso_utc, utc_iso
 from proxygen_core.errors import ProxygenError
-from proxygen_core.rows import ClipRow, FrameRow, HistoryRow
+from proxygen_core.rows import ClipRow, CutRow, FrameRow, HistoryRow
 
 ROW_ID = "$row_id"
 PRUNE_CHUNK = 1000  # event ids per isin predicate when pruning
@@ -57,6 +58,7 @@ class VastCatalog:
         self.bucket, self.schema_name, self.table, self.outbox = bucket, schema, table, outbox
         self.history_table = f"{table}_history"
         self.clips_table = "proxy_clips"
+        self.cuts_table = "proxy_cuts"
         self._connect = connect
         self._session: Any = None
 
@@ -99,7 +101,7 @@ class VastCatalog:
 
     def ensure(self) -> None:
         tables = [(self.table, PROXY_OUTPUTS), (self.outbox, OUTBOX), (self.history_table, HISTORY),
-                  (self.clips_table, PROXY_CLIPS)]
+                  (self.clips_table, PROXY_CLIPS), (self.cuts_table, PROXY_CUTS)]
         if self.inspector_tables:  # exr-inspector's own tables when it created them already: the same schemas
             tables += [(inspector.FILES_TABLE, inspector.FILES), (inspector.PARTS_TABLE, inspector.PARTS)]
 
@@ -187,6 +189,41 @@ class VastCatalog:
             return len(kept)
 
         return self._run("write clips", work)
+
+    def write_cuts(self, typed: list[CutRow], events: list[OutboxEvent]) -> int:
+        """As the SQL catalog's: a cut row planned before the stored one is refused with its events."""
+        from ibis import _
+
+        rows = [conform(r, PROXY_CUTS) for r in typed]
+
+        def work(tx: Any) -> int:
+            table = self._table(tx, self.cuts_table, PROXY_CUTS)
+            kept, sending = rows, events
+            if rows:
+                found = self._select(table, ["cut_id", "planned_at"], _.cut_id.isin([r["cut_id"] for r in rows]),
+                                     row_id=True).to_pylist()
+                stored = {r["cut_id"]: r["planned_at"] for r in found}
+                kept = [r for r in rows if not planned_later(stored.get(r["cut_id"]), r["planned_at"])]
+                ids = {r["cut_id"] for r in kept}
+                refused = {r["cut_id"] for r in rows} - ids
+                sending = [e for e in events if e.proxy_id not in refused]
+                stale = [r[ROW_ID] for r in found if r["cut_id"] in ids]
+                if stale:
+                    table.delete(pa.table({ROW_ID: pa.array(sorted(stale), pa.uint64())}))
+                if kept:
+                    table.insert(pa.Table.from_pylist(kept, schema=PROXY_CUTS))
+            self._add_events(tx, sending)
+            return len(kept)
+
+        return self._run("write cuts", work)
+
+    def cuts(self, limit: int = 50) -> list[CutRow]:
+        def work(tx: Any) -> list[CutRow]:
+            data = self._select(self._table(tx, self.cuts_table, PROXY_CUTS), PROXY_CUTS.names, None).to_pylist()
+            data = sorted(data, key=lambda r: r["generated_timestamp"] or "", reverse=True)[:limit]
+            return [CutRow.from_record(r) for r in data]
+
+        return self._run("read cuts", work)
 
     def clips(self, limit: int = 50) -> list[ClipRow]:
         def work(tx: Any) -> list[ClipRow]:

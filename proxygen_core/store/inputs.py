@@ -56,7 +56,7 @@ UNKNOWN = InputKind("unknown", reason="unknown input")
 KINDS: tuple[InputKind, ...] = (
     InputKind("grade", frozenset({".cc", ".cdl", ".ccc"}), reason="grade sidecar: no grade stage yet"),
     InputKind("editorial", frozenset({".edl", ".otio", ".xml", ".aaf", ".wav", ".aac"}),
-              reason="editorial file: no cut stage yet"),
+              reason="editorial file outside PROXYGEN_EDITORIAL_PREFIX, or audio: not a cut"),
     InputKind("config", frozenset({".ocio"}), reason="colour configuration: not read from the bucket"),
 )
 

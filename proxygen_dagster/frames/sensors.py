@@ -20,6 +20,7 @@ from dagster import (
     SkipReason,
 )
 
+from proxygen_core.editorial.discovery import cut_keys_among
 from proxygen_core.events.batching import Held, take_batches
 from proxygen_core.events.notifications import Notification, commit, consume, triage
 from proxygen_core.pipeline.chain import needed, stages_for
@@ -80,6 +81,17 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
             requests.append(ranged_request(batch, source, assets))
             to_add += list(batch)
     return requests, to_add, held
+
+
+def add_cuts(context: SensorEvaluationContext, cuts: dict[str, str]) -> None:
+    """New cut keys become partitions of ``cuts``; the cut_conform sensor requests their builds (and rebuilds
+    on a changed cut file, by its etag)."""
+    if not cuts:
+        return
+    known = context.instance.get_existing_dynamic_partitions(PARTITION.cuts, list(cuts))
+    new = [k for k in cuts if k not in known]
+    if new:
+        context.instance.add_dynamic_partitions(PARTITION.cuts, new)
 
 
 def sensor_result(requests: list[RunRequest], to_add: list[str], cursor: str) -> SensorResult:
@@ -149,6 +161,9 @@ def record_skips(context: SensorEvaluationContext, catalog: CatalogResource, eve
     say so in the tick's log: ``"N skipped (reasons)"``, or "" when this tick recorded none. Why: an ignored
     object used to show only as a "passed over" line repeated on every tick, forever. The events wait for the
     outbox sensor: a slow broker never holds a tick. The catalog is opened only when there is something to say."""
+    cuts = cut_keys_among([info for info, _ in ignored], settings.pipeline)
+    add_cuts(context, cuts)  # editorial cuts are partitions of the cut asset, not skipped objects
+    ignored = [(info, verdict) for info, verdict in ignored if info.key not in cuts]
     if not ignored:
         return ""
     recorded = record_skipped(catalog.open(), events.publisher(), bucket, ignored, settings.pipeline.key_layout(),

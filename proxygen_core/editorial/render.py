@@ -1,0 +1,151 @@
+"""The cut movie: every event's pictures in record order, one H.264 review file at the cut's rate.
+
+A picture of an event with media is rendered from its shot version's working frame (the scene-linear EXR the
+frame's chain kept, ``PROXYGEN_WORKING_RETENTION``), else from the source decoded again (members.py's loader):
+either way first generation, through the proxy display as the review clips are, never a decode of the H.264
+review clip. An event without media is a card (the slate's drawing) naming the shot and why; a frame the version
+lacks inside an event's range (missing or failed) is black with the gap mark. Burn-ins, when the review profile
+carries them (``PROXYGEN_CLIP_BURNINS`` / ``PROXYGEN_CLIP_BURNIN_PROFILES``), use the burn-in template per event
+(shot, version, the shot's frame) with the cut's record timecode.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from proxygen_core.editorial.conform import OK, CutPlan, EventPlan
+from proxygen_core.errors import EncodeError
+from proxygen_core.media.burnins import BurnIns
+from proxygen_core.media.burnins import draw as draw_burnins
+from proxygen_core.media.clips import ProfileEncoder, burnin_font, gap_card, gap_mark, profile_pixels
+from proxygen_core.media.render import display_encode
+from proxygen_core.media.resample import resize
+from proxygen_core.media.sequences import parse_pattern
+from proxygen_core.media.slate import SlateInfo, slate_picture
+from proxygen_core.media.timecode import timecode
+from proxygen_core.media.yuv import rgb_to_planes
+from proxygen_core.pipeline.sequence.members import WorkingFrames
+from proxygen_core.pipeline.state import load_state
+from proxygen_core.profiles import PRIMARY, PROFILES, parse_template
+from proxygen_core.settings import RenderSettings
+from proxygen_core.store.base import Store
+
+CARD_SIZE = (640, 360)  # a cut with no media at all
+
+
+@dataclass
+class CutMovie:
+    path: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    start_timecode: str
+    redecoded: int = 0  # pictures whose working frame was gone (decoded from the source again)
+    gap_frames: dict[int, str] = field(default_factory=dict)  # cut picture index -> why it is a gap
+    seconds: float = 0.0
+
+
+def _even(n: int) -> int:
+    return max(2, n - n % 2)
+
+
+class _Pictures:
+    def __init__(self, store: Store, render: RenderSettings, width: int, height: int) -> None:
+        self.store, self.render, self.width, self.height = store, render, width, height
+        self.working = WorkingFrames(store, render)
+        self.font = burnin_font()
+        self.review = PROFILES[PRIMARY]
+        self.burn = PRIMARY in render.burned_profiles()
+        self.template = parse_template(render.clip_burnin_template) if self.burn else {}
+
+    def card(self, plan: EventPlan) -> np.ndarray:
+        e = plan.event
+        info = SlateInfo(plan.match.label(), [("state", plan.state.replace("_", " ")), ("why", plan.reason),
+                                              ("event", str(e.index)), ("clip", e.name), ("reel", e.reel),
+                                              ("duration", f"{e.duration} frames")])
+        return slate_picture(info, None, self.width, self.height, self.font)
+
+    def frame(self, plan: EventPlan, number: int) -> tuple[np.ndarray | None, str]:
+        """The display picture of the shot's frame ``number``, else None and why."""
+        assert plan.row is not None  # an ok event has its row
+        seq, padding = parse_pattern(plan.row.sequence)
+        state = load_state(self.store, seq.frame_key(number, padding))
+        if state is None or state.status != OK or not state.thumbnail:
+            return None, "FAILED" if state is not None and state.status != OK else "MISSING"
+        frame = self.working.loader(number, state)()
+        pixels = profile_pixels(self.review, frame)
+        if (frame.width, frame.height) != (self.width, self.height):
+            pixels = resize(pixels, self.width, self.height, self.render.resize_filter)
+        return display_encode(pixels, frame.working_colorspace, self.render.proxy_display, frame.colour.proxy_view,
+                              self.render), ""
+
+    def burned(self, rgb: np.ndarray, plan: EventPlan, number: int, tc: str, state: str) -> np.ndarray:
+        if not self.burn:
+            return rgb
+        row = plan.row
+        fields: dict[str, str | int | None] = {"shot": plan.match.label()}
+        if row is not None:
+            fields = {"show": row.show, "seq": row.seq, "shot": row.shot, "task": row.task, "version": row.version,
+                      "name": row.sequence.rsplit("/", 1)[-1]}
+        texts = BurnIns(self.template, fields, frozenset({PRIMARY})).texts(number, tc, state,
+                                                                           self.render.proxy_display, "")
+        return draw_burnins(rgb, texts, self.font)
+
+
+def first_size(store: Store, plan: CutPlan, render: RenderSettings) -> tuple[int, int]:
+    """The first ok event's working-frame size (even, within the proxy bounds): the cut's size."""
+    pictures = WorkingFrames(store, render)
+    for event in plan.events:
+        if event.state != OK or event.row is None:
+            continue
+        seq, padding = parse_pattern(event.row.sequence)
+        state = load_state(store, seq.frame_key(event.frames[0], padding))
+        if state is not None and state.status == OK:
+            frame = pictures.loader(event.frames[0], state)()
+            return _even(frame.width), _even(frame.height)
+    return CARD_SIZE
+
+
+def render_cut(store: Store, plan: CutPlan, render: RenderSettings, path: str) -> CutMovie:
+    """Encode the cut into ``path``; raises EncodeError when nothing can be written."""
+    t0 = time.perf_counter()
+    cut = plan.cut
+    if not plan.events:
+        raise EncodeError(plan.key, "the cut has no events")
+    width, height = first_size(store, plan, render)
+    pictures = _Pictures(store, render, width, height)
+    start = timecode(cut.record_start, cut.fps)
+    encoder = ProfileEncoder(pictures.review, path, width, height, Fraction(cut.fps).limit_denominator(1001), start,
+                             render)
+    review = pictures.review
+    movie = CutMovie(path, width, height, 0, cut.fps, start)
+    try:
+        for event in plan.events:
+            card = pictures.card(event) if event.state != OK else None
+            for offset in range(event.event.duration):
+                index = movie.frames
+                tc = timecode(cut.record_start + index, cut.fps)
+                if card is not None:
+                    rgb = card
+                    movie.gap_frames[index] = event.state
+                else:
+                    number = event.frames[offset]
+                    shown, why = pictures.frame(event, number)
+                    if shown is None:
+                        label = f"{event.match.shot} v{event.version or 0:03d} FRAME {number} {why}"
+                        shown = gap_mark(gap_card("black", width, height), label, pictures.font)
+                        movie.gap_frames[index] = why.lower()
+                    rgb = pictures.burned(shown, event, number, tc, f" {why}" if why else "")
+                encoder.add(rgb_to_planes(rgb, review.matrix, review.bits, review.chroma))
+                movie.frames += 1
+        encoder.finish()
+    except Exception:
+        encoder.abandon()
+        raise
+    movie.redecoded = len(pictures.working.redecoded)
+    movie.seconds = round(time.perf_counter() - t0, 3)
+    return movie

@@ -1,0 +1,60 @@
+"""The ``cut`` asset: one partition per editorial cut key, built by ``build_cut`` (proxygen_core/editorial).
+
+A build reads the cut, matches its events to shots, picks each shot's version from the catalog's clip rows and
+renders the cut movie, OTIO and page under the cut's ``.proxies/``; its row goes to ``proxy_cuts`` with a
+``cut.generated`` event. The plan is stamped when the build starts (``planned_at``): a build that finishes after
+a newer one is refused by the catalog, so it never replaces the newer row. A cut that cannot be read fails its
+partition naming the line and the cause; nothing else is touched.
+"""
+import json
+
+from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+
+from proxygen_core.editorial.build import CutOutcome, build_cut
+from proxygen_core.editorial.record import record_cut
+from proxygen_core.settings import Settings
+from proxygen_dagster.common import OWNERS, code_version
+from proxygen_dagster.names import ASSET, GROUP, POOL, TAG
+from proxygen_dagster.partitions import cuts
+from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
+
+CLIP_ROWS = 100_000  # every clip row the catalog holds (one per sequence and profile): the versions to choose from
+
+
+def build_cut_asset(settings: Settings) -> AssetsDefinition:
+    @asset(name=ASSET.cut, group_name=GROUP, partitions_def=cuts, owners=OWNERS, kinds={"s3", "otio"},
+           code_version=f"{code_version(settings)}-cut", pool=POOL.io,
+           op_tags={TAG.queue: settings.execution.io_queue},
+           description="An editorial cut (EDL, OTIO, FCP XML, AAF) conformed to the latest ok version of each of "
+                       "its shots: <cut>_cut.mp4, <cut>_cut.otio and <cut>_cut.html under the cut's .proxies/.")
+    def cut(context: AssetExecutionContext, storage: MediaStorage, catalog: CatalogResource,
+            events: EventBus) -> MaterializeResult:
+        store = storage.store()
+        db = catalog.open()
+        outcome = build_cut(store, context.partition_key, db.clips(CLIP_ROWS), settings, db.profile)
+        publisher = events.publisher()
+        written = record_cut(db, outcome.row, publisher.topic)
+        publisher.drain(db)
+        for warning in (outcome.plan.warnings if outcome.plan else ()):
+            context.log.warning(warning)
+        if not outcome.row.ok:
+            raise Failure(description=f"cut {context.partition_key}: {outcome.row.error}")
+        if not written:
+            context.log.info(f"{context.partition_key}: a newer build's row is stored; this one is not recorded")
+        return MaterializeResult(metadata=metadata(store, outcome))
+
+    return cut
+
+
+def metadata(store, outcome: CutOutcome) -> dict:
+    row = outcome.row
+    bucket = store.bucket
+    return {"movie_uri": MetadataValue.url(f"s3://{bucket}/{row.movie_s3_key}"),
+            "otio_uri": MetadataValue.url(f"s3://{bucket}/{row.otio_s3_key}"),
+            "page_uri": MetadataValue.url(f"s3://{bucket}/{row.html_s3_key}"),
+            "events": MetadataValue.json(row.event_list), "versions": MetadataValue.json(row.version_map),
+            "matched_events": row.matched_events, "event_count": row.event_count,
+            "missing_events": MetadataValue.json(json.loads(row.missing_events or "[]")),
+            "frame_count": row.frame_count, "fps": row.fps, "start_timecode": row.start_timecode,
+            "working_frames_redecoded": outcome.movie.redecoded if outcome.movie else 0,
+            "fingerprint": row.fingerprint, **outcome.timings}

@@ -1,0 +1,332 @@
+"""Editorial cuts (docs/editorial.md): reading EDL / OTIO / FCP XML / AAF into events, matching them to shots,
+and the conform of a four-event EDL against shots rendered through the real chain, checked picture by picture
+from the decoded movie (a binary code of shot, version and frame drawn into every source picture)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+
+from proxygen_core.editorial.build import build_cut
+from proxygen_core.editorial.conform import NO_VERSION, OK, OUT_OF_RANGE, UNMATCHED, CutVersionError, plan_cut
+from proxygen_core.editorial.events import CutParseError, read_cut
+from proxygen_core.editorial.match import DEFAULT_MATCH, match_cut, parse_match
+from proxygen_core.rows import ClipRow
+from proxygen_core.store.local import LocalStore
+
+from .editorial_helpers import code, decode_code, ffprobe_frames, movie_codes, render_shot
+
+# Four events at 24 fps; source timecodes from 00:00:41:17 = frame 1001. sh010 (v001, v002), sh020 (v001,
+# rendered 993-1012: 8 frames of handles either side of 1001-1004), sh030 (nothing), sh010 again.
+EDL = """TITLE: reel1
+FCM: NON-DROP FRAME
+
+001  SH010    V     C        00:00:41:17 00:00:41:23 01:00:00:00 01:00:00:06
+* FROM CLIP NAME: sh010_comp
+*ASC_SOP (1.1 1.0 0.9)(0.01 0.0 -0.01)(1.0 1.0 1.0)
+*ASC_SAT 0.9
+002  SH020    V     C        00:00:41:17 00:00:41:21 01:00:00:06 01:00:00:10
+* FROM CLIP NAME: sh020_comp
+003  SH030    V     C        00:00:41:17 00:00:41:20 01:00:00:10 01:00:00:13
+* FROM CLIP NAME: sh030_comp
+004  SH010    V     C        00:00:41:19 00:00:41:23 01:00:00:13 01:00:00:17
+* FROM CLIP NAME: sh010_comp
+* LOC: 01:00:00:14 YELLOW sh010
+"""
+LENGTHS = [6, 4, 3, 4]
+
+
+def _row(shot: str, version: int, status: str = "ok", first: int = 1001, last: int = 1010, **kw) -> ClipRow:
+    return ClipRow(clip_id=f"{shot}-{version}", sequence=f"s/{shot}_v{version}.####.exr", s3_bucket="b",
+                   status=status, profile="review", shot=shot, version=version, first_frame=first, last_frame=last,
+                   start_timecode="00:00:41:17" if first == 1001 else None, fps=24.0, **kw)
+
+
+def test_an_edl_reads_into_typed_events_with_reel_locator_and_grade():
+    cut = read_cut(EDL.encode(), "editorial/demo/reel1.edl")
+    assert (cut.name, cut.fps, cut.record_start, cut.frames) == ("reel1", 24.0, 86400, 17)
+    first, last = cut.events[0], cut.events[3]
+    assert (first.index, first.name, first.reel, first.source_in, first.source_out) == (1, "sh010_comp", "SH010",
+                                                                                         1001, 1007)
+    assert (first.record_in, first.record_out) == (86400, 86406)
+    assert first.grade is not None and first.grade.slope == (1.1, 1.0, 0.9) and first.grade.saturation == 0.9
+    assert first.grade.offset == (0.01, 0.0, -0.01)
+    assert (last.source_in, last.record_in, last.locators) == (1003, 86413, ("sh010",))
+    assert [e.duration for e in cut.events] == LENGTHS
+
+
+@pytest.mark.parametrize(("line", "bad", "cause"), [
+    (8, "002  SH020    V     C        00:00:4X:17 00:00:41:21 01:00:00:06 01:00:00:10", "not a timecode"),
+    (8, "002  SH020    V     C        00:00:41:17 00:00:41:21 01:00:00:06", "8 fields or more"),
+    (8, "002  SH020    V     C        00:00:41:17 00:00:41:22 01:00:00:06 01:00:00:10", "source length 5 != record"),
+])
+def test_a_malformed_edl_fails_naming_the_line_and_the_cause(line, bad, cause):
+    lines = EDL.splitlines()
+    assert lines[line - 1].startswith("002")
+    lines[line - 1] = bad
+    with pytest.raises(CutParseError) as caught:
+        read_cut("\n".join(lines).encode(), "editorial/demo/reel1.edl")
+    assert caught.value.line == line and cause in str(caught.value) and "reel1.edl" in str(caught.value)
+
+
+def test_an_unknown_cut_format_is_refused():
+    with pytest.raises(CutParseError, match="not a cut this version reads"):
+        read_cut(b"x", "editorial/demo/reel1.fcpxml")
+
+
+def test_events_match_shots_by_the_configured_rule():
+    cut = read_cut(EDL.encode(), "editorial/demo/reel1.edl")
+    shots = ["sh010", "sh020", "sh0100"]
+    by_name = match_cut(cut, shots, parse_match(DEFAULT_MATCH))
+    assert [(m.shot, m.by) for m in by_name] == [("sh010", "clip_name"), ("sh020", "clip_name"), (None, None),
+                                                 ("sh010", "clip_name")]
+    by_locator = match_cut(cut, shots, parse_match("locator"))
+    assert [m.shot for m in by_locator] == [None, None, None, "sh010"]
+    by_reel = match_cut(cut, shots, parse_match("reel"))
+    assert [m.shot for m in by_reel] == ["sh010", "sh020", None, "sh010"]
+    with pytest.raises(ValueError, match="clip_name, source_file, locator, reel"):
+        parse_match("shot")
+
+
+def test_the_plan_takes_the_latest_ok_version_reads_the_shots_timecode_and_honours_handles():
+    cut = read_cut(EDL.encode(), "editorial/demo/reel1.edl")
+    rows = [_row("sh010", 1), _row("sh010", 2), _row("sh010", 3, status="failed"),
+            # sh020 rendered 993-1012: its clip starts at 00:00:41:09 (frame 993)
+            _row("sh020", 1, first=993, last=1012).but(start_timecode="00:00:41:09")]
+    matches = match_cut(cut, {r.shot for r in rows if r.shot}, parse_match(DEFAULT_MATCH))
+    plan = plan_cut("k", cut, matches, rows)
+    assert [(p.state, p.version, p.first_frame) for p in plan.events] == [
+        (OK, 2, 1001), (OK, 1, 1001), (UNMATCHED, None, None), (OK, 2, 1003)]
+    assert "sh030" in plan.events[2].reason and plan.versions == {"sh010": 2, "sh020": 1}
+    pinned = plan_cut("k", cut, matches, rows, "pinned", {"sh010": 1})
+    assert [p.version for p in pinned.events] == [1, 1, None, 1]
+    # an EXR timeCode that differs from the frame number: the source timecode is read against it
+    shifted = plan_cut("k", cut, matches, [_row("sh010", 1, first=1, last=200).but(start_timecode="00:00:41:17")])
+    assert shifted.events[0].first_frame == 1 and shifted.events[3].first_frame == 3
+    short = plan_cut("k", cut, matches, [_row("sh010", 1, last=1004)])
+    assert short.events[0].state == OUT_OF_RANGE and "1001-1006" in short.events[0].reason
+    assert plan_cut("k", cut, matches, [_row("sh010", 1, status="failed")]).events[0].reason.startswith(
+        "sh010: v001 failed")
+    nothing = plan_cut("k", cut, matches, []).events[0]  # matched (a shot named), but no clip of it yet
+    assert (nothing.state, nothing.reason) == (NO_VERSION, "sh010: no version yet")
+    with pytest.raises(CutVersionError, match="tracker"):
+        plan_cut("k", cut, matches, rows, "approved")
+
+
+def test_a_cut_at_another_rate_than_its_shot_is_a_warning_naming_the_conversion():
+    cut = read_cut(EDL.encode(), "editorial/demo/reel1.edl", fps=25)
+    matches = match_cut(cut, ["sh010"], parse_match(DEFAULT_MATCH))
+    plan = plan_cut("k", cut, matches, [_row("sh010", 1, last=1300).but(start_timecode=None)])
+    assert plan.warnings and "24 fps, the cut at 25" in plan.warnings[0] and "frame for frame" in plan.warnings[0]
+
+
+def _timeline_of(edl: str) -> otio.schema.Timeline:
+    return otio.adapters.read_from_string(edl, adapter_name="cmx_3600", rate=24)
+
+
+def _events(cut):
+    return [(e.index, e.name, e.source_in, e.source_out, e.record_in, e.record_out) for e in cut.events]
+
+
+def test_fcp_xml_aaf_and_otio_of_the_same_cut_give_the_same_events(tmp_path):
+    edl = read_cut(EDL.encode(), "editorial/demo/reel1.edl")
+    timeline = _timeline_of(EDL)
+    timeline.global_start_time = otio.opentime.RationalTime(86400, 24)
+    for clip in timeline.find_clips():  # AAF needs media with ranges; markers are EDL-only here
+        clip.media_reference = otio.schema.ExternalReference(
+            target_url=f"file:///media/{clip.name}.mov",
+            available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(993, 24),
+                                                    otio.opentime.RationalTime(200, 24)))
+        clip.markers.clear()
+    as_otio = read_cut(otio.adapters.write_to_string(timeline, "otio_json").encode(), "editorial/demo/reel1.otio")
+    otio.adapters.write_to_file(timeline, str(tmp_path / "reel1.xml"), adapter_name="fcp_xml")
+    as_xml = read_cut((tmp_path / "reel1.xml").read_bytes(), "editorial/demo/reel1.xml")
+    otio.adapters.write_to_file(timeline, str(tmp_path / "reel1.aaf"), adapter_name="AAF", use_empty_mob_ids=True)
+    as_aaf = read_cut((tmp_path / "reel1.aaf").read_bytes(), "editorial/demo/reel1.aaf")
+    assert _events(as_otio) == _events(as_xml) == _events(edl)
+    assert _events(as_aaf) == _events(edl)
+    assert as_xml.events[0].source_file == "sh010_comp.mov"
+    rows = [_row("sh010", 1), _row("sh020", 1)]
+    for cut in (as_otio, as_xml, as_aaf):
+        plan = plan_cut("k", cut, match_cut(cut, ["sh010", "sh020"], parse_match(DEFAULT_MATCH)), rows)
+        assert [(p.state, p.version, p.first_frame) for p in plan.events] == [
+            (OK, 1, 1001), (OK, 1, 1001), (UNMATCHED, None, None), (OK, 1, 1003)]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    root = tmp_path_factory.mktemp("editorial")
+    store = LocalStore(root / "out")
+    rows = [render_shot(root, store, "sh010", 1, range(1001, 1009)),
+            render_shot(root, store, "sh010", 2, range(1001, 1009)),
+            render_shot(root, store, "sh020", 1, range(993, 1013))]
+    cut_key = str(store.root / "editorial" / "demo" / "reel1.edl")
+    store.put_bytes(cut_key, EDL.encode())
+    return root, store, rows, cut_key
+
+
+def _expected(v010: int) -> list[tuple[str, int, int] | None]:
+    return ([("sh010", v010, n) for n in range(1001, 1007)] + [("sh020", 1, n) for n in range(1001, 1005)]
+            + [None] * 3 + [("sh010", v010, n) for n in range(1003, 1007)])
+
+
+def _check_movie(store: LocalStore, outcome, v010: int) -> None:
+    row = outcome.row
+    assert row.ok, row.error
+    assert row.frame_count == sum(LENGTHS) == ffprobe_frames(row.movie_s3_key)
+    assert row.start_timecode == "01:00:00:00"
+    seen = [decode_code(c) for c in movie_codes(row.movie_s3_key)]
+    expected = _expected(v010)
+    assert len(seen) == len(expected)
+    for index, (got, want) in enumerate(zip(seen, expected, strict=True)):
+        if want is None:  # the card: a dark slate, no shot's code in its patch row
+            assert got[0] == "?", f"picture {index}: {got}"
+            assert outcome.movie.gap_frames[index] == UNMATCHED
+        else:
+            assert got == want, f"picture {index}: {got} != {want}"
+    assert json.loads(row.versions) == {"sh010": v010, "sh020": 1}
+    assert json.loads(row.missing_events) == [3]
+
+
+@pytest.mark.slow
+def test_a_four_event_edl_conforms_to_the_right_versions_and_frames(shots):
+    root, store, rows, cut_key = shots
+    outcome = build_cut(store, cut_key, rows, __import__("tests.editorial_helpers", fromlist=["SETTINGS"]).SETTINGS)
+    _check_movie(store, outcome, 2)
+    row = outcome.row
+    folder = Path(cut_key).parent / ".proxies"
+    assert row.movie_s3_key == str(folder / "reel1_cut.mp4") and row.otio_s3_key == str(folder / "reel1_cut.otio")
+    # the OTIO loads back with the same ranges, its media relative to the OTIO file and resolving
+    timeline = otio.adapters.read_from_file(row.otio_s3_key)
+    clips = list(timeline.find_clips())
+    assert [(c.source_range.start_time.value, c.source_range.duration.value) for c in clips] == [
+        (1001, 6), (1001, 4), (1001, 3), (1003, 4)]
+    assert [timeline.tracks[0].range_of_child(c).start_time.value for c in clips] == [0, 6, 10, 13]
+    assert timeline.global_start_time.value == 86400
+    url = clips[0].media_reference.target_url
+    assert not url.startswith(("/", "s3:")) and (folder / url).resolve() == Path(rows[1].clip_s3_key).resolve()
+    assert isinstance(clips[2].media_reference, otio.schema.MissingReference)
+    assert clips[2].metadata["proxygen"]["state"] == UNMATCHED
+    page = Path(row.html_s3_key).read_text()
+    assert "reel1_cut.mp4" in page and "sh030_comp: no version yet" in page and "v002" in page
+    # a new version of sh010: the next build holds v003 in both of its events
+    rows3 = [*rows, render_shot(root, store, "sh010", 3, range(1001, 1009))]
+    again = build_cut(store, cut_key, rows3, __import__("tests.editorial_helpers", fromlist=["SETTINGS"]).SETTINGS)
+    _check_movie(store, again, 3)
+    assert again.row.fingerprint != row.fingerprint
+    assert code("sh010", 3, 1001) != code("sh010", 2, 1001)
+
+
+def test_an_unreadable_cut_is_a_failed_row_naming_the_line(tmp_path):
+    store = LocalStore(tmp_path)
+    key = str(tmp_path / "editorial" / "demo" / "bad.edl")
+    store.put_bytes(key, EDL.replace("00:00:41:21 01:00:00:06", "00:00:4X:21 01:00:00:06").encode())
+    from .editorial_helpers import SETTINGS
+
+    outcome = build_cut(store, key, [], SETTINGS)
+    assert outcome.row.status == "failed" and "line 8" in outcome.row.error and "CutParseError" in outcome.row.error
+    assert not (tmp_path / "editorial" / "demo" / ".proxies").exists()
+
+
+def _catalog_params():
+    from .test_catalog import _postgres, _sqlite, _vast_fake
+
+    return [pytest.param(_sqlite, id="sqlite"), pytest.param(_vast_fake, id="vast-fake"),
+            pytest.param(_postgres, id="postgres", marks=pytest.mark.services)]
+
+
+@pytest.mark.parametrize("make", _catalog_params())
+def test_an_older_cut_build_never_replaces_a_newer_ones_row_and_its_event_says_which_versions(make, tmp_path,
+                                                                                              request):
+    from proxygen_core.editorial.record import CUT_GENERATED, record_cut
+    from proxygen_core.rows import CutRow
+
+    if request.node.callspec.id == "postgres":
+        request.getfixturevalue("postgres_server")
+    catalog = make(tmp_path)
+
+    def cut(versions: dict[str, int], planned: int) -> CutRow:
+        return CutRow(cut_id="k1", cut_key="editorial/demo/reel1.edl", s3_bucket="frames", status="ok",
+                      versions=json.dumps(versions), fingerprint=f"f{planned}", planned_at=planned, frame_count=17,
+                      generated_timestamp=f"2026-12-02T10:00:0{planned % 10}+00:00")
+
+    assert record_cut(catalog, cut({"sh010": 3}, 2000), "t")
+    assert not record_cut(catalog, cut({"sh010": 2}, 1000), "t")  # finished last, planned first: refused
+    [stored] = catalog.cuts()
+    assert stored.version_map == {"sh010": 3} and stored.frame_count == 17
+    [event] = catalog.events()
+    body = json.loads(event.payload)
+    assert (body["type"], body["versions"], body["cut_id"]) == (CUT_GENERATED, {"sh010": 3}, "k1")
+
+
+def test_proxygen_cuts_json_lists_the_rows_with_their_events_and_versions(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from proxygen_core.catalog import SQLiteCatalog
+    from proxygen_core.editorial.record import record_cut
+    from proxygen_core.rows import CutRow
+
+    db = tmp_path / "c.db"
+    catalog = SQLiteCatalog(db)
+    catalog.ensure()
+    events = [{"index": 1, "shot": "sh010", "version": 3, "state": "ok", "source_in": 1001, "source_out": 1007,
+               "record_in": 86400, "record_out": 86406}]
+    assert record_cut(catalog, CutRow(cut_id="k1", cut_key="editorial/demo/reel1.edl", s3_bucket="b", status="ok",
+                                      events=json.dumps(events), versions=json.dumps({"sh010": 3}),
+                                      missing_events=json.dumps([3]), frame_count=17, planned_at=1,
+                                      generated_timestamp="2026-12-02T10:00:00+00:00"), "t")
+    proc = subprocess.run([sys.executable, "-m", "proxygen_core.cli", "cuts", "--json"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PROXYGEN_SQLITE_PATH": str(db)}, check=True)
+    [listed] = json.loads(proc.stdout)
+    assert listed["cut_key"] == "editorial/demo/reel1.edl" and listed["versions"] == {"sh010": 3}
+    assert listed["events"] == events and listed["missing_events"] == [3] and listed["frame_count"] == 17
+
+
+def test_the_otio_media_are_relative_to_the_otio_file_or_presigned_urls():
+    from proxygen_core.editorial.outputs import PRESIGN_SECONDS, media_url
+
+    class S3Like:
+        bucket = "frames"
+
+        class client:  # noqa: N801  (boto3's shape: store.client.generate_presigned_url)
+            @staticmethod
+            def generate_presigned_url(op, Params, ExpiresIn):  # noqa: N803
+                return f"https://s3.example/{Params['Bucket']}/{Params['Key']}?op={op}&expires={ExpiresIn}"
+
+    otio_key = "editorial/demo/.proxies/reel1_cut.otio"
+    clip = "shows/demo/sq010/sh010/comp/v002/.proxies/sh010_comp_v002.exr_clip.mp4"
+    assert media_url(S3Like(), clip, otio_key, "relative") == \
+        "../../../shows/demo/sq010/sh010/comp/v002/.proxies/sh010_comp_v002.exr_clip.mp4"
+    assert media_url(S3Like(), clip, otio_key, "presigned") == \
+        f"https://s3.example/frames/{clip}?op=get_object&expires={PRESIGN_SECONDS}"
+
+
+@pytest.mark.slow
+def test_burnins_name_each_events_shot_and_version_and_leave_the_pictures(shots, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from .editorial_helpers import SETTINGS
+
+    root, store, rows, cut_key = shots
+    plain = build_cut(store, cut_key, rows, SETTINGS)
+    plain_movie = shutil.copy(plain.row.movie_s3_key, tmp_path / "plain.mp4")  # the next build writes the same key
+    burned = build_cut(store, cut_key, rows, replace(SETTINGS, render=replace(SETTINGS.render, clip_burnins=True)))
+    assert plain.row.ok and burned.row.ok
+    import av
+    import numpy as np
+
+    def lumas(path):
+        with av.open(str(path)) as container:
+            return [f.to_ndarray(format="yuv420p")[:f.height].astype(float) for f in container.decode(video=0)]
+
+    a, b = lumas(plain_movie), lumas(burned.row.movie_s3_key)
+    assert len(a) == len(b) == sum(LENGTHS)
+    # the bands carry text (differ), the code rows do not: every event still reads as its version and frame
+    assert all(np.abs(x[:8] - y[:8]).max() > 40 for x, y in zip(a[:6], b[:6], strict=True))
+    assert [decode_code(c) for c in movie_codes(burned.row.movie_s3_key)][:6] == [("sh010", 2, n)
+                                                                               for n in range(1001, 1007)]
