@@ -186,6 +186,15 @@ def test_a_flagged_sequence_clip_row_says_so(tmp_path):
     assert row.error.startswith("identity: version 'v003' from the folder disagrees with 'v004'")
 
 
+@pytest.fixture(autouse=True)
+def _no_catalog_from_the_environment(monkeypatch):
+    """The settings these tests write are the whole story: a suite fixture's PROXYGEN_SQLITE_PATH (s3_env sets it
+    for the process) would otherwise win over the test's own catalog."""
+    for name in ("PROXYGEN_SQLITE_PATH", "PROXYGEN_CONFIG", "PROXYGEN_CATALOG_BACKEND", "PROXYGEN_KEY_TEMPLATES",
+                 "PROXYGEN_KEY_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _cli(tmp_path, *argv):
     from proxygen_core.cli import main
 

@@ -45,13 +45,27 @@ def zou(postgres_server, tmp_path_factory):
         zou_venv()
     except ServiceError as exc:
         pytest.skip(str(exc))
-    server = start_zou(tmp_path_factory.mktemp("zou"), ("127.0.0.1", postgres_server.ports["postgres"], PG_PASSWORD),
-                       None, KITSU_EMAIL, KITSU_PASSWORD,
-                       database=f"zou_{uuid.uuid4().hex[:8]}")
+    folder, database = tmp_path_factory.mktemp("zou"), f"zou_{uuid.uuid4().hex[:8]}"
+    args = (folder, ("127.0.0.1", postgres_server.ports["postgres"], PG_PASSWORD), None, KITSU_EMAIL, KITSU_PASSWORD)
+    zou = _Zou(start_zou(*args, database=database), lambda port: start_zou(*args, port=port, database=database))
     try:
-        yield server
+        yield zou
     finally:
-        server.stop()
+        zou.stop()
+
+
+class _Zou:
+    """The test's zou: stopped by PID and started again on the same port, folder, database and secret."""
+
+    def __init__(self, server, again) -> None:
+        self.server, self._again = server, again
+        self.url = server.url
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def restart(self) -> None:
+        self.server = self._again(self.server.port)
 
 
 def _start(folder: Path, env: dict[str, str], ports: dict[str, int] | None = None) -> LocalStack:
@@ -169,7 +183,7 @@ def test_a_shot_is_one_kitsu_revision_whatever_is_redelivered_restarted_or_down(
         waiting = _wait_clip(stack, pattern4,
                              lambda r: r.tracker_status == "pending" and (r.tracker_attempts or 0) >= 2)
         assert "kitsu" in (waiting.tracker_error or "") and waiting.status == "ok"
-        zou.service = zou.service.start_again()
+        zou.restart()
         published = _wait_clip(stack, pattern4, lambda r: r.tracker_status != "pending", timeout=180)
         assert published.tracker_status == "published", published.tracker_error
         kitsu, task = _task(zou, show)
