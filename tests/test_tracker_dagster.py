@@ -63,7 +63,7 @@ def test_the_sensor_requests_each_due_clip_once_per_attempt_and_the_asset_publis
     settings, storage, catalog, row = published_world
     [request] = publish_requests(catalog)
     assert (request.run_key, request.partition_key, request.job_name) == (
-        f"publish-{row.clip_id}-0", row.sequence, "proxygen_publish")
+        f"publish-{row.clip_id}-1-0", row.sequence, "proxygen_publish")
     assert [r.run_key for r in publish_requests(catalog)] == [request.run_key]  # the same key until it runs
     result = _publish(settings, storage, catalog, instance, row.sequence)
     assert result.success
@@ -73,6 +73,10 @@ def test_the_sensor_requests_each_due_clip_once_per_attempt_and_the_asset_publis
     stored = catalog.open().clip(row.clip_id)
     assert (stored.tracker_status, stored.tracker_revision) == ("published", "rev-1")
     assert publish_requests(catalog) == []
+    # a rebuild's row starts pending with no attempts: its publish is a run of its own, never one already used
+    rebuilt = catalog.open().clip(row.clip_id).but(planned_at=5, tracker_status="pending", tracker_attempts=None)
+    assert catalog.open().write_clips([rebuilt], []) == 1
+    assert [r.run_key for r in publish_requests(catalog)] == [f"publish-{row.clip_id}-5-0"]
     # a materialization from the UI (or a backfill) re-publishes: the same revision, updated
     again = _publish(settings, storage, catalog, instance, row.sequence, trigger="manual")
     assert again.success and len(tracker_memory.CURRENT.revisions) == 1
@@ -94,7 +98,7 @@ def test_a_tracker_that_is_down_fails_the_run_and_is_requested_again_after_its_b
     assert (stored.tracker_status, stored.tracker_attempts) == ("pending", 1)
     assert publish_requests(catalog) == []  # backing off
     later = datetime.now(UTC) + timedelta(seconds=31)
-    assert [r.run_key for r in publish_requests(catalog, later)] == [f"publish-{row.clip_id}-1"]
+    assert [r.run_key for r in publish_requests(catalog, later)] == [f"publish-{row.clip_id}-1-1"]
 
 
 def test_a_refusal_fails_the_run_with_its_cause(published_world, instance):

@@ -1,8 +1,9 @@
 """The tracker publisher sensor: requests the publish of each clip whose row is due (pending, past its backoff).
 
 The tick is a module-level function of (context, catalog, settings); ``build_tracker_sensors`` only wraps it.
-The run key names the clip and its attempt count, so a tick that sees the same due row again (its run not yet
-started) requests nothing new, and a retry after a backoff (one more attempt) is a new run."""
+The run key names the clip, the build that wrote its row (``planned_at``) and its attempt count, so a tick that sees
+the same due row again (its run not yet started) requests nothing new, a retry after a backoff (one more attempt)
+is a new run, and so is a rebuild's publish (its row starts again at no attempts)."""
 from datetime import UTC, datetime
 
 from dagster import RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason
@@ -18,8 +19,8 @@ DUE_PER_TICK = 50  # clips requested per tick at most (the rest on the next)
 def publish_requests(catalog: CatalogResource, now: datetime | None = None) -> list[RunRequest]:
     now = now or datetime.now(UTC)
     due = catalog.open().tracker_due(now.replace(microsecond=0).isoformat(), DUE_PER_TICK)
-    return [RunRequest(run_key=f"publish-{row.clip_id}-{row.tracker_attempts or 0}", job_name=JOB.publish,
-                       partition_key=row.sequence, tags={TAG.trigger: TRIGGER.tracker_due})
+    return [RunRequest(run_key=f"publish-{row.clip_id}-{row.planned_at}-{row.tracker_attempts or 0}",
+                       job_name=JOB.publish, partition_key=row.sequence, tags={TAG.trigger: TRIGGER.tracker_due})
             for row in due]
 
 
