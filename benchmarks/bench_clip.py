@@ -80,13 +80,13 @@ def main() -> None:
         row = review.row
         print(f"{args.frames} frames 2048x1080 through the chain: {frames_s:.2f} s "
               f"({frames_s / args.frames:.3f} s/frame)")
-        print(f"review clip ({row['frame_count']} frames {row['clip_resolution']}, status {row['status']}): "
+        print(f"review clip ({row.frame_count} frames {row.clip_resolution}, status {row.status}): "
               f"{clip_s:.2f} s = {clip_s / frames_s:.1%} of the frames' time (target <= 15%); "
               f"read {review.timings['read_seconds']:.2f} s, display {review.timings['display_seconds']:.2f} s, "
               f"encode {review.timings['encode_seconds']:.2f} s, "
               f"quality check {review.timings['quality_seconds']:.2f} s; "
-              f"{row['quality_metric']} mean {row['quality_de_mean']} p99 {row['quality_de_p99']}, "
-              f"PSNR-Y {row['quality_psnr_db']} dB")
+              f"{row.quality_metric} mean {row.quality_de_mean} p99 {row.quality_de_p99}, "
+              f"PSNR-Y {row.quality_psnr_db} dB")
         n = min(args.profile_frames, args.frames)
         subset = load_members(store, keys[:n])
         print(f"each profile alone, one pass over {n} frames (wall s/frame of the pass: read, display render, "
@@ -100,11 +100,11 @@ def main() -> None:
             o = build_clips_of(store, f"{name}.####.exr", subset, alone, "review")[1][0]
             wall = time.perf_counter() - t2
             r = o.row
-            size = (r.get("clip_size_bytes") or 0) / n / 1e6
+            size = (r.clip_size_bytes or 0) / n / 1e6
             path = " (kept proxy planes)" if name == "review" and o.timings.get("display_seconds", 1) < 0.01 else ""
             print(f"| {name}{path} | {wall / n:.3f} | {o.timings.get('encode_seconds', 0) / n:.3f} | {size:.3f} | "
-                  f"{r.get('quality_metric')} {r.get('quality_de_mean')} / {r.get('quality_de_p99')}, "
-                  f"{r.get('quality_psnr_db')} dB | {r['status']} |")
+                  f"{r.quality_metric} {r.quality_de_mean} / {r.quality_de_p99}, "
+                  f"{r.quality_psnr_db} dB | {r.status} |")
         every = replace(keep, pipeline=replace(keep.pipeline, clip_profiles=",".join(PROFILES)))
         t3 = time.perf_counter()
         build_clips_of(store, "every.####.exr", subset, every, "review")

@@ -125,3 +125,44 @@ def test_display_lut_is_checked_cached_and_falls_back(tmp_path, monkeypatch):
     none, refused = display_lut.fast_display(cfg, RENDER.working_colorspace, RENDER.thumb_display, RENDER.view,
                                              17, None)
     assert none is None and refused.used == "exact" and "over the bound" in refused.reason
+
+
+def test_pq_display_takes_the_split_lut_within_the_bound(tmp_path):
+    """The PQ display's one 129^3 LUT misses the check (the ACES 2.0 HDR view kinks inside its cells); the split
+    LUT (a finer dark LUT, exact guarded cells) passes the same check, and holds on colours it was not checked
+    on, on bright pixels, and the same whichever rows engine.apply gives each worker."""
+    import PyOpenColorIO as ocio
+
+    from proxygen_core.colour import display_lut
+    from proxygen_core.colour.colorimetry import display_difference
+    from proxygen_core.colour.engine import apply
+    from proxygen_core.profiles import HDR_DISPLAY, HDR_VIEW
+
+    cfg = ocio.Config.CreateFromFile(RENDER.ocio_config)
+    working = RENDER.working_colorspace
+    fast, report = display_lut.fast_display(cfg, working, HDR_DISPLAY, HDR_VIEW, 129, tmp_path)
+    assert isinstance(fast, display_lut.SplitLut), report
+    assert report.used == "split" and "one LUT: lut error over the bound: max" in report.reason, report
+    assert (report.mean, report.p99, report.max) <= (0.1, 0.35, 0.6) and report.max <= display_lut.BOUNDS["max"]
+    again, cached = display_lut.fast_display(cfg, working, HDR_DISPLAY, HDR_VIEW, 129, tmp_path)
+    assert cached == report and isinstance(again, display_lut.SplitLut)
+
+    exact = display_lut._cpu(cfg, ocio.DisplayViewTransform(working, HDR_DISPLAY, HDR_VIEW))
+    de_itp = display_difference(HDR_DISPLAY)[1]
+    rng = np.random.default_rng(2026)  # not the check's seed: colours the bake never saw
+    unseen = (rng.uniform(0, 1, (60000, 3)) * rng.lognormal(0.0, 1.5, (60000, 1))).astype(np.float32)
+    saturated = np.array([[11.3, 0, 11.3], [30, 0.5, 0.2], [0.1, 40, 0.3], [0.2, 0.1, 25]], np.float32)
+    colours = np.vstack([unseen, saturated])
+    assert (colours.max(1) > 9.5).sum() > 2000  # bright: past the fine LUT's top, through the whole-cube one
+    want = np.clip(display_lut._apply(exact, colours), 0, 1)
+    got = colours.reshape(-1, 1, 3).copy()
+    apply(again, got)  # two workers, each its rows
+    got = np.clip(got.reshape(-1, 3), 0, 1)
+    error = de_itp(want, got)
+    assert error.mean() < 0.1 and np.percentile(error, 99) < 0.35, (error.mean(), np.percentile(error, 99))
+    assert error[-4:].max() < 0.6, error[-4:]  # the gamut-boundary kinks are rendered exactly
+    one = display_lut.lut_processor(cfg, working, display_lut.bake(cfg, working, HDR_DISPLAY, HDR_VIEW, 129), 129)
+    assert de_itp(want[-4:], np.clip(display_lut._apply(one, saturated), 0, 1)).max() > 0.6  # one LUT could not
+    flat = colours.copy()
+    again.apply(flat)  # in one piece: the same values as chunked
+    assert np.array_equal(np.clip(flat, 0, 1), got)

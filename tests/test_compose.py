@@ -105,6 +105,14 @@ def _rows(project: Project) -> dict[str, list[str]]:
     return {cols[0]: cols[1:] for cols in (line.split("\t") for line in done.stdout.splitlines()) if len(cols) == 4}
 
 
+def _pending_events(project: Project) -> int | None:
+    """Events written to the catalog's outbox and not yet acknowledged by the broker (None: no outbox yet)."""
+    done = project.podman.run("exec", project.container("postgres"), "psql", "-h", "/tmp", "-U", "postgres",
+                              "-d", "proxygen", "-At", "-c",
+                              "SELECT count(*) FROM proxy_events WHERE sent_at IS NULL", timeout=60)
+    return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip().isdigit() else None
+
+
 def _events(project: Project) -> list[dict]:
     """The events topic to its real end, read inside the daemon's container (the broker advertises its
     compose-network name) by tests/kafka_helpers.py itself."""
@@ -158,6 +166,11 @@ def test_compose_demo_renders_24_frames_end_to_end(tmp_path):
         for source, (_, thumbnail, proxy) in rows.items():
             assert store.exists(thumbnail) and store.exists(proxy), f"{source}: outputs {thumbnail}, {proxy} missing"
 
+        # A row and its event are written in one transaction, but the event reaches Kafka when a drain sends it:
+        # the run's own drain, or (after a failed or contended one) the outbox sensor once the claim expires.
+        while time.monotonic() < deadline + 180 and _pending_events(project) != 0:
+            time.sleep(5)
+        assert _pending_events(project) == 0, "events still pending in the outbox"
         events = [e for e in _events(project) if e["body"].get("type") == "proxy.generated"]
         sources = [e["body"]["source_uri"] for e in events]
         assert sorted(sources) == sorted(f"s3://{BUCKET}/{k}" for k in keys), sources  # one per row, no more

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import PyOpenColorIO as ocio
 
+from proxygen_core.colour.display_lut import SplitLut
 from proxygen_core.colour.grades import Grade, look_transform
 from proxygen_core.colour.simd import clear_upper_state
 from proxygen_core.errors import ColorError
@@ -83,7 +84,7 @@ class ColourEngine:
         except Exception as exc:
             raise ColorError(config_name, f"cannot load OCIO config: {exc}") from exc
         self._lock = threading.Lock()
-        self._cpu: dict[tuple, ocio.CPUProcessor | bool] = {}  # processors, and whether a transform is linear
+        self._cpu: dict[tuple, ocio.CPUProcessor | SplitLut | bool] = {}  # processors, and whether a transform is linear
         self.bake_reports: dict[tuple, object] = {}  # display LUT checks, for reports and benchmarks
 
     # --- detection -------------------------------------------------------------------------
@@ -204,7 +205,7 @@ class ColourEngine:
         return str(self.config.getProcessor(group).getCacheID())
 
     def display(self, working: str, display: str, view: str, transform: str = "exact",
-                lut_size: int = 65) -> ocio.CPUProcessor:
+                lut_size: int = 65) -> ocio.CPUProcessor | SplitLut:
         """The (working -> display, view) processor: ``exact``, or ``lut`` (baked, checked; docs/colour.md),
         which falls back to the exact one, with a logged reason, when its error is over the bound."""
         if display not in self.config.getDisplays():
@@ -237,8 +238,9 @@ class ColourEngine:
         return cpu
 
 
-def apply(cpu: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
-    """Apply in place on a float32 (h, w, 3) array, rows split across cores (OCIO releases the GIL)."""
+def apply(cpu: ocio.CPUProcessor | SplitLut, rgb: np.ndarray) -> np.ndarray:
+    """Apply in place on a float32 (h, w, 3) array, rows split across cores (OCIO releases the GIL); a SplitLut
+    (colour/display_lut.py) applies itself to each chunk."""
     if rgb.dtype != np.float32 or not rgb.flags.c_contiguous or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError("expected a contiguous float32 (h, w, 3) array")
     h, w = rgb.shape[:2]
@@ -247,7 +249,10 @@ def apply(cpu: ocio.CPUProcessor, rgb: np.ndarray) -> np.ndarray:
         assert isinstance(rows, range)  # spread cuts a range into ranges
         clear_upper_state()  # see simd.py: otherwise OCIO can run 7x slower after an EXR decode
         chunk = rgb[rows.start:rows.stop]
-        cpu.apply(ocio.PackedImageDesc(chunk, w, chunk.shape[0], 3))
+        if isinstance(cpu, SplitLut):
+            cpu.apply(chunk)
+        else:
+            cpu.apply(ocio.PackedImageDesc(chunk, w, chunk.shape[0], 3))
 
     run_parts(run, spread(range(h), WORKERS if h * w >= 262_144 else 1))
     return rgb
