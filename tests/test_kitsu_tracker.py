@@ -25,6 +25,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from proxygen_core.errors import ConfigurationError
 from proxygen_core.settings import TrackerSettings
 from proxygen_core.trackers import TrackerRefused, TrackerUnavailable, open_tracker, publish
 from proxygen_core.trackers.base import Publication
@@ -287,7 +288,7 @@ def test_connect_from_settings_and_a_wrong_password(kitsu_server):
     assert tracker.name == "kitsu"
     with pytest.raises(TrackerRefused, match="login refused"):
         open_tracker(dataclasses.replace(settings, kitsu_password="wrong-password"))
-    with pytest.raises(TrackerRefused, match="PROXYGEN_KITSU_PASSWORD not set"):
+    with pytest.raises(ConfigurationError, match="^PROXYGEN_KITSU_PASSWORD: not set"):
         open_tracker(dataclasses.replace(settings, kitsu_password=None))
 
 
