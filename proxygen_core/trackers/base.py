@@ -84,8 +84,8 @@ def require(tracker: str, settings: object) -> None:
 
     missing = [env_name(name) for name in REQUIRED_SETTINGS.get(tracker, ()) if not getattr(settings, name)]
     if missing:
-        raise ConfigurationError(missing, f"not set (the {tracker} publisher needs {'it' if len(missing) == 1 else 'them'}: "
-                                          "docs/trackers.md)")
+        them = "it" if len(missing) == 1 else "them"
+        raise ConfigurationError(missing, f"not set (the {tracker} publisher needs {them}: docs/trackers.md)")
 
 
 def by_http_status(tracker: str, status: int, text: str) -> TrackerRefused | TrackerUnavailable:

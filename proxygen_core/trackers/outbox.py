@@ -33,8 +33,8 @@ from proxygen_core.profiles import HDR_DISPLAY, PROFILES
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import GENERATOR, Settings, TrackerSettings
 from proxygen_core.store.base import Store
-from proxygen_core.store.s3 import CREDENTIAL_SETTINGS, credentials_problem
 from proxygen_core.store.identity import NEEDED, ShotIdentity, noted_problem
+from proxygen_core.store.s3 import CREDENTIAL_SETTINGS, credentials_problem
 from proxygen_core.trackers import open_tracker
 from proxygen_core.trackers.base import (
     Publication,
