@@ -98,6 +98,19 @@ class StorageError(ProxygenError):
     kind = "storage"
 
 
+class ConfigurationError(ProxygenError, ValueError):
+    """Our side is not configured to do this: a setting is missing or invalid (no S3 credentials, no tracker URL).
+    Never a failure of a source, a clip or a tracker: nothing is recorded on a row, the operator fixes the setting.
+    ``path`` (and ``settings``) name the settings; ``str()`` is one line. A ValueError too, so the CLI prints it as
+    the one-line configuration error it is (cli.main)."""
+
+    kind = "configuration"
+
+    def __init__(self, settings: Iterable[str], cause: str) -> None:
+        self.settings = tuple(settings)
+        super().__init__(", ".join(self.settings), cause)
+
+
 class InternalError(ProxygenError):
     """An unexpected exception while processing one source, wrapped so the batch goes on."""
 

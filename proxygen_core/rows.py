@@ -164,6 +164,7 @@ class ClipRow(_Record):
     tracker_error: str | None = None  # why the last attempt did not publish
     tracker_attempts: int | None = None
     tracker_retry_at: str | None = None  # not before this (ISO UTC): the backoff, or the lease of a running attempt
+    tracker_claim: str | None = None  # the token of the publisher holding this publish (trackers/outbox.py)
 
     @property
     def missing(self) -> list[int]:

@@ -362,6 +362,7 @@ class TrackerSettings:
     kitsu_url: str | None = None  # zou's API root, e.g. https://kitsu.studio/api (a bare zou: http://host:port)
     kitsu_user: str | None = None
     kitsu_password: str | None = None
+    kitsu_web_url: str | None = None  # Kitsu's web app, for the links; default: kitsu_url without its /api
     shotgrid_url: str | None = None
     shotgrid_script: str | None = None
     shotgrid_key: str | None = None

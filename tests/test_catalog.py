@@ -426,3 +426,73 @@ def test_tracker_publish_state_is_claimed_once_and_kept_for_its_build(make, tmp_
     assert c.clip("nope") is None
     with pytest.raises(ValueError, match="not tracker columns"):
         c.update_tracker("c1", 200, {"status": "failed"})
+
+
+@pytest.mark.parametrize("make", BACKENDS)
+def test_a_claim_token_owns_the_outcome_and_a_forced_claim_never_takes_a_live_one(make, tmp_path, monkeypatch):
+    """Every publish path claims: a forced claim (a re-publish) takes any rendered row but not one whose claim is
+    live; the outcome is written only by the token that holds the row (a claimer taken over cannot overwrite)."""
+    from proxygen_core.catalog.vast import VastCatalog
+
+    monkeypatch.setattr(VastCatalog, "CLAIM_SETTLE_SECONDS", 0.0)
+    c = make(tmp_path)
+    clip = ClipRow(clip_id="c1", sequence="s/b.####.exr", s3_bucket="frames", status="ok", planned_at=100,
+                   generated_timestamp="2026-12-02T10:00:00+00:00", tracker_status="published", tracker_attempts=1)
+    assert c.write_clips([clip], []) == 1
+    now, lease, later = ("2026-12-02T10:01:00+00:00", "2026-12-02T10:16:00+00:00", "2026-12-02T10:17:00+00:00")
+
+    def claim(token):
+        return {"tracker_status": "pending", "tracker_retry_at": lease, "tracker_claim": token}
+
+    assert c.update_tracker("c1", 100, claim("sensor"), claim_at=now) is False  # published: not due
+    assert c.update_tracker("c1", 100, claim("ui"), claim_at=now, force=True) is True  # a re-publish claims it
+    assert c.update_tracker("c1", 100, claim("backfill"), claim_at=now, force=True) is False  # held by "ui"
+    assert c.update_tracker("c1", 100, claim("sensor"), claim_at=now) is False
+    assert c.update_tracker("c1", 100, claim("late"), claim_at=later, force=True) is True  # "ui"'s lease ran out
+    outcome = {"tracker_status": "published", "tracker_claim": None, "tracker_retry_at": None}
+    assert c.update_tracker("c1", 100, outcome, owner="ui") is False  # taken over: its outcome is not written
+    assert c.clip("c1").tracker_claim == "late"
+    assert c.update_tracker("c1", 100, outcome, owner="late") is True
+    stored = c.clip("c1")
+    assert (stored.tracker_status, stored.tracker_claim, stored.tracker_retry_at) == ("published", None, None)
+
+
+def test_two_vast_claimers_whose_transactions_overlap_get_one_claim(monkeypatch):
+    """VAST has no row lock: two publishers both read the row as due in overlapping transactions and both write
+    their token (the fake, like a last-writer-wins store, keeps the later commit). The claim is read back after
+    the settle time, so exactly one of them holds it; without the read-back both would publish."""
+    from proxygen_core.catalog.vast import VastCatalog
+
+    server = fake_vastdb.Server(buckets=["db"])
+    catalogs = [VastCatalog("http://vast.example", "a", "s", "db", connect=fake_vastdb.connector(server))
+                for _ in range(2)]
+    catalogs[0].ensure()
+    clip = ClipRow(clip_id="c1", sequence="s/b.####.exr", s3_bucket="frames", status="ok", planned_at=100,
+                   generated_timestamp="2026-12-02T10:00:00+00:00", tracker_status="pending")
+    assert catalogs[0].write_clips([clip], []) == 1
+    monkeypatch.setattr(VastCatalog, "CLAIM_SETTLE_SECONDS", 0.3)
+    both_read = threading.Barrier(2, timeout=10)
+    update = fake_vastdb.Table.update
+
+    def update_after_both_read(table, rows, columns=None):
+        if table.name == "proxy_clips":
+            both_read.wait()  # each claimer has read the row as due, neither has committed
+        return update(table, rows, columns)
+
+    monkeypatch.setattr(fake_vastdb.Table, "update", update_after_both_read)
+    got: dict[str, bool] = {}
+
+    def claimer(catalog, token):
+        got[token] = catalog.update_tracker("c1", 100, {"tracker_status": "pending", "tracker_claim": token,
+                                                        "tracker_retry_at": "2026-12-02T10:16:00+00:00"},
+                                            claim_at="2026-12-02T10:01:00+00:00")
+
+    threads = [threading.Thread(target=claimer, args=(cat, token))
+               for cat, token in zip(catalogs, ("A", "B"), strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert not any(t.is_alive() for t in threads) and set(got) == {"A", "B"}
+    holder = catalogs[0].clip("c1").tracker_claim
+    assert holder in ("A", "B") and got == {"A": holder == "A", "B": holder == "B"}

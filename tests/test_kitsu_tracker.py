@@ -25,6 +25,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from proxygen_core.errors import ConfigurationError
 from proxygen_core.settings import TrackerSettings
 from proxygen_core.trackers import TrackerRefused, TrackerUnavailable, open_tracker, publish
 from proxygen_core.trackers.base import Publication
@@ -132,7 +133,10 @@ def test_a_24_frame_shot_is_one_revision_whose_movie_decodes_to_24_frames(kitsu,
     movies = _movies(kitsu, task)
     assert [(m["id"], m["revision"], m["extension"], m["status"]) for m in movies] == \
         [(revision.id, 3, "mp4", "ready")]
-    assert revision.url == f"{kitsu_web(kitsu)}/productions/{task['project_id']}/shots/tasks/{task['id']}/"
+    web = kitsu_web(kitsu)
+    assert revision.url == f"{web}/productions/{task['project_id']}/shots/{task['entity_id']}"  # the shot's page
+    assert revision.details["task_url"] == f"{web}/productions/{task['project_id']}/shots/tasks/{task['id']}" \
+                                           f"/previews/{revision.id}"
     comments = gazu.task.all_comments_for_task(task, client=c)
     assert [cm["text"] for cm in comments] == [pub.comment]
     assert comments[0]["task_status_id"] == gazu.task.get_task_status_by_short_name("wfa", client=c)["id"]
@@ -287,7 +291,7 @@ def test_connect_from_settings_and_a_wrong_password(kitsu_server):
     assert tracker.name == "kitsu"
     with pytest.raises(TrackerRefused, match="login refused"):
         open_tracker(dataclasses.replace(settings, kitsu_password="wrong-password"))
-    with pytest.raises(TrackerRefused, match="PROXYGEN_KITSU_PASSWORD not set"):
+    with pytest.raises(ConfigurationError, match="^PROXYGEN_KITSU_PASSWORD: not set"):
         open_tracker(dataclasses.replace(settings, kitsu_password=None))
 
 
@@ -416,3 +420,12 @@ def test_live_kitsu_publish_is_one_revision(tmp_path):
     stored = tmp_path / "stored.mp4"
     gazu.files.download_preview_movie(first.id, str(stored), client=kitsu.client)
     assert ffprobe_frames(stored)[0] == 24
+
+
+def test_the_web_root_is_the_api_root_without_api_unless_set():
+    from proxygen_core.trackers.kitsu import web_root
+
+    assert web_root("https://kitsu.studio/api") == "https://kitsu.studio"
+    assert web_root("https://kitsu.studio/api/") == "https://kitsu.studio"
+    assert web_root("http://127.0.0.1:5000") == "http://127.0.0.1:5000"  # a bare zou: no /api to drop
+    assert web_root("https://kitsu.studio/api", "https://review.studio/") == "https://review.studio"

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from shotgun_api3.lib import mockgun
 
+from proxygen_core.errors import ConfigurationError
 from proxygen_core.settings import TrackerSettings
 from proxygen_core.trackers import Revision, TrackerRefused, TrackerUnavailable, publish
 from proxygen_core.trackers import shotgrid as sgmod
@@ -267,14 +268,15 @@ def test_connect_with_a_good_key_and_a_site_in_maintenance(monkeypatch):
         sgmod.connect(_settings())
 
 
-def test_connect_refused_is_unavailable_and_missing_settings_refused():
+def test_connect_refused_is_unavailable_and_missing_settings_a_configuration_error():
     with socket.socket() as sock:  # a port nothing listens on: bound, then closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(TrackerUnavailable, match=r"shotgrid: connecting to http://127.0.0.1:\d+"):
         sgmod.connect(_settings(url=f"http://127.0.0.1:{port}"))
-    with pytest.raises(TrackerRefused, match="PROXYGEN_SHOTGRID_SCRIPT, PROXYGEN_SHOTGRID_KEY not set"):
+    with pytest.raises(ConfigurationError, match="^PROXYGEN_SHOTGRID_SCRIPT, PROXYGEN_SHOTGRID_KEY: not set") as caught:
         sgmod.connect(TrackerSettings(tracker="shotgrid", shotgrid_url=SITE))
+    assert caught.value.settings == ("PROXYGEN_SHOTGRID_SCRIPT", "PROXYGEN_SHOTGRID_KEY")
 
 
 # --- a real site (opt-in) ------------------------------------------------------------------------------------

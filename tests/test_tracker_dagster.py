@@ -85,20 +85,38 @@ def test_the_sensor_requests_each_due_clip_once_per_attempt_and_the_asset_publis
     assert tracker_memory.CURRENT.revisions[("demo", "sh010", "comp", 3)]["movie"] == b"the movie"
 
 
-def test_a_tracker_that_is_down_fails_the_run_and_is_requested_again_after_its_backoff(published_world, instance):
+def test_a_tracker_that_is_down_is_a_warned_retry_not_a_failed_partition(published_world, instance):
     from proxygen_dagster.trackers.sensors import publish_requests
 
     settings, storage, catalog, row = published_world
     tracker_memory.CURRENT.down = True
     result = _publish(settings, storage, catalog, instance, row.sequence)
-    assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "publish pending: kitsu: connection refused" in failure.event_specific_data.error.message
+    assert result.success  # pending is a retry: the partition is not red
+    assert [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"] == []
+    [mat] = result.asset_materializations_for_node("tracker_publish")
+    assert mat.metadata["tracker_status"].value == "pending"
+    assert "kitsu: connection refused" in mat.metadata["error"].value and mat.metadata["retry_at"].value
+    check = checks(result)["tracker_revision"]
+    assert not check.passed and check.severity.value == "WARN"
     stored = catalog.open().clip(row.clip_id)
-    assert (stored.tracker_status, stored.tracker_attempts) == ("pending", 1)
+    assert (stored.tracker_status, stored.tracker_attempts, stored.tracker_claim) == ("pending", 1, None)
     assert publish_requests(catalog) == []  # backing off
     later = datetime.now(UTC) + timedelta(seconds=31)
     assert [r.run_key for r in publish_requests(catalog, later)] == [f"publish-{row.clip_id}-1-1"]
+
+
+def test_a_materialization_from_the_ui_never_publishes_beside_the_sensors_run(published_world, instance):
+    settings, storage, catalog, row = published_world
+    db = catalog.open()
+    until = (datetime.now(UTC) + timedelta(minutes=15)).replace(microsecond=0).isoformat()
+    assert db.update_tracker(row.clip_id, row.planned_at, {"tracker_claim": "sensor-run", "tracker_retry_at": until,
+                                                           "tracker_attempts": 1},
+                             claim_at=datetime.now(UTC).replace(microsecond=0).isoformat())
+    result = _publish(settings, storage, catalog, instance, row.sequence, trigger="manual")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "another publisher holds this clip's publish" in failure.event_specific_data.error.message
+    assert tracker_memory.CURRENT.calls == [] and db.clip(row.clip_id).tracker_claim == "sensor-run"
 
 
 def test_a_refusal_fails_the_run_with_its_cause(published_world, instance):

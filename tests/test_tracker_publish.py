@@ -170,3 +170,144 @@ def test_a_flagged_identity_fails_the_publish_saying_why(world):
     catalog.write_clips([flagged], [])
     [outcome] = publish_due(catalog, store, settings, NOW, connect=tracker.connect)
     assert outcome.status == FAILED and "lacks shot (shot folder sh010 but the file name says sh020" in outcome.error
+
+
+# --- every publish path claims; a stale claimer cannot overwrite (user trial, issue 29) -------------------------
+
+def _hold(catalog, row, token="sensor-run", until=NOW + timedelta(minutes=15)):
+    """The row as the sensor's publisher leaves it while it publishes: claimed, its lease running."""
+    assert catalog.update_tracker(row.clip_id, row.planned_at, {
+        "tracker_status": "pending", "tracker_attempts": 1, "tracker_retry_at": until.isoformat(),
+        "tracker_claim": token}, claim_at=NOW.isoformat())
+
+
+def test_a_forced_publish_takes_the_claim_and_never_publishes_beside_a_running_one(world):
+    catalog, store, settings, row, tracker = world
+    _hold(catalog, row)
+    forced = publish_clip(catalog, store, settings, catalog.clip("c1"), NOW + timedelta(minutes=1),
+                          connect=tracker.connect, force=True)
+    assert forced.status == SKIPPED and tracker.calls == []  # the UI's materialization or a backfill waits its turn
+    stored = catalog.clip("c1")
+    assert (stored.tracker_claim, stored.tracker_attempts) == ("sensor-run", 1)
+    # once the holder has recorded its outcome, a forced re-publish claims and updates the same revision
+    assert catalog.update_tracker("c1", row.planned_at, {"tracker_status": PUBLISHED, "tracker_claim": None,
+                                                         "tracker_retry_at": None}, owner="sensor-run")
+    again = publish_clip(catalog, store, settings, catalog.clip("c1"), NOW + timedelta(minutes=2),
+                         connect=tracker.connect, force=True)
+    assert again.status == PUBLISHED and catalog.clip("c1").tracker_claim is None
+
+
+def test_a_stale_claimer_cannot_overwrite_the_outcome_of_the_one_that_took_over(world):
+    catalog, store, settings, row, tracker = world
+    late = NOW + timedelta(seconds=901)  # past the first claimer's lease: it is taken over
+    results = {}
+
+    class SlowFirst(MemoryTracker):
+        def connect(self, s):
+            if "second" not in results:  # the first claimer stalls here; the second takes its row over
+                results["second"] = publish_clip(catalog, store, settings, catalog.clip("c1"), late,
+                                                 connect=tracker.connect)
+            return tracker
+
+    first = publish_clip(catalog, store, settings, row, NOW, connect=SlowFirst().connect)
+    assert results["second"].status == PUBLISHED and results["second"].attempts == 2
+    assert first.status == SKIPPED and "taken over" in first.error
+    stored = catalog.clip("c1")
+    assert (stored.tracker_status, stored.tracker_attempts, stored.tracker_claim) == (PUBLISHED, 2, None)
+    assert len(tracker.revisions) == 1  # the first claimer looked up before writing: the same revision
+
+
+# --- our configuration is not a clip's failure ------------------------------------------------------------------
+
+def test_no_tracker_url_is_a_configuration_error_and_leaves_the_row_as_it_was(world):
+    from proxygen_core.errors import ConfigurationError
+
+    catalog, store, _, row, _ = world
+    settings = Settings(trackers=TrackerSettings(tracker="kitsu", kitsu_user="u", kitsu_password="p"))
+    with pytest.raises(ConfigurationError, match="^PROXYGEN_KITSU_URL: not set") as caught:
+        publish_due(catalog, store, settings, NOW)  # the real Kitsu module's connect
+    assert caught.value.settings == ("PROXYGEN_KITSU_URL",)
+    stored = catalog.clip("c1")
+    assert (stored.tracker_status, stored.tracker_attempts, stored.tracker_error, stored.tracker_claim,
+            stored.tracker_retry_at) == ("pending", None, None, None, None)
+
+
+def _no_aws_credentials(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_no_s3_credentials_is_a_configuration_error_not_a_failed_publish(world, monkeypatch, tmp_path):
+    from proxygen_core.errors import ConfigurationError
+    from proxygen_core.store.s3 import ObjectStore, s3_client
+
+    catalog, _, settings, row, tracker = world
+    _no_aws_credentials(monkeypatch, tmp_path)
+    store = ObjectStore(s3_client("http://127.0.0.1:1"), "frames", tmp_path / "cache")
+    with pytest.raises(ConfigurationError, match="^AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: no usable S3 "
+                                                 "credentials \\(NoCredentialsError"):
+        publish_due(catalog, store, settings, NOW, connect=tracker.connect)
+    stored = catalog.clip("c1")
+    assert (stored.tracker_status, stored.tracker_attempts, stored.tracker_error, stored.tracker_claim) == (
+        "pending", None, None, None)
+    assert tracker.revisions == {}
+
+
+def test_clips_publish_without_s3_credentials_says_so_and_records_nothing(world, monkeypatch, tmp_path, capsys):
+    from proxygen_core.cli import main
+
+    catalog, _, _, _, _ = world
+    _no_aws_credentials(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"PROXYGEN_SQLITE_PATH": str(tmp_path / "catalog.db"), "PROXYGEN_TRACKER": "kitsu",
+                        "PROXYGEN_KITSU_URL": "http://127.0.0.1:1", "PROXYGEN_KITSU_USER": "u",
+                        "PROXYGEN_KITSU_PASSWORD": "p", "PROXYGEN_S3_ENDPOINT_URL": "http://127.0.0.1:1"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["clips", "--publish"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: no usable S3 credentials"), err
+    assert catalog.clip("c1").tracker_status == "pending" and catalog.clip("c1").tracker_error is None
+
+
+# --- one clip's failure never stops the others; the listing's cause is short --------------------------------------
+
+def test_one_clips_exception_never_stops_the_others(world):
+    catalog, store, settings, row, tracker = world
+    store.put_bytes(str(store.root / "sh020.####_clip.mp4"), b"movie-2")
+    second = row.but(clip_id="c2", sequence=str(store.root / "sh020.####.exr"), shot="sh020",
+                     clip_s3_key=str(store.root / "sh020.####_clip.mp4"), poster_s3_key=None,
+                     generated_timestamp="2026-12-02T09:30:00+00:00")
+    assert catalog.write_clips([second], []) == 1
+
+    class Flaky:  # the catalog fails under the first clip's claim (a lock timeout, a dropped connection)
+        def __getattr__(self, name):
+            return getattr(catalog, name)
+
+        def update_tracker(self, clip_id, *args, **kwargs):
+            if clip_id == "c1":
+                raise RuntimeError("database is locked")
+            return catalog.update_tracker(clip_id, *args, **kwargs)
+
+    outcomes = publish_due(Flaky(), store, settings, NOW, connect=tracker.connect)
+    assert [(o.clip_id, o.status) for o in outcomes] == [("c1", "pending"), ("c2", PUBLISHED)]
+    assert "RuntimeError: database is locked" in outcomes[0].error
+    assert list(tracker.revisions) == [("demo", "sh020", "comp", 3)]
+
+
+def test_the_listing_shows_a_short_cause_and_the_record_keeps_all_of_it(world):
+    from proxygen_core.trackers.kitsu import open_kitsu
+
+    catalog, store, settings, row, _ = world
+
+    def unreachable(s):
+        return open_kitsu("http://127.0.0.1:1", "u", "p", timeout=(2.0, 2.0))  # nothing listens on port 1
+
+    [outcome] = publish_due(catalog, store, settings, NOW, connect=unreachable)
+    stored = catalog.clip("c1")
+    assert state_line(stored) == (f"pending (attempt 1, retry {outcome.retry_at}): "
+                                  "kitsu: log in: ConnectionError: [Errno 111] Connection refused")
+    assert "Max retries exceeded" in stored.tracker_error and "/auth/login" in stored.tracker_error  # all of it

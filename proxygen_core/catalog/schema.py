@@ -76,6 +76,7 @@ PROXY_CLIPS = pa.schema([
     # the tracker publish (rows.ClipRow): pending | published | failed, the revision and the retry schedule
     ("tracker_status", pa.string()), ("tracker_url", pa.string()), ("tracker_revision", pa.string()),
     ("tracker_error", pa.string()), ("tracker_attempts", pa.int64()), ("tracker_retry_at", pa.string()),
+    ("tracker_claim", pa.string()),  # the token of the publisher holding the row's publish (its lease: retry_at)
 ])
 
 # One row per editorial cut and output profile: its latest conform (docs/editorial.md; rows.CutRow).
@@ -117,13 +118,38 @@ def planned_later(stored: int | None, new: int | None) -> bool:
 
 # What a tracker publish changes on its clip row (nothing else: the build owns the rest).
 TRACKER_COLUMNS = ("tracker_status", "tracker_url", "tracker_revision", "tracker_error", "tracker_attempts",
-                   "tracker_retry_at")
+                   "tracker_retry_at", "tracker_claim")
 PENDING = "pending"
 
 
 def tracker_due(row: ClipRow, now: str) -> bool:
     """Whether a clip waits for its tracker publish now: pending, rendered, and past its backoff or lease."""
     return row.tracker_status == PENDING and row.ok and (row.tracker_retry_at is None or row.tracker_retry_at <= now)
+
+
+def tracker_held(row: ClipRow, now: str) -> bool:
+    """Whether a publisher holds the clip's publish now: its claim token is set and its lease not run out."""
+    return row.tracker_claim is not None and (row.tracker_retry_at is None or row.tracker_retry_at > now)
+
+
+def tracker_claimable(row: ClipRow, now: str, force: bool = False) -> bool:
+    """Whether a publisher may claim the clip's publish now: a due row (``tracker_due``); with ``force`` (a
+    re-publish from the UI, a backfill, ``--clip``) any rendered row whatever its state, unless another publisher
+    holds it (``tracker_held``). Every publish path claims: none writes beside a live claim."""
+    if force:
+        return row.ok and not tracker_held(row, now)
+    return tracker_due(row, now)
+
+
+def tracker_allows(row: ClipRow, planned_at: int | None, claim_at: str | None, force: bool,
+                   owner: str | None) -> bool:
+    """Whether ``update_tracker`` may change ``row``: still the build ``planned_at`` made; claimable at
+    ``claim_at`` when it is a claim; held by ``owner`` when it is a claimer's result. One rule for every backend."""
+    if row.planned_at != planned_at:
+        return False
+    if claim_at is not None and not tracker_claimable(row, claim_at, force):
+        return False
+    return owner is None or row.tracker_claim == owner
 
 
 def tracker_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +216,7 @@ class Catalog(Protocol):
     def tracker_due(self, now: str, limit: int = 20) -> list[ClipRow]: ...
 
     def update_tracker(self, clip_id: str, planned_at: int | None, changes: dict[str, Any],
-                       claim_at: str | None = None) -> bool: ...
+                       claim_at: str | None = None, force: bool = False, owner: str | None = None) -> bool: ...
 
     def pending_events(self, limit: int = 500) -> list[OutboxEvent]: ...
 

@@ -26,6 +26,7 @@ from proxygen_core.catalog.schema import (
     is_new_version,
     planned_later,
     sql_ddl,
+    tracker_allows,
     tracker_changes,
 )
 from proxygen_core.rows import ClipRow, CutRow, FrameRow, HistoryRow
@@ -189,18 +190,18 @@ class SQLCatalog:
         return [ClipRow.from_record(r) for r in found]
 
     def update_tracker(self, clip_id: str, planned_at: int | None, changes: dict[str, Any],
-                       claim_at: str | None = None) -> bool:
+                       claim_at: str | None = None, force: bool = False, owner: str | None = None) -> bool:
         """Set a clip's tracker columns if the row is still the build ``planned_at`` made (a rebuild meanwhile
-        wins: its row is pending again and published on its own); with ``claim_at``, only if it is due then (a
-        claim: of two publishers, one gets it). Returns whether the row was changed."""
+        wins: its row is pending again and published on its own); with ``claim_at``, only if it is claimable then
+        (schema.tracker_claimable, ``force`` for a re-publish: of two publishers, one gets it); with ``owner``,
+        only if that publisher's claim is still the row's (a stale claimer, taken over, cannot overwrite). The row
+        is read and written under its lock, in one transaction. Returns whether the row was changed."""
         changes = tracker_changes(changes)
-        where, args = "clip_id = ? AND planned_at = ?", [clip_id, planned_at]
-        if claim_at is not None:
-            where += " AND tracker_status = ? AND (tracker_retry_at IS NULL OR tracker_retry_at <= ?)"
-            args += [PENDING, claim_at]
         with self._transaction():
             self._lock_row(clip_id)
-            if not self._execute(f'SELECT clip_id FROM "{self.clips_table}" WHERE {where}', args):
+            found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" '
+                                  'WHERE clip_id = ?', [clip_id])
+            if not found or not tracker_allows(ClipRow.from_record(found[0]), planned_at, claim_at, force, owner):
                 return False
             sets = ", ".join(f'"{name}" = ?' for name in changes)
             self._execute(f'UPDATE "{self.clips_table}" SET {sets} WHERE clip_id = ?', [*changes.values(), clip_id])

@@ -8,6 +8,7 @@ it is created lazily, on first use.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from proxygen_core.catalog.schema import (
     conform,
     is_new_version,
     planned_later,
+    tracker_allows,
     tracker_changes,
     tracker_due,
 )
@@ -49,6 +51,7 @@ def _default_connect(**kwargs: Any) -> Any:
 
 class VastCatalog:
     profile = "review"
+    CLAIM_SETTLE_SECONDS = 1.0  # a tracker claim is read back after this (update_tracker)
     inspector_tables = False  # also write exr-inspector's files/parts tables, in this schema (catalog/inspector.py)
 
     def __init__(self, endpoint: str, access: str, secret: str, bucket: str, schema: str = "exr_metadata",
@@ -256,8 +259,17 @@ class VastCatalog:
         return sorted(due, key=lambda r: r.generated_timestamp or "")[:limit]
 
     def update_tracker(self, clip_id: str, planned_at: int | None, changes: dict[str, Any],
-                       claim_at: str | None = None) -> bool:
-        """As the SQL catalog's, in one transaction."""
+                       claim_at: str | None = None, force: bool = False, owner: str | None = None) -> bool:
+        """As the SQL catalog's (schema.tracker_allows), read and written in one transaction.
+
+        VAST has no row lock and no conditional update (``Table.update`` writes by ``$row_id``), so two claimers
+        whose transactions overlap can both read the row as claimable and both write their token: the later
+        commit wins the row. A claim (``claim_at``, its token in ``changes["tracker_claim"]``) is therefore not
+        held until it is read back: after ``CLAIM_SETTLE_SECONDS`` (longer than a claim's transaction takes, so
+        an overlapping claimer has committed by then) the row is read again in a fresh transaction, and only the
+        claimer whose token it holds has the claim; the other gets False and leaves it. A claimer whose
+        transaction outlasts the settle time could still overwrite a verified claim: the residual window
+        ``vastdb`` leaves (docs/trackers.md). Results are written with ``owner``: a stale claimer is refused."""
         from ibis import _
 
         changes = tracker_changes(changes)
@@ -266,9 +278,8 @@ class VastCatalog:
         def work(tx: Any) -> bool:
             table = self._table(tx, self.clips_table, PROXY_CLIPS)
             found = [r for r in self._select(table, PROXY_CLIPS.names, _.clip_id == clip_id, row_id=True).to_pylist()
-                     if r["planned_at"] == planned_at
-                     and (claim_at is None or tracker_due(ClipRow.from_record(
-                         {k: v for k, v in r.items() if k != ROW_ID}), claim_at))]
+                     if tracker_allows(ClipRow.from_record({k: v for k, v in r.items() if k != ROW_ID}),
+                                       planned_at, claim_at, force, owner)]
             if not found:
                 return False
             table.update(pa.Table.from_pylist(
@@ -276,7 +287,14 @@ class VastCatalog:
                 schema=pa.schema([(ROW_ID, pa.uint64())] + [PROXY_CLIPS.field(k) for k in columns])), columns=columns)
             return True
 
-        return bool(self._run("update tracker state", work))
+        if not self._run("update tracker state", work):
+            return False
+        token = changes.get("tracker_claim")
+        if claim_at is None or token is None:
+            return True
+        time.sleep(self.CLAIM_SETTLE_SECONDS)
+        now = self.clip(clip_id)  # a fresh transaction: every overlapping claim has committed
+        return now is not None and now.planned_at == planned_at and now.tracker_claim == token
 
     def rows(self, limit: int = 50, status: str | None = None) -> list[FrameRow]:
         from ibis import _

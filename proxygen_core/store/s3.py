@@ -43,6 +43,26 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+# Answers that say OUR S3 credentials are missing or wrong (a setting to fix, never a fault of an object).
+_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurity", "InvalidToken",
+                     "ExpiredToken"}
+_CREDENTIAL_TYPES = ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError")
+CREDENTIAL_SETTINGS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def credentials_problem(exc: BaseException) -> str | None:
+    """What is wrong with our S3 credentials, if that is what ``exc`` (or its chain) says; else None."""
+    chain: BaseException | None = exc
+    while chain is not None:
+        code = str((getattr(chain, "response", None) or {}).get("Error", {}).get("Code", ""))
+        if code in _CREDENTIAL_CODES:
+            return f"the S3 endpoint refused our credentials ({code})"
+        if type(chain).__name__ in _CREDENTIAL_TYPES:
+            return f"no usable S3 credentials ({type(chain).__name__}: {chain})"
+        chain = chain.__cause__ or chain.__context__
+    return None
+
+
 def source_metadata(key: str, etag: str) -> dict[str, str]:
     """Object metadata tying an output to the source it was made from (ASCII: S3 metadata must be)."""
     quoted = urllib.parse.quote(key, safe="/")

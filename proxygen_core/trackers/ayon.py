@@ -31,6 +31,7 @@ from proxygen_core.trackers.base import (
     TrackerRefused,
     TrackerUnavailable,
     by_http_status,
+    describe,
     guarded,
     require,
 )
@@ -52,7 +53,7 @@ _IDS = uuid.UUID("6f1c2b8e-0a4d-4c7e-9d35-2a7f1e0b9c41")  # the namespace of the
 
 def connect(settings: TrackerSettings) -> AyonTracker:
     """An AYON publisher with the API key checked (ayon_api does not raise on a bad key: it marks it invalid)."""
-    require(NAME, settings, ("ayon_url", "ayon_key"))
+    require(NAME, settings)
     import ayon_api  # only where AYON is the configured tracker
 
     url = str(settings.ayon_url).rstrip("/")
@@ -306,7 +307,7 @@ def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable
     import requests
     from ayon_api.exceptions import HTTPRequestError, ServerNotReached, UnauthorizedError
 
-    text = f"{doing}: {type(exc).__name__}: {exc}"
+    text = f"{doing}: {describe(exc)}"
     response = getattr(exc, "response", None)
     if isinstance(exc, (HTTPRequestError, requests.HTTPError)) and response is not None:
         return _by_status(int(getattr(response, "status_code", 500)), text)

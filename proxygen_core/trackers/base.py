@@ -11,13 +11,14 @@ run or a restart never adds a second revision, and a rebuild of the same version
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from proxygen_core.errors import clean_text
+from proxygen_core.errors import ConfigurationError, clean_text
 
 
 class TrackerError(Exception):
@@ -42,14 +43,49 @@ class TrackerRefused(TrackerError):
     publish is ``failed`` with this cause until the settings or the tracker change (``proxygen clips --publish``)."""
 
 
-def require(tracker: str, settings: object, fields: tuple[str, ...]) -> None:
-    """TrackerRefused naming the environment variables of ``fields`` that ``settings`` (TrackerSettings) lacks:
-    a tracker without its URL or credentials is a refusal of every publish, said once, plainly."""
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")(]+")
+_TIMED_OUT = re.compile(r"(?:Read|Connect(?:ion)?) timed out\.?(?: \((?:read|connect) timeout=[\d.]+\))?")
+_OBJECT = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:? ?")
+SHORT_CAUSE_CHARS = 160
+
+
+def describe(exc: BaseException) -> str:
+    """A client library's exception as ``Class: short cause``, then its full text on a second line (when it says
+    more): requests/urllib3 bury "[Errno 111] Connection refused" at the end of a long chain, and the short
+    cause is what `proxygen clips` shows (``short_cause``; the record keeps the rest)."""
+    full = _OBJECT.sub("", " ".join(str(exc).split()))
+    found = _ERRNO.search(full) or _TIMED_OUT.search(full)
+    short = found.group(0).strip() if found else full
+    head = f"{type(exc).__name__}: {short}" if short else type(exc).__name__
+    return head if short == full else f"{head}\n{full}"
+
+
+def short_cause(error: str | None) -> str:
+    """The first line of a recorded cause (``describe``'s head; lines are kept as "; "-separated), at most
+    SHORT_CAUSE_CHARS: what a one-line listing shows of it."""
+    first = (error or "").split("; ")[0]
+    return first if len(first) <= SHORT_CAUSE_CHARS else first[:SHORT_CAUSE_CHARS - 1].rstrip() + "…"
+
+
+# The settings each tracker cannot work without (its URL and credentials): checked before any clip is claimed.
+REQUIRED_SETTINGS = {
+    "kitsu": ("kitsu_url", "kitsu_user", "kitsu_password"),
+    "shotgrid": ("shotgrid_url", "shotgrid_script", "shotgrid_key"),
+    "ftrack": ("ftrack_url", "ftrack_user", "ftrack_key"),
+    "ayon": ("ayon_url", "ayon_key"),
+}
+
+
+def require(tracker: str, settings: object) -> None:
+    """ConfigurationError naming the environment variables of ``tracker``'s REQUIRED_SETTINGS that ``settings``
+    (TrackerSettings) lacks: a tracker without its URL or credentials is our configuration to fix, never a
+    failure recorded on a clip."""
     from proxygen_core.settings import env_name
 
-    missing = [env_name(name) for name in fields if not getattr(settings, name)]
+    missing = [env_name(name) for name in REQUIRED_SETTINGS.get(tracker, ()) if not getattr(settings, name)]
     if missing:
-        raise TrackerRefused(tracker, f"{', '.join(missing)} not set")
+        them = "it" if len(missing) == 1 else "them"
+        raise ConfigurationError(missing, f"not set (the {tracker} publisher needs {them}: docs/trackers.md)")
 
 
 def by_http_status(tracker: str, status: int, text: str) -> TrackerRefused | TrackerUnavailable:
@@ -64,7 +100,7 @@ def guarded(doing: str, classify: Callable[[Exception, str], TrackerRefused | Tr
     or TrackerRefused saying what was being done: none escapes a publisher as the library's own."""
     try:
         yield
-    except TrackerError:
+    except (TrackerError, ConfigurationError):
         raise
     except Exception as exc:  # noqa: BLE001 - every library exception is classified, none escapes
         raise classify(exc, doing) from exc

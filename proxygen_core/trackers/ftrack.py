@@ -35,6 +35,7 @@ from proxygen_core.trackers.base import (
     TrackerRefused,
     TrackerUnavailable,
     by_http_status,
+    describe,
     guarded,
     require,
 )
@@ -55,7 +56,7 @@ STATUS_ALIASES = {"wfa": "Pending Review", "wip": "In Progress", "done": "Approv
 
 def connect(settings: TrackerSettings) -> FtrackTracker:
     """An ftrack publisher; the Session's first call (server information) checks the key."""
-    require(NAME, settings, ("ftrack_url", "ftrack_user", "ftrack_key"))
+    require(NAME, settings)
     import ftrack_api  # only where ftrack is the configured tracker
 
     url = str(settings.ftrack_url).rstrip("/")
@@ -387,7 +388,7 @@ def _guard(doing: str) -> AbstractContextManager[None]:
 def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable:
     import requests
 
-    text = f"{doing}: {type(exc).__name__}: {exc}"
+    text = f"{doing}: {describe(exc)}"
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         return by_http_status(NAME, code, text)

@@ -40,7 +40,14 @@ from gazu.exception import (
 )
 from requests.adapters import HTTPAdapter
 
-from proxygen_core.trackers.base import Publication, Revision, TrackerRefused, TrackerUnavailable, require
+from proxygen_core.trackers.base import (
+    Publication,
+    Revision,
+    TrackerRefused,
+    TrackerUnavailable,
+    describe,
+    require,
+)
 
 if TYPE_CHECKING:
     from proxygen_core.settings import TrackerSettings
@@ -81,13 +88,13 @@ def _translate(exc: BaseException, action: str) -> TrackerRefused | TrackerUnava
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return TrackerRefused(NAME, f"{action}: the answer is not Kitsu's JSON (is the URL zou's API root?)")
     if isinstance(exc, (requests.exceptions.RequestException, _ServerDown, ServerErrorException)):
-        return TrackerUnavailable(NAME, f"{action}: {type(exc).__name__}: {exc}")
+        return TrackerUnavailable(NAME, f"{action}: {describe(exc)}")
     if isinstance(exc, (AuthFailedException, NotAuthenticatedException)):
         return TrackerRefused(NAME, f"{action}: login refused ({exc or 'wrong user or password'})")
     if isinstance(exc, NotAllowedException):
         return TrackerRefused(NAME, f"{action}: not allowed for this user ({exc})")
     if isinstance(exc, GazuException):
-        return TrackerRefused(NAME, f"{action}: {type(exc).__name__}: {exc}")
+        return TrackerRefused(NAME, f"{action}: {describe(exc)}")
     return None
 
 
@@ -108,23 +115,37 @@ def _guarded(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 
 
 def connect(settings: TrackerSettings) -> KitsuTracker:
-    """The Kitsu publisher for ``PROXYGEN_KITSU_URL``/``_USER``/``_PASSWORD``, logged in."""
-    require(NAME, settings, ("kitsu_url", "kitsu_user", "kitsu_password"))
+    """The Kitsu publisher for ``PROXYGEN_KITSU_URL``/``_USER``/``_PASSWORD``, logged in; its links point at
+    ``PROXYGEN_KITSU_WEB_URL`` (default: ``web_root``)."""
+    require(NAME, settings)
     assert settings.kitsu_url and settings.kitsu_user and settings.kitsu_password
-    return open_kitsu(settings.kitsu_url, settings.kitsu_user, settings.kitsu_password)
+    return open_kitsu(settings.kitsu_url, settings.kitsu_user, settings.kitsu_password, web=settings.kitsu_web_url)
+
+
+def web_root(api_url: str, web: str | None = None) -> str:
+    """Where Kitsu's web app is, for the links of revisions and playlists: ``web`` (PROXYGEN_KITSU_WEB_URL) when
+    set, else the API root without its ``/api`` (Kitsu's nginx serves the app at ``/`` and zou at ``/api``).
+
+    A bare zou (``http://host:port``, no ``/api``) serves no web app: its root is the API's, and a link there
+    opens zou's JSON, not a page. Set PROXYGEN_KITSU_WEB_URL to the Kitsu web app that talks to that zou."""
+    if web:
+        return web.rstrip("/")
+    root = api_url.rstrip("/")
+    return root[: -len("/api")] if root.endswith("/api") else root
 
 
 @_guarded("log in")
-def open_kitsu(url: str, user: str, password: str, timeout: tuple[float, float] = TIMEOUT) -> KitsuTracker:
+def open_kitsu(url: str, user: str, password: str, timeout: tuple[float, float] = TIMEOUT,
+               web: str | None = None) -> KitsuTracker:
     """Log in to zou at ``url`` (its API root: ``https://kitsu.studio/api``, or a bare zou's
-    ``http://host:port``) with a client of our own."""
+    ``http://host:port``) with a client of our own; ``web``: Kitsu's web app (``web_root``)."""
     client = gazu.client.create_client(url.rstrip("/"))
     adapter = _TimeoutAdapter(timeout)
     client.session.mount("http://", adapter)
     client.session.mount("https://", adapter)
     client.session.hooks["response"].append(_raise_5xx)
     gazu.log_in(user, password, client=client)
-    return KitsuTracker(client, url.rstrip("/"))
+    return KitsuTracker(client, url.rstrip("/"), web_root(url, web))
 
 
 def _by_name(items: list[dict], name: str) -> dict | None:
@@ -136,10 +157,10 @@ class KitsuTracker:
 
     name = NAME
 
-    def __init__(self, client: Any, url: str) -> None:
+    def __init__(self, client: Any, url: str, web: str | None = None) -> None:
         self.client = client
         self.url = url
-        self._web = gazu.client.get_api_url_from_host(client=client).rstrip("/")
+        self._web = web or web_root(url)
 
     # --- look-ups (None when absent) -----------------------------------------------------------------------
 
@@ -210,13 +231,20 @@ class KitsuTracker:
                       key=lambda f: (f.get("position") or 0, f.get("created_at") or ""))
 
     def _revision(self, task: dict, movie: dict, created: bool) -> Revision:
-        return Revision(id=movie["id"], url=self.task_url(task), created=created,
+        return Revision(id=movie["id"], url=self.shot_url(task), created=created,
                         details={"task_id": task["id"], "project_id": task["project_id"],
-                                 "entity_id": task["entity_id"], "revision": str(movie["revision"])})
+                                 "entity_id": task["entity_id"], "revision": str(movie["revision"]),
+                                 "task_url": self.task_url(task, movie)})
 
-    def task_url(self, task: dict) -> str:
-        """The task's page in Kitsu's web app (its revisions and comments)."""
-        return f"{self._web}/productions/{task['project_id']}/shots/tasks/{task['id']}/"
+    def shot_url(self, task: dict) -> str:
+        """The shot's page in Kitsu's web app (Kitsu's route ``productions/:production_id/shots/:shot_id``): the
+        link a row's ``tracker_url`` holds."""
+        return f"{self._web}/productions/{task['project_id']}/shots/{task['entity_id']}"
+
+    def task_url(self, task: dict, movie: dict | None = None) -> str:
+        """The task's page in Kitsu's web app (its revisions and comments), opened at the revision's preview."""
+        url = f"{self._web}/productions/{task['project_id']}/shots/tasks/{task['id']}"
+        return f"{url}/previews/{movie['id']}" if movie is not None else url
 
     # --- base.Tracker ------------------------------------------------------------------------------------------
 
@@ -236,12 +264,22 @@ class KitsuTracker:
         project, shot, task = self._ensure_entities(pub, task_type)
         self._set_project_format(project, pub)
         self._set_shot_range(shot, pub)
-        comment = gazu.task.add_comment(task, status, pub.comment, client=self.client)
-        movie = gazu.task.create_preview(task, comment, revision=pub.version, client=self.client)
+        # The comment, its movie preview and the upload are one revision: made inside the try, removed together
+        # when any of them fails. A comment an earlier attempt left behind (its clean-up failed too: zou went
+        # away mid-publish) is found and reused, never a second one beside it.
+        comment = self._stray_comment(task, pub)
+        reused, movie = comment is not None, None
         try:
+            if comment is None:
+                comment = gazu.task.add_comment(task, status, pub.comment, client=self.client)
+            movie = gazu.task.create_preview(task, comment, revision=pub.version, client=self.client)
             movie = self._upload(movie, pub.movie)
+            if reused:  # this build's text and status on the comment an earlier attempt left
+                gazu.client.put(f"data/comments/{comment['id']}",
+                                {"text": pub.comment, "task_status_id": status["id"]}, client=self.client)
         except BaseException:
-            self._remove(comment, [movie])  # nothing half-made is left to be found as this revision
+            if comment is not None:  # nothing half-made is left to be found as this revision
+                self._remove(comment, [movie] if movie is not None else [])
             raise
         if pub.poster is not None:
             self._set_poster(task, comment, pub)
@@ -399,6 +437,17 @@ class KitsuTracker:
 
     def _comment_previews(self, comment: dict) -> set[str]:
         return {p if isinstance(p, str) else p["id"] for p in comment.get("previews") or []}
+
+    def _stray_comment(self, task: dict, pub: Publication) -> dict | None:
+        """A comment of this revision without a preview (``create_revision`` was interrupted before its movie and
+        could not remove it): on the task, by the user we log in as, whose first line is this publication's."""
+        me = gazu.client.get_current_user(client=self.client)["id"]
+        head = pub.comment.splitlines()[0] if pub.comment else ""
+        for comment in gazu.task.all_comments_for_task(task, client=self.client):
+            if (not self._comment_previews(comment) and comment.get("person_id") == me
+                    and (comment.get("text") or "").splitlines()[:1] == [head]):
+                return dict(comment)
+        return None
 
     def _comment_of(self, task: dict, preview_id: str) -> dict:
         for comment in gazu.task.all_comments_for_task(task, client=self.client):

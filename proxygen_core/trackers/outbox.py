@@ -18,24 +18,33 @@ that exists is a clip that will be published: nothing can be lost between the tw
 """
 from __future__ import annotations
 
-import json
 import posixpath
 import tempfile
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING, Catalog
-from proxygen_core.errors import StorageError, clean_text
+from proxygen_core.errors import ConfigurationError, StorageError, clean_text
 from proxygen_core.profiles import HDR_DISPLAY, PROFILES
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import GENERATOR, Settings, TrackerSettings
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import NEEDED, ShotIdentity, noted_problem
+from proxygen_core.store.s3 import CREDENTIAL_SETTINGS, credentials_problem
 from proxygen_core.trackers import open_tracker
-from proxygen_core.trackers.base import Publication, Revision, Tracker, TrackerError, TrackerRefused, publish
+from proxygen_core.trackers.base import (
+    Publication,
+    Revision,
+    Tracker,
+    TrackerError,
+    TrackerRefused,
+    publish,
+    short_cause,
+)
 
 PUBLISHED, FAILED = "published", "failed"
 SKIPPED = "skipped"  # not this publisher's to do: another holds the claim, or a newer build replaced the row
@@ -151,9 +160,14 @@ def publication(row: ClipRow, store: Store, settings: Settings, folder: Path, fe
 def _get(store: Store, key: str) -> bytes:
     try:
         return store.get_bytes(key)
-    except StorageError:
-        raise
-    except Exception as exc:  # the store's client error: the object or the store is not there now
+    except Exception as exc:
+        problem = credentials_problem(exc)
+        if problem:  # our S3 credentials, not the clip or the tracker: a setting to fix
+            raise ConfigurationError(CREDENTIAL_SETTINGS, f"{problem}, reading {store.uri(key)} for the tracker "
+                                                          "publish (the S3 credentials of this process)") from exc
+        if isinstance(exc, StorageError):
+            raise
+        # the store's client error: the object or the store is not there now
         raise StorageError(store.uri(key), f"could not be read for the tracker publish: {exc}", transient=True) from exc
 
 
@@ -167,39 +181,53 @@ def _dimension(resolution: str | None, index: int) -> int:
 def publish_clip(catalog: Catalog, store: Store, settings: Settings, row: ClipRow, now: datetime | None = None,
                  connect: Connect = open_tracker, force: bool = False) -> PublishOutcome:
     """One publish attempt of one clip row, recorded on the row. ``force`` publishes a clip whatever its tracker
-    state (a re-publish after fixing the settings, or a backfill): still looked up first, so never a second
-    revision."""
+    state (a re-publish after fixing the settings, or a backfill): still claimed first (never beside another
+    publisher's live claim) and still looked up first, so never a second revision.
+
+    The claim writes a token of this attempt (``tracker_claim``) with its lease; the outcome is written only
+    while the row still holds that token, so a publisher whose lease ran out and was taken over cannot overwrite
+    the new holder's outcome. ConfigurationError (our side: no tracker URL or credentials, no S3 credentials) is
+    raised, never recorded on the row: the row is given back as it was."""
     name = settings.trackers.tracker
     now = now or datetime.now(UTC)
     attempts = (row.tracker_attempts or 0) + 1
+    token = uuid.uuid4().hex
     claim = {"tracker_status": PENDING, "tracker_attempts": attempts,
-             "tracker_retry_at": _iso(now + timedelta(seconds=LEASE_SECONDS))}
-    if not row.ok or not catalog.update_tracker(row.clip_id, row.planned_at, claim,
-                                                claim_at=None if force else _iso(now)):
+             "tracker_retry_at": _iso(now + timedelta(seconds=LEASE_SECONDS)), "tracker_claim": token}
+    if not row.ok or not catalog.update_tracker(row.clip_id, row.planned_at, claim, claim_at=_iso(now), force=force):
         return PublishOutcome(row.clip_id, row.sequence, SKIPPED, name, attempts=attempts - 1)
+
+    def record(changes: dict[str, object]) -> bool:
+        return catalog.update_tracker(row.clip_id, row.planned_at, {**changes, "tracker_claim": None}, owner=token)
+
+    def outcome(status: str, **fields: object) -> PublishOutcome:
+        done = PublishOutcome(row.clip_id, row.sequence, status, name, attempts=attempts, **fields)  # type: ignore[arg-type]
+        changes: dict[str, object] = {"tracker_status": status, "tracker_error": done.error,
+                                      "tracker_retry_at": done.retry_at}
+        if status == PUBLISHED:
+            changes.update(tracker_url=done.url, tracker_revision=done.revision)
+        if not record(changes):
+            return replace(done, status=SKIPPED, error=clean_text(
+                f"{name}: this attempt ({status}) was not recorded: its claim was taken over by another "
+                f"publisher, or a newer build replaced the row" + (f" ({done.error})" if done.error else "")))
+        return done
+
     try:
         with tempfile.TemporaryDirectory(prefix="proxygen-publish-") as folder:
             pub = publication(row, store, settings, Path(folder))
             revision = publish(connect(settings.trackers), pub)
+    except ConfigurationError:
+        record({"tracker_status": row.tracker_status, "tracker_attempts": row.tracker_attempts,
+                "tracker_retry_at": row.tracker_retry_at})  # given back untouched: not the clip's failure
+        raise
     except (TrackerError, StorageError) as exc:
         transient = exc.transient
-        error = str(exc) if isinstance(exc, TrackerError) else f"{name}: {exc}"
+        error = clean_text(str(exc) if isinstance(exc, TrackerError) else f"{name}: {exc}")
         retry_at = _iso(now + timedelta(seconds=backoff_seconds(attempts, settings.trackers))) if transient else None
-        status = PENDING if transient else FAILED
-        catalog.update_tracker(row.clip_id, row.planned_at, {
-            "tracker_status": status, "tracker_error": clean_text(error), "tracker_retry_at": retry_at})
-        return PublishOutcome(row.clip_id, row.sequence, status, name, error=clean_text(error), attempts=attempts,
-                              retry_at=retry_at)
+        return outcome(PENDING if transient else FAILED, error=error, retry_at=retry_at)
     except Exception as exc:  # a defect of ours or of a client: the publish fails with it, visibly, never silently
-        error = clean_text(f"{name}: {type(exc).__name__}: {exc}")
-        catalog.update_tracker(row.clip_id, row.planned_at,
-                               {"tracker_status": FAILED, "tracker_error": error, "tracker_retry_at": None})
-        return PublishOutcome(row.clip_id, row.sequence, FAILED, name, error=error, attempts=attempts)
-    catalog.update_tracker(row.clip_id, row.planned_at, {
-        "tracker_status": PUBLISHED, "tracker_url": revision.url, "tracker_revision": revision.id,
-        "tracker_error": None, "tracker_retry_at": None})
-    return PublishOutcome(row.clip_id, row.sequence, PUBLISHED, name, url=revision.url, revision=revision.id,
-                          created=revision.created, attempts=attempts)
+        return outcome(FAILED, error=clean_text(f"{name}: {type(exc).__name__}: {exc}"))
+    return outcome(PUBLISHED, url=revision.url, revision=revision.id, created=revision.created)
 
 
 def verify(row: ClipRow, store: Store, settings: Settings, connect: Connect = open_tracker) -> tuple[bool, str]:
@@ -220,9 +248,26 @@ def verify(row: ClipRow, store: Store, settings: Settings, connect: Connect = op
 def publish_due(catalog: Catalog, store: Store, settings: Settings, now: datetime | None = None,
                 connect: Connect = open_tracker, limit: int = 20) -> list[PublishOutcome]:
     """Every clip waiting for its publish now (pending, past its backoff), oldest first: the local door's
-    drain (``proxygen clips --publish``); Dagster runs one asset per clip instead (proxygen_dagster/trackers)."""
+    drain (``proxygen clips --publish``); Dagster runs one asset per clip instead (proxygen_dagster/trackers).
+
+    One clip's failure never stops the others: whatever one attempt raises (the catalog failing under it, a
+    defect) is that clip's outcome, ``pending`` (its row was not changed, or keeps its claim's lease: it is due
+    again then). Only a ConfigurationError stops the drain (the row it met is given back as it was): it is every
+    clip's."""
+    name = settings.trackers.tracker
     now = now or datetime.now(UTC)
-    return [publish_clip(catalog, store, settings, row, now, connect) for row in catalog.tracker_due(_iso(now), limit)]
+    outcomes = []
+    for row in catalog.tracker_due(_iso(now), limit):
+        try:
+            outcomes.append(publish_clip(catalog, store, settings, row, now, connect))
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this clip's outcome; the next clip is published all the same
+            outcomes.append(PublishOutcome(
+                row.clip_id, row.sequence, PENDING, name, attempts=row.tracker_attempts or 0,
+                error=clean_text(f"{name}: not recorded on the clip row ({type(exc).__name__}: {exc}); "
+                                 f"due again after its lease")))
+    return outcomes
 
 
 def publish_playlist(settings: Settings, name: str, rows: list[ClipRow],
@@ -241,10 +286,14 @@ def publish_playlist(settings: Settings, name: str, rows: list[ClipRow],
 
 
 def state_line(row: ClipRow) -> str:
-    """The tracker state of a clip as `proxygen clips` prints it."""
+    """The tracker state of a clip as `proxygen clips` prints it: one short line (the cause's class and first
+    line; the whole cause is the row's ``tracker_error``, in `proxygen clips --json`)."""
     if row.tracker_status is None:
         return "-"
     if row.tracker_status == PUBLISHED:
         return f"published {row.tracker_url or ''}".strip()
-    detail = {"tracker_error": row.tracker_error, "attempts": row.tracker_attempts, "retry_at": row.tracker_retry_at}
-    return f"{row.tracker_status} " + json.dumps({k: v for k, v in detail.items() if v is not None})
+    detail = [f"attempt {row.tracker_attempts}" if row.tracker_attempts else "",
+              f"retry {row.tracker_retry_at}" if row.tracker_retry_at and row.tracker_status == PENDING else ""]
+    said = ", ".join(d for d in detail if d)
+    return (f"{row.tracker_status}" + (f" ({said})" if said else "")
+            + (f": {short_cause(row.tracker_error)}" if row.tracker_error else ""))

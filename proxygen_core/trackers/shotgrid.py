@@ -32,6 +32,7 @@ from proxygen_core.trackers.base import (
     TrackerRefused,
     TrackerUnavailable,
     by_http_status,
+    describe,
     guarded,
     require,
 )
@@ -51,7 +52,7 @@ TIMEOUT_SECONDS = 120.0  # one RPC or upload; the library's default is to wait f
 
 def connect(settings: TrackerSettings) -> ShotGridTracker:
     """A ShotGrid publisher logged in with the script's key (checked with one authenticated read)."""
-    require(NAME, settings, ("shotgrid_url", "shotgrid_script", "shotgrid_key"))
+    require(NAME, settings)
     import shotgun_api3  # only where ShotGrid is the configured tracker
 
     url = str(settings.shotgrid_url).rstrip("/")
@@ -239,7 +240,7 @@ def _classify(exc: Exception, doing: str) -> TrackerRefused | TrackerUnavailable
     from shotgun_api3 import AuthenticationFault, Fault, ShotgunError
     from shotgun_api3.lib.httplib2 import HttpLib2Error
 
-    text = f"{doing}: {type(exc).__name__}: {exc}"
+    text = f"{doing}: {describe(exc)}"
     if isinstance(exc, ProtocolError):
         return by_http_status(NAME, exc.errcode, f"{doing}: HTTP {exc.errcode} {exc.errmsg}")
     if isinstance(exc, urllib.error.HTTPError):

@@ -3,15 +3,19 @@
 Downstream of the tracked profile's clip (``PROXYGEN_TRACKER_PROFILE``, the review clip by default). The clip
 row is the outbox (proxygen_core/trackers/outbox.py): its build left it ``pending``; the ``tracker_publisher``
 sensor requests this asset for each clip due now, and the asset claims the row, publishes (looked up first:
-one revision per shot, task and version) and records the outcome. A tracker that is down fails this run and
-leaves the row ``pending`` with its retry time (the sensor requests it again then); a refusal fails it with the
-cause and leaves the row ``failed``. Either way the frames and the clip are untouched. A materialization from
-the UI or a backfill re-publishes whatever the row says (still an update of the same revision, never a second).
+one revision per shot, task and version) and records the outcome. A tracker that is down is a retry, not a
+failure: the run materializes with ``tracker_status: pending`` and its retry time, its check warns (severity
+WARN), and the sensor requests it again then. A refusal fails the run with the cause and leaves the row
+``failed``; our own configuration missing (ConfigurationError: no tracker URL, no S3 credentials) fails it naming
+the setting and leaves the row as it was. Either way the frames and the clip are untouched. A materialization
+from the UI or a backfill re-publishes whatever the row says (still an update of the same revision, never a
+second), and claims the row like the sensor's runs: while another publisher holds it, the run fails saying so.
 """
 from collections.abc import Iterator
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -22,6 +26,8 @@ from dagster import (
     asset,
 )
 
+from proxygen_core.catalog.schema import PENDING
+from proxygen_core.errors import ConfigurationError
 from proxygen_core.settings import Settings
 from proxygen_core.store.keys import clip_id
 from proxygen_core.trackers.outbox import PUBLISHED, SKIPPED, publish_clip, verify
@@ -55,7 +61,11 @@ def build_tracker_publish(settings: Settings) -> AssetsDefinition:
                           metadata={FAILURE_CLASS: "content"})
         # the sensor's runs publish what is due; anything else (the UI, a backfill) re-publishes on purpose
         force = context.run.tags.get(TAG.trigger) != TRIGGER.tracker_due
-        outcome = publish_clip(db, store, settings, row, force=force)
+        try:
+            outcome = publish_clip(db, store, settings, row, force=force)
+        except ConfigurationError as exc:  # ours to fix: nothing was recorded on the clip
+            raise Failure(description=f"{pattern}: not published, the configuration: {exc}",
+                          metadata={"settings": ", ".join(exc.settings), FAILURE_CLASS: "infrastructure"}) from exc
         if outcome.status == SKIPPED:
             now = db.clip(row.clip_id)
             if now is None or now.tracker_status != PUBLISHED:
@@ -67,17 +77,25 @@ def build_tracker_publish(settings: Settings) -> AssetsDefinition:
         elif outcome.status == PUBLISHED:
             url, revision, created, attempts = outcome.url, outcome.revision, outcome.created, outcome.attempts
             row = db.clip(row.clip_id) or row
+        elif outcome.status == PENDING:
+            # the tracker could not be reached: a retry (the sensor requests it again at retry_at), not a failure of
+            # this partition. Materialized with the state in its metadata; the check warns until it is published.
+            yield MaterializeResult(metadata={
+                "tracker": trackers.tracker, "tracker_status": PENDING, "error": outcome.error or "",
+                "attempts": outcome.attempts, "retry_at": outcome.retry_at or "",
+                "shot": row.shot or "", "task": row.task or "", "version": row.version or 0})
+            yield AssetCheckResult(check_name=ASSET.tracker_revision, passed=False, severity=AssetCheckSeverity.WARN,
+                                   description=f"publish pending: {outcome.error}; retried at {outcome.retry_at}",
+                                   metadata={"detail": outcome.error or "", "retry_at": outcome.retry_at or ""})
+            return
         else:
             raise Failure(
-                description=f"{pattern}: publish {outcome.status}: {outcome.error}"
-                            + (f"; retried at {outcome.retry_at}" if outcome.retry_at else ""),
+                description=f"{pattern}: publish {outcome.status}: {outcome.error}",
                 metadata={"tracker": trackers.tracker, "tracker_status": outcome.status,
-                          "error": outcome.error or "", "attempts": outcome.attempts,
-                          "retry_at": outcome.retry_at or "",
-                          FAILURE_CLASS: "infrastructure" if outcome.retry_at else "content"})
+                          "error": outcome.error or "", "attempts": outcome.attempts, FAILURE_CLASS: "content"})
         yield MaterializeResult(metadata={
-            "tracker": trackers.tracker, "tracker_url": MetadataValue.url(url or ""), "revision": revision or "",
-            "created": created, "attempts": attempts or 0,
+            "tracker": trackers.tracker, "tracker_status": PUBLISHED, "tracker_url": MetadataValue.url(url or ""),
+            "revision": revision or "", "created": created, "attempts": attempts or 0,
             "shot": row.shot or "", "task": row.task or "", "version": row.version or 0,
             "clip_uri": MetadataValue.url(store.uri(row.clip_s3_key or ""))})
         passed, detail = verify(row, store, settings)
