@@ -202,7 +202,7 @@ def _verdict(used: str, size: int, errors: tuple[float, float, float], seconds: 
     over = [f"{k} {v:.2f} > {BOUNDS[k]}" for k, v in zip(("mean", "p99", "max"), errors, strict=True) if v > BOUNDS[k]]
     return BakeReport("exact" if over else used,
                       f"{used} error over the bound: {', '.join(over)}" if over else "within the bound",
-                      size, *(round(e, 4) for e in errors), round(seconds, 3))
+                      size, round(errors[0], 4), round(errors[1], 4), round(errors[2], 4), round(seconds, 3))
 
 
 def fast_display(config: ocio.Config, working: str, display: str, view: str, size: int,

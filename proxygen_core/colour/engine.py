@@ -84,7 +84,8 @@ class ColourEngine:
         except Exception as exc:
             raise ColorError(config_name, f"cannot load OCIO config: {exc}") from exc
         self._lock = threading.Lock()
-        self._cpu: dict[tuple, ocio.CPUProcessor | SplitLut | bool] = {}  # processors, and whether a transform is linear
+        # processors (a split LUT for the PQ display), and whether a transform is linear
+        self._cpu: dict[tuple, ocio.CPUProcessor | SplitLut | bool] = {}
         self.bake_reports: dict[tuple, object] = {}  # display LUT checks, for reports and benchmarks
 
     # --- detection -------------------------------------------------------------------------
