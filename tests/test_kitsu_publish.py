@@ -148,7 +148,7 @@ def test_a_shot_is_one_kitsu_revision_whatever_is_redelivered_restarted_or_down(
         kitsu, task = _task(zou, show)
         [revision] = _revisions(kitsu, task)
         assert (revision["id"], revision["revision"], revision["status"]) == (row.tracker_revision, 3, "ready")
-        assert row.tracker_url.endswith(f"/shots/tasks/{task['id']}/")
+        assert row.tracker_url.endswith(f"/productions/{task['project_id']}/shots/{task['entity_id']}")  # its page
         movie = tmp_path / "kitsu.mp4"
         gazu.files.download_preview_movie(revision["id"], str(movie), client=kitsu.client)
         assert ffprobe_frames(movie) == (24, "24/1", "h264")
