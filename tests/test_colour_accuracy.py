@@ -166,3 +166,14 @@ def test_pq_display_takes_the_split_lut_within_the_bound(tmp_path):
     flat = colours.copy()
     again.apply(flat)  # in one piece: the same values as chunked
     assert np.array_equal(np.clip(flat, 0, 1), got)
+    # NaN and infinities (a bad render's pixels) take a LUT without a warning or a cell index cast from NaN, and
+    # never change their neighbours' values
+    import warnings
+
+    odd = np.array([[np.nan, 0.2, 0.1], [np.inf, 1, 1], [-np.inf, 0.1, 0.1], [20, 0.1, 0.1]], np.float32)
+    alone = odd[3:].copy()
+    again.apply(alone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again.apply(odd)
+    assert np.allclose(odd[3:], alone, rtol=0, atol=1e-6) and np.isfinite(alone).all()  # OCIO SIMD: ulps

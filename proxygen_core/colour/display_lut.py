@@ -141,23 +141,22 @@ class SplitLut:
     def apply(self, rgb: np.ndarray) -> None:
         flat = rgb.reshape(-1, 3)
         _apply_flat(self.shaper, flat)  # flat now holds shaper values
-        low = np.maximum(np.maximum(flat[:, 0], flat[:, 1]), flat[:, 2]) < SPLIT
-        if low.all():  # the common case: nothing brighter than the fine LUT's top (~9x scene white in ACEScct)
-            _apply_flat(self.fine, flat)
+        top = np.maximum(np.maximum(flat[:, 0], flat[:, 1]), flat[:, 2])
+        # Past the fine LUT's top (~9x scene white in ACEScct): few pixels, kept aside. NaN is not (NaN >= x is
+        # false): it takes the fine LUT like a dark pixel, never a cell index cast from NaN.
+        high = np.flatnonzero(top >= SPLIT)
+        coords = flat[high]  # a copy: their shaper values, for the whole-cube LUT and the guarded cells
+        _apply_flat(self.fine, flat)
+        if not high.size:
             return
-        coords = flat.copy()
-        fine = flat.copy()
-        _apply_flat(self.fine, fine)
-        _apply_flat(self.whole, flat)
-        np.copyto(flat, fine, where=low[:, None])
         # Out-of-cube values clamp to the cube's face, as the one-LUT path does (and its check assumes).
         index = np.clip(coords * self.cells, 0, self.cells - 1).astype(np.int32)
-        cell = (index[:, 0] * self.cells + index[:, 1]) * self.cells + index[:, 2]
-        exact = np.flatnonzero(self.guarded[cell] & ~low)
-        if exact.size:
-            picked = np.ascontiguousarray(coords[exact])
-            _apply_flat(self.exact, picked)
-            flat[exact] = picked
+        guarded = self.guarded[(index[:, 0] * self.cells + index[:, 1]) * self.cells + index[:, 2]]
+        picked = coords[guarded]  # a copy: the guarded pixels, rendered exactly
+        _apply_flat(self.whole, coords)
+        _apply_flat(self.exact, picked)
+        coords[guarded] = picked
+        flat[high] = coords
 
 
 def guarded_cells(config: ocio.Config, working: str, display: str, view: str, size: int,
@@ -214,6 +213,7 @@ def fast_display(config: ocio.Config, working: str, display: str, view: str, siz
     if config.getColorSpace(SHAPER) is None:
         return None, BakeReport("exact", f"the config has no {SHAPER} colour space for the shaper", size, 0, 0, 0, 0)
     path = cache_file(cache_dir, config, working, display, view, size) if cache_dir else None
+    built: ocio.CPUProcessor | SplitLut | None = None  # the one the check measured: not built twice
     if path is not None and path.exists():
         data = np.load(path)
         report = BakeReport(**json.loads(str(data["report"])))
@@ -223,6 +223,7 @@ def fast_display(config: ocio.Config, working: str, display: str, view: str, siz
         arrays = {"values": bake(config, working, display, view, size)}
         whole = lut_processor(config, working, arrays["values"], size)
         report = _verdict("lut", size, measure(config, working, display, view, whole, exact), time.perf_counter() - t0)
+        built = whole
         if report.used != "lut":
             first = report.reason
             arrays["fine"] = bake(config, working, display, view, size, SPLIT)
@@ -234,11 +235,16 @@ def fast_display(config: ocio.Config, working: str, display: str, view: str, siz
             report.reason = f"one LUT: {first}; " + (
                 f"split LUT within the bound ({arrays['guarded'].mean():.2%} of the cells exact)"
                 if report.used == "split" else report.reason)
+            built = split
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
             np.savez(tmp, report=json.dumps(asdict(report)), **arrays)
             os.replace(tmp, path)
+    if report.used == "exact":
+        return None, report
+    if built is not None:
+        return built, report
     if report.used == "lut":
         return lut_processor(config, working, arrays["values"], size), report
     if report.used == "split":
