@@ -1,4 +1,4 @@
-"""The ``proxygen`` command. Exit code is non-zero when any source failed."""
+"""The ``proxygen`` command. Exit code is non-zero when any source failed or a clip failed its quality check."""
 from __future__ import annotations
 
 import argparse
@@ -88,6 +88,9 @@ def _render(args: argparse.Namespace) -> int:
         print(f"clip {clip.profile} {clip.clip_s3_key} frames {clip.first_frame}-{clip.last_frame} missing "
               f"{clip.missing_frames} failed {clip.failed_frames} timecode {clip.start_timecode} "
               f"{quality_line(clip)}", flush=True)
+        if clip.quality_passed is not None and not clip.quality_passed:  # made, but not as good as its bound
+            print(f"error: clip {clip.sequence} ({clip.profile}): {quality_line(clip)}", file=sys.stderr, flush=True)
+            failed += 1
     return 1 if failed else 0
 
 

@@ -197,6 +197,27 @@ def test_render_of_a_sequence_also_writes_its_clip(tmp_path):
     assert not list(out.glob("still*_clip.mp4"))
 
 
+def test_render_exits_non_zero_when_a_clip_fails_its_quality_check(tmp_path, monkeypatch):
+    """A clip that is made but misses its bound is an error line naming what failed and exit 1, not a pass."""
+    import dataclasses
+
+    from proxygen_core import profiles
+
+    review = profiles.PROFILES["review"]
+    strict = dataclasses.replace(review.bound, de_mean=0.0, de_p99=0.0)  # no encode can meet zero error
+    monkeypatch.setitem(profiles.PROFILES, "review", dataclasses.replace(review, bound=strict))
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    for n in (1001, 1002):
+        write_exr(src / f"sh_v001.{n}.exr", rng.uniform(0.0, 1.0, (90, 160, 3)).astype(np.float32))
+    proc = run_cli("render", *sorted(str(p) for p in src.iterdir()), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: clip ")]
+    assert len(errors) == 1 and "quality FAILED" in errors[0] and "p99 " in errors[0] and "> 0.0" in errors[0], errors
+    assert (tmp_path / "out" / "sh_v001.exr_clip.mp4").stat().st_size > 0  # the clip is still written
+
+
 def test_exr_frame_rate_and_timecode_drive_the_clip(tmp_path):
     import av
     import OpenImageIO as oiio
