@@ -135,7 +135,7 @@ POSITIONS = ("top_left", "top_center", "top_right", "bottom_left", "bottom_cente
 DEFAULT_TEMPLATE = ("top_left={show} {seq} {shot};top_right={task} v{version};bottom_left={name};"
                     "bottom_right={frame}{state}  {timecode}")
 FIELDS = ("show", "seq", "shot", "task", "version", "name", "profile", "date", "display", "view", "frame",
-          "timecode", "state")
+          "timecode", "state", "grade", "grade_source", "looks")
 
 
 def parse_template(text: str) -> dict[str, str]:
@@ -148,9 +148,13 @@ def parse_template(text: str) -> dict[str, str]:
             raise ValueError(f"burn-in {part.strip()!r}: expected position=text with a position among "
                              f"{', '.join(POSITIONS)}")
         try:
-            list(string.Formatter().parse(value))
+            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
         except ValueError as exc:
             raise ValueError(f"burn-in {position}: {exc}") from None
+        unknown = [name for name in names if name not in FIELDS]
+        if unknown:  # a typo ({shto}) would print nothing on every picture of every clip: refused at load
+            raise ValueError(f"burn-in {position}: unknown field {{{unknown[0]}}}; the fields are "
+                             f"{', '.join('{' + f + '}' for f in FIELDS)}")
         out[position] = value
     return out
 

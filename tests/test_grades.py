@@ -156,6 +156,37 @@ def test_a_malformed_cc_fails_that_sequences_rows_only(tmp_path):
     assert rows["b"].status == "ok" and rows["b"].grade_slope == "1.1 0.95 0.9"
 
 
+def test_grade_fields_in_burn_ins_and_unknown_fields_refused(tmp_path):
+    """``{grade}`` prints the CDL's line and ``{grade_source}`` its file on the burn-ins; an ungraded sequence
+    prints neither (nor the separator before them); a misspelt field is refused when the settings load."""
+    template = "top_left={name} | {grade};bottom_left={grade_source}"
+    settings = Settings(render=RenderSettings(clip_burnins=True, clip_burnin_template=template),
+                        pipeline=PipelineSettings(clip_profiles="review", working_retention="keep"))
+    texts = {}
+    for name, cc in (("graded", CC), ("plain", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        if cc:
+            (folder / "sh010_comp.cc").write_text(cc)
+        keys = []
+        for n in (1, 2):
+            img, _ = chart(64, 36, frame=n)
+            write_exr(folder / f"sh010_comp.{n:04d}.exr", img, CHROMATICITIES["ACEScg"])
+            keys.append(render_file(folder / f"sh010_comp.{n:04d}.exr", tmp_path / "out", settings,
+                                    LocalStore(tmp_path / "out"), keep_working=True).key)
+        store = LocalStore(tmp_path / "out")
+        plan = plan_clips(store, str(folder / "sh010_comp.####.exr"), load_members(store, keys), settings, "review")
+        assert plan.error is None and plan.burnins is not None
+        texts[name] = plan.burnins.texts(1, "00:00:00:01", "", DISPLAY, VIEW)
+    assert texts["graded"]["top_left"] == ("sh010_comp.####.exr | slope 1.1 0.95 0.9 offset 0.01 0 -0.01 "
+                                           "power 1.05 1 0.95 sat 0.9")
+    assert texts["graded"]["bottom_left"] == "sh010_comp.cc"
+    assert texts["plain"]["top_left"] == "sh010_comp.####.exr"  # no grade: no stray separator
+    assert texts["plain"]["bottom_left"] == ""
+    with pytest.raises(ValueError, match=r"unknown field \{shto\}"):
+        load_settings(None, {"PROXYGEN_CLIP_BURNIN_TEMPLATE": "top_left={shto}"})
+
+
 # --- the acceptance: deliverables against an independent reference ----------------------------------------
 
 def _reference(full: np.ndarray, size, grade_space: str | None) -> np.ndarray:

@@ -5,8 +5,8 @@ bottom_left, bottom_center, bottom_right); the text is a format string over the 
 else in it is printed as written (free text). Fields: ``show seq shot task version`` (the key template's;
 ``version`` zero-padded to 3), ``name`` (the image sequence's file name), ``profile``, ``date`` (UTC day of
 the build), ``display`` and ``view`` (what the profile renders through), and per picture ``frame``,
-``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty). An unknown or empty field
-prints nothing and takes with it what only belongs to it (``fill``: no stray ``v`` or separator). Text is
+``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty), ``grade`` / ``grade_source`` /
+``looks`` (the sequence's colour decisions; profiles.FIELDS, checked at load). An empty field prints nothing and takes with it what only belongs to it (``fill``: no stray ``v`` or separator). Text is
 graphics white (media/graphics.py) on a darkened band at the top and/or bottom; the rest is untouched.
 """
 from __future__ import annotations

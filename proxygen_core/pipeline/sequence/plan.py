@@ -164,7 +164,6 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     shot = identify(pattern, pipeline.key_layout())
     identity = shot.columns()
     slated = frozenset(p.name for p in pipeline.slated())
-    burnins = burnins_for(pattern, identity, render)
     poster, slate, error, grade, cache_id, clip_render = None, None, None, None, None, None
     colour = show_colour(shot.show, pipeline.show_configs, pipeline.looks)
     try:  # tags, grade, the show's config: a storage failure, a bad CDL or config fails the rows, never loses them
@@ -175,6 +174,7 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         slate = slate_info(store, pattern, ok, failed, identity, fps, tc, grade) if numbers else None
     except Exception as exc:
         error = exc
+    burnins = burnins_for(pattern, identity, render, grade, colour.looks)
     # the review clip alone, no slate, burn-ins or grade: encoded from the frames' (ungraded) proxy planes
     fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated
             and PRIMARY not in render.rasters() and grade is None)
@@ -250,10 +250,14 @@ def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: 
     return fps, tc
 
 
-def burnins_for(pattern: str, identity: Mapping[str, Any], render: RenderSettings) -> BurnIns:
-    """The burn-ins of a sequence's clips: the template, the sequence's fields, the profiles that carry them."""
-    fields = {k: identity.get(k) for k in IDENTITY_FIELDS}
-    fields.update(name=posixpath.basename(pattern), date=utc_now_iso()[:10])
+def burnins_for(pattern: str, identity: Mapping[str, Any], render: RenderSettings, grade: Grade | None = None,
+                looks: str | None = None) -> BurnIns:
+    """The burn-ins of a sequence's clips: the template, the sequence's fields (its grade and looks among them:
+    ``{grade}`` is the CDL's one line, ``{grade_source}`` the file it came from), the profiles that carry them."""
+    fields: dict[str, str | int | None] = {k: identity.get(k) for k in IDENTITY_FIELDS}
+    fields.update(name=posixpath.basename(pattern), date=utc_now_iso()[:10], looks=looks,
+                  grade=grade.label() if grade is not None else None,
+                  grade_source=posixpath.basename(grade.source) if grade is not None else None)
     return BurnIns(parse_template(render.clip_burnin_template), fields, render.burned_profiles())
 
 
