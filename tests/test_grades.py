@@ -183,6 +183,12 @@ def test_grade_fields_in_burn_ins_and_unknown_fields_refused(tmp_path):
     assert texts["graded"]["bottom_left"] == "sh010_comp.cc"
     assert texts["plain"]["top_left"] == "sh010_comp.####.exr"  # no grade: no stray separator
     assert texts["plain"]["bottom_left"] == ""
+    from proxygen_core.media.burnins import BurnIns
+    from proxygen_core.profiles import parse_template
+
+    named = BurnIns(parse_template("top_right={profile} {view}"), {}, frozenset({"review", "prores_422hq"}))
+    assert named.per_profile and named.texts(1, "", "", DISPLAY, VIEW, "prores_422hq") == {
+        "top_right": f"prores_422hq {VIEW}"}  # each profile's own name, so each is drawn on its own
     with pytest.raises(ValueError, match=r"unknown field \{shto\}"):
         load_settings(None, {"PROXYGEN_CLIP_BURNIN_TEMPLATE": "top_left={shto}"})
 

@@ -5,8 +5,9 @@ bottom_left, bottom_center, bottom_right); the text is a format string over the 
 else in it is printed as written (free text). Fields: ``show seq shot task version`` (the key template's;
 ``version`` zero-padded to 3), ``name`` (the image sequence's file name), ``profile``, ``date`` (UTC day of
 the build), ``display`` and ``view`` (what the profile renders through), and per picture ``frame``,
-``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty), ``grade`` / ``grade_source`` /
-``looks`` (the sequence's colour decisions; profiles.FIELDS, checked at load). An empty field prints nothing and takes with it what only belongs to it (``fill``: no stray ``v`` or separator). Text is
+``timecode`` and ``state`` (`` MISSING`` / `` FAILED`` on gap frames, else empty), ``grade`` /
+``grade_source`` / ``looks`` (the sequence's colour decisions; profiles.FIELDS, checked at load). An empty field
+prints nothing and takes with it what only belongs to it (``fill``: no stray ``v`` or separator). Text is
 graphics white (media/graphics.py) on a darkened band at the top and/or bottom; the rest is untouched.
 """
 from __future__ import annotations
@@ -62,11 +63,19 @@ class BurnIns:
         """(top, bottom): which bands carry text."""
         return (any(p.startswith("top") for p in self.template), any(p.startswith("bottom") for p in self.template))
 
-    def texts(self, frame: int, timecode: str, state: str, display: str, view: str) -> dict[str, str]:
+    @property
+    def per_profile(self) -> bool:
+        """Whether the text names the profile (then each profile's pictures are drawn on their own)."""
+        return any("{profile" in text for text in self.template.values())
+
+    def texts(self, frame: int, timecode: str, state: str, display: str, view: str,
+              profile: str = "") -> dict[str, str]:
         values = {k: "" if v is None else str(v) for k, v in self.fields.items()}
         if isinstance(self.fields.get("version"), int):
             values["version"] = f"{self.fields['version']:03d}"
         values.update(frame=str(frame), timecode=timecode, state=state, display=display, view=view)
+        if profile:
+            values["profile"] = profile
         return {position: fill(text, values) for position, text in self.template.items()}
 
 

@@ -429,21 +429,23 @@ class _Pictures:
     def planes_of(self, ready: _Prepared, index: int, number: int) -> dict[str, list[np.ndarray] | np.ndarray]:
         if not ready.displays:  # given as planes (ReviewPlanes): nothing to render, no burn-ins on this path
             return ready.planes
-        burned: dict[Look, np.ndarray] = {}
+        burned: dict[tuple[Look, str], np.ndarray] = {}
         out: dict[str, list[np.ndarray] | np.ndarray] = {}
         cache: dict[tuple, list[np.ndarray]] = {}
         for p in self.profiles:
             look_ = ready.looks[p.name]
             with_text = self.burnins is not None and p.name in self.burnins.profiles
-            if with_text and look_ not in burned:
+            # profiles through one look share their burned picture unless the text names the profile
+            text_key = (look_, p.name if self.burnins is not None and self.burnins.per_profile else "")
+            if with_text and text_key not in burned:
                 assert self.burnins is not None  # with_text
                 timecode_, state = self.labels(index, number)
-                texts = self.burnins.texts(number, timecode_, state, look_[0], look_[1])
-                burned[look_] = draw_burnins(ready.displays[look_], texts, self.font, look_[0])
+                texts = self.burnins.texts(number, timecode_, state, look_[0], look_[1], p.name)
+                burned[text_key] = draw_burnins(ready.displays[look_], texts, self.font, look_[0])
             framing = self.framing[p.name]
-            key = (look_, with_text, p.matrix, p.bits, p.chroma, framing)
+            key = (text_key, with_text, p.matrix, p.bits, p.chroma, framing)
             if key not in cache:
-                picture = burned[look_] if with_text else ready.displays[look_]
+                picture = burned[text_key] if with_text else ready.displays[look_]
                 cache[key] = rgb_to_planes(framing.place(picture, self.pad), p.matrix, p.bits, p.chroma)
             out[p.name] = cache[key]
             if p.name in self.with_alpha:
