@@ -28,6 +28,13 @@ HDR_DISPLAY = "Rec.2100-PQ - Display"
 HDR_VIEW = "ACES 2.0 - HDR 1000 nits (P3 D65)"
 
 
+def is_pq(display: str | None) -> bool:
+    """A display that takes PQ (SMPTE ST 2084) code values, by the names OCIO configs give them: the one rule
+    for the graphics levels, the quality metric and the load-time check of an HDR display."""
+    lowered = (display or "").lower()
+    return "pq" in lowered or "st2084" in lowered or "st-2084" in lowered
+
+
 @dataclass(frozen=True)
 class QualityBound:
     de_mean: float

@@ -20,8 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
-from proxygen_core.profiles import PROFILES, ClipProfile, parse_pad, parse_profiles, parse_rasters, parse_template
-from proxygen_core.show_colour import check_at_load, parse_looks, parse_show_configs
+from proxygen_core.profiles import (
+    HDR_DISPLAY,
+    HDR_VIEW,
+    PROFILES,
+    ClipProfile,
+    parse_pad,
+    parse_profiles,
+    parse_rasters,
+    parse_template,
+)
+from proxygen_core.show_colour import check_at_load, check_hdr_at_load, parse_looks, parse_show_configs
 from proxygen_core.store.identity import DEFAULT_KEY_ROOT, DEFAULT_KEY_TEMPLATES, KeyLayout
 
 DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
@@ -55,6 +64,9 @@ def _check(section: Any, name: str, parse: Any) -> None:
 # The memory budget picks the whole-image or the striped render, whose pixels are the same to float rounding
 # (tests/test_memory_budget.py): changing it must not mark every output stale.
 UNHASHED = frozenset({"max_frame_memory"})
+# Fields added after outputs were made: left out of the hash while at their default, so an upgrade that adds one
+# does not mark every output stale (setting one to another value is a change like any other).
+HASHED_WHEN_SET = {"hdr_display": HDR_DISPLAY, "hdr_view": HDR_VIEW}
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,10 @@ class RenderSettings:
     thumb_display: str = "sRGB - Display"
     proxy_display: str = "Rec.1886 Rec.709 - Display"
     view: str = "ACES 2.0 - SDR 100 nits (Rec.709)"
+    # the PQ display and view the hdr_pq profile renders through (checked in the config at load when hdr_pq is
+    # enabled; a show config may name its own, show_colour.py)
+    hdr_display: str = HDR_DISPLAY
+    hdr_view: str = HDR_VIEW
     display_transform: str = "lut"  # lut (baked 3D LUT, checked at bake time; docs/colour.md) | exact
     display_lut_size: int = 129
     display_referred_view: str = "Un-tone-mapped"
@@ -127,7 +143,9 @@ class RenderSettings:
     def settings_hash(self) -> str:
         """Short stable hash; a change marks outputs stale (Dagster code version, catalog column). Fields that
         change how a frame is rendered but not its pixels (``UNHASHED``) are left out."""
-        payload = json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k not in UNHASHED}, sort_keys=True)
+        payload = json.dumps({k: v for k, v in dataclasses.asdict(self).items()
+                              if k not in UNHASHED and not (k in HASHED_WHEN_SET and HASHED_WHEN_SET[k] == v)},
+                             sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -503,10 +521,17 @@ def check_deployment(settings: Settings) -> Settings:
     if settings.catalog.catalog_backend == "postgres" and not settings.catalog.postgres_dsn:
         raise ValueError("catalog_backend=postgres needs PROXYGEN_POSTGRES_DSN")
     pipeline, render = settings.pipeline, settings.render
+    hdr = (render.hdr_display, render.hdr_view) if any(p.hdr for p in pipeline.profiles()) else None
+    if hdr is not None:
+        try:
+            check_hdr_at_load(render.ocio_config, *hdr)
+        except ValueError as exc:
+            raise ValueError(f"configuration hdr_display / hdr_view (PROXYGEN_HDR_DISPLAY / PROXYGEN_HDR_VIEW), "
+                             f"needed by the hdr_pq profile: {exc}") from None
     if pipeline.show_configs or pipeline.looks:
         try:
             check_at_load(pipeline.show_configs, pipeline.looks, render.ocio_config, render.proxy_display, render.view,
-                          render.working_colorspace)
+                          render.working_colorspace, hdr)
         except ValueError as exc:
             raise ValueError(f"configuration show_configs / looks (PROXYGEN_SHOW_CONFIGS / PROXYGEN_LOOKS): {exc}") \
                 from None

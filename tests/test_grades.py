@@ -367,13 +367,54 @@ def test_show_configs_and_looks_are_refused_at_load_when_something_is_missing(tm
         ({"PROXYGEN_SHOW_CONFIGS": f"demo={facility}|sRGB - Display|Nope"}, "view 'Nope' is not on display"),
         ({"PROXYGEN_SHOW_CONFIGS": f"demo={tmp_path}/missing.ocio"}, "cannot load OCIO config"),
         ({"PROXYGEN_SHOW_CONFIGS": "demo"}, "want show=value"),
-        ({"PROXYGEN_SHOW_CONFIGS": "demo=a|b|c|d"}, "want config|display|view"),
+        ({"PROXYGEN_SHOW_CONFIGS": "demo=a|b|c|d|e|f"}, "want config|display|view"),
     ):
         with pytest.raises(ValueError, match="PROXYGEN_SHOW_CONFIGS") as err:
             load_settings(env=env)
         assert cause in str(err.value), str(err.value)
     # a config in the bucket cannot be checked at load: it is accepted here and checked at first use
     assert load_settings(env={"PROXYGEN_SHOW_CONFIGS": "demo=s3://frames/shows/demo/config.ocio"})
+
+
+ACES13 = "ocio://studio-config-v2.2.0_aces-v1.3_ocio-v2.4"
+ACES13_SDR, ACES13_HDR = "ACES 1.0 - SDR Video", "ACES 1.1 - HDR Video (1000 nits & Rec.2020 lim)"
+
+
+def test_the_hdr_display_and_view_are_checked_at_load_when_hdr_pq_is_enabled():
+    """With hdr_pq enabled, the render config and every show config must have its PQ display and view (an
+    ACES 1.3 show config has no ACES 2.0 HDR view): refused at start with what the config has, not a night of
+    failed HDR clips; a display that is not PQ is refused too. Without hdr_pq nothing HDR is checked."""
+    hdr = {"PROXYGEN_CLIP_PROFILES": "review,hdr_pq"}
+    assert load_settings(env=hdr).render.hdr_view == "ACES 2.0 - HDR 1000 nits (P3 D65)"
+    for env, cause in (
+        ({"PROXYGEN_HDR_VIEW": "Nope"}, "view 'Nope' is not on display 'Rec.2100-PQ - Display'"),
+        ({"PROXYGEN_HDR_DISPLAY": "Rec.1886 Rec.709 - Display", "PROXYGEN_HDR_VIEW": VIEW}, "not a PQ display"),
+        ({"PROXYGEN_HDR_DISPLAY": "Nope - Display"}, "display 'Nope - Display' is not in the config"),
+    ):
+        with pytest.raises(ValueError, match="PROXYGEN_HDR_VIEW") as err:
+            load_settings(env={**hdr, **env})
+        assert cause in str(err.value), str(err.value)
+    assert load_settings(env={"PROXYGEN_HDR_VIEW": "Nope"}).render.hdr_view == "Nope"  # hdr_pq is not enabled
+    show = f"demo={ACES13}|Rec.1886 Rec.709 - Display|{ACES13_SDR}"
+    assert load_settings(env={"PROXYGEN_SHOW_CONFIGS": show})  # SDR only: the HDR view is not asked for
+    with pytest.raises(ValueError, match="PROXYGEN_SHOW_CONFIGS") as err:
+        load_settings(env={**hdr, "PROXYGEN_SHOW_CONFIGS": show})
+    assert "view 'ACES 2.0 - HDR 1000 nits (P3 D65)' is not on display 'Rec.2100-PQ - Display'" in str(err.value)
+    assert ACES13_HDR in str(err.value)  # what the config has, to choose from
+    own = load_settings(env={**hdr, "PROXYGEN_SHOW_CONFIGS": f"{show}|Rec.2100-PQ - Display|{ACES13_HDR}"})
+    from proxygen_core.pipeline.sequence.plan import show_render
+    from proxygen_core.show_colour import show_colour
+
+    colour = show_colour("demo", own.pipeline.show_configs, own.pipeline.looks)
+    clip_render = show_render(None, colour, own.render, hdr=True)  # a path or ocio:// config: no store needed
+    assert (clip_render.ocio_config, clip_render.view, clip_render.hdr_view) == (ACES13, ACES13_SDR, ACES13_HDR)
+
+
+def test_new_render_fields_at_their_default_keep_the_settings_hash():
+    """An upgrade that adds a render field (hdr_display, hdr_view) must not mark every output stale: the hash of
+    the default settings is the one outputs were made with before the fields existed; setting one changes it."""
+    assert RenderSettings().settings_hash() == "9d311f939f2a"
+    assert RenderSettings(hdr_view=ACES13_HDR).settings_hash() != "9d311f939f2a"
 
 
 def _show_sequence(tmp_path, settings, show="demo", frames=(1, 2, 3), size=(640, 360)):

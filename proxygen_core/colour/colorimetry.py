@@ -98,8 +98,10 @@ def delta_e_itp(pq_a: np.ndarray, pq_b: np.ndarray) -> np.ndarray:
 def display_difference(display: str):
     """The colour difference of a display's code values: deltaE ITP on PQ displays, else CIEDE2000 in CIELAB
     (sRGB or BT.1886 EOTF). Returns (metric name, function of two code-value arrays)."""
+    from proxygen_core.profiles import is_pq
+
     lowered = display.lower()
-    if "pq" in lowered or "2100" in lowered or "st2084" in lowered:
+    if is_pq(display):
         return "deltaE_ITP", delta_e_itp
     eotf = srgb_eotf if "srgb" in lowered else bt1886_eotf
     return "CIEDE2000", lambda a, b: ciede2000(lab(a, eotf), lab(b, eotf))

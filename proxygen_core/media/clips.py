@@ -42,8 +42,6 @@ from proxygen_core.profiles import (
     AV_PRIMARIES,
     AV_TRANSFER,
     HDR10_MASTER_DISPLAY,
-    HDR_DISPLAY,
-    HDR_VIEW,
     ClipProfile,
 )
 
@@ -147,7 +145,7 @@ def gap_card(kind: str, width: int, height: int, display: str | None = None) -> 
 
 
 def display_name(profile: ClipProfile, settings: RenderSettings) -> str:
-    return HDR_DISPLAY if profile.hdr else settings.proxy_display
+    return settings.hdr_display if profile.hdr else settings.proxy_display
 
 
 def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderSettings) -> tuple[str, str]:
@@ -157,7 +155,7 @@ def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderS
     view = settings.display_referred_view if frame.colour.display_referred else settings.view
     if not profile.hdr:
         return display_name(profile, settings), view
-    return display_name(profile, settings), view if frame.colour.display_referred else HDR_VIEW
+    return display_name(profile, settings), view if frame.colour.display_referred else settings.hdr_view
 
 
 class ProfileEncoder:

@@ -14,16 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from proxygen_core.colour.colorimetry import pq_inverse_eotf
+from proxygen_core.profiles import is_pq
 
 GRAPHICS_WHITE_NITS = 203.0  # ITU-R BT.2408: HDR reference white, where graphics white sits
 GRAPHICS_BLACK = 0.1  # SDR code values of the darkest and brightest graphic: room for the codecs' ringing
 GRAPHICS_WHITE = 0.92
-
-
-def is_pq(display: str | None) -> bool:
-    """A display that takes PQ (SMPTE ST 2084) code values, by the names OCIO configs give them."""
-    lowered = (display or "").lower()
-    return "pq" in lowered or "st2084" in lowered or "st-2084" in lowered
 
 
 def levels(sdr: np.ndarray | float, display: str | None) -> np.ndarray:

@@ -29,7 +29,7 @@ from pathlib import Path
 from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING, Catalog
 from proxygen_core.errors import ConfigurationError, StorageError, clean_text
-from proxygen_core.profiles import HDR_DISPLAY, PROFILES
+from proxygen_core.profiles import PROFILES
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import GENERATOR, Settings, TrackerSettings
 from proxygen_core.store.base import Store
@@ -96,7 +96,7 @@ def comment(row: ClipRow, settings: Settings) -> str:
     """The revision's comment: what no tracker shows by itself (frames, gaps, colour, measured quality)."""
     render = settings.render
     profile = PROFILES.get(row.profile or "")
-    display = HDR_DISPLAY if profile is not None and profile.hdr else render.proxy_display
+    display = render.hdr_display if profile is not None and profile.hdr else render.proxy_display
     missing, failed = row.missing, row.failed
     quality = "not measured"
     if row.quality_metric:

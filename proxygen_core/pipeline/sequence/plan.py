@@ -167,7 +167,7 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
     poster, slate, error, grade, cache_id, clip_render = None, None, None, None, None, None
     colour = show_colour(shot.show, pipeline.show_configs, pipeline.looks)
     try:  # tags, grade, the show's config: a storage failure, a bad CDL or config fails the rows, never loses them
-        clip_render = show_render(store, colour, render)
+        clip_render = show_render(store, colour, render, any(p.hdr for p in profiles))
         grade = grade_of(store, pattern, ok, settings)
         cache_id = graded_cache_id(grade, clip_render, colour.looks)
         poster = poster_choice(store, ok, render.clip_poster_frame) if ok else None
@@ -203,22 +203,25 @@ def graded_cache_id(grade: Grade | None, render: RenderSettings, looks: str | No
                                                       render.view, looks)
 
 
-def show_render(store: Store, colour: ShowColour, render: RenderSettings) -> RenderSettings:
-    """The render settings of a show's clips: its config, display and view (show_colour.py). A config in the
-    bucket is fetched (one GET per plan; kept by content in the LUT cache folder) and checked now: a missing
-    object, or a display, view, working space or look it lacks, is a ColorError naming the object."""
-    if colour.config is None and colour.display is None and colour.view is None:
+def show_render(store: Store, colour: ShowColour, render: RenderSettings, hdr: bool = False) -> RenderSettings:
+    """The render settings of a show's clips: its config, display and view, and its PQ display and view
+    (show_colour.py). A config in the bucket is fetched (one GET per plan; kept by content in the LUT cache
+    folder) and checked now: a missing object, or a display, view, working space, look or (``hdr``: an HDR
+    profile is enabled) PQ display it lacks, is a ColorError naming the object."""
+    if all(v is None for v in (colour.config, colour.display, colour.view, colour.hdr_display, colour.hdr_view)):
         return render
     display, view = colour.display or render.proxy_display, colour.view or render.view
+    hdr_display, hdr_view = colour.hdr_display or render.hdr_display, colour.hdr_view or render.hdr_view
     config = colour.config or render.ocio_config
     if colour.in_bucket:
         uri, config = config, fetched_config(store, config)
         try:
             check_config(engine(config).config, uri, display, view, render.working_colorspace,
-                         look_names(colour.looks or ""))
+                         look_names(colour.looks or ""), (hdr_display, hdr_view) if hdr else None)
         except ValueError as exc:
             raise ColorError(uri, str(exc)) from None
-    return replace(render, ocio_config=config, proxy_display=display, view=view)
+    return replace(render, ocio_config=config, proxy_display=display, view=view, hdr_display=hdr_display,
+                   hdr_view=hdr_view)
 
 
 def fetched_config(store: Store, uri: str) -> str:
