@@ -402,7 +402,7 @@ def test_the_hdr_display_and_view_are_checked_at_load_when_hdr_pq_is_enabled():
     assert "view 'ACES 2.0 - HDR 1000 nits (P3 D65)' is not on display 'Rec.2100-PQ - Display'" in str(err.value)
     assert ACES13_HDR in str(err.value)  # what the config has, to choose from
     own = load_settings(env={**hdr, "PROXYGEN_SHOW_CONFIGS": f"{show}|Rec.2100-PQ - Display|{ACES13_HDR}"})
-    from proxygen_core.pipeline.sequence.plan import show_render
+    from proxygen_core.pipeline.sequence.show_config import show_render
     from proxygen_core.show_colour import show_colour
 
     colour = show_colour("demo", own.pipeline.show_configs, own.pipeline.looks)
@@ -501,7 +501,7 @@ def test_a_bucket_config_is_checked_at_first_use_and_fails_only_that_show(tmp_pa
                                                   looks="demo=ShowLook"))
     rows, *_ = _show_sequence(tmp_path / "c", settings, size=(64, 36), frames=(1, 2))
     assert rows["review"].status == "ok", rows["review"].error
-    assert rows["review"].ocio_config == good and list((tmp_path / "cache" / "configs").glob("*.ocio"))
+    assert rows["review"].ocio_config == good and list((tmp_path / "cache" / "configs").glob("*/config.ocio"))
 
 
 @pytest.mark.slow
@@ -589,3 +589,73 @@ def test_the_sequence_sensor_rebuilds_a_sequence_whose_grade_arrives_alone(tmp_p
     assert tick(cursor)[0] == []  # the same grade: not again
     (src / "sh010_comp.cc").write_text(CC.replace("1.10 0.95", "1.20 0.95"))
     assert tick(cursor)[0] == [pattern]  # an edited grade is a change too
+
+
+def _lut_look_config(folder, with_lut: bool = True):
+    """A facility config whose look is a LUT file (``FileTransform`` of ``show_look.cc`` under its ``luts`` search
+    path), written with (or without) that file beside it: the shape of a studio's config on disk."""
+    import copy
+
+    config = copy.deepcopy(ocio.Config.CreateFromFile(CONFIG))
+    config.setSearchPath("luts")
+    config.addLook(ocio.Look(name="LutLook", processSpace="ACEScct",
+                             transform=ocio.FileTransform(src="show_look.cc")))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.ocio").write_text(config.serialize())
+    if with_lut:
+        (folder / "luts").mkdir(exist_ok=True)
+        slope = " ".join(str(s) for s in SHOW_LOOK_SLOPE)
+        (folder / "luts" / "show_look.cc").write_text(
+            f'<ColorCorrection id="look"><SOPNode><Slope>{slope}</Slope><Offset>0 0 0</Offset>'
+            '<Power>1 1 1</Power></SOPNode></ColorCorrection>')
+    return folder / "config.ocio"
+
+
+@pytest.mark.slow
+def test_a_bucket_config_fetches_the_luts_its_looks_name(tmp_path, monkeypatch):
+    """A show config in the bucket whose look is a LUT beside it (its search path): the LUT is fetched from the
+    bucket and the look applied (the clip matches one made with the same look inline); without the LUT in the
+    bucket, that show's clips fail naming the file and the keys looked at; an .ocioz archive is used as is."""
+    from proxygen_core.pipeline.sequence.show_config import MAX_CONFIG_FILES
+
+    assert MAX_CONFIG_FILES >= 16
+    monkeypatch.setenv("PROXYGEN_LUT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def clip_rgb(case: str, show_configs: str, looks: str) -> tuple[np.ndarray | None, object]:
+        settings = Settings(pipeline=PipelineSettings(clip_profiles="review", show_configs=show_configs, looks=looks))
+        rows, *_ = _show_sequence(tmp_path / case, settings, size=(64, 36), frames=(1, 2))
+        row = rows["review"]
+        if row.status != "ok":
+            return None, row
+        return picture_rgb(decoded_pictures(row.clip_s3_key)[row.slate_frames or 0], 0.2126, 0.0722), row
+
+    # the same look inline (a CDLTransform in the config), the reference
+    inline, _ = clip_rgb("inline", f"demo={_facility_config(tmp_path / 'facility.ocio')}", "demo=ShowLook")
+    plain, _ = clip_rgb("plain", "", "")
+    # the config in the bucket without its LUT: the show's clips fail, naming the file
+    bucket = tmp_path / "nolut" / "out_demo"
+    lutless = _lut_look_config(bucket / "colour" / "demo", with_lut=False)
+    _, row = clip_rgb("nolut", f"demo=s3://{bucket}/{lutless}", "demo=LutLook")
+    assert row.status == "failed"
+    assert "file 'show_look.cc' that the config needs is not in the bucket" in row.error, row.error
+    assert f"{bucket}/colour/demo/luts/show_look.cc" in row.error  # the key looked at
+    # with the LUT beside it in the bucket: fetched, the look applied
+    bucket = tmp_path / "lut" / "out_demo"
+    config = _lut_look_config(bucket / "colour" / "demo")
+    fetched, row = clip_rgb("lut", f"demo=s3://{bucket}/{config}", "demo=LutLook")
+    assert fetched is not None, row.error
+    assert row.ocio_config == f"s3://{bucket}/{config}"
+    copies = list((tmp_path / "cache" / "configs").glob("*/luts/show_look.cc"))
+    assert [c.read_bytes() for c in copies] == [(config.parent / "luts" / "show_look.cc").read_bytes()]
+    assert inline is not None and plain is not None
+    assert np.abs(fetched - inline).max() < 2 / 255, np.abs(fetched - inline).max()
+    assert np.abs(plain - inline).mean() > 0.02  # the look is visible: the match above is not trivial
+    # an .ocioz archive in the bucket (its LUT inside it, none beside it): used as it is
+    archived = ocio.Config.CreateFromFile(str(config))
+    bucket = tmp_path / "ocioz" / "out_demo"
+    bucket.mkdir(parents=True)
+    archive = bucket / "demo.ocioz"
+    archived.archive(str(archive))
+    from_archive, row = clip_rgb("ocioz", f"demo=s3://{bucket}/{archive}", "demo=LutLook")
+    assert from_archive is not None, row.error
+    assert np.abs(from_archive - inline).max() < 2 / 255

@@ -13,29 +13,29 @@ never replace its row or event (the catalog refuses it, catalog/schema.py ``plan
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from proxygen_core import __version__
 from proxygen_core.catalog.schema import PENDING
 from proxygen_core.colour.engine import engine
 from proxygen_core.colour.grades import Grade, grade_for
-from proxygen_core.errors import ColorError, ProxygenError
+from proxygen_core.errors import ProxygenError
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.clips import ClipJob
 from proxygen_core.media.slate import SlateInfo
 from proxygen_core.media.timecode import timecode
 from proxygen_core.pipeline.sequence.members import Members
+from proxygen_core.pipeline.sequence.show_config import show_render
 from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.pipeline.state import KeyState
 from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
 from proxygen_core.rows import OK, ClipRow
-from proxygen_core.settings import GENERATOR, RenderSettings, Settings, lut_cache_dir
-from proxygen_core.show_colour import ShowColour, check_config, look_names, show_colour
+from proxygen_core.settings import GENERATOR, RenderSettings, Settings
+from proxygen_core.show_colour import show_colour
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS, identify
 from proxygen_core.store.keys import clip_id
@@ -201,45 +201,6 @@ def graded_cache_id(grade: Grade | None, render: RenderSettings, looks: str | No
     """OCIO's cache id of the review display's (grade, looks, display, view) processor: what the rows name."""
     return engine(render.ocio_config).graded_cache_id(grade, render.working_colorspace, render.proxy_display,
                                                       render.view, looks)
-
-
-def show_render(store: Store, colour: ShowColour, render: RenderSettings, hdr: bool = False) -> RenderSettings:
-    """The render settings of a show's clips: its config, display and view, and its PQ display and view
-    (show_colour.py). A config in the bucket is fetched (one GET per plan; kept by content in the LUT cache
-    folder) and checked now: a missing object, or a display, view, working space, look or (``hdr``: an HDR
-    profile is enabled) PQ display it lacks, is a ColorError naming the object."""
-    if all(v is None for v in (colour.config, colour.display, colour.view, colour.hdr_display, colour.hdr_view)):
-        return render
-    display, view = colour.display or render.proxy_display, colour.view or render.view
-    hdr_display, hdr_view = colour.hdr_display or render.hdr_display, colour.hdr_view or render.hdr_view
-    config = colour.config or render.ocio_config
-    if colour.in_bucket:
-        uri, config = config, fetched_config(store, config)
-        try:
-            check_config(engine(config).config, uri, display, view, render.working_colorspace,
-                         look_names(colour.looks or ""), (hdr_display, hdr_view) if hdr else None)
-        except ValueError as exc:
-            raise ColorError(uri, str(exc)) from None
-    return replace(render, ocio_config=config, proxy_display=display, view=view, hdr_display=hdr_display,
-                   hdr_view=hdr_view)
-
-
-def fetched_config(store: Store, uri: str) -> str:
-    """A local copy of the ``s3://<bucket>/<key>`` config (the store's own bucket), named by its content."""
-    rest = uri[len("s3://"):]
-    if not rest.startswith(f"{store.bucket}/"):
-        raise ColorError(uri, f"{uri}: a show config in the bucket must be in {store.bucket!r}")
-    key = rest[len(store.bucket) + 1:]
-    data = store.get_bytes_if_exists(key)
-    if data is None:
-        raise ColorError(uri, f"{uri}: the show's OCIO config is not in the bucket")
-    path = lut_cache_dir() / "configs" / f"{hashlib.sha256(data).hexdigest()[:24]}.ocio"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return str(path)
 
 
 def clip_timing(header_fps: float | None, header_timecode: str | None, numbers: list[int],
