@@ -66,6 +66,7 @@ class ClipProfile:
     bound: QualityBound = QualityBound(0.5, 1.0, 40.0)
     vendor: str | None = None  # the sample description's vendor (ProRes: apl0, as Apple's files carry)
     title: str = ""  # what the slate calls the codec
+    editorial: bool = False  # an editing intermediate: an editorial cut is delivered in it too when it is enabled
 
     def __post_init__(self) -> None:
         if not self.title:
@@ -105,14 +106,14 @@ PROFILES: dict[str, ClipProfile] = {p.name: p for p in (
     ClipProfile("review", "libx264", "h264", "mp4", "yuv420p", 8, "420", bound=QualityBound(0.8, 2.5, 36.0, 1.0),
                 title="H.264 High"),
     ClipProfile("prores_422hq", "prores_ks", "prores", "mov", "yuv422p10le", 10, "422",
-                {"profile": "3", "vendor": "apl0"}, vendor="apl0", title="Apple ProRes 422 HQ"),
+                {"profile": "3", "vendor": "apl0"}, vendor="apl0", title="Apple ProRes 422 HQ", editorial=True),
     ClipProfile("prores_4444", "prores_ks", "prores", "mov", "yuv444p10le", 10, "444",
                 {"profile": "4", "vendor": "apl0"}, alpha_pix_fmt="yuva444p10le", vendor="apl0",
-                title="Apple ProRes 4444",
+                title="Apple ProRes 4444", editorial=True,
                 # ProRes 4444 is a 12-bit format: FFmpeg's decoder (and ffprobe) report yuv444p12le for it
                 decoded_pix_fmt="yuv444p12le"),
     ClipProfile("dnxhr_hqx", "dnxhd", "dnxhd", "mov", "yuv422p10le", 10, "422", {"profile": "dnxhr_hqx"},
-                title="Avid DNxHR HQX"),
+                title="Avid DNxHR HQX", editorial=True),
     ClipProfile("hevc_main10", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},
                 codec_tag="hvc1", title="HEVC Main 10"),
     ClipProfile("hdr_pq", "libx265", "hevc", "mp4", "yuv420p10le", 10, "420", {"preset": "fast", "crf": "16"},

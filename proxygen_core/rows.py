@@ -253,6 +253,8 @@ class CutRow(_Record):
     movie_s3_key: str | None = None
     otio_s3_key: str | None = None
     html_s3_key: str | None = None
+    deliverables: str | None = None  # JSON: editorial profile -> its cut movie's key (<cut>_cut_<profile>.<ext>)
+    audio_s3_key: str | None = None  # the WAV or AAC muxed in from the first picture
     cut_etag: str | None = None
     fingerprint: str | None = None  # what the build was made from (the cut's etag, each event's clip row)
     planned_at: int | None = None
@@ -263,6 +265,10 @@ class CutRow(_Record):
     @property
     def event_list(self) -> list[dict[str, Any]]:
         return json.loads(self.events or "[]")
+
+    @property
+    def deliverable_keys(self) -> dict[str, str]:
+        return json.loads(self.deliverables or "{}")
 
     @property
     def version_map(self) -> dict[str, int]:

@@ -330,3 +330,105 @@ def test_burnins_name_each_events_shot_and_version_and_leave_the_pictures(shots,
     assert all(np.abs(x[:8] - y[:8]).max() > 40 for x, y in zip(a[:6], b[:6], strict=True))
     assert [decode_code(c) for c in movie_codes(burned.row.movie_s3_key)][:6] == [("sh010", 2, n)
                                                                                for n in range(1001, 1007)]
+
+
+def _wav(path: Path, seconds: float, onset: float, rate: int = 44100, hz: float = 1000.0) -> None:
+    """A 16-bit stereo WAV (no channel mask, as many tools write it): silence, then a ``hz`` tone from ``onset``."""
+    import av
+    import numpy as np
+
+    t = np.arange(int(rate * seconds)) / rate
+    tone = np.where(t >= onset, np.sin(2 * np.pi * hz * t) * 0.5, 0.0)
+    samples = (tone * 32767).astype(np.int16)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.stack([samples, samples], 1).reshape(1, -1), format="s16",
+                                           layout="stereo")
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+
+def _ffmpeg_audio(path: str):
+    """The file's sound as Debian's ffmpeg decodes it (not PyAV's libav): mono float at 48 kHz."""
+    import subprocess
+
+    import numpy as np
+
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"],
+                         check=True, capture_output=True, timeout=60).stdout
+    return np.frombuffer(raw, np.float32)
+
+
+def _ffprobe_streams(path: str) -> list[dict]:
+    import subprocess
+
+    text = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,pix_fmt,"
+                           "sample_rate,start_time,duration", "-of", "json", path], check=True, capture_output=True,
+                          text=True, timeout=60).stdout
+    return [s for s in json.loads(text)["streams"] if s.get("codec_type") in ("video", "audio")]
+
+
+def _ffmpeg_codes(path: str) -> list[int]:
+    """Every picture's code as Debian's ffmpeg decodes it (8-bit grey), independent of PyAV."""
+    import subprocess
+
+    import numpy as np
+
+    from .editorial_helpers import H, W, read_code
+
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                         check=True, capture_output=True, timeout=60).stdout
+    pictures = np.frombuffer(raw, np.uint8).reshape(-1, H, W)
+    return [read_code(p) for p in pictures]
+
+
+@pytest.mark.slow
+def test_the_cut_is_delivered_in_each_editorial_profile_with_its_sound_from_the_first_picture(shots):
+    """With prores_422hq enabled the cut is also <cut>_cut_prores_422hq.mov: the same events, versions and frames
+    (read back by Debian's ffmpeg), 10-bit 4:2:2. A WAV beside the cut (same name) is muxed into both files from
+    the first picture (its tone's onset at 0.5 s is heard at 0.5 s), cut at the last picture, with a warning; it
+    is part of the build's fingerprint (adding it rebuilds the cut)."""
+    import numpy as np
+
+    from proxygen_core.editorial.build import cut_inputs
+    from proxygen_core.editorial.record import cut_event
+    from proxygen_core.settings import PipelineSettings, Settings
+
+    root, store, rows, _ = shots
+    key = str(store.root / "editorial" / "demo" / "reel2.edl")
+    store.put_bytes(key, EDL.encode())
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review,prores_422hq,hevc_main10"))
+    silent = build_cut(store, key, rows, settings)
+    assert silent.row.ok and silent.row.audio_s3_key is None, silent.row.error
+    seconds = sum(LENGTHS) / 24
+    _wav(Path(key).with_suffix(".wav"), seconds + 1.0, 0.5)
+    assert cut_inputs(store, key).audio is not None
+    outcome = build_cut(store, key, rows, settings)
+    row = outcome.row
+    assert row.ok, row.error
+    assert row.fingerprint != silent.row.fingerprint  # the sound is an input: a new build
+    folder = Path(key).parent / ".proxies"
+    mov = str(folder / "reel2_cut_prores_422hq.mov")
+    assert row.deliverable_keys == {"prores_422hq": mov}  # hevc_main10 is not an editing intermediate
+    assert row.audio_s3_key == str(Path(key).with_suffix(".wav"))
+    assert any("cut at the last picture" in w for w in json.loads(row.warnings)), row.warnings
+    expected = _expected(2)
+    for path, video, audio in ((row.movie_s3_key, ("h264", "yuv420p"), "aac"),
+                               (mov, ("prores", "yuv422p10le"), "pcm_s24le")):
+        streams = _ffprobe_streams(path)
+        assert [(s["codec_type"], s["codec_name"]) for s in streams] == [("video", video[0]), ("audio", audio)]
+        assert streams[0]["pix_fmt"] == video[1] and streams[1]["sample_rate"] == "48000"
+        assert ffprobe_frames(path) == sum(LENGTHS)
+        seen = [decode_code(c) for c in _ffmpeg_codes(path)]
+        for index, (got, want) in enumerate(zip(seen, expected, strict=True)):
+            assert got[0] == "?" if want is None else got == want, f"{path} picture {index}: {got} != {want}"
+        sound = _ffmpeg_audio(path)
+        assert abs(len(sound) / 48000 - seconds) < 0.03, (path, len(sound) / 48000, seconds)
+        loud = np.flatnonzero(np.abs(sound) > 0.1)
+        assert abs(loud[0] / 48000 - 0.5) < 0.005, (path, loud[0] / 48000)  # the onset where the file has it
+        spectrum = np.abs(np.fft.rfft(sound[24000:]))
+        assert abs(np.argmax(spectrum) * 48000 / len(sound[24000:]) - 1000) < 5  # the tone itself
+    body = json.loads(cut_event(row, "proxygen.cuts").payload)
+    assert body["deliverable_uris"] == {"prores_422hq": f"s3://{store.bucket}/{mov}"}
+    assert body["audio_uri"] == f"s3://{store.bucket}/{row.audio_s3_key}"

@@ -87,6 +87,7 @@ PROXY_CUTS = pa.schema([
     ("events", pa.string()), ("versions", pa.string()), ("missing_events", pa.string()),  # JSON
     ("warnings", pa.string()), ("frame_count", pa.int64()), ("duration_seconds", pa.float64()),
     ("movie_s3_key", pa.string()), ("otio_s3_key", pa.string()), ("html_s3_key", pa.string()),
+    ("deliverables", pa.string()), ("audio_s3_key", pa.string()),  # JSON profile -> key; the sound muxed in
     ("cut_etag", pa.string()), ("fingerprint", pa.string()), ("planned_at", pa.int64()),
     ("generated_timestamp", pa.string()), ("generator_version", pa.string()), ("event_id", pa.string()),
 ])

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from proxygen_core.editorial.conform import CutPlan, parse_pins, plan_cut
 from proxygen_core.editorial.events import CutParseError, cut_name, read_cut
 from proxygen_core.editorial.match import match_cut, parse_match
-from proxygen_core.editorial.outputs import cut_keys, cut_page, cut_timeline
+from proxygen_core.editorial.outputs import audio_keys, cut_keys, cut_page, cut_timeline, deliverable_key
 from proxygen_core.editorial.render import CutMovie, render_cut
 from proxygen_core.errors import as_proxygen_error
 from proxygen_core.media.timeline import timeline_json
+from proxygen_core.profiles import PRIMARY, ClipProfile
 from proxygen_core.rows import FAILED, OK, ClipRow, CutRow
 from proxygen_core.settings import GENERATOR, Settings
-from proxygen_core.store.base import Store
+from proxygen_core.store.base import ObjectInfo, Store
 
 
 def cut_id(bucket: str, key: str, output_profile: str) -> str:
@@ -55,16 +56,54 @@ def _generator() -> str:
         return GENERATOR
 
 
-def plan_of(store: Store, key: str, rows: Iterable[ClipRow], settings: Settings) -> tuple[CutPlan, str]:
-    """The cut's plan and its file's etag (raises CutParseError for a cut that cannot be read)."""
-    info = store.head(key)
+@dataclass(frozen=True)
+class CutInputs:
+    """The files a build reads besides the clips: the cut's, and the sound beside it (when there is one)."""
+
+    etag: str  # the cut file's
+    audio: ObjectInfo | None = None  # the WAV or AAC of the same name (outputs.audio_keys)
+
+    @property
+    def version(self) -> str:
+        """What changes when either file does: the plan's fingerprint and the sensor's change check use it."""
+        return f"{self.etag}|audio:{self.audio.key}@{self.audio.etag}" if self.audio else self.etag
+
+
+def cut_inputs(store: Store, key: str) -> CutInputs:
+    """The cut file's etag and its sound file (one HEAD, plus one existence check per sound extension)."""
+    etag = store.head(key).etag or ""
+    for candidate in audio_keys(key):
+        if store.exists(candidate):
+            return CutInputs(etag, store.head(candidate))
+    return CutInputs(etag)
+
+
+def plan_of(store: Store, key: str, rows: Iterable[ClipRow], settings: Settings) -> tuple[CutPlan, CutInputs]:
+    """The cut's plan and its input files (raises CutParseError for a cut that cannot be read)."""
+    inputs = cut_inputs(store, key)
     cut = read_cut(store.get_bytes(key), key, float(settings.render.fps))
     rows = list(rows)
     pipeline = settings.pipeline
     matches = match_cut(cut, {r.shot for r in rows if r.shot}, parse_match(pipeline.cut_match))
     plan = plan_cut(key, cut, matches, rows, pipeline.cut_version, parse_pins(pipeline.cut_pins),
                     cut_show(key, pipeline.editorial_prefix))
-    return plan, info.etag or ""
+    return plan, inputs
+
+
+def editorial_profiles(settings: Settings) -> tuple[ClipProfile, ...]:
+    """The enabled clip profiles a cut is delivered in besides the review: the editing intermediates."""
+    return tuple(p for p in settings.pipeline.profiles() if p.editorial and p.name != PRIMARY)
+
+
+def audio_warnings(inputs: CutInputs, movie: CutMovie) -> list[str]:
+    """A sound file longer or shorter than the cut (by more than a picture): how it was fitted."""
+    if inputs.audio is None or movie.audio_seconds is None:
+        return []
+    cut = movie.frames / movie.fps
+    if abs(movie.audio_seconds - cut) <= 1 / movie.fps:
+        return []
+    how = "cut at the last picture" if movie.audio_seconds > cut else "silent after it ends"
+    return [f"{inputs.audio.key}: the sound is {movie.audio_seconds:.3f} s, the cut {cut:.3f} s: {how}"]
 
 
 def build_cut(store: Store, key: str, rows: Iterable[ClipRow], settings: Settings, output_profile: str = "review",
@@ -80,25 +119,34 @@ def build_cut(store: Store, key: str, rows: Iterable[ClipRow], settings: Setting
     outcome = CutOutcome(row)
     t0 = time.perf_counter()
     try:
-        plan, etag = plan_of(store, key, rows, settings)
+        plan, inputs = plan_of(store, key, rows, settings)
     except Exception as exc:
         err = exc if isinstance(exc, CutParseError) else as_proxygen_error(store.uri(key), exc)
         outcome.row = row.but(error=f"{type(err).__name__}: {err}")
         return outcome
     outcome.plan = plan
     records = [p.record() for p in plan.events]
-    row = row.but(fps=plan.cut.fps, event_count=len(plan.events), cut_etag=etag, fingerprint=plan.fingerprint(etag),
+    row = row.but(fps=plan.cut.fps, event_count=len(plan.events), cut_etag=inputs.etag,
+                  fingerprint=plan.fingerprint(inputs.version), audio_s3_key=inputs.audio.key if inputs.audio else None,
                   matched_events=sum(1 for p in plan.events if p.match.matched), events=json.dumps(records),
                   versions=json.dumps(plan.versions, sort_keys=True), missing_events=json.dumps(plan.missing),
                   warnings=json.dumps(list(plan.warnings)))
     outcome.timings["plan_seconds"] = round(time.perf_counter() - t0, 4)
+    profiles = editorial_profiles(settings)
+    targets = {p.name: deliverable_key(key, name, p.name, p.extension) for p in profiles}
     folder = tempfile.mkdtemp(prefix="proxygen-cut-")
     try:
         path = os.path.join(folder, posixpath.basename(keys["movie"]))
-        movie = render_cut(store, plan, settings.render, path)
+        local = {profile: os.path.join(folder, posixpath.basename(target)) for profile, target in targets.items()}
+        audio = store.fetch(inputs.audio).as_posix() if inputs.audio else None
+        movie = render_cut(store, plan, settings.render, path, local, audio)
         outcome.movie = movie
-        store.upload_file(path, keys["movie"], metadata={"cut": key if len(key) < 1000 else "",
-                                                         "cut-fingerprint": row.fingerprint or ""})
+        stamp = {"cut": key if len(key) < 1000 else "", "cut-fingerprint": row.fingerprint or ""}
+        store.upload_file(path, keys["movie"], metadata=stamp)
+        for profile, target in targets.items():
+            store.upload_file(local[profile], target, metadata=stamp)
+        row = row.but(deliverables=json.dumps(targets, sort_keys=True),
+                      warnings=json.dumps([*plan.warnings, *audio_warnings(inputs, movie)]))
         timeline = cut_timeline(store, plan, keys["otio"], keys["movie"], settings.pipeline.otio_media)
         store.put_bytes(keys["otio"], timeline_json(timeline).encode(), "application/json")
         store.put_bytes(keys["html"], cut_page(plan, keys, movie.frames).encode(), "text/html; charset=utf-8")
@@ -107,6 +155,8 @@ def build_cut(store: Store, key: str, rows: Iterable[ClipRow], settings: Setting
         outcome.row = row.but(error=f"{type(err).__name__}: {err.cause}")
         return outcome
     finally:
+        if inputs.audio:
+            store.evict(inputs.audio)
         for leftover in os.listdir(folder):
             os.unlink(os.path.join(folder, leftover))
         os.rmdir(folder)

@@ -14,6 +14,7 @@ import posixpath
 from typing import Any
 
 from proxygen_core.editorial.conform import OK, CutPlan
+from proxygen_core.media.audio import AUDIO_EXTENSIONS
 from proxygen_core.media.timecode import frames_of, timecode
 from proxygen_core.store.base import Store
 
@@ -25,6 +26,18 @@ def cut_keys(key: str, name: str) -> dict[str, str]:
     folder = posixpath.join(posixpath.dirname(key), ".proxies")
     return {kind: posixpath.join(folder, f"{name}_cut{suffix}")
             for kind, suffix in (("movie", ".mp4"), ("otio", ".otio"), ("html", ".html"))}
+
+
+def deliverable_key(key: str, name: str, profile: str, extension: str) -> str:
+    """An editorial profile's cut movie: ``<cut>_cut_<profile>.<ext>`` beside the review's."""
+    return posixpath.join(posixpath.dirname(key), ".proxies", f"{name}_cut_{profile}{extension}")
+
+
+def audio_keys(key: str) -> list[str]:
+    """Where the cut's sound is looked for: a WAV or AAC beside it with the same name (``reel1.edl`` ->
+    ``reel1.wav``, ``reel1.aac``), in that order."""
+    stem = posixpath.splitext(key)[0]
+    return [f"{stem}{ext}" for ext in AUDIO_EXTENSIONS]
 
 
 def media_url(store: Store, target: str, beside: str, mode: str) -> str:

@@ -1,4 +1,5 @@
-"""The cut movie: every event's pictures in record order, one H.264 review file at the cut's rate.
+"""The cut movie: every event's pictures in record order, one H.264 review file at the cut's rate, and the same
+pictures in every enabled editorial profile (``ClipProfile.editorial``: ProRes, DNxHR; ``<cut>_cut_<profile>``).
 
 A picture of an event with media is rendered from its shot version's working frame (the scene-linear EXR the
 frame's chain kept, ``PROXYGEN_WORKING_RETENTION``), else from the source decoded again (members.py's loader):
@@ -6,7 +7,10 @@ either way first generation, through the proxy display as the review clips are, 
 review clip. An event without media is a card (the slate's drawing) naming the shot and why; a frame the version
 lacks inside an event's range (missing or failed) is black with the gap mark. Burn-ins, when the review profile
 carries them (``PROXYGEN_CLIP_BURNINS`` / ``PROXYGEN_CLIP_BURNIN_PROFILES``), use the burn-in template per event
-(shot, version, the shot's frame) with the cut's record timecode.
+(shot, version, the shot's frame) with the cut's record timecode. Each picture is rendered once, in float, and
+quantised per profile (8-bit 4:2:0 for the review, 10-bit 4:2:2/4:4:4 for the intermediates): the deliverables
+are first generation too, never made from the H.264. A WAV or AAC beside the cut (media/audio.py) is muxed into
+every file from the first picture.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 
 from proxygen_core.editorial.conform import OK, CutPlan, EventPlan
 from proxygen_core.errors import EncodeError
+from proxygen_core.media.audio import audio_seconds
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.clips import ProfileEncoder, burnin_font, gap_card, gap_mark, profile_pixels
@@ -38,7 +43,7 @@ CARD_SIZE = (640, 360)  # a cut with no media at all
 
 @dataclass
 class CutMovie:
-    path: str
+    path: str  # the review file
     width: int
     height: int
     frames: int
@@ -47,6 +52,8 @@ class CutMovie:
     redecoded: int = 0  # pictures whose working frame was gone (decoded from the source again)
     gap_frames: dict[int, str] = field(default_factory=dict)  # cut picture index -> why it is a gap
     seconds: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)  # profile -> the file made (the review's is ``path``)
+    audio_seconds: float | None = None  # the muxed sound file's length (None: no sound)
 
 
 def _even(n: int) -> int:
@@ -54,12 +61,13 @@ def _even(n: int) -> int:
 
 
 class _Pictures:
-    def __init__(self, store: Store, render: RenderSettings, width: int, height: int) -> None:
+    def __init__(self, store: Store, render: RenderSettings, width: int, height: int,
+                 profiles: tuple[str, ...] = ()) -> None:
         self.store, self.render, self.width, self.height = store, render, width, height
         self.working = WorkingFrames(store, render)
         self.font = burnin_font()
         self.review = PROFILES[PRIMARY]
-        self.burn = PRIMARY in render.burned_profiles()
+        self.burn = bool(render.burned_profiles() & {PRIMARY, *profiles})
         self.template = parse_template(render.clip_burnin_template) if self.burn else {}
 
     def card(self, plan: EventPlan) -> np.ndarray:
@@ -110,41 +118,53 @@ def first_size(store: Store, plan: CutPlan, render: RenderSettings) -> tuple[int
     return CARD_SIZE
 
 
-def render_cut(store: Store, plan: CutPlan, render: RenderSettings, path: str) -> CutMovie:
-    """Encode the cut into ``path``; raises EncodeError when nothing can be written."""
+def render_cut(store: Store, plan: CutPlan, render: RenderSettings, path: str,
+               deliverables: dict[str, str] | None = None, audio: str | None = None) -> CutMovie:
+    """Encode the cut into ``path`` (the review) and each of ``deliverables`` (profile -> path), with the sound
+    file ``audio`` from the first picture; raises EncodeError when nothing can be written."""
     t0 = time.perf_counter()
     cut = plan.cut
     if not plan.events:
         raise EncodeError(plan.key, "the cut has no events")
     width, height = first_size(store, plan, render)
-    pictures = _Pictures(store, render, width, height)
+    files = {PRIMARY: path, **(deliverables or {})}
+    pictures = _Pictures(store, render, width, height, tuple(files))
     start = timecode(cut.record_start, cut.fps)
-    encoder = ProfileEncoder(pictures.review, path, width, height, Fraction(cut.fps).limit_denominator(1001), start,
-                             render)
-    review = pictures.review
-    movie = CutMovie(path, width, height, 0, cut.fps, start)
+    rate = Fraction(cut.fps).limit_denominator(1001)
+    encoders: dict[str, ProfileEncoder] = {}
+    movie = CutMovie(path, width, height, 0, cut.fps, start, files=files,
+                     audio_seconds=audio_seconds(audio) if audio else None)
+    burned = render.burned_profiles()
     try:
+        for name, out in files.items():
+            encoders[name] = ProfileEncoder(PROFILES[name], out, width, height, rate, start, render, audio=audio)
         for event in plan.events:
             card = pictures.card(event) if event.state != OK else None
             for offset in range(event.event.duration):
                 index = movie.frames
                 tc = timecode(cut.record_start + index, cut.fps)
                 if card is not None:
-                    rgb = card
+                    shown = plain = card
                     movie.gap_frames[index] = event.state
                 else:
                     number = event.frames[offset]
-                    shown, why = pictures.frame(event, number)
-                    if shown is None:
+                    found, why = pictures.frame(event, number)
+                    if found is None:
                         label = f"{event.match.shot} v{event.version or 0:03d} FRAME {number} {why}"
-                        shown = gap_mark(gap_card("black", width, height), label, pictures.font)
+                        found = gap_mark(gap_card("black", width, height), label, pictures.font)
                         movie.gap_frames[index] = why.lower()
-                    rgb = pictures.burned(shown, event, number, tc, f" {why}" if why else "")
-                encoder.add(rgb_to_planes(rgb, review.matrix, review.bits, review.chroma))
+                    plain = found
+                    shown = pictures.burned(plain, event, number, tc, f" {why}" if why else "")
+                for name, encoder in encoders.items():
+                    p = encoder.profile
+                    rgb = shown if name in burned else plain
+                    encoder.add(rgb_to_planes(rgb, p.matrix, p.bits, p.chroma))
                 movie.frames += 1
-        encoder.finish()
+        for encoder in encoders.values():
+            encoder.finish()
     except Exception:
-        encoder.abandon()
+        for encoder in encoders.values():
+            encoder.abandon()
         raise
     movie.redecoded = len(pictures.working.redecoded)
     movie.seconds = round(time.perf_counter() - t0, 3)

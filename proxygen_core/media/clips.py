@@ -22,6 +22,7 @@ import numpy as np
 
 from proxygen_core.colour.grades import Grade
 from proxygen_core.errors import EncodeError, ProxygenError
+from proxygen_core.media.audio import AudioFeed
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
 from proxygen_core.media.encode import h264_stream
@@ -169,8 +170,10 @@ class ProfileEncoder:
     (media/hdr10.py); then they are encoded and the container's ``mdcv`` / ``clli`` boxes added."""
 
     def __init__(self, profile: ClipProfile, path: str, width: int, height: int, rate: Fraction, tc: str,
-                 settings: RenderSettings, alpha: bool = False) -> None:
+                 settings: RenderSettings, alpha: bool = False, audio: str | None = None) -> None:
         self.profile, self.path, self.seconds, self.index = profile, path, 0.0, 0
+        self.audio_path = audio  # a sound track from the first picture (media/audio.py)
+        self.audio: AudioFeed | None = None
         self.pix_fmt = profile.encoded_pix_fmt(alpha)
         self.rate, self.width, self.height, self.tc, self.settings = rate, width, height, tc, settings
         self.light: LightLevels | None = LightLevels() if profile.hdr else None
@@ -190,6 +193,8 @@ class ProfileEncoder:
         try:
             self.stream = self._stream(self.rate, self.width, self.height, self.settings, light)
             self.stream.metadata["timecode"] = self.tc  # mp4 and mov muxers write a tmcd timecode track
+            if self.audio_path is not None:
+                self.audio = AudioFeed(self.audio_path, self.container, self.profile.container)
         except Exception:
             self.container.close()
             raise
@@ -247,6 +252,8 @@ class ProfileEncoder:
         self.index += 1
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
+        if self.audio is not None:  # interleaved: the sound up to the end of this picture
+            self.audio.until(float(self.index / self.rate), self.container)
 
     def _unspill(self) -> tuple[int, int]:
         """Encode the spilled pictures with the light levels measured from them; returns the levels."""
@@ -270,7 +277,11 @@ class ProfileEncoder:
                 levels = self._unspill()
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
+            if self.audio is not None:
+                self.audio.finish(float(self.index / self.rate), self.container)
         finally:
+            if self.audio is not None:
+                self.audio.close()
             if self.container is not None:
                 self.container.close()
             self._drop_spill()
@@ -293,6 +304,8 @@ class ProfileEncoder:
             Path(self.path + ".planes").unlink(missing_ok=True)
 
     def abandon(self) -> None:
+        if self.audio is not None:
+            self.audio.close()
         try:
             if self.container is not None:
                 self.container.close()

@@ -52,6 +52,8 @@ def metadata(store, outcome: CutOutcome) -> dict:
     return {"movie_uri": MetadataValue.url(f"s3://{bucket}/{row.movie_s3_key}"),
             "otio_uri": MetadataValue.url(f"s3://{bucket}/{row.otio_s3_key}"),
             "page_uri": MetadataValue.url(f"s3://{bucket}/{row.html_s3_key}"),
+            "deliverables": MetadataValue.json({p: f"s3://{bucket}/{k}" for p, k in row.deliverable_keys.items()}),
+            "audio_uri": f"s3://{bucket}/{row.audio_s3_key}" if row.audio_s3_key else "",
             "events": MetadataValue.json(row.event_list), "versions": MetadataValue.json(row.version_map),
             "matched_events": row.matched_events, "event_count": row.event_count,
             "missing_events": MetadataValue.json(json.loads(row.missing_events or "[]")),

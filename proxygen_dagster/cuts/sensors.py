@@ -1,5 +1,6 @@
-"""The cut sensor: requests a cut's build when the cut is new, its file changed (etag), or a clip of any shot
-landed since its last build (a new ok version of a shot in the cut: the clip sensor's settle rule has run).
+"""The cut sensor: requests a cut's build when the cut is new, its file or its sound file changed (etag), or a
+clip of any shot landed since its last build (a new ok version of a shot in the cut: the clip sensor's settle rule
+has run).
 
 The tick is a module-level function of (context, resources, settings); ``build_cut_sensors`` wraps it. Each
 tick reads the clip materializations since its cursor from the event log (no listing of the bucket); when
@@ -18,7 +19,7 @@ from dagster import (
     SkipReason,
 )
 
-from proxygen_core.editorial.build import plan_of
+from proxygen_core.editorial.build import cut_inputs, plan_of
 from proxygen_core.errors import ProxygenError
 from proxygen_core.settings import Settings
 from proxygen_dagster.common import clip_asset_key, every_interval
@@ -47,7 +48,7 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
     due = set(state.get("due", [])) | (set(keys) if landed else set())
     for key in keys:
         try:
-            etag = store.head(key).etag or ""
+            etag = cut_inputs(store, key).version  # the cut file's etag and its sound file's
         except ProxygenError:
             continue  # the cut file is gone: nothing to build
         if state["etags"].get(key) != etag:
@@ -61,8 +62,8 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
     for key in sorted(due)[:CUTS_PER_TICK]:
         due.discard(key)
         try:
-            plan, etag = plan_of(store, key, rows, settings)
-            fingerprint = plan.fingerprint(etag)
+            plan, inputs = plan_of(store, key, rows, settings)
+            fingerprint = plan.fingerprint(inputs.version)
         except Exception as exc:  # an unreadable cut: its build fails naming why (once per version of the file)
             fingerprint = f"unreadable-{state['etags'].get(key, '')}"
             context.log.warning(f"{key}: {exc}")
