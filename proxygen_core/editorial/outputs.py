@@ -16,8 +16,7 @@ from typing import Any
 from proxygen_core.editorial.conform import OK, CutPlan
 from proxygen_core.media.timecode import frames_of, timecode
 from proxygen_core.store.base import Store
-
-PRESIGN_SECONDS = 7 * 24 * 3600
+from proxygen_core.store.links import media_url
 
 
 def cut_keys(key: str, name: str) -> dict[str, str]:
@@ -25,16 +24,6 @@ def cut_keys(key: str, name: str) -> dict[str, str]:
     folder = posixpath.join(posixpath.dirname(key), ".proxies")
     return {kind: posixpath.join(folder, f"{name}_cut{suffix}")
             for kind, suffix in (("movie", ".mp4"), ("otio", ".otio"), ("html", ".html"))}
-
-
-def media_url(store: Store, target: str, beside: str, mode: str) -> str:
-    """How a file the OTIO (or page) at ``beside`` points at is written."""
-    if mode == "presigned":
-        client, bucket = getattr(store, "client", None), getattr(store, "bucket", None)
-        if client is not None and bucket:
-            return str(client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": target},
-                                                     ExpiresIn=PRESIGN_SECONDS))
-    return posixpath.relpath(target, posixpath.dirname(beside))
 
 
 def cut_timeline(store: Store, plan: CutPlan, otio_key: str, movie_key: str, mode: str = "relative") -> Any:
