@@ -56,3 +56,42 @@ def test_a_presigned_url_reads_the_object_from_seaweedfs(bucket_store):
         raise AssertionError("a tampered URL was accepted")
     except urllib.error.HTTPError as exc:
         assert exc.code == 403
+
+
+def test_a_sequence_timeline_in_the_bucket_names_its_clip_relative_or_presigned(bucket_store, tmp_path):
+    """The sequence's ``.otio`` in S3 (SeaweedFS), built by the pipeline's sequence stage: with ``relative`` its
+    media reference is the clip's name beside it; with ``presigned`` an URL that reads the clip's bytes."""
+    import uuid
+    from dataclasses import replace
+
+    import opentimelineio as otio
+
+    from proxygen_core.pipeline.chain import run_chain
+    from proxygen_core.pipeline.sequence import build_clips_of, load_members
+    from proxygen_core.settings import load_settings
+
+    from .formats import chart_exr
+
+    prefix = f"links/{uuid.uuid4().hex[:6]}/sh010"
+    keys = [f"{prefix}/beauty.{n}.exr" for n in (1001, 1002, 1003)]
+    base = load_settings()
+    for n, key in enumerate(keys):
+        bucket_store.upload_file(chart_exr(tmp_path / f"f{n}.exr", value=0.1 * (n + 1)), key)
+        assert run_chain(bucket_store, key, base).ok
+    for mode in ("relative", "presigned"):
+        settings = replace(base, pipeline=replace(base.pipeline, otio_media=mode, clip_profiles="review"))
+        plan, outcomes = build_clips_of(bucket_store, f"{prefix}/beauty.####.exr", load_members(bucket_store, keys),
+                                        settings, "review")
+        [row] = [o.row for o in outcomes]
+        assert row.status == "ok" and plan.otio_media == mode, row.error
+        timeline = otio.adapters.read_from_string(bucket_store.get_bytes(row.timeline_s3_key).decode(), "otio_json")
+        [ref] = timeline.tracks[0][0].media_references().values()
+        if mode == "relative":
+            assert "://" not in ref.target_url and not ref.target_url.startswith("/")
+            assert ref.target_url == row.clip_s3_key.rsplit("/", 1)[1]
+            assert f"{row.timeline_s3_key.rsplit('/', 1)[0]}/{ref.target_url}" == row.clip_s3_key
+        else:
+            url = urllib.parse.urlsplit(ref.target_url)
+            assert url.path == f"/{bucket_store.bucket}/{row.clip_s3_key}" and "X-Amz-Signature=" in url.query
+            with urllib.request.urlopen(ref.target_url, timeout=10) as response:  # noqa: S310 (loopback http)
+                assert response.read() == bucket_store.get_bytes(row.clip_s3_key)
