@@ -6,6 +6,7 @@ import datetime
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import av
 import pytest
@@ -76,6 +77,54 @@ def test_a_day_with_three_shots(three_shots, built, tmp_path):
     assert not build_daily(store, catalog, today - datetime.timedelta(days=1), settings, out_dir=tmp_path / "x").shots
     assert [r.shot for r in day_clips(catalog, today, "abc")] == ["sh010", "sh020", "sh030"]  # one show's
     assert not day_clips(catalog, today, "other")
+
+
+def test_in_the_store_the_otio_names_clips_relative_to_itself_and_the_page_links_the_days_cuts(three_shots):
+    """The daily written into the store (the local door: keys are paths under its folder): the OTIO's media
+    references are paths relative to it that reach the review clips; the page links the cut pages built on the
+    day (ok rows only; not a failed cut's, not yesterday's)."""
+    import opentimelineio as otio
+
+    from proxygen_core.editorial.outputs import cut_keys
+    from proxygen_core.editorial.record import record_cut
+    from proxygen_core.rows import CutRow
+
+    settings, store, catalog = three_shots
+    now = datetime.datetime.now(datetime.UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    yesterday = (now - datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    pages = {}
+    for name, status, when in (("reel1", "ok", stamp), ("reel2", "failed", stamp), ("reel0", "ok", yesterday)):
+        key = str(store.root / "editorial" / "demo" / f"{name}.edl")
+        pages[name] = cut_keys(key, name)["html"]
+        written = record_cut(catalog, CutRow(cut_id=f"cut-{name}", cut_key=key, s3_bucket=store.bucket,
+                                             output_profile="review", cut_name=name, status=status,
+                                             html_s3_key=pages[name], generated_timestamp=when, planned_at=1), "t")
+        assert written
+    store.put_bytes(pages["reel1"], b"<html>reel1</html>", "text/html")
+    daily = build_daily(store, catalog, now.date(), settings)
+    folder = store.root / ".proxies" / "dailies" / now.date().isoformat()
+    assert daily.keys["timeline"] == str(folder / "playlist.otio")
+    timeline = otio.adapters.read_from_file(daily.keys["timeline"])
+    clips = list(timeline.tracks[0])
+    assert [c.name for c in clips] == ["sh010", "sh020", "sh030"]
+    by_shot = {r.shot: r for r in daily.shots}
+    for c in clips:
+        url = c.media_reference.target_url
+        assert "://" not in url and not url.startswith("/"), url
+        assert url == f"../../../{Path(by_shot[c.name].clip_s3_key).name}"
+        target = folder / url
+        assert target.is_file() and target.resolve() == Path(by_shot[c.name].clip_s3_key).resolve()
+    page = (folder / "index.html").read_text()
+    cuts = re.findall(r'<p class="cuts">(.*?)</p>', page)
+    assert cuts == [f'Cuts built on {now.date().isoformat()}: <a href="../../../editorial/demo/.proxies/'
+                    'reel1_cut.html">reel1</a>']
+    assert (folder / "../../../editorial/demo/.proxies/reel1_cut.html").resolve() == Path(pages["reel1"])
+    assert "reel2" not in page and "reel0" not in page
+    links = re.findall(r'(?:href|src)="([^"]+)"', page)
+    assert len(links) == 2 + 3 * 3 + 1  # playlist, timeline; per shot poster, review clip, timeline; the cut
+    for link in links:
+        assert (folder / link).is_file(), link
 
 
 @pytest.mark.slow  # starts headless Chromium

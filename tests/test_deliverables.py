@@ -486,7 +486,11 @@ def test_slate_and_timeline(tmp_path):
         with av.open(row.clip_s3_key) as container:
             tc = [dict(s.metadata).get("timecode") for s in container.streams if s.type == "data"][0]
             count = sum(1 for _ in container.decode(video=0))
-        assert Path(ref.target_url).resolve() == Path(row.clip_s3_key).resolve()
+        # a path relative to the .otio (PROXYGEN_OTIO_MEDIA=relative): no scheme, not absolute, and it is the clip
+        assert "://" not in ref.target_url and not ref.target_url.startswith("/"), ref.target_url
+        assert ref.target_url == Path(row.clip_s3_key).name  # the clips are beside the timeline
+        target = Path(prores.timeline_s3_key).parent / ref.target_url
+        assert target.is_file() and target.resolve() == Path(row.clip_s3_key).resolve()
         assert otio.opentime.to_timecode(ref.available_range.start_time, 24) == tc
         assert ref.available_range.duration.value == count
     assert otio.opentime.to_timecode(clip.source_range.start_time, 24) == "00:00:41:17"

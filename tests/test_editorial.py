@@ -287,7 +287,7 @@ def test_proxygen_cuts_json_lists_the_rows_with_their_events_and_versions(tmp_pa
 
 
 def test_the_otio_media_are_relative_to_the_otio_file_or_presigned_urls():
-    from proxygen_core.editorial.outputs import PRESIGN_SECONDS, media_url
+    from proxygen_core.store.links import PRESIGN_SECONDS, media_url
 
     class S3Like:
         bucket = "frames"

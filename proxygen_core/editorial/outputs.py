@@ -17,8 +17,7 @@ from proxygen_core.editorial.conform import OK, CutPlan
 from proxygen_core.media.audio import AUDIO_EXTENSIONS
 from proxygen_core.media.timecode import frames_of, timecode
 from proxygen_core.store.base import Store
-
-PRESIGN_SECONDS = 7 * 24 * 3600
+from proxygen_core.store.links import media_url
 
 
 def cut_keys(key: str, name: str) -> dict[str, str]:
@@ -38,16 +37,6 @@ def audio_keys(key: str) -> list[str]:
     ``reel1.wav``, ``reel1.aac``), in that order."""
     stem = posixpath.splitext(key)[0]
     return [f"{stem}{ext}" for ext in AUDIO_EXTENSIONS]
-
-
-def media_url(store: Store, target: str, beside: str, mode: str) -> str:
-    """How a file the OTIO (or page) at ``beside`` points at is written."""
-    if mode == "presigned":
-        client, bucket = getattr(store, "client", None), getattr(store, "bucket", None)
-        if client is not None and bucket:
-            return str(client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": target},
-                                                     ExpiresIn=PRESIGN_SECONDS))
-    return posixpath.relpath(target, posixpath.dirname(beside))
 
 
 def cut_timeline(store: Store, plan: CutPlan, otio_key: str, movie_key: str, mode: str = "relative") -> Any:

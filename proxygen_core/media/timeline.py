@@ -4,7 +4,8 @@ One video track with one clip named after the shot; the clip carries one media r
 (``review``, ``prores_422hq``, ...; the review clip active), each with its available range: its start timecode
 and its length in pictures (a slate, when the profile has one, is the picture before the first frame, so that
 profile's range starts one frame earlier). The clip's source range is the frames themselves. Missing and
-failed frames are markers at their place, so a gap is visible in the cut, not only in the catalog.
+failed frames are markers at their place, so a gap is visible in the cut, not only in the catalog. The callers
+name the files by a path relative to the ``.otio`` (or a presigned URL): ``store/links.py`` ``media_url``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class Deliverable:
     """One built profile's file, as the timeline references it."""
 
     profile: str
-    url: str  # s3://bucket/key, or a path for the local door
+    url: str  # as the timeline names the file: relative to the .otio, or a presigned URL (store/links.py)
     start_timecode: str  # of its first picture (the slate's when it has one)
     pictures: int  # pictures in the file, slate included
     resolution: str | None = None  # the file's raster, e.g. "1920x1080" (None: not built by this run)

@@ -7,7 +7,10 @@ differ in size): each picture is decoded from its review clip's Y'CbCr planes wi
 BT.601 default), scaled into the playlist's frame (the largest clip's) with bars, and encoded with the review
 clip's own encoder
 setup. The page links every shot's media by a path relative to itself, so it works in the bucket (S3
-website hosting, a synced copy) and in the folder ``proxygen dailies --out`` writes.
+website hosting, a synced copy) and in the folder ``proxygen dailies --out`` writes. The OTIO names each review
+clip by a path relative to itself too (or, with ``PROXYGEN_OTIO_MEDIA=presigned`` on S3, a presigned HTTPS URL a
+week long: store/links.py). In the bucket the page also links the pages of the cuts built that day (the catalog's
+ok cut rows whose build started on the day, UTC; every cut, whatever the page's show: a cut row has no show).
 """
 from __future__ import annotations
 
@@ -33,11 +36,13 @@ from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.timeline import Deliverable, add_gap_markers
 from proxygen_core.media.yuv import picture_rgb
 from proxygen_core.profiles import PRIMARY
-from proxygen_core.rows import ClipRow
+from proxygen_core.rows import ClipRow, CutRow
 from proxygen_core.settings import Settings
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_core.store.keys import PROXY_DIR
+from proxygen_core.store.links import media_url
+from proxygen_core.store.local import LocalStore
 
 DAILIES_DIR = f"{PROXY_DIR}/dailies"
 SCAN_LIMIT = 100_000  # clip rows read to find a day's (the catalog lists newest first)
@@ -64,6 +69,17 @@ def day_clips(catalog: Catalog, day: date, show: str | None = None) -> list[Clip
             and str(r.generated_timestamp or "").startswith(prefix) and (show is None or r.show == show)]
     return sorted(rows, key=lambda r: tuple(str(getattr(r, k) or "") for k in ("show", "seq", "shot")) + (
         r.version or 0, r.sequence))
+
+
+def day_cuts(catalog: Catalog, day: date) -> list[CutRow]:
+    """The cuts built on ``day`` (UTC): ok cut rows with a page whose build started that day, one per page (a
+    cut built for several output profiles has one page), by name."""
+    prefix = day.isoformat()
+    found: dict[str, CutRow] = {}
+    for r in catalog.cuts(SCAN_LIMIT):
+        if r.status == "ok" and r.html_s3_key and str(r.generated_timestamp or "").startswith(prefix):
+            found.setdefault(r.html_s3_key, r)
+    return sorted(found.values(), key=lambda r: (r.cut_name or "", r.cut_key))
 
 
 def _required(row: ClipRow, column: str, value: T | None) -> T:
@@ -163,8 +179,10 @@ def playlist_timeline(rows: list[ClipRow], urls: dict[str, str], day: str, name:
     return timeline
 
 
-def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str, timeline: str) -> str:
-    """The static page: one card per shot (poster, shot, version, frames, gaps, links to its media)."""
+def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str, timeline: str,
+                  cuts: list[tuple[str, str]] | None = None) -> str:
+    """The static page: one card per shot (poster, shot, version, frames, gaps, links to its media), and a
+    link to each of ``cuts`` (name, href) when there are any."""
     title = f"Dailies {daily.day}" + (f" - {daily.show}" if daily.show else "")
     cards = []
     for row in daily.shots:
@@ -183,6 +201,8 @@ def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str,
 <p>frames {row.first_frame}-{row.last_frame} ({row.frame_count}), {start}</p>
 <p class="{"gap" if gap_text != "no gaps" else "ok"}">{html.escape(gap_text)}</p>
 <p>{media}</p></div>""")
+    cut_anchors = " ".join(f'<a href="{html.escape(href)}">{html.escape(name)}</a>' for name, href in cuts or [])
+    cut_links = f'<p class="cuts">Cuts built on {html.escape(daily.day)}: {cut_anchors}</p>\n' if cuts else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;background:#1b1b1b;color:#eee;margin:24px}}
@@ -192,7 +212,7 @@ def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str,
 <body><h1>{html.escape(title)}</h1>
 <p>{len(daily.shots)} shots, {daily.frames} pictures in the playlist.
 <a href="{html.escape(playlist)}">playlist movie</a> <a href="{html.escape(timeline)}">OpenTimelineIO</a></p>
-<div class="grid">
+{cut_links}<div class="grid">
 {chr(10).join(cards)}
 </div></body></html>
 """
@@ -210,6 +230,9 @@ def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, s
     if not rows:
         return daily
     keys = daily_keys(day, show)
+    if isinstance(store, LocalStore):  # the local door's keys are paths: the day's folder is in its output folder
+        keys = {kind: str(store.root / key) for kind, key in keys.items()}
+    mode = settings.pipeline.otio_media
     folder = Path(tempfile.mkdtemp(prefix="proxygen-dailies-"))
     try:
         local: dict[str, str] = {}
@@ -227,7 +250,7 @@ def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, s
                                          "review": posixpath.relpath(clip_key, page_dir),
                                          **({"timeline": posixpath.relpath(row.timeline_s3_key, page_dir)}
                                             if row.timeline_s3_key else {})}
-                urls[row.clip_id] = store.uri(clip_key)
+                urls[row.clip_id] = media_url(store, clip_key, keys["timeline"], mode)
             else:
                 media = Path(out_dir) / "media"
                 media.mkdir(parents=True, exist_ok=True)
@@ -240,7 +263,10 @@ def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, s
         daily.frames = write_playlist(rows, local, str(playlist), settings, daily.day)
         name = f"dailies {daily.day}" + (f" {show}" if show else "")
         timeline_text = timeline_json(playlist_timeline(rows, urls, daily.day, name))
-        page = contact_sheet(daily, links, "playlist.mp4", "playlist.otio")
+        cuts = [] if out_dir is not None else [(r.cut_name or posixpath.basename(r.cut_key),
+                                                  posixpath.relpath(str(r.html_s3_key), page_dir))
+                                                 for r in day_cuts(catalog, day)]
+        page = contact_sheet(daily, links, "playlist.mp4", "playlist.otio", cuts)
         if out_dir is None:
             store.upload_file(playlist, keys["playlist"], tags={"media_type": "dailies_playlist"})
             store.put_bytes(keys["timeline"], timeline_text.encode(), "application/json")

@@ -41,6 +41,7 @@ from proxygen_core.profiles import ClipProfile
 from proxygen_core.rows import FAILED, ClipRow
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS
+from proxygen_core.store.links import media_url
 
 
 @dataclass
@@ -182,7 +183,8 @@ def _references(made: ClipPass, working: WorkingFrames, plan: SequencePlan) -> d
 
 def _timeline(store: Store, plan: SequencePlan, outcomes: dict[str, ClipOutcome]) -> None:
     """The sequence's ``.otio`` beside its clips: every enabled profile whose file is in the store (built now
-    or by an earlier run of the same frames), the gaps as markers. A timeline that cannot be written fails the
+    or by an earlier run of the same frames) by a path relative to the timeline (or a presigned URL:
+    ``otio_media``), the gaps as markers. A timeline that cannot be written fails the
     rows of this run's profiles: they would point at a timeline that is not there."""
     built = [o for o in outcomes.values() if o.row.ok]
     if not built:
@@ -193,7 +195,8 @@ def _timeline(store: Store, plan: SequencePlan, outcomes: dict[str, ClipOutcome]
     frame_count = row.frame_count or 0
     slate_tc = timecode(round(frames_of(start, max(1, round(fps)))) - 1, fps)
     made = {name: o.row for name, o in outcomes.items() if o.row.ok}
-    deliverables = [Deliverable(p.name, store.uri(plan.keys[p.name]), slate_tc if p.name in plan.slated else start,
+    deliverables = [Deliverable(p.name, media_url(store, plan.keys[p.name], key, plan.otio_media),
+                                slate_tc if p.name in plan.slated else start,
                                 frame_count + int(p.name in plan.slated),
                                 made[p.name].clip_resolution if p.name in made else None,
                                 made[p.name].active_area if p.name in made else None)

@@ -123,6 +123,7 @@ class SequencePlan:
     looks: str | None = None  # the show's named looks (PROXYGEN_LOOKS), after the grade
     clip_render: RenderSettings | None = None  # the show's config, display and view (PROXYGEN_SHOW_CONFIGS)
     ocio_config: str | None = None  # the config's name as set (a bucket config's s3:// URI, not its local copy)
+    otio_media: str = "relative"  # how the timeline names its clips (PROXYGEN_OTIO_MEDIA, store/links.py)
 
     @property
     def picture_render(self) -> RenderSettings:
@@ -188,7 +189,8 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         fingerprint=members.fingerprint(render.settings_hash()),
         keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
         identity_note=shot.note(), planned_at=planned_at(),
-        tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None)
+        tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None,
+        otio_media=pipeline.otio_media)
 
 
 def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], settings: Settings) -> Grade | None:
