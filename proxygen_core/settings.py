@@ -37,8 +37,8 @@ DEFAULT_OCIO_CONFIG = "ocio://studio-config-v4.0.0_aces-v2.0_ocio-v2.5"
 GENERATOR = "proxygen"
 # Where a sequence's grade may come from (colour/grades.py ``SOURCES`` has one function per name; the cut
 # issue's EDL adds a name here and its function there), the default order and the CDL's process space.
-GRADE_SOURCES = ("metadata", "cc", "ccc")
-DEFAULT_GRADE_SOURCES = "metadata,cc,ccc"
+GRADE_SOURCES = ("metadata", "cc", "ccc", "edl")
+DEFAULT_GRADE_SOURCES = "metadata,cc,ccc,edl"
 DEFAULT_GRADE_SPACE = "ACEScct"
 
 
@@ -249,6 +249,10 @@ class PipelineSettings:
 
     def profiles(self) -> tuple[ClipProfile, ...]:
         return parse_profiles(self.clip_profiles)
+
+    def editorial_folder(self, show: str) -> str:
+        """A show's cuts' folder, relative to the bucket (``editorial/<show>/``): its cuts' shot grades are there."""
+        return f"{self.editorial_prefix.rstrip('/')}/{show}/"
 
     def key_layout(self) -> KeyLayout:
         """The key templates and root as ``identify`` takes them (store/identity.py)."""

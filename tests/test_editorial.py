@@ -4,6 +4,7 @@ from the decoded movie (a binary code of shot, version and frame drawn into ever
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import opentimelineio as otio
@@ -432,3 +433,69 @@ def test_the_cut_is_delivered_in_each_editorial_profile_with_its_sound_from_the_
     body = json.loads(cut_event(row, "proxygen.cuts").payload)
     assert body["deliverable_uris"] == {"prores_422hq": f"s3://{store.bucket}/{mov}"}
     assert body["audio_uri"] == f"s3://{store.bucket}/{row.audio_s3_key}"
+
+
+@pytest.mark.slow
+def test_an_edls_asc_cdl_is_the_edl_grade_source_of_its_shot_and_the_cut_shows_its_clips_grade(tmp_path):
+    """A cut whose sh010 event carries *ASC_SOP/*ASC_SAT leaves sh010's grade for the ``edl`` source (named by
+    the cut and event); sh010's clips rebuilt pick it up (after metadata/cc/ccc, which it has none of); the cut
+    built from those clips shows them graded as the clip is (pictures match the clip's, not the ungraded cut's);
+    another cut grading sh010 differently leaves it (a warning); the owner dropping its CDL removes it."""
+    import av
+    import numpy as np
+
+    from proxygen_core.colour.grades import edl_grade_key, grade_for, parse_cdl
+    from proxygen_core.pipeline.folder import render_file, write_sequence_clips
+
+    from .editorial_helpers import SETTINGS
+
+    store = LocalStore(tmp_path / "out")
+    first = render_shot(tmp_path, store, "sh010", 1, range(1001, 1009))
+    edl = EDL.split("002  ")[0]  # sh010's event alone, with its ASC CDL
+    key = str(store.root / "editorial" / "demo" / "reel3.edl")
+    store.put_bytes(key, edl.encode())
+    ungraded = build_cut(store, key, [first], SETTINGS)
+    assert ungraded.row.ok, ungraded.row.error
+    plain_movie = str(tmp_path / "ungraded_cut.mp4")
+    Path(plain_movie).write_bytes(Path(ungraded.row.movie_s3_key).read_bytes())  # the next build writes its key
+    grade_key = edl_grade_key(store.bucket_key("editorial/demo/"), "sh010")
+    written = Path(grade_key).read_bytes()
+    grade = parse_cdl(written, grade_key)
+    assert (grade.slope, grade.offset, grade.power, grade.saturation) == ((1.1, 1.0, 0.9), (0.01, 0.0, -0.01),
+                                                                          (1.0, 1.0, 1.0), 0.9)
+    # the grade lookup of sh010's sequence finds it as the edl source, only when edl is among the sources
+    pattern = first.sequence
+    found = grade_for(store, pattern, None, SETTINGS.pipeline)
+    assert found is not None and found.source == f"edl:{key}#1" and found.slope == (1.1, 1.0, 0.9)
+    assert grade_for(store, pattern, None, replace(SETTINGS.pipeline, grade_sources="metadata,cc,ccc")) is None
+    # sh010's clips again (what the sequence sensor's grade check requests): graded by the edl source
+    folder = Path(pattern).parent
+    results = [render_file(p, store.root, SETTINGS, store, keep_working=True)
+               for p in sorted(folder.glob("sh010_comp_v001.*.exr"))]
+    [regraded] = write_sequence_clips(results, store, SETTINGS, keep_working=True)
+    assert regraded.grade_source == f"edl:{key}#1" and regraded.grade_slope == "1.1 1 0.9"
+    graded = build_cut(store, key, [regraded], SETTINGS)
+    assert graded.row.ok and graded.row.fingerprint != ungraded.row.fingerprint
+    assert Path(grade_key).read_bytes() == written  # an unchanged CDL is not written again
+
+    def first_picture(path: str) -> np.ndarray:
+        with av.open(path) as container:
+            frame = next(container.decode(video=0))
+            return frame.to_ndarray(format="rgb24").astype(float)
+
+    clip, cut_graded = first_picture(regraded.clip_s3_key), first_picture(graded.row.movie_s3_key)
+    cut_plain = first_picture(plain_movie)
+    grey = (slice(0, 14), slice(None))  # the mid-grey band above the code patches
+    assert np.abs(cut_graded[grey].mean((0, 1)) - clip[grey].mean((0, 1))).max() < 2.0
+    assert np.abs(cut_plain[grey].mean((0, 1)) - clip[grey].mean((0, 1))).max() > 4.0  # the grade is visible
+    # another cut grading sh010 otherwise: the first cut keeps the shot's grade, this one says so
+    other = str(store.root / "editorial" / "demo" / "reel4.edl")
+    store.put_bytes(other, edl.replace("(1.1 1.0 0.9)", "(0.5 0.5 0.5)").encode())
+    outcome = build_cut(store, other, [regraded], SETTINGS)
+    assert outcome.row.ok and Path(grade_key).read_bytes() == written
+    assert any(f"its EDL grade is {key}'s" in w for w in json.loads(outcome.row.warnings)), outcome.row.warnings
+    # the owner's cut without its CDL: the file goes (the shot's grade falls back to the other sources)
+    store.put_bytes(key, edl.replace("*ASC_SOP (1.1 1.0 0.9)(0.01 0.0 -0.01)(1.0 1.0 1.0)\n*ASC_SAT 0.9\n",
+                                     "").encode())
+    assert build_cut(store, key, [regraded], SETTINGS).row.ok
+    assert not Path(grade_key).exists()

@@ -91,8 +91,9 @@ def test_metadata_forms():
 
 def test_grade_sources_setting_is_checked_at_load():
     assert load_settings(env={"PROXYGEN_GRADE_SOURCES": "ccc,cc"}).pipeline.grade_sources == "ccc,cc"
+    assert load_settings(env={}).pipeline.grade_sources == "metadata,cc,ccc,edl"  # the cuts' CDLs come last
     with pytest.raises(ValueError, match="PROXYGEN_GRADE_SOURCES.*unknown grade source"):
-        load_settings(env={"PROXYGEN_GRADE_SOURCES": "metadata,edl"})
+        load_settings(env={"PROXYGEN_GRADE_SOURCES": "metadata,avid"})
 
 
 # --- where a grade is found ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ plan decision (pipeline/sequence/plan.py) made once per build from the bucket, c
 quality reference, and recorded on the row and the slate. Nothing here reads settings: the plan passes the order
 and the process space.
 
-Sources, tried in the order of ``PROXYGEN_GRADE_SOURCES`` (default ``metadata,cc,ccc``; docs/colour.md, "Grades
+Sources, tried in the order of ``PROXYGEN_GRADE_SOURCES`` (default ``metadata,cc,ccc,edl``; docs/colour.md, "Grades
 and looks"): the first that has a grade wins.
 
 - ``metadata``: the first frame's source object carries it as S3 user metadata, either one JSON key
@@ -14,9 +14,12 @@ and looks"): the first that has a grade wins.
 - ``cc``: a ``.cc`` or ``.cdl`` file in the sequence's folder, named after the sequence (``sh010_comp.cc`` beside
   ``sh010_comp.####.exr``) or after the shot (``sh010.cc``), tried in that order, ``.cc`` before ``.cdl``;
 - ``ccc``: a ``.ccc`` in the show's root folder (``shows/demo/demo.ccc``, else ``shows/demo/grades.ccc``) whose
-  ``ColorCorrection id`` is the shot.
+  ``ColorCorrection id`` is the shot;
+- ``edl``: the ``*ASC_SOP`` / ``*ASC_SAT`` of the shot's event in an editorial cut of its show. A cut's build
+  (editorial/grades.py) writes each of its shots' event CDL as ``<editorial prefix><show>/.proxies/grades/
+  <shot>.cc`` (``edl_grade_key``), naming the cut and event in its Description; this source reads that file.
 
-More sources (the cut issue's EDL) register in ``SOURCES``: a name and a function of a ``GradeContext``.
+More sources register in ``SOURCES``: a name and a function of a ``GradeContext``.
 A file that is there but cannot be read as a CDL raises ``GradeError`` naming it and the cause: that sequence's
 clips fail with it, nothing else does.
 """
@@ -110,6 +113,20 @@ def _number(text: str, where: str, name: str) -> float:
         return float(text.strip())
     except ValueError:
         raise GradeError(where, f"{name} {text.strip()!r} is not a number") from None
+
+
+def from_columns(row: object, space: str) -> Grade | None:
+    """The grade a clip row was built with (its ``grade_*`` columns, Grade.columns), in ``space``; None when the
+    row has none: what the cut shows that version with, so the cut's pictures match its clips."""
+    slope = getattr(row, "grade_slope", None)
+    if slope is None:
+        return None
+    where = str(getattr(row, "clip_id", "") or "clip row")
+    return Grade(_triple(slope, where, "grade_slope"), _triple(getattr(row, "grade_offset", None) or "0 0 0", where,
+                                                                "grade_offset"),
+                 _triple(getattr(row, "grade_power", None) or "1 1 1", where, "grade_power"),
+                 float(getattr(row, "grade_sat", None) or 1.0), str(getattr(row, "grade_source", "") or ""),
+                 space=space)
 
 
 def _checked(grade: Grade, where: str) -> Grade:
@@ -218,6 +235,7 @@ class GradeContext:
     shot: str | None
     show_root: str | None
     show: str | None
+    editorial_root: str | None = None  # the show's cuts' folder (``<editorial prefix><show>/``, as a key)
 
 
 def _metadata_source(ctx: GradeContext) -> Grade | None:
@@ -262,10 +280,49 @@ def _ccc_source(ctx: GradeContext) -> Grade | None:
     return None
 
 
+EDL_GRADES = ".proxies/grades/"  # under the show's editorial folder: one .cc per shot, written by its cuts' builds
+_DESCRIPTION = re.compile(rb"<Description>\s*(edl:[^<]*?)\s*</Description>")
+
+
+def edl_grade_key(editorial_root: str, shot: str) -> str:
+    """Where the cuts of a show leave a shot's event CDL (one rule for the writer and the ``edl`` source)."""
+    return f"{editorial_root}{EDL_GRADES}{shot}.cc"
+
+
+def cdl_document(grade: Grade, correction_id: str, description: str) -> str:
+    """A ``.cc`` of ``grade`` (ASC CDL 1.01) with its id and Description: what parse_cdl reads back."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<ColorCorrection id={quoteattr(correction_id)} xmlns="urn:ASC:CDL:v1.01">'
+            f"<Description>{escape(description)}</Description>"
+            f"<SOPNode><Slope>{_text(grade.slope)}</Slope><Offset>{_text(grade.offset)}</Offset>"
+            f"<Power>{_text(grade.power)}</Power></SOPNode>"
+            f"<SatNode><Saturation>{grade.saturation:g}</Saturation></SatNode></ColorCorrection>\n")
+
+
+def edl_origin(data: bytes) -> str | None:
+    """The ``edl:<cut>#<event>`` a cut's build wrote into a shot's .cc, else None (a file it did not write)."""
+    found = _DESCRIPTION.search(data)
+    return found.group(1).decode() if found else None
+
+
+def _edl_source(ctx: GradeContext) -> Grade | None:
+    if not ctx.editorial_root or not ctx.shot:
+        return None
+    key = edl_grade_key(ctx.editorial_root, ctx.shot)
+    data = ctx.store.get_bytes_if_exists(key)  # type: ignore[attr-defined]
+    if data is None:
+        return None
+    grade = parse_cdl(data, ctx.store.uri(key), "edl")  # type: ignore[attr-defined]
+    origin = edl_origin(data)
+    return replace(grade, source=origin) if grade is not None and origin else grade
+
+
 # name -> function; the cut issue's EDL source registers here (one entry and one function) and its name in
 # settings.GRADE_SOURCES (what PROXYGEN_GRADE_SOURCES may name, checked at load)
 SOURCES: dict[str, Callable[[GradeContext], Grade | None]] = {
-    "metadata": _metadata_source, "cc": _cc_source, "ccc": _ccc_source}
+    "metadata": _metadata_source, "cc": _cc_source, "ccc": _ccc_source, "edl": _edl_source}
 if tuple(SOURCES) != GRADE_SOURCES:
     raise RuntimeError(f"grade sources {tuple(SOURCES)} and settings.GRADE_SOURCES {GRADE_SOURCES} differ")
 
@@ -288,8 +345,10 @@ def grade_for(store: object, pattern: str, source_key: str | None, pipeline: Pip
         return None
     layout = pipeline.key_layout()
     shot = identify(pattern, layout)
-    grade = find_grade(GradeContext(store, pattern, source_key, shot.shot, show_folder(pattern, layout), shot.show),
-                       order)
+    editorial = (store.bucket_key(pipeline.editorial_folder(shot.show))  # type: ignore[attr-defined]
+                 if "edl" in order and shot.show and pipeline.editorial_prefix else None)
+    grade = find_grade(GradeContext(store, pattern, source_key, shot.shot, show_folder(pattern, layout), shot.show,
+                                    editorial), order)
     return replace(grade, space=pipeline.grade_space) if grade is not None else None
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from proxygen_core.editorial.conform import CutPlan, parse_pins, plan_cut
 from proxygen_core.editorial.events import CutParseError, cut_name, read_cut
+from proxygen_core.editorial.grades import publish_grades
 from proxygen_core.editorial.match import match_cut, parse_match
 from proxygen_core.editorial.outputs import audio_keys, cut_keys, cut_page, cut_timeline, deliverable_key
 from proxygen_core.editorial.render import CutMovie, render_cut
@@ -86,7 +87,7 @@ def plan_of(store: Store, key: str, rows: Iterable[ClipRow], settings: Settings)
     pipeline = settings.pipeline
     matches = match_cut(cut, {r.shot for r in rows if r.shot}, parse_match(pipeline.cut_match))
     plan = plan_cut(key, cut, matches, rows, pipeline.cut_version, parse_pins(pipeline.cut_pins),
-                    cut_show(key, pipeline.editorial_prefix))
+                    cut_show(key, store.bucket_key(pipeline.editorial_prefix)))
     return plan, inputs
 
 
@@ -139,14 +140,17 @@ def build_cut(store: Store, key: str, rows: Iterable[ClipRow], settings: Setting
         path = os.path.join(folder, posixpath.basename(keys["movie"]))
         local = {profile: os.path.join(folder, posixpath.basename(target)) for profile, target in targets.items()}
         audio = store.fetch(inputs.audio).as_posix() if inputs.audio else None
-        movie = render_cut(store, plan, settings.render, path, local, audio)
+        movie = render_cut(store, plan, settings, path, local, audio)
         outcome.movie = movie
         stamp = {"cut": key if len(key) < 1000 else "", "cut-fingerprint": row.fingerprint or ""}
         store.upload_file(path, keys["movie"], metadata=stamp)
         for profile, target in targets.items():
             store.upload_file(local[profile], target, metadata=stamp)
+        show = cut_show(key, store.bucket_key(settings.pipeline.editorial_prefix))
+        graded = publish_grades(store, plan, store.bucket_key(settings.pipeline.editorial_folder(show)) if show
+                                else None)
         row = row.but(deliverables=json.dumps(targets, sort_keys=True),
-                      warnings=json.dumps([*plan.warnings, *audio_warnings(inputs, movie)]))
+                      warnings=json.dumps([*plan.warnings, *audio_warnings(inputs, movie), *graded]))
         timeline = cut_timeline(store, plan, keys["otio"], keys["movie"], settings.pipeline.otio_media)
         store.put_bytes(keys["otio"], timeline_json(timeline).encode(), "application/json")
         store.put_bytes(keys["html"], cut_page(plan, keys, movie.frames).encode(), "text/html; charset=utf-8")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from proxygen_core.colour.grades import Grade
 from proxygen_core.errors import ProxygenError
 from proxygen_core.media.timecode import frames_of
 
@@ -34,16 +35,6 @@ class CutParseError(ProxygenError):
     def __init__(self, path: str, cause: str, line: int | None = None) -> None:
         self.line = line
         super().__init__(path, f"line {line}: {cause}" if line is not None else cause)
-
-
-@dataclass(frozen=True)
-class Grade:
-    """An event's ASC CDL (``*ASC_SOP`` / ``*ASC_SAT``): one more grade source of its shot."""
-
-    slope: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    power: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    saturation: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -204,4 +195,4 @@ def _grade(meta: Any) -> Grade | None:
         return (values[0], values[1], values[2])
 
     return Grade(triple("slope", 1.0), triple("offset", 0.0), triple("power", 1.0),
-                 float(cdl.get("asc_sat", 1.0) or 1.0))
+                 float(cdl.get("asc_sat", 1.0) or 1.0), "edl")

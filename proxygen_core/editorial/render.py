@@ -20,12 +20,13 @@ from fractions import Fraction
 
 import numpy as np
 
+from proxygen_core.colour.grades import from_columns
 from proxygen_core.editorial.conform import OK, CutPlan, EventPlan
 from proxygen_core.errors import EncodeError
 from proxygen_core.media.audio import audio_seconds
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
-from proxygen_core.media.clips import ProfileEncoder, burnin_font, gap_card, gap_mark, profile_pixels
+from proxygen_core.media.clips import ProfileEncoder, burnin_font, gap_card, gap_mark, profile_display, profile_pixels
 from proxygen_core.media.render import display_encode
 from proxygen_core.media.resample import resize
 from proxygen_core.media.sequences import parse_pattern
@@ -33,9 +34,11 @@ from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.timecode import timecode
 from proxygen_core.media.yuv import rgb_to_planes
 from proxygen_core.pipeline.sequence.members import WorkingFrames
+from proxygen_core.pipeline.sequence.show_config import show_render
 from proxygen_core.pipeline.state import load_state
 from proxygen_core.profiles import PRIMARY, PROFILES, parse_template
-from proxygen_core.settings import RenderSettings
+from proxygen_core.settings import RenderSettings, Settings
+from proxygen_core.show_colour import show_colour
 from proxygen_core.store.base import Store
 
 CARD_SIZE = (640, 360)  # a cut with no media at all
@@ -61,9 +64,12 @@ def _even(n: int) -> int:
 
 
 class _Pictures:
-    def __init__(self, store: Store, render: RenderSettings, width: int, height: int,
+    def __init__(self, store: Store, settings: Settings, width: int, height: int,
                  profiles: tuple[str, ...] = ()) -> None:
+        render = settings.render
         self.store, self.render, self.width, self.height = store, render, width, height
+        self.pipeline = settings.pipeline
+        self.colours: dict[str | None, tuple[RenderSettings, str | None]] = {}
         self.working = WorkingFrames(store, render)
         self.font = burnin_font()
         self.review = PROFILES[PRIMARY]
@@ -88,8 +94,18 @@ class _Pictures:
         pixels = profile_pixels(self.review, frame)
         if (frame.width, frame.height) != (self.width, self.height):
             pixels = resize(pixels, self.width, self.height, self.render.resize_filter)
-        return display_encode(pixels, frame.working_colorspace, self.render.proxy_display, frame.colour.proxy_view,
-                              self.render), ""
+        render, looks = self.colour(plan.row.show)
+        display, view = profile_display(self.review, frame, render)
+        return display_encode(pixels, frame.working_colorspace, display, view, render,
+                              from_columns(plan.row, self.pipeline.grade_space), looks), ""
+
+    def colour(self, show: str | None) -> tuple[RenderSettings, str | None]:
+        """A show's clip render settings (its config, display and view) and looks, as its review clips have them
+        (pipeline/sequence/show_config.py), with the version's grade from its row: the cut looks like its clips."""
+        if show not in self.colours:
+            colour = show_colour(show, self.pipeline.show_configs, self.pipeline.looks)
+            self.colours[show] = (show_render(self.store, colour, self.render), colour.looks)
+        return self.colours[show]
 
     def burned(self, rgb: np.ndarray, plan: EventPlan, number: int, tc: str, state: str) -> np.ndarray:
         if not self.burn:
@@ -118,17 +134,18 @@ def first_size(store: Store, plan: CutPlan, render: RenderSettings) -> tuple[int
     return CARD_SIZE
 
 
-def render_cut(store: Store, plan: CutPlan, render: RenderSettings, path: str,
+def render_cut(store: Store, plan: CutPlan, settings: Settings, path: str,
                deliverables: dict[str, str] | None = None, audio: str | None = None) -> CutMovie:
     """Encode the cut into ``path`` (the review) and each of ``deliverables`` (profile -> path), with the sound
     file ``audio`` from the first picture; raises EncodeError when nothing can be written."""
     t0 = time.perf_counter()
+    render = settings.render
     cut = plan.cut
     if not plan.events:
         raise EncodeError(plan.key, "the cut has no events")
     width, height = first_size(store, plan, render)
     files = {PRIMARY: path, **(deliverables or {})}
-    pictures = _Pictures(store, render, width, height, tuple(files))
+    pictures = _Pictures(store, settings, width, height, tuple(files))
     start = timecode(cut.record_start, cut.fps)
     rate = Fraction(cut.fps).limit_denominator(1001)
     encoders: dict[str, ProfileEncoder] = {}

@@ -42,7 +42,6 @@ from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_core.store.keys import PROXY_DIR
 from proxygen_core.store.links import media_url
-from proxygen_core.store.local import LocalStore
 
 DAILIES_DIR = f"{PROXY_DIR}/dailies"
 SCAN_LIMIT = 100_000  # clip rows read to find a day's (the catalog lists newest first)
@@ -229,9 +228,8 @@ def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, s
     daily = Daily(day.isoformat(), show, rows)
     if not rows:
         return daily
-    keys = daily_keys(day, show)
-    if isinstance(store, LocalStore):  # the local door's keys are paths: the day's folder is in its output folder
-        keys = {kind: str(store.root / key) for kind, key in keys.items()}
+    # the local door's keys are paths: the day's folder is in its output folder
+    keys = {kind: store.bucket_key(key) for kind, key in daily_keys(day, show).items()}
     mode = settings.pipeline.otio_media
     folder = Path(tempfile.mkdtemp(prefix="proxygen-dailies-"))
     try:

@@ -16,6 +16,10 @@ class Store(Protocol):
     def uri(self, key: str) -> str:
         """How errors, reports and rows name a key (``s3://bucket/key``, or the file's path)."""
 
+    def bucket_key(self, relative: str) -> str:
+        """The key of a bucket-relative path (``editorial/demo/``): itself in S3, under the folder locally; a
+        trailing ``/`` (a prefix) is kept."""
+
     def output_keys(self, source_key: str, qualified: bool = False) -> OutputKeys: ...
     def state_key(self, source_key: str, name: str) -> str: ...
     def clip_keys(self, pattern: str, profiles: dict[str, str]) -> dict[str, str]:

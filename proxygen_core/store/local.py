@@ -32,6 +32,9 @@ class LocalStore:
     def uri(self, key: str) -> str:
         return key
 
+    def bucket_key(self, relative: str) -> str:
+        return str(self.root / relative) + ("/" if relative.endswith("/") else "")
+
     def output_keys(self, source_key: str, qualified: bool = False) -> OutputKeys:
         name = os.path.basename(source_key) if qualified else stem(source_key)
         return OutputKeys(thumbnail=str(self.root / f"{name}_thumb.jpg"), proxy=str(self.root / f"{name}_proxy.mp4"),

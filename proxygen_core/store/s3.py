@@ -115,6 +115,9 @@ class ObjectStore:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    def bucket_key(self, relative: str) -> str:
+        return relative
+
     # --- where things go (the seed's layout: outputs beside the source under .proxies/) ------------
     def output_keys(self, source_key: str, qualified: bool = False) -> OutputKeys:
         return output_keys(source_key, qualified)
