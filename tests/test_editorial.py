@@ -262,6 +262,40 @@ def test_an_older_cut_build_never_replaces_a_newer_ones_row_and_its_event_says_w
     assert (body["type"], body["versions"], body["cut_id"]) == (CUT_GENERATED, {"sh010": 3}, "k1")
 
 
+@pytest.mark.parametrize("make", _catalog_params())
+def test_a_cut_reads_only_its_shows_shots_and_their_versions_from_the_catalog(make, tmp_path, request):
+    """clip_shots / shot_clips on every backend: the show's shots (rows with no show count, profiles other than
+    the review's do not), then every version of the matched shots only; the plan from the catalog equals the
+    plan from the same rows in hand."""
+    from proxygen_core.editorial.build import RowsSource, plan_of
+
+    if request.node.callspec.id == "postgres":
+        request.getfixturevalue("postgres_server")
+    catalog = make(tmp_path)
+    rows = [_row("sh010", 1, show="demo", planned_at=1), _row("sh010", 2, show="demo", planned_at=2),
+            _row("sh020", 1, show="demo", planned_at=3), _row("sh020", 2, status="failed", show="demo", planned_at=4),
+            _row("sh030", 1, show="other", planned_at=5), _row("sh040", 1, show=None, planned_at=6),
+            ClipRow(clip_id="sh010-1-prores", sequence="s/sh010_v1.####.exr", s3_bucket="b", status="ok",
+                    profile="prores_422hq", shot="sh090", version=1, show="demo")]
+    assert catalog.write_clips(rows, []) == len(rows)
+    for source in (catalog, RowsSource(tuple(rows))):
+        assert source.clip_shots("demo", "review") == {"sh010", "sh020", "sh040"}
+        assert source.clip_shots(None, "review") == {"sh010", "sh020", "sh030", "sh040"}
+        got = sorted((r.shot, r.version, r.status) for r in source.shot_clips(["sh020", "sh030"], "demo", "review"))
+        assert got == [("sh020", 1, "ok"), ("sh020", 2, "failed")]  # sh030 is another show's
+        assert source.shot_clips([], "demo", "review") == []
+    store = LocalStore(tmp_path / "out")
+    key = store.bucket_key("editorial/demo/reel1.edl")
+    store.put_bytes(key, EDL.encode())
+    from .editorial_helpers import SETTINGS
+
+    from_catalog, _ = plan_of(store, key, catalog, SETTINGS)
+    in_hand, _ = plan_of(store, key, rows, SETTINGS)
+    assert [(p.state, p.version) for p in from_catalog.events] == [(p.state, p.version) for p in in_hand.events]
+    assert [(p.match.shot, p.state, p.version) for p in from_catalog.events] == [
+        ("sh010", OK, 2), ("sh020", OK, 1), (None, UNMATCHED, None), ("sh010", OK, 2)]
+
+
 def test_proxygen_cuts_json_lists_the_rows_with_their_events_and_versions(tmp_path):
     import os
     import subprocess

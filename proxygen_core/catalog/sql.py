@@ -29,7 +29,10 @@ from proxygen_core.catalog.schema import (
     tracker_allows,
     tracker_changes,
 )
+from proxygen_core.profiles import PRIMARY
 from proxygen_core.rows import ClipRow, CutRow, FrameRow, HistoryRow
+
+SHOT_CHUNK = 500  # shots per IN list (SQLite allows 32766 parameters; PostgreSQL 65535)
 
 
 def utc_iso(offset_seconds: float = 0.0) -> str:
@@ -92,6 +95,7 @@ class SQLCatalog:
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.outbox}_pending" ON "{self.outbox}" (sent_at, created_at)')
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_key" ON "{self.table}" (s3_bucket, s3_key)')
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.history_table}_id" ON "{self.history_table}" (proxy_id)')
+        self._execute(f'CREATE INDEX IF NOT EXISTS "{self.clips_table}_shot" ON "{self.clips_table}" (shot, profile)')
         if self.inspector_tables:
             inspector.ensure_sql(self._execute, self._columns, self.types)
 
@@ -175,6 +179,30 @@ class SQLCatalog:
         found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" '
                               'ORDER BY generated_timestamp DESC LIMIT ?', [limit])
         return [ClipRow.from_record(r) for r in found]
+
+    def _shot_filter(self, show: str | None, profile: str) -> tuple[str, list[Any]]:
+        """The profile (a row without one is the review clip's, as it predates profiles) and show conditions."""
+        sql, args = "(profile = ? OR profile IS NULL)" if profile == PRIMARY else "profile = ?", [profile]
+        if show is not None:
+            sql, args = f"{sql} AND (show = ? OR show IS NULL)", [*args, show]
+        return sql, args
+
+    def clip_shots(self, show: str | None, profile: str) -> set[str]:
+        where, args = self._shot_filter(show, profile)
+        found = self._execute(f'SELECT DISTINCT shot FROM "{self.clips_table}" WHERE shot IS NOT NULL AND {where}',
+                              args)
+        return {r["shot"] for r in found}
+
+    def shot_clips(self, shots: Iterable[str], show: str | None, profile: str) -> list[ClipRow]:
+        where, args = self._shot_filter(show, profile)
+        names, out = sorted(set(shots)), []
+        for start in range(0, len(names), SHOT_CHUNK):  # bounded statements, however many shots a cut has
+            chunk = names[start:start + SHOT_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            out += [ClipRow.from_record(r) for r in self._execute(
+                f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" WHERE shot IN ({marks}) AND {where}',
+                [*chunk, *args])]
+        return out
 
     def clip(self, clip_id: str) -> ClipRow | None:
         found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" WHERE clip_id = ?',

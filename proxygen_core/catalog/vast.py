@@ -33,6 +33,7 @@ from proxygen_core.catalog.schema import (
 )
 from proxygen_core.catalog.sql import iso_utc, utc_iso
 from proxygen_core.errors import ProxygenError
+from proxygen_core.profiles import PRIMARY
 from proxygen_core.rows import ClipRow, CutRow, FrameRow, HistoryRow
 
 ROW_ID = "$row_id"
@@ -235,6 +236,35 @@ class VastCatalog:
             return [ClipRow.from_record(r) for r in data]
 
         return self._run("read clips", work)
+
+    @staticmethod
+    def _shot_filter(show: str | None, profile: str) -> Any:
+        """As the SQL catalog's: the profile (none: the review clip's) and show (or none) predicate."""
+        from ibis import _
+
+        predicate = ((_.profile == profile) | _.profile.isnull()) if profile == PRIMARY else (_.profile == profile)
+        return predicate & ((_.show == show) | _.show.isnull()) if show is not None else predicate
+
+    def clip_shots(self, show: str | None, profile: str) -> set[str]:
+        def work(tx: Any) -> list[Any]:
+            return self._select(self._table(tx, self.clips_table, PROXY_CLIPS), ["shot"],
+                                self._shot_filter(show, profile)).column("shot").to_pylist()
+
+        return {s for s in self._run("read clip shots", work) if s}
+
+    def shot_clips(self, shots: Iterable[str], show: str | None, profile: str) -> list[ClipRow]:
+        from ibis import _
+
+        names = sorted(set(shots))
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            table, out = self._table(tx, self.clips_table, PROXY_CLIPS), []
+            for start in range(0, len(names), PRUNE_CHUNK):  # bounded predicates, however many shots
+                out += self._select(table, PROXY_CLIPS.names, _.shot.isin(names[start:start + PRUNE_CHUNK])
+                                    & self._shot_filter(show, profile)).to_pylist()
+            return out
+
+        return [ClipRow.from_record(r) for r in self._run("read shot clips", work)] if names else []
 
     def clip(self, clip_id: str) -> ClipRow | None:
         from ibis import _

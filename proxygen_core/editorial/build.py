@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol, cast
 
 from proxygen_core.editorial.conform import CutPlan, parse_pins, plan_cut
 from proxygen_core.editorial.events import CutParseError, cut_name, read_cut
@@ -79,15 +80,49 @@ def cut_inputs(store: Store, key: str) -> CutInputs:
     return CutInputs(etag)
 
 
-def plan_of(store: Store, key: str, rows: Iterable[ClipRow], settings: Settings) -> tuple[CutPlan, CutInputs]:
-    """The cut's plan and its input files (raises CutParseError for a cut that cannot be read)."""
+class ClipSource(Protocol):
+    """Where a cut's versions come from: the catalog (two targeted reads, never every clip row) or rows in hand."""
+
+    def clip_shots(self, show: str | None, profile: str) -> set[str]: ...
+
+    def shot_clips(self, shots: Iterable[str], show: str | None, profile: str) -> list[ClipRow]: ...
+
+
+@dataclass(frozen=True)
+class RowsSource:
+    """Clip rows in hand as a ClipSource (the same show and profile rule as the catalog's queries)."""
+
+    rows: tuple[ClipRow, ...]
+
+    def clip_shots(self, show: str | None, profile: str) -> set[str]:
+        return {r.shot for r in self.rows if r.shot and (r.profile or PRIMARY) == profile
+                and (show is None or r.show in (None, show))}
+
+    def shot_clips(self, shots: Iterable[str], show: str | None, profile: str) -> list[ClipRow]:
+        wanted = set(shots)
+        return [r for r in self.rows if r.shot in wanted and (r.profile or PRIMARY) == profile
+                and (show is None or r.show in (None, show))]
+
+
+def clip_source(clips: ClipSource | Iterable[ClipRow]) -> ClipSource:
+    if hasattr(clips, "shot_clips"):
+        return cast(ClipSource, clips)
+    return RowsSource(tuple(clips))
+
+
+def plan_of(store: Store, key: str, clips: ClipSource | Iterable[ClipRow],
+            settings: Settings) -> tuple[CutPlan, CutInputs]:
+    """The cut's plan and its input files (raises CutParseError for a cut that cannot be read). The events are
+    matched against the shots of the cut's show that have a review clip (one read of the shot names), then only
+    the matched shots' rows are read: a cut costs what its shots have, not what the catalog holds."""
     inputs = cut_inputs(store, key)
     cut = read_cut(store.get_bytes(key), key, float(settings.render.fps))
-    rows = list(rows)
+    source = clip_source(clips)
     pipeline = settings.pipeline
-    matches = match_cut(cut, {r.shot for r in rows if r.shot}, parse_match(pipeline.cut_match))
-    plan = plan_cut(key, cut, matches, rows, pipeline.cut_version, parse_pins(pipeline.cut_pins),
-                    cut_show(key, store.bucket_key(pipeline.editorial_prefix)))
+    show = cut_show(key, store.bucket_key(pipeline.editorial_prefix))
+    matches = match_cut(cut, source.clip_shots(show, PRIMARY), parse_match(pipeline.cut_match))
+    rows = source.shot_clips({m.shot for m in matches if m.shot}, show, PRIMARY)
+    plan = plan_cut(key, cut, matches, rows, pipeline.cut_version, parse_pins(pipeline.cut_pins), show)
     return plan, inputs
 
 
@@ -107,9 +142,9 @@ def audio_warnings(inputs: CutInputs, movie: CutMovie) -> list[str]:
     return [f"{inputs.audio.key}: the sound is {movie.audio_seconds:.3f} s, the cut {cut:.3f} s: {how}"]
 
 
-def build_cut(store: Store, key: str, rows: Iterable[ClipRow], settings: Settings, output_profile: str = "review",
-              planned_at: int | None = None) -> CutOutcome:
-    """Conform the cut at ``key`` against the clip ``rows`` (every version of every shot the catalog has)."""
+def build_cut(store: Store, key: str, rows: ClipSource | Iterable[ClipRow], settings: Settings,
+              output_profile: str = "review", planned_at: int | None = None) -> CutOutcome:
+    """Conform the cut at ``key`` against the clips of ``rows`` (the catalog, or clip rows in hand)."""
     planned_at = planned_at if planned_at is not None else int(time.time() * 1000)
     name = cut_name(key)
     keys = cut_keys(key, name)

@@ -18,8 +18,6 @@ from proxygen_dagster.names import ASSET, GROUP, POOL, TAG
 from proxygen_dagster.partitions import cuts
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
-CLIP_ROWS = 100_000  # every clip row the catalog holds (one per sequence and profile): the versions to choose from
-
 
 def build_cut_asset(settings: Settings) -> AssetsDefinition:
     @asset(name=ASSET.cut, group_name=GROUP, partitions_def=cuts, owners=OWNERS, kinds={"s3", "otio"},
@@ -31,7 +29,7 @@ def build_cut_asset(settings: Settings) -> AssetsDefinition:
             events: EventBus) -> MaterializeResult:
         store = storage.store()
         db = catalog.open()
-        outcome = build_cut(store, context.partition_key, db.clips(CLIP_ROWS), settings, db.profile)
+        outcome = build_cut(store, context.partition_key, db, settings, db.profile)
         publisher = events.publisher()
         written = record_cut(db, outcome.row, publisher.topic)
         publisher.drain(db)

@@ -26,8 +26,7 @@ from proxygen_dagster.common import clip_asset_key, every_interval
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.resources import CatalogResource, MediaStorage
 
-CLIP_ROWS = 100_000
-CUTS_PER_TICK = 50  # cuts planned per tick (one HEAD and GET each, one catalog read per tick)
+CUTS_PER_TICK = 50  # cuts planned per tick (a HEAD and GET each, two targeted catalog reads each)
 
 
 def clips_landed(instance, after: int | None, limit: int = 1000) -> tuple[bool, int | None]:
@@ -57,12 +56,12 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
     if not due:
         context.update_cursor(json.dumps(state))
         return SkipReason("no new cut, changed cut file or new clip")
-    rows = catalog.open().clips(CLIP_ROWS)
+    db = catalog.open()
     requests = []
     for key in sorted(due)[:CUTS_PER_TICK]:
         due.discard(key)
         try:
-            plan, inputs = plan_of(store, key, rows, settings)
+            plan, inputs = plan_of(store, key, db, settings)
             fingerprint = plan.fingerprint(inputs.version)
         except Exception as exc:  # an unreadable cut: its build fails naming why (once per version of the file)
             fingerprint = f"unreadable-{state['etags'].get(key, '')}"
