@@ -165,6 +165,7 @@ class ClipRow(_Record):
     tracker_attempts: int | None = None
     tracker_retry_at: str | None = None  # not before this (ISO UTC): the backoff, or the lease of a running attempt
     tracker_claim: str | None = None  # the token of the publisher holding this publish (trackers/outbox.py)
+    tracker_review: str | None = None  # the revision's review status last read from the tracker (cut approvals)
 
     @property
     def missing(self) -> list[int]:

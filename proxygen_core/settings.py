@@ -379,6 +379,8 @@ class TrackerSettings:
     tracker_create: bool = False  # create a missing project, sequence, shot or task; false: refuse the publish
     tracker_task_type: str | None = None  # default: the identity's task, matched to the tracker's task types
     tracker_status: str = "wfa"  # the status the revision sets on its task (Kitsu short name; ShotGrid code)
+    tracker_approved: str = "approved,apr,done"  # the review statuses that approve a revision (cut_version=approved)
+    tracker_review_seconds: float = 60.0  # how often the cut sensor reads the cuts' revisions' review status
     tracker_retry_seconds: float = 30.0  # first wait after a tracker was unreachable, doubled per attempt
     tracker_retry_max_seconds: float = 3600.0
     kitsu_url: str | None = None  # zou's API root, e.g. https://kitsu.studio/api (a bare zou: http://host:port)
@@ -404,6 +406,13 @@ class TrackerSettings:
     @property
     def enabled(self) -> bool:
         return self.tracker != "none"
+
+    def is_approved(self, status: str | None) -> bool:
+        """Whether a revision's review status (as the tracker names it, ClipRow.tracker_review) approves it:
+        one of ``tracker_approved``, case-insensitively (Kitsu ``done``, ShotGrid ``apr``, ftrack/AYON
+        ``Approved``)."""
+        wanted = {s.strip().lower() for s in self.tracker_approved.split(",") if s.strip()}
+        return bool(status) and str(status).strip().lower() in wanted
 
 
 @dataclass(frozen=True)
@@ -532,6 +541,9 @@ def check_deployment(settings: Settings) -> Settings:
         except ValueError as exc:
             raise ValueError(f"configuration hdr_display / hdr_view (PROXYGEN_HDR_DISPLAY / PROXYGEN_HDR_VIEW), "
                              f"needed by the hdr_pq profile: {exc}") from None
+    if pipeline.cut_version == "approved" and not settings.trackers.enabled:
+        raise ValueError("cut_version=approved (PROXYGEN_CUT_VERSION) takes the versions a tracker approved: set "
+                         "PROXYGEN_TRACKER (kitsu, shotgrid, ftrack or ayon) with its URL and credentials")
     if pipeline.show_configs or pipeline.looks:
         try:
             check_at_load(pipeline.show_configs, pipeline.looks, render.ocio_config, render.proxy_display, render.view,

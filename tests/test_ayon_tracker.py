@@ -152,3 +152,29 @@ def test_live_server_publishes_once_and_replaces_the_reviewable():
     reviewables = tracker.con.get_version_reviewables(pub.project, first.id)["reviewables"]
     assert (first.created, second.created, second.id) == (True, False, first.id)
     assert [r["label"] for r in reviewables] == [ayonmod.LABEL]
+
+
+def _connect_exchanges() -> list[dict]:
+    """The recorded log-in of the publish fixture (up to the accepted /api/users/me): what connect() asks."""
+    import json
+    from pathlib import Path
+
+    exchanges = json.loads((Path(__file__).parent / "fixtures/trackers/ayon/publish_and_rebuild.json").read_text())[
+        "exchanges"]
+    end = next(i for i, e in enumerate(exchanges)
+               if e["request"]["path"] == "/api/users/me" and e["response"].get("status", 200) == 200)
+    return exchanges[:end + 1]
+
+
+def test_revision_status_reads_the_versions_status(monkeypatch):
+    version = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    fake = FakeHTTP([*_connect_exchanges(),
+                     {"request": {"method": "GET", "path": f"/api/projects/demo/versions/{version}"},
+                      "response": {"status": 200, "json": {"id": version, "version": 3, "status": "Approved"}}},
+                     {"request": {"method": "GET", "path": "/api/projects/demo/versions/gone"},
+                      "response": {"status": 404, "json": {"code": 404, "detail": "Version not found"}}}],
+                    ).install(monkeypatch)
+    tracker = ayonmod.connect(SETTINGS)
+    assert tracker.revision_status("demo", version) == "Approved"
+    assert tracker.revision_status("demo", "gone") is None
+    fake.done()

@@ -116,6 +116,42 @@ def test_the_plan_takes_the_latest_ok_version_reads_the_shots_timecode_and_honou
         plan_cut("k", cut, matches, rows, "approved")
 
 
+def test_approved_takes_the_newest_approved_ok_version_else_a_card_saying_why():
+    from proxygen_core.settings import TrackerSettings
+
+    trackers = TrackerSettings(tracker="shotgrid")
+    cut = read_cut(EDL.encode(), "editorial/demo/reel1.edl")
+    matches = match_cut(cut, ["sh010", "sh020"], parse_match(DEFAULT_MATCH))
+    rows = [_row("sh010", 1, tracker_status="published", tracker_review="apr"),
+            _row("sh010", 2, tracker_status="published", tracker_review="Approved"),
+            _row("sh010", 3, tracker_status="published", tracker_review="rev"),
+            _row("sh020", 1, tracker_status="published", tracker_review="rev")]
+
+    def approved(row):
+        return trackers.is_approved(row.tracker_review)
+
+    plan = plan_cut("k", cut, matches, rows, "approved", approved=approved)
+    assert [(p.state, p.version) for p in plan.events] == [(OK, 2), (NO_VERSION, None), (UNMATCHED, None),
+                                                           (OK, 2)]
+    assert plan.events[1].reason == "sh020: no approved version yet (newest ok v001: rev)"
+    # latest would take v003; the approval of v003 moves the cut to it
+    assert plan_cut("k", cut, matches, rows).events[0].version == 3
+    rows[2] = rows[2].but(tracker_review="APR")
+    assert plan_cut("k", cut, matches, rows, "approved", approved=approved).events[0].version == 3
+    assert not trackers.is_approved(None) and not trackers.is_approved("") and trackers.is_approved(" done ")
+
+
+def test_cut_version_approved_needs_a_tracker_at_load():
+    from proxygen_core.settings import load_settings
+
+    with pytest.raises(ValueError, match="cut_version=approved.*PROXYGEN_TRACKER"):
+        load_settings(env={"PROXYGEN_CUT_VERSION": "approved"})
+    ok = load_settings(env={"PROXYGEN_CUT_VERSION": "approved", "PROXYGEN_TRACKER": "shotgrid",
+                            "PROXYGEN_TRACKER_APPROVED": "apr,vwd", "PROXYGEN_TRACKER_REVIEW_SECONDS": "15"})
+    assert ok.trackers.is_approved("VWD") and not ok.trackers.is_approved("done")
+    assert ok.trackers.tracker_review_seconds == 15.0
+
+
 def test_a_cut_at_another_rate_than_its_shot_is_a_warning_naming_the_conversion():
     cut = read_cut(EDL.encode(), "editorial/demo/reel1.edl", fps=25)
     matches = match_cut(cut, ["sh010"], parse_match(DEFAULT_MATCH))
@@ -533,3 +569,61 @@ def test_an_edls_asc_cdl_is_the_edl_grade_source_of_its_shot_and_the_cut_shows_i
                                      "").encode())
     assert build_cut(store, key, [regraded], SETTINGS).row.ok
     assert not Path(grade_key).exists()
+
+
+def test_the_cut_sensor_reads_approvals_back_and_plans_the_cut_of_the_shot_that_changed(tmp_path, monkeypatch):
+    """Approved mode end to end without a server: the sensor's review check reads the revisions' status from the
+    tracker (the in-memory one), writes the change into the rows' tracker_review, and names the cut using that
+    shot; the plan from the catalog then takes the approved version. A tracker that is down is a warning and no
+    change; checks wait tracker_review_seconds."""
+    from dagster import build_sensor_context
+
+    from proxygen_core import trackers
+    from proxygen_core.catalog.sqlite import SQLiteCatalog
+    from proxygen_core.editorial.build import plan_of
+    from proxygen_core.settings import PipelineSettings, Settings, TrackerSettings
+    from proxygen_dagster.cuts.sensors import reviewed
+
+    from . import tracker_memory
+
+    monkeypatch.setitem(trackers.TRACKERS, "kitsu", "tests.tracker_memory")
+    memory = tracker_memory.MemoryTracker()
+    monkeypatch.setattr(tracker_memory, "CURRENT", memory)
+    memory.statuses = {"rev-1": "done", "rev-2": "wfa"}
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", cut_version="approved"),
+                        trackers=TrackerSettings(tracker="kitsu", tracker_review_seconds=60))
+    catalog = SQLiteCatalog(tmp_path / "c.db")
+    catalog.ensure()
+    rows = [_row("sh010", 1, show="demo", planned_at=1, tracker_status="published", tracker_revision="rev-1"),
+            _row("sh010", 2, show="demo", planned_at=2, tracker_status="published", tracker_revision="rev-2"),
+            _row("sh020", 1, show="demo", planned_at=3, tracker_status="pending")]
+    catalog.write_clips(rows, [])
+
+    class Resource:
+        def open(self):
+            return catalog
+
+    store = LocalStore(tmp_path / "out")
+    key = store.bucket_key("editorial/demo/reel1.edl")
+    store.put_bytes(key, EDL.encode())
+    state = {"shots": {key: ["sh010", "sh020"], "gone.edl": ["sh030"]}}
+    context = build_sensor_context()
+    assert reviewed(context, Resource(), settings, state, {key}) == {key}
+    assert {r.clip_id: r.tracker_review for r in catalog.clips()} == {"sh010-1": "done", "sh010-2": "wfa",
+                                                                     "sh020-1": None}
+    assert memory.calls.count("status") == 2  # the published revisions only
+    plan, _ = plan_of(store, key, catalog, settings)
+    assert [(p.state, p.version) for p in plan.events][:2] == [(OK, 1), (NO_VERSION, None)]
+    # the next check waits tracker_review_seconds; then v002 approved moves the cut to it
+    assert reviewed(context, Resource(), settings, state, {key}) == set()
+    state["reviews_checked"] = 0.0
+    memory.statuses["rev-2"] = "Done"
+    assert reviewed(context, Resource(), settings, state, {key}) == {key}
+    plan, _ = plan_of(store, key, catalog, settings)
+    assert plan.events[0].version == 2
+    # nothing changed: no cut; the tracker down: a warning, no change, no cut
+    state["reviews_checked"] = 0.0
+    assert reviewed(context, Resource(), settings, state, {key}) == set()
+    memory.down, state["reviews_checked"] = True, 0.0
+    assert reviewed(context, Resource(), settings, state, {key}) == set()
+    assert catalog.clip("sh010-2").tracker_review == "Done"

@@ -161,3 +161,31 @@ def test_live_site_publishes_once_with_a_playable_review():
         f'select name, metadata from FileComponent where version_id is "{first.id}"').all()
     assert (first.created, second.created, second.id) == (True, False, first.id)
     assert [c["name"] for c in components].count("ftrackreview-mp4") == 1
+
+
+def test_revision_status_reads_the_versions_status(monkeypatch):
+    import json
+    from pathlib import Path
+
+    from tests.tracker_helpers import FakeHTTP
+
+    recorded = json.loads((Path(__file__).parent / "fixtures/trackers/ftrack/publish_and_rebuild.json").read_text())
+    connect = recorded["exchanges"][:2]  # query_server_information, query_schemas
+    for schema in connect[1]["response"]["json"][0]:  # ftrack's AssetVersion relates its Status (the fixture's
+        if schema["id"] == "AssetVersion":            # hand-built schema lists only what publishing writes)
+            schema["properties"]["status"] = {"$ref": "Status"}
+
+    def query(expression, data):
+        return {"request": {"method": "POST", "path": "/api", "json": [{"action": "query", "expression": expression}]},
+                "response": {"status": 200, "json": [{"action": "query", "data": data,
+                                                      "metadata": {"next": {"offset": None}}}]}}
+
+    fake = FakeHTTP([*connect,
+                     query('select status.name from AssetVersion where id is "v-3" limit 1',
+                           [{"__entity_type__": "AssetVersion", "id": "v-3",
+                             "status": {"__entity_type__": "Status", "id": "s-apr", "name": "Approved"}}]),
+                     query('select status.name from AssetVersion where id is "v-9" limit 1', [])]).install(monkeypatch)
+    tracker = ftrackmod.FtrackTracker(ftrackmod.connect(SETTINGS).session)
+    assert tracker.revision_status("demo", "v-3") == "Approved"
+    assert tracker.revision_status("demo", "v-9") is None
+    fake.done()

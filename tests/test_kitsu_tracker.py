@@ -429,3 +429,19 @@ def test_the_web_root_is_the_api_root_without_api_unless_set():
     assert web_root("https://kitsu.studio/api/") == "https://kitsu.studio"
     assert web_root("http://127.0.0.1:5000") == "http://127.0.0.1:5000"  # a bare zou: no /api to drop
     assert web_root("https://kitsu.studio/api", "https://review.studio/") == "https://review.studio"
+
+
+def test_revision_status_is_the_tasks_status_for_its_newest_revision(kitsu, pub, tmp_path):
+    """What cut_version=approved reads: the task status short name while the revision is the task's newest, an
+    older revision ``superseded``; a supervisor's "done" comment approves; an unknown id is None."""
+    v3 = publish(kitsu, pub)
+    assert kitsu.revision_status(pub.project, v3.id) == "wfa"
+    task = _task(kitsu, pub)
+    done = gazu.task.get_task_status_by_short_name("done", client=kitsu.client)
+    gazu.task.add_comment(task, done, "approved for the cut", client=kitsu.client)  # the supervisor's approval
+    assert kitsu.revision_status(pub.project, v3.id) == "done"
+    v4 = publish(kitsu, dataclasses.replace(pub, version=4, create=False,
+                                            movie=make_movie(tmp_path / "v4.mp4", shade=90)))
+    assert kitsu.revision_status(pub.project, v4.id) == "wfa"  # its publish set the task back to review
+    assert kitsu.revision_status(pub.project, v3.id) == "superseded"
+    assert kitsu.revision_status(pub.project, str(uuid.uuid4())) is None

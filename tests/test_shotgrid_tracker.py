@@ -302,3 +302,12 @@ def test_live_site_publishes_once_and_updates():
                                                                        "sg_uploaded_movie"])
     assert (first.created, second.created, second.id) == (True, False, first.id)
     assert len(found) == 1 and found[0]["frame_range"] == "1001-1024" and found[0]["sg_uploaded_movie"]
+
+
+def test_revision_status_reads_the_versions_status_back(sg):
+    tracker = sgmod.ShotGridTracker(sg, SITE)
+    revision = publish(tracker, publication())
+    assert tracker.revision_status("demo", revision.id) == "rev"  # published pending review
+    sg.update("Version", int(revision.id), {"sg_status_list": "apr"})  # a supervisor approves it
+    assert tracker.revision_status("demo", revision.id) == "apr"
+    assert tracker.revision_status("demo", "999") is None

@@ -21,6 +21,7 @@ class MemoryTracker:
         self.refuse: str | None = None
         self.calls: list[str] = []
         self.playlists: dict[tuple[str, str], list[str]] = {}
+        self.statuses: dict[str, str] = {}  # revision id -> its review status (as a supervisor set it)
 
     def connect(self, settings: TrackerSettings) -> MemoryTracker:
         if self.down:
@@ -50,6 +51,13 @@ class MemoryTracker:
         entry = self.revisions[self._key(pub)]
         entry.update(movie=pub.movie.read_bytes(), comment=pub.comment, uploads=entry["uploads"] + 1)
         return revision
+
+    def revision_status(self, project: str, revision_id: str) -> str | None:
+        self.calls.append("status")
+        if self.down:
+            raise TrackerUnavailable("kitsu", "connection refused (127.0.0.1:1)")
+        known = {r["id"] for r in self.revisions.values()} | set(self.statuses)
+        return self.statuses.get(revision_id, "wfa") if revision_id in known else None
 
     def publish_playlist(self, name: str, project: str, revisions: list[Revision]) -> Revision:
         self.playlists[(project, name)] = [r.id for r in revisions]

@@ -77,6 +77,7 @@ PROXY_CLIPS = pa.schema([
     ("tracker_status", pa.string()), ("tracker_url", pa.string()), ("tracker_revision", pa.string()),
     ("tracker_error", pa.string()), ("tracker_attempts", pa.int64()), ("tracker_retry_at", pa.string()),
     ("tracker_claim", pa.string()),  # the token of the publisher holding the row's publish (its lease: retry_at)
+    ("tracker_review", pa.string()),  # the revision's review status last read (trackers/reviews.py)
 ])
 
 # One row per editorial cut and output profile: its latest conform (docs/editorial.md; rows.CutRow).
@@ -119,7 +120,7 @@ def planned_later(stored: int | None, new: int | None) -> bool:
 
 # What a tracker publish changes on its clip row (nothing else: the build owns the rest).
 TRACKER_COLUMNS = ("tracker_status", "tracker_url", "tracker_revision", "tracker_error", "tracker_attempts",
-                   "tracker_retry_at", "tracker_claim")
+                   "tracker_retry_at", "tracker_claim", "tracker_review")
 PENDING = "pending"
 
 

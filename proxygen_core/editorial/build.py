@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-from proxygen_core.editorial.conform import CutPlan, parse_pins, plan_cut
+from proxygen_core.editorial.conform import Approval, CutPlan, parse_pins, plan_cut
 from proxygen_core.editorial.events import CutParseError, cut_name, read_cut
 from proxygen_core.editorial.grades import publish_grades
 from proxygen_core.editorial.match import match_cut, parse_match
@@ -121,9 +121,24 @@ def plan_of(store: Store, key: str, clips: ClipSource | Iterable[ClipRow],
     pipeline = settings.pipeline
     show = cut_show(key, store.bucket_key(pipeline.editorial_prefix))
     matches = match_cut(cut, source.clip_shots(show, PRIMARY), parse_match(pipeline.cut_match))
-    rows = source.shot_clips({m.shot for m in matches if m.shot}, show, PRIMARY)
-    plan = plan_cut(key, cut, matches, rows, pipeline.cut_version, parse_pins(pipeline.cut_pins), show)
+    shots = {m.shot for m in matches if m.shot}
+    rows = source.shot_clips(shots, show, PRIMARY)
+    plan = plan_cut(key, cut, matches, rows, pipeline.cut_version, parse_pins(pipeline.cut_pins), show,
+                    approvals(source, rows, shots, show, settings))
     return plan, inputs
+
+
+def approvals(source: ClipSource, rows: list[ClipRow], shots: set[str], show: str | None,
+              settings: Settings) -> Approval | None:
+    """With ``cut_version=approved`` and a tracker: whether a version is approved, read from its published
+    profile's row (``tracker_review``, refreshed by the cut sensor: trackers/reviews.py); else None."""
+    trackers = settings.trackers
+    if settings.pipeline.cut_version != "approved" or not trackers.enabled:
+        return None
+    profile = trackers.tracker_profile
+    tracked = rows if profile == PRIMARY else source.shot_clips(shots, show, profile)
+    approved = {(r.shot, r.version) for r in tracked if trackers.is_approved(r.tracker_review)}
+    return lambda row: (row.shot, row.version) in approved
 
 
 def editorial_profiles(settings: Settings) -> tuple[ClipProfile, ...]:

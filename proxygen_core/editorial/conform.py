@@ -3,8 +3,8 @@ shot's version it shows (or why it shows a card), and which of the shot's frames
 
 Versions (``PROXYGEN_CUT_VERSION``): ``latest`` (default) is the highest version of the shot whose review clip
 row is ok; ``pinned`` takes the version ``PROXYGEN_CUT_PINS`` names for the shot (``sh010=2,sh020=1``; a shot not
-named there takes the latest); ``approved`` needs a tracker's approval status, which no tracker module reads yet,
-so it is refused with that reason (docs/editorial.md).
+named there takes the latest); ``approved`` is the highest ok version whose revision the tracker approved (the
+status trackers/reviews.py reads back into the row; ``PROXYGEN_TRACKER_APPROVED``), a card saying so when none is.
 
 Frames: an event's source timecode is read against the shot's own timecode, the one its review clip starts at
 (the first frame's EXR ``timeCode``, else the first frame number at the clip's rate: frame 1001 at 24 fps =
@@ -15,7 +15,7 @@ another rate than the shot is a warning naming the conversion (frame for frame: 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from proxygen_core.editorial.events import Cut, CutEvent
@@ -32,6 +32,9 @@ class CutVersionError(ValueError):
     """A version rule that cannot be applied (``approved`` without a tracker's approvals; a malformed pin)."""
 
 
+Approval = Callable[[ClipRow], bool]  # whether a version's row is approved (cut_version=approved)
+
+
 def parse_pins(text: str) -> dict[str, int]:
     """``sh010=2, sh020=v001`` -> {shot: version}."""
     pins: dict[str, int] = {}
@@ -46,12 +49,12 @@ def parse_pins(text: str) -> dict[str, int]:
     return pins
 
 
-def check_version_rule(rule: str) -> None:
+def check_version_rule(rule: str, approved: Approval | None = None) -> None:
     if rule not in VERSION_RULES:
         raise CutVersionError(f"cut_version {rule!r}: one of {', '.join(VERSION_RULES)}")
-    if rule == "approved":
-        raise CutVersionError("cut_version 'approved' needs a tracker's approval status, which this version does "
-                              "not read yet: use latest or pinned (docs/editorial.md)")
+    if rule == "approved" and approved is None:
+        raise CutVersionError("cut_version 'approved' needs a tracker's approvals: set PROXYGEN_TRACKER "
+                              "(docs/editorial.md)")
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,19 @@ def review_rows(rows: Iterable[ClipRow], show: str | None = None) -> dict[str, l
     return out
 
 
-def choose(rows: list[ClipRow], rule: str, pin: int | None) -> tuple[ClipRow | None, str]:
+def choose(rows: list[ClipRow], rule: str, pin: int | None,
+           approved: Approval | None = None) -> tuple[ClipRow | None, str]:
     """The row of the version to show, else None and why."""
     ok = [r for r in rows if r.ok and r.version is not None]
+    if rule == "approved" and approved is not None:
+        chosen = [r for r in ok if approved(r)]
+        if chosen:
+            best = max(r.version or 0 for r in chosen)
+            return max((r for r in chosen if r.version == best), key=lambda r: r.planned_at or 0), ""
+        if ok:
+            newest = max(ok, key=lambda r: (r.version or 0, r.planned_at or 0))
+            return None, (f"no approved version yet (newest ok v{newest.version or 0:03d}: "
+                          f"{newest.tracker_review or newest.tracker_status or 'not published'})")
     if pin is not None and rule == "pinned":
         pinned = [r for r in ok if r.version == pin]
         if pinned:
@@ -137,11 +150,11 @@ def choose(rows: list[ClipRow], rule: str, pin: int | None) -> tuple[ClipRow | N
 
 
 def plan_event(match: EventMatch, rows: dict[str, list[ClipRow]], cut: Cut, rule: str,
-               pins: dict[str, int], warnings: list[str]) -> EventPlan:
+               pins: dict[str, int], warnings: list[str], approved: Approval | None = None) -> EventPlan:
     if match.shot is None:
         return EventPlan(match, UNMATCHED, f"{match.label()}: no version yet (no shot of that name has a clip)")
     shot_rows = rows.get(match.shot, [])
-    row, why = choose(shot_rows, rule, pins.get(match.shot))
+    row, why = choose(shot_rows, rule, pins.get(match.shot), approved)
     if row is None:
         state = FAILED if "failed" in why else NO_VERSION
         return EventPlan(match, state, f"{match.shot}: {why}")
@@ -161,9 +174,10 @@ def plan_event(match: EventMatch, rows: dict[str, list[ClipRow]], cut: Cut, rule
 
 
 def plan_cut(key: str, cut: Cut, matches: list[EventMatch], rows: Iterable[ClipRow], rule: str = "latest",
-             pins: dict[str, int] | None = None, show: str | None = None) -> CutPlan:
-    check_version_rule(rule)
+             pins: dict[str, int] | None = None, show: str | None = None,
+             approved: Approval | None = None) -> CutPlan:
+    check_version_rule(rule, approved)
     by_shot = review_rows(rows, show)
     warnings: list[str] = []
-    plans = tuple(plan_event(m, by_shot, cut, rule, pins or {}, warnings) for m in matches)
+    plans = tuple(plan_event(m, by_shot, cut, rule, pins or {}, warnings, approved) for m in matches)
     return CutPlan(key, cut, plans, tuple(dict.fromkeys(warnings)))

@@ -288,6 +288,10 @@ class AyonTracker:
             return data
         raise _by_status(response.status, f"{doing}: HTTP {response.status} {response.detail}")
 
+    def revision_status(self, project: str, revision_id: str) -> str | None:
+        found = self._rest(f"projects/{project}/versions/{revision_id}", "reading the version's status")
+        return None if found is None else str(found.get("status") or "")
+
     def _revision(self, project: str, version_id: str, created: bool) -> Revision:
         return Revision(id=version_id, url=f"{self.base_url}/projects/{project}/browser?type=version&id={version_id}",
                         created=created)

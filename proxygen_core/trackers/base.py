@@ -174,6 +174,12 @@ class Tracker(Protocol):
         """A review playlist (the day's dailies) holding these revisions; the same name is updated, not added."""
         ...
 
+    def revision_status(self, project: str, revision_id: str) -> str | None:
+        """The revision's review status as the tracker names it (ShotGrid ``apr``, ftrack/AYON ``Approved``, Kitsu
+        its task's status short name while it is the task's newest revision, else ``superseded``); None when the
+        tracker has no such revision. What ``PROXYGEN_CUT_VERSION=approved`` reads (trackers/reviews.py)."""
+        ...
+
 
 def publish(tracker: Tracker, pub: Publication) -> Revision:
     """Exactly one revision per (shot, task, version): looked up first, created only when absent, else updated."""

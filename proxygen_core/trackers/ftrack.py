@@ -366,6 +366,14 @@ class FtrackTracker:
             result: list[Any] = self.session.call(operations)
         return result
 
+    def revision_status(self, project: str, revision_id: str) -> str | None:
+        found = self._one(f'select status.name from AssetVersion where id is "{revision_id}"',
+                          "reading the version's status")
+        if found is None:
+            return None
+        status = found["status"]  # an entity (ftrack_api's Mapping), its name loaded by the query: no second call
+        return str(status["name"] or "") if status else ""
+
     def _query(self, expression: str, doing: str) -> list[dict[str, Any]]:
         [result] = self._call([{"action": "query", "expression": expression}], doing)
         data: list[dict[str, Any]] = result["data"]

@@ -302,6 +302,22 @@ class KitsuTracker:
             self._set_poster(task, comment, pub)
         return self._revision(task, movie, created=False)
 
+    @_guarded("read revision status")
+    def revision_status(self, project: str, revision_id: str) -> str | None:
+        try:
+            movie = gazu.files.get_preview_file(revision_id, client=self.client)
+        except RouteNotFoundException:
+            return None
+        if not movie:
+            return None
+        task = gazu.task.get_task(movie["task_id"], client=self.client)
+        newest = max((int(p.get("revision") or 0) for p in
+                      gazu.files.get_all_preview_files_for_task(task, client=self.client)), default=0)
+        if int(movie.get("revision") or 0) < newest:
+            return "superseded"  # Kitsu approves a task: only its newest revision carries that status
+        status = gazu.task.get_task_status(task["task_status_id"], client=self.client)
+        return str(status["short_name"])
+
     @_guarded("publish playlist")
     def publish_playlist(self, name: str, project: str, revisions: list[Revision]) -> Revision:
         found = self._project(project)

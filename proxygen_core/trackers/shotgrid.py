@@ -210,6 +210,11 @@ class ShotGridTracker:
                                        "PROXYGEN_TRACKER_TASK_TYPE to one of the site's steps")
         return step
 
+    def revision_status(self, project: str, revision_id: str) -> str | None:
+        with _guard("reading the version's status"):
+            found = self.sg.find_one("Version", [["id", "is", int(revision_id)]], ["sg_status_list"])
+        return None if found is None else str(found.get("sg_status_list") or "")
+
     def _find(self, entity_type: str, filters: list[Any]) -> dict[str, Any] | None:
         with _guard(f"finding {entity_type}"):
             found: dict[str, Any] | None = self.sg.find_one(entity_type, filters, ["id"])

@@ -1,6 +1,7 @@
 """The cut sensor: requests a cut's build when the cut is new, its file or its sound file changed (etag), or a
 clip of any shot landed since its last build (a new ok version of a shot in the cut: the clip sensor's settle rule
-has run).
+has run), or, with ``PROXYGEN_CUT_VERSION=approved``, a review status of one of its shots' revisions changed in the
+tracker (read every ``tracker_review_seconds``: trackers/reviews.py).
 
 The tick is a module-level function of (context, resources, settings); ``build_cut_sensors`` wraps it. Each
 tick reads the clip materializations since its cursor from the event log (no listing of the bucket); when
@@ -9,6 +10,7 @@ catalog's clip rows) and requests a build whose plan differs from the one last r
 plan's fingerprint (the cut's etag and each event's clip row), so an unchanged cut is never rebuilt.
 """
 import json
+import time
 
 from dagster import (
     AssetRecordsFilter,
@@ -20,8 +22,10 @@ from dagster import (
 )
 
 from proxygen_core.editorial.build import cut_inputs, plan_of
-from proxygen_core.errors import ProxygenError
+from proxygen_core.errors import ConfigurationError, ProxygenError
 from proxygen_core.settings import Settings
+from proxygen_core.trackers import TrackerError, open_tracker
+from proxygen_core.trackers.reviews import refresh_reviews
 from proxygen_dagster.common import clip_asset_key, every_interval
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.resources import CatalogResource, MediaStorage
@@ -53,9 +57,10 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
         if state["etags"].get(key) != etag:
             due.add(key)
             state["etags"][key] = etag
+    due |= reviewed(context, catalog, settings, state, set(keys))
     if not due:
         context.update_cursor(json.dumps(state))
-        return SkipReason("no new cut, changed cut file or new clip")
+        return SkipReason("no new cut, changed cut file, new clip or new approval")
     db = catalog.open()
     requests = []
     for key in sorted(due)[:CUTS_PER_TICK]:
@@ -63,6 +68,7 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
         try:
             plan, inputs = plan_of(store, key, db, settings)
             fingerprint = plan.fingerprint(inputs.version)
+            state.setdefault("shots", {})[key] = sorted({p.match.shot for p in plan.events if p.match.shot})
         except Exception as exc:  # an unreadable cut: its build fails naming why (once per version of the file)
             fingerprint = f"unreadable-{state['etags'].get(key, '')}"
             context.log.warning(f"{key}: {exc}")
@@ -73,6 +79,35 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
                                    tags={TAG.trigger: TRIGGER.cut_changed}))
     state["due"] = sorted(due)
     return SensorResult(run_requests=requests, cursor=json.dumps(state))
+
+
+def reviewed(context: SensorEvaluationContext, catalog: CatalogResource, settings: Settings, state: dict,
+             keys: set[str]) -> set[str]:
+    """The cuts to plan again because a revision of one of their shots changed review status (approved mode
+    only, at most every ``tracker_review_seconds``); a tracker that is down or refuses is a warning, tried again
+    at the next check."""
+    trackers = settings.trackers
+    if settings.pipeline.cut_version != "approved" or not trackers.enabled:
+        return set()
+    now = time.time()
+    if now - state.get("reviews_checked", 0.0) < trackers.tracker_review_seconds:
+        return set()
+    state["reviews_checked"] = now
+    by_cut = {k: set(v) for k, v in state.get("shots", {}).items() if k in keys}
+    shots = set().union(*by_cut.values()) if by_cut else set()
+    if not shots:
+        return set()
+    try:
+        db = catalog.open()
+        tracker = open_tracker(trackers)
+        changed = refresh_reviews(db, tracker, db.shot_clips(shots, None, trackers.tracker_profile))
+    except (TrackerError, ConfigurationError) as exc:
+        context.log.warning(f"review status not read ({trackers.tracker}): {exc}")
+        return set()
+    for change in changed:
+        context.log.info(f"{change.shot} v{change.version or 0:03d}: review {change.before} -> {change.after}")
+    moved = {c.shot for c in changed}
+    return {key for key, cut_shots in by_cut.items() if cut_shots & moved}
 
 
 def build_cut_sensors(settings: Settings, job) -> list[SensorDefinition]:
