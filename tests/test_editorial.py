@@ -626,3 +626,37 @@ def test_a_shots_marker_keeps_a_version_for_the_cuts_that_will_show_it():
     again = Uses.parse(uses.to_json())
     assert (again.cuts, again.pinned) == (uses.cuts, {"s3://b/editorial/demo/p.edl"})
     assert Uses.parse(b"not json").cuts == {} and Uses.parse(None).cuts == {}
+
+
+def test_a_transient_error_reading_a_frame_fails_the_cut_for_a_retry_a_permanent_one_is_a_gap(tmp_path,
+                                                                                              monkeypatch):
+    """The source decode (working frames released) raising: a transient error fails the build (the run
+    retries), any other error makes that picture a gap and the cut builds, naming each frame."""
+    from proxygen_core.errors import ProxygenError
+    from proxygen_core.pipeline.sequence import members
+    from proxygen_core.settings import PipelineSettings, Settings
+
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", working_retention="until_clips"))
+    store = LocalStore(tmp_path / "out")
+    v1 = render_shot(tmp_path, store, "sh010", 1, range(1001, 1009), settings, retention="until_clips")
+    key = str(store.root / "editorial" / "demo" / "reel6.edl")
+    store.put_bytes(key, SH010_EDL.encode())
+
+    def throttled(path, render):
+        raise ProxygenError(path, "SlowDown: reduce your request rate", transient=True)
+
+    monkeypatch.setattr(members, "decode_working", throttled)
+    failed = build_cut(store, key, [v1], settings)
+    assert not failed.row.ok and "SlowDown" in (failed.row.error or "")
+
+    def corrupt(path, render):
+        raise ValueError("truncated EXR")
+
+    monkeypatch.setattr(members, "decode_working", corrupt)
+    gaps = build_cut(store, key, [v1], settings)
+    assert gaps.row.ok, gaps.row.error
+    assert gaps.movie.gap_frames == dict.fromkeys(range(6), "unreadable")
+    assert [decode_code(c)[0] for c in movie_codes(gaps.row.movie_s3_key)] == ["?"] * 6
+    named = [w for w in json.loads(gaps.row.warnings) if "shown as a gap" in w]
+    assert [w.split(":")[0] for w in named] == [f"sh010 v001 frame {n}" for n in range(1001, 1007)]
+    assert all("truncated EXR" in w for w in named)

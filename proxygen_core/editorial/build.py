@@ -199,7 +199,8 @@ def build_cut(store: Store, key: str, rows: ClipSource | Iterable[ClipRow], sett
         store.put_bytes(keys["otio"], timeline_json(timeline).encode(), "application/json")
         store.put_bytes(keys["html"], cut_page(plan, keys, movie.frames).encode(), "text/html; charset=utf-8")
         if settings.pipeline.working_retention == "until_clips":
-            outcome.released = release_used(store, plan, markers)
+            outcome.released, unreleased = release_used(store, plan, markers)
+            row = row.but(warnings=json.dumps([*json.loads(row.warnings or "[]"), *unreleased])) if unreleased else row
     except Exception as exc:
         err = as_proxygen_error(store.uri(keys["movie"]), exc)
         outcome.row = row.but(error=f"{type(err).__name__}: {err.cause}")

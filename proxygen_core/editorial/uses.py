@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from proxygen_core.editorial.conform import OK, CutPlan
+from proxygen_core.errors import as_proxygen_error
 from proxygen_core.media.sequences import parse_pattern
 from proxygen_core.pipeline.sequence.build import release_working_frames
 from proxygen_core.pipeline.sequence.members import load_members
@@ -81,13 +82,19 @@ def version_frame_keys(row: ClipRow) -> list[str]:
     return [seq.frame_key(n, padding) for n in range(row.first_frame, row.last_frame + 1)]
 
 
-def release_used(store: Store, plan: CutPlan, markers: dict[str, Uses]) -> int:
+def release_used(store: Store, plan: CutPlan, markers: dict[str, Uses]) -> tuple[int, list[str]]:
     """Release the working frames of each version the cut showed that no cut is waiting for (``Uses.waiting``);
-    returns how many were deleted. Only with ``until_clips`` retention: the caller checks."""
-    released = 0
+    returns how many were deleted, and a warning per version whose release failed (the cut is built: the frames
+    just stay, a lifecycle rule or the next build of the cut removes them). Only with ``until_clips`` retention:
+    the caller checks."""
+    released, warnings = 0, []
     for (shot, version), row in sorted(used_rows(plan).items()):
         uses = markers.get(shot)
         if uses is None or uses.waiting(version):
             continue
-        released += release_working_frames(store, load_members(store, version_frame_keys(row)), release=True)
-    return released
+        try:
+            released += release_working_frames(store, load_members(store, version_frame_keys(row)), release=True)
+        except Exception as exc:
+            err = as_proxygen_error(store.uri(row.sequence), exc)
+            warnings.append(f"{shot} v{version:03d}: its working frames were not released: {err.cause}")
+    return released, warnings
