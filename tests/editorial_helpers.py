@@ -4,6 +4,7 @@ back from a decoded movie's luma."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -11,6 +12,7 @@ import numpy as np
 
 from proxygen_core.media.samples import CHROMATICITIES, write_exr
 from proxygen_core.pipeline.folder import render_file, write_sequence_clips
+from proxygen_core.pipeline.sequence import build_clips_of, load_members
 from proxygen_core.rows import ClipRow
 from proxygen_core.settings import PipelineSettings, Settings
 from proxygen_core.store.local import LocalStore
@@ -49,9 +51,10 @@ def read_code(luma: np.ndarray) -> int:
 
 
 def render_shot(root: Path, out: LocalStore, shot: str, version: int, frames: range,
-                settings: Settings = SETTINGS) -> ClipRow:
+                settings: Settings = SETTINGS, retention: str = "keep") -> ClipRow:
     """shows/demo/sq010/<shot>/comp/v<version>/<shot>_comp_v<version>.<frame>.exr through the chain, then its
-    review clip; returns the clip row (ok)."""
+    review clip; returns the clip row (ok). ``retention="until_clips"``: the clip is built by the pipeline's
+    sequence stage with that retention (as the Dagster job does), not the local door's (which keeps or drops all)."""
     folder = root / "shows" / "demo" / "sq010" / shot / "comp" / f"v{version:03d}"
     folder.mkdir(parents=True, exist_ok=True)
     results = []
@@ -59,7 +62,13 @@ def render_shot(root: Path, out: LocalStore, shot: str, version: int, frames: ra
         path = folder / f"{shot}_comp_v{version:03d}.{n:04d}.exr"
         write_exr(path, picture(code(shot, version, n)), CHROMATICITIES["ACEScg"])
         results.append(render_file(path, out.root, settings, out, keep_working=True))
-    [row] = write_sequence_clips(results, out, settings, keep_working=True)
+    if retention == "until_clips":
+        until = replace(settings, pipeline=replace(settings.pipeline, working_retention="until_clips"))
+        pattern = str(folder / f"{shot}_comp_v{version:03d}.####.exr")
+        _, outcomes = build_clips_of(out, pattern, load_members(out, [r.key for r in results]), until, "review")
+        [row] = [o.row for o in outcomes]
+    else:
+        [row] = write_sequence_clips(results, out, settings, keep_working=True)
     assert row.ok and (row.shot, row.version) == (shot, version), row
     return row
 

@@ -627,3 +627,130 @@ def test_the_cut_sensor_reads_approvals_back_and_plans_the_cut_of_the_shot_that_
     memory.down, state["reviews_checked"] = True, 0.0
     assert reviewed(context, Resource(), settings, state, {key}) == set()
     assert catalog.clip("sh010-2").tracker_review == "Done"
+
+
+SH010_EDL = """TITLE: reel5
+FCM: NON-DROP FRAME
+
+001  SH010    V     C        00:00:41:17 00:00:41:23 01:00:00:00 01:00:00:06
+* FROM CLIP NAME: sh010_comp
+"""
+
+
+def test_a_cut_keeps_its_shots_working_frames_until_it_is_built_and_shows_a_broken_frame_as_a_gap(tmp_path):
+    """With until_clips retention: a shot a cut uses keeps its working frames after its clips (a shot no cut
+    uses releases them); the cut is built from them (no decode of a source) and then releases them; a frame
+    whose working frame and source are both gone is a gap named in the row's warnings, and the cut still builds;
+    a shot dropped from the cut drops the cut from its marker."""
+    from proxygen_core.pipeline.state import load_state
+    from proxygen_core.settings import PipelineSettings, Settings
+    from proxygen_core.store.uses import Uses, uses_key
+
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", working_retention="until_clips"))
+    store = LocalStore(tmp_path / "out")
+    frames = range(1001, 1009)
+
+    def states(row: ClipRow) -> dict[int, object]:
+        return {n: load_state(store, row.sequence.replace("####", f"{n:04d}")) for n in frames}
+
+    def kept(row: ClipRow) -> list[bool]:
+        return [bool(s.working_exr) and Path(s.working_exr).exists() for s in states(row).values()]
+
+    v1 = render_shot(tmp_path, store, "sh010", 1, frames, settings, retention="until_clips")
+    assert kept(v1) == [False] * 8  # no cut uses sh010 yet: released once its clip is built
+    key = str(store.root / "editorial" / "demo" / "reel5.edl")
+    store.put_bytes(key, SH010_EDL.encode())
+    first = build_cut(store, key, [v1], settings)
+    assert first.row.ok, first.row.error
+    assert first.movie.redecoded == 6  # v001's working frames were gone: its sources decoded again
+    marker = Path(uses_key(store.bucket_key("editorial/demo/"), "sh010"))
+    assert json.loads(marker.read_bytes()) == {"cuts": {store.uri(key): 1}, "pinned": []}
+    # (a) a new version of a shot the cut uses keeps its working frames; a shot no cut uses does not
+    v2 = render_shot(tmp_path, store, "sh010", 2, frames, settings, retention="until_clips")
+    sh020 = render_shot(tmp_path, store, "sh020", 1, frames, settings, retention="until_clips")
+    assert kept(v2) == [True] * 8
+    assert kept(sh020) == [False] * 8 and all(s.working_exr is None for s in states(sh020).values())
+    # (b) the cut is built from the kept frames, then releases them (every cut of sh010 is built with v002)
+    second = build_cut(store, key, [v1, v2], settings)
+    assert second.row.ok, second.row.error
+    assert json.loads(second.row.versions) == {"sh010": 2} and second.movie.redecoded == 0
+    assert [decode_code(c) for c in movie_codes(second.row.movie_s3_key)] == [("sh010", 2, n) for n in
+                                                                                range(1001, 1007)]
+    assert second.released == 8 and kept(v2) == [False] * 8
+    assert all(s.working_exr is None for s in states(v2).values())
+    assert Uses.parse(marker.read_bytes()).cuts == {store.uri(key): 2}
+    # (c) v003's frame 1003 loses its working frame and its source: a gap, named in the warnings; the cut builds
+    v3 = render_shot(tmp_path, store, "sh010", 3, frames, settings, retention="until_clips")
+    assert kept(v3) == [True] * 8
+    broken = states(v3)[1003]
+    store.delete(broken.working_exr)
+    Path(broken.key).unlink()
+    third = build_cut(store, key, [v1, v2, v3], settings)
+    assert third.row.ok, third.row.error
+    seen = [decode_code(c) for c in movie_codes(third.row.movie_s3_key)]
+    assert seen[2][0] == "?" and third.movie.gap_frames == {2: "unreadable"}
+    assert seen[:2] + seen[3:] == [("sh010", 3, n) for n in (1001, 1002, 1004, 1005, 1006)]
+    warnings = [w for w in json.loads(third.row.warnings) if "frame 1003" in w]
+    assert len(warnings) == 1 and "sh010 v003 frame 1003: shown as a gap" in warnings[0], third.row.warnings
+    assert "sh010_comp_v003.1003.exr" in warnings[0]  # the source it could not read
+    assert third.movie.redecoded == 0 and third.released == 8  # the broken frame's state says it has none now
+    assert kept(v3) == [False] * 8 and states(v3)[1003].working_exr is None
+    # a shot dropped from the cut drops the cut from its marker (the marker goes when no cut is left)
+    store.put_bytes(key, SH010_EDL.replace("SH010", "SH020").replace("sh010", "sh020").encode())
+    fourth = build_cut(store, key, [v1, v2, v3, sh020], settings)
+    assert fourth.row.ok and json.loads(fourth.row.versions) == {"sh020": 1}
+    assert not marker.exists()
+    assert Uses.parse(Path(uses_key(store.bucket_key("editorial/demo/"), "sh020")).read_bytes()).cuts == {
+        store.uri(key): 1}
+
+
+def test_a_shots_marker_keeps_a_version_for_the_cuts_that_will_show_it():
+    """The keep rule (clip build) and the release rule (cut build) of store/uses.py, including a pinned cut."""
+    from proxygen_core.store.uses import Uses
+
+    uses = Uses()
+    assert not uses.wanted(2) and not uses.waiting(2)
+    uses.set("s3://b/editorial/demo/a.edl", 1, pinned=False)
+    uses.set("s3://b/editorial/demo/p.edl", 1, pinned=True)
+    assert [uses.wanted(v) for v in (1, 2, 3)] == [True, True, True]  # a follows the newest version
+    assert [uses.waiting(v) for v in (1, 2)] == [False, True]  # a is on v001: v002 waits for it
+    uses.set("s3://b/editorial/demo/a.edl", 3, pinned=False)
+    assert [uses.wanted(v) for v in (1, 2, 3, 4)] == [True, False, True, True]  # v001 for p only; v002 for none
+    assert [uses.waiting(v) for v in (1, 2, 3, 4)] == [False, False, False, True]
+    again = Uses.parse(uses.to_json())
+    assert (again.cuts, again.pinned) == (uses.cuts, {"s3://b/editorial/demo/p.edl"})
+    assert Uses.parse(b"not json").cuts == {} and Uses.parse(None).cuts == {}
+
+
+def test_a_transient_error_reading_a_frame_fails_the_cut_for_a_retry_a_permanent_one_is_a_gap(tmp_path,
+                                                                                              monkeypatch):
+    """The source decode (working frames released) raising: a transient error fails the build (the run
+    retries), any other error makes that picture a gap and the cut builds, naming each frame."""
+    from proxygen_core.errors import ProxygenError
+    from proxygen_core.pipeline.sequence import members
+    from proxygen_core.settings import PipelineSettings, Settings
+
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", working_retention="until_clips"))
+    store = LocalStore(tmp_path / "out")
+    v1 = render_shot(tmp_path, store, "sh010", 1, range(1001, 1009), settings, retention="until_clips")
+    key = str(store.root / "editorial" / "demo" / "reel6.edl")
+    store.put_bytes(key, SH010_EDL.encode())
+
+    def throttled(path, render):
+        raise ProxygenError(path, "SlowDown: reduce your request rate", transient=True)
+
+    monkeypatch.setattr(members, "decode_working", throttled)
+    failed = build_cut(store, key, [v1], settings)
+    assert not failed.row.ok and "SlowDown" in (failed.row.error or "")
+
+    def corrupt(path, render):
+        raise ValueError("truncated EXR")
+
+    monkeypatch.setattr(members, "decode_working", corrupt)
+    gaps = build_cut(store, key, [v1], settings)
+    assert gaps.row.ok, gaps.row.error
+    assert gaps.movie.gap_frames == dict.fromkeys(range(6), "unreadable")
+    assert [decode_code(c)[0] for c in movie_codes(gaps.row.movie_s3_key)] == ["?"] * 6
+    named = [w for w in json.loads(gaps.row.warnings) if "shown as a gap" in w]
+    assert [w.split(":")[0] for w in named] == [f"sh010 v001 frame {n}" for n in range(1001, 1007)]
+    assert all("truncated EXR" in w for w in named)

@@ -22,6 +22,7 @@ from proxygen_core.editorial.grades import publish_grades
 from proxygen_core.editorial.match import match_cut, parse_match
 from proxygen_core.editorial.outputs import audio_keys, cut_keys, cut_page, cut_timeline, deliverable_key
 from proxygen_core.editorial.render import CutMovie, render_cut
+from proxygen_core.editorial.uses import publish_uses, release_used
 from proxygen_core.errors import as_proxygen_error
 from proxygen_core.media.timeline import timeline_json
 from proxygen_core.profiles import PRIMARY, ClipProfile
@@ -47,6 +48,7 @@ class CutOutcome:
     plan: CutPlan | None = None
     movie: CutMovie | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    released: int = 0  # working frames this build released (editorial/uses.py)
 
 
 def _generator() -> str:
@@ -157,6 +159,12 @@ def audio_warnings(inputs: CutInputs, movie: CutMovie) -> list[str]:
     return [f"{inputs.audio.key}: the sound is {movie.audio_seconds:.3f} s, the cut {cut:.3f} s: {how}"]
 
 
+def pinned_shots(settings: Settings) -> set[str]:
+    """The shots whose version the cuts pin (``cut_version=pinned``): a newer version is never theirs."""
+    pipeline = settings.pipeline
+    return set(parse_pins(pipeline.cut_pins)) if pipeline.cut_version == "pinned" else set()
+
+
 def build_cut(store: Store, key: str, rows: ClipSource | Iterable[ClipRow], settings: Settings,
               output_profile: str = "review", planned_at: int | None = None) -> CutOutcome:
     """Conform the cut at ``key`` against the clips of ``rows`` (the catalog, or clip rows in hand)."""
@@ -197,13 +205,17 @@ def build_cut(store: Store, key: str, rows: ClipSource | Iterable[ClipRow], sett
         for profile, target in targets.items():
             store.upload_file(local[profile], target, metadata=stamp)
         show = cut_show(key, store.bucket_key(settings.pipeline.editorial_prefix))
-        graded = publish_grades(store, plan, store.bucket_key(settings.pipeline.editorial_folder(show)) if show
-                                else None)
+        root = store.bucket_key(settings.pipeline.editorial_folder(show)) if show else None
+        graded = publish_grades(store, plan, root)
+        markers = publish_uses(store, plan, root, pinned_shots(settings)) if root else {}
         row = row.but(deliverables=json.dumps(targets, sort_keys=True),
-                      warnings=json.dumps([*plan.warnings, *audio_warnings(inputs, movie), *graded]))
+                      warnings=json.dumps([*plan.warnings, *audio_warnings(inputs, movie), *graded, *movie.warnings]))
         timeline = cut_timeline(store, plan, keys["otio"], keys["movie"], settings.pipeline.otio_media)
         store.put_bytes(keys["otio"], timeline_json(timeline).encode(), "application/json")
         store.put_bytes(keys["html"], cut_page(plan, keys, movie.frames).encode(), "text/html; charset=utf-8")
+        if settings.pipeline.working_retention == "until_clips":
+            outcome.released, unreleased = release_used(store, plan, markers)
+            row = row.but(warnings=json.dumps([*json.loads(row.warnings or "[]"), *unreleased])) if unreleased else row
     except Exception as exc:
         err = as_proxygen_error(store.uri(keys["movie"]), exc)
         outcome.row = row.but(error=f"{type(err).__name__}: {err.cause}")

@@ -5,7 +5,9 @@ A picture of an event with media is rendered from its shot version's working fra
 frame's chain kept, ``PROXYGEN_WORKING_RETENTION``), else from the source decoded again (members.py's loader):
 either way first generation, through the proxy display as the review clips are, never a decode of the H.264
 review clip. An event without media is a card (the slate's drawing) naming the shot and why; a frame the version
-lacks inside an event's range (missing or failed) is black with the gap mark. Burn-ins, when the review profile
+lacks inside an event's range (missing or failed) is black with the gap mark; so is a frame whose working
+frame and source are both gone or unreadable (``UNREADABLE``, named in the row's warnings): one broken frame
+never stops the cut (a transient store error does: the run retries). Burn-ins, when the review profile
 carries them (``PROXYGEN_CLIP_BURNINS`` / ``PROXYGEN_CLIP_BURNIN_PROFILES``), use the burn-in template per event
 (shot, version, the shot's frame) with the cut's record timecode. Each picture is rendered once, in float, and
 quantised per profile (8-bit 4:2:0 for the review, 10-bit 4:2:2/4:4:4 for the intermediates): the deliverables
@@ -22,7 +24,7 @@ import numpy as np
 
 from proxygen_core.colour.grades import from_columns
 from proxygen_core.editorial.conform import OK, CutPlan, EventPlan
-from proxygen_core.errors import EncodeError
+from proxygen_core.errors import EncodeError, ProxygenError
 from proxygen_core.media.audio import audio_seconds
 from proxygen_core.media.burnins import BurnIns
 from proxygen_core.media.burnins import draw as draw_burnins
@@ -57,6 +59,7 @@ class CutMovie:
     seconds: float = 0.0
     files: dict[str, str] = field(default_factory=dict)  # profile -> the file made (the review's is ``path``)
     audio_seconds: float | None = None  # the muxed sound file's length (None: no sound)
+    warnings: list[str] = field(default_factory=list)  # frames shown as gaps because they cannot be read
 
 
 def _even(n: int) -> int:
@@ -75,6 +78,7 @@ class _Pictures:
         self.review = PROFILES[PRIMARY]
         self.burn = bool(render.burned_profiles() & {PRIMARY, *profiles})
         self.template = parse_template(render.clip_burnin_template) if self.burn else {}
+        self.unreadable: dict[tuple[str, int], str] = {}  # (pattern, frame) -> why, for the row's warnings
 
     def card(self, plan: EventPlan) -> np.ndarray:
         e = plan.event
@@ -90,7 +94,15 @@ class _Pictures:
         state = load_state(self.store, seq.frame_key(number, padding))
         if state is None or state.status != OK or not state.thumbnail:
             return None, "FAILED" if state is not None and state.status != OK else "MISSING"
-        frame = self.working.loader(number, state)()
+        try:
+            frame = self.working.loader(number, state)()
+        except ProxygenError as exc:  # working frame and source both gone (or broken): a gap, the others carry on
+            if exc.transient:
+                raise  # the store's hiccup: the build fails and the run retries
+            self.unreadable[(plan.row.sequence, number)] = (
+                f"{plan.match.shot} v{plan.version or 0:03d} frame {number}: shown as a gap: no working frame and "
+                f"the source cannot be read ({type(exc).__name__}: {exc.cause})")
+            return None, "UNREADABLE"
         pixels = profile_pixels(self.review, frame)
         if (frame.width, frame.height) != (self.width, self.height):
             pixels = resize(pixels, self.width, self.height, self.render.resize_filter)
@@ -129,7 +141,12 @@ def first_size(store: Store, plan: CutPlan, render: RenderSettings) -> tuple[int
         seq, padding = parse_pattern(event.row.sequence)
         state = load_state(store, seq.frame_key(event.frames[0], padding))
         if state is not None and state.status == OK:
-            frame = pictures.loader(event.frames[0], state)()
+            try:
+                frame = pictures.loader(event.frames[0], state)()
+            except ProxygenError as exc:
+                if exc.transient:
+                    raise
+                continue  # that picture is a gap (_Pictures.frame says why): the next event's gives the size
             return _even(frame.width), _even(frame.height)
     return CARD_SIZE
 
@@ -184,5 +201,6 @@ def render_cut(store: Store, plan: CutPlan, settings: Settings, path: str,
             encoder.abandon()
         raise
     movie.redecoded = len(pictures.working.redecoded)
+    movie.warnings = list(pictures.unreadable.values())
     movie.seconds = round(time.perf_counter() - t0, 3)
     return movie

@@ -57,4 +57,5 @@ def metadata(store, outcome: CutOutcome) -> dict:
             "missing_events": MetadataValue.json(json.loads(row.missing_events or "[]")),
             "frame_count": row.frame_count, "fps": row.fps, "start_timecode": row.start_timecode,
             "working_frames_redecoded": outcome.movie.redecoded if outcome.movie else 0,
+            "working_frames_released": outcome.released,
             "fingerprint": row.fingerprint, **outcome.timings}

@@ -4,7 +4,8 @@ measurement, the poster, the timeline and the rows.
 Every enabled clip profile is encoded in one pass over the working frames (media/clips.py). Each profile
 gets its own row (ok or failed), its own container check and its own quality measurement; the poster is a
 server-side copy of one frame's thumbnail. Once every enabled profile is built, the members' working frames
-are released per the retention rule.
+are released per the retention rule, unless a cut uses the sequence's shot (store/uses.py): then they stay
+until that cut is built.
 
 A build checks that its plan is still the sequence's newest state (``is_current``: the members' versions
 unchanged) before it publishes the poster and its media, and again before the timeline and the release: a
@@ -42,6 +43,7 @@ from proxygen_core.rows import FAILED, ClipRow
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_core.store.links import media_url
+from proxygen_core.store.uses import Uses
 
 
 @dataclass
@@ -142,7 +144,7 @@ def _build(store: Store, plan: SequencePlan, members: Members, outcomes: dict[st
             outcomes[name].fail(store.uri(plan.keys[name]), exc, plan)
     _timeline(store, plan, outcomes)
     if all(o.row.ok for o in outcomes.values()) and set(outcomes) >= {p.name for p in plan.enabled}:
-        release_working_frames(store, members, plan.release_working)
+        release_working_frames(store, members, plan.release_working and not used_by_cuts(store, plan))
 
 
 def _supersede(outcomes: dict[str, ClipOutcome]) -> None:
@@ -284,6 +286,20 @@ def _publish(store: Store, outcome: ClipOutcome, profile: ClipProfile, clip: Cli
         quality_psnr_db=quality.psnr_db, quality_passed=quality.passed,
         pix_fmt=profile.encoded_pix_fmt(clip.alpha), slate_frames=int(clip.slate),
         active_area=area_text(clip.active_area or (0, 0, clip.width, clip.height)))
+
+
+def used_by_cuts(store: Store, plan: SequencePlan) -> bool:
+    """Whether a cut will show this version of the sequence's shot (its marker, store/uses.py): then its working
+    frames stay until that cut is built (editorial/uses.py releases them). A marker that cannot be read keeps
+    them too: released late costs bytes, released early a decode."""
+    if plan.uses_key is None:
+        return False
+    try:
+        data = store.get_bytes_if_exists(plan.uses_key)
+    except Exception:
+        return True
+    version = plan.identity.get("version")
+    return Uses.parse(data).wanted(version if isinstance(version, int) else None)
 
 
 def release_working_frames(store: Store, members: Members, release: bool) -> int:

@@ -39,6 +39,7 @@ from proxygen_core.show_colour import show_colour
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS, identify
 from proxygen_core.store.keys import clip_id
+from proxygen_core.store.uses import uses_key
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
 QUALITY_SAMPLES = 3  # frames per clip the quality check decodes and compares (spread over the clip)
@@ -124,6 +125,7 @@ class SequencePlan:
     clip_render: RenderSettings | None = None  # the show's config, display and view (PROXYGEN_SHOW_CONFIGS)
     ocio_config: str | None = None  # the config's name as set (a bucket config's s3:// URI, not its local copy)
     otio_media: str = "relative"  # how the timeline names its clips (PROXYGEN_OTIO_MEDIA, store/links.py)
+    uses_key: str | None = None  # the shot's marker of the cuts that use it (store/uses.py): kept for them
 
     @property
     def picture_render(self) -> RenderSettings:
@@ -190,7 +192,16 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         keys=store.clip_keys(pattern, {p.name: p.extension for p in enabled}), identity=dict(identity),
         identity_note=shot.note(), planned_at=planned_at(),
         tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None,
-        otio_media=pipeline.otio_media)
+        otio_media=pipeline.otio_media, uses_key=shot_uses_key(store, identity, settings))
+
+
+def shot_uses_key(store: Store, identity: Mapping[str, Any], settings: Settings) -> str | None:
+    """The marker the cuts of the sequence's show leave for its shot (None: no show or shot, so no cut uses it)."""
+    pipeline = settings.pipeline
+    show, shot = identity.get("show"), identity.get("shot")
+    if not show or not shot or not pipeline.editorial_prefix:
+        return None
+    return uses_key(store.bucket_key(pipeline.editorial_folder(show)), shot)
 
 
 def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], settings: Settings) -> Grade | None:
