@@ -256,6 +256,8 @@ class CutRow(_Record):
     html_s3_key: str | None = None
     deliverables: str | None = None  # JSON: editorial profile -> its cut movie's key (<cut>_cut_<profile>.<ext>)
     audio_s3_key: str | None = None  # the WAV or AAC muxed in from the first picture
+    quality: str | None = None  # JSON: profile -> its sampled pictures' figures (clip_quality.ClipQuality)
+    quality_passed: bool | None = None  # every file within its profile's bound (None: no picture to measure)
     cut_etag: str | None = None
     fingerprint: str | None = None  # what the build was made from (the cut's etag, each event's clip row)
     planned_at: int | None = None
@@ -266,6 +268,10 @@ class CutRow(_Record):
     @property
     def event_list(self) -> list[dict[str, Any]]:
         return json.loads(self.events or "[]")
+
+    @property
+    def quality_figures(self) -> dict[str, Any]:
+        return json.loads(self.quality or "{}")
 
     @property
     def deliverable_keys(self) -> dict[str, str]:

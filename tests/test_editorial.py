@@ -503,6 +503,34 @@ def test_the_cut_is_delivered_in_each_editorial_profile_with_its_sound_from_the_
     body = json.loads(cut_event(row, "proxygen.cuts").payload)
     assert body["deliverable_uris"] == {"prores_422hq": f"s3://{store.bucket}/{mov}"}
     assert body["audio_uri"] == f"s3://{store.bucket}/{row.audio_s3_key}"
+    # the quality figures of both files: 5 pictures of the events with media, against the exact render
+    figures = row.quality_figures
+    assert set(figures) == {"review", "prores_422hq"} and row.quality_passed and body["quality_passed"]
+    assert all(len(q["frames"]) == 5 and q["metric"] == "CIEDE2000" for q in figures.values())
+    assert figures["prores_422hq"]["de_mean"] < figures["review"]["de_mean"] <= 0.8  # 10-bit beats 8-bit 4:2:0
+    assert figures["prores_422hq"]["psnr_db"] > 40
+
+
+def test_a_cut_file_out_of_its_quality_bound_is_a_failed_check_and_a_warning(shots, monkeypatch):
+    import dataclasses
+
+    from proxygen_core import profiles
+    from proxygen_core.settings import PipelineSettings, Settings
+    from proxygen_dagster.cuts.assets import quality_check
+
+    root, store, rows, _ = shots
+    key = str(store.root / "editorial" / "demo" / "reel5.edl")
+    store.put_bytes(key, EDL.encode())
+    prores = profiles.PROFILES["prores_422hq"]
+    strict = dataclasses.replace(prores.bound, de_mean=0.0, de_p99=0.0)  # no encode meets zero error
+    monkeypatch.setitem(profiles.PROFILES, "prores_422hq", dataclasses.replace(prores, bound=strict))
+    outcome = build_cut(store, key, rows, Settings(pipeline=PipelineSettings(clip_profiles="review,prores_422hq")))
+    row = outcome.row
+    assert row.ok and row.quality_passed is False  # the movies are made; the figures say they are out of bound
+    assert row.quality_figures["review"]["passed"] and not row.quality_figures["prores_422hq"]["passed"]
+    assert any(w.startswith("prores_422hq: quality CIEDE2000 mean") for w in json.loads(row.warnings))
+    check = quality_check(outcome)
+    assert not check.passed and list(check.metadata["problems"].value) == ["prores_422hq"]
 
 
 @pytest.mark.slow

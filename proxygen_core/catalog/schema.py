@@ -89,6 +89,7 @@ PROXY_CUTS = pa.schema([
     ("warnings", pa.string()), ("frame_count", pa.int64()), ("duration_seconds", pa.float64()),
     ("movie_s3_key", pa.string()), ("otio_s3_key", pa.string()), ("html_s3_key", pa.string()),
     ("deliverables", pa.string()), ("audio_s3_key", pa.string()),  # JSON profile -> key; the sound muxed in
+    ("quality", pa.string()), ("quality_passed", pa.bool_()),  # JSON profile -> figures; all within bounds
     ("cut_etag", pa.string()), ("fingerprint", pa.string()), ("planned_at", pa.int64()),
     ("generated_timestamp", pa.string()), ("generator_version", pa.string()), ("event_id", pa.string()),
 ])

@@ -227,7 +227,12 @@ def build_cut(store: Store, key: str, rows: ClipSource | Iterable[ClipRow], sett
             os.unlink(os.path.join(folder, leftover))
         os.rmdir(folder)
     outcome.timings["render_seconds"] = movie.seconds
+    quality = {name: q.to_dict() for name, q in movie.quality.items()}
+    failed = [f"{name}: quality {'; '.join(q.problems)}" for name, q in movie.quality.items() if not q.passed]
     outcome.row = row.but(status=OK, start_timecode=movie.start_timecode, frame_count=movie.frames,
                           duration_seconds=round(movie.frames / plan.cut.fps, 4), movie_s3_key=keys["movie"],
-                          otio_s3_key=keys["otio"], html_s3_key=keys["html"])
+                          otio_s3_key=keys["otio"], html_s3_key=keys["html"],
+                          quality=json.dumps(quality, sort_keys=True) if quality else None,
+                          quality_passed=not failed if quality else None,
+                          warnings=json.dumps([*json.loads(row.warnings or "[]"), *failed]) if failed else row.warnings)
     return outcome

@@ -33,6 +33,7 @@ def cut_event(row: CutRow, topic: str) -> OutboxEvent:
             "html_uri": uri(row.html_s3_key),
             "deliverable_uris": {p: uri(k) for p, k in row.deliverable_keys.items()} if made else {},
             "audio_uri": f"s3://{bucket}/{row.audio_s3_key}" if row.audio_s3_key else None,
+            "quality": row.quality_figures, "quality_passed": row.quality_passed,
             "versions": json.loads(row.versions or "{}"),
             "missing_events": json.loads(row.missing_events or "[]"), "events": json.loads(row.events or "[]"),
             "frame_count": row.frame_count, "fps": row.fps, "start_timecode": row.start_timecode,

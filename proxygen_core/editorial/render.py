@@ -17,7 +17,7 @@ every file from the first picture.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -25,9 +25,11 @@ import numpy as np
 from proxygen_core.colour.grades import from_columns
 from proxygen_core.editorial.conform import OK, CutPlan, EventPlan
 from proxygen_core.errors import EncodeError, ProxygenError
+from proxygen_core.media import clip_quality
 from proxygen_core.media.audio import audio_seconds
-from proxygen_core.media.burnins import BurnIns
+from proxygen_core.media.burnins import BurnIns, band_height
 from proxygen_core.media.burnins import draw as draw_burnins
+from proxygen_core.media.clip_quality import ClipQuality
 from proxygen_core.media.clips import ProfileEncoder, burnin_font, gap_card, gap_mark, profile_display, profile_pixels
 from proxygen_core.media.render import display_encode
 from proxygen_core.media.resample import resize
@@ -44,6 +46,7 @@ from proxygen_core.show_colour import show_colour
 from proxygen_core.store.base import Store
 
 CARD_SIZE = (640, 360)  # a cut with no media at all
+QUALITY_SAMPLES = 5  # pictures of the cut whose decoded files are measured against the exact render
 
 
 @dataclass
@@ -58,6 +61,7 @@ class CutMovie:
     gap_frames: dict[int, str] = field(default_factory=dict)  # cut picture index -> why it is a gap
     seconds: float = 0.0
     files: dict[str, str] = field(default_factory=dict)  # profile -> the file made (the review's is ``path``)
+    quality: dict[str, ClipQuality] = field(default_factory=dict)  # profile -> its sampled pictures' figures
     audio_seconds: float | None = None  # the muxed sound file's length (None: no sound)
     warnings: list[str] = field(default_factory=list)  # frames shown as gaps because they cannot be read
 
@@ -73,6 +77,7 @@ class _Pictures:
         self.store, self.render, self.width, self.height = store, render, width, height
         self.pipeline = settings.pipeline
         self.colours: dict[str | None, tuple[RenderSettings, str | None]] = {}
+        self.reference: np.ndarray | None = None
         self.working = WorkingFrames(store, render)
         self.font = burnin_font()
         self.review = PROFILES[PRIMARY]
@@ -87,8 +92,10 @@ class _Pictures:
                                               ("duration", f"{e.duration} frames")])
         return slate_picture(info, None, self.width, self.height, self.font)
 
-    def frame(self, plan: EventPlan, number: int) -> tuple[np.ndarray | None, str]:
-        """The display picture of the shot's frame ``number``, else None and why."""
+    def frame(self, plan: EventPlan, number: int, exact: bool = False) -> tuple[np.ndarray | None, str]:
+        """The display picture of the shot's frame ``number``, else None and why; with ``exact``, the exact
+        display render of it is kept in ``self.reference`` too (the quality check's reference)."""
+        self.reference = None
         assert plan.row is not None  # an ok event has its row
         seq, padding = parse_pattern(plan.row.sequence)
         state = load_state(self.store, seq.frame_key(number, padding))
@@ -108,8 +115,11 @@ class _Pictures:
             pixels = resize(pixels, self.width, self.height, self.render.resize_filter)
         render, looks = self.colour(plan.row.show)
         display, view = profile_display(self.review, frame, render)
-        return display_encode(pixels, frame.working_colorspace, display, view, render,
-                              from_columns(plan.row, self.pipeline.grade_space), looks), ""
+        grade = from_columns(plan.row, self.pipeline.grade_space)
+        if exact:
+            self.reference = display_encode(pixels, frame.working_colorspace, display, view,
+                                            replace(render, display_transform="exact"), grade, looks)
+        return display_encode(pixels, frame.working_colorspace, display, view, render, grade, looks), ""
 
     def colour(self, show: str | None) -> tuple[RenderSettings, str | None]:
         """A show's clip render settings (its config, display and view) and looks, as its review clips have them
@@ -130,6 +140,19 @@ class _Pictures:
         texts = BurnIns(self.template, fields, frozenset({PRIMARY})).texts(number, tc, state,
                                                                            self.render.proxy_display, "")
         return draw_burnins(rgb, texts, self.font)
+
+
+def sample_indices(plan: CutPlan, samples: int = QUALITY_SAMPLES) -> set[int]:
+    """``samples`` cut pictures spread over the events that show a version (cards are not measured)."""
+    shown: list[int] = []
+    index = 0
+    for event in plan.events:
+        if event.state == OK:
+            shown += range(index, index + event.event.duration)
+        index += event.event.duration
+    if not shown:
+        return set()
+    return {shown[round(i * (len(shown) - 1) / max(1, samples - 1))] for i in range(min(samples, len(shown)))}
 
 
 def first_size(store: Store, plan: CutPlan, render: RenderSettings) -> tuple[int, int]:
@@ -169,6 +192,9 @@ def render_cut(store: Store, plan: CutPlan, settings: Settings, path: str,
     movie = CutMovie(path, width, height, 0, cut.fps, start, files=files,
                      audio_seconds=audio_seconds(audio) if audio else None)
     burned = render.burned_profiles()
+    sampled = sample_indices(plan)
+    references: dict[int, np.ndarray] = {}
+    numbers: dict[int, int] = {}
     try:
         for name, out in files.items():
             encoders[name] = ProfileEncoder(PROFILES[name], out, width, height, rate, start, render, audio=audio)
@@ -182,7 +208,9 @@ def render_cut(store: Store, plan: CutPlan, settings: Settings, path: str,
                     movie.gap_frames[index] = event.state
                 else:
                     number = event.frames[offset]
-                    found, why = pictures.frame(event, number)
+                    found, why = pictures.frame(event, number, exact=index in sampled)
+                    if pictures.reference is not None:
+                        references[index], numbers[index] = pictures.reference, number
                     if found is None:
                         label = f"{event.match.shot} v{event.version or 0:03d} FRAME {number} {why}"
                         found = gap_mark(gap_card("black", width, height), label, pictures.font)
@@ -200,6 +228,10 @@ def render_cut(store: Store, plan: CutPlan, settings: Settings, path: str,
         for encoder in encoders.values():
             encoder.abandon()
         raise
+    band = band_height(height)
+    movie.quality = {name: clip_quality.measure(out, PROFILES[name], render.proxy_display, references, numbers,
+                                                band if name in burned else 0, band if name in burned else 0)
+                     for name, out in files.items()} if references else {}
     movie.redecoded = len(pictures.working.redecoded)
     movie.warnings = list(pictures.unreadable.values())
     movie.seconds = round(time.perf_counter() - t0, 3)

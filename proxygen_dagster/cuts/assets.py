@@ -8,7 +8,17 @@ partition naming the line and the cause; nothing else is touched.
 """
 import json
 
-from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from proxygen_core.editorial.build import CutOutcome, build_cut
 from proxygen_core.editorial.record import record_cut
@@ -20,7 +30,12 @@ from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
 
 
 def build_cut_asset(settings: Settings) -> AssetsDefinition:
+    check = AssetCheckSpec(ASSET.quality, asset=ASSET.cut,
+                           description="Every cut movie (review and editorial profiles) decoded at 5 pictures and "
+                                       "measured against the exact display render, within its profile's bound.")
+
     @asset(name=ASSET.cut, group_name=GROUP, partitions_def=cuts, owners=OWNERS, kinds={"s3", "otio"},
+           check_specs=[check],
            code_version=f"{code_version(settings)}-cut", pool=POOL.io,
            op_tags={TAG.queue: settings.execution.io_queue},
            description="An editorial cut (EDL, OTIO, FCP XML, AAF) conformed to the latest ok version of each of "
@@ -39,9 +54,19 @@ def build_cut_asset(settings: Settings) -> AssetsDefinition:
             raise Failure(description=f"cut {context.partition_key}: {outcome.row.error}")
         if not written:
             context.log.info(f"{context.partition_key}: a newer build's row is stored; this one is not recorded")
-        return MaterializeResult(metadata=metadata(store, outcome))
+        return MaterializeResult(metadata=metadata(store, outcome), check_results=[quality_check(outcome)])
 
     return cut
+
+
+def quality_check(outcome: CutOutcome) -> AssetCheckResult:
+    """The cut's files' figures as the check: failed (an error) when one is out of its bound; a cut of cards
+    alone has nothing to measure (passed, saying so)."""
+    figures = outcome.row.quality_figures
+    problems = {name: q["problems"] for name, q in figures.items() if q.get("problems")}
+    return AssetCheckResult(check_name=ASSET.quality, passed=not problems, severity=AssetCheckSeverity.ERROR,
+                            metadata={"figures": MetadataValue.json(figures), "problems": MetadataValue.json(problems),
+                                      "measured": bool(figures)})
 
 
 def metadata(store, outcome: CutOutcome) -> dict:
