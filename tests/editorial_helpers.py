@@ -66,9 +66,9 @@ def render_shot(root: Path, out: LocalStore, shot: str, version: int, frames: ra
         until = replace(settings, pipeline=replace(settings.pipeline, working_retention="until_clips"))
         pattern = str(folder / f"{shot}_comp_v{version:03d}.####.exr")
         _, outcomes = build_clips_of(out, pattern, load_members(out, [r.key for r in results]), until, "review")
-        [row] = [o.row for o in outcomes]
+        [row] = [o.row for o in outcomes if o.row.profile == "review"]
     else:
-        [row] = write_sequence_clips(results, out, settings, keep_working=True)
+        [row] = [r for r in write_sequence_clips(results, out, settings, keep_working=True) if r.profile == "review"]
     assert row.ok and (row.shot, row.version) == (shot, version), row
     return row
 

@@ -782,3 +782,60 @@ def test_a_transient_error_reading_a_frame_fails_the_cut_for_a_retry_a_permanent
     named = [w for w in json.loads(gaps.row.warnings) if "shown as a gap" in w]
     assert [w.split(":")[0] for w in named] == [f"sh010 v001 frame {n}" for n in range(1001, 1007)]
     assert all("truncated EXR" in w for w in named)
+
+
+@pytest.mark.slow
+def test_a_frame_whose_working_frame_and_source_are_gone_comes_from_the_versions_10_bit_clip(tmp_path):
+    """The last source before a gap: the version's prores_422hq clip (slated: its first picture is the slate),
+    decoded at the right picture; the row says where each such picture came from; without a 10-bit clip the
+    picture is a gap."""
+    from proxygen_core.pipeline.state import load_state
+    from proxygen_core.settings import PipelineSettings, Settings
+
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review,prores_422hq"))
+    assert "prores_422hq" in settings.pipeline.clip_slates
+    store = LocalStore(tmp_path / "out")
+    row = render_shot(tmp_path, store, "sh010", 2, range(1001, 1009), settings)
+    for number in (1003, 1005):  # working frame and source both gone
+        state = load_state(store, row.sequence.replace("####", f"{number}"))
+        store.delete(state.working_exr)
+        Path(state.key).unlink()
+    key = str(store.root / "editorial" / "demo" / "reel7.edl")
+    store.put_bytes(key, SH010_EDL.encode())
+    outcome = build_cut(store, key, [row], settings)
+    assert outcome.row.ok, outcome.row.error
+    assert [decode_code(c) for c in movie_codes(outcome.row.movie_s3_key)] == [("sh010", 2, n)
+                                                                               for n in range(1001, 1007)]
+    assert outcome.movie.gap_frames == {}
+    taken = sorted(w.split(":")[0] for w in json.loads(outcome.row.warnings) if "from its prores_422hq clip" in w)
+    assert taken == ["sh010 v002 frame 1003", "sh010 v002 frame 1005"]
+    # the same loss without a 10-bit clip: gaps
+    Path(store.clip_keys(row.sequence, {"prores_422hq": ".mov"})["prores_422hq"]).unlink()
+    again = build_cut(store, key, [row], settings)
+    assert again.row.ok and again.movie.gap_frames == {2: "unreadable", 4: "unreadable"}
+
+
+def test_a_deleted_cut_drops_its_marks_on_its_shots(tmp_path):
+    """forget_cut (what the cut sensor does once when a cut file is gone): the cut leaves its shots' markers,
+    a marker another cut still holds stays with that cut, and the cut's record goes."""
+    from dagster import build_sensor_context
+
+    from proxygen_core.store.uses import Uses, uses_key
+    from proxygen_dagster.cuts.sensors import forgotten
+
+    from .editorial_helpers import SETTINGS
+
+    store = LocalStore(tmp_path / "out")
+    row = render_shot(tmp_path, store, "sh010", 1, range(1001, 1009))
+    one, two = (str(store.root / "editorial" / "demo" / f"{n}.edl") for n in ("one", "two"))
+    for key in (one, two):
+        store.put_bytes(key, SH010_EDL.encode())
+        assert build_cut(store, key, [row], SETTINGS).row.ok
+    marker = Path(uses_key(store.bucket_key("editorial/demo/"), "sh010"))
+    assert set(Uses.parse(marker.read_bytes()).cuts) == {store.uri(one), store.uri(two)}
+    Path(one).unlink()
+    forgotten(build_sensor_context(), store, SETTINGS, one)
+    assert set(Uses.parse(marker.read_bytes()).cuts) == {store.uri(two)}
+    Path(two).unlink()
+    forgotten(build_sensor_context(), store, SETTINGS, two)
+    assert not marker.exists() and not list(marker.parent.glob(".cuts/*.json"))

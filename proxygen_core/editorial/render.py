@@ -24,6 +24,7 @@ import numpy as np
 
 from proxygen_core.colour.grades import from_columns
 from proxygen_core.editorial.conform import OK, CutPlan, EventPlan
+from proxygen_core.editorial.fallback import DeliverableFrames
 from proxygen_core.errors import EncodeError, ProxygenError
 from proxygen_core.media import clip_quality
 from proxygen_core.media.audio import audio_seconds
@@ -84,6 +85,7 @@ class _Pictures:
         self.burn = bool(render.burned_profiles() & {PRIMARY, *profiles})
         self.template = parse_template(render.clip_burnin_template) if self.burn else {}
         self.unreadable: dict[tuple[str, int], str] = {}  # (pattern, frame) -> why, for the row's warnings
+        self.deliverables = DeliverableFrames(store, render.resize_filter)  # the last source (editorial/fallback.py)
 
     def card(self, plan: EventPlan) -> np.ndarray:
         e = plan.event
@@ -106,9 +108,16 @@ class _Pictures:
         except ProxygenError as exc:  # working frame and source both gone (or broken): a gap, the others carry on
             if exc.transient:
                 raise  # the store's hiccup: the build fails and the run retries
+            where = f"{plan.match.shot} v{plan.version or 0:03d} frame {number}"
+            found = self.deliverables.picture(plan.row, number, self.width, self.height)
+            if found is not None:  # the version's 10-bit clip: display-referred, a near-lossless generation
+                self.unreadable[(plan.row.sequence, number)] = (
+                    f"{where}: from its {found[1]} clip: no working frame and the source cannot be read "
+                    f"({type(exc).__name__}: {exc.cause})")
+                return found[0], ""
             self.unreadable[(plan.row.sequence, number)] = (
-                f"{plan.match.shot} v{plan.version or 0:03d} frame {number}: shown as a gap: no working frame and "
-                f"the source cannot be read ({type(exc).__name__}: {exc.cause})")
+                f"{where}: shown as a gap: no working frame, the source cannot be read ({type(exc).__name__}: "
+                f"{exc.cause}) and the version has no 10-bit clip")
             return None, "UNREADABLE"
         pixels = profile_pixels(self.review, frame)
         if (frame.width, frame.height) != (self.width, self.height):
@@ -228,6 +237,8 @@ def render_cut(store: Store, plan: CutPlan, settings: Settings, path: str,
         for encoder in encoders.values():
             encoder.abandon()
         raise
+    finally:
+        pictures.deliverables.close()
     band = band_height(height)
     movie.quality = {name: clip_quality.measure(out, PROFILES[name], render.proxy_display, references, numbers,
                                                 band if name in burned else 0, band if name in burned else 0)

@@ -30,6 +30,37 @@ def cut_record_key(editorial_root: str, cut_key: str) -> str:
     return f"{editorial_root}{CUT_USES}.cuts/{key_digest(cut_key, 32)}.json"
 
 
+def _unmark(store: Store, editorial_root: str, cut_uri: str, shots: set[str]) -> None:
+    """Drop the cut from these shots' markers (a marker left with no cut goes)."""
+    for shot in sorted(shots):
+        key = uses_key(editorial_root, shot)
+        uses = Uses.parse(store.get_bytes_if_exists(key))
+        if cut_uri not in uses.cuts:
+            continue
+        uses.drop(cut_uri)
+        if uses.cuts:
+            store.put_bytes(key, uses.to_json(), "application/json")
+        else:
+            store.delete(key)
+
+
+def forget_cut(store: Store, cut_key: str, editorial_root: str) -> int:
+    """A cut deleted from the bucket: drop it from every shot it marked and delete its record, so it holds no
+    working frames of new versions (the cut sensor calls this once when the cut file is gone). Returns how many
+    shots it had marked."""
+    record = cut_record_key(editorial_root, cut_key)
+    data = store.get_bytes_if_exists(record)
+    if data is None:
+        return 0
+    try:
+        shots = set(json.loads(data).get("shots") or ())
+    except (ValueError, AttributeError):
+        shots = set()
+    _unmark(store, editorial_root, store.uri(cut_key), shots)
+    store.delete(record)
+    return len(shots)
+
+
 def publish_uses(store: Store, plan: CutPlan, editorial_root: str, pinned: set[str]) -> dict[str, Uses]:
     """Mark every matched shot of ``plan`` as used by this cut (with the version it shows; ``pinned``: the shots
     whose version is pinned), unmark the shots it no longer has; returns shot -> its marker as written. Raises
@@ -44,16 +75,7 @@ def publish_uses(store: Store, plan: CutPlan, editorial_root: str, pinned: set[s
     except (ValueError, AttributeError):
         marked = set()
     markers: dict[str, Uses] = {}
-    for shot in sorted(marked - set(shots)):  # dropped from the cut
-        key = uses_key(editorial_root, shot)
-        uses = Uses.parse(store.get_bytes_if_exists(key))
-        if cut_uri not in uses.cuts:
-            continue
-        uses.drop(cut_uri)
-        if uses.cuts:
-            store.put_bytes(key, uses.to_json(), "application/json")
-        else:
-            store.delete(key)
+    _unmark(store, editorial_root, cut_uri, marked - set(shots))  # dropped from the cut
     for shot in shots:
         key = uses_key(editorial_root, shot)
         existing = store.get_bytes_if_exists(key)

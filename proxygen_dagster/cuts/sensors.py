@@ -21,7 +21,8 @@ from dagster import (
     SkipReason,
 )
 
-from proxygen_core.editorial.build import cut_inputs, plan_of
+from proxygen_core.editorial.build import cut_inputs, cut_show, plan_of
+from proxygen_core.editorial.uses import forget_cut
 from proxygen_core.errors import ConfigurationError, ProxygenError
 from proxygen_core.settings import Settings
 from proxygen_core.trackers import TrackerError, open_tracker
@@ -52,8 +53,11 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
     for key in keys:
         try:
             etag = cut_inputs(store, key).version  # the cut file's etag and its sound file's
-        except ProxygenError:
-            continue  # the cut file is gone: nothing to build
+        except ProxygenError as exc:
+            if not exc.transient and key in state["etags"]:  # the cut file is gone: nothing to build, and its
+                forgotten(context, store, settings, key)        # marks on its shots go (once)
+                state["etags"].pop(key, None)
+            continue
         if state["etags"].get(key) != etag:
             due.add(key)
             state["etags"][key] = etag
@@ -79,6 +83,19 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
                                    tags={TAG.trigger: TRIGGER.cut_changed}))
     state["due"] = sorted(due)
     return SensorResult(run_requests=requests, cursor=json.dumps(state))
+
+
+def forgotten(context: SensorEvaluationContext, store, settings: Settings, key: str) -> None:
+    """A deleted cut's marks on its shots removed, so it keeps no working frames of new versions."""
+    show = cut_show(key, store.bucket_key(settings.pipeline.editorial_prefix))
+    if show is None:
+        return
+    try:
+        shots = forget_cut(store, key, store.bucket_key(settings.pipeline.editorial_folder(show)))
+    except ProxygenError as exc:
+        context.log.warning(f"{key} is gone; its shots' marks were not removed: {exc}")
+        return
+    context.log.info(f"{key} is gone: its marks on {shots} shot(s) removed")
 
 
 def reviewed(context: SensorEvaluationContext, catalog: CatalogResource, settings: Settings, state: dict,
