@@ -3,6 +3,7 @@ OTIO timeline in shot order and one HTML page whose every link resolves and whic
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import shutil
 import subprocess
@@ -82,7 +83,7 @@ def test_a_day_with_three_shots(three_shots, built, tmp_path):
 def test_in_the_store_the_otio_names_clips_relative_to_itself_and_the_page_links_the_days_cuts(three_shots):
     """The daily written into the store (the local door: keys are paths under its folder): the OTIO's media
     references are paths relative to it that reach the review clips; the page links the cut pages built on the
-    day (ok rows only; not a failed cut's, not yesterday's)."""
+    day or showing one of its clips (ok rows only; not a failed cut's, not yesterday's of other clips)."""
     import opentimelineio as otio
 
     from proxygen_core.editorial.outputs import cut_keys
@@ -94,14 +95,20 @@ def test_in_the_store_the_otio_names_clips_relative_to_itself_and_the_page_links
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     yesterday = (now - datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     pages = {}
-    for name, status, when in (("reel1", "ok", stamp), ("reel2", "failed", stamp), ("reel0", "ok", yesterday)):
+    sh020 = next(r for r in catalog.clips() if r.shot == "sh020")
+    for name, status, when, shows in (("reel1", "ok", stamp, "s/other.####.exr"),
+                                      ("reel2", "failed", stamp, sh020.sequence),
+                                      ("reel0", "ok", yesterday, "s/older.####.exr"),
+                                      ("reel9", "ok", yesterday, sh020.sequence)):  # built earlier, shows today's
         key = str(store.root / "editorial" / "demo" / f"{name}.edl")
         pages[name] = cut_keys(key, name)["html"]
         written = record_cut(catalog, CutRow(cut_id=f"cut-{name}", cut_key=key, s3_bucket=store.bucket,
                                              output_profile="review", cut_name=name, status=status,
-                                             html_s3_key=pages[name], generated_timestamp=when, planned_at=1), "t")
+                                             html_s3_key=pages[name], generated_timestamp=when, planned_at=1,
+                                             events=json.dumps([{"index": 1, "sequence": shows}])), "t")
         assert written
-    store.put_bytes(pages["reel1"], b"<html>reel1</html>", "text/html")
+    for name in ("reel1", "reel9"):
+        store.put_bytes(pages[name], f"<html>{name}</html>".encode(), "text/html")
     daily = build_daily(store, catalog, now.date(), settings)
     folder = store.root / ".proxies" / "dailies" / now.date().isoformat()
     assert daily.keys["timeline"] == str(folder / "playlist.otio")
@@ -117,12 +124,12 @@ def test_in_the_store_the_otio_names_clips_relative_to_itself_and_the_page_links
         assert target.is_file() and target.resolve() == Path(by_shot[c.name].clip_s3_key).resolve()
     page = (folder / "index.html").read_text()
     cuts = re.findall(r'<p class="cuts">(.*?)</p>', page)
-    assert cuts == [f'Cuts built on {now.date().isoformat()}: <a href="../../../editorial/demo/.proxies/'
-                    'reel1_cut.html">reel1</a>']
+    assert cuts == [f'Cuts of {now.date().isoformat()}: <a href="../../../editorial/demo/.proxies/'
+                    'reel1_cut.html">reel1</a> <a href="../../../editorial/demo/.proxies/reel9_cut.html">reel9</a>']
     assert (folder / "../../../editorial/demo/.proxies/reel1_cut.html").resolve() == Path(pages["reel1"])
     assert "reel2" not in page and "reel0" not in page
     links = re.findall(r'(?:href|src)="([^"]+)"', page)
-    assert len(links) == 2 + 3 * 3 + 1  # playlist, timeline; per shot poster, review clip, timeline; the cut
+    assert len(links) == 2 + 3 * 3 + 2  # playlist, timeline; per shot poster, review clip, timeline; the cuts
     for link in links:
         assert (folder / link).is_file(), link
 

@@ -70,13 +70,18 @@ def day_clips(catalog: Catalog, day: date, show: str | None = None) -> list[Clip
         r.version or 0, r.sequence))
 
 
-def day_cuts(catalog: Catalog, day: date) -> list[CutRow]:
-    """The cuts built on ``day`` (UTC): ok cut rows with a page whose build started that day, one per page (a
-    cut built for several output profiles has one page), by name."""
+def day_cuts(catalog: Catalog, day: date, rows: list[ClipRow] | None = None) -> list[CutRow]:
+    """The day's cuts: ok cut rows with a page whose build started on ``day`` (UTC), or whose events show one of
+    ``rows`` (the day's clips: a cut built earlier that holds today's version of a shot), one per page (a cut
+    built for several output profiles has one page), by name."""
     prefix = day.isoformat()
+    sequences = {r.sequence for r in rows or []}
     found: dict[str, CutRow] = {}
     for r in catalog.cuts(SCAN_LIMIT):
-        if r.status == "ok" and r.html_s3_key and str(r.generated_timestamp or "").startswith(prefix):
+        if r.status != "ok" or not r.html_s3_key:
+            continue
+        shows = {str(e.get("sequence")) for e in r.event_list if e.get("sequence")}
+        if str(r.generated_timestamp or "").startswith(prefix) or shows & sequences:
             found.setdefault(r.html_s3_key, r)
     return sorted(found.values(), key=lambda r: (r.cut_name or "", r.cut_key))
 
@@ -201,7 +206,7 @@ def contact_sheet(daily: Daily, links: dict[str, dict[str, str]], playlist: str,
 <p class="{"gap" if gap_text != "no gaps" else "ok"}">{html.escape(gap_text)}</p>
 <p>{media}</p></div>""")
     cut_anchors = " ".join(f'<a href="{html.escape(href)}">{html.escape(name)}</a>' for name, href in cuts or [])
-    cut_links = f'<p class="cuts">Cuts built on {html.escape(daily.day)}: {cut_anchors}</p>\n' if cuts else ""
+    cut_links = f'<p class="cuts">Cuts of {html.escape(daily.day)}: {cut_anchors}</p>\n' if cuts else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;background:#1b1b1b;color:#eee;margin:24px}}
@@ -263,7 +268,7 @@ def build_daily(store: Store, catalog: Catalog, day: date, settings: Settings, s
         timeline_text = timeline_json(playlist_timeline(rows, urls, daily.day, name))
         cuts = [] if out_dir is not None else [(r.cut_name or posixpath.basename(r.cut_key),
                                                   posixpath.relpath(str(r.html_s3_key), page_dir))
-                                                 for r in day_cuts(catalog, day)]
+                                                 for r in day_cuts(catalog, day, rows)]
         page = contact_sheet(daily, links, "playlist.mp4", "playlist.otio", cuts)
         if out_dir is None:
             store.upload_file(playlist, keys["playlist"], tags={"media_type": "dailies_playlist"})
