@@ -355,9 +355,14 @@ class RetentionSettings:
     log_retention_days: int = 14  # compute log files (stdout/stderr of steps) older than this are deleted
     history_retention_days: int = 90  # catalog history rows replaced, and outbox events sent, before this
     retention_hour: int = 3  # UTC hour of the daily retention schedule
+    # frame partitions kept live in Dagster (the newest by their catalog row); older ones retire: the catalog keeps
+    # every row, history and output, and a retired key is re-processed by key (docs/operations.md). 0: keep all
+    live_frame_partitions: int = 100_000
+    retire_per_pass: int = 200_000  # partitions one retention pass may retire (bounded work per run)
 
     def __post_init__(self) -> None:
-        for name in ("run_retention_days", "log_retention_days", "history_retention_days"):
+        for name in ("run_retention_days", "log_retention_days", "history_retention_days", "live_frame_partitions",
+                     "retire_per_pass"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} {getattr(self, name)!r}: a number of days, 0 or more (0 keeps everything)")
         if not 0 <= self.retention_hour <= 23:

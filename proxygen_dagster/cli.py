@@ -16,6 +16,38 @@ def _local(args: argparse.Namespace) -> int:
                      s3_endpoint=args.s3_endpoint, kafka_bootstrap=args.kafka_bootstrap)
 
 
+def _partitions(args: argparse.Namespace) -> int:
+    """``proxygen partitions count|retire|restore``: the live frame partitions of the Dagster instance at
+    $DAGSTER_HOME (docs/operations.md, "Retired partitions")."""
+    from dagster import DagsterInstance
+
+    from proxygen_core.catalog import open_catalog
+    from proxygen_core.settings import load_settings
+    from proxygen_dagster.housekeeping.retention import RetentionReport, restore_partitions, retire_partitions
+    from proxygen_dagster.names import PARTITION
+
+    instance = DagsterInstance.get()
+    if args.action == "restore":
+        if not args.keys:
+            print("error: restore needs the keys to bring back", file=sys.stderr)
+            return 2
+        added = restore_partitions(instance, args.keys)
+        print(f"restored {len(added)} frame partition(s); {len(args.keys) - len(added)} were live. Re-process "
+              "them from the UI (select the partitions, Materialize) or by re-uploading the objects.")
+        return 0
+    if args.action == "retire":
+        settings = load_settings(args.config)
+        report = RetentionReport()
+        rules = settings.retention
+        retire_partitions(instance, open_catalog(settings.catalog), rules.live_frame_partitions,
+                          rules.retire_per_pass, report)
+        print(f"retired {report.partitions_retired} frame partition(s) (keeping the newest "
+              f"{rules.live_frame_partitions})")
+        return 0
+    print(len(instance.get_dynamic_partitions(PARTITION.frames)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = core_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -32,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                                              "AWS_SECRET_ACCESS_KEY) instead of starting SeaweedFS")
     local.add_argument("--kafka-bootstrap", help="use this existing Kafka (host:port) instead of starting Tansu")
     local.set_defaults(func=_local)
+    parts = sub.add_parser("partitions", help="the Dagster instance's frame partitions: count, retire the oldest "
+                                              "now, or restore retired keys")
+    parts.add_argument("action", choices=("count", "retire", "restore"))
+    parts.add_argument("keys", nargs="*", help="with restore: the S3 keys to make partitions again")
+    parts.set_defaults(func=_partitions)
     return parser
 
 

@@ -151,22 +151,24 @@ def test_prune_takes_a_naive_moment_as_utc(tmp_path):
 FAIL: set[str] = set()
 
 
-def _frames_job():
+def _frames_job(names: tuple[str, str] = ("src", "rec")):
     """Two frame-like assets on dynamic partitions, made in one step per batch like the frame chain: a key in
-    FAIL is planned but not materialized, and the step fails (the partition reads failed)."""
+    FAIL is planned but not materialized, and the step fails (the partition reads failed). ``names``: the
+    frame chain's own stage names where a test needs them (retired partitions)."""
     frames = DynamicPartitionsDefinition(name="frames")
+    src, rec = names
 
-    @multi_asset(specs=[AssetSpec("src", partitions_def=frames), AssetSpec("rec", partitions_def=frames, deps=["src"])],
+    @multi_asset(specs=[AssetSpec(src, partitions_def=frames), AssetSpec(rec, partitions_def=frames, deps=[src])],
                  partitions_def=frames, backfill_policy=BackfillPolicy.single_run(), can_subset=True)
     def chain(context):
         for key in context.partition_keys:
             if key not in FAIL:
-                yield AssetMaterialization(asset_key="src", partition=key)
-                yield AssetMaterialization(asset_key="rec", partition=key)
+                yield AssetMaterialization(asset_key=src, partition=key)
+                yield AssetMaterialization(asset_key=rec, partition=key)
         if FAIL & set(context.partition_keys):
             raise Failure("a broken frame")
 
-    defs = Definitions(assets=[chain], jobs=[define_asset_job("frames_job", selection=["src", "rec"])])
+    defs = Definitions(assets=[chain], jobs=[define_asset_job("frames_job", selection=[src, rec])])
     return defs.resolve_job_def("frames_job"), frames
 
 
@@ -327,3 +329,63 @@ def test_the_instance_files_purge_tick_history_in_dagsters_own_schema(instance_f
     assert process_config(retention_config_schema().config_type, retention).success
     by_status = {"skipped": 7, "success": 90, "failure": 90, "started": 90}
     assert retention == {"schedule": {"purge_after_days": by_status}, "sensor": {"purge_after_days": by_status}}
+
+
+def test_old_frame_partitions_retire_their_runs_can_go_and_a_retired_key_comes_back(instance, tmp_path):
+    """live_frame_partitions=5 over 10 frames in two runs: the 5 oldest by their catalog rows retire (the rows
+    stay), so the run that made only those holds no live partition and goes, the other stays; a second pass
+    retires nothing more; a restored key is a partition again and stays; the catalog ranks by age, not key."""
+    from proxygen_core.pipeline.chain import RECORD, SOURCE
+    from proxygen_dagster.housekeeping.retention import restore_partitions
+
+    job, _ = _frames_job((SOURCE, RECORD))
+    catalog = SQLiteCatalog(tmp_path / "catalog.db")
+    catalog.ensure()
+    keys = [f"shows/demo/sh010/k{n:02d}.exr" for n in range(10)]
+    rows = [_row(k, "e1").but(generated_timestamp=f"2026-11-21T10:00:{59 - n:02d}+00:00") for n, k in
+            enumerate(reversed(keys))]  # k00 the oldest
+    catalog.write(rows, [])
+    old_run, new_run = _run(job, instance, keys[:5]), _run(job, instance, keys[5:])
+    later = datetime.now(UTC) + timedelta(days=3)
+    rules = RetentionSettings(run_retention_days=1, log_retention_days=0, history_retention_days=0,
+                              live_frame_partitions=5)
+    report = run_retention(instance, catalog, rules, now=later)
+    assert report.partitions_retired == 5 and sorted(instance.get_dynamic_partitions("frames")) == keys[5:]
+    assert len(catalog.rows(100)) == 10  # the catalog keeps every row
+    assert report.runs_deleted == 1 and instance.get_run_by_id(old_run) is None
+    assert instance.get_run_by_id(new_run) is not None  # it holds the live partitions' latest materializations
+    again = run_retention(instance, catalog, rules, now=later)
+    assert again.partitions_retired == 0 and again.runs_deleted == 0
+    assert restore_partitions(instance, [keys[1], keys[7]]) == [keys[1]]  # k07 was live
+    assert run_retention(instance, catalog, rules, now=later).partitions_retired == 0  # restored: it stays
+    assert keys[1] in instance.get_dynamic_partitions("frames")
+    assert catalog.retired_keys(5, None, 100) == [(r.generated_timestamp, r.s3_key) for r in
+                                                  sorted(rows, key=lambda r: r.generated_timestamp)][:5]
+    assert catalog.retired_keys(10, None, 100) == [] and catalog.retired_keys(0, None, 100) == []
+
+
+@pytest.mark.parametrize("make", CATALOGS)
+def test_retired_keys_are_the_rows_older_than_the_newest_n_oldest_first_from_a_cursor(make, tmp_path):
+    catalog = make(tmp_path)
+    keys = [f"shows/demo/k{n:02d}.exr" for n in range(8)]
+    catalog.write([_row(k, "e1").but(generated_timestamp=f"2026-11-21T10:00:{10 + n:02d}+00:00")
+                   for n, k in enumerate(keys)], [])
+    first = catalog.retired_keys(3, None, 2)
+    assert [k for _, k in first] == keys[:2]
+    assert [k for _, k in catalog.retired_keys(3, first[-1], 100)] == keys[2:5]  # the 3 newest stay
+    assert catalog.retired_keys(8, None, 100) == [] and catalog.retired_keys(0, None, 100) == []
+
+
+def test_proxygen_partitions_restores_retired_keys_and_counts_the_live_ones(tmp_path, monkeypatch, capsys):
+    from dagster import DagsterInstance
+
+    from proxygen_dagster.cli import main
+
+    (tmp_path / "dagster.yaml").write_text("")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("frames", ["a/live.exr"])
+    assert main(["partitions", "restore", "a/old.exr", "a/live.exr"]) == 0
+    assert "restored 1 frame partition(s); 1 were live" in capsys.readouterr().out
+    assert main(["partitions", "count"]) == 0 and capsys.readouterr().out.strip() == "2"
+    assert main(["partitions", "restore"]) == 2  # no key: refused

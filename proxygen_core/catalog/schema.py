@@ -212,6 +212,11 @@ class Catalog(Protocol):
 
     def clip(self, clip_id: str) -> ClipRow | None: ...
 
+    def retired_keys(self, keep: int, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """(generated_timestamp, s3_key) of frame rows older than the ``keep`` newest, oldest first, after
+        ``after`` (a (timestamp, key) cursor), at most ``limit``: the keys whose partitions can retire."""
+        ...
+
     def clip_shots(self, show: str | None, profile: str) -> set[str]:
         """The shots that have a ``profile`` clip row (of ``show``, or with no show; every show when None)."""
         ...

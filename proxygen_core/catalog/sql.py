@@ -96,6 +96,7 @@ class SQLCatalog:
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_key" ON "{self.table}" (s3_bucket, s3_key)')
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.history_table}_id" ON "{self.history_table}" (proxy_id)')
         self._execute(f'CREATE INDEX IF NOT EXISTS "{self.clips_table}_shot" ON "{self.clips_table}" (shot, profile)')
+        self._execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_age" ON "{self.table}" (generated_timestamp, s3_key)')
         if self.inspector_tables:
             inspector.ensure_sql(self._execute, self._columns, self.types)
 
@@ -179,6 +180,19 @@ class SQLCatalog:
         found = self._execute(f'SELECT {self._cols(PROXY_CLIPS.names)} FROM "{self.clips_table}" '
                               'ORDER BY generated_timestamp DESC LIMIT ?', [limit])
         return [ClipRow.from_record(r) for r in found]
+
+    def retired_keys(self, keep: int, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        edge = self._execute(f'SELECT generated_timestamp FROM "{self.table}" WHERE generated_timestamp IS NOT NULL '
+                             'ORDER BY generated_timestamp DESC LIMIT 1 OFFSET ?', [max(keep - 1, 0)])
+        if not edge or keep <= 0:
+            return []  # fewer than ``keep`` rows: nothing retires (the keep-th newest is the edge)
+        where, args = "generated_timestamp < ?", [edge[0]["generated_timestamp"]]
+        if after is not None:
+            where += " AND (generated_timestamp > ? OR (generated_timestamp = ? AND s3_key > ?))"
+            args += [after[0], after[0], after[1]]
+        found = self._execute(f'SELECT generated_timestamp, s3_key FROM "{self.table}" WHERE {where} '
+                              'ORDER BY generated_timestamp, s3_key LIMIT ?', [*args, limit])
+        return [(r["generated_timestamp"], r["s3_key"]) for r in found]
 
     def _shot_filter(self, show: str | None, profile: str) -> tuple[str, list[Any]]:
         """The profile (a row without one is the review clip's, as it predates profiles) and show conditions."""

@@ -237,6 +237,20 @@ class VastCatalog:
 
         return self._run("read clips", work)
 
+    def retired_keys(self, keep: int, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+        """As the SQL catalog's; VAST has no ORDER BY / OFFSET in a select, so the two columns are read and
+        sorted here (two string columns: ~100 MB at 1M rows, once a retention pass)."""
+        def work(tx: Any) -> list[dict[str, Any]]:
+            return self._select(self._table(tx, self.table, PROXY_OUTPUTS), ["generated_timestamp", "s3_key"],
+                                None).to_pylist()
+
+        rows = sorted((r["generated_timestamp"], r["s3_key"]) for r in self._run("read row ages", work)
+                      if r["generated_timestamp"])
+        if len(rows) <= keep or keep <= 0:
+            return []
+        edge = rows[len(rows) - keep][0]  # the keep-th newest: what is older retires
+        return [r for r in rows if r[0] < edge and (after is None or r > after)][:limit]
+
     @staticmethod
     def _shot_filter(show: str | None, profile: str) -> Any:
         """As the SQL catalog's: the profile (none: the review clip's) and show (or none) predicate."""

@@ -11,6 +11,7 @@ partition (what the partition page shows) or its latest attempt (what makes a pa
 however old. Runs that are not finished (queued, starting, running, cancelling) are never candidates.
 """
 
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -37,8 +38,9 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
 from proxygen_core.catalog import Catalog
+from proxygen_core.pipeline.chain import STAGES
 from proxygen_core.settings import RetentionSettings, Settings
-from proxygen_dagster.names import JOB, SCHEDULE
+from proxygen_dagster.names import JOB, PARTITION, SCHEDULE
 from proxygen_dagster.resources import CatalogResource
 
 RETENTION_JOB, RETENTION_SCHEDULE = JOB.retention, SCHEDULE.retention
@@ -49,6 +51,9 @@ PAGE_SIZE = 100  # run records per query
 MAX_RUNS = 10_000  # runs inspected per pass; the next pass goes on from there (a cursor kept in the instance)
 MAX_LOG_FILES = 200_000  # compute log files looked at per pass
 CURSOR_KEY = "proxygen/retention_run_cursor"
+RETIRE_CURSOR = "proxygen/retired_partitions_cursor"  # (timestamp, key) of the last catalog row looked at
+RETIRE_CHUNK = 1000  # keys per membership query
+FRAME_ASSETS = frozenset(STAGES)  # the assets partitioned by frame key (one partition per source object)
 
 
 @dataclass
@@ -60,6 +65,7 @@ class RetentionReport:
     log_files_deleted: int = 0
     log_bytes_deleted: int = 0
     catalog_rows_deleted: int = 0
+    partitions_retired: int = 0  # frame partitions deleted from Dagster (their catalog rows stay)
 
 
 def cutoff(now: datetime, days: int) -> datetime | None:
@@ -90,14 +96,50 @@ def _latest_runs(instance: DagsterInstance, event_type: DagsterEventType, key: A
 
 def holds_latest(instance: DagsterInstance, run_id: str) -> bool:
     """Whether deleting the run would change what the UI shows for a partition: it holds the latest
-    materialization or the latest planned attempt of at least one (asset, partition)."""
+    materialization or the latest planned attempt of at least one (asset, partition) that is still live (a
+    retired frame partition is shown nowhere: its catalog row is the record)."""
     mine: dict[tuple[DagsterEventType, AssetKey], set[str | None]] = defaultdict(set)
     for record in instance.get_records_for_run(run_id, of_type=STATUS_EVENTS).records:
         event = record.event_log_entry.dagster_event
         if event is not None and event.asset_key is not None:
             mine[(event.event_type, event.asset_key)].add(event.partition)
+    frame_keys = {p for (_, key), partitions in mine.items() if key.path[-1] in FRAME_ASSETS
+                  for p in partitions if p is not None}
+    if frame_keys:  # one bounded membership query: the frame partitions of this run still live
+        live = instance.get_existing_dynamic_partitions(PARTITION.frames, list(frame_keys))
+        mine = {(kind, key): ({p for p in v if p is None or p in live} if key.path[-1] in FRAME_ASSETS else v)
+                for (kind, key), v in mine.items()}
     return any(run_id in _latest_runs(instance, event_type, key, partitions)
                for (event_type, key), partitions in mine.items())
+
+
+def retire_partitions(instance: DagsterInstance, catalog: Catalog, keep: int, per_pass: int,
+                      report: RetentionReport) -> None:
+    """Delete the frame partitions of keys older than the ``keep`` newest catalog rows (at most ``per_pass``,
+    oldest first, from a cursor kept in the instance): Dagster's partition pages stay near ``keep`` live
+    partitions however many frames a year brings. The catalog keeps every row, history and output, the bucket
+    every file; a retired key comes back with ``proxygen partitions restore`` or by a new upload."""
+    if keep <= 0:
+        return
+    stored = instance.daemon_cursor_storage.get_cursor_values({RETIRE_CURSOR}).get(RETIRE_CURSOR)
+    after = tuple(json.loads(stored)) if stored else None
+    found = catalog.retired_keys(keep, (str(after[0]), str(after[1])) if after else None, per_pass)
+    for start in range(0, len(found), RETIRE_CHUNK):
+        chunk = [key for _, key in found[start:start + RETIRE_CHUNK]]
+        for key in instance.get_existing_dynamic_partitions(PARTITION.frames, chunk):
+            instance.delete_dynamic_partition(PARTITION.frames, key)
+            report.partitions_retired += 1
+    if found:
+        instance.daemon_cursor_storage.set_cursor_values({RETIRE_CURSOR: json.dumps(list(found[-1]))})
+
+
+def restore_partitions(instance: DagsterInstance, keys: list[str]) -> list[str]:
+    """Retired keys made frame partitions again (the ones not live yet): re-processed then by key, as any."""
+    live = instance.get_existing_dynamic_partitions(PARTITION.frames, keys)
+    new = [k for k in dict.fromkeys(keys) if k not in live]
+    if new:
+        instance.add_dynamic_partitions(PARTITION.frames, new)
+    return new
 
 
 def delete_run(instance: DagsterInstance, run_id: str) -> None:
@@ -182,6 +224,8 @@ def run_retention(instance: DagsterInstance, catalog: Catalog | None, rules: Ret
     """One pass of every rule whose limit is not 0; ``now`` is a parameter so that tests can move the clock."""
     now = now or datetime.now(UTC)
     report = RetentionReport()
+    if catalog is not None:  # first: the runs of retired partitions may then go in this same pass
+        retire_partitions(instance, catalog, rules.live_frame_partitions, rules.retire_per_pass, report)
     runs_before = cutoff(now, rules.run_retention_days)
     if runs_before is not None:
         prune_runs(instance, runs_before, report)
