@@ -597,6 +597,20 @@ def test_an_edls_asc_cdl_is_the_edl_grade_source_of_its_shot_and_the_cut_shows_i
                                      "").encode())
     assert build_cut(store, key, [regraded], SETTINGS).row.ok
     assert not Path(grade_key).exists()
+    # a cut whose name needs escaping in XML (R&D) owns its grade too; deleted from the bucket, its grade goes
+    from dagster import build_sensor_context
+
+    from proxygen_dagster.cuts.sensors import forgotten
+
+    amp = str(store.root / "editorial" / "demo" / "R&D_reel.edl")
+    store.put_bytes(amp, edl.replace("(1.1 1.0 0.9)", "(0.5 0.5 0.5)").encode())
+    assert build_cut(store, amp, [regraded], SETTINGS).row.ok and Path(grade_key).exists()
+    store.put_bytes(amp, edl.replace("(1.1 1.0 0.9)", "(0.6 0.6 0.6)").encode())  # its own: rewritten
+    assert build_cut(store, amp, [regraded], SETTINGS).row.ok
+    assert parse_cdl(Path(grade_key).read_bytes(), grade_key).slope == (0.6, 0.6, 0.6)
+    Path(amp).unlink()
+    forgotten(build_sensor_context(), store, SETTINGS, amp)
+    assert not Path(grade_key).exists()
 
 
 def test_the_cut_sensor_reads_approvals_back_and_plans_the_cut_of_the_shot_that_changed(tmp_path, monkeypatch):
@@ -770,6 +784,7 @@ def test_a_transient_error_reading_a_frame_fails_the_cut_for_a_retry_a_permanent
     monkeypatch.setattr(members, "decode_working", throttled)
     failed = build_cut(store, key, [v1], settings)
     assert not failed.row.ok and "SlowDown" in (failed.row.error or "")
+    assert failed.transient is not None  # the asset retries it and records nothing (cuts/assets.py)
 
     def corrupt(path, render):
         raise ValueError("truncated EXR")
@@ -839,3 +854,71 @@ def test_a_deleted_cut_drops_its_marks_on_its_shots(tmp_path):
     Path(two).unlink()
     forgotten(build_sensor_context(), store, SETTINGS, two)
     assert not marker.exists() and not list(marker.parent.glob(".cuts/*.json"))
+
+
+def test_a_review_check_keeps_what_it_read_goes_round_and_an_approval_survives_a_newer_revision(tmp_path):
+    """refresh_reviews: a revision the tracker refuses is named and the others are read; a tracker that goes
+    down mid-check keeps the changes already stored and starts there next time; more revisions than one check
+    reads are read in turn; Kitsu's ``superseded`` keeps the approval last read."""
+    from proxygen_core.catalog.sqlite import SQLiteCatalog
+    from proxygen_core.trackers import TrackerRefused, TrackerUnavailable
+    from proxygen_core.trackers.reviews import refresh_reviews
+
+    catalog = SQLiteCatalog(tmp_path / "c.db")
+    catalog.ensure()
+    rows = [_row("sh010", v, show="demo", planned_at=v, tracker_status="published", tracker_revision=f"r{v}",
+                 tracker_review="done" if v == 1 else None) for v in (1, 2, 3, 4)]
+    catalog.write_clips(rows, [])
+
+    class Tracker:
+        def __init__(self, answers):
+            self.answers, self.asked = answers, []
+
+        def revision_status(self, project, revision):
+            self.asked.append(revision)
+            answer = self.answers[revision]
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    def stored():
+        return {r.clip_id: r.tracker_review for r in catalog.clips()}
+
+    gone = Tracker({"r4": TrackerRefused("kitsu", "no such preview"), "r3": "wfa", "r2": "done",
+                    "r1": "superseded"})
+    first = refresh_reviews(catalog, gone, catalog.clips())
+    assert [c.clip_id for c in first.changes] == ["sh010-3", "sh010-2"] and len(first.errors) == 1
+    assert stored() == {"sh010-1": "done", "sh010-2": "done", "sh010-3": "wfa", "sh010-4": None}  # v1 kept
+    down = Tracker({"r4": "wfa", "r3": TrackerUnavailable("kitsu", "connection refused"), "r2": "x", "r1": "x"})
+    second = refresh_reviews(catalog, down, catalog.clips())
+    assert [c.clip_id for c in second.changes] == ["sh010-4"] and down.asked == ["r4", "r3"]
+    assert second.next_offset == 1 and stored()["sh010-4"] == "wfa"  # kept; the next check starts at r3
+    turn = Tracker({"r4": "wfa", "r3": "wfa", "r2": "done", "r1": "done"})
+    assert refresh_reviews(catalog, turn, catalog.clips(), offset=second.next_offset, limit=2).next_offset == 3
+    assert turn.asked == ["r3", "r2"]
+
+
+def test_a_version_the_cut_went_past_releases_its_working_frames_too(tmp_path):
+    """The cut held v001; v002 and v003 land before it is built again: both keep their frames (a cut will show
+    a newer version), the build shows v003 and releases v003's and v002's (no cut wants v002 any more)."""
+    from proxygen_core.pipeline.state import load_state
+    from proxygen_core.settings import PipelineSettings, Settings
+
+    settings = Settings(pipeline=PipelineSettings(clip_profiles="review", working_retention="until_clips"))
+    store = LocalStore(tmp_path / "out")
+    frames = range(1001, 1009)
+
+    def kept(row: ClipRow) -> int:
+        return sum(bool((s := load_state(store, row.sequence.replace("####", f"{n:04d}"))).working_exr)
+                   and Path(s.working_exr).exists() for n in frames)
+
+    v1 = render_shot(tmp_path, store, "sh010", 1, frames, settings, retention="until_clips")
+    key = str(store.root / "editorial" / "demo" / "reel8.edl")
+    store.put_bytes(key, SH010_EDL.encode())
+    assert build_cut(store, key, [v1], settings).row.ok
+    v2 = render_shot(tmp_path, store, "sh010", 2, frames, settings, retention="until_clips")
+    v3 = render_shot(tmp_path, store, "sh010", 3, frames, settings, retention="until_clips")
+    assert (kept(v2), kept(v3)) == (8, 8)
+    built = build_cut(store, key, [v1, v2, v3], settings)
+    assert built.row.ok and json.loads(built.row.versions) == {"sh010": 3}
+    assert (kept(v2), kept(v3)) == (0, 0) and built.released == 16

@@ -303,8 +303,10 @@ def cdl_document(grade: Grade, correction_id: str, description: str) -> str:
 
 def edl_origin(data: bytes) -> str | None:
     """The ``edl:<cut>#<event>`` a cut's build wrote into a shot's .cc, else None (a file it did not write)."""
+    import html
+
     found = _DESCRIPTION.search(data)
-    return found.group(1).decode() if found else None
+    return html.unescape(found.group(1).decode()) if found else None  # written escaped (cdl_document)
 
 
 def _edl_source(ctx: GradeContext) -> Grade | None:

@@ -49,6 +49,7 @@ class CutOutcome:
     movie: CutMovie | None = None
     timings: dict[str, float] = field(default_factory=dict)
     released: int = 0  # working frames this build released (editorial/uses.py)
+    transient: BaseException | None = None  # the store's passing failure: retry the build, record nothing
 
 
 def _generator() -> str:
@@ -207,18 +208,19 @@ def build_cut(store: Store, key: str, rows: ClipSource | Iterable[ClipRow], sett
         show = cut_show(key, store.bucket_key(settings.pipeline.editorial_prefix))
         root = store.bucket_key(settings.pipeline.editorial_folder(show)) if show else None
         graded = publish_grades(store, plan, root)
-        markers = publish_uses(store, plan, root, pinned_shots(settings)) if root else {}
+        markers, held = publish_uses(store, plan, root, pinned_shots(settings)) if root else ({}, {})
         row = row.but(deliverables=json.dumps(targets, sort_keys=True),
                       warnings=json.dumps([*plan.warnings, *audio_warnings(inputs, movie), *graded, *movie.warnings]))
         timeline = cut_timeline(store, plan, keys["otio"], keys["movie"], settings.pipeline.otio_media)
         store.put_bytes(keys["otio"], timeline_json(timeline).encode(), "application/json")
         store.put_bytes(keys["html"], cut_page(plan, keys, movie.frames).encode(), "text/html; charset=utf-8")
         if settings.pipeline.working_retention == "until_clips":
-            outcome.released, unreleased = release_used(store, plan, markers)
+            outcome.released, unreleased = release_used(store, plan, markers, held)
             row = row.but(warnings=json.dumps([*json.loads(row.warnings or "[]"), *unreleased])) if unreleased else row
     except Exception as exc:
         err = as_proxygen_error(store.uri(keys["movie"]), exc)
         outcome.row = row.but(error=f"{type(err).__name__}: {err.cause}")
+        outcome.transient = err if err.transient else None
         return outcome
     finally:
         if inputs.audio:

@@ -94,6 +94,7 @@ class CutPlan:
     cut: Cut
     events: tuple[EventPlan, ...]
     warnings: tuple[str, ...] = ()
+    candidates: tuple[ClipRow, ...] = field(default=(), compare=False)  # every version of its shots it chose from
 
     @property
     def versions(self) -> dict[str, int]:
@@ -180,4 +181,5 @@ def plan_cut(key: str, cut: Cut, matches: list[EventMatch], rows: Iterable[ClipR
     by_shot = review_rows(rows, show)
     warnings: list[str] = []
     plans = tuple(plan_event(m, by_shot, cut, rule, pins or {}, warnings, approved) for m in matches)
-    return CutPlan(key, cut, plans, tuple(dict.fromkeys(warnings)))
+    return CutPlan(key, cut, plans, tuple(dict.fromkeys(warnings)),
+                   tuple(r for shot_rows in by_shot.values() for r in shot_rows))

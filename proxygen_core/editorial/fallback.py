@@ -81,7 +81,10 @@ class DeliverableFrames:
                     info = self.store.head(key)
                     local = str(self.store.fetch(info))  # to scratch, streamed: a clip can be gigabytes
                     self.fetched.append(info)
-                    self.readers[key] = _Reader(local, profile, row.start_timecode, row.fps or 24.0)
+                    try:
+                        self.readers[key] = _Reader(local, profile, row.start_timecode, row.fps or 24.0)
+                    except (av.error.FFmpegError, OSError, IndexError):
+                        self.readers[key] = None  # a clip that cannot be opened: the next profile, else a gap
             reader = self.readers[key]
             if reader is not None:
                 return reader
@@ -93,7 +96,10 @@ class DeliverableFrames:
         reader = self._reader(row)
         if reader is None or row.first_frame is None:
             return None
-        rgb = reader.picture(number - row.first_frame + reader.slate)
+        try:
+            rgb = reader.picture(number - row.first_frame + reader.slate)
+        except (av.error.FFmpegError, OSError):
+            return None  # a truncated or corrupt clip: that picture is a gap, the cut goes on
         if rgb is None:
             return None
         if rgb.shape[:2] != (height, width):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from proxygen_core.colour.grades import Grade, GradeError, cdl_document, edl_grade_key, edl_origin, parse_cdl
 from proxygen_core.editorial.conform import CutPlan
+from proxygen_core.editorial.uses import marked_shots
 from proxygen_core.store.base import Store
 
 
@@ -37,6 +38,16 @@ def event_grades(plan: CutPlan) -> tuple[dict[str, tuple[Grade, int]], list[str]
     return grades, warnings
 
 
+def drop_grades(store: Store, editorial_root: str, cut_uri: str, shots: set[str]) -> None:
+    """Remove these shots' event CDLs where this cut wrote them (a shot it dropped, or the cut deleted)."""
+    for shot in sorted(shots):
+        key = edl_grade_key(editorial_root, shot)
+        existing = store.get_bytes_if_exists(key)
+        origin = edl_origin(existing) if existing is not None else None
+        if origin and origin.rsplit("#", 1)[0].removeprefix("edl:") == cut_uri:
+            store.delete(key)
+
+
 def publish_grades(store: Store, plan: CutPlan, editorial_root: str | None) -> list[str]:
     """Write (or remove) this cut's shots' event CDLs under ``editorial_root`` (the show's editorial folder, a
     key); returns the warnings. Raises StorageError when the store fails (the build fails, naming the key)."""
@@ -46,6 +57,7 @@ def publish_grades(store: Store, plan: CutPlan, editorial_root: str | None) -> l
                            if grades else [])
     cut_uri = store.uri(plan.key)
     shots = {p.match.shot for p in plan.events if p.match.shot}
+    drop_grades(store, editorial_root, cut_uri, marked_shots(store, editorial_root, plan.key) - shots)
     for shot in sorted(shots):
         key = edl_grade_key(editorial_root, shot)
         existing = store.get_bytes_if_exists(key)

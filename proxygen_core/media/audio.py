@@ -15,7 +15,6 @@ from fractions import Fraction
 from typing import Any, cast
 
 import av
-import numpy as np
 
 from proxygen_core.errors import UnreadableSourceError
 
@@ -36,6 +35,20 @@ def audio_seconds(path: str) -> float:
         raise UnreadableSourceError(path, f"not a readable audio file: {exc}") from None
 
 
+ADTS_PRIMING = 1024  # samples an AAC encoder puts before the sound (ffmpeg's; an ADTS file cannot say so)
+
+
+def _tail(frame: Any, skip: int) -> Any:
+    """The frame without its first ``skip`` samples (a FIFO does the cutting: any layout, any format)."""
+    fifo = av.AudioFifo()
+    frame.pts = None
+    fifo.write(frame)
+    fifo.read(skip)
+    rest = cast(Any, fifo.read(frame.samples - skip))  # the FIFO holds exactly that many
+    rest.sample_rate = frame.sample_rate
+    return rest
+
+
 def _layout(stream: Any) -> str:
     """The stream's channel layout by name; a WAV without a channel mask ("2 channels") by its channel count."""
     name = str(stream.layout.name)
@@ -53,21 +66,37 @@ class AudioFeed:
         self.path = path
         try:
             self.source = av.open(path)
-            layout = _layout(self.source.streams.audio[0])
-        except (av.error.FFmpegError, IndexError) as exc:
+        except av.error.FFmpegError as exc:
             raise UnreadableSourceError(path, f"not a readable audio file: {exc}") from None
-        self.stream = cast(av.audio.stream.AudioStream, output.add_stream(codec, rate=RATE, layout=layout))
-        self.stream.time_base = Fraction(1, RATE)
-        self.resampler = av.AudioResampler(format=sample_format, layout=layout, rate=RATE)
+        try:
+            audio = self.source.streams.audio[0]
+            layout = _layout(audio)
+            # an ADTS .aac keeps its encoder's priming in the samples (no edit list to say so): dropped, so that
+            # sample 0 is the sound's first one (ffmpeg's AAC encoder primes 1024 samples)
+            self.priming = ADTS_PRIMING if self.source.format.name == "aac" else 0
+            self.stream = cast(av.audio.stream.AudioStream, output.add_stream(codec, rate=RATE, layout=layout))
+            self.stream.time_base = Fraction(1, RATE)
+            self.resampler = av.AudioResampler(format=sample_format, layout=layout, rate=RATE)
+        except (av.error.FFmpegError, IndexError, ValueError) as exc:
+            self.source.close()
+            raise UnreadableSourceError(path, f"not a readable audio file: {exc}") from None
+        # resampled frames queue here and leave in exactly the counts the pictures need (any channel count:
+        # slicing a planar frame's arrays by hand broke on 7.1 in PyAV 18)
+        self.fifo = av.AudioFifo()
         self.frames: Iterator[Any] = self._resampled()
-        self.pending: Any = None  # a resampled frame not yet (wholly) written
-        self.offset = 0  # samples of ``pending`` already written
         self.written = 0  # samples written to the output
         self.ended = False  # the file has no more samples
 
     def _resampled(self) -> Iterator[Any]:
         try:
+            dropped = 0
             for frame in self.source.decode(audio=0):
+                if dropped < self.priming:
+                    skip = min(frame.samples, self.priming - dropped)
+                    dropped += skip
+                    if skip == frame.samples:
+                        continue
+                    frame = _tail(frame, skip)
                 frame.pts = None  # the resampler's timing is the output's: sample 0 with the first picture
                 yield from self.resampler.resample(frame)
             yield from self.resampler.resample(None)
@@ -77,32 +106,23 @@ class AudioFeed:
     def until(self, seconds: float, output: Any) -> None:
         """Write the samples up to ``seconds`` from the movie's start (the time after the last picture)."""
         limit = int(round(seconds * RATE))
-        while self.written < limit and not self.ended:
-            if self.pending is None:
-                self.pending, self.offset = next(self.frames, None), 0
-                if self.pending is None:
+        while self.written < limit:
+            need = limit - self.written
+            while self.fifo.samples < need and not self.ended:
+                frame = next(self.frames, None)
+                if frame is None:
                     self.ended = True
-                    break
-            left = self.pending.samples - self.offset
-            take = min(left, limit - self.written)
-            frame = self.pending if (self.offset == 0 and take == left) else self._slice(take)
+                else:
+                    frame.pts = None
+                    self.fifo.write(frame)
+            take = min(need, self.fifo.samples)
+            if take <= 0:
+                return  # the sound ended before the pictures: the rest of the movie is silent
+            frame = cast(Any, self.fifo.read(take))  # ``take`` <= what the FIFO holds: never None
             frame.pts, frame.time_base, frame.sample_rate = self.written, Fraction(1, RATE), RATE
             for packet in self.stream.encode(frame):
                 output.mux(packet)
             self.written += take
-            self.offset += take
-            if self.offset >= self.pending.samples:
-                self.pending = None
-
-    def _slice(self, count: int) -> Any:
-        """``count`` samples of the pending frame from its offset, as a frame of the same format."""
-        data = self.pending.to_ndarray()
-        planar = self.pending.format.is_planar
-        part = data[:, self.offset:self.offset + count] if planar else \
-            data.reshape(-1, len(self.pending.layout.channels))[self.offset:self.offset + count].reshape(1, -1)
-        out = av.AudioFrame.from_ndarray(np.ascontiguousarray(part), format=self.pending.format.name,
-                                         layout=self.pending.layout.name)
-        return out
 
     def finish(self, seconds: float, output: Any) -> None:
         """The samples up to the movie's end, then the encoder's last packets; the source is closed."""

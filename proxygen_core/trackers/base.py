@@ -47,6 +47,7 @@ _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")(]+")
 _TIMED_OUT = re.compile(r"(?:Read|Connect(?:ion)?) timed out\.?(?: \((?:read|connect) timeout=[\d.]+\))?")
 _OBJECT = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:? ?")
 SHORT_CAUSE_CHARS = 160
+SUPERSEDED = "superseded"  # a revision_status: no longer its task's newest revision (Kitsu approves a task)
 
 
 def describe(exc: BaseException) -> str:

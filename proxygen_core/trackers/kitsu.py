@@ -41,6 +41,7 @@ from gazu.exception import (
 from requests.adapters import HTTPAdapter
 
 from proxygen_core.trackers.base import (
+    SUPERSEDED,
     Publication,
     Revision,
     TrackerRefused,
@@ -314,7 +315,7 @@ class KitsuTracker:
         newest = max((int(p.get("revision") or 0) for p in
                       gazu.files.get_all_preview_files_for_task(task, client=self.client)), default=0)
         if int(movie.get("revision") or 0) < newest:
-            return "superseded"  # Kitsu approves a task: only its newest revision carries that status
+            return SUPERSEDED  # Kitsu approves a task: only its newest revision carries that status
         status = gazu.task.get_task_status(task["task_status_id"], client=self.client)
         return str(status["short_name"])
 

@@ -17,6 +17,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    RetryRequested,
     asset,
 )
 
@@ -45,6 +46,10 @@ def build_cut_asset(settings: Settings) -> AssetsDefinition:
         store = storage.store()
         db = catalog.open()
         outcome = build_cut(store, context.partition_key, db, settings, db.profile)
+        if outcome.transient is not None:  # the store's hiccup: the last good row and its event stay; retried
+            context.log.warning(f"cut {context.partition_key}: {outcome.row.error}; retrying the build")
+            raise RetryRequested(max_retries=settings.pipeline.step_retries,
+                                 seconds_to_wait=settings.pipeline.step_retry_wait_seconds) from outcome.transient
         publisher = events.publisher()
         written = record_cut(db, outcome.row, publisher.topic)
         publisher.drain(db)

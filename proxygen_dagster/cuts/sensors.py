@@ -110,21 +110,28 @@ def reviewed(context: SensorEvaluationContext, catalog: CatalogResource, setting
     if now - state.get("reviews_checked", 0.0) < trackers.tracker_review_seconds:
         return set()
     state["reviews_checked"] = now
-    by_cut = {k: set(v) for k, v in state.get("shots", {}).items() if k in keys}
+    state["shots"] = {k: v for k, v in state.get("shots", {}).items() if k in keys}  # a deleted cut's go
+    unplanned = keys - set(state["shots"])  # never planned since approved mode was set: plan them now
+    by_cut = {k: set(v) for k, v in state["shots"].items()}
     shots = set().union(*by_cut.values()) if by_cut else set()
     if not shots:
-        return set()
+        return unplanned
     try:
         db = catalog.open()
         tracker = open_tracker(trackers)
-        changed = refresh_reviews(db, tracker, db.shot_clips(shots, None, trackers.tracker_profile))
-    except (TrackerError, ConfigurationError) as exc:
+        checked = refresh_reviews(db, tracker, db.shot_clips(shots, None, trackers.tracker_profile),
+                                  state.get("reviews_at", 0))
+    except (TrackerError, ConfigurationError, ProxygenError) as exc:
         context.log.warning(f"review status not read ({trackers.tracker}): {exc}")
         return set()
+    state["reviews_at"] = checked.next_offset
+    for error in checked.errors[:20]:
+        context.log.warning(f"review status not read ({trackers.tracker}): {error}")
+    changed = checked.changes
     for change in changed:
         context.log.info(f"{change.shot} v{change.version or 0:03d}: review {change.before} -> {change.after}")
     moved = {c.shot for c in changed}
-    return {key for key, cut_shots in by_cut.items() if cut_shots & moved}
+    return unplanned | {key for key, cut_shots in by_cut.items() if cut_shots & moved}
 
 
 def build_cut_sensors(settings: Settings, job) -> list[SensorDefinition]:

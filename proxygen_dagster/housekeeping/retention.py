@@ -34,7 +34,8 @@ from dagster import (
     job,
     op,
 )
-from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log import SqlEventLogStorage, SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import DynamicPartitionsTable
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
 from proxygen_core.catalog import Catalog
@@ -126,11 +127,27 @@ def retire_partitions(instance: DagsterInstance, catalog: Catalog, keep: int, pe
     found = catalog.retired_keys(keep, (str(after[0]), str(after[1])) if after else None, per_pass)
     for start in range(0, len(found), RETIRE_CHUNK):
         chunk = [key for _, key in found[start:start + RETIRE_CHUNK]]
-        for key in instance.get_existing_dynamic_partitions(PARTITION.frames, chunk):
-            instance.delete_dynamic_partition(PARTITION.frames, key)
-            report.partitions_retired += 1
+        live = sorted(instance.get_existing_dynamic_partitions(PARTITION.frames, chunk))
+        delete_partitions(instance, PARTITION.frames, live)
+        report.partitions_retired += len(live)
     if found:
         instance.daemon_cursor_storage.set_cursor_values({RETIRE_CURSOR: json.dumps(list(found[-1]))})
+
+
+def delete_partitions(instance: DagsterInstance, name: str, keys: list[str]) -> None:
+    """Delete these dynamic partitions: one statement per chunk on a SQL instance (SQLite, PostgreSQL: the same
+    table ``delete_dynamic_partition`` deletes from one key at a time, ~1-2 ms each on PostgreSQL, 30 minutes
+    for a million), else Dagster's own call per key."""
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage) or not keys:
+        for key in keys:
+            instance.delete_dynamic_partition(name, key)
+        return
+    table = DynamicPartitionsTable
+    for start in range(0, len(keys), RETIRE_CHUNK):
+        chunk = keys[start:start + RETIRE_CHUNK]
+        with storage.index_connection() as conn:
+            conn.execute(table.delete().where((table.c.partitions_def_name == name) & table.c.partition.in_(chunk)))
 
 
 def restore_partitions(instance: DagsterInstance, keys: list[str]) -> list[str]:

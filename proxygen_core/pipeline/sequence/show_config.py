@@ -47,7 +47,8 @@ def show_render(store: Store | None, colour: ShowColour, render: RenderSettings,
     if colour.in_bucket:
         assert store is not None  # a bucket config is only read by a plan, which has its store
         uri = config
-        views = [(display, view)] + ([(hdr_display, hdr_view)] if hdr else [])
+        views = [(display, view), (display, render.display_referred_view)] + ([(hdr_display, hdr_view)] if hdr
+                                                                               else [])
         config = fetched_config(store, uri, render.working_colorspace, views, colour.looks or "")
         try:
             check_config(engine(config).config, uri, display, view, render.working_colorspace,
@@ -129,7 +130,7 @@ def _fetch_files(store: Store, uri: str, key: str, path: Path, working: str, vie
         for entry in search:
             rel = posixpath.normpath(posixpath.join(entry, missing))
             candidate = posixpath.normpath(posixpath.join(folder, rel))
-            if posixpath.isabs(entry) or rel.startswith("../") or candidate in tried:
+            if posixpath.isabs(entry) or posixpath.isabs(rel) or rel.startswith("../") or candidate in tried:
                 continue  # only files beside the config, under its folder
             tried.append(candidate)
             body = store.get_bytes_if_exists(candidate)
