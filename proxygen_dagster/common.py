@@ -24,8 +24,13 @@ def clip_asset_key(profile: str) -> AssetKey:
     return AssetKey(ASSET.shot_clip if profile == PRIMARY else f"{ASSET.shot_clip}_{profile}")
 
 
-def every_interval(settings: Settings, name: str, job: Any, description: str, running: bool = True) -> Any:
-    """``@sensor`` on the pipeline's interval (``PROXYGEN_SENSOR_INTERVAL_SECONDS``), requesting runs of ``job``."""
-    return sensor(name=name, minimum_interval_seconds=settings.pipeline.sensor_interval_seconds, jobs=[job],
+def every_interval(settings: Settings, name: str, job: Any, description: str, running: bool = True,
+                   followup: bool = False) -> Any:
+    """``@sensor`` requesting runs of ``job``, on the discovery interval (``PROXYGEN_SENSOR_INTERVAL_SECONDS``), or
+    with ``followup`` on the interval of the sensors that follow finished work
+    (``PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS``)."""
+    pipeline = settings.pipeline
+    interval = pipeline.followup_sensor_interval_seconds if followup else pipeline.sensor_interval_seconds
+    return sensor(name=name, minimum_interval_seconds=interval, jobs=[job],
                   default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
                   description=description)

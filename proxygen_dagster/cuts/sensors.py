@@ -79,7 +79,8 @@ def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, ca
 def build_cut_sensors(settings: Settings, job) -> list[SensorDefinition]:
     @every_interval(settings, SENSOR.cut_conform, job,
                     "Requests an editorial cut's conform when the cut is new or changed, or a new clip of a shot "
-                    "landed; the run key is the plan's fingerprint, so an unchanged cut is not built again.")
+                    "landed; the run key is the plan's fingerprint, so an unchanged cut is not built again.",
+                    followup=True)
     def cut_conform(context: SensorEvaluationContext, storage: MediaStorage,
                     catalog: CatalogResource) -> SensorResult | SkipReason:
         return cut_conform_tick(context, storage, catalog, settings)

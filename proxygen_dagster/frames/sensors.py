@@ -301,7 +301,8 @@ def build_frame_sensors(settings: Settings, jobs: Jobs) -> list[SensorDefinition
     @every_interval(settings, SENSOR.follow_upstream, jobs.frames,
                     "Completes a frame chain that was started part way: when a run materialized a frame asset without "
                     "the assets below it (source_frame alone, from the UI), requests those for that key. Reads only "
-                    "the materializations since its cursor; the sensors' own batch runs select the whole chain.")
+                    "the materializations since its cursor; the sensors' own batch runs select the whole chain.",
+                    followup=True)
     def follow_upstream(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         return follow_upstream_tick(context, settings)
 

@@ -177,7 +177,7 @@ def build_sequence_sensors(settings: Settings, jobs: Jobs) -> list[SensorDefinit
     @every_interval(settings, SENSOR.sequence_clips, jobs.clips,
                     "Finds image sequences among finished frames (incrementally, from the event log), adds a "
                     "partition per sequence and requests its clip once no frame has changed for the settle time "
-                    "and every frame has finished; a late or re-rendered frame requests it again.")
+                    "and every frame has finished; a late or re-rendered frame requests it again.", followup=True)
     def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
         return sequence_clips_tick(context, storage, settings)
 

@@ -34,7 +34,8 @@ def tracker_publisher_tick(context: SensorEvaluationContext, catalog: CatalogRes
 def build_tracker_sensors(settings: Settings, job) -> list[SensorDefinition]:
     @every_interval(settings, SENSOR.tracker_publisher, job,
                     f"Requests the {settings.trackers.tracker} publish ({ASSET.tracker_publish}) of each clip whose "
-                    "row waits for it: just built, or retried after its backoff while the tracker was down.")
+                    "row waits for it: just built, or retried after its backoff while the tracker was down.",
+                    followup=True)
     def tracker_publisher(context: SensorEvaluationContext, catalog: CatalogResource) -> SensorResult | SkipReason:
         return tracker_publisher_tick(context, catalog)
 
