@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 import yaml
+from dagster import ConfigurableResource
 
 from proxygen_core.settings import PipelineSettings, Settings, instance_file, load_settings
 from proxygen_dagster.definitions import build_definitions
@@ -62,3 +63,71 @@ def test_the_local_instance_keeps_run_monitoring_and_runs_no_unused_daemon(tmp_p
         daemons = set(instance.get_required_daemon_types())
     assert {"SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING", "EVENT_LOG_CONSUMER"} <= daemons
     assert not daemons & {"ASSET", "FRESHNESS_DAEMON"}
+
+
+class _Counted(ConfigurableResource):
+    label: str = "thing"
+
+    def setup_for_execution(self, context) -> None:
+        BUILT.append(self.label)
+
+
+BUILT: list[str] = []
+
+
+def _sensor_defs(fail: list[bool]):
+    from dagster import Definitions, SkipReason, sensor
+
+    from proxygen_dagster.common import tick_resources
+
+    seen: list[object] = []
+
+    @sensor(name="counted", minimum_interval_seconds=5)
+    def counted(context):
+        with tick_resources(context, ("thing",)) as r:
+            seen.append(r["thing"])
+            if fail and fail.pop():
+                raise RuntimeError("storage gone")
+            return SkipReason("nothing")
+
+    return Definitions(sensors=[counted], resources={"thing": _Counted()}), counted, seen
+
+
+def test_a_code_servers_sensor_builds_its_resources_once_per_thread_and_again_after_a_failed_tick():
+    import threading
+
+    from dagster import DagsterInstance, build_sensor_context
+
+    BUILT.clear()
+    fail: list[bool] = []
+    defs, counted, seen = _sensor_defs(fail)
+    repo = defs.get_repository_def()
+    with DagsterInstance.ephemeral() as instance:
+        def tick():
+            with build_sensor_context(instance=instance, repository_def=repo) as ctx:
+                return counted(ctx)
+
+        tick()
+        tick()
+        assert BUILT == ["thing"] and seen[0] is seen[1]  # the second tick reused the first one's resource
+        other = threading.Thread(target=tick)
+        other.start()
+        other.join()
+        assert len(BUILT) == 2 and seen[2] is not seen[0]  # another thread: its own
+        fail.append(True)
+        with pytest.raises(Exception, match="storage gone"):
+            tick()
+        tick()
+        assert len(BUILT) == 3 and seen[-1] is not seen[0]  # the failed tick's copy was dropped
+
+
+def test_a_tests_sensor_context_gets_the_resources_it_was_given_every_tick():
+    from dagster import DagsterInstance, build_sensor_context
+
+    BUILT.clear()
+    _, counted, seen = _sensor_defs([])
+    with DagsterInstance.ephemeral() as instance:
+        for label in ("a", "b"):
+            with build_sensor_context(instance=instance, resources={"thing": _Counted(label=label)}) as ctx:
+                counted(ctx)
+    assert BUILT == ["a", "b"] and [r.label for r in seen] == ["a", "b"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from dagster import RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason
 
 from proxygen_core.settings import Settings
-from proxygen_dagster.common import every_interval
+from proxygen_dagster.common import every_interval, tick_resources
 from proxygen_dagster.names import ASSET, JOB, SENSOR, TAG, TRIGGER
 from proxygen_dagster.resources import CatalogResource
 
@@ -36,7 +36,8 @@ def build_tracker_sensors(settings: Settings, job) -> list[SensorDefinition]:
                     f"Requests the {settings.trackers.tracker} publish ({ASSET.tracker_publish}) of each clip whose "
                     "row waits for it: just built, or retried after its backoff while the tracker was down.",
                     followup=True)
-    def tracker_publisher(context: SensorEvaluationContext, catalog: CatalogResource) -> SensorResult | SkipReason:
-        return tracker_publisher_tick(context, catalog)
+    def tracker_publisher(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        with tick_resources(context, ("catalog",)) as r:
+            return tracker_publisher_tick(context, r["catalog"])
 
     return [tracker_publisher]
