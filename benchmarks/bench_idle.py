@@ -13,6 +13,8 @@ the stack runs this checkout's code (PYTHONPATH), whichever checkout the shared 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -130,6 +132,23 @@ def thread_times(pid: int) -> dict[str, float]:
     return out
 
 
+def ticks_between(home: Path, start: float, end: float) -> dict[str, dict[str, int]]:
+    """Sensor and schedule ticks the daemon recorded in the window: name -> status -> count (a failing sensor
+    would look cheap: the figures count only if its ticks are SKIPPED or SUCCESS)."""
+    import sqlite3
+
+    out: dict[str, dict[str, int]] = {}
+    with contextlib.closing(sqlite3.connect(f"file:{home / 'schedules' / 'schedules.db'}?mode=ro", uri=True)) as db:
+        for status, body in db.execute("SELECT status, tick_body FROM job_ticks"):
+            tick = json.loads(body)
+            if not start <= tick.get("timestamp", 0.0) <= end:
+                continue
+            name = tick.get("job_name", "?")  # TickData.instigator_name, under its storage name
+            out.setdefault(name, {}).setdefault(status, 0)
+            out[name][status] += 1
+    return out
+
+
 def start_stack(var: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     from proxygen_core.services.process import free_port
 
@@ -188,12 +207,13 @@ def main() -> int:
             sampler.sample(baseline=True)
             if args.threads:
                 threads0 = {pid: thread_times(pid) for pid in sampler.kinds}
-            t0 = time.monotonic()
+            t0, wall0 = time.monotonic(), time.time()
             while time.monotonic() - t0 < args.seconds:
                 time.sleep(min(sampler.interval, args.seconds - (time.monotonic() - t0)))
                 sampler.sample()
             window = time.monotonic() - t0
             threads1 = {pid: thread_times(pid) for pid in threads0}
+            ticks = ticks_between(Path(tmp) / "var" / "dagster", wall0, time.time())
             if proc.poll() is not None:
                 print(f"the stack exited during the window:\n{log.read_text(errors='replace')[-3000:]}",
                       file=sys.stderr)
@@ -208,6 +228,8 @@ def main() -> int:
         total += seconds
         print(f"  {kind:<30} {seconds:6.2f} CPU-s over {count:2d} processes = {seconds / window:.4f} core")
     print(f"  {'total':<30} {total:6.2f} CPU-s = {total / window:.4f} of one core")
+    print("ticks in the window: " + "; ".join(f"{name} " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(by.items()))
+                                            for name, by in sorted(ticks.items())))
     if args.threads:
         for pid, before in threads0.items():
             after = threads1.get(pid, {})
