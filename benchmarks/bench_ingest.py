@@ -67,7 +67,8 @@ def main() -> int:
 
         s3_port = free_port()
         env = local_env(var, s3_port, "ingest")
-        env.update({"PROXYGEN_BATCH_SIZE": str(args.batch), "PROXYGEN_SENSOR_INTERVAL_SECONDS": "2"})
+        env.update({"PROXYGEN_BATCH_SIZE": str(args.batch), "PROXYGEN_SENSOR_INTERVAL_SECONDS": "2",
+                    "PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS": "2"})
         os.environ.update(env)
         weed = start_seaweedfs(var / "seaweedfs", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], s3_port)
         daemon = code = None

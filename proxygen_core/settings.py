@@ -180,7 +180,11 @@ class PipelineSettings:
     batch_settle_seconds: float = 10.0  # a burst's last partial batch runs once no new key came for this long
     batch_max_wait_seconds: float = 60.0  # ... or once its oldest key has waited this long
     max_keys_per_tick: int = 5000
-    sensor_interval_seconds: int = 5
+    sensor_interval_seconds: int = 5  # the discovery sensors (s3_new_frames, s3_notifications): a new upload's wait
+    # The sensors that follow finished work (sequence_clips, cut_conform, follow_upstream, tracker_publisher): a clip
+    # waits clip_settle_seconds plus at most this. Each tick costs ~0.15 CPU-s across the daemon and the code server
+    # (docs/benchmarks.md, "An idle stack"): at 5 s these four alone kept a tenth of a core busy on an idle stack.
+    followup_sensor_interval_seconds: int = 30
     # keep | until_clips | none. until_clips: a source with a frame number keeps its working EXR until every
     # enabled clip profile of its sequence is built (then it is deleted); lone stills keep none. keep: every
     # source keeps its latest one (partial re-runs without a re-decode). none: never kept (clips re-decode).
@@ -244,6 +248,9 @@ class PipelineSettings:
         _check(self, "looks", parse_looks)
         if self.otio_media not in ("relative", "presigned"):
             raise ValueError(f"otio_media {self.otio_media!r}: relative or presigned")
+        for name in ("sensor_interval_seconds", "followup_sensor_interval_seconds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} {getattr(self, name)}: at least 1 (seconds between a sensor's ticks)")
         if self.cut_version not in ("latest", "pinned", "approved"):
             raise ValueError(f"cut_version {self.cut_version!r}: latest, pinned or approved")
 

@@ -3,6 +3,7 @@ down). It depends on no setting, so it is defined once, at module level."""
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
+from proxygen_dagster.common import tick_resources
 from proxygen_dagster.names import SENSOR
 from proxygen_dagster.resources import CatalogResource, EventBus
 
@@ -23,5 +24,6 @@ def outbox_publisher_tick(context: SensorEvaluationContext, catalog: CatalogReso
 
 @sensor(name=SENSOR.outbox_publisher, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
         description="Drains the catalog's event outbox to Kafka (events that waited while the broker was down).")
-def outbox_publisher(context: SensorEvaluationContext, catalog: CatalogResource, events: EventBus) -> SkipReason:
-    return outbox_publisher_tick(context, catalog, events)
+def outbox_publisher(context: SensorEvaluationContext) -> SkipReason:
+    with tick_resources(context, ("catalog", "events")) as r:
+        return outbox_publisher_tick(context, r["catalog"], r["events"])

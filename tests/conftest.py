@@ -213,10 +213,13 @@ def tansu(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def dagster_defs(s3_env):
-    """The code location, imported only once the S3 environment is set (settings are read at import)."""
-    from proxygen_dagster.definitions import defs
+    """The code location, built once the S3 environment is set: built here from the settings read now, not the
+    module's ``defs`` (built when the module was first imported, which another test may have done before this
+    environment was set)."""
+    from proxygen_core.settings import deployment, load_settings
+    from proxygen_dagster.definitions import build_definitions
 
-    return defs
+    return build_definitions(load_settings(), deployment())
 
 
 @pytest.fixture()

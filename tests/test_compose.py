@@ -88,6 +88,7 @@ def _env_file(path: Path) -> dict[str, str]:
         "PROXYGEN_KAFKA_BOOTSTRAP": "tansu:9092",
         "PROXYGEN_BATCH_SIZE": "8",
         "PROXYGEN_SENSOR_INTERVAL_SECONDS": "5",
+        "PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS": "5",
     }
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     path.chmod(0o600)

@@ -77,7 +77,8 @@ def _env(zou, password: str = KITSU_PASSWORD) -> dict[str, str]:
     return {"PROXYGEN_TRACKER": "kitsu", "PROXYGEN_KITSU_URL": zou.url, "PROXYGEN_KITSU_USER": KITSU_EMAIL,
             "PROXYGEN_KITSU_PASSWORD": password, "PROXYGEN_TRACKER_CREATE": "true",
             "PROXYGEN_TRACKER_RETRY_SECONDS": "2", "PROXYGEN_TRACKER_RETRY_MAX_SECONDS": "4",
-            "PROXYGEN_CLIP_SETTLE_SECONDS": "2", "PROXYGEN_SENSOR_INTERVAL_SECONDS": "2"}
+            "PROXYGEN_CLIP_SETTLE_SECONDS": "2", "PROXYGEN_SENSOR_INTERVAL_SECONDS": "2",
+            "PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS": "2"}
 
 
 def _upload(stack: LocalStack, folder: Path, show: str, version: int, frames: int) -> tuple[str, list[str]]:

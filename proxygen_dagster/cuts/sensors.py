@@ -27,7 +27,7 @@ from proxygen_core.errors import ConfigurationError, ProxygenError
 from proxygen_core.settings import Settings
 from proxygen_core.trackers import TrackerError, open_tracker
 from proxygen_core.trackers.reviews import refresh_reviews
-from proxygen_dagster.common import clip_asset_key, every_interval
+from proxygen_dagster.common import clip_asset_key, every_interval, tick_resources
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.resources import CatalogResource, MediaStorage
 
@@ -137,9 +137,10 @@ def reviewed(context: SensorEvaluationContext, catalog: CatalogResource, setting
 def build_cut_sensors(settings: Settings, job) -> list[SensorDefinition]:
     @every_interval(settings, SENSOR.cut_conform, job,
                     "Requests an editorial cut's conform when the cut is new or changed, or a new clip of a shot "
-                    "landed; the run key is the plan's fingerprint, so an unchanged cut is not built again.")
-    def cut_conform(context: SensorEvaluationContext, storage: MediaStorage,
-                    catalog: CatalogResource) -> SensorResult | SkipReason:
-        return cut_conform_tick(context, storage, catalog, settings)
+                    "landed; the run key is the plan's fingerprint, so an unchanged cut is not built again.",
+                    followup=True)
+    def cut_conform(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        with tick_resources(context, ("storage", "catalog")) as r:
+            return cut_conform_tick(context, r["storage"], r["catalog"], settings)
 
     return [cut_conform]

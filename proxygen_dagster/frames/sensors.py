@@ -30,11 +30,13 @@ from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
 from proxygen_core.store.inputs import Input
 from proxygen_core.store.s3 import ObjectInfo, ObjectStore
-from proxygen_dagster.common import every_interval
+from proxygen_dagster.common import every_interval, tick_resources
 from proxygen_dagster.jobs import Jobs
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import frames
 from proxygen_dagster.resources import CatalogResource, EventBus, MediaStorage
+
+FRAME_RESOURCES = ("storage", "catalog", "events")
 
 
 def frame_assets(settings: Settings) -> list[AssetKey]:
@@ -286,22 +288,23 @@ def build_frame_sensors(settings: Settings, jobs: Jobs) -> list[SensorDefinition
                     "object that is not a frame source once per version as a skipped row, adds a partition per "
                     "new key and requests batch runs: full batches at once, a burst's remainder once no new key "
                     "arrived for the settle time.")
-    def s3_new_frames(context: SensorEvaluationContext, storage: MediaStorage, catalog: CatalogResource,
-                      events: EventBus) -> SensorResult | SkipReason:
-        return s3_new_frames_tick(context, storage, catalog, events, settings)
+    def s3_new_frames(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        with tick_resources(context, FRAME_RESOURCES) as r:
+            return s3_new_frames_tick(context, r["storage"], r["catalog"], r["events"], settings)
 
     @every_interval(settings, SENSOR.s3_notifications, jobs.frames,
                     "Consumes S3 bucket notifications (AWS/VAST Records JSON) from Kafka and adds partitions and batch "
                     "runs exactly like the polling sensor; offsets advance only after the tick was recorded.",
                     running=bool(settings.events.notifications_topic))
-    def s3_notifications(context: SensorEvaluationContext, storage: MediaStorage, events: EventBus,
-                         catalog: CatalogResource) -> SensorResult | SkipReason:
-        return s3_notifications_tick(context, storage, events, catalog, settings)
+    def s3_notifications(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        with tick_resources(context, FRAME_RESOURCES) as r:
+            return s3_notifications_tick(context, r["storage"], r["events"], r["catalog"], settings)
 
     @every_interval(settings, SENSOR.follow_upstream, jobs.frames,
                     "Completes a frame chain that was started part way: when a run materialized a frame asset without "
                     "the assets below it (source_frame alone, from the UI), requests those for that key. Reads only "
-                    "the materializations since its cursor; the sensors' own batch runs select the whole chain.")
+                    "the materializations since its cursor; the sensors' own batch runs select the whole chain.",
+                    followup=True)
     def follow_upstream(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         return follow_upstream_tick(context, settings)
 

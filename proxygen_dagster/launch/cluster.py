@@ -146,6 +146,7 @@ def start_cluster(work: Path, hosts: int, batch: int, concurrency: int = 1, rede
             env_name("kafka_bootstrap"): f"{ctl}:{tansu.ports['kafka']}",
             env_name("batch_size"): str(batch),
             env_name("sensor_interval_seconds"): "2",
+            env_name("followup_sensor_interval_seconds"): "2",
             env_name("cache_dir"): str(work / "cache" / "control"),
             "AWS_ACCESS_KEY_ID": ACCESS, "AWS_SECRET_ACCESS_KEY": SECRET,
             "PROXYGEN_ENV": "production",

@@ -15,7 +15,7 @@ from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.pipeline.sequence import build_fingerprint, due, load_members, profiles_signature
 from proxygen_core.pipeline.sequence.plan import grade_digest, lacking_profiles, sequence_digest
 from proxygen_core.settings import Settings, parse_grade_sources
-from proxygen_dagster.common import clip_asset_key, every_interval
+from proxygen_dagster.common import clip_asset_key, every_interval, tick_resources
 from proxygen_dagster.jobs import Jobs
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import sequences
@@ -177,8 +177,9 @@ def build_sequence_sensors(settings: Settings, jobs: Jobs) -> list[SensorDefinit
     @every_interval(settings, SENSOR.sequence_clips, jobs.clips,
                     "Finds image sequences among finished frames (incrementally, from the event log), adds a "
                     "partition per sequence and requests its clip once no frame has changed for the settle time "
-                    "and every frame has finished; a late or re-rendered frame requests it again.")
-    def sequence_clips(context: SensorEvaluationContext, storage: MediaStorage) -> SensorResult | SkipReason:
-        return sequence_clips_tick(context, storage, settings)
+                    "and every frame has finished; a late or re-rendered frame requests it again.", followup=True)
+    def sequence_clips(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        with tick_resources(context, ("storage",)) as r:
+            return sequence_clips_tick(context, r["storage"], settings)
 
     return [sequence_clips]

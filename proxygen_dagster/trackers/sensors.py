@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from dagster import RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason
 
 from proxygen_core.settings import Settings
-from proxygen_dagster.common import every_interval
+from proxygen_dagster.common import every_interval, tick_resources
 from proxygen_dagster.names import ASSET, JOB, SENSOR, TAG, TRIGGER
 from proxygen_dagster.resources import CatalogResource
 
@@ -34,8 +34,10 @@ def tracker_publisher_tick(context: SensorEvaluationContext, catalog: CatalogRes
 def build_tracker_sensors(settings: Settings, job) -> list[SensorDefinition]:
     @every_interval(settings, SENSOR.tracker_publisher, job,
                     f"Requests the {settings.trackers.tracker} publish ({ASSET.tracker_publish}) of each clip whose "
-                    "row waits for it: just built, or retried after its backoff while the tracker was down.")
-    def tracker_publisher(context: SensorEvaluationContext, catalog: CatalogResource) -> SensorResult | SkipReason:
-        return tracker_publisher_tick(context, catalog)
+                    "row waits for it: just built, or retried after its backoff while the tracker was down.",
+                    followup=True)
+    def tracker_publisher(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        with tick_resources(context, ("catalog",)) as r:
+            return tracker_publisher_tick(context, r["catalog"])
 
     return [tracker_publisher]
