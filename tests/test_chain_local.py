@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from proxygen_core.pipeline import state as st
 from proxygen_core.pipeline.chain import PREVIEW, PROXY, RECORD, SOURCE, THUMBNAIL, WORKING, run_chain
@@ -80,6 +81,7 @@ def test_same_stem_sibling_keeps_its_own_outputs(tmp_path):
     assert render_file(exr, out, SETTINGS).thumbnail.path == a.thumbnail.path
 
 
+@pytest.mark.slow  # ~4.5 s (a full-resolution frame): in the full suite
 def test_preview_tier_is_full_resolution_and_a_stage_of_its_own(tmp_path):
     src = chart_exr(tmp_path / "in" / "plate.exr", size=(400, 300))
     s = SETTINGS.with_render(preview_enabled=True)

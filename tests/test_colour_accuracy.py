@@ -67,6 +67,7 @@ def test_the_test_decoder_is_bt709_and_agrees_with_libswscale(tmp_path):
     assert de.max() > 1.0
 
 
+@pytest.mark.slow  # ~20 s over the real images: the full suite (CI) runs it, the quick subset stays under 60 s
 @pytest.mark.parametrize("S", REAL_PATHS)
 @pytest.mark.parametrize("row", manifest_cases(broken=False))
 def test_real_images_block_de2000(tmp_path, row, testdata, S):
@@ -127,6 +128,7 @@ def test_display_lut_is_checked_cached_and_falls_back(tmp_path, monkeypatch):
     assert none is None and refused.used == "exact" and "over the bound" in refused.reason
 
 
+@pytest.mark.slow  # ~12 s (the PQ bake check at 129^3): in the full suite
 def test_pq_display_takes_the_split_lut_within_the_bound(tmp_path):
     """The PQ display's one 129^3 LUT misses the check (the ACES 2.0 HDR view kinks inside its cells); the split
     LUT (a finer dark LUT, exact guarded cells) passes the same check, and holds on colours it was not checked

@@ -57,6 +57,7 @@ def _render_sequence(tmp_path, frames: list[int], size=(320, 180), settings: Set
     return {r.profile: r for r in rows}, store
 
 
+@pytest.mark.slow  # ~6 s: in the full suite
 def test_every_profile_from_a_24_frame_sequence_with_a_gap(tmp_path):
     frames = [n for n in range(1001, 1025) if n != 1010]  # 1010 is missing
     rows, store = _render_sequence(tmp_path, frames)
@@ -104,6 +105,7 @@ def _chart_patches(path, kr, kb, index=0):
     return picture_rgb(frame, kr, kb)
 
 
+@pytest.mark.slow  # ~15 s for both display paths: in the full suite
 @pytest.mark.parametrize("display_transform", ["lut", "exact"])
 def test_chart_colour_of_every_deliverable(tmp_path, display_transform):
     """10-bit SDR deliverables within 0.5 CIEDE2000 of the exact OCIO render, the 8-bit review clip within 1.0,
