@@ -48,8 +48,9 @@ def start_local(tmp_path: Path, env: dict[str, str] | None = None, ports: dict[s
 
     ports = ports or {"ui": free_port(), "s3": free_port(), "kafka": free_port()}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PROXYGEN_")}
-    clean.update(XDG_CONFIG_HOME=str(tmp_path / "config"), PROXYGEN_BATCH_SETTLE_SECONDS="1",
-                 PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS="5", **(env or {}))
+    # the whole-stack tests' own defaults, which a test's ``env`` may override
+    clean.update({"XDG_CONFIG_HOME": str(tmp_path / "config"), "PROXYGEN_BATCH_SETTLE_SECONDS": "1",
+                  "PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS": "5", **(env or {})})
     var, log_path = tmp_path / "var", tmp_path / "local.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("proxygen")), "local", "--var", str(var),
