@@ -59,6 +59,16 @@ def membership_ms(instance, newest: int) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+def one_pass(instance, catalog, args) -> tuple[int, float]:
+    """One retention pass's retirement: (partitions retired, seconds)."""
+    from proxygen_dagster.housekeeping.retention import RetentionReport, retire_partitions
+
+    report = RetentionReport()
+    t = time.perf_counter()
+    retire_partitions(instance, catalog, args.keep, args.per_pass, report)
+    return report.partitions_retired, time.perf_counter() - t
+
+
 def ui(port: int, label: str) -> None:
     for name, query in (("asset header (partitionStats)", HEADER_QUERY),
                         ("partitions tab (assetPartitionStatuses)", STATUS_QUERY)):
@@ -80,7 +90,6 @@ def main() -> int:
     from proxygen_core.catalog import SQLiteCatalog
     from proxygen_core.services.postgres import start_postgres
     from proxygen_core.services.process import free_port, stop_process, wait_for_port
-    from proxygen_dagster.housekeeping.retention import RetentionReport, retire_partitions
     from proxygen_dagster.names import PARTITION
 
     work = Path(tempfile.mkdtemp(prefix="proxygen-retire-"))
@@ -116,13 +125,10 @@ def main() -> int:
                 ui(port, f"at {total:,} live")
             passes, started = 0, time.perf_counter()
             while True:
-                report = RetentionReport()
-                t = time.perf_counter()
-                retire_partitions(instance, catalog, args.keep, args.per_pass, report)
+                retired, took = one_pass(instance, catalog, args)
                 passes += 1
-                print(f"  retirement pass {passes}: {report.partitions_retired:,} retired in "
-                      f"{time.perf_counter() - t:.1f} s", flush=True)
-                if report.partitions_retired < args.per_pass or passes > 100:
+                print(f"  retirement pass {passes}: {retired:,} retired in {took:.1f} s", flush=True)
+                if retired < args.per_pass or passes > 100:
                     break
             live = len(instance.get_dynamic_partitions(PARTITION.frames))
             print(f"retired to {live:,} live in {passes} pass(es), {time.perf_counter() - started:.0f} s; the sensor's "
@@ -133,12 +139,9 @@ def main() -> int:
             for day in range(1, args.days + 1):
                 add(instance, catalog_path, total, args.per_day, base)
                 total += args.per_day
-                report = RetentionReport()
-                t = time.perf_counter()
-                retire_partitions(instance, catalog, args.keep, args.per_pass, report)
-                took = time.perf_counter() - t
+                retired, took = one_pass(instance, catalog, args)
                 live = len(instance.get_dynamic_partitions(PARTITION.frames))
-                print(f"  day {day}: +{args.per_day:,} frames, {report.partitions_retired:,} retired in {took:.1f} s, "
+                print(f"  day {day}: +{args.per_day:,} frames, {retired:,} retired in {took:.1f} s, "
                       f"{live:,} live after ({args.keep + args.per_day:,} before the pass at most), catalog "
                       f"{total:,} rows; membership {membership_ms(instance, total):.0f} ms", flush=True)
             if webserver is not None:
