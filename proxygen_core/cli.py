@@ -16,8 +16,16 @@ from proxygen_core.report import add_commands
 from proxygen_core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from proxygen_core.pipeline.chain import KeyResult
     from proxygen_core.rows import ClipRow
     from proxygen_core.store.local import LocalStore
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
 
 
 def _frame_sources(given: list[str], store: LocalStore, settings: Settings) -> tuple[list[str], int]:
@@ -52,7 +60,7 @@ def quality_line(clip: ClipRow) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from proxygen_core.pipeline.folder import render_file, write_sequence_clips
+    from proxygen_core.pipeline.folder import FRAMES_IN_FLIGHT, render_files, write_sequence_clips
     from proxygen_core.store.local import LocalStore
 
     settings = load_settings(args.config).with_render(
@@ -65,19 +73,23 @@ def _render(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: is a file; give a folder (it is created if missing)")
     store = LocalStore(out)
     sources, failed = _frame_sources(args.sources, store, settings)
-    results = []
     started = time.perf_counter()
-    for index, source in enumerate(sources, 1):
-        result = render_file(source, out, settings, store, keep_working=args.keep_working)
-        results.append(result)
+    ended = 0
+
+    def done(index: int, result: KeyResult) -> None:
+        nonlocal failed, ended
+        ended += 1
+        source = sources[index]
         if result.failed is not None:
             failed += 1
             print(f"error: {source}: {result.failed.error.get('cause', 'failed')}", file=sys.stderr, flush=True)
         if len(sources) > 1 and not args.quiet:
             elapsed = time.perf_counter() - started
-            eta = elapsed / index * (len(sources) - index)
-            print(f"[{index}/{len(sources)}] {'ok' if result.ok else 'failed':6s} {source} ({result.seconds:.2f} s, "
+            eta = elapsed / ended * (len(sources) - ended)
+            print(f"[{ended}/{len(sources)}] {'ok' if result.ok else 'failed':6s} {source} ({result.seconds:.2f} s, "
                   f"eta {eta:.0f} s)", flush=True)
+
+    results = render_files(sources, out, settings, store, args.keep_working, args.jobs or FRAMES_IN_FLIGHT, done)
     if len(sources) > 1 and not args.quiet:
         print(f"{len(sources) - failed} ok, {failed} failed in {time.perf_counter() - started:.1f} s", flush=True)
     for clip in write_sequence_clips(results, store, settings, keep_working=args.keep_working):
@@ -140,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--preview", action="store_true", help="also write a full-resolution JPEG preview")
     render.add_argument("--keep-working", action="store_true",
                         help="keep each source's scene-linear working EXR under OUT/.proxygen/ (default: not kept)")
+    render.add_argument("-j", "--jobs", type=positive_int, default=None,
+                        help="sources rendered at once (default 2: keeps the cores busy; 1 holds the least memory)")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     render.set_defaults(func=_render)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from proxygen_core.pipeline import state as st
 from proxygen_core.pipeline.chain import PREVIEW, PROXY, RECORD, SOURCE, THUMBNAIL, WORKING, run_chain
-from proxygen_core.pipeline.folder import render_file
+from proxygen_core.pipeline.folder import render_file, render_files
 from proxygen_core.store.local import LocalStore
 
 from .conftest import SETTINGS, no_retry_settings
@@ -79,6 +80,48 @@ def test_same_stem_sibling_keeps_its_own_outputs(tmp_path):
     assert json.loads((out / "frame.0001.tif.json").read_text())["source"] == str(tif)
     # Running the first one again keeps its plain names (it owns them).
     assert render_file(exr, out, SETTINGS).thumbnail.path == a.thumbnail.path
+
+
+def test_frames_in_flight_keep_the_sources_order_and_the_first_owner_of_a_name(tmp_path):
+    """Two at a time, yet the results come back in the order given, each source's own, and of two sources
+    sharing a stem the first given keeps the plain name (they run one after the other)."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    tif = flat_tif(inp / "frame.0001.tif", (0.9, 0.9, 0.9))
+    sources = [str(tif)] + [str(chart_exr(inp / f"plate.{n:04d}.exr", value=0.05 * n)) for n in range(1, 6)]
+    sources.append(str(chart_exr(inp / "frame.0001.exr", value=0.1)))
+    out = tmp_path / "out"
+    seen: list[int] = []
+    results = render_files(sources, out, SETTINGS, LocalStore(out), jobs=2, done=lambda i, r: seen.append(i))
+    assert [r.key for r in results] == [os.path.abspath(s) for s in sources] and all(r.ok for r in results)
+    assert sorted(seen) == list(range(len(sources)))
+    assert results[0].thumbnail.path.endswith("/frame.0001_thumb.jpg")  # given first: owns the plain name
+    assert results[-1].thumbnail.path.endswith("/frame.0001.exr_thumb.jpg")
+    means = [float(read_jpeg(r.thumbnail.path).mean()) for r in results[1:6]]
+    assert means == sorted(means) and means[0] < means[-1] - 0.1  # each picture is its own source's
+
+
+def test_scratch_working_frames_are_uncompressed_and_kept_ones_piz(tmp_path, monkeypatch):
+    """Working frames the local door deletes after the clips are written uncompressed (read back once, from
+    a local disk); kept ones with the pipeline's compression; a compression set on purpose is kept."""
+    import OpenImageIO as oiio
+
+    from proxygen_core.pipeline.folder import local_settings
+
+    assert local_settings(SETTINGS).pipeline.working_compression == "none"
+    assert local_settings(SETTINGS, keep_working=True).pipeline.working_compression == "piz"
+    zipped = replace(SETTINGS, pipeline=replace(SETTINGS.pipeline, working_compression="zip"))
+    assert local_settings(zipped).pipeline.working_compression == "zip"
+    src = chart_exr(tmp_path / "in" / "plate.0001.exr")
+    written: list[str] = []
+    original = st.store_working
+    monkeypatch.setattr(st, "store_working", lambda *a: written.append(a[3]) or original(*a))
+    assert render_file(src, tmp_path / "out", SETTINGS).ok and written == ["none"]
+    assert render_file(src, tmp_path / "kept", SETTINGS, keep_working=True).ok and written[-1] == "piz"
+    path = st.load_state(LocalStore(tmp_path / "kept"), str(src)).working_exr
+    inp = oiio.ImageInput.open(path)
+    assert inp.spec().get_string_attribute("compression") == "piz"
+    inp.close()
 
 
 @pytest.mark.slow  # ~4.5 s (a full-resolution frame): in the full suite

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from proxygen_core.pipeline.chain import KeyResult, run_chain
 from proxygen_core.pipeline.sequence import build_clips_of, load_members, release_working_frames
 from proxygen_core.pipeline.stages import output_keys_for
 from proxygen_core.rows import ClipRow
-from proxygen_core.settings import GENERATOR, Settings
+from proxygen_core.settings import GENERATOR, PipelineSettings, Settings
 from proxygen_core.store.identity import identify
 from proxygen_core.store.inputs import Input
 from proxygen_core.store.local import LocalStore
@@ -27,12 +30,52 @@ from proxygen_core.store.local import LocalStore
 SKIPPED_REPORT = ".skipped.json"  # never a frame's report name: a skipped file owns no stem
 
 
+# How many sources ``render_files`` renders at once. One frame's chain keeps ~1.3 of 2 cores busy (its decode,
+# colour and resize are spread over the native pool, its encodes and file writes are not); two in flight keep
+# them all busy (docs/benchmarks.md, "A shot"). More gains nothing and holds another frame's memory.
+FRAMES_IN_FLIGHT = 2
+
+
 def local_settings(settings: Settings, keep_working: bool = False) -> Settings:
     """The local door keeps working frames only until its sequences' clips are made, unless asked to keep
     them: a folder of renders is not a pipeline that re-renders from them, and they cost several times the
-    sources' bytes."""
-    return replace(settings, pipeline=replace(settings.pipeline,
-                                              working_retention="keep" if keep_working else "until_clips"))
+    sources' bytes. Such scratch frames are written uncompressed (read back once, from a local disk, by the
+    same process: piz costs ~0.1 CPU-s a 2K frame each way; docs/benchmarks.md, "A shot") unless another
+    compression than the default was set."""
+    pipeline = replace(settings.pipeline, working_retention="keep" if keep_working else "until_clips")
+    if not keep_working and settings.pipeline.working_compression == PipelineSettings.working_compression:
+        pipeline = replace(pipeline, working_compression="none")
+    return replace(settings, pipeline=pipeline)
+
+
+def render_files(sources: list[str], out_dir: str | os.PathLike[str], settings: Settings, store: LocalStore,
+                 keep_working: bool = False, jobs: int = FRAMES_IN_FLIGHT,
+                 done: Callable[[int, KeyResult], None] | None = None) -> list[KeyResult]:
+    """``render_file`` of every source, ``jobs`` at a time; the results in the sources' order, ``done(i, result)``
+    called as each one ends (one call at a time). Sources that would share an output name (``a.0001.exr`` beside ``a.0001.tif``)
+    run one after the other in the order given, so the first still owns the plain name (``output_keys_for``
+    reads the owner before it writes: two at once could both take it)."""
+    lanes: dict[str, list[int]] = {}
+    for index, source in enumerate(sources):
+        lanes.setdefault(store.output_keys(os.path.abspath(source)).thumbnail, []).append(index)
+    results: list[KeyResult | None] = [None] * len(sources)
+    lock = threading.Lock()
+
+    def lane(indexes: list[int]) -> None:
+        for index in indexes:
+            result = results[index] = render_file(sources[index], out_dir, settings, store, keep_working)
+            if done is not None:
+                with lock:
+                    done(index, result)
+
+    if jobs <= 1 or len(lanes) <= 1:
+        for indexes in lanes.values():
+            lane(indexes)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="proxygen-frame") as pool:
+            for future in [pool.submit(lane, indexes) for indexes in lanes.values()]:
+                future.result()  # the first error raised ends the command, as one frame at a time would
+    return [r for r in results if r is not None]
 
 
 def render_file(source: str | os.PathLike[str], out_dir: str | os.PathLike[str], settings: Settings,
