@@ -23,6 +23,7 @@ from proxygen_core.profiles import DEFAULT_TEMPLATE as DEFAULT_BURNIN_TEMPLATE
 from proxygen_core.profiles import (
     HDR_DISPLAY,
     HDR_VIEW,
+    PRIMARY,
     PROFILES,
     ClipProfile,
     parse_pad,
@@ -441,6 +442,23 @@ class Settings:
     def with_render(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, render=replace(self.render, **clean))
+
+    def clips_from_planes(self, profiles: tuple[ClipProfile, ...] | None = None) -> bool:
+        """Whether a sequence's clips (the enabled ``profiles``) are all encoded from its frames' review planes:
+        the review clip alone, without burn-ins, slate or raster. A grade on the shot, which only the sequence's
+        plan knows, still sends it to the working frames (pipeline/sequence/plan.py)."""
+        names = [p.name for p in (self.pipeline.profiles() if profiles is None else profiles)]
+        return (names == [PRIMARY] and PRIMARY not in self.render.burned_profiles()
+                and PRIMARY not in {p.name for p in self.pipeline.slated()} and PRIMARY not in self.render.rasters())
+
+    def stores_working(self, frame_number: int | None) -> bool:
+        """Whether a source's working frame is written after its chain: the retention rule, except that under
+        ``until_clips`` no frame is written that its clips would not read (``clips_from_planes``): ~7 MB a 2K
+        frame to the store and ~0.15 CPU-s of piz each way, for nothing (docs/benchmarks.md). A clip or cut
+        that wants one after all (a grade, a cut) decodes the source again."""
+        if not self.pipeline.keeps_working(frame_number):
+            return False
+        return not (self.pipeline.working_retention == "until_clips" and self.clips_from_planes())
 
 
 def _coerce(value: Any, annotation: Any) -> Any:

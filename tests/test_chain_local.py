@@ -108,20 +108,37 @@ def test_scratch_working_frames_are_uncompressed_and_kept_ones_piz(tmp_path, mon
 
     from proxygen_core.pipeline.folder import local_settings
 
-    assert local_settings(SETTINGS).pipeline.working_compression == "none"
-    assert local_settings(SETTINGS, keep_working=True).pipeline.working_compression == "piz"
-    zipped = replace(SETTINGS, pipeline=replace(SETTINGS.pipeline, working_compression="zip"))
+    prores = replace(SETTINGS, pipeline=replace(SETTINGS.pipeline, clip_profiles="review,prores_422hq"))
+    assert local_settings(prores).pipeline.working_compression == "none"
+    assert local_settings(prores, keep_working=True).pipeline.working_compression == "piz"
+    zipped = replace(prores, pipeline=replace(prores.pipeline, working_compression="zip"))
     assert local_settings(zipped).pipeline.working_compression == "zip"
     src = chart_exr(tmp_path / "in" / "plate.0001.exr")
     written: list[str] = []
     original = st.store_working
     monkeypatch.setattr(st, "store_working", lambda *a: written.append(a[3]) or original(*a))
-    assert render_file(src, tmp_path / "out", SETTINGS).ok and written == ["none"]
-    assert render_file(src, tmp_path / "kept", SETTINGS, keep_working=True).ok and written[-1] == "piz"
+    assert render_file(src, tmp_path / "out", prores).ok and written == ["none"]
+    assert render_file(src, tmp_path / "kept", prores, keep_working=True).ok and written[-1] == "piz"
     path = st.load_state(LocalStore(tmp_path / "kept"), str(src)).working_exr
     inp = oiio.ImageInput.open(path)
     assert inp.spec().get_string_attribute("compression") == "piz"
     inp.close()
+
+
+def test_no_working_frame_is_written_when_the_clips_read_the_proxy_planes(tmp_path):
+    """The review clip alone is encoded from the kept proxy planes: a sequence frame's state has planes and no
+    working EXR; with burn-ins on the review clip (rendered again) or another profile, the EXR is written."""
+    src = chart_exr(tmp_path / "in" / "plate.0001.exr")
+    for settings, wants in ((SETTINGS, False),
+                            (replace(SETTINGS, render=replace(SETTINGS.render, clip_burnin_profiles="review")), True),
+                            (replace(SETTINGS, pipeline=replace(SETTINGS.pipeline, clip_profiles="review,dnxhr_hqx")),
+                             True)):
+        out = tmp_path / f"out{len(os.listdir(tmp_path))}"
+        assert settings.clips_from_planes() is not wants
+        assert render_file(src, out, settings).ok
+        state = st.load_state(LocalStore(out), str(src))
+        assert state.review_planes and os.path.exists(state.review_planes)
+        assert (state.working_exr is not None) is wants
 
 
 @pytest.mark.slow  # ~4.5 s (a full-resolution frame): in the full suite

@@ -37,6 +37,7 @@ from proxygen_core.media.slate import SlateInfo, slate_picture
 from proxygen_core.media.timecode import frames_of as tc_frames
 from proxygen_core.media.timecode import timecode
 from proxygen_core.media.yuv import alpha_plane, planar_frame, planes_to_rgb, rgb_to_planes
+from proxygen_core.parallel import WORKERS
 from proxygen_core.profiles import (
     AV_LIMITED,
     AV_MATRIX,
@@ -159,6 +160,12 @@ def profile_display(profile: ClipProfile, frame: WorkingFrame, settings: RenderS
     return display_name(profile, settings), view if frame.colour.display_referred else settings.hdr_view
 
 
+# Intra-only encoders are given frame threads, one a core: each picture is coded on its own, so they code
+# side by side with identical output, where libavcodec's default slice threads left prores_ks's 2K pass
+# 1.4 s longer over 48 frames (docs/benchmarks.md, "A shot").
+INTRA_CODECS = frozenset({"prores_ks", "dnxhd"})
+
+
 class ProfileEncoder:
     """One profile's file: its stream setup (the one place for it) and its frames.
 
@@ -224,6 +231,8 @@ class ProfileEncoder:
         stream.options = options
         if p.codec_tag:
             cc.codec_tag = p.codec_tag
+        if p.codec in INTRA_CODECS:
+            cc.thread_type, cc.thread_count = "FRAME", WORKERS
         return stream
 
     def add(self, planes: list[np.ndarray], intra: bool = False) -> None:

@@ -46,6 +46,7 @@ from proxygen_core.store.base import Store
 from proxygen_core.store.identity import identify
 from proxygen_core.store.keys import OutputKeys, frame_number
 from proxygen_core.store.s3 import ObjectInfo
+from proxygen_core.store.uses import cut_wants, shot_uses_key
 
 SOURCE, WORKING, RECORD = "source_frame", "working_frame", "proxy_record"
 OUTPUTS = tuple(kind.stage for kind in OUTPUT_KINDS)  # in the registry's order (pipeline/outputs.py)
@@ -307,14 +308,15 @@ class _Attempt:
         r, pipeline, previous = self.result, self.settings.pipeline, self.previous
         exr = previous.working_exr if previous else None
         if frame is not None and WORKING in self.stages:
-            planes = None
-            if pipeline.keeps_working(frame_number(self.key)):
+            planes, number = None, frame_number(self.key)
+            if self.settings.stores_working(number) or (pipeline.keeps_working(number) and self._cut_wants()):
                 exr = st.store_working(self.store, self.key, frame, pipeline.working_compression)
-                if frame.review_planes is not None and any(p.primary for p in pipeline.profiles()):
-                    planes = st.store_review_planes(self.store, self.key, frame.review_planes)
-            else:  # the retention rule keeps none for this source: no stale one stays either
+            else:  # none kept for this source (retention, or its clips read the planes): no stale one stays
                 self.store.delete(self.store.state_key(self.key, st.WORKING))
                 exr = None
+            if (pipeline.keeps_working(number) and frame.review_planes is not None
+                    and any(p.primary for p in pipeline.profiles())):
+                planes = st.store_review_planes(self.store, self.key, frame.review_planes)
             if planes is None:
                 self.store.delete(self.store.state_key(self.key, st.REVIEW_PLANES))
         else:
@@ -329,6 +331,12 @@ class _Attempt:
             self.key, r.info.etag, self.settings.render.settings_hash(), "ok", asdict(r.source), r.frame_info,
             working_exr=exr, review_planes=planes,
             **made))
+
+    def _cut_wants(self) -> bool:
+        """Whether a cut will show this source's version of its shot (store/uses.py): then its working frame is
+        written even where its clips would not read it, so the cut is built from it (docs/editorial.md)."""
+        identity = identify(self.key, self.settings.pipeline.key_layout()).columns()
+        return cut_wants(self.store, shot_uses_key(self.store, identity, self.settings), identity.get("version"))
 
     def _save_failed_state(self) -> None:
         """Remember that this version failed for its content, so the sensor does not request it again."""

@@ -52,9 +52,9 @@ def render_files(sources: list[str], out_dir: str | os.PathLike[str], settings: 
                  keep_working: bool = False, jobs: int = FRAMES_IN_FLIGHT,
                  done: Callable[[int, KeyResult], None] | None = None) -> list[KeyResult]:
     """``render_file`` of every source, ``jobs`` at a time; the results in the sources' order, ``done(i, result)``
-    called as each one ends (one call at a time). Sources that would share an output name (``a.0001.exr`` beside ``a.0001.tif``)
-    run one after the other in the order given, so the first still owns the plain name (``output_keys_for``
-    reads the owner before it writes: two at once could both take it)."""
+    called as each one ends (one call at a time). Sources that would share an output name (``a.0001.exr``
+    beside ``a.0001.tif``) run one after the other in the order given, so the first still owns the plain name
+    (``output_keys_for`` reads the owner before it writes: two at once could both take it)."""
     lanes: dict[str, list[int]] = {}
     for index, source in enumerate(sources):
         lanes.setdefault(store.output_keys(os.path.abspath(source)).thumbnail, []).append(index)

@@ -22,8 +22,13 @@ that cut writes its entry back.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from proxygen_core.settings import Settings
+    from proxygen_core.store.base import Store
 
 CUT_USES = ".proxies/uses/"  # under the show's editorial folder: one .json per shot, written by its cuts' builds
 
@@ -32,6 +37,27 @@ def uses_key(editorial_root: str, shot: str) -> str:
     """Where the cuts of a show say which of them use ``shot`` (``editorial_root``: the show's editorial folder
     as a key, ``store.bucket_key(settings.pipeline.editorial_folder(show))``)."""
     return f"{editorial_root}{CUT_USES}{shot}.json"
+
+
+def shot_uses_key(store: Store, identity: Mapping[str, Any], settings: Settings) -> str | None:
+    """The marker the cuts of a show leave for a shot (None: no show or shot, so no cut uses it)."""
+    pipeline = settings.pipeline
+    show, shot = identity.get("show"), identity.get("shot")
+    if not show or not shot or not pipeline.editorial_prefix:
+        return None
+    return uses_key(store.bucket_key(pipeline.editorial_folder(show)), shot)
+
+
+def cut_wants(store: Store, marker: str | None, version: Any) -> bool:
+    """Whether a cut will show ``version`` of the shot whose marker is ``marker`` (``Uses.wanted``). A marker
+    that cannot be read says yes: a working frame kept late costs bytes, one missing costs a decode."""
+    if marker is None:
+        return False
+    try:
+        data = store.get_bytes_if_exists(marker)
+    except Exception:
+        return True
+    return Uses.parse(data).wanted(version if isinstance(version, int) else None)
 
 
 @dataclass

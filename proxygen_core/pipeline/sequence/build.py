@@ -43,7 +43,7 @@ from proxygen_core.rows import FAILED, ClipRow
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS
 from proxygen_core.store.links import media_url
-from proxygen_core.store.uses import Uses
+from proxygen_core.store.uses import cut_wants
 
 
 @dataclass
@@ -290,16 +290,8 @@ def _publish(store: Store, outcome: ClipOutcome, profile: ClipProfile, clip: Cli
 
 def used_by_cuts(store: Store, plan: SequencePlan) -> bool:
     """Whether a cut will show this version of the sequence's shot (its marker, store/uses.py): then its working
-    frames stay until that cut is built (editorial/uses.py releases them). A marker that cannot be read keeps
-    them too: released late costs bytes, released early a decode."""
-    if plan.uses_key is None:
-        return False
-    try:
-        data = store.get_bytes_if_exists(plan.uses_key)
-    except Exception:
-        return True
-    version = plan.identity.get("version")
-    return Uses.parse(data).wanted(version if isinstance(version, int) else None)
+    frames stay until that cut is built (editorial/uses.py releases them)."""
+    return cut_wants(store, plan.uses_key, plan.identity.get("version"))
 
 
 def release_working_frames(store: Store, members: Members, release: bool) -> int:

@@ -32,14 +32,14 @@ from proxygen_core.pipeline.sequence.members import Members
 from proxygen_core.pipeline.sequence.show_config import show_render
 from proxygen_core.pipeline.stages import utc_now_iso
 from proxygen_core.pipeline.state import KeyState
-from proxygen_core.profiles import PRIMARY, ClipProfile, parse_template
+from proxygen_core.profiles import ClipProfile, parse_template
 from proxygen_core.rows import OK, ClipRow
 from proxygen_core.settings import GENERATOR, RenderSettings, Settings
 from proxygen_core.show_colour import show_colour
 from proxygen_core.store.base import Store
 from proxygen_core.store.identity import IDENTITY_FIELDS, identify
 from proxygen_core.store.keys import clip_id
-from proxygen_core.store.uses import uses_key
+from proxygen_core.store.uses import shot_uses_key
 
 POSTER_TAG = "proxygen-poster"  # an object tag on a source frame ("true") makes that frame the poster
 QUALITY_SAMPLES = 3  # frames per clip the quality check decodes and compares (spread over the clip)
@@ -179,8 +179,7 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         error = exc
     burnins = burnins_for(pattern, identity, render, grade, colour.looks)
     # the review clip alone, no slate, burn-ins or grade: encoded from the frames' (ungraded) proxy planes
-    fast = ([p.name for p in profiles] == [PRIMARY] and PRIMARY not in burnins.profiles and PRIMARY not in slated
-            and PRIMARY not in render.rasters() and grade is None)
+    fast = settings.clips_from_planes(profiles) and grade is None
     return SequencePlan(
         pattern=pattern, bucket=store.bucket, output_profile=output_profile, profiles=profiles, enabled=enabled,
         slated=slated, burnins=burnins if burnins.profiles else None, fast=fast, ok=ok, failed=failed, fps=fps,
@@ -193,15 +192,6 @@ def plan_clips(store: Store, pattern: str, members: Members, settings: Settings,
         identity_note=shot.note(), planned_at=planned_at(),
         tracked=settings.trackers.tracker_profile if settings.trackers.enabled else None,
         otio_media=pipeline.otio_media, uses_key=shot_uses_key(store, identity, settings))
-
-
-def shot_uses_key(store: Store, identity: Mapping[str, Any], settings: Settings) -> str | None:
-    """The marker the cuts of the sequence's show leave for its shot (None: no show or shot, so no cut uses it)."""
-    pipeline = settings.pipeline
-    show, shot = identity.get("show"), identity.get("shot")
-    if not show or not shot or not pipeline.editorial_prefix:
-        return None
-    return uses_key(store.bucket_key(pipeline.editorial_folder(show)), shot)
 
 
 def grade_of(store: Store, pattern: str, ok: dict[int, KeyState], settings: Settings) -> Grade | None:
