@@ -5,6 +5,7 @@ frame of the pure render of the same frames in one process.
 The daemon loads the code from one shared code server, as `proxygen local` runs it; ``--code-server
 managed`` lets the daemon start (and every 60 s replace) its own, as before.
 Usage: python benchmarks/bench_ingest.py [--frames 240] [--batch 24] [--code-server shared|managed]
+       [--sensor-interval 2] [--followup-interval N]
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=24)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--code-server", choices=("shared", "managed"), default="shared")
+    parser.add_argument("--sensor-interval", type=int, default=2,
+                        help="seconds between sensor ticks, discovery and follow-up alike (a user's stack: 5 and 30)")
+    parser.add_argument("--followup-interval", type=int, default=None, help="the follow-up sensors' own interval")
     args = parser.parse_args()
     from dagster import AssetKey, DagsterInstance
 
@@ -67,8 +71,8 @@ def main() -> int:
 
         s3_port = free_port()
         env = local_env(var, s3_port, "ingest")
-        env.update({"PROXYGEN_BATCH_SIZE": str(args.batch), "PROXYGEN_SENSOR_INTERVAL_SECONDS": "2",
-                    "PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS": "2"})
+        env.update({"PROXYGEN_BATCH_SIZE": str(args.batch), "PROXYGEN_SENSOR_INTERVAL_SECONDS": str(args.sensor_interval),
+                    "PROXYGEN_FOLLOWUP_SENSOR_INTERVAL_SECONDS": str(args.followup_interval or args.sensor_interval)})
         os.environ.update(env)
         weed = start_seaweedfs(var / "seaweedfs", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], s3_port)
         daemon = code = None

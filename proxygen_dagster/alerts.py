@@ -38,6 +38,7 @@ from dagster import (
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, RUN_FAILURE_REASON_TAG, WILL_RETRY_TAG
 
 from proxygen_core.errors import CONTENT, INFRASTRUCTURE
+from proxygen_dagster.common import tick_instance
 from proxygen_dagster.names import SENSOR, TAG, TRIGGER
 
 FIRST_LOOK_BACK_SECONDS = 600.0  # a new deployment classifies the failures of its last 10 minutes, not of a day
@@ -145,7 +146,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str],
     now = time.time()
     since = float(context.cursor) if context.cursor else now - FIRST_LOOK_BACK_SECONDS
     # updated_after is strict: a second of overlap, so a run that held the cursor back is seen again
-    records = context.instance.get_run_records(
+    records = tick_instance(context).get_run_records(
         RunsFilter(statuses=[DagsterRunStatus.FAILURE],
                    updated_after=datetime.fromtimestamp(since - 1.0, UTC)),
         limit=MAX_RUNS_PER_TICK, order_by="update_timestamp", ascending=True)
@@ -159,7 +160,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str],
             if not _settled(run, record.end_time, now):
                 waiting.append(updated)
                 continue
-            failed = classify(context.instance, run)
+            failed = classify(tick_instance(context), run)
             again = missed_retry(run, record.end_time, now)
             if again is not None:
                 requests.append(again)
@@ -168,7 +169,7 @@ def evaluate(context: SensorEvaluationContext, jobs: frozenset[str],
                 context.log.error(failed.text)
                 if webhook_url:
                     send_alert(webhook_url, failed)
-            context.instance.add_run_tags(run.run_id, {TAG.failure: failed.failure, TAG.failure_run: run.run_id})
+            tick_instance(context).add_run_tags(run.run_id, {TAG.failure: failed.failure, TAG.failure_run: run.run_id})
             done.append(failed)
         newest = max(newest, updated)
         context.update_cursor(str(min([newest, *waiting])))  # what is done stays done if a later alert fails

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from dagster import AssetKey, DefaultSensorStatus, SensorEvaluationContext, build_resources, sensor
+from dagster import AssetKey, DagsterInstance, DefaultSensorStatus, SensorEvaluationContext, build_resources, sensor
+from dagster._serdes import serialize_value
 
 from proxygen_core import __version__
 from proxygen_core.profiles import PRIMARY
@@ -39,6 +40,29 @@ def every_interval(settings: Settings, name: str, job: Any, description: str, ru
                   description=description)
 
 
+_INSTANCES: dict[str, DagsterInstance] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def tick_instance(context: SensorEvaluationContext) -> DagsterInstance:
+    """The Dagster instance for a sensor tick, opened once per code-server process.
+
+    Why: ``context.instance`` opens the instance from its reference again at every tick, and on SQLite that
+    checks the storage's schema revision each time (alembic loads its revision scripts): a third of the code
+    server's CPU during an ingest (docs/benchmarks.md, "Ingest"). One instance per reference serves every tick
+    and thread (its storages open a connection per statement or keep a pool). A context without a reference (a
+    test's ``build_sensor_context(instance=...)``) gets its own instance."""
+    ref = context.instance_ref
+    if ref is None:
+        return context.instance
+    key = serialize_value(ref)
+    with _INSTANCES_LOCK:
+        instance = _INSTANCES.get(key)
+        if instance is None:
+            instance = _INSTANCES[key] = DagsterInstance.from_ref(ref)
+    return instance
+
+
 _TICK_RESOURCES = threading.local()
 MAX_CACHED_RESOURCE_SETS = 4  # per thread: one per sensor's set of resources (frames, clips, cuts, outbox)
 
@@ -65,7 +89,7 @@ def tick_resources(context: SensorEvaluationContext, keys: Sequence[str]) -> Ite
     entry = cache.get(ident)
     if entry is None:
         stack = contextlib.ExitStack()
-        built = stack.enter_context(build_resources({k: defs[k] for k in keys}, instance=context.instance))
+        built = stack.enter_context(build_resources({k: defs[k] for k in keys}, instance=tick_instance(context)))
         # the definitions are held with their resources, so an id is never reused while its entry lives
         entry = cache[ident] = ([defs[k] for k in keys], stack, {k: getattr(built, k) for k in keys})
         while len(cache) > MAX_CACHED_RESOURCE_SETS:

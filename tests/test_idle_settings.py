@@ -134,3 +134,36 @@ def test_a_tests_sensor_context_gets_the_resources_it_was_given_every_tick():
             with build_sensor_context(instance=instance, resources={"thing": _Counted(label=label)}) as ctx:
                 counted(ctx)
     assert BUILT == ["a", "b"] and [r.label for r in seen] == ["a", "b"]
+
+
+def test_a_sensor_tick_opens_the_instance_from_its_reference_once_per_process(tmp_path, monkeypatch):
+    """A code server's ticks carry an instance reference: the instance is opened from it once and served to
+    every later tick (and thread), not opened again each tick; a test's context keeps its own instance."""
+    import threading
+
+    from dagster import DagsterInstance, SensorEvaluationContext, build_sensor_context
+
+    from proxygen_dagster import common
+
+    (tmp_path / "dagster.yaml").write_text(instance_file().read_text())
+    opened: list[object] = []
+    real = DagsterInstance.from_ref
+    monkeypatch.setattr(DagsterInstance, "from_ref", staticmethod(lambda ref: opened.append(ref) or real(ref)))
+    monkeypatch.setattr(common, "_INSTANCES", {})
+    with DagsterInstance.from_config(str(tmp_path)) as home:
+        home.add_dynamic_partitions("frames", ["a.0001.exr"])
+
+        def tick() -> DagsterInstance:
+            context = SensorEvaluationContext(instance_ref=home.get_ref(), last_tick_completion_time=None,
+                                              last_run_key=None, cursor=None, log_key=None, repository_name=None)
+            return common.tick_instance(context)
+
+        first, second = tick(), tick()
+        found: list[DagsterInstance] = []
+        other = threading.Thread(target=lambda: found.append(tick()))
+        other.start()
+        other.join()
+        assert first is second is found[0] and len(opened) == 1
+        assert first.get_dynamic_partitions("frames") == ["a.0001.exr"]  # the same storage as the reference's
+        with DagsterInstance.ephemeral() as own, build_sensor_context(instance=own) as context:
+            assert common.tick_instance(context) is own and len(opened) == 1

@@ -27,7 +27,7 @@ from proxygen_core.errors import ConfigurationError, ProxygenError
 from proxygen_core.settings import Settings
 from proxygen_core.trackers import TrackerError, open_tracker
 from proxygen_core.trackers.reviews import refresh_reviews
-from proxygen_dagster.common import clip_asset_key, every_interval, tick_resources
+from proxygen_dagster.common import clip_asset_key, every_interval, tick_instance, tick_resources
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.resources import CatalogResource, MediaStorage
 
@@ -46,9 +46,9 @@ def clips_landed(instance, after: int | None, limit: int = 1000) -> tuple[bool, 
 def cut_conform_tick(context: SensorEvaluationContext, storage: MediaStorage, catalog: CatalogResource,
                      settings: Settings) -> SensorResult | SkipReason:
     state = json.loads(context.cursor) if context.cursor else {"after": None, "etags": {}, "built": {}, "due": []}
-    landed, state["after"] = clips_landed(context.instance, state["after"])
+    landed, state["after"] = clips_landed(tick_instance(context), state["after"])
     store = storage.store()
-    keys = context.instance.get_dynamic_partitions(PARTITION.cuts)
+    keys = tick_instance(context).get_dynamic_partitions(PARTITION.cuts)
     due = set(state.get("due", [])) | (set(keys) if landed else set())
     for key in keys:
         try:

@@ -30,7 +30,7 @@ from proxygen_core.settings import Settings
 from proxygen_core.store.discovery import Cursor, Skipped, scan
 from proxygen_core.store.inputs import Input
 from proxygen_core.store.s3 import ObjectInfo, ObjectStore
-from proxygen_dagster.common import every_interval, tick_resources
+from proxygen_dagster.common import every_interval, tick_instance, tick_resources
 from proxygen_dagster.jobs import Jobs
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import frames
@@ -64,15 +64,15 @@ def plan_runs(context: SensorEvaluationContext, store, etags: dict[str, str], he
               settings: Settings) -> tuple[list[RunRequest], list[str], Held]:
     """Runs for found keys (key -> etag): new keys join the held burst and leave it in batches; a known key
     runs alone, and only if its etag differs from the one last processed (a re-upload)."""
-    pipeline, assets = settings.pipeline, frame_assets(settings)
+    pipeline, assets, instance = settings.pipeline, frame_assets(settings), tick_instance(context)
     # Membership of just these keys (one bounded IN query), not a listing of every partition: at 1M
     # partitions the listing alone costs ~2 s per tick (benchmarks/bench_scale.py).
-    known = context.instance.get_existing_dynamic_partitions(PARTITION.frames, list(etags)) if etags else set()
+    known = instance.get_existing_dynamic_partitions(PARTITION.frames, list(etags)) if etags else set()
     batches, held = take_batches(held, {k: e for k, e in etags.items() if k not in known}, time.time(),
                                  pipeline.batch_size, pipeline.batch_settle_seconds, pipeline.batch_max_wait_seconds)
     emitted = {k: e for batch in batches for k, e in batch.items()}
     # Held keys another sensor (or a user) added meanwhile cannot sit inside a range: they run alone too.
-    taken = context.instance.get_existing_dynamic_partitions(PARTITION.frames, list(emitted)) if emitted else set()
+    taken = instance.get_existing_dynamic_partitions(PARTITION.frames, list(emitted)) if emitted else set()
     alone = {**{k: etags[k] for k in known}, **{k: emitted[k] for k in taken}}
     requests = [reupload_request(k, e, source, assets) for k, e in alone.items()
                 if last_processed_etag(store, k) != e]
@@ -90,10 +90,10 @@ def add_cuts(context: SensorEvaluationContext, cuts: dict[str, str]) -> None:
     on a changed cut file, by its etag)."""
     if not cuts:
         return
-    known = context.instance.get_existing_dynamic_partitions(PARTITION.cuts, list(cuts))
+    known = tick_instance(context).get_existing_dynamic_partitions(PARTITION.cuts, list(cuts))
     new = [k for k in cuts if k not in known]
     if new:
-        context.instance.add_dynamic_partitions(PARTITION.cuts, new)
+        tick_instance(context).add_dynamic_partitions(PARTITION.cuts, new)
 
 
 def sensor_result(requests: list[RunRequest], to_add: list[str], cursor: str) -> SensorResult:
@@ -272,7 +272,7 @@ def follow_upstream_tick(context: SensorEvaluationContext, settings: Settings) -
     """One tick of follow_upstream: the rest of each chain a run left out, one run per key."""
     pipeline = settings.pipeline
     state = json.loads(context.cursor) if context.cursor else {}
-    wanted, newest = rest_of_chains(context.instance, state, stages_for(settings), pipeline.max_keys_per_tick)
+    wanted, newest = rest_of_chains(tick_instance(context), state, stages_for(settings), pipeline.max_keys_per_tick)
     requests = [RunRequest(run_key=f"follow-{key}-{newest[key]}", job_name=JOB.frames, partition_key=key,
                            asset_selection=[AssetKey(s) for s in stages_for(settings) if s in rest],
                            tags={TAG.trigger: TRIGGER.follow_upstream})

@@ -15,7 +15,7 @@ from proxygen_core.pipeline.chain import RECORD
 from proxygen_core.pipeline.sequence import build_fingerprint, due, load_members, profiles_signature
 from proxygen_core.pipeline.sequence.plan import grade_digest, lacking_profiles, sequence_digest
 from proxygen_core.settings import Settings, parse_grade_sources
-from proxygen_dagster.common import clip_asset_key, every_interval, tick_resources
+from proxygen_dagster.common import clip_asset_key, every_interval, tick_instance, tick_resources
 from proxygen_dagster.jobs import Jobs
 from proxygen_dagster.names import JOB, PARTITION, SENSOR, TAG, TRIGGER
 from proxygen_dagster.partitions import sequences
@@ -114,15 +114,15 @@ def sequence_clips_tick(context: SensorEvaluationContext, storage: MediaStorage,
     """One tick of sequence_clips: sequences touched since the cursor, and the clips of those that settled."""
     pipeline = settings.pipeline
     state = json.loads(context.cursor) if context.cursor else {"after": None, "pending": {}, "built": {}}
-    keys, state["after"] = touched_frames(context.instance, state["after"])
-    known = context.instance.get_dynamic_partitions(PARTITION.sequences)
+    keys, state["after"] = touched_frames(tick_instance(context), state["after"])
+    known = tick_instance(context).get_dynamic_partitions(PARTITION.sequences)
     by_identity = {parse_pattern(p)[0]: p for p in known}
     new_patterns: list[str] = []
     frame_keys: list[str] = []  # the frame partitions, listed once per tick and only when needed
 
     def all_frames() -> list[str]:
         if not frame_keys:
-            frame_keys.extend(context.instance.get_dynamic_partitions(PARTITION.frames))
+            frame_keys.extend(tick_instance(context).get_dynamic_partitions(PARTITION.frames))
         return frame_keys
 
     now = time.time()
